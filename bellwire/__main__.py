@@ -1,0 +1,5 @@
+import sys
+
+from bellwire.cli import main
+
+sys.exit(main())

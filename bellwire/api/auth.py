@@ -1,0 +1,59 @@
+"""Authentication: a signed request (header or presigned URL) → the principal that signed it.
+
+The pure parts (canonical request, scope, clock, signature) are in ``bellwire.aws.sigv4``; this
+shell only adds the key lookup between parsing and verifying, and the token and expiry checks.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from bellwire.aws import sigv4
+from bellwire.aws.errors import ExpiredToken, UnrecognizedClient
+from bellwire.iam.principal import Credential, Principal
+
+Lookup = Callable[[str], Credential | None]
+
+
+class Authenticator:
+    def __init__(self, lookup: Lookup, *, region: str, max_skew: timedelta) -> None:
+        self._lookup = lookup
+        self._region = region
+        self._max_skew = max_skew
+
+    def check(self, req: sigv4.SignedRequest, *, service: str, now: datetime | None = None) -> Principal:
+        """Verify a parsed request; raises the AWS error a client would get."""
+        credential = self._lookup(req.access_key_id)
+        if credential is None or not credential.active:
+            raise UnrecognizedClient("The security token included in the request is invalid.")
+        moment = now or datetime.now(UTC)
+        sigv4.verify(
+            req,
+            credential.secret_access_key,
+            now=moment,
+            region=self._region,
+            service=service,
+            max_skew=self._max_skew,
+        )
+        if credential.session_token is not None:
+            sent = req.security_token or ""
+            if not hmac.compare_digest(sent.encode(), credential.session_token.encode()):
+                raise UnrecognizedClient("The security token included in the request is invalid.")
+            if credential.expires_at is not None and moment.timestamp() >= credential.expires_at:
+                raise ExpiredToken("The security token included in the request is expired")
+        return credential.principal
+
+    def credential(self, access_key_id: str) -> Credential | None:
+        return self._lookup(access_key_id)
+
+    def header_request(
+        self,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+    ) -> sigv4.SignedRequest:
+        return sigv4.parse_header_auth(method, raw_path, raw_query, headers, body)

@@ -1,0 +1,137 @@
+"""The REST shell: one signed request → authenticate → route → authorize → run → answer.
+
+Everything protocol-shaped is delegated to pure modules (SigV4, the model-driven codec, the
+policy engine, the domain rules); this module only orders the steps and maps failures:
+an :class:`AwsError` is the client's answer, anything else is logged and answers 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from bellwire.api.auth import Authenticator
+from bellwire.aws import codec, sigv4
+from bellwire.aws.errors import AwsError, BadRequest, ServiceFailure, ServiceUnavailable
+from bellwire.domain import REGISTRY
+from bellwire.domain.operation import Call, Result
+from bellwire.iam.authorize import authorize
+from bellwire.iam.principal import Principal
+from bellwire.store.base import Store, StoreClosed
+
+log = logging.getLogger(__name__)
+
+# Members naming the resource an operation acts on (spec §6): IAM checks chime:<Operation> on
+# each of them and on the bearer. Members naming *other* users (MemberArn, ModeratorArns...)
+# are governed by the bearer's channel role instead, as AWS's documented user policies imply.
+RESOURCE_MEMBERS = (
+    "ChannelArn",
+    "AppInstanceArn",
+    "AppInstanceUserArn",
+    "AppInstanceBotArn",
+    "ChannelFlowArn",
+    "ResourceARN",
+    "ChimeBearer",
+)
+
+# Query-protocol services (IAM, STS) are dispatched by the credential scope's service.
+QueryHandler = Callable[[Principal, str, bytes, str], Awaitable[web.Response]]
+
+
+def resources_of(params: Mapping[str, Any]) -> list[str]:
+    found = [params[m] for m in RESOURCE_MEMBERS if isinstance(params.get(m), str)]
+    return list(dict.fromkeys(found)) or ["*"]
+
+
+class RestApi:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        authenticator: Authenticator,
+        region: str,
+        account_id: str,
+        endpoint_host: Callable[[], str],
+        max_body_bytes: int,
+        publish: Callable[[Result], None] | None = None,
+        router: codec.Router | None = None,
+    ) -> None:
+        self._store = store
+        self._auth = authenticator
+        self._region = region
+        self._account_id = account_id
+        self._endpoint_host = endpoint_host
+        self._max_body = max_body_bytes
+        self._router = router or codec.default_router()
+        self.query_services: dict[str, QueryHandler] = {}
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        request_id = str(uuid.uuid4())
+        try:
+            return await self._handle(request, request_id)
+        except AwsError as err:
+            return self._error(err, request_id)
+        except StoreClosed:
+            return self._error(ServiceUnavailable("The server is shutting down."), request_id)
+        except Exception:
+            log.exception("request %s failed: %s %s", request_id, request.method, request.raw_path)
+            return self._error(
+                ServiceFailure("The service has experienced an unexpected failure."), request_id
+            )
+
+    def _error(self, err: AwsError, request_id: str) -> web.Response:
+        if err.is_fault:
+            log.error("request %s: %r", request_id, err)
+        status, headers, body = codec.serialize_error(err, request_id)
+        return web.Response(status=status, headers=headers, body=body)
+
+    async def _read_body(self, request: web.BaseRequest) -> bytes:
+        declared = request.content_length
+        if declared is not None and declared > self._max_body:
+            raise BadRequest(
+                f"The request body is {declared} bytes; the limit is {self._max_body} bytes."
+            )
+        body = await request.content.read(self._max_body + 1)
+        if len(body) > self._max_body:
+            raise BadRequest(f"The request body exceeds the limit of {self._max_body} bytes.")
+        return body
+
+    async def _handle(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:
+        path, _, query = request.raw_path.partition("?")
+        body = await self._read_body(request)
+        headers: Sequence[tuple[str, str]] = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
+        ]
+        signed = sigv4.parse_header_auth(request.method, path, query, headers, body)
+        query_service = self.query_services.get(signed.service)
+        principal = self._auth.check(signed, service=signed.service if query_service else "chime")
+        if query_service is not None:
+            return await query_service(principal, request.method, body, request_id)
+
+        match = self._router.match(request.method, path, query)
+        params = codec.parse_request(match, query, request.headers, body)
+        name = match.operation.name
+        authorize(principal, f"chime:{name}", resources_of(params))
+        output = await self.call(name, params, request_id)
+        status, out_headers, out_body = codec.serialize_response(match.operation, output)
+        out_headers["x-amzn-RequestId"] = request_id
+        return web.Response(status=status, headers=out_headers, body=out_body)
+
+    async def call(self, name: str, params: dict[str, Any], request_id: str = "") -> dict[str, Any]:
+        """Run one operation in a store transaction; events are published by the store's
+        after-commit hook, before this returns."""
+        if name == "GetMessagingSessionEndpoint":
+            return {"Endpoint": {"Url": self._endpoint_host()}}
+        registered = REGISTRY[name]
+        call = Call(self._region, self._account_id, time.time(), request_id)
+
+        def unit(tx: Any) -> Result:
+            return registered.fn(tx, call, params)
+
+        result = await (self._store.write(unit) if registered.writes else self._store.read(unit))
+        return result.output

@@ -1,0 +1,210 @@
+"""One typed settings model, layered: defaults < TOML file < ``BELLWIRE_*`` environment < flags.
+
+Every queue, size and timeout the server uses is a field here with a documented default, so an
+operator can find all the knobs in one place (``docs/configuration.md`` is generated from it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "BELLWIRE_"
+
+
+class ConfigError(Exception):
+    """A setting that does not parse or does not make sense; the message names it."""
+
+
+def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "secret": secret})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # --- where and who -------------------------------------------------------------------
+    host: str = _setting("127.0.0.1", "Address the server listens on.")
+    port: int = _setting(8080, "Port for REST, IAM/STS and the WebSocket /connect.")
+    data_dir: Path = _setting(Path("./bellwire-data"), "Directory for the database and keys.")
+    region: str = _setting("us-east-1", "Region of ARNs and of the SigV4 credential scope.")
+    account_id: str = _setting("123456789012", "Twelve-digit account id used in ARNs.")
+    public_endpoint: str = _setting(
+        "",
+        "host[:port] returned by GetMessagingSessionEndpoint (for proxies and load "
+        "balancers); default: the address the server listens on.",
+    )
+    tls_cert: Path | None = _setting(None, "PEM certificate chain: serve https and wss.")
+    tls_key: Path | None = _setting(None, "PEM private key for --tls-cert.")
+    root_access_key_id: str = _setting(
+        "", "Root access key id (else generated on first start and kept in the data dir)."
+    )
+    root_secret_access_key: str = _setting("", "Root secret access key.", secret=True)
+    log_level: str = _setting("info", "debug, info, warning or error.")
+
+    # --- HTTP ----------------------------------------------------------------------------
+    max_body_bytes: int = _setting(1 << 20, "Largest request body accepted, in bytes.")
+    clock_skew_seconds: int = _setting(900, "Allowed SigV4 clock skew (AWS allows 15 min).")
+    shutdown_grace_seconds: float = _setting(
+        10.0, "On SIGTERM, how long in-flight requests may take to finish."
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    sqlite_synchronous: str = _setting(
+        "full",
+        "SQLite synchronous mode: 'full' survives power loss, 'normal' survives a "
+        "process crash only.",
+    )
+    store_readers: int = _setting(4, "Reader threads (connections) of the SQLite store.")
+    store_max_batch: int = _setting(256, "Most writes grouped into one commit.")
+
+    # --- messaging sessions --------------------------------------------------------------
+    max_sessions_per_user: int = _setting(10, "Concurrent WebSocket sessions per user.")
+    connects_per_user_per_second: float = _setting(
+        5.0, "Sustained WebSocket connects per user per second (token bucket)."
+    )
+    connect_burst: int = _setting(10, "Connect burst per user allowed by the token bucket.")
+    ping_interval_seconds: float = _setting(20.0, "Interval of server WebSocket pings.")
+    ping_timeout_seconds: float = _setting(20.0, "A peer that does not answer a ping is dropped.")
+    session_buffer_bytes: int = _setting(
+        1 << 20, "Outbound bytes a session may have queued before it is closed with 1013."
+    )
+    max_client_frame_bytes: int = _setting(
+        4096, "Largest client frame tolerated (clients send none; larger closes with 1009)."
+    )
+    prefetch_channels: int = _setting(50, "CHANNEL_DETAILS events per prefetch.")
+    prefetch_messages: int = _setting(20, "Messages per CHANNEL_DETAILS event.")
+    prefetch_memberships: int = _setting(30, "Memberships per CHANNEL_DETAILS event.")
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if not 0 < self.port < 65536:
+            problems.append(f"port must be 1-65535, got {self.port}")
+        if not (len(self.account_id) == 12 and self.account_id.isdigit()):
+            problems.append(f"account_id must be 12 digits, got {self.account_id!r}")
+        if not self.region or not all(c.isalnum() or c == "-" for c in self.region):
+            problems.append(f"region {self.region!r} is not a region name")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            problems.append("tls_cert and tls_key must be given together")
+        if self.sqlite_synchronous not in ("full", "normal"):
+            problems.append("sqlite_synchronous must be 'full' or 'normal'")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            problems.append("log_level must be debug, info, warning or error")
+        if bool(self.root_access_key_id) != bool(self.root_secret_access_key):
+            problems.append("root_access_key_id and root_secret_access_key go together")
+        for name in (
+            "max_body_bytes",
+            "store_readers",
+            "store_max_batch",
+            "max_sessions_per_user",
+            "connect_burst",
+            "session_buffer_bytes",
+            "max_client_frame_bytes",
+            "prefetch_channels",
+            "prefetch_messages",
+            "prefetch_memberships",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1")
+        for name in (
+            "connects_per_user_per_second",
+            "ping_interval_seconds",
+            "ping_timeout_seconds",
+            "clock_skew_seconds",
+        ):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be positive")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    @property
+    def endpoint_host(self) -> str:
+        """The bare host[:port] clients reach the messaging session on (no scheme, no path)."""
+        if self.public_endpoint:
+            return self.public_endpoint
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:  # IPv6 literal
+            host = f"[{host}]"
+        default_port = 443 if self.tls_cert else 80
+        return host if self.port == default_port else f"{host}:{self.port}"
+
+
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn a TOML, environment or flag value into the field's type, naming the field on error."""
+    kind = FIELDS[name].type
+    try:
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if kind == "float":
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return float(raw)
+        if kind == "Path":
+            return Path(str(raw))
+        if kind == "Path | None":
+            return Path(str(raw)) if raw not in (None, "") else None
+        if not isinstance(raw, str):
+            raise ValueError(raw)
+        return raw
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {raw!r} is not a valid {kind}") from None
+
+
+def load(
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from the layers; a later layer wins. Unknown keys are errors, not ignored."""
+    values: dict[str, Any] = {}
+    env = os.environ if environ is None else environ
+    if config_file is None and env.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(env[ENV_PREFIX + "CONFIG"])
+    if config_file is not None:
+        values.update(_from_toml(config_file))
+    for name in FIELDS:
+        key = ENV_PREFIX + name.upper()
+        if key in env:
+            values[name] = _coerce(name, env[key])
+    for name, raw in (overrides or {}).items():
+        if name not in FIELDS:
+            raise ConfigError(f"unknown setting {name!r}")
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+    return Settings(**values)
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    server = document.get("server", {})
+    if not isinstance(server, dict):
+        raise ConfigError(f"{path}: [server] must be a table")
+    unknown = sorted(set(server) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) in [server]: {', '.join(unknown)}")
+    return {name: _coerce(name, raw) for name, raw in server.items()}
+
+
+def load_document(path: Path | None) -> dict[str, Any]:
+    """The whole TOML document (for sections other than [server], such as [iam])."""
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot load {path}: {exc}") from None

@@ -1,0 +1,121 @@
+"""Who receives which event: every recipient rule of spec §2.8 lives in this module.
+
+A mutation produces :class:`ChannelEvent` objects inside its transaction; they are published on
+the bus after the commit. A gateway node keeps, per channel, the set of its local sessions whose
+user is a member, and applies an event like this: sessions of ``subscribe`` join the channel,
+the frame goes to the channel's sessions (or, with ``only``, to those of the listed users), then
+sessions of ``unsubscribe`` leave, and ``close_channel`` drops the channel. So the membership
+index is maintained by the same ordered stream it routes, with no lookups on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bellwire.events import Event, EventType, MessageType
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEvent:
+    channel_arn: str
+    seq: int  # the channel's sequence: events of one channel are applied in this order
+    event: Event
+    only: frozenset[str] | None = None
+    subscribe: tuple[str, ...] = ()
+    unsubscribe: tuple[str, ...] = ()
+    close_channel: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UserEvent:
+    """Something that happened to a user as a whole (not to a channel)."""
+
+    user_arn: str
+    deleted: bool = False
+
+
+BusEvent = ChannelEvent | UserEvent
+
+
+def message_event(
+    kind: EventType, channel_arn: str, seq: int, payload: Mapping[str, Any], *,
+    message_type: str, sender: str, target: str | None,
+) -> ChannelEvent:
+    """Message events go to every member (hidden ones and the sender too), except that a
+    targeted message reaches only its target and its sender. NON_PERSISTENT messages need no
+    rule of their own: only connected sessions ever receive anything."""
+    only = frozenset({sender, target}) if target else None
+    return ChannelEvent(channel_arn, seq, Event(kind, MessageType(message_type), payload), only=only)
+
+
+def sender_only_event(
+    kind: EventType, channel_arn: str, seq: int, payload: Mapping[str, Any], sender: str
+) -> ChannelEvent:
+    """PENDING_/FAILED_/DENIED_ message events (channel flows) reach only the sender."""
+    return ChannelEvent(
+        channel_arn, seq, Event(kind, MessageType.STANDARD, payload), only=frozenset({sender})
+    )
+
+
+def channel_updated(channel_arn: str, seq: int, payload: Mapping[str, Any]) -> ChannelEvent:
+    return ChannelEvent(channel_arn, seq, Event(EventType.UPDATE_CHANNEL, MessageType.SYSTEM, payload))
+
+
+def channel_created(
+    channel_arn: str, seq: int, payload: Mapping[str, Any], members: tuple[str, ...]
+) -> ChannelEvent:
+    """CREATE_CHANNEL is not in AWS's table, but the official chat sample handles it; the
+    creator and the initial members receive it, which also subscribes their open sessions."""
+    return ChannelEvent(
+        channel_arn,
+        seq,
+        Event(EventType.CREATE_CHANNEL, MessageType.SYSTEM, payload),
+        subscribe=members,
+    )
+
+
+def channel_deleted(channel_arn: str, seq: int, payload: Mapping[str, Any]) -> ChannelEvent:
+    """The members hear of the deletion, then nothing more of the channel."""
+    return ChannelEvent(
+        channel_arn,
+        seq,
+        Event(EventType.DELETE_CHANNEL, MessageType.SYSTEM, payload),
+        close_channel=True,
+    )
+
+
+def membership_created(
+    channel_arn: str, seq: int, payload: Mapping[str, Any], member: str
+) -> ChannelEvent:
+    """The new member's already-open sessions receive from this event on."""
+    return ChannelEvent(
+        channel_arn,
+        seq,
+        Event(EventType.CREATE_CHANNEL_MEMBERSHIP, MessageType.SYSTEM, payload),
+        subscribe=(member,),
+    )
+
+
+def memberships_batch_created(
+    channel_arn: str, seq: int, payload: Mapping[str, Any], members: tuple[str, ...]
+) -> ChannelEvent:
+    return ChannelEvent(
+        channel_arn,
+        seq,
+        Event(EventType.BATCH_CREATE_CHANNEL_MEMBERSHIP, MessageType.SYSTEM, payload),
+        subscribe=members,
+    )
+
+
+def membership_deleted(
+    channel_arn: str, seq: int, payload: Mapping[str, Any], member: str
+) -> ChannelEvent:
+    """A removed (or banned) member receives its own DELETE_CHANNEL_MEMBERSHIP and nothing after."""
+    return ChannelEvent(
+        channel_arn,
+        seq,
+        Event(EventType.DELETE_CHANNEL_MEMBERSHIP, MessageType.SYSTEM, payload),
+        unsubscribe=(member,),
+    )

@@ -1,0 +1,260 @@
+"""chime-sdk-identity: app instances, users, admins, retention, expiration (spec §4.5).
+
+Identity operations take no bearer: they are the app backend's, authorized by IAM alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from bellwire.aws import arn as arns
+from bellwire.aws.errors import BadRequest, Conflict, NotFound
+from bellwire.domain import shapes
+from bellwire.domain.delivery import BusEvent, UserEvent, channel_deleted, membership_deleted
+from bellwire.domain.operation import (
+    Call,
+    Result,
+    decode_token,
+    operation,
+    page_size,
+    paginate,
+    remember,
+    replay,
+)
+from bellwire.domain.records import Admin, AppInstance, AppInstanceUser
+from bellwire.store.tx import Tx
+
+
+def require_app_instance(tx: Tx, arn: str) -> AppInstance:
+    found = tx.app_instance(arn)
+    if found is None:
+        raise NotFound(f"The app instance {arn} does not exist.")
+    return found
+
+
+def require_user(tx: Tx, arn: str) -> AppInstanceUser:
+    found = tx.user(arn)
+    if found is None:
+        raise NotFound(f"The app instance user {arn} does not exist.")
+    return found
+
+
+@operation("CreateAppInstance", writes=True)
+def create_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    scope = f"CreateAppInstance|{call.account_id}"
+    if (previous := replay(tx, scope, p)) is not None:
+        return Result(previous)
+    arn = arns.app_instance(call.region, call.account_id, str(uuid.uuid4()))
+    tx.insert_app_instance(AppInstance(arn, p["Name"], p.get("Metadata"), call.now, call.now))
+    if p.get("Tags"):
+        tx.put_tags(arn, {t["Key"]: t["Value"] for t in p["Tags"]})
+    output = {"AppInstanceArn": arn}
+    remember(tx, call, scope, p, output)
+    return Result(output)
+
+
+@operation("DescribeAppInstance", writes=False)
+def describe_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    return Result({"AppInstance": shapes.app_instance(require_app_instance(tx, p["AppInstanceArn"]))})
+
+
+@operation("UpdateAppInstance", writes=True)
+def update_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    arn = require_app_instance(tx, p["AppInstanceArn"]).arn
+    tx.update_app_instance(arn, p["Name"], p.get("Metadata"), call.now)
+    return Result({"AppInstanceArn": arn})
+
+
+@operation("DeleteAppInstance", writes=True)
+def delete_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    """Everything in the instance goes; members hear DELETE_CHANNEL, users' sessions close."""
+    arn = require_app_instance(tx, p["AppInstanceArn"]).arn
+    channels = tx.list_channels(arn, None, None, 1 << 30)
+    names = tx.user_names(c.created_by for c in channels)
+    events: list[BusEvent] = [
+        channel_deleted(c.arn, tx.next_seq(c.arn), shapes.channel(c, names, shapes.event_ts))
+        for c in channels
+    ]
+    events += [UserEvent(u.arn, deleted=True) for u in tx.list_users(arn, None, 1 << 30)]
+    tx.delete_app_instance(arn)
+    return Result({}, events)
+
+
+@operation("ListAppInstances", writes=False)
+def list_app_instances(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    limit = page_size(p)
+    rows, token = paginate(
+        tx.list_app_instances(decode_token(p, str), limit + 1), limit, lambda r: r.arn
+    )
+    return Result(
+        {"AppInstances": [shapes.app_instance_summary(r) for r in rows], "NextToken": token}
+    )
+
+
+@operation("PutAppInstanceRetentionSettings", writes=True)
+def put_retention(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    arn = require_app_instance(tx, p["AppInstanceArn"]).arn
+    settings = p["AppInstanceRetentionSettings"]
+    days = (settings.get("ChannelRetentionSettings") or {}).get("RetentionDays")
+    tx.set_retention_days(arn, days)
+    return Result(
+        {"AppInstanceRetentionSettings": settings, "InitiateDeletionTimestamp": call.now}
+    )
+
+
+@operation("GetAppInstanceRetentionSettings", writes=False)
+def get_retention(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    arn = require_app_instance(tx, p["AppInstanceArn"]).arn
+    days = tx.retention_days(arn)
+    settings = {} if days is None else {"ChannelRetentionSettings": {"RetentionDays": days}}
+    return Result({"AppInstanceRetentionSettings": settings})
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+@operation("CreateAppInstanceUser", writes=True)
+def create_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    app = require_app_instance(tx, p["AppInstanceArn"])
+    scope = f"CreateAppInstanceUser|{app.arn}"
+    if (previous := replay(tx, scope, p)) is not None:
+        return Result(previous)
+    user_id = p["AppInstanceUserId"]
+    if not arns.valid_id(user_id):
+        raise BadRequest(f"AppInstanceUserId {user_id!r} is not a valid user id.")
+    arn = arns.child(app.arn, "user", user_id)
+    if tx.user(arn) is not None:
+        raise Conflict(f"The app instance user {arn} already exists.")
+    expiration = p.get("ExpirationSettings") or {}
+    tx.insert_user(
+        AppInstanceUser(
+            arn,
+            app.arn,
+            p["Name"],
+            p.get("Metadata"),
+            call.now,
+            call.now,
+            expiration.get("ExpirationDays"),
+            expiration.get("ExpirationCriterion"),
+        )
+    )
+    if p.get("Tags"):
+        tx.put_tags(arn, {t["Key"]: t["Value"] for t in p["Tags"]})
+    output = {"AppInstanceUserArn": arn}
+    remember(tx, call, scope, p, output)
+    return Result(output)
+
+
+@operation("DescribeAppInstanceUser", writes=False)
+def describe_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    return Result({"AppInstanceUser": shapes.app_instance_user(require_user(tx, p["AppInstanceUserArn"]))})
+
+
+@operation("UpdateAppInstanceUser", writes=True)
+def update_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    arn = require_user(tx, p["AppInstanceUserArn"]).arn
+    tx.update_user(arn, p["Name"], p.get("Metadata"), call.now)
+    return Result({"AppInstanceUserArn": arn})
+
+
+@operation("DeleteAppInstanceUser", writes=True)
+def delete_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    user = require_user(tx, p["AppInstanceUserArn"])
+    names = tx.user_names([user.arn])
+    channels = tx.delete_user(user.arn)
+    events: list[BusEvent] = []
+    # The other members see the departure like any removal; the user's own sessions are closed.
+    for channel_arn in channels:
+        payload = {
+            "ChannelArn": channel_arn,
+            "Member": shapes.identity(user.arn, names),
+            "Type": "DEFAULT",
+        }
+        events.append(membership_deleted(channel_arn, tx.next_seq(channel_arn), payload, user.arn))
+    events.append(UserEvent(user.arn, deleted=True))
+    return Result({}, events)
+
+
+@operation("ListAppInstanceUsers", writes=False)
+def list_users(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    app = require_app_instance(tx, p["AppInstanceArn"])
+    limit = page_size(p)
+    rows, token = paginate(
+        tx.list_users(app.arn, decode_token(p, str), limit + 1), limit, lambda r: r.arn
+    )
+    return Result(
+        {
+            "AppInstanceArn": app.arn,
+            "AppInstanceUsers": [shapes.app_instance_user_summary(r) for r in rows],
+            "NextToken": token,
+        }
+    )
+
+
+@operation("PutAppInstanceUserExpirationSettings", writes=True)
+def put_user_expiration(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    arn = require_user(tx, p["AppInstanceUserArn"]).arn
+    settings = p.get("ExpirationSettings")
+    tx.set_user_expiration(
+        arn,
+        settings["ExpirationDays"] if settings else None,
+        settings["ExpirationCriterion"] if settings else None,
+        call.now,
+    )
+    return Result({"AppInstanceUserArn": arn, "ExpirationSettings": settings})
+
+
+# --- admins --------------------------------------------------------------------------------------
+
+
+@operation("CreateAppInstanceAdmin", writes=True)
+def create_admin(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    app = require_app_instance(tx, p["AppInstanceArn"])
+    admin_arn = p["AppInstanceAdminArn"]
+    user = tx.user(admin_arn)
+    if user is None or user.app_instance_arn != app.arn:
+        raise NotFound(f"{admin_arn} is not a user of the app instance {app.arn}.")
+    if tx.admin(app.arn, admin_arn) is not None:
+        raise Conflict(f"{admin_arn} is already an admin of {app.arn}.")
+    tx.insert_admin(Admin(app.arn, admin_arn, call.now))
+    names = tx.user_names([admin_arn])
+    return Result(
+        {"AppInstanceAdmin": shapes.identity(admin_arn, names), "AppInstanceArn": app.arn}
+    )
+
+
+@operation("DescribeAppInstanceAdmin", writes=False)
+def describe_admin(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    app = require_app_instance(tx, p["AppInstanceArn"])
+    admin = tx.admin(app.arn, p["AppInstanceAdminArn"])
+    if admin is None:
+        raise NotFound(f"{p['AppInstanceAdminArn']} is not an admin of {app.arn}.")
+    names = tx.user_names([admin.admin_arn])
+    return Result({"AppInstanceAdmin": shapes.app_instance_admin(admin, names)})
+
+
+@operation("DeleteAppInstanceAdmin", writes=True)
+def delete_admin(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    app = require_app_instance(tx, p["AppInstanceArn"])
+    if tx.admin(app.arn, p["AppInstanceAdminArn"]) is None:
+        raise NotFound(f"{p['AppInstanceAdminArn']} is not an admin of {app.arn}.")
+    tx.delete_admin(app.arn, p["AppInstanceAdminArn"])
+    return Result({})
+
+
+@operation("ListAppInstanceAdmins", writes=False)
+def list_admins(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    app = require_app_instance(tx, p["AppInstanceArn"])
+    limit = page_size(p)
+    rows, token = paginate(
+        tx.list_admins(app.arn, decode_token(p, str), limit + 1), limit, lambda r: r.admin_arn
+    )
+    names = tx.user_names(r.admin_arn for r in rows)
+    return Result(
+        {
+            "AppInstanceArn": app.arn,
+            "AppInstanceAdmins": [{"Admin": shapes.identity(r.admin_arn, names)} for r in rows],
+            "NextToken": token,
+        }
+    )

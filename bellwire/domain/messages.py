@@ -1,0 +1,267 @@
+"""chime-sdk-messaging: channel messages and read markers (spec §4.4, §5, §6)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from bellwire.aws.errors import BadRequest, NotFound
+from bellwire.domain import shapes
+from bellwire.domain.delivery import message_event
+from bellwire.domain.operation import (
+    Call,
+    Result,
+    decode_token,
+    operation,
+    page_size,
+    paginate,
+    remember,
+    replay,
+)
+from bellwire.domain.records import Message
+from bellwire.domain.roles import Actor, actor
+from bellwire.events import EventType
+from bellwire.store.tx import Tx
+
+# Spec §5: content "up to 4KB" for STANDARD, 30 bytes for CONTROL; attributes 1 KB in total.
+# Sizes are counted in UTF-8 bytes, the stricter reading of "KB".
+MAX_CONTENT_BYTES = {"STANDARD": 4096, "CONTROL": 30}
+MAX_ATTRIBUTES_BYTES = 1024
+
+
+def _check_content(type_: str, content: str) -> None:
+    limit = MAX_CONTENT_BYTES[type_]
+    size = len(content.encode())
+    if size > limit:
+        raise BadRequest(
+            f"Content is {size} bytes; {type_} messages are limited to {limit} bytes."
+        )
+
+
+def _check_attributes(attributes: dict[str, Any] | None) -> None:
+    if not attributes:
+        return
+    size = sum(
+        len(name.encode()) + sum(len(v.encode()) for v in value.get("StringValues") or [])
+        for name, value in attributes.items()
+    )
+    if size > MAX_ATTRIBUTES_BYTES:
+        raise BadRequest(
+            f"MessageAttributes total {size} bytes; the limit is {MAX_ATTRIBUTES_BYTES} bytes."
+        )
+
+
+def _no_subchannel(p: dict[str, Any]) -> None:
+    if p.get("SubChannelId"):
+        raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
+
+
+def _visible_message(tx: Tx, who: Actor, message_id: str) -> Message:
+    m = tx.message(who.channel.arn, message_id)
+    if m is None or not m.visible_to(who.arn):
+        raise NotFound(f"The message {message_id} does not exist in the channel {who.channel.arn}.")
+    return m
+
+
+def _event(kind: EventType, tx: Tx, m: Message) -> Any:
+    return message_event(
+        kind,
+        m.channel_arn,
+        tx.next_seq(m.channel_arn),
+        shapes.channel_message(m, shapes.event_ts),
+        message_type=m.type,
+        sender=m.sender_arn,
+        target=m.target_arn,
+    )
+
+
+@operation("SendChannelMessage", writes=True)
+def send_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    _no_subchannel(p)
+    # Admins and moderators need a membership to send, like everyone; hidden members observe.
+    who.require_member("send messages")
+    if who.membership is not None and who.membership.type == "HIDDEN":
+        raise who.deny("send messages: hidden members can observe but not send")
+    scope = f"SendChannelMessage|{who.channel.arn}|{who.arn}"
+    if (previous := replay(tx, scope, p)) is not None:
+        return Result(previous)
+    type_ = p["Type"]
+    _check_content(type_, p["Content"])
+    if type_ == "CONTROL" and p.get("Metadata"):
+        raise BadRequest("CONTROL messages cannot carry Metadata.")
+    _check_attributes(p.get("MessageAttributes"))
+    target = None
+    if p.get("Target"):
+        if len(p["Target"]) != 1:
+            raise BadRequest("Target must name exactly one member.")
+        target = p["Target"][0]["MemberArn"]
+        if tx.membership(who.channel.arn, target) is None:
+            raise BadRequest(f"The target {target} is not a member of the channel.")
+    seq = tx.next_seq(who.channel.arn)
+    message = Message(
+        channel_arn=who.channel.arn,
+        message_id=secrets.token_hex(32),
+        seq=seq,
+        sender_arn=who.arn,
+        sender_name=who.user.name,
+        content=p["Content"],
+        metadata=p.get("Metadata"),
+        type=type_,
+        persistence=p["Persistence"],
+        redacted=False,
+        created=call.now,
+        last_updated=call.now,
+        attributes=p.get("MessageAttributes"),
+        content_type=p.get("ContentType"),
+        target_arn=target,
+        push=p.get("PushNotification"),
+    )
+    # NON_PERSISTENT messages are delivered to whoever is connected and never kept.
+    if message.persistence == "PERSISTENT":
+        tx.insert_message(message)
+        tx.touch_last_message(who.channel.arn, call.now)
+    event = message_event(
+        EventType.CREATE_CHANNEL_MESSAGE,
+        who.channel.arn,
+        seq,
+        shapes.channel_message(message, shapes.event_ts),
+        message_type=type_,
+        sender=who.arn,
+        target=target,
+    )
+    output = {
+        "ChannelArn": who.channel.arn,
+        "MessageId": message.message_id,
+        "Status": {"Value": "SENT"},
+    }
+    remember(tx, call, scope, p, output)
+    return Result(output, [event])
+
+
+@operation("GetChannelMessage", writes=False)
+def get_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    _no_subchannel(p)
+    who.require_read()
+    return Result({"ChannelMessage": shapes.channel_message(_visible_message(tx, who, p["MessageId"]))})
+
+
+@operation("GetChannelMessageStatus", writes=False)
+def get_message_status(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    _no_subchannel(p)
+    m = _visible_message(tx, who, p["MessageId"])
+    if m.sender_arn != who.arn:
+        raise who.deny("read the status of another member's message")
+    return Result({"Status": {"Value": m.status}})
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+@operation("ListChannelMessages", writes=False)
+def list_messages(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    """Newest first unless SortOrder is ASCENDING; redacted messages appear empty, deleted and
+    non-persistent ones not at all, targeted ones only to their target and sender."""
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    _no_subchannel(p)
+    who.require_read()
+    descending = p.get("SortOrder", "DESCENDING") == "DESCENDING"
+    limit = page_size(p)
+    rows, token = paginate(
+        tx.list_messages(
+            who.channel.arn,
+            viewer=who.arn,
+            descending=descending,
+            not_before=_epoch(p.get("NotBefore")),
+            not_after=_epoch(p.get("NotAfter")),
+            after_seq=decode_token(p, int),
+            limit=limit + 1,
+        ),
+        limit,
+        lambda m: m.seq,
+    )
+    return Result(
+        {
+            "ChannelArn": who.channel.arn,
+            "ChannelMessages": [shapes.channel_message_summary(m) for m in rows],
+            "NextToken": token,
+        }
+    )
+
+
+@operation("UpdateChannelMessage", writes=True)
+def update_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    _no_subchannel(p)
+    m = _visible_message(tx, who, p["MessageId"])
+    if m.sender_arn != who.arn:
+        raise who.deny("edit another member's message: only the sender may")
+    who.require_member("edit messages")
+    if m.redacted:
+        raise BadRequest(f"The message {m.message_id} is redacted and cannot be edited.")
+    _check_content(m.type, p["Content"])
+    tx.update_message(
+        m.channel_arn,
+        m.message_id,
+        content=p["Content"],
+        metadata=p.get("Metadata", m.metadata),
+        content_type=p.get("ContentType", m.content_type),
+        redacted=False,
+        now=call.now,
+        edited=True,
+    )
+    updated = tx.message(m.channel_arn, m.message_id)
+    assert updated is not None
+    return Result(
+        {"ChannelArn": m.channel_arn, "MessageId": m.message_id, "Status": {"Value": "SENT"}},
+        [_event(EventType.UPDATE_CHANNEL_MESSAGE, tx, updated)],
+    )
+
+
+@operation("RedactChannelMessage", writes=True)
+def redact_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    """Members redact their own messages; moderators and admins any message."""
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    _no_subchannel(p)
+    m = _visible_message(tx, who, p["MessageId"])
+    if m.sender_arn != who.arn:
+        who.require_moderator("redact another member's message")
+    tx.update_message(
+        m.channel_arn,
+        m.message_id,
+        content=None,
+        metadata=None,
+        content_type=None,
+        redacted=True,
+        now=call.now,
+        edited=False,
+    )
+    redacted = tx.message(m.channel_arn, m.message_id)
+    assert redacted is not None
+    return Result(
+        {"ChannelArn": m.channel_arn, "MessageId": m.message_id},
+        [_event(EventType.REDACT_CHANNEL_MESSAGE, tx, redacted)],
+    )
+
+
+@operation("DeleteChannelMessage", writes=True)
+def delete_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    """Only AppInstanceAdmins delete; the event carries the message as it was."""
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    _no_subchannel(p)
+    who.require_admin("delete messages")
+    m = _visible_message(tx, who, p["MessageId"])
+    tx.delete_message(m.channel_arn, m.message_id)
+    return Result({}, [_event(EventType.DELETE_CHANNEL_MESSAGE, tx, m)])
+
+
+@operation("UpdateChannelReadMarker", writes=True)
+def update_read_marker(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    who.require_member("update a read marker")
+    tx.set_read_marker(who.channel.arn, who.arn, call.now)
+    return Result({"ChannelArn": who.channel.arn})

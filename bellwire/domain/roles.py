@@ -1,0 +1,103 @@
+"""The bearer's role in a channel and what each role may do (spec §6, "auth by role").
+
+IAM decides whether the *signing principal* may call an action on the named resources; these
+rules decide, inside the service, what the *bearer* (the AppInstanceUser acting) may do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bellwire.aws import arn as arns
+from bellwire.aws.errors import Forbidden, NotFound, UnauthorizedClient
+from bellwire.domain.records import AppInstanceUser, Channel, Membership
+from bellwire.store.tx import Tx
+
+INVALID_BEARER = (
+    "An invalid app instance user ARN was supplied for the x-amz-chime-bearer HTTP header."
+)
+
+
+def bearer_user(tx: Tx, bearer: str | None) -> AppInstanceUser:
+    """The AppInstanceUser named by ``x-amz-chime-bearer``; anything else is Unauthorized."""
+    parsed = arns.parse(bearer) if bearer else None
+    if parsed is None or parsed.kind != "user":
+        raise UnauthorizedClient(INVALID_BEARER)
+    user = tx.user(bearer or "")
+    if user is None:
+        raise UnauthorizedClient(INVALID_BEARER)
+    return user
+
+
+def require_channel(tx: Tx, channel_arn: str) -> Channel:
+    channel = tx.channel(channel_arn)
+    if channel is None:
+        raise NotFound(f"The channel {channel_arn} does not exist.")
+    return channel
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The bearer as seen from one channel."""
+
+    user: AppInstanceUser
+    channel: Channel
+    is_admin: bool
+    is_moderator: bool
+    membership: Membership | None
+
+    @property
+    def arn(self) -> str:
+        return self.user.arn
+
+    @property
+    def is_member(self) -> bool:
+        return self.membership is not None
+
+    @property
+    def can_moderate(self) -> bool:
+        return self.is_admin or self.is_moderator
+
+    @property
+    def can_read(self) -> bool:
+        return self.channel.privacy == "PUBLIC" or self.is_member or self.can_moderate
+
+    def deny(self, what: str) -> Forbidden:
+        return Forbidden(f"{self.arn} is not allowed to {what} in the channel {self.channel.arn}.")
+
+    def require_read(self) -> None:
+        if not self.can_read:
+            raise self.deny("read (the channel is private and the bearer is not a member)")
+
+    def require_moderator(self, what: str) -> None:
+        if not self.can_moderate:
+            raise self.deny(f"{what}: only channel moderators and app instance admins may")
+
+    def require_admin(self, what: str) -> None:
+        if not self.is_admin:
+            raise self.deny(f"{what}: only app instance admins may")
+
+    def require_member(self, what: str) -> None:
+        if self.membership is None:
+            raise self.deny(f"{what}: the bearer must be a member of the channel")
+
+
+def actor(tx: Tx, bearer: str | None, channel_arn: str) -> Actor:
+    user = bearer_user(tx, bearer)
+    channel = require_channel(tx, channel_arn)
+    if user.app_instance_arn != channel.app_instance_arn:
+        raise Forbidden(
+            f"The bearer {user.arn} does not belong to the app instance of the channel "
+            f"{channel.arn}."
+        )
+    return Actor(
+        user=user,
+        channel=channel,
+        is_admin=tx.admin(channel.app_instance_arn, user.arn) is not None,
+        is_moderator=tx.moderator(channel.arn, user.arn) is not None,
+        membership=tx.membership(channel.arn, user.arn),
+    )
+
+
+def is_admin(tx: Tx, user: AppInstanceUser) -> bool:
+    return tx.admin(user.app_instance_arn, user.arn) is not None

@@ -1,0 +1,122 @@
+"""The messaging-session event catalogue and its wire envelope, shared by server and client.
+
+A frame is one text WebSocket message holding ``{"Headers": {...}, "Payload": "<JSON string>"}``
+(spec §2.5). The payload is the API shape itself (``ChannelMessage``, ``Channel``, ...) with
+timestamps as ISO-8601 UTC strings with milliseconds. This module is pure and imports nothing
+from the server, so ``bellwire.client`` can use it alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+HEADER_EVENT_TYPE = "x-amz-chime-event-type"
+HEADER_MESSAGE_TYPE = "x-amz-chime-message-type"
+HEADER_EVENT_REASON = "x-amz-chime-event-reason"
+
+
+class EventType(StrEnum):
+    SESSION_ESTABLISHED = "SESSION_ESTABLISHED"
+    CHANNEL_DETAILS = "CHANNEL_DETAILS"
+    CREATE_CHANNEL_MESSAGE = "CREATE_CHANNEL_MESSAGE"
+    UPDATE_CHANNEL_MESSAGE = "UPDATE_CHANNEL_MESSAGE"
+    REDACT_CHANNEL_MESSAGE = "REDACT_CHANNEL_MESSAGE"
+    DELETE_CHANNEL_MESSAGE = "DELETE_CHANNEL_MESSAGE"
+    PENDING_CREATE_CHANNEL_MESSAGE = "PENDING_CREATE_CHANNEL_MESSAGE"
+    PENDING_UPDATE_CHANNEL_MESSAGE = "PENDING_UPDATE_CHANNEL_MESSAGE"
+    FAILED_CREATE_CHANNEL_MESSAGE = "FAILED_CREATE_CHANNEL_MESSAGE"
+    FAILED_UPDATE_CHANNEL_MESSAGE = "FAILED_UPDATE_CHANNEL_MESSAGE"
+    DENIED_CREATE_CHANNEL_MESSAGE = "DENIED_CREATE_CHANNEL_MESSAGE"
+    DENIED_UPDATE_CHANNEL_MESSAGE = "DENIED_UPDATE_CHANNEL_MESSAGE"
+    CREATE_CHANNEL = "CREATE_CHANNEL"
+    UPDATE_CHANNEL = "UPDATE_CHANNEL"
+    DELETE_CHANNEL = "DELETE_CHANNEL"
+    CREATE_CHANNEL_MEMBERSHIP = "CREATE_CHANNEL_MEMBERSHIP"
+    UPDATE_CHANNEL_MEMBERSHIP = "UPDATE_CHANNEL_MEMBERSHIP"
+    DELETE_CHANNEL_MEMBERSHIP = "DELETE_CHANNEL_MEMBERSHIP"
+    BATCH_CREATE_CHANNEL_MEMBERSHIP = "BATCH_CREATE_CHANNEL_MEMBERSHIP"
+
+
+class MessageType(StrEnum):
+    STANDARD = "STANDARD"
+    CONTROL = "CONTROL"
+    SYSTEM = "SYSTEM"
+
+
+# Events whose payload is a ChannelMessage take the message's own Type as their message type.
+MESSAGE_EVENTS = frozenset(
+    {
+        EventType.CREATE_CHANNEL_MESSAGE,
+        EventType.UPDATE_CHANNEL_MESSAGE,
+        EventType.REDACT_CHANNEL_MESSAGE,
+        EventType.DELETE_CHANNEL_MESSAGE,
+        EventType.PENDING_CREATE_CHANNEL_MESSAGE,
+        EventType.PENDING_UPDATE_CHANNEL_MESSAGE,
+        EventType.FAILED_CREATE_CHANNEL_MESSAGE,
+        EventType.FAILED_UPDATE_CHANNEL_MESSAGE,
+        EventType.DENIED_CREATE_CHANNEL_MESSAGE,
+        EventType.DENIED_UPDATE_CHANNEL_MESSAGE,
+    }
+)
+
+
+def iso_timestamp(value: float | datetime | None) -> str | None:
+    """Epoch seconds or a datetime as ``2021-06-03T16:26:31.013Z`` (the payload format)."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromtimestamp(value, UTC)
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One messaging-session event: what the client sees, independent of who receives it."""
+
+    type: EventType | str  # a str only for event types this version does not know
+    message_type: MessageType
+    payload: Mapping[str, Any] | None = None
+    reason: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {HEADER_EVENT_TYPE: str(self.type), HEADER_MESSAGE_TYPE: str(self.message_type)}
+        if self.reason is not None:
+            headers[HEADER_EVENT_REASON] = self.reason
+        return headers
+
+    def encode(self) -> str:
+        """The frame text. The payload is itself serialized to a string, as clients expect."""
+        payload = None if self.payload is None else json.dumps(self.payload, separators=(",", ":"))
+        return json.dumps({"Headers": self.headers, "Payload": payload}, separators=(",", ":"))
+
+
+class FrameError(ValueError):
+    """A frame that is not a messaging-session envelope."""
+
+
+def decode(text: str | bytes) -> Event:
+    """Parse a frame as the JS SDK does: unknown event types are kept, not rejected."""
+    try:
+        envelope = json.loads(text)
+        headers = envelope["Headers"]
+        raw_type = headers[HEADER_EVENT_TYPE]
+        raw_payload = envelope.get("Payload")
+        payload = json.loads(raw_payload) if raw_payload else None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FrameError(f"not a messaging-session frame: {exc}") from None
+    if not isinstance(raw_type, str):
+        raise FrameError(f"event type {raw_type!r} is not a string")
+    event_type: EventType | str = (
+        EventType(raw_type) if raw_type in EventType.__members__ else raw_type
+    )
+    try:
+        message_type = MessageType(headers.get(HEADER_MESSAGE_TYPE, "SYSTEM"))
+    except ValueError:
+        message_type = MessageType.SYSTEM
+    return Event(event_type, message_type, payload, headers.get(HEADER_EVENT_REASON))

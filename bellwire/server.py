@@ -1,0 +1,199 @@
+"""One bellwire process: store, bus, REST, IAM/STS and the messaging-session gateway on one port.
+
+Shutdown follows the drain order operators expect: fail /readyz, stop accepting, close every
+session with 1012 (the official clients reconnect on it), let in-flight requests finish, then
+close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import socket
+import ssl
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from bellwire.api.auth import Authenticator
+from bellwire.api.rest import RestApi
+from bellwire.bus.memory import MemoryBus
+from bellwire.config import Settings
+from bellwire.domain.delivery import BusEvent
+from bellwire.domain.operation import Result
+from bellwire.iam.keys import RootKeys, load_or_create_root, prepare_data_dir, root_credential
+from bellwire.iam.principal import Credential
+from bellwire.store.sqlite import SqliteStore
+
+log = logging.getLogger("bellwire")
+
+DB_FILE = "bellwire.db"
+
+
+class BellwireServer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.draining = False
+        self.root_keys: RootKeys | None = None
+        self._runner: web.ServerRunner | None = None
+        self._sock: socket.socket | None = None
+        self.store: SqliteStore | None = None
+        self.bus = MemoryBus()
+        self.rest: RestApi | None = None
+        self.gateway: Any = None
+        self._credentials: dict[str, Credential] = {}
+
+    # --- life cycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        prepare_data_dir(s.data_dir)
+        self.root_keys = load_or_create_root(
+            s.data_dir, s.root_access_key_id, s.root_secret_access_key
+        )
+        root = root_credential(self.root_keys, s.account_id)
+        self._credentials[root.access_key_id] = root
+        self.store = SqliteStore(
+            s.data_dir / DB_FILE,
+            synchronous=s.sqlite_synchronous,
+            readers=s.store_readers,
+            max_batch=s.store_max_batch,
+        )
+        self.store.set_after_commit(self._after_commit)
+        authenticator = Authenticator(
+            self._credentials.get,
+            region=s.region,
+            max_skew=timedelta(seconds=s.clock_skew_seconds),
+        )
+        self.rest = RestApi(
+            store=self.store,
+            authenticator=authenticator,
+            region=s.region,
+            account_id=s.account_id,
+            endpoint_host=lambda: self.endpoint_host,
+            max_body_bytes=s.max_body_bytes,
+        )
+        server = web.Server(self._dispatch, client_max_size=s.max_body_bytes)
+        self._runner = web.ServerRunner(
+            server, handle_signals=False, access_log=None, shutdown_timeout=s.shutdown_grace_seconds
+        )
+        await self._runner.setup()
+        self._sock = _listen(s.host, s.port)
+        site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context(), shutdown_timeout=s.shutdown_grace_seconds)
+        await site.start()
+        log.info("bellwire listening on %s (endpoint %s)", self.url, self.endpoint_host)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        s = self.settings
+        if s.tls_cert is None or s.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(s.tls_cert, s.tls_key)
+        return context
+
+    async def stop(self) -> None:
+        self.draining = True
+        if self.gateway is not None:
+            await self.gateway.drain()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.store is not None:
+            await self.store.close()
+        await self.bus.close()
+
+    # --- addresses -----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        assert self._sock is not None, "not started"
+        return int(self._sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.settings.tls_cert else "http"
+        host = self.settings.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def endpoint_host(self) -> str:
+        return replace(self.settings, port=self.port).endpoint_host
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _after_commit(self, value: Any) -> None:
+        if isinstance(value, Result) and value.events:
+            self.bus.publish(value.events)
+
+    def publish(self, events: list[BusEvent]) -> None:
+        self.bus.publish(events)
+
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.raw_path.partition("?")[0]
+        if path == "/healthz" and request.method == "GET":
+            return _json(200, {"status": "alive"})
+        if path == "/readyz" and request.method == "GET":
+            ready = not self.draining and self.store is not None and await self.store.ping()
+            return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
+        if path == "/connect" and self.gateway is not None:
+            response: web.StreamResponse = await self.gateway.connect(request)
+            return response
+        assert self.rest is not None
+        return await self.rest.handle(request)
+
+
+def _json(status: int, document: dict[str, Any]) -> web.Response:
+    return web.Response(status=status, body=json.dumps(document).encode(), content_type="application/json")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then drain and return."""
+    server = BellwireServer(settings)
+    await server.start()
+    if server.root_keys is not None and server.root_keys.generated:
+        print(_first_start_banner(server), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await server.stop()
+
+
+def _first_start_banner(server: BellwireServer) -> str:
+    keys = server.root_keys
+    assert keys is not None
+    s = server.settings
+    return f"""
+Root credentials were generated and saved to {s.data_dir / 'root-credentials.json'} (mode 0600).
+They are shown only this once:
+
+    export AWS_ACCESS_KEY_ID={keys.access_key_id}
+    export AWS_SECRET_ACCESS_KEY={keys.secret_access_key}
+    export AWS_DEFAULT_REGION={s.region}
+
+From boto3:
+
+    import boto3
+    messaging = boto3.client("chime-sdk-messaging", endpoint_url="{server.url}")
+    identity = boto3.client("chime-sdk-identity", endpoint_url="{server.url}")
+"""

@@ -1,0 +1,117 @@
+"""The versioned schema. Each migration runs once, in order, inside one transaction.
+
+The SQL is kept to what SQLite and PostgreSQL both accept, so one list serves both engines.
+Never edit a released migration: add a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the Chime SDK identity and messaging resources
+    """
+    CREATE TABLE app_instances (
+        arn TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        metadata TEXT,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL,
+        retention_days INTEGER
+    );
+    CREATE TABLE users (
+        arn TEXT PRIMARY KEY,
+        app_instance_arn TEXT NOT NULL,
+        name TEXT NOT NULL,
+        metadata TEXT,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL,
+        expiration_days INTEGER,
+        expiration_criterion TEXT
+    );
+    CREATE INDEX users_by_app_instance ON users (app_instance_arn, arn);
+    CREATE TABLE admins (
+        app_instance_arn TEXT NOT NULL,
+        admin_arn TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (app_instance_arn, admin_arn)
+    );
+    CREATE TABLE tags (
+        resource_arn TEXT NOT NULL,
+        tag_key TEXT NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (resource_arn, tag_key)
+    );
+    CREATE TABLE idempotency (
+        scope TEXT NOT NULL,
+        token TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (scope, token)
+    );
+    CREATE TABLE channels (
+        arn TEXT PRIMARY KEY,
+        app_instance_arn TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        privacy TEXT NOT NULL,
+        metadata TEXT,
+        created_by TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL,
+        last_message DOUBLE PRECISION,
+        seq BIGINT NOT NULL DEFAULT 0,
+        expiration_days INTEGER,
+        expiration_criterion TEXT
+    );
+    CREATE INDEX channels_by_app_instance ON channels (app_instance_arn, arn);
+    CREATE TABLE memberships (
+        channel_arn TEXT NOT NULL,
+        member_arn TEXT NOT NULL,
+        type TEXT NOT NULL,
+        invited_by TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL,
+        read_marker DOUBLE PRECISION,
+        preferences TEXT,
+        PRIMARY KEY (channel_arn, member_arn)
+    );
+    CREATE INDEX memberships_by_member ON memberships (member_arn, channel_arn);
+    CREATE TABLE moderators (
+        channel_arn TEXT NOT NULL,
+        moderator_arn TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (channel_arn, moderator_arn)
+    );
+    CREATE INDEX moderators_by_user ON moderators (moderator_arn, channel_arn);
+    CREATE TABLE bans (
+        channel_arn TEXT NOT NULL,
+        member_arn TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (channel_arn, member_arn)
+    );
+    CREATE TABLE messages (
+        channel_arn TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        sender_arn TEXT NOT NULL,
+        sender_name TEXT NOT NULL,
+        content TEXT,
+        metadata TEXT,
+        type TEXT NOT NULL,
+        persistence TEXT NOT NULL,
+        redacted INTEGER NOT NULL DEFAULT 0,
+        created DOUBLE PRECISION NOT NULL,
+        last_updated DOUBLE PRECISION NOT NULL,
+        last_edited DOUBLE PRECISION,
+        status TEXT NOT NULL,
+        attributes TEXT,
+        content_type TEXT,
+        target_arn TEXT,
+        push TEXT,
+        PRIMARY KEY (channel_arn, message_id)
+    );
+    CREATE UNIQUE INDEX messages_by_seq ON messages (channel_arn, seq);
+    """,
+)

@@ -1,0 +1,224 @@
+"""The embedded SQLite engine: WAL, one writer thread with group commit, reader threads.
+
+Writes are units of work (``fn(tx) -> result``) queued to one thread. It runs whatever is queued
+as one transaction, each unit inside its own SAVEPOINT so a failing unit rolls back alone, then
+commits once: one fsync for many acknowledged writes. A unit's future resolves only after the
+commit returned, so a 2xx answer always means the change is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bellwire.store.base import AfterCommit, StoreClosed
+from bellwire.store.migrations import MIGRATIONS
+from bellwire.store.tx import Tx
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Unit:
+    fn: Callable[[Tx], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+_STOP = object()
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the newest version; returns it."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database schema is version {current}, newer than this bellwire "
+            f"({len(MIGRATIONS)}); upgrade bellwire"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+class SqliteStore:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "full",
+        readers: int = 4,
+        max_batch: int = 256,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._max_batch = max_batch
+        self._after_commit = after_commit
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        setup = _connect(path, synchronous)
+        try:
+            migrate(setup)
+        finally:
+            setup.close()
+        self._writer = threading.Thread(target=self._write_loop, name="bellwire-writer", daemon=True)
+        self._writer.start()
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="bellwire-reader")
+
+    def set_after_commit(self, hook: AfterCommit) -> None:
+        self._after_commit = hook
+
+    # --- writes -------------------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Unit(fn, future, loop))
+        return await future
+
+    def _write_loop(self) -> None:
+        conn = _connect(self.path, self._synchronous)
+        cursor = conn.cursor()
+        tx = Tx(cursor)
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch: list[_Unit] = [first]
+                stop_after = False
+                while len(batch) < self._max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop_after = True
+                        break
+                    batch.append(nxt)
+                self._run_batch(conn, cursor, tx, batch)
+                if stop_after:
+                    return
+        finally:
+            conn.close()
+
+    def _run_batch(
+        self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, tx: Tx, batch: list[_Unit]
+    ) -> None:
+        outcomes: list[tuple[_Unit, bool, Any]] = []
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            for unit in batch:
+                cursor.execute("SAVEPOINT unit")
+                try:
+                    result = unit.fn(tx)
+                except BaseException as exc:  # the unit's own failure: undo it alone
+                    cursor.execute("ROLLBACK TO unit")
+                    cursor.execute("RELEASE unit")
+                    outcomes.append((unit, False, exc))
+                else:
+                    cursor.execute("RELEASE unit")
+                    outcomes.append((unit, True, result))
+            cursor.execute("COMMIT")
+        except BaseException as exc:  # the commit itself failed: nothing of the batch is durable
+            log.exception("store commit failed")
+            if conn.in_transaction:
+                conn.rollback()
+            outcomes = [(unit, False, exc) for unit in batch]
+        # Resolve in queue order on each loop, so events of one channel are published in the
+        # order their sequence numbers were taken.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Unit, bool, Any]]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].loop, []).append(outcome)
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(self._resolve, items)
+            except RuntimeError:  # the loop is gone; nobody waits any more
+                pass
+
+    def _resolve(self, items: list[tuple[_Unit, bool, Any]]) -> None:
+        for unit, ok, value in items:
+            if ok and self._after_commit is not None:
+                try:
+                    self._after_commit(value)
+                except Exception:
+                    log.exception("after-commit hook failed")
+            if unit.future.done():
+                continue
+            if ok:
+                unit.future.set_result(value)
+            else:
+                unit.future.set_exception(value)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[[Tx], T]) -> T:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_sync, fn)
+
+    def _read_sync(self, fn: Callable[[Tx], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, self._synchronous)
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            self._reader_conns.append(conn)
+        cursor = conn.cursor()
+        # One snapshot for the whole unit, so a listing and its counts agree.
+        cursor.execute("BEGIN")
+        try:
+            return fn(Tx(cursor))
+        finally:
+            cursor.execute("COMMIT")
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.read(lambda tx: tx.app_instance("") is None))
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+        self._readers.shutdown(wait=True)
+        for conn in self._reader_conns:
+            conn.close()
