@@ -12,20 +12,6 @@ from typing import Any
 
 from bellwire import config
 
-# Flags of `serve` and `checkconfig`: every setting is also a flag (--data-dir for data_dir).
-_SERVE_FLAGS = (
-    "host",
-    "port",
-    "data_dir",
-    "region",
-    "account_id",
-    "public_endpoint",
-    "tls_cert",
-    "tls_key",
-    "log_level",
-)
-
-
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with a [server] table")
     for name, f in config.FIELDS.items():
@@ -37,7 +23,6 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
             dest=name,
             default=None,
             help=f.metadata["help"] + f" (env {config.ENV_PREFIX}{name.upper()})",
-            **({} if name in _SERVE_FLAGS else {"metavar": name.upper()}),
         )
 
 

@@ -82,8 +82,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         problems: list[str] = []
-        if not 0 < self.port < 65536:
-            problems.append(f"port must be 1-65535, got {self.port}")
+        if not 0 <= self.port < 65536:
+            problems.append(f"port must be 0-65535 (0: any free port), got {self.port}")
         if not (len(self.account_id) == 12 and self.account_id.isdigit()):
             problems.append(f"account_id must be 12 digits, got {self.account_id!r}")
         if not self.region or not all(c.isalnum() or c == "-" for c in self.region):

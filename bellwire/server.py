@@ -25,6 +25,8 @@ from bellwire.bus.memory import MemoryBus
 from bellwire.config import Settings
 from bellwire.domain.delivery import BusEvent
 from bellwire.domain.operation import Result
+from bellwire.gateway.connect import Gateway, GatewaySettings
+from bellwire.gateway.hub import Hub
 from bellwire.iam.keys import RootKeys, load_or_create_root, prepare_data_dir, root_credential
 from bellwire.iam.principal import Credential
 from bellwire.store.sqlite import SqliteStore
@@ -44,7 +46,8 @@ class BellwireServer:
         self.store: SqliteStore | None = None
         self.bus = MemoryBus()
         self.rest: RestApi | None = None
-        self.gateway: Any = None
+        self.gateway: Gateway | None = None
+        self.hub: Hub | None = None
         self._credentials: dict[str, Credential] = {}
 
     # --- life cycle ----------------------------------------------------------------------------
@@ -77,13 +80,33 @@ class BellwireServer:
             endpoint_host=lambda: self.endpoint_host,
             max_body_bytes=s.max_body_bytes,
         )
-        server = web.Server(self._dispatch, client_max_size=s.max_body_bytes)
+        self.hub = Hub(
+            buffer_limit=s.session_buffer_bytes,
+            ping_interval=s.ping_interval_seconds,
+            ping_timeout=s.ping_timeout_seconds,
+        )
+        self.bus.subscribe(self.hub.on_event)
+        self.gateway = Gateway(
+            store=self.store,
+            authenticator=authenticator,
+            hub=self.hub,
+            settings=GatewaySettings(
+                max_sessions_per_user=s.max_sessions_per_user,
+                connects_per_second=s.connects_per_user_per_second,
+                connect_burst=s.connect_burst,
+                max_client_frame=s.max_client_frame_bytes,
+                prefetch_channels=s.prefetch_channels,
+                prefetch_messages=s.prefetch_messages,
+                prefetch_memberships=s.prefetch_memberships,
+            ),
+        )
+        server = web.Server(self._dispatch)
         self._runner = web.ServerRunner(
             server, handle_signals=False, access_log=None, shutdown_timeout=s.shutdown_grace_seconds
         )
         await self._runner.setup()
         self._sock = _listen(s.host, s.port)
-        site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context(), shutdown_timeout=s.shutdown_grace_seconds)
+        site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context())
         await site.start()
         log.info("bellwire listening on %s (endpoint %s)", self.url, self.endpoint_host)
 
@@ -140,14 +163,15 @@ class BellwireServer:
             ready = not self.draining and self.store is not None and await self.store.ping()
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
         if path == "/connect" and self.gateway is not None:
-            response: web.StreamResponse = await self.gateway.connect(request)
-            return response
+            return await self.gateway.connect(request)
         assert self.rest is not None
         return await self.rest.handle(request)
 
 
 def _json(status: int, document: dict[str, Any]) -> web.Response:
-    return web.Response(status=status, body=json.dumps(document).encode(), content_type="application/json")
+    return web.Response(
+        status=status, body=json.dumps(document).encode(), content_type="application/json"
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -184,7 +208,7 @@ def _first_start_banner(server: BellwireServer) -> str:
     assert keys is not None
     s = server.settings
     return f"""
-Root credentials were generated and saved to {s.data_dir / 'root-credentials.json'} (mode 0600).
+Root credentials were generated and saved to {s.data_dir / "root-credentials.json"} (mode 0600).
 They are shown only this once:
 
     export AWS_ACCESS_KEY_ID={keys.access_key_id}

@@ -136,7 +136,7 @@ def update_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     c = who.channel
     name = p.get("Name") or c.name
     mode = p.get("Mode") or c.mode
-    metadata = p["Metadata"] if "Metadata" in p else c.metadata
+    metadata = p.get("Metadata", c.metadata)
     tx.update_channel(c.arn, name, mode, metadata, call.now)
     updated = tx.channel(c.arn)
     assert updated is not None
@@ -259,7 +259,9 @@ def batch_create_memberships(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
         try:
             _add_membership(tx, call, c, member_arn, type_, who.arn)
         except (NotFound, Forbidden, Conflict) as exc:
-            errors.append({"MemberArn": member_arn, "ErrorCode": exc.code, "ErrorMessage": exc.message})
+            errors.append(
+                {"MemberArn": member_arn, "ErrorCode": exc.code, "ErrorMessage": exc.message}
+            )
         else:
             added.append(member_arn)
     names = _names(tx, who.arn, *added)
@@ -293,7 +295,9 @@ def list_memberships(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     who.require_read()
     limit = page_size(p)
     rows, token = paginate(
-        tx.list_memberships(who.channel.arn, p.get("Type") or "DEFAULT", decode_token(p, str), limit + 1),
+        tx.list_memberships(
+            who.channel.arn, p.get("Type") or "DEFAULT", decode_token(p, str), limit + 1
+        ),
         limit,
         lambda m: m.member_arn,
     )
@@ -370,7 +374,9 @@ def describe_membership_for_user(tx: Tx, call: Call, p: dict[str, Any]) -> Resul
     m = tx.membership(c.arn, user)
     if m is None:
         raise NotFound(f"{user} is not a member of the channel {c.arn}.")
-    summary = {k: v for k, v in (("Type", m.type), ("ReadMarkerTimestamp", m.read_marker)) if v is not None}
+    summary = {
+        k: v for k, v in (("Type", m.type), ("ReadMarkerTimestamp", m.read_marker)) if v is not None
+    }
     return Result(
         {
             "ChannelMembership": {
@@ -430,7 +436,10 @@ def create_moderator(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     _member_of_instance(tx, c.app_instance_arn, target)
     if tx.moderator(c.arn, target) is not None:
         raise Conflict(f"{target} is already a moderator of the channel {c.arn}.")
-    if len(tx.list_moderators(c.arn, None, MAX_MODERATORS_PER_CHANNEL)) >= MAX_MODERATORS_PER_CHANNEL:
+    if (
+        len(tx.list_moderators(c.arn, None, MAX_MODERATORS_PER_CHANNEL))
+        >= MAX_MODERATORS_PER_CHANNEL
+    ):
         raise ResourceLimitExceeded(f"The channel {c.arn} has the maximum number of moderators.")
     tx.insert_moderator(Moderator(c.arn, target, who.arn, call.now))
     return Result(
@@ -464,7 +473,9 @@ def list_moderators(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     return Result(
         {
             "ChannelArn": who.channel.arn,
-            "ChannelModerators": [{"Moderator": shapes.identity(m.moderator_arn, names)} for m in rows],
+            "ChannelModerators": [
+                {"Moderator": shapes.identity(m.moderator_arn, names)} for m in rows
+            ],
             "NextToken": token,
         }
     )
@@ -524,7 +535,9 @@ def create_ban(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     m = tx.membership(c.arn, target)
     if m is not None:
         events.append(_remove_member(tx, c, m))
-    return Result({"ChannelArn": c.arn, "Member": shapes.identity(target, _names(tx, target))}, events)
+    return Result(
+        {"ChannelArn": c.arn, "Member": shapes.identity(target, _names(tx, target))}, events
+    )
 
 
 @operation("DescribeChannelBan", writes=False)
@@ -543,7 +556,9 @@ def list_bans(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     who.require_moderator("list bans")
     limit = page_size(p)
     rows, token = paginate(
-        tx.list_bans(who.channel.arn, decode_token(p, str), limit + 1), limit, lambda b: b.member_arn
+        tx.list_bans(who.channel.arn, decode_token(p, str), limit + 1),
+        limit,
+        lambda b: b.member_arn,
     )
     names = _names(tx, *(b.member_arn for b in rows))
     return Result(

@@ -9,6 +9,7 @@ commit returned, so a 2xx answer always means the change is on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -91,7 +92,9 @@ class SqliteStore:
             migrate(setup)
         finally:
             setup.close()
-        self._writer = threading.Thread(target=self._write_loop, name="bellwire-writer", daemon=True)
+        self._writer = threading.Thread(
+            target=self._write_loop, name="bellwire-writer", daemon=True
+        )
         self._writer.start()
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -165,10 +168,8 @@ class SqliteStore:
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].loop, []).append(outcome)
         for loop, items in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
                 loop.call_soon_threadsafe(self._resolve, items)
-            except RuntimeError:  # the loop is gone; nobody waits any more
-                pass
 
     def _resolve(self, items: list[tuple[_Unit, bool, Any]]) -> None:
         for unit, ok, value in items:

@@ -61,12 +61,29 @@ def _channel(row: Row) -> Channel:
 
 
 def _membership(row: Row) -> Membership:
-    return Membership(*row[:7], preferences=_unjson(row[7]))
+    return Membership(
+        channel_arn=row[0],
+        member_arn=row[1],
+        type=row[2],
+        invited_by=row[3],
+        created=row[4],
+        updated=row[5],
+        read_marker=row[6],
+        preferences=_unjson(row[7]),
+    )
 
 
 def _message(row: Row) -> Message:
     return Message(
-        *row[:9],
+        channel_arn=row[0],
+        message_id=row[1],
+        seq=row[2],
+        sender_arn=row[3],
+        sender_name=row[4],
+        content=row[5],
+        metadata=row[6],
+        type=row[7],
+        persistence=row[8],
         redacted=bool(row[9]),
         created=row[10],
         last_updated=row[11],
@@ -155,12 +172,14 @@ class Tx:
 
     def delete_app_instance(self, arn: str) -> list[str]:
         """Delete the instance and everything in it; returns the ARNs of its channels."""
-        channels = [r[0] for r in self._all(
-            "SELECT arn FROM channels WHERE app_instance_arn = ?", (arn,)
-        )]
+        channels = [
+            r[0] for r in self._all("SELECT arn FROM channels WHERE app_instance_arn = ?", (arn,))
+        ]
         for channel_arn in channels:
             self.delete_channel(channel_arn)
-        users = [r[0] for r in self._all("SELECT arn FROM users WHERE app_instance_arn = ?", (arn,))]
+        users = [
+            r[0] for r in self._all("SELECT arn FROM users WHERE app_instance_arn = ?", (arn,))
+        ]
         for user_arn in users:
             self.delete_user(user_arn)
         self._run("DELETE FROM admins WHERE app_instance_arn = ?", (arn,))
@@ -210,7 +229,9 @@ class Tx:
             (days, criterion, now, arn),
         )
 
-    def list_users(self, app_instance_arn: str, after: str | None, limit: int) -> list[AppInstanceUser]:
+    def list_users(
+        self, app_instance_arn: str, after: str | None, limit: int
+    ) -> list[AppInstanceUser]:
         rows = self._all(
             self._USER + " WHERE app_instance_arn = ? AND arn > ? ORDER BY arn LIMIT ?",
             (app_instance_arn, after or "", limit),
@@ -221,9 +242,10 @@ class Tx:
         """Delete the user with its memberships, moderations, bans and admin rights.
 
         Returns the channels it was a member of, whose sessions must hear of it."""
-        channels = [r[0] for r in self._all(
-            "SELECT channel_arn FROM memberships WHERE member_arn = ?", (arn,)
-        )]
+        channels = [
+            r[0]
+            for r in self._all("SELECT channel_arn FROM memberships WHERE member_arn = ?", (arn,))
+        ]
         self._run("DELETE FROM memberships WHERE member_arn = ?", (arn,))
         self._run("DELETE FROM moderators WHERE moderator_arn = ?", (arn,))
         self._run("DELETE FROM bans WHERE member_arn = ?", (arn,))
@@ -238,7 +260,9 @@ class Tx:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for arn, name in self._all(f"SELECT arn, name FROM users WHERE arn IN ({marks})", chunk):
+            for arn, name in self._all(
+                f"SELECT arn, name FROM users WHERE arn IN ({marks})", chunk
+            ):
                 names[arn] = name
         return names
 
@@ -271,7 +295,9 @@ class Tx:
         return [Admin(*r) for r in rows]
 
     def count_admins(self, app_instance_arn: str) -> int:
-        row = self._one("SELECT COUNT(*) FROM admins WHERE app_instance_arn = ?", (app_instance_arn,))
+        row = self._one(
+            "SELECT COUNT(*) FROM admins WHERE app_instance_arn = ?", (app_instance_arn,)
+        )
         return int(row[0]) if row else 0
 
     # --- tags -------------------------------------------------------------------------------
@@ -420,9 +446,12 @@ class Tx:
         return [_membership(r) for r in rows]
 
     def member_arns(self, channel_arn: str) -> list[str]:
-        return [r[0] for r in self._all(
-            "SELECT member_arn FROM memberships WHERE channel_arn = ?", (channel_arn,)
-        )]
+        return [
+            r[0]
+            for r in self._all(
+                "SELECT member_arn FROM memberships WHERE channel_arn = ?", (channel_arn,)
+            )
+        ]
 
     def memberships_of_user(
         self, member_arn: str, after: str | None, limit: int

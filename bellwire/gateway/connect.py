@@ -1,0 +1,348 @@
+"""``GET /connect``: the messaging-session handshake and the life of one session.
+
+The upgrade is always completed before a refusal, which is then a WebSocket close code with a
+reason: a browser reports an HTTP-level rejection as 1006, which the JS SDK retries (spec §2.4).
+Order of a connect: presigned-URL signature (4401) → chime:Connect on ``userArn`` (4003) →
+connect rate (4429) → the user exists (4003) → register (tracking membership changes) → one
+store snapshot of the user's channels → subscribe → SESSION_ESTABLISHED → CHANNEL_DETAILS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bellwire.api.auth import Authenticator
+from bellwire.aws import arn as arns
+from bellwire.aws import sigv4
+from bellwire.aws.errors import (
+    AccessDenied,
+    AwsError,
+    ExpiredToken,
+    IncompleteSignature,
+    InvalidSignature,
+    MissingAuthenticationToken,
+    UnrecognizedClient,
+)
+from bellwire.domain.records import AppInstanceUser
+from bellwire.events import Event, EventType, MessageType
+from bellwire.gateway import close_codes, prefetch
+from bellwire.gateway.frames import event_frame
+from bellwire.gateway.hub import Hub, Session
+from bellwire.iam.authorize import authorize
+from bellwire.iam.principal import Principal
+from bellwire.store.base import Store
+from bellwire.store.tx import Tx
+
+log = logging.getLogger(__name__)
+
+_AUTH_FAILURES = (
+    MissingAuthenticationToken,
+    IncompleteSignature,
+    InvalidSignature,
+    UnrecognizedClient,
+    ExpiredToken,
+)
+ESTABLISHED = event_frame(Event(EventType.SESSION_ESTABLISHED, MessageType.SYSTEM))
+
+
+class Refused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    max_sessions_per_user: int
+    connects_per_second: float
+    connect_burst: int
+    max_client_frame: int
+    prefetch_channels: int
+    prefetch_messages: int
+    prefetch_memberships: int
+    close_timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRequest:
+    principal: Principal
+    user_arn: str
+    session_id: str
+    prefetch: bool
+    sort_by: str | None
+    expires_at: float | None
+
+
+class _Bucket:
+    """A token bucket: ``rate`` connects per second with bursts of ``burst``."""
+
+    __slots__ = ("stamp", "tokens")
+
+    def __init__(self, burst: int) -> None:
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        authenticator: Authenticator,
+        hub: Hub,
+        settings: GatewaySettings,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._auth = authenticator
+        self.hub = hub
+        self._settings = settings
+        self._now = now
+        self._buckets: dict[str, _Bucket] = {}
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._closing_tasks: set[asyncio.Task[Any]] = set()
+        self.draining = False
+
+    # --- the handshake (pure checks first) ------------------------------------------------------
+
+    def authenticate(self, request: web.BaseRequest) -> ConnectRequest:
+        path, _, query = request.raw_path.partition("?")
+        try:
+            signed = sigv4.parse_presigned_query(request.method, path, query, request.host)
+            principal = self._auth.check(signed, service="chime")
+        except _AUTH_FAILURES as err:
+            raise Refused(close_codes.UNAUTHORIZED, f"Unauthorized: {err.message}") from None
+        except AwsError as err:
+            raise Refused(close_codes.UNAUTHORIZED, f"Unauthorized: {err.message}") from None
+        params = dict(signed.query)
+        user_arn = params.get("userArn", "")
+        parsed = arns.parse(user_arn)
+        if parsed is None or parsed.kind != "user":
+            raise Refused(
+                close_codes.FORBIDDEN, "Forbidden: userArn must be an AppInstanceUser ARN."
+            )
+        try:
+            authorize(principal, "chime:Connect", [user_arn])
+        except AccessDenied as err:
+            raise Refused(close_codes.FORBIDDEN, f"Forbidden: {err.message}") from None
+        sort_by = params.get("prefetch-sort-by")
+        if sort_by is not None and sort_by not in prefetch.SORTS:
+            raise Refused(
+                close_codes.FORBIDDEN,
+                f"Forbidden: prefetch-sort-by must be one of {', '.join(prefetch.SORTS)}.",
+            )
+        credential = self._auth.credential(signed.access_key_id)
+        return ConnectRequest(
+            principal=principal,
+            user_arn=user_arn,
+            session_id=params.get("sessionId") or secrets.token_hex(8),
+            prefetch=params.get("prefetch-on") == "connect",
+            sort_by=sort_by,
+            expires_at=credential.expires_at if credential else None,
+        )
+
+    def _take_connect_token(self, user_arn: str) -> bool:
+        s = self._settings
+        bucket = self._buckets.get(user_arn)
+        now = time.monotonic()
+        if bucket is None:
+            bucket = self._buckets[user_arn] = _Bucket(s.connect_burst)
+        else:
+            bucket.tokens = min(
+                float(s.connect_burst), bucket.tokens + (now - bucket.stamp) * s.connects_per_second
+            )
+            bucket.stamp = now
+        if bucket.tokens < 1.0:
+            return False
+        bucket.tokens -= 1.0
+        if len(self._buckets) > 100_000:  # forget idle users rather than grow without bound
+            full = [u for u, b in self._buckets.items() if b.tokens >= s.connect_burst - 1]
+            for user in full[:50_000]:
+                del self._buckets[user]
+        return True
+
+    # --- the session ----------------------------------------------------------------------------
+
+    async def connect(self, request: web.BaseRequest) -> web.StreamResponse:
+        ws = web.WebSocketResponse(
+            autoping=False,
+            compress=False,
+            max_msg_size=self._settings.max_client_frame,
+            timeout=self._settings.close_timeout,
+        )
+        refusal: Refused | None = None
+        connect: ConnectRequest | None = None
+        try:
+            connect = self.authenticate(request)
+        except Refused as exc:
+            refusal = exc
+        if self.draining:
+            refusal = Refused(close_codes.SERVICE_RESTART, "The server is restarting.")
+        if refusal is None and connect and not self._take_connect_token(connect.user_arn):
+            refusal = Refused(
+                close_codes.TOO_MANY_CONNECTS, "Too many connects for this user; retry later."
+            )
+        try:
+            await ws.prepare(request)
+        except (ConnectionError, web.HTTPException) as exc:
+            # Not a WebSocket upgrade at all (or the peer left): an HTTP answer is all we can do.
+            if isinstance(exc, web.HTTPException):
+                return exc
+            return ws
+        if refusal is not None or connect is None:
+            assert refusal is not None
+            await ws.close(code=refusal.code, message=close_codes.reason(refusal.reason))
+            return ws
+        self._sockets.add(ws)
+        try:
+            await self._run(ws, request, connect)
+        finally:
+            self._sockets.discard(ws)
+        return ws
+
+    async def _run(
+        self, ws: web.WebSocketResponse, request: web.BaseRequest, c: ConnectRequest
+    ) -> None:
+        loop = asyncio.get_running_loop()
+
+        def closer(code: int, reason: str) -> None:
+            task = loop.create_task(ws.close(code=code, message=close_codes.reason(reason)))
+            self._closing_tasks.add(task)
+            task.add_done_callback(self._closing_tasks.discard)
+
+        session = Session(c.user_arn, c.session_id, request.transport, closer)
+        self._admit(session)
+        try:
+            snapshot = await self._store.read(lambda tx: _snapshot(tx, c.user_arn))
+        except Exception:
+            self.hub.remove(session)
+            await ws.close(code=1011, message=b"Internal error")
+            raise
+        if snapshot is None:
+            self.hub.remove(session)
+            await ws.close(
+                code=close_codes.FORBIDDEN,
+                message=close_codes.reason(f"Forbidden: the user {c.user_arn} does not exist."),
+            )
+            return
+        if session.closed:  # replaced or deleted while the snapshot was read
+            return
+        self.hub.establish(session, snapshot)
+        self.hub.send(session, ESTABLISHED)
+        if c.expires_at is not None:
+            session.expiry = loop.call_at(
+                loop.time() + max(0.0, c.expires_at - self._now()),
+                self.hub.close,
+                session,
+                close_codes.CREDENTIALS_EXPIRED,
+                "The session's credentials expired; refresh them and reconnect.",
+            )
+        if c.prefetch:
+            await self._prefetch(session, c)
+        try:
+            await self._read(ws, session)
+        finally:
+            self.hub.remove(session)
+
+    def _admit(self, session: Session) -> None:
+        """A newer session replaces one with the same sessionId (a client reconnecting before
+        the server noticed the old socket died) and, at the per-user limit, the oldest one."""
+        peers = self.hub.sessions_of(session.user_arn)
+        for old in [p for p in peers if p.id == session.id]:
+            self.hub.close(
+                old, close_codes.FORBIDDEN, "Replaced by a newer session with this sessionId."
+            )
+        peers = self.hub.sessions_of(session.user_arn)
+        while len(peers) >= self._settings.max_sessions_per_user:
+            oldest = min(peers, key=lambda p: p.connected_at)
+            self.hub.close(
+                oldest, close_codes.FORBIDDEN, "Replaced by a newer session: too many sessions."
+            )
+            peers = self.hub.sessions_of(session.user_arn)
+        self.hub.add(session)
+
+    async def _prefetch(self, session: Session, c: ConnectRequest) -> None:
+        s = self._settings
+
+        def read(tx: Tx) -> list[prefetch.ChannelDetails]:
+            chosen = prefetch.select(
+                tx.memberships_with_channels(c.user_arn), sort_by=c.sort_by, cap=s.prefetch_channels
+            )
+            details = []
+            for membership, channel in chosen:
+                messages = tx.list_messages(
+                    channel.arn,
+                    viewer=c.user_arn,
+                    descending=True,
+                    not_before=None,
+                    not_after=None,
+                    after_seq=None,
+                    limit=s.prefetch_messages + 1,
+                )
+                members = tx.list_memberships(channel.arn, "DEFAULT", None, s.prefetch_memberships)
+                names = tx.user_names(m.member_arn for m in members)
+                details.append(
+                    prefetch.ChannelDetails(membership, channel, messages, members, names)
+                )
+            return details
+
+        for item in await self._store.read(read):
+            frame = event_frame(
+                Event(
+                    EventType.CHANNEL_DETAILS,
+                    MessageType.SYSTEM,
+                    prefetch.payload(
+                        item, messages_cap=s.prefetch_messages, members_cap=s.prefetch_memberships
+                    ),
+                )
+            )
+            self.hub.send(session, frame)
+
+    async def _read(self, ws: web.WebSocketResponse, session: Session) -> None:
+        """Clients send nothing in this protocol: answer pings, note pongs, ignore small frames.
+        aiohttp closes with 1009 (too big) or 1002 (malformed) on its own."""
+        while not ws.closed:
+            msg = await ws.receive()
+            if msg.type == WSMsgType.PONG:
+                self.hub.pong(session)
+            elif msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type in (
+                WSMsgType.CLOSE,
+                WSMsgType.CLOSING,
+                WSMsgType.CLOSED,
+                WSMsgType.ERROR,
+            ):
+                break
+
+    # --- shutdown -------------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Close every session with 1012 (clients reconnect) and wait for the handshakes."""
+        self.draining = True
+        for session in self.hub.all_sessions():
+            self.hub.close(session, close_codes.SERVICE_RESTART, "The server is restarting.")
+        for ws in list(self._sockets):
+            if not ws.closed:
+                self._closing_tasks.add(
+                    asyncio.ensure_future(ws.close(code=close_codes.SERVICE_RESTART))
+                )
+        if self._closing_tasks:
+            await asyncio.wait(list(self._closing_tasks), timeout=self._settings.close_timeout + 1)
+        self.hub.stop()
+
+
+def _snapshot(tx: Tx, user_arn: str) -> list[tuple[str, int]] | None:
+    user: AppInstanceUser | None = tx.user(user_arn)
+    if user is None:
+        return None
+    return tx.subscriptions(user_arn)
