@@ -23,7 +23,9 @@ class Authenticator:
         self._region = region
         self._max_skew = max_skew
 
-    def check(self, req: sigv4.SignedRequest, *, service: str, now: datetime | None = None) -> Principal:
+    def check(
+        self, req: sigv4.SignedRequest, *, service: str, now: datetime | None = None
+    ) -> Principal:
         """Verify a parsed request; raises the AWS error a client would get."""
         credential = self._lookup(req.access_key_id)
         if credential is None or not credential.active:

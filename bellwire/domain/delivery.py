@@ -40,14 +40,22 @@ BusEvent = ChannelEvent | UserEvent
 
 
 def message_event(
-    kind: EventType, channel_arn: str, seq: int, payload: Mapping[str, Any], *,
-    message_type: str, sender: str, target: str | None,
+    kind: EventType,
+    channel_arn: str,
+    seq: int,
+    payload: Mapping[str, Any],
+    *,
+    message_type: str,
+    sender: str,
+    target: str | None,
 ) -> ChannelEvent:
     """Message events go to every member (hidden ones and the sender too), except that a
     targeted message reaches only its target and its sender. NON_PERSISTENT messages need no
     rule of their own: only connected sessions ever receive anything."""
     only = frozenset({sender, target}) if target else None
-    return ChannelEvent(channel_arn, seq, Event(kind, MessageType(message_type), payload), only=only)
+    return ChannelEvent(
+        channel_arn, seq, Event(kind, MessageType(message_type), payload), only=only
+    )
 
 
 def sender_only_event(
@@ -60,7 +68,9 @@ def sender_only_event(
 
 
 def channel_updated(channel_arn: str, seq: int, payload: Mapping[str, Any]) -> ChannelEvent:
-    return ChannelEvent(channel_arn, seq, Event(EventType.UPDATE_CHANNEL, MessageType.SYSTEM, payload))
+    return ChannelEvent(
+        channel_arn, seq, Event(EventType.UPDATE_CHANNEL, MessageType.SYSTEM, payload)
+    )
 
 
 def channel_created(

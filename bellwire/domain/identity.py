@@ -56,7 +56,9 @@ def create_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 @operation("DescribeAppInstance", writes=False)
 def describe_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
-    return Result({"AppInstance": shapes.app_instance(require_app_instance(tx, p["AppInstanceArn"]))})
+    return Result(
+        {"AppInstance": shapes.app_instance(require_app_instance(tx, p["AppInstanceArn"]))}
+    )
 
 
 @operation("UpdateAppInstance", writes=True)
@@ -98,9 +100,7 @@ def put_retention(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     settings = p["AppInstanceRetentionSettings"]
     days = (settings.get("ChannelRetentionSettings") or {}).get("RetentionDays")
     tx.set_retention_days(arn, days)
-    return Result(
-        {"AppInstanceRetentionSettings": settings, "InitiateDeletionTimestamp": call.now}
-    )
+    return Result({"AppInstanceRetentionSettings": settings, "InitiateDeletionTimestamp": call.now})
 
 
 @operation("GetAppInstanceRetentionSettings", writes=False)
@@ -148,7 +148,9 @@ def create_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 @operation("DescribeAppInstanceUser", writes=False)
 def describe_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
-    return Result({"AppInstanceUser": shapes.app_instance_user(require_user(tx, p["AppInstanceUserArn"]))})
+    return Result(
+        {"AppInstanceUser": shapes.app_instance_user(require_user(tx, p["AppInstanceUserArn"]))}
+    )
 
 
 @operation("UpdateAppInstanceUser", writes=True)

@@ -34,9 +34,7 @@ def _check_content(type_: str, content: str) -> None:
     limit = MAX_CONTENT_BYTES[type_]
     size = len(content.encode())
     if size > limit:
-        raise BadRequest(
-            f"Content is {size} bytes; {type_} messages are limited to {limit} bytes."
-        )
+        raise BadRequest(f"Content is {size} bytes; {type_} messages are limited to {limit} bytes.")
 
 
 def _check_attributes(attributes: dict[str, Any] | None) -> None:
@@ -145,7 +143,9 @@ def get_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     who.require_read()
-    return Result({"ChannelMessage": shapes.channel_message(_visible_message(tx, who, p["MessageId"]))})
+    return Result(
+        {"ChannelMessage": shapes.channel_message(_visible_message(tx, who, p["MessageId"]))}
+    )
 
 
 @operation("GetChannelMessageStatus", writes=False)

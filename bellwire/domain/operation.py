@@ -77,9 +77,13 @@ def decode_token(params: dict[str, Any], kind: type[K]) -> K | None:
     try:
         value = json.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The NextToken is not valid: pass back a NextToken from a previous answer.") from None
+        raise BadRequest(
+            "The NextToken is not valid: pass back a NextToken from a previous answer."
+        ) from None
     if not isinstance(value, kind):
-        raise BadRequest("The NextToken is not valid: pass back a NextToken from a previous answer.")
+        raise BadRequest(
+            "The NextToken is not valid: pass back a NextToken from a previous answer."
+        )
     return value
 
 
@@ -124,7 +128,9 @@ def replay(tx: Tx, scope: str, params: dict[str, Any]) -> dict[str, Any] | None:
     return result
 
 
-def remember(tx: Tx, call: Call, scope: str, params: dict[str, Any], output: dict[str, Any]) -> None:
+def remember(
+    tx: Tx, call: Call, scope: str, params: dict[str, Any], output: dict[str, Any]
+) -> None:
     token = params.get("ClientRequestToken")
     if token:
         tx.remember_result(scope, token, fingerprint(params), output, call.now)

@@ -173,7 +173,9 @@ def channel_membership_summary(
 ) -> dict[str, Any]:
     # ReadMarkerTimestamp is not in the model but AWS sends it (spec §4.4); the REST codec drops
     # members the model lacks, event payloads keep it.
-    return _clean({"Member": identity(m.member_arn, names), "ReadMarkerTimestamp": ts(m.read_marker)})
+    return _clean(
+        {"Member": identity(m.member_arn, names), "ReadMarkerTimestamp": ts(m.read_marker)}
+    )
 
 
 def channel_moderator(m: Moderator, names: Names, ts: Timestamp = rest_ts) -> dict[str, Any]:

@@ -55,7 +55,9 @@ def load_or_create_root(data_dir: Path, access_key_id: str, secret: str) -> Root
     keys = RootKeys(new_access_key_id(), new_secret_access_key(), generated=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"AccessKeyId": keys.access_key_id, "SecretAccessKey": keys.secret_access_key}, handle)
+        json.dump(
+            {"AccessKeyId": keys.access_key_id, "SecretAccessKey": keys.secret_access_key}, handle
+        )
     return keys
 
 
