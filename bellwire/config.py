@@ -208,3 +208,25 @@ def load_document(path: Path | None) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot load {path}: {exc}") from None
+
+
+def markdown() -> str:
+    """docs/configuration.md, generated from the fields so the two cannot drift apart."""
+    lines = [
+        "# Configuration",
+        "",
+        "Layers, later wins: defaults < the `[server]` table of the TOML file (`--config`, or "
+        "`BELLWIRE_CONFIG`) < `BELLWIRE_*` environment variables < command-line flags. Unknown "
+        "keys are errors. `bellwire checkconfig` prints the result (secrets masked) without "
+        "starting. This file is generated from `bellwire/config.py`.",
+        "",
+        "| setting | flag | environment | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for name, f in FIELDS.items():
+        flag = "(secret: none)" if f.metadata.get("secret") else f"`--{name.replace('_', '-')}`"
+        lines.append(
+            f"| `{name}` | {flag} | `{ENV_PREFIX}{name.upper()}` | `{f.default!s}` "
+            f"| {f.metadata['help']} |"
+        )
+    return "\n".join(lines) + "\n"
