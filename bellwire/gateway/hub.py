@@ -244,7 +244,11 @@ class Hub:
             self._sweeper = self._get_loop().call_later(self.ping_interval, self._sweep)
 
     def _sweep(self) -> None:
-        now = time.monotonic()
+        self.sweep(time.monotonic())
+        self._sweeper = self._get_loop().call_later(self.ping_interval, self._sweep)
+
+    def sweep(self, now: float) -> None:
+        """Ping every session whose last ping was answered; drop those silent for too long."""
         for sessions in list(self.users.values()):
             for session in list(sessions):
                 transport = session.transport
@@ -260,7 +264,6 @@ class Hub:
                 if not session.ping_sent:
                     session.ping_sent = now
                     transport.write(PING)
-        self._sweeper = self._get_loop().call_later(self.ping_interval, self._sweep)
 
     def pong(self, session: Session) -> None:
         session.ping_sent = 0.0

@@ -1,0 +1,109 @@
+"""The SQLite engine's promises: group commit, a failing unit undone alone, order, durability."""
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bellwire.domain.records import AppInstance
+from bellwire.store.migrations import MIGRATIONS
+from bellwire.store.sqlite import SqliteStore, migrate
+from bellwire.store.tx import Tx
+
+
+def app(i: int) -> AppInstance:
+    return AppInstance(f"arn:app/{i:04d}", f"app{i}", None, 1.0, 1.0)
+
+
+async def test_concurrent_writes_are_grouped_and_all_committed(tmp_path: Path) -> None:
+    committed: list[Any] = []
+    store = SqliteStore(tmp_path / "db", max_batch=64, after_commit=committed.append)
+    try:
+        results = await asyncio.gather(
+            *(
+                store.write(lambda tx, i=i: (tx.insert_app_instance(app(i)), i)[1])
+                for i in range(200)
+            )
+        )
+        assert results == list(range(200))
+        assert committed == list(range(200))  # the hook saw every unit, in queue order
+        listed = await store.read(lambda tx: tx.list_app_instances(None, 1000))
+        assert len(listed) == 200
+    finally:
+        await store.close()
+    # A fresh connection (another process would be the same) sees everything.
+    conn = sqlite3.connect(tmp_path / "db")
+    assert conn.execute("SELECT COUNT(*) FROM app_instances").fetchone()[0] == 200
+
+
+async def test_a_failing_unit_is_undone_alone(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db")
+
+    def half_then_fail(tx: Tx) -> None:
+        tx.insert_app_instance(app(1))
+        raise ValueError("rule violated after a write")
+
+    try:
+        outcomes = await asyncio.gather(
+            store.write(lambda tx: tx.insert_app_instance(app(0))),
+            store.write(half_then_fail),
+            store.write(lambda tx: tx.insert_app_instance(app(2))),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[1], ValueError) and outcomes[0] is None and outcomes[2] is None
+        arns = [a.arn for a in await store.read(lambda tx: tx.list_app_instances(None, 10))]
+        assert arns == [app(0).arn, app(2).arn]
+    finally:
+        await store.close()
+
+
+async def test_reads_see_a_consistent_snapshot_and_cannot_write(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db")
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            await store.read(lambda tx: tx.insert_app_instance(app(9)))
+        assert await store.ping()
+    finally:
+        await store.close()
+
+
+async def test_closed_store_refuses_work(tmp_path: Path) -> None:
+    from bellwire.store.base import StoreClosed
+
+    store = SqliteStore(tmp_path / "db")
+    await store.close()
+    with pytest.raises(StoreClosed):
+        await store.write(lambda tx: None)
+
+
+def test_migrations_are_idempotent_and_versioned(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    assert migrate(conn) == len(MIGRATIONS)
+    assert migrate(conn) == len(MIGRATIONS)
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS) + 1,))
+    with pytest.raises(RuntimeError, match="newer than this bellwire"):
+        migrate(conn)
+
+
+async def test_channel_sequence_is_per_channel_and_gapless(tmp_path: Path) -> None:
+    from bellwire.domain.records import Channel
+
+    store = SqliteStore(tmp_path / "db")
+
+    def channel(arn: str) -> Channel:
+        return Channel(arn, "arn:app", "n", "RESTRICTED", "PRIVATE", None, "u", 1.0, 1.0, None, 0)
+
+    try:
+        await store.write(
+            lambda tx: (tx.insert_channel(channel("a")), tx.insert_channel(channel("b")))
+        )
+        seqs = await asyncio.gather(
+            *(store.write(lambda tx, c=c: tx.next_seq(c)) for c in "abababa")
+        )
+        assert sorted(s for s, c in zip(seqs, "abababa", strict=True) if c == "a") == [1, 2, 3, 4]
+        assert sorted(s for s, c in zip(seqs, "abababa", strict=True) if c == "b") == [1, 2, 3]
+    finally:
+        await store.close()
