@@ -84,4 +84,4 @@ def test_text_frame_lengths_follow_rfc6455(size: int, header: bytes) -> None:
 def test_event_frame_carries_the_encoded_event_and_ping_is_empty() -> None:
     event = Event(EventType.SESSION_ESTABLISHED, MessageType.SYSTEM)
     assert event_frame(event)[2:] == event.encode().encode()
-    assert PING == bytes([0x89, 0])
+    assert bytes([0x89, 0]) == PING
