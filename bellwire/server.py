@@ -123,7 +123,12 @@ class BellwireServer:
         if self.gateway is not None:
             await self.gateway.drain()
         if self._runner is not None:
+            handlers = self._runner.server.connections if self._runner.server else []
             await self._runner.cleanup()
+            # An idle keep-alive client never answers a TLS close_notify; do not wait for it.
+            for handler in handlers:
+                if handler.transport is not None:
+                    handler.transport.abort()
         if self.store is not None:
             await self.store.close()
         await self.bus.close()
