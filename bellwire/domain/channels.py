@@ -161,6 +161,8 @@ def list_channels(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     """Non-admins list PUBLIC channels; only an AppInstanceAdmin may list PRIVATE ones."""
     app = require_app_instance(tx, p["AppInstanceArn"])
     user = bearer_user(tx, p.get("ChimeBearer"))
+    if user.app_instance_arn != app.arn:
+        raise Forbidden(f"The bearer {user.arn} does not belong to the app instance {app.arn}.")
     privacy = p.get("Privacy")
     if not is_admin(tx, user):
         if privacy == "PRIVATE":
@@ -362,8 +364,15 @@ def _subject(tx: Tx, p: dict[str, Any]) -> str:
     """The user a *ForAppInstanceUser call is about: the bearer, or anyone for an admin."""
     bearer = bearer_user(tx, p.get("ChimeBearer"))
     subject = p.get("AppInstanceUserArn") or bearer.arn
-    if subject != bearer.arn and not is_admin(tx, bearer):
-        raise Forbidden("Only an AppInstanceAdmin may pass another user's AppInstanceUserArn.")
+    if subject != bearer.arn:
+        if not is_admin(tx, bearer):
+            raise Forbidden("Only an AppInstanceAdmin may pass another user's AppInstanceUserArn.")
+        # An admin speaks for the users of its own app instance only.
+        other = tx.user(subject)
+        if other is None or other.app_instance_arn != bearer.app_instance_arn:
+            raise Forbidden(
+                "An invalid app instance user ARN was supplied for the input parameter."
+            )
     return str(subject)
 
 

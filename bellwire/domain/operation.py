@@ -80,11 +80,26 @@ def decode_token(params: dict[str, Any], kind: type[K]) -> K | None:
         raise BadRequest(
             "The NextToken is not valid: pass back a NextToken from a previous answer."
         ) from None
-    if not isinstance(value, kind):
+    if not isinstance(value, kind) or not _storable(value):
         raise BadRequest(
             "The NextToken is not valid: pass back a NextToken from a previous answer."
         )
     return value
+
+
+def _storable(value: object) -> bool:
+    """A decoded position the store can bind: a 64-bit integer, or a string without lone
+    surrogates (a forged token would otherwise fail inside the database driver: a 500)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return False
+    return True
 
 
 def encode_token(position: object) -> str:
