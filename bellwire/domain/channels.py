@@ -81,7 +81,8 @@ def create_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     if p.get("ElasticChannelConfiguration"):
         raise BadRequest("Elastic channels are not supported by this server yet.")
     scope = f"CreateChannel|{app.arn}|{creator.arn}"
-    if (previous := replay(tx, scope, p)) is not None:
+    alive = lambda out: tx.channel(out["ChannelArn"]) is not None  # noqa: E731
+    if (previous := replay(tx, scope, p, alive)) is not None:
         return Result(previous)
     channel_id = p.get("ChannelId") or secrets.token_hex(32)
     arn = arns.child(app.arn, "channel", channel_id)
@@ -255,6 +256,11 @@ def batch_create_memberships(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     type_ = p.get("Type") or "DEFAULT"
     _require_may_add(who, type_)
     c = who.channel
+    room = MAX_MEMBERSHIPS_PER_CHANNEL - len(tx.member_arns(c.arn))
+    if len(set(p["MemberArns"])) > room:
+        raise ResourceLimitExceeded(
+            f"The channel {c.arn} can take {max(room, 0)} more members, not {len(set(p['MemberArns']))}."
+        )
     added: list[str] = []
     errors: list[dict[str, str]] = []
     for member_arn in dict.fromkeys(p["MemberArns"]):

@@ -43,7 +43,8 @@ def require_user(tx: Tx, arn: str) -> AppInstanceUser:
 @operation("CreateAppInstance", writes=True)
 def create_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     scope = f"CreateAppInstance|{call.account_id}"
-    if (previous := replay(tx, scope, p)) is not None:
+    alive = lambda out: tx.app_instance(out["AppInstanceArn"]) is not None  # noqa: E731
+    if (previous := replay(tx, scope, p, alive)) is not None:
         return Result(previous)
     arn = arns.app_instance(call.region, call.account_id, str(uuid.uuid4()))
     tx.insert_app_instance(AppInstance(arn, p["Name"], p.get("Metadata"), call.now, call.now))
@@ -118,7 +119,8 @@ def get_retention(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 def create_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     app = require_app_instance(tx, p["AppInstanceArn"])
     scope = f"CreateAppInstanceUser|{app.arn}"
-    if (previous := replay(tx, scope, p)) is not None:
+    alive = lambda out: tx.user(out["AppInstanceUserArn"]) is not None  # noqa: E731
+    if (previous := replay(tx, scope, p, alive)) is not None:
         return Result(previous)
     user_id = p["AppInstanceUserId"]
     if not arns.valid_id(user_id):

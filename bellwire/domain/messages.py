@@ -158,6 +158,23 @@ def get_message_status(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     return Result({"Status": {"Value": m.status}})
 
 
+def _position(p: dict[str, Any], descending: bool) -> int | None:
+    """Where a message listing resumes; a token from a listing in the other order is refused
+    rather than silently answered with the wrong page."""
+    position = decode_token(p, list)
+    if position is None:
+        return None
+    if (
+        len(position) != 2
+        or not isinstance(position[0], int)
+        or position[1] != ("DESCENDING" if descending else "ASCENDING")
+    ):
+        raise BadRequest(
+            "The NextToken is not valid for this listing: pass it back with the same SortOrder."
+        )
+    return position[0]
+
+
 def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
@@ -178,11 +195,11 @@ def list_messages(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
             descending=descending,
             not_before=_epoch(p.get("NotBefore")),
             not_after=_epoch(p.get("NotAfter")),
-            after_seq=decode_token(p, int),
+            after_seq=_position(p, descending),
             limit=limit + 1,
         ),
         limit,
-        lambda m: m.seq,
+        lambda m: [m.seq, "DESCENDING" if descending else "ASCENDING"],
     )
     return Result(
         {
@@ -204,6 +221,8 @@ def update_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     if m.redacted:
         raise BadRequest(f"The message {m.message_id} is redacted and cannot be edited.")
     _check_content(m.type, p["Content"])
+    if m.type == "CONTROL" and p.get("Metadata"):
+        raise BadRequest("CONTROL messages cannot carry Metadata.")
     tx.update_message(
         m.channel_arn,
         m.message_id,
@@ -230,6 +249,8 @@ def redact_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     m = _visible_message(tx, who, p["MessageId"])
     if m.sender_arn != who.arn:
         who.require_moderator("redact another member's message")
+    elif not who.can_moderate:
+        who.require_member("redact messages")
     tx.update_message(
         m.channel_arn,
         m.message_id,

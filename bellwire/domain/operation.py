@@ -90,6 +90,8 @@ def decode_token(params: dict[str, Any], kind: type[K]) -> K | None:
 def _storable(value: object) -> bool:
     """A decoded position the store can bind: a 64-bit integer, or a string without lone
     surrogates (a forged token would otherwise fail inside the database driver: a 500)."""
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
@@ -124,10 +126,17 @@ def fingerprint(params: dict[str, Any], *, exclude: Sequence[str] = ("ClientRequ
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def replay(tx: Tx, scope: str, params: dict[str, Any]) -> dict[str, Any] | None:
+def replay(
+    tx: Tx,
+    scope: str,
+    params: dict[str, Any],
+    alive: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any] | None:
     """The answer already given for this ClientRequestToken, if any (same token → same result).
 
-    Reusing a token with different parameters is a Conflict, as the AWS API standard has it."""
+    Reusing a token with different parameters is a Conflict, as the AWS API standard has it.
+    When what the first call created is gone again (``alive`` says no), the token is forgotten
+    and the call runs anew: a retry must not answer with a deleted resource."""
     token = params.get("ClientRequestToken")
     if not token:
         return None
@@ -140,6 +149,9 @@ def replay(tx: Tx, scope: str, params: dict[str, Any]) -> dict[str, Any] | None:
             f"The ClientRequestToken {token!r} was already used with different parameters."
         )
     result: dict[str, Any] = output
+    if alive is not None and not alive(result):
+        tx.forget_result(scope, token)
+        return None
     return result
 
 
