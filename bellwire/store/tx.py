@@ -133,6 +133,9 @@ class Tx:
             (scope, token, fingerprint, json.dumps(result), now),
         )
 
+    def forget_result(self, scope: str, token: str) -> None:
+        self._run("DELETE FROM idempotency WHERE scope = ? AND token = ?", (scope, token))
+
     # --- app instances ----------------------------------------------------------------------
 
     def insert_app_instance(self, ai: AppInstance) -> None:
