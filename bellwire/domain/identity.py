@@ -165,17 +165,19 @@ def update_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 @operation("DeleteAppInstanceUser", writes=True)
 def delete_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     user = require_user(tx, p["AppInstanceUserArn"])
-    names = tx.user_names([user.arn])
-    channels = tx.delete_user(user.arn)
-    events: list[BusEvent] = []
+    memberships = [m for m, _ in tx.memberships_with_channels(user.arn)]
+    names = tx.user_names([user.arn, *(m.invited_by for m in memberships)])
     # The other members see the departure like any removal; the user's own sessions are closed.
-    for channel_arn in channels:
-        payload = {
-            "ChannelArn": channel_arn,
-            "Member": shapes.identity(user.arn, names),
-            "Type": "DEFAULT",
-        }
-        events.append(membership_deleted(channel_arn, tx.next_seq(channel_arn), payload, user.arn))
+    events: list[BusEvent] = [
+        membership_deleted(
+            m.channel_arn,
+            tx.next_seq(m.channel_arn),
+            shapes.channel_membership(m, names, shapes.event_ts),
+            user.arn,
+        )
+        for m in memberships
+    ]
+    tx.delete_user(user.arn)
     events.append(UserEvent(user.arn, deleted=True))
     return Result({}, events)
 
