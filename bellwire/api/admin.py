@@ -1,0 +1,214 @@
+"""Operator endpoints of bellwire (not part of the Chime API): close messaging sessions.
+
+``POST /admin/sessions/close`` with a JSON body ``{"UserArn": ..., "Code": 4003, "Reason":
+"...", "SessionId": "..."}`` (``Reason`` and ``SessionId`` optional), SigV4-signed like any
+Chime call (service ``chime``) and authorized as ``bellwire:CloseSessions`` on the user ARN.
+It closes every session of the user on this node (or only ``SessionId``) with ``Code`` and
+answers ``{"Closed": ["<sessionId>", ...]}``. ``Code`` 1006 cannot be sent in a close frame; it
+drops the TCP connection instead, which is what a client sees on a network failure.
+
+Uses: kick a user (4003), make clients refresh credentials (4419), rehearse how an app handles
+each close code of the "Handling disconnects" table. ``bellwire sessions close`` is the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the server side loads lazily: ``bellwire sessions close`` needs none of it
+    from aiohttp import web
+
+    from bellwire.api.auth import Authenticator
+    from bellwire.gateway.hub import Hub
+
+CLOSE_PATH = "/admin/sessions/close"
+ACTION = "bellwire:CloseSessions"
+DROP = 1006  # not a close frame: the connection is dropped
+
+
+def sendable(code: int) -> bool:
+    """Codes an endpoint may put in a close frame (RFC 6455 §7.4, plus the IANA 1012-1014),
+    and 1006, which this endpoint implements as a dropped connection."""
+    return code in (1000, 1001, 1002, 1003, DROP) or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+class AdminApi:
+    def __init__(self, *, authenticator: Authenticator, hub: Hub, max_body_bytes: int = 65536):
+        self._auth = authenticator
+        self._hub = hub
+        self._max_body = max_body_bytes
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        from aiohttp import web
+
+        from bellwire.aws import codec
+        from bellwire.aws.errors import AwsError, ServiceFailure
+
+        request_id = str(uuid.uuid4())
+        try:
+            return await self._handle(request)
+        except AwsError as err:
+            status, headers, body = codec.serialize_error(err, request_id)
+            return web.Response(status=status, headers=headers, body=body)
+        except Exception:  # an operator endpoint must not take the process down either
+            status, headers, body = codec.serialize_error(
+                ServiceFailure("The service has experienced an unexpected failure."), request_id
+            )
+            return web.Response(status=status, headers=headers, body=body)
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        from aiohttp import web
+
+        from bellwire.aws import sigv4
+        from bellwire.aws.errors import BadRequest, NotFound
+        from bellwire.iam.authorize import authorize, transport_facts
+
+        path, _, query = request.raw_path.partition("?")
+        if path != CLOSE_PATH or request.method != "POST":
+            raise NotFound(f"No admin operation at {request.method} {path}.")
+        body = await request.content.read(self._max_body + 1)
+        if len(body) > self._max_body:
+            raise BadRequest("The request body is too large.")
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+        signed = sigv4.parse_header_auth(request.method, path, query, headers, body)
+        principal = self._auth.check(signed, service="chime")
+        try:
+            document = json.loads(body or b"{}")
+        except ValueError:
+            raise BadRequest("The body must be a JSON object.") from None
+        if not isinstance(document, dict):
+            raise BadRequest("The body must be a JSON object.")
+        user_arn = document.get("UserArn")
+        code = document.get("Code")
+        reason = document.get("Reason") or "Closed by an operator."
+        session_id = document.get("SessionId")
+        if not isinstance(user_arn, str) or not user_arn:
+            raise BadRequest("UserArn is required.")
+        if isinstance(code, bool) or not isinstance(code, int) or not sendable(code):
+            raise BadRequest(
+                "Code must be 1000-1003, 1006 (drop the connection), 1007-1014 or 3000-4999."
+            )
+        if not isinstance(reason, str) or (
+            session_id is not None and not isinstance(session_id, str)
+        ):
+            raise BadRequest("Reason and SessionId must be strings.")
+        authorize(principal, ACTION, [user_arn], transport_facts(request.remote, request.secure))
+        closed = []
+        for session in list(self._hub.sessions_of(user_arn)):
+            if session_id is not None and session.id != session_id:
+                continue
+            closed.append(session.id)
+            if code == DROP:
+                self._hub.remove(session)
+                if session.transport is not None:
+                    session.transport.abort()
+            else:
+                self._hub.close(session, code, reason)
+        return web.json_response({"Closed": closed})
+
+
+# --- the client side: ``bellwire sessions close`` ----------------------------------------------
+
+
+def close_sessions(
+    endpoint_url: str,
+    user_arn: str,
+    code: int,
+    *,
+    reason: str | None = None,
+    session_id: str | None = None,
+    boto_session: Any = None,
+    region: str | None = None,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Call the endpoint with credentials from botocore's chain; returns the closed session ids.
+
+    Raises RuntimeError with the server's message on an error answer.
+    """
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    session = boto_session or botocore.session.get_session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise RuntimeError("no AWS credentials found")
+    region = region or _region_of(session) or "us-east-1"
+    document: dict[str, Any] = {"UserArn": user_arn, "Code": code}
+    if reason is not None:
+        document["Reason"] = reason
+    if session_id is not None:
+        document["SessionId"] = session_id
+    body = json.dumps(document).encode()
+    url = endpoint_url.rstrip("/") + CLOSE_PATH
+    request = AWSRequest(
+        method="POST", url=url, data=body, headers={"Content-Type": "application/json"}
+    )
+    SigV4Auth(credentials.get_frozen_credentials(), "chime", region).add_auth(request)
+    prepared = urllib.request.Request(
+        url, data=body, headers=dict(request.headers.items()), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(prepared, timeout=timeout) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        detail = err.read().decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, AttributeError):  # not our JSON error shape
+            detail = json.loads(detail).get("Message", detail)
+        raise RuntimeError(f"HTTP {err.code}: {detail}") from None
+    closed = answer.get("Closed", [])
+    return [str(item) for item in closed]
+
+
+def _region_of(session: Any) -> str | None:
+    getter = getattr(session, "get_config_variable", None)
+    if getter is not None:
+        value = getter("region")
+        return value if isinstance(value, str) else None
+    value = getattr(session, "region_name", None)
+    return value if isinstance(value, str) else None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``bellwire sessions`` subcommands."""
+    commands = parser.add_subparsers(dest="sessions_command", required=True)
+    close = commands.add_parser("close", help="close a user's messaging sessions with a code")
+    close.add_argument("--user-arn", required=True, help="AppInstanceUser ARN")
+    close.add_argument("--code", required=True, type=int, help="close code, e.g. 4003 or 4419")
+    close.add_argument("--reason", help="close reason sent to the clients")
+    close.add_argument("--session-id", help="close only this sessionId")
+    close.add_argument(
+        "--endpoint-url", required=True, help="the server's REST URL, e.g. http://127.0.0.1:8080"
+    )
+    close.add_argument("--region", help="SigV4 region (default: from the AWS configuration)")
+    close.add_argument("--profile", help="AWS profile to sign with")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    import botocore.session
+
+    if args.code is not None and not sendable(args.code):
+        print(f"bellwire: close code {args.code} cannot be sent", file=sys.stderr)
+        return 2
+    try:
+        closed = close_sessions(
+            args.endpoint_url,
+            args.user_arn,
+            args.code,
+            reason=args.reason,
+            session_id=args.session_id,
+            boto_session=botocore.session.Session(profile=args.profile),
+            region=args.region,
+        )
+    except Exception as exc:
+        print(f"bellwire: cannot close sessions: {exc}", file=sys.stderr)
+        return 1
+    print(f"closed {len(closed)} session(s) with code {args.code}: {', '.join(closed) or '-'}")
+    return 0
