@@ -1,6 +1,1 @@
-"""The Chime rules. Importing the package registers every operation in ``REGISTRY``."""
-
-from bellwire.domain import channels, identity, messages, tags, unsupported
-from bellwire.domain.operation import REGISTRY
-
-__all__ = ["REGISTRY", "channels", "identity", "messages", "tags", "unsupported"]
+"""The Chime rules. ``bellwire.domain.operations`` registers every operation in ``REGISTRY``."""
