@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bellwire import config
+from bellwire import listen as listen_command
+from bellwire.api import admin
+from bellwire.iam import cli as iam_cli
+
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with a [server] table")
@@ -43,13 +48,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(serve)
     check = commands.add_parser("checkconfig", help="validate the settings without starting")
     _add_settings(check)
+    listen_command.add_arguments(commands.add_parser("listen", help="print a user's live events"))
+    admin.add_arguments(commands.add_parser("sessions", help="operate on messaging sessions"))
+    _add_iam(commands)
     return parser
+
+
+def _iam_document(args: argparse.Namespace) -> dict[str, Any]:
+    """The config file's [iam] declarations (checked here, applied by the server at start)."""
+    from bellwire.iam import declare
+
+    path = args.config
+    if path is None and os.environ.get(config.ENV_PREFIX + "CONFIG"):
+        path = Path(os.environ[config.ENV_PREFIX + "CONFIG"])
+    document = config.load_document(path)
+    declare.validate(document)
+    return {"iam": document["iam"]} if "iam" in document else {}
+
+
+def _add_iam(commands: Any) -> None:
+    iam_cli.add_arguments(
+        commands.add_parser("iam", help="manage IAM users and policies; simulate a request")
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "listen":  # clients: no server settings involved
+        return listen_command.run(args)
+    if args.command == "sessions":
+        return admin.run_cli(args)
+    if args.command == "iam":  # talks to the running server (or reads its database)
+        return iam_cli.run(args)
     try:
         settings = _settings(args)
+        iam_document = _iam_document(args)
     except config.ConfigError as exc:
         print(f"bellwire: invalid configuration: {exc}", file=sys.stderr)
         return 2
@@ -68,10 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bellwire.server import serve  # the server stack loads only for `serve`
 
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, config_document=iam_document))
     except OSError as exc:
         print(f"bellwire: cannot start: {exc}", file=sys.stderr)
         return 1
+    except config.ConfigError as exc:  # an [iam] declaration the server could not apply
+        print(f"bellwire: invalid configuration: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -80,6 +80,13 @@ class Settings:
     prefetch_messages: int = _setting(20, "Messages per CHANNEL_DETAILS event.")
     prefetch_memberships: int = _setting(30, "Memberships per CHANNEL_DETAILS event.")
 
+    # --- IAM and STS ---------------------------------------------------------------------
+    sts_min_duration_seconds: int = _setting(
+        900,
+        "Shortest DurationSeconds STS accepts for temporary credentials (AWS: 900; lower it "
+        "only to test expiry).",
+    )
+
     def __post_init__(self) -> None:
         problems: list[str] = []
         if not 0 <= self.port < 65536:
@@ -107,6 +114,7 @@ class Settings:
             "prefetch_channels",
             "prefetch_messages",
             "prefetch_memberships",
+            "sts_min_duration_seconds",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")

@@ -10,16 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from bellwire.api.admin import AdminApi
 from bellwire.api.auth import Authenticator
+from bellwire.api.query import QueryCodec, QueryService
 from bellwire.api.rest import RestApi
 from bellwire.bus.memory import MemoryBus
 from bellwire.config import Settings
@@ -27,18 +32,35 @@ from bellwire.domain.delivery import BusEvent
 from bellwire.domain.operation import Result
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
+from bellwire.iam import declare
+from bellwire.iam.api import IamApi, StsSettings
+from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.keys import RootKeys, load_or_create_root, prepare_data_dir, root_credential
-from bellwire.iam.principal import Credential
+from bellwire.iam.records import IamChange
 from bellwire.store.sqlite import SqliteStore
+from bellwire.store.tx import IamTx
 
 log = logging.getLogger("bellwire")
 
 DB_FILE = "bellwire.db"
 
 
+def _owner_only(db: Path) -> None:
+    """The database holds secret access keys: create it (and so its WAL and SHM files, which
+    SQLite gives the database's mode) readable by the owner only, and tighten an older one."""
+    if not db.exists():
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if path.exists() and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+
+
 class BellwireServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, config_document: Mapping[str, Any] | None = None
+    ) -> None:
         self.settings = settings
+        self.config_document = config_document or {}  # the whole TOML file, for [iam]
         self.draining = False
         self.root_keys: RootKeys | None = None
         self._runner: web.ServerRunner | None = None
@@ -48,7 +70,9 @@ class BellwireServer:
         self.rest: RestApi | None = None
         self.gateway: Gateway | None = None
         self.hub: Hub | None = None
-        self._credentials: dict[str, Credential] = {}
+        self.admin: AdminApi | None = None
+        self._credentials: CredentialIndex | None = None
+        self.iam: IamApi | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -58,8 +82,10 @@ class BellwireServer:
         self.root_keys = load_or_create_root(
             s.data_dir, s.root_access_key_id, s.root_secret_access_key
         )
-        root = root_credential(self.root_keys, s.account_id)
-        self._credentials[root.access_key_id] = root
+        index = self._credentials = CredentialIndex(
+            s.account_id, root_credential(self.root_keys, s.account_id)
+        )
+        _owner_only(s.data_dir / DB_FILE)
         self.store = SqliteStore(
             s.data_dir / DB_FILE,
             synchronous=s.sqlite_synchronous,
@@ -67,10 +93,20 @@ class BellwireServer:
             max_batch=s.store_max_batch,
         )
         self.store.set_after_commit(self._after_commit)
+        index.load(await self.store.read(lambda tx: IamTx.of(tx).iam_snapshot()))
+        self.iam = IamApi(
+            store=self.store,
+            index=index,
+            account_id=s.account_id,
+            sts=StsSettings(min_duration=s.sts_min_duration_seconds),
+        )
+        await declare.apply(self.config_document, self.iam, index)
         authenticator = Authenticator(
-            self._credentials.get,
+            index.get,
             region=s.region,
             max_skew=timedelta(seconds=s.clock_skew_seconds),
+            # IAM is global: boto3 signs iam (and the global sts endpoint) for us-east-1.
+            service_regions={"iam": ("us-east-1",), "sts": ("us-east-1",)},
         )
         self.rest = RestApi(
             store=self.store,
@@ -80,6 +116,8 @@ class BellwireServer:
             endpoint_host=lambda: self.endpoint_host,
             max_body_bytes=s.max_body_bytes,
         )
+        self.rest.query_services["iam"] = QueryService(QueryCodec("iam"), self.iam.iam_operations())
+        self.rest.query_services["sts"] = QueryService(QueryCodec("sts"), self.iam.sts_operations())
         self.hub = Hub(
             buffer_limit=s.session_buffer_bytes,
             ping_interval=s.ping_interval_seconds,
@@ -100,6 +138,7 @@ class BellwireServer:
                 prefetch_memberships=s.prefetch_memberships,
             ),
         )
+        self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
         server = web.Server(self._dispatch)
         self._runner = web.ServerRunner(
             server, handle_signals=False, access_log=None, shutdown_timeout=s.shutdown_grace_seconds
@@ -156,6 +195,8 @@ class BellwireServer:
     def _after_commit(self, value: Any) -> None:
         if isinstance(value, Result) and value.events:
             self.bus.publish(value.events)
+        elif isinstance(value, IamChange) and self._credentials is not None:
+            self._credentials.apply(value)
 
     def publish(self, events: list[BusEvent]) -> None:
         self.bus.publish(events)
@@ -169,6 +210,8 @@ class BellwireServer:
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
         if path == "/connect" and self.gateway is not None:
             return await self.gateway.connect(request)
+        if path.startswith("/admin/") and self.admin is not None:
+            return await self.admin.handle(request)
         assert self.rest is not None
         return await self.rest.handle(request)
 
@@ -189,9 +232,14 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings,
+    *,
+    ready: asyncio.Event | None = None,
+    config_document: Mapping[str, Any] | None = None,
+) -> None:
     """Run until SIGTERM or SIGINT, then drain and return."""
-    server = BellwireServer(settings)
+    server = BellwireServer(settings, config_document)
     await server.start()
     if server.root_keys is not None and server.root_keys.generated:
         print(_first_start_banner(server), flush=True)

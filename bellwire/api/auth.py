@@ -6,8 +6,9 @@ shell only adds the key lookup between parsing and verifying, and the token and 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from bellwire.aws import sigv4
@@ -18,10 +19,23 @@ Lookup = Callable[[str], Credential | None]
 
 
 class Authenticator:
-    def __init__(self, lookup: Lookup, *, region: str, max_skew: timedelta) -> None:
+    def __init__(
+        self,
+        lookup: Lookup,
+        *,
+        region: str,
+        max_skew: timedelta,
+        service_regions: Mapping[str, Collection[str]] | None = None,
+    ) -> None:
         self._lookup = lookup
         self._region = region
         self._max_skew = max_skew
+        # Regions accepted per service besides the server's own: boto3's iam client always
+        # signs for us-east-1 (IAM is global), whatever region the client was made for.
+        self._regions = {
+            service: frozenset({region, *extra})
+            for service, extra in (service_regions or {}).items()
+        }
 
     def check(
         self, req: sigv4.SignedRequest, *, service: str, now: datetime | None = None
@@ -35,13 +49,20 @@ class Authenticator:
             req,
             credential.secret_access_key,
             now=moment,
-            region=self._region,
+            region=self._regions.get(service, self._region),
             service=service,
             max_skew=self._max_skew,
         )
-        if credential.session_token is not None:
-            sent = req.security_token or ""
-            if not hmac.compare_digest(sent.encode(), credential.session_token.encode()):
+        if credential.session_token is not None or credential.session_token_sha256 is not None:
+            sent = (req.security_token or "").encode()
+            if credential.session_token_sha256 is not None:
+                valid = hmac.compare_digest(
+                    hashlib.sha256(sent).hexdigest(), credential.session_token_sha256
+                )
+            else:
+                assert credential.session_token is not None
+                valid = hmac.compare_digest(sent, credential.session_token.encode())
+            if not valid:
                 raise UnrecognizedClient("The security token included in the request is invalid.")
             if credential.expires_at is not None and moment.timestamp() >= credential.expires_at:
                 raise ExpiredToken("The security token included in the request is expired")

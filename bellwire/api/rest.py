@@ -10,17 +10,25 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from bellwire.api.auth import Authenticator
+from bellwire.aws import arn as arns
 from bellwire.aws import codec, sigv4
-from bellwire.aws.errors import AwsError, BadRequest, ServiceFailure, ServiceUnavailable
-from bellwire.domain import REGISTRY
+from bellwire.aws.errors import (
+    AwsError,
+    BadRequest,
+    ServiceFailure,
+    ServiceUnavailable,
+    UnauthorizedClient,
+)
 from bellwire.domain.operation import Call, Result
-from bellwire.iam.authorize import authorize
+from bellwire.domain.operations import REGISTRY
+from bellwire.domain.roles import INVALID_BEARER
+from bellwire.iam.authorize import Facts, authorize, transport_facts
 from bellwire.iam.principal import Principal
 from bellwire.store.base import Store, StoreClosed
 
@@ -39,8 +47,29 @@ RESOURCE_MEMBERS = (
     "ChimeBearer",
 )
 
-# Query-protocol services (IAM, STS) are dispatched by the credential scope's service.
-QueryHandler = Callable[[Principal, str, bytes, str], Awaitable[web.Response]]
+
+class QueryHandler(Protocol):
+    """A query-protocol service (IAM, STS), dispatched by the credential scope's service. It
+    writes its own (XML) errors, including the authentication failures of its requests."""
+
+    async def __call__(
+        self, principal: Principal, method: str, body: bytes, request_id: str, facts: Facts
+    ) -> web.Response: ...
+
+    def error(self, err: AwsError, request_id: str) -> web.Response: ...
+
+
+BEARER_HEADER = "x-amz-chime-bearer"
+
+
+def _check_bearer(operation: codec.Operation, bearer: str | None) -> None:
+    """A bearer that is not an AppInstanceUser or bot ARN is Unauthorized, as AWS answers,
+    before the model's pattern check would call it a BadRequest."""
+    if bearer is None or "ChimeBearer" not in operation.model.input_shape.members:
+        return
+    parsed = arns.parse(bearer)
+    if parsed is None or parsed.kind not in ("user", "bot"):
+        raise UnauthorizedClient(INVALID_BEARER)
 
 
 def resources_of(params: Mapping[str, Any]) -> list[str]:
@@ -96,10 +125,15 @@ class RestApi:
             raise BadRequest(
                 f"The request body is {declared} bytes; the limit is {self._max_body} bytes."
             )
-        body = await request.content.read(self._max_body + 1)
-        if len(body) > self._max_body:
-            raise BadRequest(f"The request body exceeds the limit of {self._max_body} bytes.")
-        return body
+        # StreamReader.read(n) returns what has arrived so far (up to n), not n bytes: loop to EOF.
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.read(self._max_body + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self._max_body:
+                raise BadRequest(f"The request body exceeds the limit of {self._max_body} bytes.")
+        return b"".join(chunks)
 
     async def _handle(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:
         path, _, query = request.raw_path.partition("?")
@@ -109,14 +143,20 @@ class RestApi:
         ]
         signed = sigv4.parse_header_auth(request.method, path, query, headers, body)
         query_service = self.query_services.get(signed.service)
-        principal = self._auth.check(signed, service=signed.service if query_service else "chime")
+        facts = transport_facts(request.remote, request.secure)
         if query_service is not None:
-            return await query_service(principal, request.method, body, request_id)
+            try:
+                principal = self._auth.check(signed, service=signed.service)
+            except AwsError as err:
+                return query_service.error(err, request_id)
+            return await query_service(principal, request.method, body, request_id, facts)
+        principal = self._auth.check(signed, service="chime")
 
         match = self._router.match(request.method, path, query)
+        _check_bearer(match.operation, request.headers.get(BEARER_HEADER))
         params = codec.parse_request(match, query, request.headers, body)
         name = match.operation.name
-        authorize(principal, f"chime:{name}", resources_of(params))
+        authorize(principal, f"chime:{name}", resources_of(params), facts)
         output = await self.call(name, params, request_id)
         status, out_headers, out_body = codec.serialize_response(match.operation, output)
         out_headers["x-amzn-RequestId"] = request_id
@@ -128,7 +168,9 @@ class RestApi:
         if name == "GetMessagingSessionEndpoint":
             return {"Endpoint": {"Url": self._endpoint_host()}}
         registered = REGISTRY[name]
-        call = Call(self._region, self._account_id, time.time(), request_id)
+        # Millisecond timestamps (as AWS keeps them): a timestamp a client got back (a JS Date, a
+        # botocore datetime) then names the same instant exactly in not-before/not-after.
+        call = Call(self._region, self._account_id, round(time.time(), 3), request_id)
 
         def unit(tx: Any) -> Result:
             return registered.fn(tx, call, params)

@@ -31,12 +31,11 @@ from bellwire.aws.errors import (
     MissingAuthenticationToken,
     UnrecognizedClient,
 )
-from bellwire.domain.records import AppInstanceUser
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import close_codes, prefetch
 from bellwire.gateway.frames import event_frame
 from bellwire.gateway.hub import Hub, Session
-from bellwire.iam.authorize import authorize
+from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
 from bellwire.store.base import Store
 from bellwire.store.tx import Tx
@@ -131,7 +130,12 @@ class Gateway:
                 close_codes.FORBIDDEN, "Forbidden: userArn must be an AppInstanceUser ARN."
             )
         try:
-            authorize(principal, "chime:Connect", [user_arn])
+            authorize(
+                principal,
+                "chime:Connect",
+                [user_arn],
+                transport_facts(request.remote, request.secure),
+            )
         except AccessDenied as err:
             raise Refused(close_codes.FORBIDDEN, f"Forbidden: {err.message}") from None
         sort_by = params.get("prefetch-sort-by")
@@ -176,7 +180,9 @@ class Gateway:
         ws = web.WebSocketResponse(
             autoping=False,
             compress=False,
-            max_msg_size=self._settings.max_client_frame,
+            # aiohttp refuses a message of exactly max_msg_size bytes; the setting is the
+            # largest size tolerated.
+            max_msg_size=self._settings.max_client_frame + 1,
             timeout=self._settings.close_timeout,
         )
         refusal: Refused | None = None
@@ -218,11 +224,17 @@ class Gateway:
             task = loop.create_task(ws.close(code=code, message=close_codes.reason(reason)))
             self._closing_tasks.add(task)
             task.add_done_callback(self._closing_tasks.discard)
+            # A peer that stopped reading never lets the close frame out, and the close would
+            # wait on the drain for ever: after the close timeout, drop the connection (a no-op
+            # if it is gone by then).
+            transport = request.transport
+            if transport is not None:
+                loop.call_later(self._settings.close_timeout, transport.abort)
 
         session = Session(c.user_arn, c.session_id, request.transport, closer)
         self._admit(session)
         try:
-            snapshot = await self._store.read(lambda tx: _snapshot(tx, c.user_arn))
+            snapshot = await self._store.read(lambda tx: self._snapshot(tx, c))
         except Exception:
             self.hub.remove(session)
             await ws.close(code=1011, message=b"Internal error")
@@ -236,8 +248,12 @@ class Gateway:
             return
         if session.closed:  # replaced or deleted while the snapshot was read
             return
-        self.hub.establish(session, snapshot)
+        subscriptions, details = snapshot
+        self.hub.establish(session, subscriptions)
+        # SESSION_ESTABLISHED and the CHANNEL_DETAILS are queued together, before any live event.
         self.hub.send(session, ESTABLISHED)
+        for frame in details:
+            self.hub.send(session, frame)
         if c.expires_at is not None:
             session.expiry = loop.call_at(
                 loop.time() + max(0.0, c.expires_at - self._now()),
@@ -246,8 +262,6 @@ class Gateway:
                 close_codes.CREDENTIALS_EXPIRED,
                 "The session's credentials expired; refresh them and reconnect.",
             )
-        if c.prefetch:
-            await self._prefetch(session, c)
         try:
             await self._read(ws, session)
         finally:
@@ -270,42 +284,41 @@ class Gateway:
             peers = self.hub.sessions_of(session.user_arn)
         self.hub.add(session)
 
-    async def _prefetch(self, session: Session, c: ConnectRequest) -> None:
+    def _snapshot(
+        self, tx: Tx, c: ConnectRequest
+    ) -> tuple[list[tuple[str, int]], list[bytes]] | None:
+        """One consistent read: the user's channels with their sequence numbers, and the
+        prefetched CHANNEL_DETAILS frames (None when the user does not exist)."""
+        if tx.user(c.user_arn) is None:
+            return None
+        subscriptions = tx.subscriptions(c.user_arn)
+        if not c.prefetch:
+            return subscriptions, []
         s = self._settings
-
-        def read(tx: Tx) -> list[prefetch.ChannelDetails]:
-            chosen = prefetch.select(
-                tx.memberships_with_channels(c.user_arn), sort_by=c.sort_by, cap=s.prefetch_channels
+        frames = []
+        chosen = prefetch.select(
+            tx.memberships_with_channels(c.user_arn), sort_by=c.sort_by, cap=s.prefetch_channels
+        )
+        for membership, channel in chosen:
+            messages = tx.list_messages(
+                channel.arn,
+                viewer=c.user_arn,
+                descending=True,
+                not_before=None,
+                not_after=None,
+                after_seq=None,
+                limit=s.prefetch_messages + 1,
             )
-            details = []
-            for membership, channel in chosen:
-                messages = tx.list_messages(
-                    channel.arn,
-                    viewer=c.user_arn,
-                    descending=True,
-                    not_before=None,
-                    not_after=None,
-                    after_seq=None,
-                    limit=s.prefetch_messages + 1,
-                )
-                members = tx.list_memberships(channel.arn, "DEFAULT", None, s.prefetch_memberships)
-                names = tx.user_names(m.member_arn for m in members)
-                details.append(
-                    prefetch.ChannelDetails(membership, channel, messages, members, names)
-                )
-            return details
-
-        for item in await self._store.read(read):
-            frame = event_frame(
-                Event(
-                    EventType.CHANNEL_DETAILS,
-                    MessageType.SYSTEM,
-                    prefetch.payload(
-                        item, messages_cap=s.prefetch_messages, members_cap=s.prefetch_memberships
-                    ),
-                )
+            members = tx.list_memberships(channel.arn, "DEFAULT", None, s.prefetch_memberships)
+            names = tx.user_names(m.member_arn for m in members)
+            item = prefetch.ChannelDetails(membership, channel, messages, members, names)
+            payload = prefetch.payload(
+                item, messages_cap=s.prefetch_messages, members_cap=s.prefetch_memberships
             )
-            self.hub.send(session, frame)
+            frames.append(
+                event_frame(Event(EventType.CHANNEL_DETAILS, MessageType.SYSTEM, payload))
+            )
+        return subscriptions, frames
 
     async def _read(self, ws: web.WebSocketResponse, session: Session) -> None:
         """Clients send nothing in this protocol: answer pings, note pongs, ignore small frames.
@@ -339,10 +352,3 @@ class Gateway:
         if self._closing_tasks:
             await asyncio.wait(list(self._closing_tasks), timeout=self._settings.close_timeout + 1)
         self.hub.stop()
-
-
-def _snapshot(tx: Tx, user_arn: str) -> list[tuple[str, int]] | None:
-    user: AppInstanceUser | None = tx.user(user_arn)
-    if user is None:
-        return None
-    return tx.subscriptions(user_arn)

@@ -17,6 +17,8 @@ class Principal:
     tags: Mapping[str, str] = field(default_factory=dict)
     policies: tuple[Any, ...] = ()  # parsed identity policies (bellwire.iam.policy.Policy)
     session_policies: tuple[Any, ...] | None = None  # an assumed role's session policy
+    role_arn: str | None = None  # a role session's role (aws:PrincipalArn is the role's ARN)
+    token_issued: float | None = None  # temporary credentials: when issued (aws:TokenIssueTime)
 
     @property
     def is_root(self) -> bool:
@@ -29,5 +31,7 @@ class Credential:
     secret_access_key: str
     principal: Principal
     session_token: str | None = None  # required on requests made with temporary credentials
+    # Or only its SHA-256 (hex), as STS sessions are stored: the token itself is never kept.
+    session_token_sha256: str | None = None
     expires_at: float | None = None  # epoch seconds; None for long-term keys
     active: bool = True

@@ -114,4 +114,58 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX messages_by_seq ON messages (channel_arn, seq);
     """,
+    # 2: IAM users, access keys, roles, inline policies and STS sessions. Names are unique
+    # case-insensitively (name_key = lower(name)), as in IAM. Session tokens are kept only as
+    # SHA-256 digests; secrets as given, because SigV4 verification needs them.
+    """
+    CREATE TABLE iam_users (
+        name_key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        user_id TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        tags TEXT
+    );
+    CREATE TABLE iam_access_keys (
+        access_key_id TEXT PRIMARY KEY,
+        user_key TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX iam_access_keys_by_user ON iam_access_keys (user_key, created);
+    CREATE TABLE iam_roles (
+        name_key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role_id TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        description TEXT,
+        trust_policy TEXT NOT NULL,
+        max_session_duration INTEGER NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        tags TEXT
+    );
+    CREATE TABLE iam_inline_policies (
+        owner_kind TEXT NOT NULL,
+        owner_key TEXT NOT NULL,
+        policy_name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (owner_kind, owner_key, policy_name)
+    );
+    CREATE TABLE sts_sessions (
+        access_key_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        owner_key TEXT NOT NULL,
+        owner_name TEXT NOT NULL,
+        session_name TEXT NOT NULL,
+        tags TEXT,
+        session_policy TEXT,
+        created DOUBLE PRECISION NOT NULL,
+        expires DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX sts_sessions_by_owner ON sts_sessions (kind, owner_key);
+    CREATE INDEX sts_sessions_by_expiry ON sts_sessions (expires);
+    """,
 )

@@ -574,8 +574,8 @@ def test_error_resource_limit_exceeded(app: Any, expect_error: Any) -> None:
     assert len(app.messaging.list_tags_for_resource(ResourceARN=channel)["Tags"]) == 30
 
 
-def test_bearer_violating_the_model_pattern_is_a_bad_request(app: Any, expect_error: Any) -> None:
-    """A value the model's ARN pattern rejects fails validation before any role check."""
+def test_bearer_that_is_not_an_arn_at_all_is_unauthorized(app: Any, expect_error: Any) -> None:
+    """Even a value the model's ARN pattern rejects is an invalid bearer, not a BadRequest."""
     channel = app.channel(app.alice, Privacy="PUBLIC")
-    with expect_error(app.messaging, "BadRequestException", "x-amz-chime-bearer"):
+    with expect_error(app.messaging, "UnauthorizedClientException", "x-amz-chime-bearer"):
         app.messaging.describe_channel(ChannelArn=channel, ChimeBearer="not-an-arn")

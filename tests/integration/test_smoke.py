@@ -12,7 +12,11 @@ def test_boto3_round_trip(bellwire_server: RunningServer) -> None:
         "ChannelArn"
     ]
     sent = messaging.send_channel_message(
-        ChannelArn=channel, Content="hi", Type="STANDARD", Persistence="PERSISTENT", ChimeBearer=alice
+        ChannelArn=channel,
+        Content="hi",
+        Type="STANDARD",
+        Persistence="PERSISTENT",
+        ChimeBearer=alice,
     )
     listed = messaging.list_channel_messages(ChannelArn=channel, ChimeBearer=alice)
     assert [m["MessageId"] for m in listed["ChannelMessages"]] == [sent["MessageId"]]

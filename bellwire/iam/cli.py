@@ -1,0 +1,265 @@
+"""``bellwire iam``: operator commands for users, keys and policies, and a policy simulator.
+
+The mutating commands talk to the *running* server through its IAM API, signed with the root
+keys (``BELLWIRE_ROOT_ACCESS_KEY_ID``/``BELLWIRE_ROOT_SECRET_ACCESS_KEY``, the settings, or the
+data dir's ``root-credentials.json``): the server's credential index then stays coherent, and
+the same validation and errors apply as for any SDK. ``simulate`` reads the database directly
+(read-only) and so also works while the server is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from bellwire import config
+from bellwire.iam.keys import ROOT_FILE, root_principal
+from bellwire.iam.policy import Policy, PolicyKind, parse_policy
+from bellwire.iam.principal import Principal
+
+
+class CliError(Exception):
+    """A message for the operator; the command exits with status 2."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="iam_command", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--config", type=Path, help="TOML file with a [server] table")
+        sub.add_argument("--data-dir", dest="data_dir", help="the server's data dir")
+        sub.add_argument("--region", help="region of the server")
+        sub.add_argument(
+            "--endpoint-url", help="the running server (default: from the settings' host/port)"
+        )
+
+    create_user = commands.add_parser("create-user", help="create an IAM user")
+    create_user.add_argument("name")
+    common(create_user)
+    create_key = commands.add_parser(
+        "create-access-key", help="create an access key for a user (prints the secret once)"
+    )
+    create_key.add_argument("name")
+    common(create_key)
+    put = commands.add_parser("put-user-policy", help="set a user's inline policy from a file")
+    put.add_argument("name")
+    put.add_argument("policy_name")
+    put.add_argument("file", type=Path, help="the JSON policy document ('-' for stdin)")
+    common(put)
+    simulate = commands.add_parser(
+        "simulate", help="evaluate one request against the stored policies (read-only)"
+    )
+    simulate.add_argument(
+        "--principal",
+        required=True,
+        help="user/NAME, role/NAME (a session of the role), root, or the ARN of one",
+    )
+    simulate.add_argument("--action", required=True, help="e.g. chime:SendChannelMessage")
+    simulate.add_argument("--resource", default="*", help="the resource ARN (default *)")
+    simulate.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="a session tag"
+    )
+    simulate.add_argument(
+        "--context", action="append", default=[], metavar="KEY=VALUE", help="a condition key"
+    )
+    simulate.add_argument("--session-policy", type=Path, help="a session policy file")
+    common(simulate)
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    overrides = {
+        name: getattr(args, name)
+        for name in ("data_dir", "region")
+        if getattr(args, name, None) is not None
+    }
+    return config.load(config_file=args.config, overrides=overrides)
+
+
+def _root_keys(settings: config.Settings) -> tuple[str, str]:
+    env = os.environ
+    key = env.get(config.ENV_PREFIX + "ROOT_ACCESS_KEY_ID") or settings.root_access_key_id
+    secret = (
+        env.get(config.ENV_PREFIX + "ROOT_SECRET_ACCESS_KEY") or settings.root_secret_access_key
+    )
+    if key and secret:
+        return key, secret
+    path = settings.data_dir / ROOT_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return str(document["AccessKeyId"]), str(document["SecretAccessKey"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise CliError(
+            f"no root credentials: set {config.ENV_PREFIX}ROOT_ACCESS_KEY_ID and "
+            f"{config.ENV_PREFIX}ROOT_SECRET_ACCESS_KEY, or make {path} readable ({exc})"
+        ) from None
+
+
+def _endpoint(args: argparse.Namespace, settings: config.Settings) -> str:
+    if args.endpoint_url:
+        return str(args.endpoint_url)
+    scheme = "https" if settings.tls_cert else "http"
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "", "::") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{settings.port}"
+
+
+def _client(args: argparse.Namespace, settings: config.Settings) -> Any:
+    import botocore.session
+    from botocore.config import Config
+
+    key, secret = _root_keys(settings)
+    return botocore.session.get_session().create_client(
+        "iam",
+        endpoint_url=_endpoint(args, settings),
+        region_name=settings.region,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def _print(document: Any) -> None:
+    print(json.dumps(document, indent=2, default=str))
+
+
+def run(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        settings = _settings(args)
+    except config.ConfigError as exc:
+        print(f"bellwire iam: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.iam_command == "simulate":
+            return simulate(args, settings)
+        iam = _client(args, settings)
+        if args.iam_command == "create-user":
+            _print(iam.create_user(UserName=args.name)["User"])
+        elif args.iam_command == "create-access-key":
+            _print(iam.create_access_key(UserName=args.name)["AccessKey"])
+        elif args.iam_command == "put-user-policy":
+            text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text("utf-8")
+            iam.put_user_policy(
+                UserName=args.name, PolicyName=args.policy_name, PolicyDocument=text
+            )
+            print(f"policy {args.policy_name} set on user {args.name}")
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        print(f"bellwire iam: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, OSError) as exc:
+        print(f"bellwire iam: {exc}", file=sys.stderr)
+        return 1
+    except CliError as exc:
+        print(f"bellwire iam: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# --- simulate ---------------------------------------------------------------------------------
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"{what} must be KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _principal(
+    args: argparse.Namespace, settings: config.Settings
+) -> tuple[Principal, list[Policy]]:
+    """The principal named on the command line, with its policies as stored now."""
+    from bellwire.iam.credentials import CredentialIndex
+    from bellwire.iam.principal import Credential
+    from bellwire.store.tx import IamTx
+
+    db = settings.data_dir / "bellwire.db"
+    if not db.exists():
+        raise CliError(f"no database at {db}")
+    account = settings.account_id
+    spec = args.principal
+    prefix = f"arn:aws:iam::{account}:"
+    if spec.startswith(prefix):
+        spec = spec[len(prefix) :]
+    if spec == "root":
+        return root_principal(account), []
+    kind, _, name = spec.partition("/")
+    name = name.rsplit("/", 1)[-1]  # a path is not part of the name
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        snapshot = IamTx(conn.cursor()).iam_snapshot()
+    finally:
+        conn.close()
+    index = CredentialIndex(account, Credential("", "", root_principal(account)))
+    index.load(snapshot)
+    if kind == "user":
+        user = index.user(name)
+        if user is None:
+            raise CliError(f"no user named {name}")
+        principal = index.user_principal(name)
+        assert principal is not None
+        return principal, list(user.policies)
+    if kind == "role":
+        role = index.role(name)
+        if role is None:
+            raise CliError(f"no role named {name}")
+        session_policies: tuple[Policy, ...] | None = None
+        if args.session_policy is not None:
+            session_policies = (
+                parse_policy(args.session_policy.read_text("utf-8"), name="session"),
+            )
+        r = role.role
+        principal = Principal(
+            arn=f"arn:aws:sts::{account}:assumed-role/{r.name}/simulate",
+            account_id=account,
+            kind="assumed-role",
+            user_id=f"{r.role_id}:simulate",
+            name="simulate",
+            tags={**r.tags, **_pairs(args.tag, "--tag")},
+            policies=role.policies,
+            session_policies=session_policies,
+            role_arn=r.arn(account),
+        )
+        return principal, [*role.policies, *(session_policies or ())]
+    raise CliError("--principal must be user/NAME, role/NAME or root")
+
+
+def simulate(args: argparse.Namespace, settings: config.Settings) -> int:
+    from bellwire.aws.errors import MalformedPolicyDocument
+    from bellwire.iam.authorize import decide
+
+    try:
+        principal, policies = _principal(args, settings)
+    except MalformedPolicyDocument as exc:
+        print(f"bellwire iam simulate: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"principal: {principal.arn}")
+    if principal.is_root:
+        print(f"Allow: the root user may perform {args.action} on {args.resource}.")
+        return 0
+    decision = decide(principal, args.action, args.resource, _pairs(args.context, "--context"))
+    print(decision.explain())
+    for ref in (decision.statement, decision.session_statement):
+        if ref is None:
+            continue
+        source = [
+            p for p in policies if p.name == ref.policy_name and p.kind is PolicyKind.IDENTITY
+        ]
+        if source:
+            statements = json.loads(source[0].document).get("Statement")
+            if isinstance(statements, dict):
+                statements = [statements]
+            if isinstance(statements, list) and ref.statement_index < len(statements):
+                print(f"{ref}:")
+                print(json.dumps(statements[ref.statement_index], indent=2))
+    return 0 if decision.allowed else 1
