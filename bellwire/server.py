@@ -28,7 +28,6 @@ from bellwire.api.query import QueryCodec, QueryService
 from bellwire.api.rest import RestApi
 from bellwire.bus.memory import MemoryBus
 from bellwire.config import Settings
-from bellwire.domain.delivery import BusEvent
 from bellwire.domain.operation import Result
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
@@ -197,9 +196,6 @@ class BellwireServer:
             self.bus.publish(value.events)
         elif isinstance(value, IamChange) and self._credentials is not None:
             self._credentials.apply(value)
-
-    def publish(self, events: list[BusEvent]) -> None:
-        self.bus.publish(events)
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 
 from bellwire.aws import sigv4
@@ -70,13 +70,3 @@ class Authenticator:
 
     def credential(self, access_key_id: str) -> Credential | None:
         return self._lookup(access_key_id)
-
-    def header_request(
-        self,
-        method: str,
-        raw_path: str,
-        raw_query: str,
-        headers: Sequence[tuple[str, str]],
-        body: bytes,
-    ) -> sigv4.SignedRequest:
-        return sigv4.parse_header_auth(method, raw_path, raw_query, headers, body)

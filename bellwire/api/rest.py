@@ -87,7 +87,6 @@ class RestApi:
         account_id: str,
         endpoint_host: Callable[[], str],
         max_body_bytes: int,
-        publish: Callable[[Result], None] | None = None,
         router: codec.Router | None = None,
     ) -> None:
         self._store = store

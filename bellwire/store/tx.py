@@ -666,14 +666,6 @@ class Tx:
     def memberships_with_channels(self, member_arn: str) -> list[tuple[Membership, Channel]]:
         return self.memberships_of_user(member_arn, None, 1 << 30)
 
-    def has_unread(self, channel_arn: str, member_arn: str, read_marker: float | None) -> bool:
-        row = self._one(
-            "SELECT 1 FROM messages WHERE channel_arn = ? AND created > ? "
-            "AND (target_arn IS NULL OR target_arn = ? OR sender_arn = ?) LIMIT 1",
-            (channel_arn, read_marker or 0.0, member_arn, member_arn),
-        )
-        return row is not None
-
 
 # =============================================================================================
 # IAM and STS: users, access keys, roles, inline policies and temporary-credential sessions.
