@@ -138,9 +138,11 @@ class BellwireServer:
             ),
         )
         self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
-        server = web.Server(self._dispatch)
+        # One log line per request costs throughput; keep access logs for debugging.
+        access_log = logging.getLogger("aiohttp.access") if s.log_level == "debug" else None
+        server = web.Server(self._dispatch, access_log=access_log)
         self._runner = web.ServerRunner(
-            server, handle_signals=False, access_log=None, shutdown_timeout=s.shutdown_grace_seconds
+            server, handle_signals=False, shutdown_timeout=s.shutdown_grace_seconds
         )
         await self._runner.setup()
         self._sock = _listen(s.host, s.port)
