@@ -61,6 +61,9 @@ class Settings:
     )
     store_readers: int = _setting(4, "Reader threads (connections) of the SQLite store.")
     store_max_batch: int = _setting(256, "Most writes grouped into one commit.")
+    idempotency_window_seconds: int = _setting(
+        86400, "How long a ClientRequestToken is remembered (same token, same answer)."
+    )
 
     # --- messaging sessions --------------------------------------------------------------
     max_sessions_per_user: int = _setting(10, "Concurrent WebSocket sessions per user.")
@@ -107,6 +110,7 @@ class Settings:
             "max_body_bytes",
             "store_readers",
             "store_max_batch",
+            "idempotency_window_seconds",
             "max_sessions_per_user",
             "connect_burst",
             "session_buffer_bytes",

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -70,6 +71,7 @@ class BellwireServer:
         self.gateway: Gateway | None = None
         self.hub: Hub | None = None
         self.admin: AdminApi | None = None
+        self._maintenance: asyncio.Task[None] | None = None
         self._credentials: CredentialIndex | None = None
         self.iam: IamApi | None = None
 
@@ -147,6 +149,7 @@ class BellwireServer:
         await self._runner.setup()
         self._sock = _listen(s.host, s.port)
         site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context())
+        self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
         await site.start()
         log.info("bellwire listening on %s (endpoint %s)", self.url, self.endpoint_host)
 
@@ -158,8 +161,23 @@ class BellwireServer:
         context.load_cert_chain(s.tls_cert, s.tls_key)
         return context
 
+    async def _maintain(self) -> None:
+        """Forget ClientRequestTokens older than the idempotency window, every few minutes."""
+        window = self.settings.idempotency_window_seconds
+        while True:
+            await asyncio.sleep(min(600.0, window / 4))
+            if self.store is None:
+                return
+            cutoff = time.time() - window
+            try:
+                await self.store.write(lambda tx, c=cutoff: tx.forget_results_before(c))
+            except Exception:
+                log.exception("pruning idempotency tokens failed")
+
     async def stop(self) -> None:
         self.draining = True
+        if self._maintenance is not None:
+            self._maintenance.cancel()
         if self.gateway is not None:
             await self.gateway.drain()
         if self._runner is not None:

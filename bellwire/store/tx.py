@@ -133,6 +133,9 @@ class Tx:
             (scope, token, fingerprint, json.dumps(result), now),
         )
 
+    def forget_results_before(self, moment: float) -> None:
+        self._run("DELETE FROM idempotency WHERE created < ?", (moment,))
+
     def forget_result(self, scope: str, token: str) -> None:
         self._run("DELETE FROM idempotency WHERE scope = ? AND token = ?", (scope, token))
 

@@ -107,3 +107,15 @@ async def test_channel_sequence_is_per_channel_and_gapless(tmp_path: Path) -> No
         assert sorted(s for s, c in zip(seqs, "abababa", strict=True) if c == "b") == [1, 2, 3]
     finally:
         await store.close()
+
+
+async def test_old_idempotency_tokens_are_forgotten(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db")
+    try:
+        await store.write(lambda tx: tx.remember_result("s", "old", "f", {"a": 1}, 100.0))
+        await store.write(lambda tx: tx.remember_result("s", "new", "f", {"a": 2}, 200.0))
+        await store.write(lambda tx: tx.forget_results_before(150.0))
+        assert await store.read(lambda tx: tx.idempotent_result("s", "old")) is None
+        assert await store.read(lambda tx: tx.idempotent_result("s", "new")) == ("f", {"a": 2})
+    finally:
+        await store.close()
