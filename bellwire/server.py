@@ -8,6 +8,7 @@ close the store.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.keys import RootKeys, load_or_create_root, prepare_data_dir, root_credential
 from bellwire.iam.records import IamChange
 from bellwire.store.sqlite import SqliteStore
-from bellwire.store.tx import IamTx
+from bellwire.store.tx import IamTx, Tx
 
 log = logging.getLogger("bellwire")
 
@@ -168,9 +169,9 @@ class BellwireServer:
             await asyncio.sleep(min(600.0, window / 4))
             if self.store is None:
                 return
-            cutoff = time.time() - window
+            prune = functools.partial(Tx.forget_results_before, moment=time.time() - window)
             try:
-                await self.store.write(lambda tx, c=cutoff: tx.forget_results_before(c))
+                await self.store.write(prune)
             except Exception:
                 log.exception("pruning idempotency tokens failed")
 
