@@ -59,7 +59,9 @@ class Settings:
         "SQLite synchronous mode: 'full' survives power loss, 'normal' survives a "
         "process crash only.",
     )
-    store_readers: int = _setting(4, "Reader threads (connections) of the SQLite store.")
+    store_readers: int = _setting(
+        1, "Reader threads of the SQLite store; one avoids GIL contention on small machines."
+    )
     store_max_batch: int = _setting(256, "Most writes grouped into one commit.")
     idempotency_window_seconds: int = _setting(
         86400, "How long a ClientRequestToken is remembered (same token, same answer)."
