@@ -19,18 +19,15 @@ import itertools
 import json
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+from tlsworld import Tls, World, boto, make_world, tool
 
 from bellwire.testing import RunningServer, start_server
 
@@ -50,13 +47,6 @@ pytestmark = pytest.mark.timeout(300)
 # --- tools -----------------------------------------------------------------------------------
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"`{name}` is not on PATH: the JavaScript interop suite needs Node 20+ and npm")
-    return path
-
-
 def _lock_digest() -> str:
     digest = hashlib.sha256()
     for name in ("package.json", "package-lock.json"):
@@ -67,7 +57,7 @@ def _lock_digest() -> str:
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """``npm ci`` unless node_modules was installed from exactly this package-lock.json."""
-    node = _tool("node")
+    node = tool("node")
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
     major = int(version.stdout.strip().lstrip("v").split(".")[0])
     if major < 20:
@@ -75,7 +65,7 @@ def node_modules() -> Path:
     digest = _lock_digest()
     if STAMP.is_file() and STAMP.read_text().strip() == digest:
         return JS_DIR / "node_modules"
-    npm = _tool("npm")
+    npm = tool("npm")
     try:
         done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
@@ -93,142 +83,6 @@ def node_modules() -> Path:
         )
     STAMP.write_text(digest + "\n")
     return JS_DIR / "node_modules"
-
-
-# --- a test CA ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tls:
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    done = subprocess.run(
-        [_tool("openssl"), *args], cwd=cwd, capture_output=True, text=True, timeout=60
-    )
-    if done.returncode != 0:
-        pytest.fail(f"openssl {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-
-
-def make_test_ca(directory: Path) -> Tls:
-    """A CA and a server certificate for localhost and 127.0.0.1 signed by it (P-256, 2 days)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl(
-        "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=bellwire interop test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=directory,
-    )  # fmt: skip
-    _openssl(
-        "req", "-new", *ec, "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=localhost",
-        cwd=directory,
-    )  # fmt: skip
-    (directory / "server.ext").write_text(
-        "basicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-    )
-    _openssl(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-set_serial", f"0x{uuid.uuid4().hex}", "-days", "2",
-        "-extfile", "server.ext", "-out", "server.pem",
-        cwd=directory,
-    )  # fmt: skip
-    return Tls(ca=directory / "ca.pem", cert=directory / "server.pem", key=directory / "server.key")
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    return make_test_ca(tmp_path_factory.mktemp("tls"))
-
-
-# --- servers -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tls: Tls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One TLS server for the module; every test makes its own app instance and users."""
-    running = start_server(tmp_path_factory.mktemp("bellwire"), tls_cert=tls.cert, tls_key=tls.key)
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def servers(tls: Tls) -> Iterator[list[RunningServer]]:
-    """Servers a test starts itself (to restart one); all are stopped afterwards."""
-    started: list[RunningServer] = []
-    yield started
-    for running in reversed(started):
-        running.stop()
-
-
-def boto(running: RunningServer, tls: Tls, service: str) -> Any:
-    return boto3.client(service, **running.boto3_kwargs(verify=str(tls.ca)))
-
-
-@dataclass
-class World:
-    """An app instance with users on one server, made through boto3."""
-
-    app: str
-    identity: Any
-    messaging: Any
-    users: dict[str, str] = field(default_factory=dict)
-
-    def user(self, user_id: str) -> str:
-        arn: str = self.identity.create_app_instance_user(
-            AppInstanceArn=self.app, AppInstanceUserId=user_id, Name=user_id.capitalize()
-        )["AppInstanceUserArn"]
-        self.users[user_id] = arn
-        return arn
-
-    def channel(self, creator: str, *members: str, name: str = "") -> str:
-        arn: str = self.messaging.create_channel(
-            AppInstanceArn=self.app, Name=name or f"ch-{uuid.uuid4().hex[:8]}", ChimeBearer=creator
-        )["ChannelArn"]
-        for member in members:
-            self.messaging.create_channel_membership(
-                ChannelArn=arn, MemberArn=member, Type="DEFAULT", ChimeBearer=creator
-            )
-        return arn
-
-    def close(self) -> None:
-        self.identity.close()
-        self.messaging.close()
-
-    def send(self, channel: str, sender: str, content: str, **kwargs: Any) -> str:
-        kwargs.setdefault("Type", "STANDARD")
-        kwargs.setdefault("Persistence", "PERSISTENT")
-        message_id: str = self.messaging.send_channel_message(
-            ChannelArn=channel, ChimeBearer=sender, Content=content, **kwargs
-        )["MessageId"]
-        return message_id
-
-
-def make_world(running: RunningServer, tls: Tls) -> World:
-    identity = boto(running, tls, "chime-sdk-identity")
-    messaging = boto(running, tls, "chime-sdk-messaging")
-    app = identity.create_app_instance(Name=f"interop-{uuid.uuid4().hex[:8]}")["AppInstanceArn"]
-    world = World(app, identity, messaging)
-    world.user("alice")
-    world.user("bob")
-    return world
-
-
-@pytest.fixture
-def world(server: RunningServer, tls: Tls) -> Iterator[World]:
-    made = make_world(server, tls)
-    yield made
-    made.close()
 
 
 # --- Node scenarios ------------------------------------------------------------------------------
@@ -282,7 +136,7 @@ class NodeScenario:
         self._arrived = threading.Condition()
         self._ids = itertools.count(1)
         self.proc = subprocess.Popen(
-            [_tool("node"), script],
+            [tool("node"), script],
             cwd=JS_DIR,
             env=env,
             stdin=subprocess.PIPE,
@@ -442,7 +296,7 @@ def test_v3_clients_parse_every_response(
 ) -> None:
     try:
         done = subprocess.run(
-            [_tool("node"), "rest.mjs"],
+            [tool("node"), "rest.mjs"],
             cwd=JS_DIR,
             env=node_env(server, tls),
             capture_output=True,
