@@ -8,6 +8,7 @@ close the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -179,15 +180,20 @@ class BellwireServer:
         self.draining = True
         if self._maintenance is not None:
             self._maintenance.cancel()
+        sockets: list[Any] = []
+        if self._runner is not None:
+            # Stop accepting first: a session reconnecting after the drain's 1012 must find
+            # the port closed, not a connection that is dropped mid-handshake.
+            for site in list(self._runner.sites):
+                await site.stop()
+            handlers = self._runner.server.connections if self._runner.server else []
+            # Taken now: closing a connection forgets its transport.
+            sockets = [h.transport.get_extra_info("socket") for h in handlers if h.transport]
         if self.gateway is not None:
             await self.gateway.drain()
         if self._runner is not None:
-            handlers = self._runner.server.connections if self._runner.server else []
             await self._runner.cleanup()
-            # An idle keep-alive client never answers a TLS close_notify; do not wait for it.
-            for handler in handlers:
-                if handler.transport is not None:
-                    handler.transport.abort()
+        await _hang_up(sockets)
         if self.store is not None:
             await self.store.close()
         await self.bus.close()
@@ -291,3 +297,22 @@ From boto3:
     messaging = boto3.client("chime-sdk-messaging", endpoint_url="{server.url}")
     identity = boto3.client("chime-sdk-identity", endpoint_url="{server.url}")
 """
+
+
+async def _hang_up(sockets: list[Any], within: float = 1.0) -> None:
+    """Shut down the sockets of closed connections that are still open.
+
+    A TLS close waits for the peer's close_notify, and an idle keep-alive client never sends
+    one: its socket would outlive the server. After a shutdown the transport reads EOF and
+    closes at once.
+    """
+    for sock in sockets:
+        if sock is not None and sock.fileno() != -1:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+    deadline = time.monotonic() + within
+    while any(s is not None and s.fileno() != -1 for s in sockets):
+        if time.monotonic() > deadline:
+            log.warning("connections still open after shutdown")
+            return
+        await asyncio.sleep(0.01)
