@@ -302,9 +302,9 @@ From boto3:
 async def _hang_up(sockets: list[Any], within: float = 1.0) -> None:
     """Shut down the sockets of closed connections that are still open.
 
-    A TLS close waits for the peer's close_notify, and an idle keep-alive client never sends
-    one: its socket would outlive the server. After a shutdown the transport reads EOF and
-    closes at once.
+    A TLS close waits for the peer's close_notify, and an idle keep-alive client (urllib3,
+    botocore) never reads one: its socket would outlive the server. After a shutdown the
+    transport reads EOF and closes at once.
     """
     for sock in sockets:
         if sock is not None and sock.fileno() != -1:
