@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from bellwire import ids
 from bellwire.api.auth import Authenticator
 from bellwire.aws import arn as arns
 from bellwire.aws import codec, sigv4
@@ -99,7 +99,7 @@ class RestApi:
         self.query_services: dict[str, QueryHandler] = {}
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        request_id = str(uuid.uuid4())
+        request_id = ids.uuid_string()
         try:
             return await self._handle(request, request_id)
         except AwsError as err:

@@ -47,7 +47,6 @@ import base64
 import binascii
 import json
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -56,6 +55,7 @@ from functools import cache
 from typing import Any, ClassVar, Final
 from urllib.parse import unquote_to_bytes
 
+from bellwire import ids
 from bellwire.aws.errors import AwsError, BadRequest
 from bellwire.aws.model import service_models
 
@@ -1173,7 +1173,7 @@ def parse_request(
 
     for name in plan.idempotency:
         if out.get(name) is None:
-            out[name] = str(uuid.uuid4())  # what botocore and JS v3 would have sent
+            out[name] = ids.uuid_string()  # what botocore and JS v3 would have sent
 
     for name, hint in plan.required:
         if name not in out:

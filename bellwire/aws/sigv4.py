@@ -508,7 +508,9 @@ def _string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
 
 
 def _sign(key: bytes, string_to_sign: str) -> str:
-    return hmac.digest(key, string_to_sign.encode(), "sha256").hex()
+    # Not hmac.digest(): the one-shot form releases the GIL, and getting it back from the
+    # store's writer thread can cost the event loop a whole switch interval.
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
 def _split_query(raw_query: str) -> list[tuple[str, str, str, str]]:

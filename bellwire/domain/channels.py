@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
+from bellwire import ids
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import BadRequest, Conflict, Forbidden, NotFound, ResourceLimitExceeded
 from bellwire.domain import shapes
@@ -84,7 +84,7 @@ def create_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     alive = lambda out: tx.channel(out["ChannelArn"]) is not None  # noqa: E731
     if (previous := replay(tx, scope, p, alive)) is not None:
         return Result(previous)
-    channel_id = p.get("ChannelId") or secrets.token_hex(32)
+    channel_id = p.get("ChannelId") or ids.hex_id(32)
     arn = arns.child(app.arn, "channel", channel_id)
     if tx.channel(arn) is not None:
         raise Conflict(f"The channel {arn} already exists.")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any
 
+from bellwire import ids
 from bellwire.aws.errors import BadRequest, NotFound
 from bellwire.domain import shapes
 from bellwire.domain.delivery import message_event
@@ -100,7 +100,7 @@ def send_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     seq = tx.next_seq(who.channel.arn)
     message = Message(
         channel_arn=who.channel.arn,
-        message_id=secrets.token_hex(32),
+        message_id=ids.hex_id(32),
         seq=seq,
         sender_arn=who.arn,
         sender_name=who.user.name,
