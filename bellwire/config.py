@@ -84,6 +84,11 @@ class Settings:
     prefetch_channels: int = _setting(50, "CHANNEL_DETAILS events per prefetch.")
     prefetch_messages: int = _setting(20, "Messages per CHANNEL_DETAILS event.")
     prefetch_memberships: int = _setting(30, "Memberships per CHANNEL_DETAILS event.")
+    prefetch_cache_bytes: int = _setting(
+        32 << 20,
+        "Memory for CHANNEL_DETAILS rendered once per channel version and shared by its "
+        "members' connects (0: render for every connect).",
+    )
 
     # --- IAM and STS ---------------------------------------------------------------------
     sts_min_duration_seconds: int = _setting(
@@ -132,6 +137,8 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
+        if self.prefetch_cache_bytes < 0:
+            problems.append("prefetch_cache_bytes must not be negative")
         if problems:
             raise ConfigError("; ".join(problems))
 

@@ -139,6 +139,7 @@ class BellwireServer:
                 prefetch_channels=s.prefetch_channels,
                 prefetch_messages=s.prefetch_messages,
                 prefetch_memberships=s.prefetch_memberships,
+                prefetch_cache_bytes=s.prefetch_cache_bytes,
             ),
         )
         self.admin = AdminApi(authenticator=authenticator, hub=self.hub)

@@ -50,6 +50,9 @@ class Channel:
     seq: int  # bumped by every event of this channel: the per-channel order of the bus
     expiration_days: int | None = None
     expiration_criterion: str | None = None
+    # Bumped by what CHANNEL_DETAILS shows but no channel event announces (read markers,
+    # members' names): with seq, it versions everything that members see alike.
+    details_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bellwire import ids
 from bellwire.api.auth import Authenticator
 from bellwire.aws import arn as arns
 from bellwire.aws import sigv4
@@ -31,6 +31,7 @@ from bellwire.aws.errors import (
     MissingAuthenticationToken,
     UnrecognizedClient,
 )
+from bellwire.domain.records import Channel, Membership, Message
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import close_codes, prefetch
 from bellwire.gateway.frames import event_frame
@@ -68,6 +69,7 @@ class GatewaySettings:
     prefetch_channels: int
     prefetch_messages: int
     prefetch_memberships: int
+    prefetch_cache_bytes: int = 0
     close_timeout: float = 5.0
 
 
@@ -109,6 +111,7 @@ class Gateway:
         self._buckets: dict[str, _Bucket] = {}
         self._sockets: set[web.WebSocketResponse] = set()
         self._closing_tasks: set[asyncio.Task[Any]] = set()
+        self._details = prefetch.DetailsCache(settings.prefetch_cache_bytes)
         self.draining = False
 
     # --- the handshake (pure checks first) ------------------------------------------------------
@@ -148,7 +151,7 @@ class Gateway:
         return ConnectRequest(
             principal=principal,
             user_arn=user_arn,
-            session_id=params.get("sessionId") or secrets.token_hex(8),
+            session_id=params.get("sessionId") or ids.hex_id(8),
             prefetch=params.get("prefetch-on") == "connect",
             sort_by=sort_by,
             expires_at=credential.expires_at if credential else None,
@@ -295,30 +298,52 @@ class Gateway:
         if not c.prefetch:
             return subscriptions, []
         s = self._settings
-        frames = []
+        frames: list[bytes] = []
         chosen = prefetch.select(
             tx.memberships_with_channels(c.user_arn), sort_by=c.sort_by, cap=s.prefetch_channels
         )
         for membership, channel in chosen:
-            messages = tx.list_messages(
+            shared = self._details.get(channel)
+            if shared is None:
+                rendered = self._render_details(tx, channel, membership)
+                if isinstance(rendered, bytes):  # this reader's own frame
+                    frames.append(rendered)
+                    continue
+                shared = rendered
+                self._details.put(channel, shared)
+            frames.append(prefetch.details_frame(shared, membership.read_marker))
+        return subscriptions, frames
+
+    def _render_details(
+        self,
+        tx: Tx,
+        channel: Channel,
+        membership: Membership,
+    ) -> prefetch.SharedDetails | bytes:
+        """Render a channel's CHANNEL_DETAILS: the part every member shares, or, when a recent
+        message is targeted (members see different messages), this reader's whole frame."""
+        s = self._settings
+        caps = {"messages_cap": s.prefetch_messages, "members_cap": s.prefetch_memberships}
+        members, names = tx.members_with_names(channel.arn, "DEFAULT", s.prefetch_memberships)
+
+        def newest(viewer: str | None) -> list[Message]:
+            return tx.list_messages(
                 channel.arn,
-                viewer=c.user_arn,
+                viewer=viewer,
                 descending=True,
                 not_before=None,
                 not_after=None,
                 after_seq=None,
                 limit=s.prefetch_messages + 1,
             )
-            members = tx.list_memberships(channel.arn, "DEFAULT", None, s.prefetch_memberships)
-            names = tx.user_names(m.member_arn for m in members)
-            item = prefetch.ChannelDetails(membership, channel, messages, members, names)
-            payload = prefetch.payload(
-                item, messages_cap=s.prefetch_messages, members_cap=s.prefetch_memberships
-            )
-            frames.append(
-                event_frame(Event(EventType.CHANNEL_DETAILS, MessageType.SYSTEM, payload))
-            )
-        return subscriptions, frames
+
+        messages = newest(None)
+        if not any(m.target_arn for m in messages):
+            return prefetch.shared_details(channel, messages, members, names, **caps)
+        reader = membership.member_arn
+        item = prefetch.ChannelDetails(membership, channel, newest(reader), members, names)
+        payload = prefetch.payload(item, **caps)
+        return event_frame(Event(EventType.CHANNEL_DETAILS, MessageType.SYSTEM, payload))
 
     async def _read(self, ws: web.WebSocketResponse, session: Session) -> None:
         """Clients send nothing in this protocol: answer pings, note pongs, ignore small frames.

@@ -7,13 +7,18 @@ ask for either criterion alone. The chosen events are sent in random order, as A
 
 from __future__ import annotations
 
+import json
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bellwire.domain import shapes
 from bellwire.domain.records import Channel, Membership, Message
+from bellwire.events import Event, EventType, MessageType
+from bellwire.gateway.frames import text_frame
 
 SORT_UNREAD = "unread"
 SORT_LAST_MESSAGE = "last-message-timestamp"
@@ -76,3 +81,91 @@ def payload(details: ChannelDetails, *, messages_cap: int, members_cap: int) -> 
         ],
         "ReadMarkerTimestamp": ts(details.membership.read_marker),
     }
+
+
+# --- what every member sees alike --------------------------------------------------------------
+#
+# In a reconnect storm every member of a channel asks for the same CHANNEL_DETAILS but for its
+# own ReadMarkerTimestamp. The rest is rendered once per channel version and kept as frame text
+# already escaped for the Payload string: JSON escapes character by character, so the escaped
+# halves of a payload concatenate to the escaped whole.
+
+_SPLIT = '"ReadMarkerTimestamp":'
+
+
+@dataclass(frozen=True, slots=True)
+class SharedDetails:
+    """A CHANNEL_DETAILS frame as text, cut where the reader's own read marker goes."""
+
+    head: str  # the frame text up to and including ``"ReadMarkerTimestamp":`` (escaped)
+
+    @property
+    def size(self) -> int:
+        return len(self.head)
+
+
+def shared_details(
+    channel: Channel,
+    messages: Sequence[Message],
+    members: Sequence[Membership],
+    names: dict[str, str],
+    *,
+    messages_cap: int,
+    members_cap: int,
+) -> SharedDetails:
+    """The shared part; ``messages`` must hold no targeted message (those differ by reader)."""
+    placeholder = Membership("", "", "DEFAULT", "", 0.0, 0.0)
+    details = ChannelDetails(placeholder, channel, messages, members, names)
+    text = Event(
+        EventType.CHANNEL_DETAILS,
+        MessageType.SYSTEM,
+        payload(details, messages_cap=messages_cap, members_cap=members_cap),
+    ).encode()
+    escaped_split = json.dumps(_SPLIT)[1:-1]
+    cut = text.rindex(escaped_split) + len(escaped_split)
+    return SharedDetails(text[:cut])
+
+
+def details_frame(shared: SharedDetails, read_marker: float | None) -> bytes:
+    """The reader's CHANNEL_DETAILS frame: the shared part and its read marker."""
+    tail = json.dumps(json.dumps(shapes.event_ts(read_marker)) + "}")[1:-1]
+    return text_frame((shared.head + tail + '"}').encode())
+
+
+class DetailsCache:
+    """The latest SharedDetails of recently prefetched channels, least recently used first
+    out once their text exceeds ``budget`` characters. Safe across reader threads."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._used = 0
+        self._entries: OrderedDict[str, tuple[tuple[int, int], SharedDetails]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, channel: Channel) -> SharedDetails | None:
+        with self._lock:
+            entry = self._entries.get(channel.arn)
+            if entry is None or entry[0] != _version(channel):
+                return None
+            self._entries.move_to_end(channel.arn)
+            return entry[1]
+
+    def put(self, channel: Channel, shared: SharedDetails) -> None:
+        if shared.size > self._budget:
+            return
+        with self._lock:
+            old = self._entries.pop(channel.arn, None)
+            if old is not None:
+                self._used -= old[1].size
+            self._entries[channel.arn] = (_version(channel), shared)
+            self._used += shared.size
+            while self._used > self._budget:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self._used -= evicted.size
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _version(channel: Channel) -> tuple[int, int]:
+    return (channel.seq, channel.details_version)

@@ -168,4 +168,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sts_sessions_by_owner ON sts_sessions (kind, owner_key);
     CREATE INDEX sts_sessions_by_expiry ON sts_sessions (expires);
     """,
+    # 3: a version of what CHANNEL_DETAILS shows every member alike that the event sequence does
+    # not cover (memberships, their read markers and names), so prefetch can reuse it.
+    """
+    ALTER TABLE channels ADD COLUMN details_version INTEGER NOT NULL DEFAULT 0;
+    """,
 )

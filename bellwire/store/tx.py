@@ -44,7 +44,7 @@ def _unjson(value: str | None) -> Any:
 
 _CHANNEL_COLUMNS = (
     "arn, app_instance_arn, name, mode, privacy, metadata, created_by, created, updated, "
-    "last_message, seq, expiration_days, expiration_criterion"
+    "last_message, seq, expiration_days, expiration_criterion, details_version"
 )
 _MEMBERSHIP_COLUMNS = (
     "channel_arn, member_arn, type, invited_by, created, updated, read_marker, preferences"
@@ -225,6 +225,7 @@ class Tx:
             "UPDATE users SET name = ?, metadata = ?, updated = ? WHERE arn = ?",
             (name, metadata, now, arn),
         )
+        self._details_changed_for_member(arn)
 
     def set_user_expiration(
         self, arn: str, days: int | None, criterion: str | None, now: float
@@ -330,7 +331,7 @@ class Tx:
 
     def insert_channel(self, c: Channel) -> None:
         self._run(
-            f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 c.arn,
                 c.app_instance_arn,
@@ -345,6 +346,7 @@ class Tx:
                 c.seq,
                 c.expiration_days,
                 c.expiration_criterion,
+                c.details_version,
             ),
         )
 
@@ -451,6 +453,20 @@ class Tx:
         rows = self._all(sql + " ORDER BY member_arn LIMIT ?", [*params, limit])
         return [_membership(r) for r in rows]
 
+    def members_with_names(
+        self, channel_arn: str, type: str, limit: int
+    ) -> tuple[list[Membership], dict[str, str]]:
+        """The first ``limit`` memberships of a type with their members' names, in one query
+        (what CHANNEL_DETAILS shows of every channel of every connecting session)."""
+        columns = ", ".join(f"m.{c.strip()}" for c in _MEMBERSHIP_COLUMNS.split(","))
+        rows = self._all(
+            f"SELECT {columns}, u.name FROM memberships m LEFT JOIN users u ON u.arn = m.member_arn"
+            " WHERE m.channel_arn = ? AND m.type = ? ORDER BY m.member_arn LIMIT ?",
+            (channel_arn, type, limit),
+        )
+        names = {row[1]: row[8] for row in rows if row[8] is not None}
+        return [_membership(row) for row in rows], names
+
     def member_arns(self, channel_arn: str) -> list[str]:
         return [
             r[0]
@@ -475,6 +491,22 @@ class Tx:
         self._run(
             "UPDATE memberships SET read_marker = ? WHERE channel_arn = ? AND member_arn = ?",
             (now, channel_arn, member_arn),
+        )
+        self._details_changed(channel_arn)
+
+    # CHANNEL_DETAILS shows what these change, and no channel event (no sequence number) says so.
+
+    def _details_changed(self, channel_arn: str) -> None:
+        self._run(
+            "UPDATE channels SET details_version = details_version + 1 WHERE arn = ?",
+            (channel_arn,),
+        )
+
+    def _details_changed_for_member(self, member_arn: str) -> None:
+        self._run(
+            "UPDATE channels SET details_version = details_version + 1 WHERE arn IN "
+            "(SELECT channel_arn FROM memberships WHERE member_arn = ?)",
+            (member_arn,),
         )
 
     def set_preferences(

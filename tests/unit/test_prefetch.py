@@ -1,7 +1,13 @@
 import random
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bellwire.domain.records import Channel, Membership, Message
+from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import prefetch
+from bellwire.gateway.frames import event_frame
 
 
 def channel(i: int, last: float | None) -> Channel:
@@ -79,3 +85,59 @@ def test_payload_caps_messages_and_members() -> None:
         members_cap=30,
     )
     assert short["ChannelMessagesHasMore"] is False and "ReadMarkerTimestamp" in short
+
+
+# --- the shared part ---------------------------------------------------------------------------
+
+texts = st.text(st.characters(codec="utf-8"), max_size=40)  # quotes, escapes, emoji, ...
+markers = st.none() | st.floats(min_value=0, max_value=4e9, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(contents=st.lists(texts, max_size=4), names=st.lists(texts, max_size=4), marker=markers)
+def test_shared_details_frame_equals_the_whole_payload_encoded(
+    contents: list[str], names: list[str], marker: float | None
+) -> None:
+    messages = [
+        Message(
+            "arn:c001", f"m{i}", i, "arn:u", "U", content, None, "STANDARD", "PERSISTENT",
+            False, float(i), float(i),
+        )
+        for i, content in enumerate(contents)
+    ]  # fmt: skip
+    members = [
+        Membership("arn:c001", f"arn:u{i}", "DEFAULT", "arn:u", 0.0, 0.0, read_marker=float(i))
+        for i in range(len(names))
+    ]
+    named = {f"arn:u{i}": name for i, name in enumerate(names)}
+    ch = channel(1, 5.0)
+    reader = membership(1, marker)
+    caps = {"messages_cap": 3, "members_cap": 3}
+
+    whole = event_frame(
+        Event(
+            EventType.CHANNEL_DETAILS,
+            MessageType.SYSTEM,
+            prefetch.payload(prefetch.ChannelDetails(reader, ch, messages, members, named), **caps),
+        )
+    )
+    shared = prefetch.shared_details(ch, messages, members, named, **caps)
+    assert prefetch.details_frame(shared, marker) == whole
+
+
+def test_cache_keeps_the_latest_version_within_its_budget() -> None:
+    def shared(size: int) -> prefetch.SharedDetails:
+        return prefetch.SharedDetails("x" * size)
+
+    cache = prefetch.DetailsCache(budget=100)
+    a, b, c = channel(1, None), channel(2, None), channel(3, None)
+    cache.put(a, shared(40))
+    cache.put(b, shared(40))
+    assert cache.get(a) is not None  # a is now the most recently used
+    cache.put(c, shared(40))  # over budget: b, the least recently used, goes
+    assert cache.get(b) is None and cache.get(a) is not None and cache.get(c) is not None
+    # A new event or a membership change makes the entry stale.
+    assert cache.get(replace(a, seq=a.seq + 1)) is None
+    assert cache.get(replace(a, details_version=1)) is None
+    cache.put(a, shared(200))  # larger than the whole budget: not kept
+    assert len(cache) == 2

@@ -119,3 +119,36 @@ async def test_old_idempotency_tokens_are_forgotten(tmp_path: Path) -> None:
         assert await store.read(lambda tx: tx.idempotent_result("s", "new")) == ("f", {"a": 2})
     finally:
         await store.close()
+
+
+async def test_members_with_names_matches_memberships_and_names(tmp_path: Path) -> None:
+    from bellwire.domain.records import AppInstanceUser, Channel, Membership
+
+    store = SqliteStore(tmp_path / "db")
+
+    def fill(tx: Tx) -> None:
+        tx.insert_channel(
+            Channel("ch", "arn:app", "n", "RESTRICTED", "PRIVATE", None, "u0", 1.0, 1.0, None, 0)
+        )
+        for i in range(6):
+            arn = f"arn:app/user/u{i}"
+            if i != 3:  # u3's user record is gone: a member without a name
+                tx.insert_user(AppInstanceUser(arn, "arn:app", f"User {i}", None, 1.0, 1.0))
+            kind = "HIDDEN" if i == 5 else "DEFAULT"
+            tx.insert_membership(Membership("ch", arn, kind, "u0", 1.0, 1.0))
+
+    try:
+        await store.write(fill)
+
+        def both(tx: Tx) -> Any:
+            separate = tx.list_memberships("ch", "DEFAULT", None, 4)
+            names = tx.user_names(m.member_arn for m in separate)
+            return (separate, names), tx.members_with_names("ch", "DEFAULT", 4)
+
+        expected, joined = await store.read(both)
+        assert joined == expected
+        members, names = joined
+        assert [m.member_arn for m in members] == [f"arn:app/user/u{i}" for i in range(4)]
+        assert "arn:app/user/u3" not in names and names["arn:app/user/u2"] == "User 2"
+    finally:
+        await store.close()
