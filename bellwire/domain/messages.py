@@ -97,7 +97,8 @@ def send_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
         target = p["Target"][0]["MemberArn"]
         if tx.membership(who.channel.arn, target) is None:
             raise BadRequest(f"The target {target} is not a member of the channel.")
-    seq = tx.next_seq(who.channel.arn)
+    persistent = p["Persistence"] == "PERSISTENT"
+    seq = tx.next_seq(who.channel.arn, last_message=call.now if persistent else None)
     message = Message(
         channel_arn=who.channel.arn,
         message_id=ids.hex_id(32),
@@ -117,9 +118,8 @@ def send_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
         push=p.get("PushNotification"),
     )
     # NON_PERSISTENT messages are delivered to whoever is connected and never kept.
-    if message.persistence == "PERSISTENT":
+    if persistent:
         tx.insert_message(message)
-        tx.touch_last_message(who.channel.arn, call.now)
     event = message_event(
         EventType.CREATE_CHANNEL_MESSAGE,
         who.channel.arn,

@@ -368,17 +368,21 @@ class Tx:
             (days, criterion, arn),
         )
 
-    def next_seq(self, channel_arn: str) -> int:
-        """Reserve the channel's next event sequence number."""
-        row = self._one(
-            "UPDATE channels SET seq = seq + 1 WHERE arn = ? RETURNING seq", (channel_arn,)
-        )
+    def next_seq(self, channel_arn: str, *, last_message: float | None = None) -> int:
+        """Reserve the channel's next event sequence number; with ``last_message``, also set
+        its LastMessageTimestamp (in the same statement: a send is the hottest write)."""
+        if last_message is None:
+            row = self._one(
+                "UPDATE channels SET seq = seq + 1 WHERE arn = ? RETURNING seq", (channel_arn,)
+            )
+        else:
+            row = self._one(
+                "UPDATE channels SET seq = seq + 1, last_message = ? WHERE arn = ? RETURNING seq",
+                (last_message, channel_arn),
+            )
         if row is None:
             raise LookupError(channel_arn)
         return int(row[0])
-
-    def touch_last_message(self, channel_arn: str, now: float) -> None:
-        self._run("UPDATE channels SET last_message = ? WHERE arn = ?", (now, channel_arn))
 
     def delete_channel(self, arn: str) -> None:
         for table in ("memberships", "moderators", "bans", "messages"):
