@@ -294,14 +294,13 @@ class Gateway:
         prefetched CHANNEL_DETAILS frames (None when the user does not exist)."""
         if tx.user(c.user_arn) is None:
             return None
-        subscriptions = tx.subscriptions(c.user_arn)
         if not c.prefetch:
-            return subscriptions, []
+            return tx.subscriptions(c.user_arn), []
         s = self._settings
         frames: list[bytes] = []
-        chosen = prefetch.select(
-            tx.memberships_with_channels(c.user_arn), sort_by=c.sort_by, cap=s.prefetch_channels
-        )
+        mine = tx.memberships_with_channels(c.user_arn)
+        subscriptions = [(channel.arn, channel.seq) for _, channel in mine]
+        chosen = prefetch.select(mine, sort_by=c.sort_by, cap=s.prefetch_channels)
         for membership, channel in chosen:
             shared = self._details.get(channel)
             if shared is None:
