@@ -9,14 +9,13 @@ Backoffs are scaled down so the module runs in seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +34,6 @@ from bellwire.client import (
     Gap,
     Item,
     MessagingSession,
-    MessagingSessionError,
     Reconnecting,
     ReconnectPolicy,
     SessionEvent,
@@ -80,75 +78,6 @@ async def kick(
         boto_session=root_session(running),
         region=running.region,
     )
-
-
-# --- watching a session ---------------------------------------------------------------------------
-
-
-class Watch:
-    """Iterates a session in a task, recording every item; tests wait for the next match."""
-
-    def __init__(self, session: MessagingSession) -> None:
-        self.session = session
-        self.items: list[Item] = []
-        self.error: MessagingSessionError | None = None
-        self._cursor = 0
-        self._changed = asyncio.Event()
-        self.task = asyncio.create_task(self._pump())
-
-    async def _pump(self) -> None:
-        try:
-            async for item in self.session:
-                self.items.append(item)
-                self._changed.set()
-        except MessagingSessionError as exc:
-            self.error = exc
-        finally:
-            self._changed.set()
-
-    async def next(self, match: type[Any] | Callable[[Item], bool], timeout: float = 10.0) -> Any:
-        """The next recorded item (after the previous match) that matches."""
-        test = match if not isinstance(match, type) else (lambda i: isinstance(i, match))
-        deadline = time.monotonic() + timeout
-        while True:
-            for index in range(self._cursor, len(self.items)):
-                if test(self.items[index]):
-                    self._cursor = index + 1
-                    return self.items[index]
-            if self.task.done():
-                raise AssertionError(f"session ended before a match; items: {self.items!r}")
-            self._changed.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no match within {timeout}s; items: {self.items!r}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-
-    async def event(self, type_: EventType, timeout: float = 10.0) -> SessionEvent:
-        item: SessionEvent = await self.next(
-            lambda i: isinstance(i, SessionEvent) and i.type == type_, timeout
-        )
-        return item
-
-    async def finished(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(asyncio.shield(self.task), timeout)
-
-    def since(self, item: Item) -> list[Item]:
-        return self.items[self.items.index(item) + 1 :]
-
-
-@pytest.fixture
-async def watch() -> AsyncIterator[Callable[..., Watch]]:
-    watches: list[Watch] = []
-
-    def start(session: MessagingSession) -> Watch:
-        watches.append(Watch(session))
-        return watches[-1]
-
-    yield start
-    for w in watches:
-        await w.session.stop()
-        await asyncio.wait_for(w.task, 10)
 
 
 def session_for(

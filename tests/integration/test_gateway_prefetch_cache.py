@@ -6,36 +6,26 @@ and checks that the next connect sees the change: the cache must never show an o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from ws_helpers import Sessions, World, off
 
 from bellwire.events import EventType
-from bellwire.testing import RunningServer, start_server
-
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = start_server(Path(tmp_path_factory.mktemp("prefetch-cache")), connect_burst=100)
-    try:
-        yield server
-    finally:
-        server.stop()
+from bellwire.testing import RunningServer
 
 
 @pytest.fixture
-async def ws(running: RunningServer) -> AsyncIterator[Sessions]:
-    sessions = Sessions(running)
+async def ws(server: RunningServer) -> AsyncIterator[Sessions]:
+    sessions = Sessions(server)
     yield sessions
     await sessions.close_all()
 
 
 @pytest.fixture
-def world(running: RunningServer) -> World:
-    return World.create(running, "cache")
+def world(server: RunningServer) -> World:
+    return World.create(server, "cache")
 
 
 async def details(ws: Sessions, user: str) -> dict[str, Any]:

@@ -9,17 +9,16 @@ docs/interop.md can list both results side by side.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
+from session_watch import Watch
 from tlsworld import Tls, World, boto, make_world
 
 from bellwire.client import (
@@ -29,7 +28,6 @@ from bellwire.client import (
     Gap,
     Item,
     MessagingSession,
-    MessagingSessionError,
     Reconnecting,
     ReconnectPolicy,
     SessionEvent,
@@ -38,8 +36,6 @@ from bellwire.client import (
 )
 from bellwire.testing import RunningServer, start_server
 
-EVENT_TIMEOUT = 20.0
-QUIET = 3.0
 WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
 pytestmark = pytest.mark.timeout(300)
@@ -66,50 +62,6 @@ def session_for(
     )
 
 
-class Watch:
-    """Iterates a session in a task and records every item; tests wait for matches."""
-
-    def __init__(self, session: MessagingSession) -> None:
-        self.session = session
-        self.items: list[Item] = []
-        self.error: MessagingSessionError | None = None
-        self._changed = asyncio.Event()
-        self.task = asyncio.create_task(self._pump())
-
-    async def _pump(self) -> None:
-        try:
-            async for item in self.session:
-                self.items.append(item)
-                self._changed.set()
-        except MessagingSessionError as exc:
-            self.error = exc
-        finally:
-            self._changed.set()
-
-    def find(self, match: Callable[[Item], bool], since: int = 0) -> list[Item]:
-        return [item for item in self.items[since:] if match(item)]
-
-    async def wait_for(
-        self, match: Callable[[Item], bool], what: str, *, since: int = 0, count: int = 1
-    ) -> list[Item]:
-        deadline = time.monotonic() + EVENT_TIMEOUT
-        while True:
-            found = self.find(match, since)
-            if len(found) >= count:
-                return found[:count]
-            left = deadline - time.monotonic()
-            if self.task.done() or left <= 0:
-                pytest.fail(f"no {what} within {EVENT_TIMEOUT:.0f} s; items: {self.items!r}")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
-
-    async def quiet(self, match: Callable[[Item], bool], what: str, *, since: int) -> None:
-        await asyncio.sleep(QUIET)
-        found = self.find(match, since)
-        assert not found, f"unexpected {what}: {found!r}"
-
-
 def is_event(type_: EventType, **payload: Any) -> Callable[[Item], bool]:
     def match(item: Item) -> bool:
         if not isinstance(item, SessionEvent) or item.type != type_:
@@ -122,20 +74,6 @@ def is_event(type_: EventType, **payload: Any) -> Callable[[Item], bool]:
 
 def is_a(kind: type[Any], **fields: Any) -> Callable[[Item], bool]:
     return lambda i: isinstance(i, kind) and all(getattr(i, k) == v for k, v in fields.items())
-
-
-@pytest.fixture
-async def watch() -> AsyncIterator[Callable[[MessagingSession], Watch]]:
-    watches: list[Watch] = []
-
-    def start(session: MessagingSession) -> Watch:
-        watches.append(Watch(session))
-        return watches[-1]
-
-    yield start
-    for w in watches:
-        await w.session.stop()
-        await asyncio.wait_for(w.task, 10)
 
 
 async def call(fn: Callable[..., Any], **kwargs: Any) -> Any:
