@@ -149,9 +149,8 @@ def test_boto3_parses_every_response(server: RunningServer, tls: Tls) -> None:
         )
     )["ChannelArn"]
     ok(messaging.update_channel(ChannelArn=channel, Name="general-2", ChimeBearer=alice))
-    assert ok(messaging.describe_channel(ChannelArn=channel, ChimeBearer=alice))["Channel"][
-        "CreatedBy"
-    ]["Arn"] == (alice)
+    described = ok(messaging.describe_channel(ChannelArn=channel, ChimeBearer=alice))["Channel"]
+    assert (described["Name"], described["CreatedBy"]["Arn"]) == ("general-2", alice)
     ok(
         messaging.create_channel_membership(
             ChannelArn=channel, MemberArn=bob, Type="DEFAULT", ChimeBearer=alice
