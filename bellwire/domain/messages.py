@@ -101,7 +101,7 @@ def send_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     seq = tx.next_seq(who.channel.arn, last_message=call.now if persistent else None)
     message = Message(
         channel_arn=who.channel.arn,
-        message_id=ids.hex_id(32),
+        message_id=ids.ordered_hex_id(32, call.now),
         seq=seq,
         sender_arn=who.arn,
         sender_name=who.user.name,

@@ -173,4 +173,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE channels ADD COLUMN details_version INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: remembered answers found by their token alone. The (scope, token) primary key made every
+    # send insert a ~300-byte entry at a random place of a wide index; a token index is narrow,
+    # and the rows themselves are appended in time order. The scope is still compared on lookup.
+    """
+    CREATE TABLE idempotency_answers (
+        scope TEXT NOT NULL,
+        token TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL
+    );
+    INSERT INTO idempotency_answers (scope, token, fingerprint, result, created)
+        SELECT scope, token, fingerprint, result, created FROM idempotency;
+    DROP TABLE idempotency;
+    ALTER TABLE idempotency_answers RENAME TO idempotency;
+    CREATE INDEX idempotency_by_token ON idempotency (token);
+    """,
 )

@@ -119,8 +119,8 @@ class Tx:
 
     def idempotent_result(self, scope: str, token: str) -> tuple[str, Any] | None:
         row = self._one(
-            "SELECT fingerprint, result FROM idempotency WHERE scope = ? AND token = ?",
-            (scope, token),
+            "SELECT fingerprint, result FROM idempotency WHERE token = ? AND scope = ?",
+            (token, scope),
         )
         return None if row is None else (row[0], json.loads(row[1]))
 
@@ -137,7 +137,7 @@ class Tx:
         self._run("DELETE FROM idempotency WHERE created < ?", (moment,))
 
     def forget_result(self, scope: str, token: str) -> None:
-        self._run("DELETE FROM idempotency WHERE scope = ? AND token = ?", (scope, token))
+        self._run("DELETE FROM idempotency WHERE token = ? AND scope = ?", (token, scope))
 
     # --- app instances ----------------------------------------------------------------------
 

@@ -152,3 +152,25 @@ async def test_members_with_names_matches_memberships_and_names(tmp_path: Path) 
         assert "arn:app/user/u3" not in names and names["arn:app/user/u2"] == "User 2"
     finally:
         await store.close()
+
+
+async def test_upgrading_keeps_remembered_answers(tmp_path: Path) -> None:
+    """A database from before migration 4 keeps its ClientRequestToken answers."""
+    conn = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, script in enumerate(MIGRATIONS[:3], start=1):
+        conn.executescript(script)
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    conn.execute(
+        "INSERT INTO idempotency (scope, token, fingerprint, result, created) "
+        "VALUES ('Send|ch|u', 'tok', 'fp', '{\"MessageId\": \"m1\"}', 5.0)"
+    )
+    conn.close()
+
+    store = SqliteStore(tmp_path / "db")
+    try:
+        found = await store.read(lambda tx: tx.idempotent_result("Send|ch|u", "tok"))
+        assert found == ("fp", {"MessageId": "m1"})
+        assert await store.read(lambda tx: tx.idempotent_result("Send|other|u", "tok")) is None
+    finally:
+        await store.close()
