@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tlsworld import Tls, World, boto, make_world, tool
+from tlsworld import Tls, World, boto, check_channel_details, make_world, prefetch_world, tool
 
 from bellwire.testing import RunningServer, start_server
 
@@ -351,32 +351,16 @@ def test_start_resolves_and_did_start_fires(
 def test_prefetch_on_connect_sends_channel_details_per_channel(
     node: Callable[..., NodeScenario], server: RunningServer, world: World
 ) -> None:
-    alice, bob = world.users["alice"], world.users["bob"]
-    mine = [
-        world.channel(alice, name="one"),
-        world.channel(alice, bob, name="two"),
-        world.channel(bob, alice, name="three"),
-    ]
-    others = world.channel(bob, name="not-alices")
-    for index, channel in enumerate([*mine, others]):
-        world.send(channel, bob if channel in (mine[2], others) else alice, f"m{index}")
+    alice = world.users["alice"]
+    mine = prefetch_world(world)
     session = node(server, alice, BELLWIRE_PREFETCH="connect")
     established(session)
     session.wait_for(is_message("CHANNEL_DETAILS"), "CHANNEL_DETAILS", count=len(mine))
     time.sleep(1.0)  # anything beyond one per channel would have arrived by now
     details = session.find(is_message("CHANNEL_DETAILS"))
-    seen: list[str] = []
     for event in details:
         assert event["headers"]["x-amz-chime-message-type"] == "SYSTEM", event
-        body = payload_of(event)
-        assert {"Channel", "ChannelMessages", "ChannelMemberships"} <= set(body), body
-        channel = body["Channel"]["ChannelArn"]
-        seen.append(channel)
-        assert channel in mine, f"CHANNEL_DETAILS for a channel alice is not in: {channel}"
-        assert [m["Content"] for m in body["ChannelMessages"]] == [f"m{mine.index(channel)}"]
-        assert body.get("ChannelMessagesHasMore") is False, body
-        assert alice in {m["Member"]["Arn"] for m in body["ChannelMemberships"]}
-    assert sorted(seen) == sorted(mine), "exactly one CHANNEL_DETAILS per channel of the user"
+    check_channel_details([payload_of(e) for e in details], mine, alice)
     # They follow SESSION_ESTABLISHED (the SDK would queue them otherwise, but AWS sends it first).
     types = [e["type"] for e in session.find(is_event("message"))]
     assert types[0] == "SESSION_ESTABLISHED", types

@@ -19,7 +19,7 @@ from typing import Any
 import botocore.session
 import pytest
 from session_watch import Watch
-from tlsworld import Tls, World, boto, make_world
+from tlsworld import Tls, World, boto, check_channel_details, make_world, prefetch_world
 
 from bellwire.client import (
     Connecting,
@@ -250,31 +250,18 @@ async def test_session_starts_and_is_established(
 async def test_prefetch_on_connect_sends_channel_details_per_channel(
     watch: Callable[[MessagingSession], Watch], server: RunningServer, world: World, tls: Tls
 ) -> None:
-    alice, bob = world.users["alice"], world.users["bob"]
-    mine = [
-        world.channel(alice, name="one"),
-        world.channel(alice, bob, name="two"),
-        world.channel(bob, alice, name="three"),
-    ]
-    others = world.channel(bob, name="not-alices")
-    for index, channel in enumerate([*mine, others]):
-        world.send(channel, bob if channel in (mine[2], others) else alice, f"m{index}")
+    alice = world.users["alice"]
+    mine = prefetch_world(world)
     w = watch(session_for(server, tls, alice, prefetch=True))
     await established(w)
     await w.wait_for(is_event(EventType.CHANNEL_DETAILS), "CHANNEL_DETAILS", count=len(mine))
     await asyncio.sleep(1.0)  # anything beyond one per channel would have arrived by now
-    seen: list[str] = []
+    bodies = []
     for item in w.find(is_event(EventType.CHANNEL_DETAILS)):
         assert isinstance(item, SessionEvent) and item.payload is not None
         assert str(item.message_type) == "SYSTEM"
-        body = item.payload
-        channel = body["Channel"]["ChannelArn"]
-        seen.append(channel)
-        assert channel in mine, f"CHANNEL_DETAILS for a channel alice is not in: {channel}"
-        assert [m["Content"] for m in body["ChannelMessages"]] == [f"m{mine.index(channel)}"]
-        assert body.get("ChannelMessagesHasMore") is False, body
-        assert alice in {m["Member"]["Arn"] for m in body["ChannelMemberships"]}
-    assert sorted(seen) == sorted(mine), "exactly one CHANNEL_DETAILS per channel of the user"
+        bodies.append(dict(item.payload))
+    check_channel_details(bodies, mine, alice)
     # They follow establishment.
     first_detail = w.items.index(w.find(is_event(EventType.CHANNEL_DETAILS))[0])
     assert w.find(is_a(Established))[0] in w.items[:first_detail]

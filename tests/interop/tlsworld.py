@@ -126,3 +126,35 @@ def make_world(running: RunningServer, tls: Tls) -> World:
     world.user("alice")
     world.user("bob")
     return world
+
+
+# --- scenario c, shared by both suites --------------------------------------------------------------
+
+
+def prefetch_world(world: World) -> list[str]:
+    """Alice's three channels, each with one message ``m<index>``, beside a channel she is not in;
+    returns hers."""
+    alice, bob = world.users["alice"], world.users["bob"]
+    mine = [
+        world.channel(alice, name="one"),
+        world.channel(alice, bob, name="two"),
+        world.channel(bob, alice, name="three"),
+    ]
+    others = world.channel(bob, name="not-alices")
+    for index, channel in enumerate([*mine, others]):
+        world.send(channel, bob if channel in (mine[2], others) else alice, f"m{index}")
+    return mine
+
+
+def check_channel_details(bodies: list[dict[str, Any]], mine: list[str], reader: str) -> None:
+    """Exactly one CHANNEL_DETAILS per channel of the reader, each with its message and members."""
+    seen: list[str] = []
+    for body in bodies:
+        assert {"Channel", "ChannelMessages", "ChannelMemberships"} <= set(body), body
+        channel = body["Channel"]["ChannelArn"]
+        seen.append(channel)
+        assert channel in mine, f"CHANNEL_DETAILS for a channel the reader is not in: {channel}"
+        assert [m["Content"] for m in body["ChannelMessages"]] == [f"m{mine.index(channel)}"]
+        assert body.get("ChannelMessagesHasMore") is False, body
+        assert reader in {m["Member"]["Arn"] for m in body["ChannelMemberships"]}
+    assert sorted(seen) == sorted(mine), "exactly one CHANNEL_DETAILS per channel of the user"
