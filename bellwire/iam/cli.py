@@ -32,8 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--config", type=Path, help="TOML file with a [server] table")
-        sub.add_argument("--data-dir", dest="data_dir", help="the server's data dir")
-        sub.add_argument("--region", help="region of the server")
+        sub.add_argument(
+            "--data-dir",
+            dest="data_dir",
+            help="the server's data dir (default: the settings' data_dir, ./bellwire-data)",
+        )
+        sub.add_argument(
+            "--region", help="region of the server (default: the settings' region, us-east-1)"
+        )
         sub.add_argument(
             "--endpoint-url", help="the running server (default: from the settings' host/port)"
         )
@@ -60,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="user/NAME, role/NAME (a session of the role), root, or the ARN of one",
     )
     simulate.add_argument("--action", required=True, help="e.g. chime:SendChannelMessage")
-    simulate.add_argument("--resource", default="*", help="the resource ARN (default *)")
+    simulate.add_argument("--resource", default="*", help="the resource ARN")
     simulate.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="a session tag"
     )
