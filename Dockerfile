@@ -2,7 +2,7 @@
 #   docker build -t bellwire .
 #   docker run -p 8080:8080 -v bellwire-data:/data bellwire
 # See docs/container.md. The build runs the project's own install script (scripts/install
-# --venv), which CI runs the same way (tests/package/test_wheel.py).
+# --venv), which CI runs the same way (tests/distribution/test_installed_wheel.py).
 FROM python:3.11-slim
 
 # The build installs the wheel into /opt/bellwire with the exact versions of constraints.txt;

@@ -1,4 +1,4 @@
-"""The ``bellwire`` command: serve, checkconfig (and later iam, listen, sessions)."""
+"""The ``bellwire`` command: serve, checkconfig, listen, sessions, iam."""
 
 from __future__ import annotations
 

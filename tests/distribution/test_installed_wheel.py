@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -57,6 +58,14 @@ print(json.dumps({
     "py_typed": (package / "py.typed").exists(),
 }))
 """
+
+
+def _readme_boto3_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    (example,) = [b for b in blocks if "create_app_instance(" in b and "import boto3" in b]
+    assert example.count("AKIA...") == 1 and example.count('aws_secret_access_key="..."') == 1
+    return example
 
 
 def _free_port() -> int:
@@ -151,6 +160,25 @@ def test_the_wheel_installed_as_the_image_installs_it_serves_clients(tmp_path: P
         assert result["session"]
         assert Path(result["package"]).is_relative_to(venv)
         assert result["py_typed"] is True
+
+        # The README's boto3 example, as written, in that environment.
+        keys = json.loads((data_dir / "root-credentials.json").read_text())
+        example = _readme_boto3_example()
+        example = example.replace("http://127.0.0.1:8080", f"http://127.0.0.1:{port}")
+        example = example.replace('"AKIA..."', repr(keys["AccessKeyId"]))
+        example = example.replace(
+            'aws_secret_access_key="..."', "aws_secret_access_key=" + repr(keys["SecretAccessKey"])
+        )
+        readme = subprocess.run(
+            [health[0], "-c", example],
+            env=run_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert readme.returncode == 0, readme.stderr
+        assert readme.stdout == "Alice Hello, Bob!\n"
     finally:
         server.send_signal(signal.SIGTERM)  # what `docker stop` sends
         status = server.wait(60)
