@@ -63,7 +63,7 @@ def _env(running: RunningServer | None = None, **extra: str) -> dict[str, str]:
 
 
 async def test_sessions_list_shows_who_is_connected(
-    app: Any, server: RunningServer, watch: Any, capsys: pytest.CaptureFixture[str]
+    app: Any, server: RunningServer, watch: Any
 ) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
     alice = watch(_session(server, app.alice))
