@@ -2,7 +2,7 @@
 
 The browser itself is exercised in tests/browser; here the headers are checked exactly, on
 every route family (both Chime services, IAM/STS at ``/``, ``/connect``, health, operator and
-unknown paths) and on every kind of answer (success, codec 400, SigV4 403, 404, 405).
+unknown paths) and on every kind of answer (success, codec 400, SigV4 403, 404, 405, 503).
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.config import Config
 
+NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 ORIGIN = "https://app.example"
 SDK_HEADERS = (
     "amz-sdk-invocation-id,amz-sdk-request,authorization,content-type,x-amz-chime-bearer,"
@@ -116,3 +118,23 @@ def test_iam_and_sts_answers_carry_the_headers(raw: Callable[..., Any]) -> None:
 def test_health_answers_carry_the_headers(unsigned: Callable[..., Any]) -> None:
     for path in ("/healthz", "/readyz"):
         check_actual(unsigned("GET", path, b"", {"Origin": ORIGIN}), 200)
+
+
+def test_a_server_side_failure_carries_the_headers(bellwire_server: Any) -> None:
+    """A 5xx is an answer the page must be able to read too (here: the store has closed)."""
+    from botocore.exceptions import ClientError
+
+    client = bellwire_server.client("chime-sdk-identity", config=NO_RETRY)
+    client.meta.events.register(
+        "before-sign.*", lambda request, **_: request.headers.__setitem__("Origin", ORIGIN)
+    )
+    bellwire_server.run(bellwire_server.server.store.close())
+    with pytest.raises(ClientError) as failure:
+        client.list_app_instances()
+    meta = failure.value.response["ResponseMetadata"]
+    assert meta["HTTPStatusCode"] == 503
+    headers = meta["HTTPHeaders"]
+    assert headers["x-amzn-errortype"] == "ServiceUnavailableException"
+    assert headers["access-control-allow-origin"] == "*"
+    assert exposed(headers) >= EXPOSED
+    client.close()

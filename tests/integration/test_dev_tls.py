@@ -131,3 +131,20 @@ def test_dev_tls_refuses_a_host_it_cannot_certify(
     err = capsys.readouterr().err
     assert "cannot start" in err and "chat.example.com" in err and "--tls-cert" in err, err
     assert not (tmp_path / "dev-tls" / "ca.pem").exists()
+
+
+def test_iam_cli_trusts_the_data_dirs_dev_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bellwire import cli
+
+    for name in ("AWS_CA_BUNDLE", "BELLWIRE_CONFIG", "BELLWIRE_ROOT_ACCESS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BELLWIRE_DEV_TLS", "true")
+    running = start_server(tmp_path, dev_tls=True)
+    try:
+        where = ["--endpoint-url", running.url, "--data-dir", str(tmp_path)]
+        assert cli.main(["iam", "create-user", "ops", *where]) == 0, capsys.readouterr().err
+        assert '"UserName": "ops"' in capsys.readouterr().out
+    finally:
+        running.stop()
