@@ -24,7 +24,9 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         if f.metadata.get("secret"):
             continue  # secrets come from the environment or the file, never the command line
         # A switch (--dev-tls) may also be given a value (--dev-tls false).
-        switch: dict[str, Any] = {"nargs": "?", "const": "true"} if f.type == "bool" else {}
+        switch: dict[str, Any] = (
+            {"nargs": "?", "const": "true", "metavar": "true|false"} if f.type == "bool" else {}
+        )
         parser.add_argument(
             flag,
             dest=name,

@@ -130,3 +130,10 @@ def test_the_ca_cannot_vouch_for_another_site_even_with_its_key(tmp_path: Path) 
     verify("localhost")  # the control
     with pytest.raises(verification.VerificationError):
         verify("example.com")
+
+
+def test_dev_tls_is_a_switch_that_also_takes_a_value(tmp_path: Path) -> None:
+    parse = cli.build_parser().parse_args
+    assert cli._settings(parse(["serve", "--dev-tls"])).dev_tls is True
+    assert cli._settings(parse(["serve", "--dev-tls", "false"])).dev_tls is False
+    assert cli._settings(parse(["serve", "--dev-tls", "--port", "9"])).port == 9

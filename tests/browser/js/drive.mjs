@@ -18,11 +18,13 @@ function emit(event, fields = {}) {
   process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
 }
 
+// A persistent context is how Playwright takes a --user-data-dir (a fresh one per launch).
 const context = await chromium.launchPersistentContext(process.env.BELLWIRE_PROFILE, {
   executablePath: process.env.BELLWIRE_CHROMIUM,
-  headless: true,
-  chromiumSandbox: false, // root in a container: --no-sandbox
+  headless: true, // --headless
+  chromiumSandbox: false, // root in a container
   args: [
+    '--no-sandbox',
     '--disable-gpu',
     '--disable-quic',
     '--no-first-run',
