@@ -57,7 +57,9 @@ function render() {
 function failed(where, err) {
   const detail = { where, name: err?.name, message: err?.message, code: err?.code };
   state.errors.push(detail);
-  step(`FAILED ${where}: ${err?.name}: ${err?.message ?? err?.code}`);
+  // start() rejects with a CloseEvent, which has a code and a reason but no name or message.
+  const what = err?.message !== undefined ? `${err.name}: ${err.message}` : `close ${err?.code} ${err?.reason}`;
+  step(`FAILED ${where}: ${what}`);
   render();
   return detail;
 }
