@@ -26,11 +26,18 @@ from typing import Any
 from aiohttp import web
 
 from bellwire.api.admin import AdminApi
-from bellwire.api.auth import Authenticator
 from bellwire.api.query import QueryCodec, QueryService
 from bellwire.api.rest import RestApi
 from bellwire.bus.memory import MemoryBus
 from bellwire.config import Settings
+from bellwire.connections import (
+    ConnectionAuthenticator,
+    ConnectionGuard,
+    GuardedHandler,
+    GuardedServer,
+    Limits,
+    raise_file_limit,
+)
 from bellwire.domain.operation import Result
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
@@ -66,6 +73,7 @@ class BellwireServer:
         self.draining = False
         self.root_keys: RootKeys | None = None
         self._runner: web.ServerRunner | None = None
+        self.guard: ConnectionGuard | None = None
         self._sock: socket.socket | None = None
         self.store: SqliteStore | None = None
         self.bus = MemoryBus()
@@ -104,7 +112,7 @@ class BellwireServer:
             sts=StsSettings(min_duration=s.sts_min_duration_seconds),
         )
         await declare.apply(self.config_document, self.iam, index)
-        authenticator = Authenticator(
+        authenticator = ConnectionAuthenticator(
             index.get,
             region=s.region,
             max_skew=timedelta(seconds=s.clock_skew_seconds),
@@ -145,7 +153,8 @@ class BellwireServer:
         self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
         # One log line per request costs throughput; keep access logs for debugging.
         access_log = logging.getLogger("aiohttp.access") if s.log_level == "debug" else None
-        server = web.Server(self._dispatch, access_log=access_log)
+        self.guard = self._guard()
+        server = GuardedServer(self._dispatch, guard=self.guard, access_log=access_log)
         self._runner = web.ServerRunner(
             server, handle_signals=False, shutdown_timeout=s.shutdown_grace_seconds
         )
@@ -155,6 +164,35 @@ class BellwireServer:
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
         await site.start()
         log.info("bellwire listening on %s (endpoint %s)", self.url, self.endpoint_host)
+
+    def _guard(self) -> ConnectionGuard:
+        """Raise the file limit, and size the unauthenticated cap so that it can never take
+        more than half the descriptors."""
+        s = self.settings
+        limit, before = raise_file_limit()
+        cap = max(1, min(s.max_unauthenticated_connections, limit // 2))
+        if limit != before:
+            log.info("file limit: %d open files (raised from %d)", limit, before)
+        else:
+            log.info("file limit: %d open files", limit)
+        if cap < s.max_unauthenticated_connections:
+            log.warning(
+                "max_unauthenticated_connections lowered to %d, half the file limit; raise "
+                "the limit (ulimit -n, LimitNOFILE=) to hold more connections",
+                cap,
+            )
+        guard = ConnectionGuard(
+            Limits(
+                head_timeout=s.http_head_timeout_seconds,
+                keepalive_timeout=s.http_keepalive_timeout_seconds,
+                upgrade_timeout=s.connect_upgrade_timeout_seconds,
+                max_unauthenticated=cap,
+            ),
+            asyncio.get_running_loop(),
+        )
+        guard.file_limit = limit
+        guard.install()
+        return guard
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         s = self.settings
@@ -198,6 +236,8 @@ class BellwireServer:
         if self.store is not None:
             await self.store.close()
         await self.bus.close()
+        if self.guard is not None:
+            self.guard.uninstall()
 
     # --- addresses -----------------------------------------------------------------------------
 
@@ -226,6 +266,20 @@ class BellwireServer:
             self._credentials.apply(value)
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        connection = self.guard.begin(request) if self.guard is not None else None
+        try:
+            response = await self._route(request, connection)
+        finally:
+            if connection is not None:
+                connection.request_done()
+        if self.draining and not isinstance(response, web.WebSocketResponse):
+            # The client must not reuse a connection to a server that is going away.
+            response.force_close()
+        return response
+
+    async def _route(
+        self, request: web.BaseRequest, connection: GuardedHandler | None
+    ) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]
         if path == "/healthz" and request.method == "GET":
             return _json(200, {"status": "alive"})
@@ -233,10 +287,19 @@ class BellwireServer:
             ready = not self.draining and self.store is not None and await self.store.ping()
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
         if path == "/connect" and self.gateway is not None:
+            if connection is not None and connection.upgrade_overdue():
+                log.debug("dropped a /connect from %s: not upgraded in time", request.remote)
+                connection.drop()
+                return web.Response(status=408)  # never sent: the connection is gone
             return await self.gateway.connect(request)
+        assert self.rest is not None
+        if self.draining:
+            # Accepted before the drain, this connection may still be open (keep-alive): new
+            # requests on it are refused so that nothing is written after SIGTERM; the client
+            # retries the 503 on a new connection (to another node, or after the restart).
+            return self.rest.unavailable(request)
         if path.startswith("/admin/") and self.admin is not None:
             return await self.admin.handle(request)
-        assert self.rest is not None
         return await self.rest.handle(request)
 
 

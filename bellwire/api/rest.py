@@ -72,6 +72,15 @@ def _check_bearer(operation: codec.Operation, bearer: str | None) -> None:
         raise UnauthorizedClient(INVALID_BEARER)
 
 
+def _scope_service(request: web.BaseRequest) -> str:
+    """The service named by a request's SigV4 credential scope, without verifying anything."""
+    credential = request.headers.get("Authorization", "").partition("Credential=")[2]
+    if not credential:
+        credential = request.query.get("X-Amz-Credential", "")
+    parts = credential.split(",")[0].split("/")
+    return parts[3].strip() if len(parts) > 3 else ""
+
+
 def resources_of(params: Mapping[str, Any]) -> list[str]:
     found = [params[m] for m in RESOURCE_MEMBERS if isinstance(params.get(m), str)]
     return list(dict.fromkeys(found)) or ["*"]
@@ -111,6 +120,20 @@ class RestApi:
             return self._error(
                 ServiceFailure("The service has experienced an unexpected failure."), request_id
             )
+
+    def unavailable(self, request: web.BaseRequest) -> web.Response:
+        """503 ServiceUnavailable in the request's protocol, with ``Connection: close``: the
+        answer to a request that arrives while the server drains (SDKs retry it)."""
+        request_id = ids.uuid_string()
+        err = ServiceUnavailable("The server is shutting down; retry on a new connection.")
+        query_service = self.query_services.get(_scope_service(request))
+        if query_service is not None:
+            response = query_service.error(err, request_id)
+        else:
+            status, headers, body = codec.serialize_error(err, request_id)
+            response = web.Response(status=status, headers=headers, body=body)
+        response.force_close()
+        return response
 
     def _error(self, err: AwsError, request_id: str) -> web.Response:
         if err.is_fault:
