@@ -58,6 +58,11 @@ class Settings:
         "handshake included) or, on a keep-alive connection, from the request's first byte; "
         "a connection that sends nothing or half a head is dropped.",
     )
+    http_body_timeout_seconds: float = _setting(
+        30.0,
+        "Time a client has, once a request head is complete, to send the rest of its body "
+        "(at most max_body_bytes); a slower body drops the connection.",
+    )
     http_keepalive_timeout_seconds: float = _setting(
         75.0,
         "An idle keep-alive connection is closed after this long (keep it above the idle "
@@ -157,6 +162,7 @@ class Settings:
             "ping_timeout_seconds",
             "clock_skew_seconds",
             "http_head_timeout_seconds",
+            "http_body_timeout_seconds",
             "http_keepalive_timeout_seconds",
             "connect_upgrade_timeout_seconds",
         ):

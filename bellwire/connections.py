@@ -34,7 +34,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from bellwire import ids
 from bellwire.admission import Admission
@@ -55,6 +56,7 @@ CLIENT_MISTAKE_BURST = 20  # malformed-request lines per interval before they ar
 @dataclass(frozen=True, slots=True)
 class Limits:
     head_timeout: float
+    body_timeout: float
     keepalive_timeout: float
     upgrade_timeout: float
     max_unauthenticated: int
@@ -130,14 +132,13 @@ class ConnectionGuard:
         connection = request.protocol
         if not isinstance(connection, GuardedHandler):
             return None
-        connection.head_complete()
+        connection.head_complete(request.content)
         _current.set(connection)
         return connection
 
     # --- logs ------------------------------------------------------------------------------------
 
-    def client_mistake(self, remote: str | None, exc: HttpProcessingError) -> None:
-        what = (exc.message or type(exc).__name__).strip().splitlines()[0]
+    def client_mistake(self, remote: str | None, what: str) -> None:
         suppressed = self._mistakes.allow("bad-http", self.loop.time())
         if suppressed is None:
             self._flush_later(self._mistakes, "bad-http", "malformed HTTP requests", logging.INFO)
@@ -204,7 +205,7 @@ class ConnectionGuard:
 class GuardedHandler(RequestHandler):
     """aiohttp's HTTP protocol with a head deadline and a place in the unauthenticated list."""
 
-    __slots__ = ("_began", "_busy", "_guard", "_timer", "is_authenticated")
+    __slots__ = ("_began", "_body", "_busy", "_guard", "_timer", "is_authenticated")
 
     def __init__(self, manager: web.Server, *, guard: ConnectionGuard, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -214,6 +215,7 @@ class GuardedHandler(RequestHandler):
         self._began = guard.loop.time()
         self._timer: asyncio.TimerHandle | None = None
         self._busy = False
+        self._body: object = None  # the request whose body the timer waits for
         self.is_authenticated = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -234,9 +236,22 @@ class GuardedHandler(RequestHandler):
 
     # --- states ----------------------------------------------------------------------------------
 
-    def head_complete(self) -> None:
+    def head_complete(self, body: StreamReader) -> None:
+        """The head is in: its deadline ends, the body's begins (until its end arrives)."""
         self._disarm()
         self._busy = True
+        token = self._body = object()
+        self._timer = self._guard.loop.call_later(
+            self._guard.limits.body_timeout, self._body_overdue
+        )
+        # Called at once when there is no body. aiohttp never ends a body whose framing
+        # breaks mid-way (a bad chunk), and its reader waits for ever: this timer ends it.
+        body.on_eof(lambda: self._body_complete(token))
+
+    def _body_complete(self, token: object) -> None:
+        if token is self._body:
+            self._body = None
+            self._disarm()
 
     def request_done(self) -> None:
         self._busy = False
@@ -260,6 +275,15 @@ class GuardedHandler(RequestHandler):
         deadline = self._began + self._guard.limits.head_timeout
         self._timer = self._guard.loop.call_at(deadline, self._head_overdue)
 
+    def _body_overdue(self) -> None:
+        self._timer = None
+        log.debug(
+            "dropped a connection from %s: request body not complete within %s s",
+            self.peername,
+            self._guard.limits.body_timeout,
+        )
+        self.drop()
+
     def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -276,6 +300,15 @@ class GuardedHandler(RequestHandler):
 
     # --- malformed requests ----------------------------------------------------------------------
 
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        # aiohttp reads what is left of a body after the response; a body the client framed or
+        # encoded wrongly fails there, and aiohttp would log it as an unhandled exception.
+        mistake = _client_mistake(kwargs.get("exc_info"))
+        if mistake is not None:
+            self._guard.client_mistake(_remote(self.peername), mistake)
+            return
+        super().log_exception(*args, **kwargs)
+
     def handle_error(
         self,
         request: web.BaseRequest,
@@ -286,17 +319,38 @@ class GuardedHandler(RequestHandler):
         if not isinstance(exc, HttpProcessingError):
             return super().handle_error(request, status, exc, message)
         # The client's mistake, not ours: one line, and a modeled error it can read.
-        self._guard.client_mistake(request.remote, exc)
+        reason = _client_mistake(exc) or "malformed request"
+        self._guard.client_mistake(request.remote, reason)
         if request.writer.output_size > 0:
             raise ConnectionError("a response was already sent on this connection")
-        text = (exc.message or "").strip().splitlines()
-        reason = text[0] if text else "malformed request"
         _, headers, body = codec.serialize_error(
             BadRequest(f"Malformed HTTP request: {reason}"), ids.uuid_string()
         )
         response = web.Response(status=status, headers=headers, body=body)
         response.force_close()
         return response
+
+
+def _client_mistake(exc: object) -> str | None:
+    """One line saying what the client did wrong, if ``exc`` is of its making: a request the
+    parser refused, or a body it framed or encoded wrongly (a payload error wraps the cause)."""
+    if isinstance(exc, RequestPayloadError):
+        cause = exc.__cause__ or exc.__context__
+        return _client_mistake(cause) or _first_line(str(exc)) or "malformed request body"
+    if isinstance(exc, HttpProcessingError):
+        return _first_line(exc.message) or type(exc).__name__
+    return None
+
+
+def _first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def _remote(peername: Any) -> str | None:
+    if isinstance(peername, tuple) and peername:
+        return str(peername[0])
+    return None if peername is None else str(peername)
 
 
 class GuardedServer(web.Server):

@@ -184,6 +184,7 @@ class BellwireServer:
         guard = ConnectionGuard(
             Limits(
                 head_timeout=s.http_head_timeout_seconds,
+                body_timeout=s.http_body_timeout_seconds,
                 keepalive_timeout=s.http_keepalive_timeout_seconds,
                 upgrade_timeout=s.connect_upgrade_timeout_seconds,
                 max_unauthenticated=cap,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from bellwire import ids
 from bellwire.api.auth import Authenticator
@@ -150,11 +151,19 @@ class RestApi:
         # StreamReader.read(n) returns what has arrived so far (up to n), not n bytes: loop to EOF.
         chunks: list[bytes] = []
         size = 0
-        while chunk := await request.content.read(self._max_body + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > self._max_body:
-                raise BadRequest(f"The request body exceeds the limit of {self._max_body} bytes.")
+        try:
+            while chunk := await request.content.read(self._max_body + 1 - size):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self._max_body:
+                    raise BadRequest(
+                        f"The request body exceeds the limit of {self._max_body} bytes."
+                    )
+        except (RequestPayloadError, ConnectionResetError) as exc:
+            # The client framed or encoded its body wrongly, or left before sending it all:
+            # its mistake, not a server failure (and, if it left, no one reads the answer).
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "it ended early"
+            raise BadRequest(f"The request body could not be read: {reason}") from None
         return b"".join(chunks)
 
     async def _handle(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:

@@ -26,7 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from server_process import ACCESS_KEY, REGION, SECRET_KEY, Process, free_port, start
 from websockets.asyncio.client import connect
-from ws_helpers import RawSocket, World, connect_url, eventually, hub_sessions, off
+from ws_helpers import RawSocket, World, connect_url, eventually, hub_sessions, off, session
 
 from bellwire.aws.sigv4 import presign_connect_url
 from bellwire.events import EventType, decode
@@ -373,3 +373,58 @@ def test_a_timed_out_head_logs_nothing_above_debug(
     time.sleep(0.2)
     loud = [r for r in caplog.records if r.levelno > logging.DEBUG and r.name != "bellwire"]
     assert not loud, [r.getMessage() for r in loud]
+
+
+def test_a_broken_body_is_the_clients_mistake_not_a_500(
+    bellwire_server_factory: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A body cut short by a client that leaves used to answer 500 and log a traceback; a body
+    whose framing breaks after the handler started reading it used to hang the connection for
+    ever (aiohttp never ends such a body). Now: no ERROR line, and the body deadline ends it."""
+    running = bellwire_server_factory(http_body_timeout_seconds=1)
+    caplog.set_level(logging.INFO)
+    head = (
+        b"POST /channels HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    with _connect(running.port) as sock:
+        sock.sendall(head + b"2\r\n{}\r\n")
+        time.sleep(0.3)  # the handler is reading the body by now
+        sock.sendall(b"zz\r\nnot a chunk\r\n0\r\n\r\n")
+        assert _closed_after(sock, 8) < 4
+
+    with _connect(running.port) as sock:
+        sock.sendall(b"POST /channels HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        time.sleep(0.3)
+    time.sleep(0.3)
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not loud, [r.getMessage() for r in loud]
+
+
+def test_a_slow_body_is_dropped_after_the_body_timeout(bellwire_server_factory: Factory) -> None:
+    running = bellwire_server_factory(http_body_timeout_seconds=1)
+    with _connect(running.port) as sock:
+        sock.sendall(b"POST /channels HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        assert 0.5 < _closed_after(sock, 8) < 4
+
+
+async def test_sessions_and_keep_alive_outlive_the_body_timeout(
+    bellwire_server_factory: Factory,
+) -> None:
+    """The body deadline ends with the body: a session, and a keep-alive connection between
+    requests, are not dropped by it."""
+    running = bellwire_server_factory(http_body_timeout_seconds=0.5)
+    world = await off(World.create, running)
+    alice = await off(world.user)
+    client = await session(running, alice)
+    kept = _connect(running.port)
+    try:
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert kept.recv(4096).startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(1.5)
+        assert not client.closed
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert kept.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        kept.close()
+        await client.close()
