@@ -226,12 +226,16 @@ async def test_a_slow_connect_upgrade_is_dropped(bellwire_server_factory: Factor
 # --- the cap ---------------------------------------------------------------------------------
 
 
-def test_authenticated_connections_are_never_dropped_for_the_cap(
+async def test_authenticated_connections_are_never_dropped_for_the_cap(
     bellwire_server_factory: Factory, sign_for: Callable[..., dict[str, str]]
 ) -> None:
     """Over the cap the oldest *unauthenticated* connection goes: a keep-alive connection that
-    made a signed request stays, however many idle ones arrive after it."""
+    made a signed request, and an established session, stay however many idle ones follow."""
     running = bellwire_server_factory(max_unauthenticated_connections=8)
+    world = await off(World.create, running)
+    alice, bob = await off(world.user), await off(world.user)
+    channel = await off(world.channel, alice, [bob])
+    established = await session(running, bob)
     kept = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
 
     def list_app_instances() -> int:
@@ -241,13 +245,17 @@ def test_authenticated_connections_are_never_dropped_for_the_cap(
         return response.status
 
     try:
-        assert list_app_instances() == 200
+        assert await off(list_app_instances) == 200
         with _idle_sockets(running.port, 40) as idle:
             for sock in idle[:-8]:  # the 32 oldest idle ones are dropped
-                assert _closed_after(sock, 5) < 5
-            assert list_app_instances() == 200  # on the same connection
+                assert await off(_closed_after, sock, 5) < 5
+            assert await off(list_app_instances) == 200  # on the same connection
+            await off(world.send, channel, alice, "still here")
+            event = await established.until(EventType.CREATE_CHANNEL_MESSAGE)
+            assert event[-1].payload["Content"] == "still here"
     finally:
         kept.close()
+        await established.close()
 
 
 # --- the drain -------------------------------------------------------------------------------
