@@ -143,7 +143,7 @@ class ConnectionGuard:
         if suppressed is None:
             self._flush_later(self._mistakes, "bad-http", "malformed HTTP requests", logging.INFO)
             return
-        note = f" ({suppressed} more since the last one not logged)" if suppressed else ""
+        note = f" ({suppressed} more before this one not logged)" if suppressed else ""
         log.info("malformed HTTP request from %s: %s%s", remote or "?", what, note)
 
     def _resource_line(self, kind: str, message: str, *args: Any) -> None:
@@ -165,7 +165,11 @@ class ConnectionGuard:
             count = throttle.flush(kind)
             if count:
                 log.log(
-                    level, "%d more like this in the last %.0f s: %s", count, LOG_INTERVAL, what
+                    level,
+                    "%d more lines like this not logged in %.0f s: %s",
+                    count,
+                    LOG_INTERVAL,
+                    what,
                 )
 
         self._flushes[kind] = self.loop.call_at(end, flush)
@@ -240,12 +244,14 @@ class GuardedHandler(RequestHandler):
         """The head is in: its deadline ends, the body's begins (until its end arrives)."""
         self._disarm()
         self._busy = True
+        if body.is_eof():  # no body, or all of it arrived with the head
+            return
         token = self._body = object()
         self._timer = self._guard.loop.call_later(
             self._guard.limits.body_timeout, self._body_overdue
         )
-        # Called at once when there is no body. aiohttp never ends a body whose framing
-        # breaks mid-way (a bad chunk), and its reader waits for ever: this timer ends it.
+        # aiohttp never ends a body whose framing breaks mid-way (a bad chunk), and its reader
+        # waits for ever: the timer ends it.
         body.on_eof(lambda: self._body_complete(token))
 
     def _body_complete(self, token: object) -> None:
