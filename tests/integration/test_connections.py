@@ -88,17 +88,17 @@ async def _established(url: str) -> None:
         assert first.type == EventType.SESSION_ESTABLISHED, first
 
 
-# --- 1,100 idle sockets ----------------------------------------------------------------------
+# --- 1,200 idle sockets ----------------------------------------------------------------------
 
 
 async def test_idle_sockets_do_not_lock_out_boto3_or_a_new_session(
     tmp_path: Path, processes: list[Process]
 ) -> None:
-    """With a 1,024-file hard limit, 1,100 sockets that send nothing used to take every
+    """With a 1,024-file hard limit, 1,200 sockets that send nothing used to take every
     descriptor (accept failing with EMFILE) until they left. The server raises its soft limit to
     the hard one and drops the oldest unauthenticated connection over its cap; the head timeout
     is left long here so that the cap alone has to hold."""
-    _enough_files(1_100 + 200)
+    _enough_files(1_200 + 200)
     running = start(
         tmp_path / "data",
         free_port(),
@@ -116,9 +116,10 @@ async def test_idle_sockets_do_not_lock_out_boto3_or_a_new_session(
         "AppInstanceUserArn"
     ]
 
-    with _idle_sockets(running.port, 1_100):
+    with _idle_sockets(running.port, 1_200):
         began = time.monotonic()
-        listed = await off(identity.list_app_instances)
+        fresh = running.client("chime-sdk-identity")  # a new client: a new connection
+        listed = await off(fresh.list_app_instances)
         assert app in [a["AppInstanceArn"] for a in listed["AppInstances"]]
         url = presign_connect_url(
             host=f"127.0.0.1:{running.port}",
@@ -192,7 +193,10 @@ def test_an_idle_keep_alive_connection_is_closed(bellwire_server_factory: Factor
         assert _closed_after(kept, 8) < 4
 
 
-async def test_a_slow_connect_upgrade_is_dropped(bellwire_server_factory: Factory) -> None:
+async def test_a_slow_connect_upgrade_is_dropped(
+    bellwire_server_factory: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     running = bellwire_server_factory(
         connect_upgrade_timeout_seconds=1, http_head_timeout_seconds=30
     )
@@ -221,6 +225,8 @@ async def test_a_slow_connect_upgrade_is_dropped(bellwire_server_factory: Factor
         except ConnectionResetError:
             pass
         assert not received.startswith(b"HTTP/1.1 101"), received
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not loud, [r.getMessage() for r in loud]
 
 
 # --- the cap ---------------------------------------------------------------------------------
