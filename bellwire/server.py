@@ -72,7 +72,8 @@ class BellwireServer:
         self.config_document = config_document or {}  # the whole TOML file, for [iam]
         self.draining = False
         self.root_keys: RootKeys | None = None
-        self._runner: web.ServerRunner | None = None
+        self._http: GuardedServer | None = None
+        self._listener: asyncio.AbstractServer | None = None
         self.guard: ConnectionGuard | None = None
         self._sock: socket.socket | None = None
         self.store: SqliteStore | None = None
@@ -154,15 +155,22 @@ class BellwireServer:
         # One log line per request costs throughput; keep access logs for debugging.
         access_log = logging.getLogger("aiohttp.access") if s.log_level == "debug" else None
         self.guard = self._guard()
-        server = GuardedServer(self._dispatch, guard=self.guard, access_log=access_log)
-        self._runner = web.ServerRunner(
-            server, handle_signals=False, shutdown_timeout=s.shutdown_grace_seconds
-        )
-        await self._runner.setup()
+        self._http = GuardedServer(self._dispatch, guard=self.guard, access_log=access_log)
         self._sock = _listen(s.host, s.port)
-        site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context())
-        self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
-        await site.start()
+        loop = asyncio.get_running_loop()
+        self._maintenance = loop.create_task(self._maintain())
+        # The listener is made here rather than by an aiohttp site, which takes no TLS handshake
+        # timeout: a handshake that never completes is bounded by the head deadline, not by
+        # asyncio's default of 60 s. The backlog is also how many connections asyncio accepts
+        # in one go before any is counted against the cap (aiohttp's sites use 128 as well).
+        context = self._ssl_context()
+        self._listener = await loop.create_server(
+            self._http,
+            sock=self._sock,
+            ssl=context,
+            backlog=128,
+            ssl_handshake_timeout=s.http_head_timeout_seconds if context else None,
+        )
         log.info("bellwire listening on %s (endpoint %s)", self.url, self.endpoint_host)
 
     def _guard(self) -> ConnectionGuard:
@@ -221,18 +229,23 @@ class BellwireServer:
         if self._maintenance is not None:
             self._maintenance.cancel()
         sockets: list[Any] = []
-        if self._runner is not None:
+        if self._listener is not None:
             # Stop accepting first: a session reconnecting after the drain's 1012 must find
             # the port closed, not a connection that is dropped mid-handshake.
-            for site in list(self._runner.sites):
-                await site.stop()
-            handlers = self._runner.server.connections if self._runner.server else []
+            self._listener.close()
+        if self._http is not None:
             # Taken now: closing a connection forgets its transport.
-            sockets = [h.transport.get_extra_info("socket") for h in handlers if h.transport]
+            sockets = [
+                h.transport.get_extra_info("socket") for h in self._http.connections if h.transport
+            ]
         if self.gateway is not None:
             await self.gateway.drain()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._http is not None:
+            # As aiohttp's runner does: let requests accepted just before start, close the idle
+            # connections, then wait for the requests in flight.
+            await asyncio.sleep(0)
+            self._http.pre_shutdown()
+            await self._http.shutdown(self.settings.shutdown_grace_seconds)
         await _hang_up(sockets)
         if self.store is not None:
             await self.store.close()
