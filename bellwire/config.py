@@ -62,6 +62,32 @@ class Settings:
     shutdown_grace_seconds: float = _setting(
         10.0, "On SIGTERM, how long in-flight requests may take to finish."
     )
+    http_head_timeout_seconds: float = _setting(
+        10.0,
+        "Time a client has to send a complete request head, counted from the TCP accept (TLS "
+        "handshake included) or, on a keep-alive connection, from the request's first byte; "
+        "a connection that sends nothing or half a head is dropped.",
+    )
+    http_body_timeout_seconds: float = _setting(
+        30.0,
+        "Time a client has, once a request head is complete, to send the rest of its body "
+        "(at most max_body_bytes); a slower body drops the connection.",
+    )
+    http_keepalive_timeout_seconds: float = _setting(
+        75.0,
+        "An idle keep-alive connection is closed after this long (keep it above the idle "
+        "timeout of a load balancer in front: 60 s on AWS ALB).",
+    )
+    connect_upgrade_timeout_seconds: float = _setting(
+        10.0,
+        "Time from the TCP accept to the WebSocket upgrade of a /connect (request head and "
+        "authentication included); a slower /connect is dropped.",
+    )
+    max_unauthenticated_connections: int = _setting(
+        4096,
+        "Connections held at once that have not yet passed SigV4 (REST) or authenticated a "
+        "/connect; over it the oldest is dropped. Never more than half the file limit.",
+    )
 
     cors_allowed_origins: str = _setting(
         "*",
@@ -149,6 +175,7 @@ class Settings:
             "prefetch_messages",
             "prefetch_memberships",
             "sts_min_duration_seconds",
+            "max_unauthenticated_connections",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
@@ -157,6 +184,10 @@ class Settings:
             "ping_interval_seconds",
             "ping_timeout_seconds",
             "clock_skew_seconds",
+            "http_head_timeout_seconds",
+            "http_body_timeout_seconds",
+            "http_keepalive_timeout_seconds",
+            "connect_upgrade_timeout_seconds",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")

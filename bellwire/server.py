@@ -29,11 +29,18 @@ from aiohttp import web
 from bellwire import devtls
 from bellwire.api import cors
 from bellwire.api.admin import AdminApi
-from bellwire.api.auth import Authenticator
 from bellwire.api.query import QueryCodec, QueryService
 from bellwire.api.rest import RestApi
 from bellwire.bus.memory import MemoryBus
 from bellwire.config import Settings
+from bellwire.connections import (
+    ConnectionAuthenticator,
+    ConnectionGuard,
+    GuardedHandler,
+    GuardedServer,
+    Limits,
+    raise_file_limit,
+)
 from bellwire.domain.operation import Result
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
@@ -75,7 +82,9 @@ class BellwireServer:
         self.config_document = config_document or {}  # the whole TOML file, for [iam]
         self.draining = False
         self.root_keys: RootKeys | None = None
-        self._runner: web.ServerRunner | None = None
+        self._http: GuardedServer | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self.guard: ConnectionGuard | None = None
         self._sock: socket.socket | None = None
         self.store: SqliteStore | None = None
         self.bus = MemoryBus()
@@ -118,7 +127,7 @@ class BellwireServer:
             sts=StsSettings(min_duration=s.sts_min_duration_seconds),
         )
         await declare.apply(self.config_document, self.iam, index)
-        authenticator = Authenticator(
+        authenticator = ConnectionAuthenticator(
             index.get,
             region=s.region,
             max_skew=timedelta(seconds=s.clock_skew_seconds),
@@ -159,16 +168,54 @@ class BellwireServer:
         self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
         # One log line per request costs throughput; keep access logs for debugging.
         access_log = logging.getLogger("aiohttp.access") if s.log_level == "debug" else None
-        server = web.Server(self._dispatch, access_log=access_log)
-        self._runner = web.ServerRunner(
-            server, handle_signals=False, shutdown_timeout=s.shutdown_grace_seconds
-        )
-        await self._runner.setup()
+        self.guard = self._guard()
+        self._http = GuardedServer(self._dispatch, guard=self.guard, access_log=access_log)
         self._sock = _listen(s.host, s.port)
-        site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context())
-        self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
-        await site.start()
+        loop = asyncio.get_running_loop()
+        self._maintenance = loop.create_task(self._maintain())
+        # The listener is made here rather than by an aiohttp site, which takes no TLS handshake
+        # timeout: a handshake that never completes is bounded by the head deadline, not by
+        # asyncio's default of 60 s. The backlog is also how many connections asyncio accepts
+        # in one go before any is counted against the cap (aiohttp's sites use 128 as well).
+        context = self._ssl_context()
+        self._listener = await loop.create_server(
+            self._http,
+            sock=self._sock,
+            ssl=context,
+            backlog=128,
+            ssl_handshake_timeout=s.http_head_timeout_seconds if context else None,
+        )
         log.info("bellwire listening on %s (endpoint %s)", self.url, self.endpoint_host)
+
+    def _guard(self) -> ConnectionGuard:
+        """Raise the file limit, and size the unauthenticated cap so that it can never take
+        more than half the descriptors."""
+        s = self.settings
+        limit, before = raise_file_limit()
+        cap = max(1, min(s.max_unauthenticated_connections, limit // 2))
+        if limit != before:
+            log.info("file limit: %d open files (raised from %d)", limit, before)
+        else:
+            log.info("file limit: %d open files", limit)
+        if cap < s.max_unauthenticated_connections:
+            log.warning(
+                "max_unauthenticated_connections lowered to %d, half the file limit; raise "
+                "the limit (ulimit -n, LimitNOFILE=) to hold more connections",
+                cap,
+            )
+        guard = ConnectionGuard(
+            Limits(
+                head_timeout=s.http_head_timeout_seconds,
+                body_timeout=s.http_body_timeout_seconds,
+                keepalive_timeout=s.http_keepalive_timeout_seconds,
+                upgrade_timeout=s.connect_upgrade_timeout_seconds,
+                max_unauthenticated=cap,
+            ),
+            asyncio.get_running_loop(),
+        )
+        guard.file_limit = limit
+        guard.install()
+        return guard
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         s = self.settings
@@ -200,22 +247,29 @@ class BellwireServer:
         if self._maintenance is not None:
             self._maintenance.cancel()
         sockets: list[Any] = []
-        if self._runner is not None:
+        if self._listener is not None:
             # Stop accepting first: a session reconnecting after the drain's 1012 must find
             # the port closed, not a connection that is dropped mid-handshake.
-            for site in list(self._runner.sites):
-                await site.stop()
-            handlers = self._runner.server.connections if self._runner.server else []
+            self._listener.close()
+        if self._http is not None:
             # Taken now: closing a connection forgets its transport.
-            sockets = [h.transport.get_extra_info("socket") for h in handlers if h.transport]
+            sockets = [
+                h.transport.get_extra_info("socket") for h in self._http.connections if h.transport
+            ]
         if self.gateway is not None:
             await self.gateway.drain()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._http is not None:
+            # As aiohttp's runner does: let requests accepted just before start, close the idle
+            # connections, then wait for the requests in flight.
+            await asyncio.sleep(0)
+            self._http.pre_shutdown()
+            await self._http.shutdown(self.settings.shutdown_grace_seconds)
         await _hang_up(sockets)
         if self.store is not None:
             await self.store.close()
         await self.bus.close()
+        if self.guard is not None:
+            self.guard.uninstall()
 
     # --- addresses -----------------------------------------------------------------------------
 
@@ -244,26 +298,49 @@ class BellwireServer:
             self._credentials.apply(value)
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        connection = self.guard.begin(request) if self.guard is not None else None
+        try:
+            response = await self._route(request, connection)
+        finally:
+            if connection is not None:
+                connection.request_done()
+        if self.draining and not isinstance(response, web.WebSocketResponse):
+            # The client must not reuse a connection to a server that is going away.
+            response.force_close()
+        return response
+
+    async def _route(
+        self, request: web.BaseRequest, connection: GuardedHandler | None
+    ) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         if cors.is_preflight(request.method, request.headers):
             status, headers = self.cors.preflight(request.headers)
             return web.Response(status=status, headers=headers)
         path = request.raw_path.partition("?")[0]
         if path == "/connect" and self.gateway is not None:
+            if connection is not None and connection.upgrade_overdue():
+                log.debug("dropped a /connect from %s: not upgraded in time", request.remote)
+                connection.drop()
+                return web.Response(status=408)  # never sent: the connection is gone
             return await self.gateway.connect(request, origin_allowed=self.cors.allows(origin))
-        response = await self._route(request, path)
+        response = await self._answer(request, path)
         response.headers.update(self.cors.response_headers(origin))
         return response
 
-    async def _route(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+    async def _answer(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         if path == "/healthz" and request.method == "GET":
             return _json(200, {"status": "alive"})
         if path == "/readyz" and request.method == "GET":
             ready = not self.draining and self.store is not None and await self.store.ping()
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
+        assert self.rest is not None
+        if self.draining:
+            # Accepted before the drain, this connection may still be open (keep-alive): new
+            # requests on it are refused so that nothing is written after SIGTERM; the client
+            # retries the 503 on a new connection (to another node, or after the restart).
+            return self.rest.unavailable(request)
         if path.startswith("/admin/") and self.admin is not None:
             return await self.admin.handle(request)
-        assert self.rest is not None
         return await self.rest.handle(request)
 
 

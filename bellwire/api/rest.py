@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from bellwire import __version__, ids
 from bellwire.api.auth import Authenticator
@@ -72,6 +73,15 @@ def _check_bearer(operation: codec.Operation, bearer: str | None) -> None:
         raise UnauthorizedClient(INVALID_BEARER)
 
 
+def _scope_service(request: web.BaseRequest) -> str:
+    """The service named by a request's SigV4 credential scope, without verifying anything."""
+    credential = request.headers.get("Authorization", "").partition("Credential=")[2]
+    if not credential:
+        credential = request.query.get("X-Amz-Credential", "")
+    parts = credential.split(",")[0].split("/")
+    return parts[3].strip() if len(parts) > 3 else ""
+
+
 def resources_of(params: Mapping[str, Any]) -> list[str]:
     found = [params[m] for m in RESOURCE_MEMBERS if isinstance(params.get(m), str)]
     return list(dict.fromkeys(found)) or ["*"]
@@ -112,6 +122,20 @@ class RestApi:
                 ServiceFailure("The service has experienced an unexpected failure."), request_id
             )
 
+    def unavailable(self, request: web.BaseRequest) -> web.Response:
+        """503 ServiceUnavailable in the request's protocol, with ``Connection: close``: the
+        answer to a request that arrives while the server drains (SDKs retry it)."""
+        request_id = ids.uuid_string()
+        err = ServiceUnavailable("The server is shutting down; retry on a new connection.")
+        query_service = self.query_services.get(_scope_service(request))
+        if query_service is not None:
+            response = query_service.error(err, request_id)
+        else:
+            status, headers, body = codec.serialize_error(err, request_id)
+            response = web.Response(status=status, headers=headers, body=body)
+        response.force_close()
+        return response
+
     def _error(self, err: AwsError, request_id: str) -> web.Response:
         if err.is_fault:
             log.error("request %s: %r", request_id, err)
@@ -127,11 +151,19 @@ class RestApi:
         # StreamReader.read(n) returns what has arrived so far (up to n), not n bytes: loop to EOF.
         chunks: list[bytes] = []
         size = 0
-        while chunk := await request.content.read(self._max_body + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > self._max_body:
-                raise BadRequest(f"The request body exceeds the limit of {self._max_body} bytes.")
+        try:
+            while chunk := await request.content.read(self._max_body + 1 - size):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self._max_body:
+                    raise BadRequest(
+                        f"The request body exceeds the limit of {self._max_body} bytes."
+                    )
+        except (RequestPayloadError, ConnectionResetError) as exc:
+            # The client framed or encoded its body wrongly, or left before sending it all:
+            # its mistake, not a server failure (and, if it left, no one reads the answer).
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "it ended early"
+            raise BadRequest(f"The request body could not be read: {reason}") from None
         return b"".join(chunks)
 
     async def _handle(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:

@@ -26,6 +26,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from server_process import Process
 
 from bellwire.testing import RunningServer, start_server
 
@@ -53,6 +54,17 @@ def identity(server: RunningServer) -> Any:
 @pytest.fixture(scope="module")
 def messaging(server: RunningServer) -> Any:
     return server.client("chime-sdk-messaging", config=NO_VALIDATION)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """Every server subprocess a test starts; whatever is still running at the end is killed."""
+    started: list[Process] = []
+    yield started
+    for p in started:
+        if p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.wait(10)
 
 
 # --- an app instance with users --------------------------------------------------------------
@@ -344,6 +356,12 @@ def signer(server: RunningServer) -> Callable[..., dict[str, str]]:
         return sign(server, method, target, body, **kwargs)
 
     return call
+
+
+@pytest.fixture
+def sign_for() -> Callable[..., dict[str, str]]:
+    """SigV4 headers for any running server: ``sign_for(running, method, target, body)``."""
+    return sign
 
 
 @pytest.fixture

@@ -7,119 +7,16 @@ the environment so the test can sign requests.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-import pytest
-from botocore.config import Config
+from server_process import CLIENT_CONFIG, Process, free_port, readyz, start
 
 from bellwire.testing import RunningServer
-
-ACCESS_KEY = "AKIADURABILITYTEST01"
-SECRET_KEY = "durability-test-secret-key-0123456789abcd"
-REGION = "us-east-1"
-CLIENT_CONFIG = Config(max_pool_connections=32, retries={"max_attempts": 1, "mode": "standard"})
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _readyz(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:
-        return None
-
-
-@dataclass
-class Process:
-    proc: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            config=CLIENT_CONFIG,
-        )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def _start(data_dir: Path, port: int, *extra: str) -> Process:
-    env = dict(os.environ)
-    env.update(
-        BELLWIRE_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
-        BELLWIRE_ROOT_SECRET_ACCESS_KEY=SECRET_KEY,
-        BELLWIRE_LOG_LEVEL="warning",
-    )
-    log = data_dir.parent / f"{data_dir.name}-{port}-{time.monotonic_ns()}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bellwire",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-                *extra,
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"bellwire exited with {proc.returncode}:\n{log.read_text()}")
-        if _readyz(url) == 200:
-            return Process(proc, url, log)
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"bellwire did not become ready:\n{log.read_text()}")
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Process]]:
-    """Every subprocess a test starts; whatever is still running at the end is killed."""
-    started: list[Process] = []
-    yield started
-    for p in started:
-        if p.proc.poll() is None:
-            p.proc.kill()
-            p.proc.wait(10)
 
 
 def _setup_channel(identity: Any, messaging: Any, senders: int) -> tuple[str, list[str]]:
@@ -196,8 +93,8 @@ def _assert_history(messages: list[dict[str, Any]], acked: dict[str, tuple[int, 
 
 def test_acknowledged_messages_survive_kill_9(tmp_path: Path, processes: list[Process]) -> None:
     data_dir = tmp_path / "data"
-    port = _free_port()
-    first = _start(data_dir, port)
+    port = free_port()
+    first = start(data_dir, port)
     processes.append(first)
     identity, messaging = first.client("chime-sdk-identity"), first.client("chime-sdk-messaging")
     channel, users = _setup_channel(identity, messaging, senders=8)
@@ -208,7 +105,7 @@ def test_acknowledged_messages_survive_kill_9(tmp_path: Path, processes: list[Pr
     first.proc.send_signal(signal.SIGKILL)
     assert first.proc.wait(10) == -signal.SIGKILL
 
-    second = _start(data_dir, _free_port())
+    second = start(data_dir, free_port())
     processes.append(second)
     messaging = second.client("chime-sdk-messaging")
     ascending = _list_all(messaging, channel, users[0], "ASCENDING")
@@ -297,14 +194,14 @@ def test_concurrent_writers_lose_and_duplicate_nothing(server: RunningServer) ->
 
 def test_sigterm_drains_and_exits_zero(tmp_path: Path, processes: list[Process]) -> None:
     grace = 3.0
-    running = _start(tmp_path / "data", _free_port(), "--shutdown-grace-seconds", str(grace))
+    running = start(tmp_path / "data", free_port(), "--shutdown-grace-seconds", str(grace))
     processes.append(running)
     samples: list[tuple[float, int | None]] = []
     stop = threading.Event()
 
     def poll() -> None:
         while not stop.is_set():
-            samples.append((time.monotonic(), _readyz(running.url)))
+            samples.append((time.monotonic(), readyz(running.url)))
             time.sleep(0.02)
 
     poller = threading.Thread(target=poll, daemon=True)
@@ -326,4 +223,4 @@ def test_sigterm_drains_and_exits_zero(tmp_path: Path, processes: list[Process])
     # After the signal it stops being ready (503 while draining, then the port closes).
     after = [status for at, status in samples if at > signalled + 0.3]
     assert all(status != 200 for status in after), after
-    assert _readyz(running.url) is None
+    assert readyz(running.url) is None

@@ -1,0 +1,117 @@
+"""``python -m bellwire serve`` as a real subprocess, for what only a process shows: kill -9,
+SIGTERM, its own file limit, its log output. Root keys come from the environment so that tests
+can sign requests."""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ACCESS_KEY = "AKIADURABILITYTEST01"
+SECRET_KEY = "durability-test-secret-key-0123456789abcd"
+REGION = "us-east-1"
+CLIENT_CONFIG = Config(max_pool_connections=32, retries={"max_attempts": 1, "mode": "standard"})
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def readyz(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return None
+
+
+@dataclass
+class Process:
+    proc: subprocess.Popen[bytes]
+    url: str
+    port: int
+    log: Path
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("config", CLIENT_CONFIG)
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            **kwargs,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start(
+    data_dir: Path,
+    port: int,
+    *extra: str,
+    log_level: str = "warning",
+    file_limit: tuple[int, int] | None = None,
+) -> Process:
+    """Start a server and wait until it is ready; ``file_limit``: its (soft, hard) NOFILE."""
+    env = dict(os.environ)
+    env.update(
+        BELLWIRE_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
+        BELLWIRE_ROOT_SECRET_ACCESS_KEY=SECRET_KEY,
+        BELLWIRE_LOG_LEVEL=log_level,
+    )
+
+    def limit_files() -> None:
+        if file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, file_limit)
+
+    log = data_dir.parent / f"{data_dir.name}-{port}-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bellwire",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                *extra,
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=limit_files if file_limit is not None else None,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"bellwire exited with {proc.returncode}:\n{log.read_text()}")
+        if readyz(url) == 200:
+            return Process(proc, url, port, log)
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"bellwire did not become ready:\n{log.read_text()}")
