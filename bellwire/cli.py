@@ -15,6 +15,7 @@ from bellwire import config
 from bellwire import listen as listen_command
 from bellwire.api import admin
 from bellwire.iam import cli as iam_cli
+from bellwire.transfer import cli as transfer_cli
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     listen_command.add_arguments(commands.add_parser("listen", help="print a user's live events"))
     admin.add_arguments(commands.add_parser("sessions", help="operate on messaging sessions"))
     _add_iam(commands)
+    transfer_cli.add_arguments(commands)
     return parser
 
 
@@ -80,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return admin.run_cli(args)
     if args.command == "iam":  # talks to the running server (or reads its database)
         return iam_cli.run(args)
+    if args.command in ("export", "import", "backup"):
+        return transfer_cli.run(args)
     try:
         settings = _settings(args)
         iam_document = _iam_document(args)
