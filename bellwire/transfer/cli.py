@@ -21,6 +21,7 @@ from bellwire import config
 from bellwire.iam.keys import ROOT_FILE
 from bellwire.transfer import records as fmt
 from bellwire.transfer.database import DB_FILE, DatabaseError, Target, backup, snapshot
+from bellwire.transfer.loader import Loader
 from bellwire.transfer.progress import Progress
 
 
@@ -112,9 +113,13 @@ def add_arguments(commands: Any) -> None:
     )
 
 
-def _data_dir(args: argparse.Namespace) -> Path:
+def _settings(args: argparse.Namespace) -> config.Settings:
     overrides = {"data_dir": args.data_dir} if args.data_dir else {}
-    return config.load(config_file=args.config, overrides=overrides).data_dir
+    return config.load(config_file=args.config, overrides=overrides)
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return _settings(args).data_dir
 
 
 def _progress(args: argparse.Namespace, label: str, total: int | None = None) -> Progress:
@@ -225,7 +230,8 @@ def _import(args: argparse.Namespace) -> int:
         raise CliError("--from-endpoint and --from-aws exclude each other")
     if args.batch_size < 1:
         raise CliError("--batch-size must be at least 1")
-    data_dir = _data_dir(args)
+    settings = _settings(args)
+    data_dir = settings.data_dir
     with contextlib.ExitStack() as stack:
         if live:
             reader = _endpoint_reader(args)
@@ -248,9 +254,9 @@ def _import(args: argparse.Namespace) -> int:
             source_name = args.file
         target = Target(data_dir / DB_FILE)
         stack.callback(target.close)
-        counts = None
+        loader = Loader(target.tx)
         try:
-            counts = importer.load(target, items, progress, batch=args.batch_size)
+            counts = importer.load(target, items, progress, batch=args.batch_size, loader=loader)
         except importer.ImportFailed as exc:
             progress.close()
             print(f"bellwire import: {exc}", file=sys.stderr)
@@ -284,6 +290,13 @@ def _import(args: argparse.Namespace) -> int:
         print(
             f"  {skipped:,} access keys came without their secret (export with "
             "--include-secrets to copy them); create new keys for those users",
+            file=sys.stderr,
+        )
+    for region, account in sorted(loader.scopes - {(settings.region, settings.account_id)}):
+        print(
+            f"bellwire import: warning: ARNs of region {region} and account {account} were "
+            f"imported, but the target serves region {settings.region} and account "
+            f"{settings.account_id}; set region and account_id to match before starting it",
             file=sys.stderr,
         )
     return 0

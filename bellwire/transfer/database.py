@@ -121,12 +121,14 @@ def backup(source: Path, dest: Path, *, verify: bool = True) -> int:
                     result = dst.execute("PRAGMA integrity_check").fetchall()
                     if result != [("ok",)]:
                         raise DatabaseError(f"the copy failed its integrity check: {result[:5]}")
+                # The copy keeps the source's WAL mode: fold its journal in before renaming.
+                dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 dst.close()
         finally:
             src.close()
-        for suffix in ("-wal", "-shm"):  # the copy is whole: no journal belongs to it
-            Path(str(partial) + suffix).unlink(missing_ok=True)
+        if Path(str(partial) + "-wal").exists():
+            raise DatabaseError(f"the copy {partial} kept a journal; try again")
         os.replace(partial, dest)
     except sqlite3.DatabaseError as exc:
         partial.unlink(missing_ok=True)

@@ -55,10 +55,15 @@ def read_file(handle: BinaryIO, name: str) -> Iterator[Item]:
 
 
 def load(
-    target: Target, items: Iterable[Item], progress: Progress, *, batch: int = BATCH
+    target: Target,
+    items: Iterable[Item],
+    progress: Progress,
+    *,
+    batch: int = BATCH,
+    loader: Loader | None = None,
 ) -> Counter[tuple[str, str]]:
     """Apply every item to ``target``; returns (record type, outcome) counts."""
-    loader = Loader(target.tx)
+    loader = loader or Loader(target.tx)
     pending = 0
     source = iter(items)
     target.begin()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from bellwire.aws import arn as arns
 from bellwire.aws.errors import MalformedPolicyDocument
 from bellwire.domain.records import (
     Admin,
@@ -46,6 +47,7 @@ class Loader:
     def __init__(self, tx: IamTx) -> None:
         self.tx = tx
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.scopes: set[tuple[str, str]] = set()  # (region, account) of the app instances' ARNs
         self._apply: dict[str, Callable[[Any], str]] = {
             fmt.APP_INSTANCE: self._app_instance,
             fmt.USER: self._user,
@@ -94,6 +96,10 @@ class Loader:
 
     def _app_instance(self, t: fmt.Tagged) -> str:
         ai: AppInstance = t.resource
+        parsed = arns.parse(ai.arn)
+        if parsed is None or parsed.kind is not None:
+            raise LoadError(f"{ai.arn} is not an app instance ARN")
+        self.scopes.add((parsed.region, parsed.account))
         if self.tx.app_instance(ai.arn) is not None:
             return PRESENT
         self.tx.insert_app_instance(ai)

@@ -348,7 +348,8 @@ def api_view(server: RunningServer, *, readers: str = "admin", keys: bool = True
             "policies": policies,
             "documents": [iam.get_role_policy(RoleName=name, PolicyName=p) for p in policies],
         }
-    return _strip(view)
+    stripped: dict[str, Any] = _strip(view)
+    return stripped
 
 
 def assert_same(left: dict[str, Any], right: dict[str, Any]) -> None:
@@ -649,3 +650,38 @@ def test_import_refuses_the_data_dir_of_a_running_server(
     assert "is a server running on this data dir?" in err, err
     identity = bellwire_server.client("chime-sdk-identity")
     assert identity.list_app_instances()["AppInstances"] == []
+
+
+def test_arns_of_another_region_or_account_are_imported_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "west.jsonl"
+    path.write_text(HEADER + "\n" + APP.replace("us-east-1", "us-west-2") + "\n", "utf-8")
+    assert import_file(path, tmp_path / "d") == 0
+    err = capsys.readouterr().err
+    assert "app_instance: 1 imported" in err
+    assert "warning: ARNs of region us-west-2 and account 123456789012" in err, err
+    path.write_text(HEADER + "\n" + APP + "\n", "utf-8")
+    assert import_file(path, tmp_path / "e") == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["import", "--data-dir", "{tmp}/d"], "name an export file, or --from-endpoint"),
+        (["import", "f", "--from-aws", "--data-dir", "{tmp}/d"], "(one of them)"),
+        (["import", "{tmp}/missing.jsonl", "--data-dir", "{tmp}/d"], "cannot read"),
+        (
+            ["import", "--from-endpoint", "http://127.0.0.1:9", "--data-dir", "{tmp}/d"],
+            "pass --region",
+        ),
+    ],
+)
+def test_import_arguments_are_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not (tmp_path / "d").exists()  # nothing was created
