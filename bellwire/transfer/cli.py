@@ -232,6 +232,7 @@ def _import(args: argparse.Namespace) -> int:
         raise CliError("--batch-size must be at least 1")
     settings = _settings(args)
     data_dir = settings.data_dir
+    reader = None
     with contextlib.ExitStack() as stack:
         if live:
             reader = _endpoint_reader(args)
@@ -292,6 +293,8 @@ def _import(args: argparse.Namespace) -> int:
             "--include-secrets to copy them); create new keys for those users",
             file=sys.stderr,
         )
+    for note in reader.notes if reader is not None else ():
+        print(f"bellwire import: note: {note}", file=sys.stderr)
     for region, account in sorted(loader.scopes - {(settings.region, settings.account_id)}):
         print(
             f"bellwire import: warning: ARNs of region {region} and account {account} were "

@@ -79,6 +79,7 @@ class EndpointReader:
         self.iam = iam
         self.app_instance_arns = app_instance_arns
         self.bearers = bearers or []
+        self.notes: list[str] = []  # what was found but could not be copied, for the operator
 
     def items(self) -> Iterator[Item]:
         arns = self.app_instance_arns or [
@@ -188,6 +189,11 @@ class EndpointReader:
     def _channel(self, app_arn: str, arn: str, bearer: str) -> Iterator[Item]:
         msg = self.messaging
         c = msg.describe_channel(ChannelArn=arn, ChimeBearer=bearer)["Channel"]
+        if c.get("ElasticChannelConfiguration"):
+            self.notes.append(f"{arn}: an elastic channel (not supported by bellwire): not copied")
+            return
+        if c.get("ChannelFlowArn"):
+            self.notes.append(f"{arn}: copied without its channel flow (not supported by bellwire)")
         expiration = c.get("ExpirationSettings") or {}
         yield (
             arn,
