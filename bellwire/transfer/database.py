@@ -26,6 +26,10 @@ from bellwire.store.tx import IamTx
 
 DB_FILE = "bellwire.db"
 
+# A record that breaks a uniqueness rule the loader does not check by key (an IAM user id
+# already used by another name): the statement fails alone, the transaction stays usable.
+ConstraintError = sqlite3.IntegrityError
+
 
 class DatabaseError(Exception):
     """A database that cannot be used for the asked job; the message says why and what to do."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from bellwire.transfer import records as fmt
-from bellwire.transfer.database import Target
+from bellwire.transfer.database import ConstraintError, Target
 from bellwire.transfer.loader import IMPORTED, Loader, LoadError
 from bellwire.transfer.progress import Progress
 
@@ -85,6 +85,11 @@ def load(
             except (fmt.FormatError, LoadError) as exc:
                 target.commit()  # the checks run before any write: the batch so far is whole
                 raise ImportFailed(f"{where}: {exc}") from None
+            except ConstraintError as exc:
+                target.rollback()  # a record may be half-written: drop its batch, a re-run redoes it
+                raise ImportFailed(
+                    f"{where}: {record['type']} conflicts with what the target holds ({exc})"
+                ) from None
             progress.update(
                 records=1, new=int(outcome == IMPORTED), nbytes=nbytes, note=record["type"]
             )

@@ -604,7 +604,16 @@ APP = (
             2,
             "the policy 'p' is invalid",
         ),
-        ([HEADER, b"\xff\xfe".decode("latin-1")], 2, None),
+        ([HEADER, b"\xff\xfe".decode("latin-1")], 2, "not UTF-8"),
+        (
+            [
+                HEADER,
+                '{"type":"iam_user","UserName":"a","UserId":"AIDA1","Path":"/","CreateDate":1}',
+                '{"type":"iam_user","UserName":"b","UserId":"AIDA1","Path":"/","CreateDate":1}',
+            ],
+            3,
+            "iam_user conflicts with what the target holds",
+        ),
     ],
 )
 def test_a_bad_line_is_named_and_nothing_crashes(
