@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import shutil
 import sys
@@ -141,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
     except (CliError, DatabaseError) as exc:
         print(f"bellwire {command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `bellwire export | head`: the reader has gone, and that is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as exc:
         print(f"bellwire {command}: {exc}", file=sys.stderr)
         return 1
@@ -153,8 +157,14 @@ def run(args: argparse.Namespace) -> int:
 def _output(path: Path | None) -> Iterator[TextIO]:
     """stdout, or a new owner-only file that appears under its name only once complete."""
     if path is None or str(path) == "-":
-        yield sys.stdout
         sys.stdout.flush()
+        # UTF-8 whatever the locale says: the format is UTF-8.
+        out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+        try:
+            yield out
+            out.flush()
+        finally:
+            out.detach()
         return
     partial = path.with_name(path.name + ".partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

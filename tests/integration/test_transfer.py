@@ -10,6 +10,7 @@ List/Describe answer of both is compared, ids and timestamps included.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -694,3 +695,18 @@ def test_import_arguments_are_checked(
     err = capsys.readouterr().err
     assert message in err, err
     assert not (tmp_path / "d").exists()  # nothing was created
+
+
+def test_export_to_stdout_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    path = tmp_path / "one.jsonl"
+    path.write_text(HEADER + "\n" + APP.replace('"Name":"a"', '"Name":"Zoë ✓"') + "\n", "utf-8")
+    assert import_file(path, tmp_path / "d") == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "bellwire", "export", "--data-dir", str(tmp_path / "d")],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONIOENCODING": "ascii", "LC_ALL": "C"},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode("utf-8").splitlines()
+    assert json.loads(lines[1])["Name"] == "Zoë ✓"
