@@ -91,6 +91,12 @@ def add_arguments(commands: Any) -> None:
         help="the AppInstanceAdmin to read channels as (default: the instance's first admin)",
     )
     source.add_argument(
+        "--targeted-messages",
+        action="store_true",
+        help="also copy messages targeted at a member, which the admin cannot see: reads "
+        "each channel once per member",
+    )
+    source.add_argument(
         "--with-iam",
         action="store_true",
         help="also copy IAM users, roles and inline policies (access keys need their secrets)",
@@ -225,6 +231,7 @@ def _endpoint_reader(args: argparse.Namespace) -> Any:
         client("iam", "us-east-1") if args.with_iam else None,
         app_instance_arns=args.app_instance_arn or None,
         bearers=args.bearer,
+        targeted=args.targeted_messages,
     )
 
 

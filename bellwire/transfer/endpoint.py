@@ -7,12 +7,15 @@ markers. Channels and messages are read as an AppInstanceAdmin (``--bearer``, or
 first admin): only an admin sees every channel, PRIVATE ones included. Messages are listed oldest
 first, so the target gives them the same order.
 
-What the APIs do not show cannot be copied: deleted messages, messages targeted at someone
-other than the admin reading, push-notification settings of messages, access key secrets.
+Messages targeted at a member are visible only to their sender and target, so not to the admin:
+with ``targeted``, each channel is also listed as each of its members to find them. What no API
+shows cannot be copied: deleted messages, push-notification settings of messages, access key
+secrets.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -51,6 +54,10 @@ def _iam_pages(call: Callable[..., Any], key: str, **params: Any) -> Iterator[An
         marker = page.get("Marker")
 
 
+def _message_order(m: dict[str, Any]) -> tuple[float, str]:
+    return (_ts(m.get("CreatedTimestamp")) or 0.0, str(m["MessageId"]))
+
+
 def _tags(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or []}
 
@@ -73,12 +80,14 @@ class EndpointReader:
         *,
         app_instance_arns: list[str] | None = None,
         bearers: list[str] | None = None,
+        targeted: bool = False,
     ) -> None:
         self.identity = identity
         self.messaging = messaging
         self.iam = iam
         self.app_instance_arns = app_instance_arns
         self.bearers = bearers or []
+        self.targeted = targeted
         self.notes: list[str] = []  # what was found but could not be copied, for the operator
 
     def items(self) -> Iterator[Item]:
@@ -218,6 +227,7 @@ class EndpointReader:
             0,
         )
         common = {"ChannelArn": arn, "ChimeBearer": bearer}
+        members: list[str] = []
         for type_ in ("DEFAULT", "HIDDEN"):
             for summary in _pages(
                 msg.list_channel_memberships,
@@ -226,6 +236,7 @@ class EndpointReader:
                 MaxResults=50,
                 **common,
             ):
+                members.append(summary["Member"]["Arn"])
                 yield self._membership(arn, summary["Member"]["Arn"], bearer)
         for summary in _pages(
             msg.list_channel_moderators, "ChannelModerators", MaxResults=50, **common
@@ -263,13 +274,12 @@ class EndpointReader:
                 ),
                 0,
             )
-        for m in _pages(
-            msg.list_channel_messages,
-            "ChannelMessages",
-            SortOrder="ASCENDING",
-            MaxResults=50,
-            **common,
-        ):
+        messages: Iterator[dict[str, Any]] = self._messages(arn, bearer)
+        if self.targeted:
+            targeted = sorted(self._targeted(arn, bearer, members).values(), key=_message_order)
+            # Both are in the channel's order: merge, so the target numbers them as the source.
+            messages = heapq.merge(messages, targeted, key=_message_order)
+        for m in messages:
             target = (m.get("Target") or [{}])[0].get("MemberArn")
             yield (
                 f"{arn} message {m['MessageId']}",
@@ -296,6 +306,33 @@ class EndpointReader:
                 ),
                 0,
             )
+
+    def _messages(self, channel_arn: str, reader: str) -> Iterator[dict[str, Any]]:
+        """The channel's messages as ``reader`` sees them, oldest first."""
+        return _pages(
+            self.messaging.list_channel_messages,
+            "ChannelMessages",
+            ChannelArn=channel_arn,
+            ChimeBearer=reader,
+            SortOrder="ASCENDING",
+            MaxResults=50,
+        )
+
+    def _targeted(
+        self, channel_arn: str, bearer: str, members: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Messages targeted at someone, which the admin reading does not see: each member
+        sees those it sent or received. Costs one listing of the channel per member."""
+        found: dict[str, dict[str, Any]] = {}
+        for member in members:
+            if member == bearer:
+                continue
+            for m in self._messages(channel_arn, member):
+                target = (m.get("Target") or [{}])[0].get("MemberArn")
+                sender = (m.get("Sender") or {}).get("Arn")
+                if target and bearer not in (target, sender):
+                    found.setdefault(m["MessageId"], m)
+        return found
 
     def _membership(self, channel_arn: str, member: str, bearer: str) -> Item:
         msg = self.messaging

@@ -160,6 +160,7 @@ def populate(server: RunningServer) -> dict[str, Any]:
     )
     app.send(general, app.carol, "ping", Type="CONTROL")
     app.send(general, app.alice, "for bob only", Target=[{"MemberArn": app.bob}])
+    app.send(general, app.carol, "after the whisper")
     app.send(general, app.alice, "gone", Persistence="NON_PERSISTENT")
     messaging.update_channel_message(
         ChannelArn=general, MessageId=sent[1], Content="edited", Metadata="e", ChimeBearer=app.alice
@@ -405,7 +406,7 @@ def test_a_live_endpoint_is_copied_into_an_empty_bellwire(
     ]
     assert main(argv) == 0
     report = capsys.readouterr().err
-    assert "channel_message: 10 imported" in report, report
+    assert "channel_message: 11 imported" in report, report
     assert "iam_access_key: 1 skipped" in report, report
 
     copy = bellwire_server_factory(data_dir=target_dir)
@@ -426,7 +427,7 @@ def test_a_live_endpoint_is_copied_into_an_empty_bellwire(
     assert main(argv) == 0
     report = capsys.readouterr().err
     assert "imported" not in report, report
-    assert "channel_message: 10 present" in report, report
+    assert "channel_message: 11 present" in report, report
 
 
 def test_export_then_import_gives_an_equal_server(
@@ -710,3 +711,28 @@ def test_export_to_stdout_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.decode("utf-8").splitlines()
     assert json.loads(lines[1])["Name"] == "Zoë ✓"
+
+
+def test_targeted_messages_are_found_by_reading_as_each_member(
+    source: tuple[RunningServer, dict[str, Any]],
+    bellwire_server_factory: Callable[..., RunningServer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, _ = source
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_access_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", server.region)
+    target_dir = tmp_path / "copy"
+    argv = ["import", "--from-endpoint", server.url, "--targeted-messages"]
+    assert main([*argv, "--data-dir", str(target_dir), "--progress", "never"]) == 0
+    assert "channel_message: 12 imported" in capsys.readouterr().err
+    copy = bellwire_server_factory(data_dir=target_dir)
+    # As every member sees them, in both orders: the targeted message is in its place.
+    source_view = api_view(server, readers="all", keys=False)
+    copy_view = api_view(copy, readers="all", keys=False)
+    for view in (source_view, copy_view):  # IAM was not asked for
+        for key in [k for k in view if k.startswith("iam")]:
+            del view[key]
+    assert_same(source_view, copy_view)
