@@ -47,8 +47,11 @@ def _progress_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(commands: Any) -> None:
+    # A flag's prefix must never select it (or, later, another flag): no abbreviations.
     export = commands.add_parser(
-        "export", help="write every resource as JSON Lines (works while the server runs)"
+        "export",
+        help="write every resource as JSON Lines (works while the server runs)",
+        allow_abbrev=False,
     )
     _common(export, "the data dir to export")
     export.add_argument(
@@ -64,6 +67,7 @@ def add_arguments(commands: Any) -> None:
     imp = commands.add_parser(
         "import",
         help="read an export file, or a live endpoint, into the data dir of a stopped server",
+        allow_abbrev=False,
     )
     imp.add_argument("file", nargs="?", help="an export file ('-' for stdin)")
     _common(imp, "the data dir to import into (the server must be stopped)")
@@ -110,7 +114,9 @@ def add_arguments(commands: Any) -> None:
     _progress_flag(imp)
 
     bk = commands.add_parser(
-        "backup", help="copy a running server's database and root credentials to DEST"
+        "backup",
+        help="copy a running server's database and root credentials to DEST",
+        allow_abbrev=False,
     )
     bk.add_argument("dest", type=Path, help="a new directory, usable as a data dir")
     _common(bk, "the data dir to back up")

@@ -19,7 +19,7 @@ from bellwire.transfer.progress import Progress
 
 BATCH = 500
 
-# (where the record comes from, for messages; the record; how many input bytes it took)
+# (where the record comes from, to name it in errors; the record; how many input bytes it took)
 Item = tuple[str, Any, int]
 
 
