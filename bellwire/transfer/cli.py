@@ -154,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
     except (CliError, DatabaseError) as exc:
         print(f"bellwire {command}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # export and backup leave no partial file behind
+        print(f"bellwire {command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `bellwire export | head`: the reader has gone, and that is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
