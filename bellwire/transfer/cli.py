@@ -42,16 +42,14 @@ def _progress_flag(parser: argparse.ArgumentParser) -> None:
         "--progress",
         choices=("auto", "always", "never"),
         default="auto",
-        help="progress line on stderr (auto: only on a terminal; default auto)",
+        help="progress line on stderr (auto: only on a terminal)",
     )
 
 
 def add_arguments(commands: Any) -> None:
-    # A flag's prefix must never select it (or, later, another flag): no abbreviations.
     export = commands.add_parser(
         "export",
         help="write every resource as JSON Lines (works while the server runs)",
-        allow_abbrev=False,
     )
     _common(export, "the data dir to export")
     export.add_argument(
@@ -67,7 +65,6 @@ def add_arguments(commands: Any) -> None:
     imp = commands.add_parser(
         "import",
         help="read an export file, or a live endpoint, into the data dir of a stopped server",
-        allow_abbrev=False,
     )
     imp.add_argument("file", nargs="?", help="an export file ('-' for stdin)")
     _common(imp, "the data dir to import into (the server must be stopped)")
@@ -109,14 +106,13 @@ def add_arguments(commands: Any) -> None:
         "--batch-size",
         type=int,
         default=500,
-        help="records per transaction (default 500)",
+        help="records per transaction",
     )
     _progress_flag(imp)
 
     bk = commands.add_parser(
         "backup",
         help="copy a running server's database and root credentials to DEST",
-        allow_abbrev=False,
     )
     bk.add_argument("dest", type=Path, help="a new directory, usable as a data dir")
     _common(bk, "the data dir to back up")
