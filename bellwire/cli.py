@@ -1,4 +1,4 @@
-"""The ``bellwire`` command: serve, checkconfig, listen, sessions, iam."""
+"""The ``bellwire`` command: serve, checkconfig, listen, sessions, iam, export, import, backup."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bellwire import __version__, config
 from bellwire import listen as listen_command
 from bellwire.api import admin
 from bellwire.iam import cli as iam_cli
+from bellwire.transfer import cli as transfer_cli
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     listen_command.add_arguments(commands.add_parser("listen", help="print a user's live events"))
     admin.add_arguments(commands.add_parser("sessions", help="operate on messaging sessions"))
     _add_iam(commands)
+    transfer_cli.add_arguments(commands)
     return parser
 
 
@@ -113,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return admin.run_cli(args)
     if args.command == "iam":  # talks to the running server (or reads its database)
         return iam_cli.run(args)
+    if args.command in ("export", "import", "backup"):
+        return transfer_cli.run(args)
     try:
         settings = _settings(args)
         iam_document = _iam_document(args)
