@@ -140,6 +140,7 @@ class BellwireServer:
                 prefetch_messages=s.prefetch_messages,
                 prefetch_memberships=s.prefetch_memberships,
                 prefetch_cache_bytes=s.prefetch_cache_bytes,
+                max_presign_seconds=s.connect_max_presign_seconds,
             ),
         )
         self.admin = AdminApi(authenticator=authenticator, hub=self.hub)

@@ -71,6 +71,7 @@ class GatewaySettings:
     prefetch_memberships: int
     prefetch_cache_bytes: int = 0
     close_timeout: float = 5.0
+    max_presign_seconds: int = sigv4.MAX_PRESIGN_EXPIRES
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,14 @@ class Gateway:
     def authenticate(self, request: web.BaseRequest) -> ConnectRequest:
         path, _, query = request.raw_path.partition("?")
         try:
-            signed = sigv4.parse_presigned_query(request.method, path, query, request.host)
+            signed = sigv4.parse_presigned_query(
+                request.method,
+                path,
+                query,
+                request.host,
+                header_names=[k.decode("latin-1") for k, _ in request.raw_headers],
+                max_expires=self._settings.max_presign_seconds,
+            )
             principal = self._auth.check(signed, service="chime")
         except _AUTH_FAILURES as err:
             raise Refused(close_codes.UNAUTHORIZED, f"Unauthorized: {err.message}") from None
