@@ -146,7 +146,8 @@ class BellwireServer:
         self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
         # One log line per request costs throughput; keep access logs for debugging.
         access_log = logging.getLogger("aiohttp.access") if s.log_level == "debug" else None
-        server = web.Server(self._dispatch, access_log=access_log)
+        # Bodies are read as sent: SigV4 signs the compressed bytes (bellwire.aws.content_encoding).
+        server = web.Server(self._dispatch, access_log=access_log, auto_decompress=False)
         self._runner = web.ServerRunner(
             server, handle_signals=False, shutdown_timeout=s.shutdown_grace_seconds
         )

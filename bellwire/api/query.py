@@ -16,7 +16,8 @@ Decisions a caller should know:
 * Strings of the ``policyDocumentType`` shape are URL-encoded in responses, as IAM does (botocore
   URL-decodes and JSON-parses them back into dicts).
 * Timestamps are written as ISO 8601 in UTC with a ``Z``; handlers give epoch seconds.
-* Unknown parameters are ignored (newer SDKs may send members this model does not know).
+* Unknown parameters are ignored (newer SDKs may send members this model does not know); any
+  parameter given twice (``Action=A&Action=B``) is a ``ValidationError``, not a last-wins pick.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import base64
 import binascii
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -105,6 +107,14 @@ class QueryCodec:
         except (UnicodeDecodeError, ValueError):
             raise ValidationError("The request body is not a valid query string.") from None
         params = dict(pairs)
+        if len(params) != len(pairs):
+            # Last-wins would let "Action=GetUser&Action=DeleteUser" read as either: refuse.
+            counts = Counter(key for key, _ in pairs)
+            repeated = sorted(key for key, n in counts.items() if n > 1)
+            raise ValidationError(
+                f"The parameter {', '.join(repeated)[:128]} is given more than once: "
+                "each parameter may appear once."
+            )
         action = params.pop("Action", None)
         version = params.pop("Version", None)
         if not action:
@@ -349,10 +359,21 @@ class QueryService:
             output = await operation(principal, params, facts)
             payload = self.codec.serialize(name, output, request_id)
         except AwsError as err:
+            if err.is_fault:
+                log.error(
+                    "%s request %s answered %d: %r",
+                    self.codec.service_name,
+                    request_id,
+                    err.status,
+                    err,
+                    exc_info=True,
+                )
             return self.error(err, request_id)
         except StoreClosed:
+            log.info("%s request %s refused: shutting down", self.codec.service_name, request_id)
             return self.error(ServiceUnavailable("The server is shutting down."), request_id)
         except Exception:
+            # The one record of a 500: its traceback, with the id the client was given.
             log.exception("%s request %s failed", self.codec.service_name, request_id)
             return self.error(
                 ServiceFailure("The service has experienced an unexpected failure."), request_id
@@ -365,8 +386,6 @@ class QueryService:
         )
 
     def error(self, err: AwsError, request_id: str) -> web.Response:
-        if err.is_fault:
-            log.error("%s request %s: %r", self.codec.service_name, request_id, err)
         status, body = self.codec.serialize_error(err, request_id)
         return web.Response(
             status=status, body=body, content_type=_XML, headers={"x-amzn-RequestId": request_id}

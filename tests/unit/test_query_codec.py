@@ -131,6 +131,21 @@ def test_actions_and_versions(iam: QueryCodec) -> None:
         iam.parse(b"\xff\xfe")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"Action=GetUser&Action=DeleteUser&Version=2010-05-08&UserName=x",
+        b"Action=CreateUser&Version=2010-05-08&Version=2010-05-08&UserName=x",
+        b"Action=CreateUser&Version=2010-05-08&UserName=x&UserName=y",
+        b"Action=CreateUser&Version=2010-05-08&UserName=x&Tags.member.1.Key=a&Tags.member.1.Key=b",
+    ],
+)
+def test_a_parameter_given_twice_is_refused(iam: QueryCodec, body: bytes) -> None:
+    """Not a last-wins pick: the request could mean either."""
+    with pytest.raises(ValidationError, match="more than once"):
+        iam.parse(body)
+
+
 def test_output_parses_in_botocore(iam: QueryCodec, sts: QueryCodec) -> None:
     created = 1_700_000_000.0
     body = iam.serialize(
