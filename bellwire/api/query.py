@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 API_VERSIONS: Final[dict[str, str]] = {"iam": "2010-05-08", "sts": "2011-06-15"}
 _POLICY_DOCUMENT_SHAPE: Final = "policyDocumentType"
+_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+", re.ASCII)
 # Java notation for supplementary code points (see bellwire.aws.codec).
 _JAVA_SUPPLEMENTARY: Final = "\\u10000-\\u10FFFF"
 _PY_SUPPLEMENTARY: Final = "\\U00010000-\\U0010FFFF"
@@ -101,10 +103,14 @@ class QueryCodec:
     def parse(self, body: bytes) -> tuple[str, dict[str, Any]]:
         """The operation name and its input as a nested dict, validated against the model."""
         try:
+            text = body.decode("utf-8")
+            if _BAD_ESCAPE.search(text):
+                raise ValueError("a '%' that starts no escape")
+            # errors="strict": an escape that is not UTF-8 is refused, not read as U+FFFD.
             pairs = parse_qsl(
-                body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)
+                text, keep_blank_values=True, strict_parsing=bool(body), errors="strict"
             )
-        except (UnicodeDecodeError, ValueError):
+        except ValueError:  # UnicodeDecodeError included
             raise ValidationError("The request body is not a valid query string.") from None
         params = dict(pairs)
         if len(params) != len(pairs):
@@ -240,11 +246,16 @@ class QueryCodec:
                 )
             return raw
         if kind in ("integer", "long"):
-            try:
+            # ASCII digits within the type's range: int() alone would take "1_000", " 7" and
+            # a 30-digit number that no IAM or STS integer can hold.
+            bits = 31 if kind == "integer" else 63
+            if len(raw) <= 20 and _INTEGER.fullmatch(raw) and -(2**bits) <= int(raw) < 2**bits:
                 return int(raw)
-            except ValueError:
-                errors.append(f"Value '{raw}' at '{path}' failed to satisfy constraint: integer")
-                return None
+            errors.append(
+                f"Value '{raw[:64]}' at '{path}' failed to satisfy constraint: Member must be "
+                f"a {bits + 1}-bit integer"
+            )
+            return None
         if kind == "boolean":
             if raw not in ("true", "false"):
                 errors.append(f"Value '{raw}' at '{path}' failed to satisfy constraint: boolean")

@@ -148,10 +148,17 @@ class RestApi:
 
     async def _handle(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:
         path, _, query = request.raw_path.partition("?")
-        body = await read_body(request, self._max_body)
         headers: Sequence[tuple[str, str]] = [
             (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
         ]
+        try:
+            body = await read_body(request, self._max_body)
+        except BadRequest as err:
+            # An IAM or STS client reads XML errors: word the refusal its way.
+            early = self.query_services.get(sigv4.scope_service(headers) or "")
+            if early is None:
+                raise
+            return early.error(ValidationError(err.message), request_id)
         # The signature covers the body as sent (compressed or not); the application reads it
         # decoded (bellwire.aws.content_encoding).
         signed = sigv4.parse_header_auth(request.method, path, query, headers, body)

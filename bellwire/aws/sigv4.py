@@ -44,6 +44,7 @@ __all__ = [
     "parse_header_auth",
     "parse_presigned_query",
     "presign_connect_url",
+    "scope_service",
     "verify",
 ]
 
@@ -213,6 +214,19 @@ def parse_header_auth(
         security_token=_single_header(header_map, "x-amz-security-token") or None,
         query=tuple((key, value) for key, value, _, _ in params),
     )
+
+
+def scope_service(headers: Sequence[tuple[str, str]]) -> str | None:
+    """The service an ``Authorization`` header's credential scope names, or None if there is
+    no single well-formed one. Unverified: only for choosing how to word an early refusal."""
+    values = [value for name, value in headers if name.lower() == "authorization"]
+    if len(values) != 1:
+        return None
+    try:
+        credential, _, _ = _parse_authorization(values[0])
+        return _parse_credential(credential)[3]
+    except (IncompleteSignature, InvalidSignature):
+        return None
 
 
 def _parse_authorization(value: str) -> tuple[str, str, str]:

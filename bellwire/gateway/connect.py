@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,8 @@ _AUTH_FAILURES = (
     UnrecognizedClient,
     ExpiredToken,
 )
+# The parameters a session is made of; each may be given once.
+_SESSION_PARAMS = ("userArn", "sessionId", "prefetch-on", "prefetch-sort-by")
 ESTABLISHED = event_frame(Event(EventType.SESSION_ESTABLISHED, MessageType.SYSTEM))
 
 
@@ -134,6 +137,15 @@ class Gateway:
         except AwsError as err:
             raise Refused(close_codes.UNAUTHORIZED, f"Unauthorized: {err.message}") from None
         params = dict(signed.query)
+        if len(params) != len(signed.query):
+            counts = Counter(key for key, _ in signed.query)
+            repeated = [key for key in _SESSION_PARAMS if counts[key] > 1]
+            if repeated:
+                # Signed, but ambiguous: which userArn would the session be for?
+                raise Refused(
+                    close_codes.FORBIDDEN,
+                    f"Forbidden: the parameter {repeated[0]} is given more than once.",
+                )
         user_arn = params.get("userArn", "")
         parsed = arns.parse(user_arn)
         if parsed is None or parsed.kind != "user":
@@ -212,8 +224,10 @@ class Gateway:
             await ws.prepare(request)
         except (ConnectionError, web.HTTPException) as exc:
             # Not a WebSocket upgrade at all (or the peer left): an HTTP answer is all we can do.
+            # Raised, not returned: aiohttp deprecates returning an HTTPException (a warning per
+            # request, and an error under -W error).
             if isinstance(exc, web.HTTPException):
-                return exc
+                raise
             return ws
         if refusal is not None or connect is None:
             assert refusal is not None

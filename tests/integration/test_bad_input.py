@@ -577,3 +577,21 @@ def test_conflicting_selectors_do_not_run_the_operation(
         ChannelArn=target["channel"], MessageId=message_id, ChimeBearer=target["alice"]
     )["ChannelMessage"]
     assert kept["Content"] == "keep me" and not kept.get("Redacted")
+
+
+def test_query_protocol_body_over_the_cap_is_an_xml_error(
+    server: RunningServer, raw: Any, unchanged: Any
+) -> None:
+    """An IAM client reads XML errors, even for a body refused before it is parsed (this was a
+    Chime JSON error)."""
+    body = b"Action=CreateUser&Version=2010-05-08&UserName=x&Pad=" + b"x" * (
+        server.settings.max_body_bytes
+    )
+    with unchanged():
+        response = raw(
+            "POST", "/", body, headers={"Content-Type": "application/x-www-form-urlencoded"},
+            service="iam", region="us-east-1",
+        )  # fmt: skip
+    assert response.status == 400, (response.status, response.body[:200])
+    assert b"<Code>ValidationError</Code>" in response.body
+    assert b"limit" in response.body

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
-from ws_helpers import Sessions, World, connect_url, off, open_ws, refused
+from ws_helpers import Sessions, World, connect_url, off, open_ws, presign_pairs, refused
 
 from bellwire.aws.sigv4 import presign_connect_url
 from bellwire.events import EventType
@@ -306,3 +306,21 @@ async def test_session_token_beside_a_long_term_key_is_4401(
     code, reason = await refused(_presigned(running, world.user(), session_token="forged"))
     assert code == 4401
     assert "security token" in reason
+
+
+@pytest.mark.parametrize("name", ["userArn", "sessionId", "prefetch-sort-by"])
+async def test_a_session_parameter_given_twice_is_4003(
+    running: RunningServer, world: World, name: str
+) -> None:
+    """Signed, but ambiguous (which user would the session be for?): refused, not last-wins."""
+    user = world.user()
+    values = {"userArn": (user, user), "sessionId": ("1", "2"), "prefetch-sort-by": ("unread",) * 2}
+    first, second = values[name]
+    url = connect_url(running, user, extra={name: first} if name != "userArn" else None)
+    # Append the repeat and re-sign: presign_connect_url takes a mapping, so sign by hand.
+    parts = urlsplit(url)
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    pairs = [(k, v) for k, v in pairs if not k.startswith("X-Amz-")] + [(name, second)]
+    code, reason = await refused(presign_pairs(running, pairs))
+    assert code == 4003
+    assert f"{name} is given more than once" in reason

@@ -805,3 +805,14 @@ def test_programming_errors_are_not_client_errors() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         sigv4.presign_connect_url(params={}, **{**common, "now": JS_DATE.replace(tzinfo=None)})
     assert not issubclass(ValueError, AwsError)
+
+
+def test_scope_service_names_the_signing_service_or_nothing() -> None:
+    wire = botocore_wire("POST", "https://iam.amazonaws.com/", body=b"x", service="iam")
+    assert sigv4.scope_service(list(wire.headers)) == "iam"
+    assert sigv4.scope_service(list(send_channel_message().headers)) == "chime"
+    assert sigv4.scope_service([("Host", "h")]) is None
+    assert sigv4.scope_service([("Authorization", "Bearer x")]) is None
+    assert sigv4.scope_service([("Authorization", "AWS4-HMAC-SHA256 Credential=a/b")]) is None
+    twice = [("Authorization", VALID_AUTH), ("authorization", VALID_AUTH)]
+    assert sigv4.scope_service(twice) is None
