@@ -72,7 +72,7 @@ def nested(depth: int) -> str:
 
 # Values of the wrong JSON type for each model type (as JSON text, so depth can be extreme).
 WRONG_JSON: dict[str, tuple[str, ...]] = {
-    "string": ("12345", "[]", '{"a": 1}', "true", nested(900)),
+    "string": ("12345", "[]", '{"a": 1}', "true", nested(900), '"\\ud800"'),
     "integer": ('"7"', "true", "1.5", "1e999", "[]", "9" * 30),
     "long": ('"7"', "1.5", "9" * 30),
     "boolean": ('"true"', "0", "null1"),
@@ -232,7 +232,11 @@ def rest_corpus(
             ):
                 yield op.req(f"label-{name}-{tag}", base, raw_labels={name: raw})
         elif loc == "header":
-            for tag, text in (("garbage", NOT_AN_ARN), ("channel", op.world["ChannelArn"])):
+            for tag, text in (
+                ("garbage", NOT_AN_ARN),
+                ("channel", op.world["ChannelArn"]),
+                ("latin-1", op.world["ChimeBearer"] + "\xe9"),
+            ):
                 yield op.req(f"header-{name}-{tag}", {**base, name: text})
 
     # Values past the model's bounds.

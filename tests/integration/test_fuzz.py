@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fuzz_corpus import NOWHERE, Req, RestOperation, query_corpus, rest_corpus
+from fuzz_corpus import JSON_HEADERS, NOWHERE, Req, RestOperation, query_corpus, rest_corpus
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from ws_helpers import open_ws, presign_pairs
 
@@ -291,3 +291,37 @@ async def test_connect_refuses_what_is_not_a_websocket_upgrade(
         assert 400 <= response.status < 500, (method, response.status, response.body[:200])
     long = await asyncio.to_thread(unsigned, "GET", "/connect?" + "a=b&" * 1500, b"", {})
     assert 400 <= long.status < 500, long.status
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'{"UserArn": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+        b"[" * 100_000,
+        b'{"UserArn": 7, "Code": 4003}',
+        b'{"UserArn": "arn", "Code": "4003"}',
+        b'{"UserArn": "arn", "Code": 1e999}',
+        b'{"UserArn": "arn", "Code": 99999999999999999999999999}',
+        b'{"UserArn": "arn", "Code": 4003, "SessionId": ["x"]}',
+        b'{"UserArn": "\\ud800", "Code": 5000}',
+        b'{"UserArn": "arn", "Code": 4003, "Reason": NaN}',
+    ],
+)
+def test_admin_endpoint_refuses_malformed_bodies(
+    server: RunningServer,
+    signer: Any,
+    unsigned: Any,
+    dump: Any,
+    body: bytes,
+    no_unhandled_errors: None,
+) -> None:
+    before = dump()
+    req = Req("admin", "POST", "/admin/sessions/close", "", dict(JSON_HEADERS), body)
+    response = _send(server, signer, unsigned, req, "chime")
+    assert 400 <= response.status < 500, (response.status, response.body[:200])
+    assert response.error_type == "BadRequestException"
+    assert response.json()["Message"]
+    assert dump() == before
