@@ -1,4 +1,4 @@
-"""The ``bellwire`` command: serve, checkconfig (and later iam, listen, sessions)."""
+"""The ``bellwire`` command: serve, checkconfig, listen, sessions, iam."""
 
 from __future__ import annotations
 
@@ -11,10 +11,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bellwire import config
+from bellwire import __version__, config
 from bellwire import listen as listen_command
 from bellwire.api import admin
 from bellwire.iam import cli as iam_cli
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show (None, False, [])."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, []) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """Every bellwire parser and subparser (``add_subparsers`` builds them with this class):
+    defaults in the help, and no abbreviations, so that ``--store`` can never be taken for
+    ``--store-readers`` (or a flag added later silently change what a prefix meant)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +43,14 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         flag = "--" + name.replace("_", "-")
         if f.metadata.get("secret"):
             continue  # secrets come from the environment or the file, never the command line
-        parser.add_argument(
-            flag,
-            dest=name,
-            default=None,
-            help=f.metadata["help"] + f" (env {config.ENV_PREFIX}{name.upper()})",
-        )
+        # default=None keeps the layering (file < env < flag); the help shows the real default.
+        env = f"env {config.ENV_PREFIX}{name.upper()}"
+        text = f.metadata["help"]
+        if "default" in text:  # the help explains a default that is not a plain value
+            text += f" ({env})"
+        else:
+            text += f" (default: {'none' if f.default in (None, '') else f.default}; {env})"
+        parser.add_argument(flag, dest=name, default=None, help=text)
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
@@ -39,10 +61,11 @@ def _settings(args: argparse.Namespace) -> config.Settings:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bellwire",
         description="A self-hosted server for the Amazon Chime SDK Messaging protocol.",
     )
+    parser.add_argument("--version", action="version", version=f"bellwire {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="start the server")
     _add_settings(serve)
@@ -86,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"bellwire: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    for warning in config.unknown_environment():
+        print(f"bellwire: warning: {warning}", file=sys.stderr)
     if args.command == "checkconfig":
         for name in config.FIELDS:
             value = getattr(settings, name)

@@ -7,6 +7,7 @@ operator can find all the knobs in one place (``docs/configuration.md`` is gener
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -210,6 +211,39 @@ def load(
         if raw is not None:
             values[name] = _coerce(name, raw)
     return Settings(**values)
+
+
+# BELLWIRE_* names that are not settings but are read on purpose: the config file's path, and
+# what the JavaScript interop scripts (tests/interop/js) read from their environment.
+OTHER_VARIABLES = frozenset(
+    ENV_PREFIX + name
+    for name in (
+        "CONFIG",
+        "URL",
+        "ENDPOINT_HOST",
+        "ACCESS_KEY_ID",
+        "SECRET_ACCESS_KEY",
+        "USER_ARN",
+        "PREFETCH",
+        "SESSION_SECRET",
+        "RECONNECT_TIMEOUT_MS",
+    )
+)
+
+
+def unknown_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each ``BELLWIRE_*`` variable that no setting reads (a typo is otherwise
+    silently ignored), with the closest setting's variable when one is near."""
+    env = os.environ if environ is None else environ
+    known = [ENV_PREFIX + name.upper() for name in FIELDS]
+    warnings = []
+    for key in sorted(env):
+        if not key.startswith(ENV_PREFIX) or key in OTHER_VARIABLES or key in known:
+            continue
+        close = difflib.get_close_matches(key.upper(), known, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"unknown environment variable {key} is ignored{hint}")
+    return warnings
 
 
 def _from_toml(path: Path) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 Events go to stdout, one per line (readable, or JSON with ``--json``); connection notices
 (connecting, reconnecting, gaps, the final stop) go to stderr so that stdout stays parseable.
-The exit status is 0 after Ctrl-C (a clean stop, close code 1000) and 1 after a final failure.
+The exit status is 0 after Ctrl-C (a clean stop, close code 1000), 1 after a final failure and
+2 when the configuration cannot work (no region, no credentials, an endpoint that cannot be
+reached or refuses the credentials at the first lookup): that is said at once, in one line with
+its fix, rather than retried.
 Works against AWS with ordinary credentials (environment, profile, SSO...) and against bellwire
 with ``--endpoint-url`` or ``AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING``.
 """
@@ -57,13 +60,71 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
 
+def preflight(args: argparse.Namespace, boto_session: Any) -> str | None:
+    """What cannot work, with its one-line fix, or None: a missing region or credentials, an
+    endpoint that is malformed, unreachable or refuses the credentials fail here at once,
+    instead of being retried for the reconnect window as a network failure would be."""
+    from botocore.config import Config
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        ProfileNotFound,
+    )
+
+    try:
+        region = args.region or boto_session.get_config_variable("region")
+        if not region:
+            return "no AWS region; fix: pass --region us-east-1 (or set AWS_DEFAULT_REGION)"
+        if boto_session.get_credentials() is None:
+            return (
+                "no AWS credentials; fix: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(bellwire keeps its root keys in <data dir>/root-credentials.json), or pass "
+                "--profile"
+            )
+    except ProfileNotFound:
+        return f"no profile {args.profile!r} in the AWS configuration; fix: pass another --profile"
+    where = "for bellwire pass --endpoint-url http://127.0.0.1:8080"
+    try:
+        client = boto_session.create_client(
+            "chime-sdk-messaging",
+            region_name=region,
+            endpoint_url=args.endpoint_url,
+            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=15),
+        )
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        return f"{exc}; fix: give a URL with a scheme, e.g. --endpoint-url http://127.0.0.1:8080"
+    url = client.meta.endpoint_url
+    aws = not args.endpoint_url and url.endswith(".amazonaws.com")
+    if aws:
+        where = f"no endpoint was given, so AWS was tried; {where}"
+    try:
+        client.get_messaging_session_endpoint()
+    except EndpointConnectionError:
+        fix = where if aws else "start the server there, or pass the right --endpoint-url"
+        return f"cannot reach {url}; fix: {fix}"
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "error"), error.get("Message", "")
+        fix = where if aws else "use the server's credentials and region (--region, --profile)"
+        return f"{url} refused the lookup ({code}: {message}); fix: {fix}"
+    except BotoCoreError as exc:
+        return f"cannot look up the messaging endpoint at {url}: {exc}"
+    return None
+
+
 async def listen(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import botocore.session
 
+    boto_session = botocore.session.Session(profile=args.profile)
+    problem = await asyncio.to_thread(preflight, args, boto_session)
+    if problem is not None:
+        print(f"bellwire listen: {problem}", file=err, flush=True)
+        return 2
     try:
         session = MessagingSession(
             args.user_arn,
-            boto_session=botocore.session.Session(profile=args.profile),
+            boto_session=boto_session,
             region=args.region,
             endpoint_url=args.endpoint_url,
             session_id=args.session_id,

@@ -37,7 +37,14 @@ from bellwire.gateway.hub import Hub
 from bellwire.iam import declare
 from bellwire.iam.api import IamApi, StsSettings
 from bellwire.iam.credentials import CredentialIndex
-from bellwire.iam.keys import RootKeys, load_or_create_root, prepare_data_dir, root_credential
+from bellwire.iam.keys import (
+    ROOT_FILE,
+    RootKeys,
+    load_or_create_root,
+    mark_shown,
+    prepare_data_dir,
+    root_credential,
+)
 from bellwire.iam.records import IamChange
 from bellwire.store.sqlite import SqliteStore
 from bellwire.store.tx import IamTx, Tx
@@ -267,8 +274,15 @@ async def serve(
     """Run until SIGTERM or SIGINT, then drain and return."""
     server = BellwireServer(settings, config_document)
     await server.start()
-    if server.root_keys is not None and server.root_keys.generated:
+    keys = server.root_keys
+    if keys is not None and not keys.shown:
+        # Shown at the first start that listens, not the one that generated the keys: that
+        # one may have failed (port in use, bad TLS file) before anyone could read them.
         print(_first_start_banner(server), flush=True)
+        try:
+            server.root_keys = mark_shown(settings.data_dir, keys)
+        except OSError as exc:
+            log.warning("cannot record that the root credentials were shown: %s", exc)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -287,7 +301,7 @@ def _first_start_banner(server: BellwireServer) -> str:
     assert keys is not None
     s = server.settings
     return f"""
-Root credentials were generated and saved to {s.data_dir / "root-credentials.json"} (mode 0600).
+Root credentials were generated and saved to {s.data_dir / ROOT_FILE} (mode 0600).
 They are shown only this once:
 
     export AWS_ACCESS_KEY_ID={keys.access_key_id}

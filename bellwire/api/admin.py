@@ -1,4 +1,9 @@
-"""Operator endpoints of bellwire (not part of the Chime API): close messaging sessions.
+"""Operator endpoints of bellwire (not part of the Chime API): list and close messaging sessions.
+
+``GET /admin/sessions`` (optionally ``?UserArn=...``), signed the same way and authorized as
+``bellwire:ListSessions`` on the user ARN (``*`` without one), answers the sessions open on this
+node: ``{"Sessions": [{"UserArn", "SessionId", "ConnectedSince" (ISO 8601, UTC),
+"Established", "BufferedBytes"}]}``, oldest first. ``bellwire sessions list`` is the CLI.
 
 ``POST /admin/sessions/close`` with a JSON body ``{"UserArn": ..., "Code": 4003, "Reason":
 "...", "SessionId": "..."}`` (``Reason`` and ``SessionId`` optional), SigV4-signed like any
@@ -33,6 +38,8 @@ log = logging.getLogger(__name__)
 
 CLOSE_PATH = "/admin/sessions/close"
 ACTION = "bellwire:CloseSessions"
+SESSIONS_PATH = "/admin/sessions"
+LIST_ACTION = "bellwire:ListSessions"
 DROP = 1006  # not a close frame: the connection is dropped
 
 
@@ -81,6 +88,8 @@ class AdminApi:
         from bellwire.iam.authorize import authorize, transport_facts
 
         path, _, query = request.raw_path.partition("?")
+        if path == SESSIONS_PATH and request.method == "GET":
+            return await self._list(request, query)
         if path != CLOSE_PATH or request.method != "POST":
             raise NotFound(f"No admin operation at {request.method} {path}.")
         body = await read_body(request, self._max_body)
@@ -122,8 +131,129 @@ class AdminApi:
                 self._hub.close(session, code, reason)
         return web.json_response({"Closed": closed})
 
+    async def _list(self, request: web.BaseRequest, query: str) -> web.StreamResponse:
+        import time
+        from datetime import UTC, datetime
+        from urllib.parse import parse_qs
 
-# --- the client side: ``bellwire sessions close`` ----------------------------------------------
+        from aiohttp import web
+
+        from bellwire.aws import sigv4
+        from bellwire.aws.errors import BadRequest
+        from bellwire.iam.authorize import authorize, transport_facts
+
+        body = await request.content.read(self._max_body + 1)
+        if body:
+            raise BadRequest("GET /admin/sessions takes no body.")
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+        signed = sigv4.parse_header_auth(request.method, SESSIONS_PATH, query, headers, body)
+        principal = self._auth.check(signed, service="chime")
+        params = parse_qs(query, keep_blank_values=True)
+        if set(params) - {"UserArn"} or len(params.get("UserArn", [])) > 1:
+            raise BadRequest("The only query parameter is UserArn, at most once.")
+        user_arn = params.get("UserArn", [None])[0]
+        if user_arn == "":
+            raise BadRequest("UserArn must not be empty.")
+        facts = transport_facts(request.remote, request.secure)
+        authorize(principal, LIST_ACTION, [user_arn or "*"], facts)
+        users = [user_arn] if user_arn is not None else list(self._hub.users)
+        # Session times are monotonic (immune to clock steps); shown as wall-clock instants.
+        offset = time.time() - time.monotonic()
+        sessions = sorted(
+            (s for user in users for s in self._hub.sessions_of(user) if not s.closed),
+            key=lambda s: s.connected_at,
+        )
+        listed = []
+        for session in sessions:
+            transport = session.transport
+            pending = transport.get_write_buffer_size() if transport is not None else 0
+            since = datetime.fromtimestamp(session.connected_at + offset, UTC)
+            listed.append(
+                {
+                    "UserArn": session.user_arn,
+                    "SessionId": session.id,
+                    "ConnectedSince": since.isoformat(timespec="milliseconds"),
+                    "Established": session.established,
+                    "BufferedBytes": session.buffered + pending,
+                }
+            )
+        return web.json_response({"Sessions": listed})
+
+
+# --- the client side: ``bellwire sessions list|close`` -----------------------------------------
+
+
+def _signed_call(
+    method: str,
+    url: str,
+    body: bytes,
+    boto_session: Any,
+    region: str | None,
+    timeout: float,
+) -> Any:
+    """One SigV4-signed request (service ``chime``) with credentials from botocore's chain;
+    the decoded JSON answer, or RuntimeError with the server's message."""
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    session = boto_session or botocore.session.get_session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise RuntimeError("no AWS credentials found")
+    region = region or _region_of(session) or "us-east-1"
+    headers = {"Content-Type": "application/json"} if body else {}
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
+    SigV4Auth(credentials.get_frozen_credentials(), "chime", region).add_auth(request)
+    prepared = urllib.request.Request(
+        url, data=body or None, headers=dict(request.headers.items()), method=method
+    )
+    try:
+        with urllib.request.urlopen(prepared, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        detail = err.read().decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, AttributeError):  # not our JSON error shape
+            detail = json.loads(detail).get("Message", detail)
+        raise RuntimeError(f"HTTP {err.code}: {detail}") from None
+
+
+def list_sessions(
+    endpoint_url: str,
+    user_arn: str | None = None,
+    *,
+    boto_session: Any = None,
+    region: str | None = None,
+    timeout: float = 30.0,
+) -> list[dict[str, Any]]:
+    """The sessions open on the server at *endpoint_url* (of one user if *user_arn*)."""
+    from urllib.parse import urlencode
+
+    query = "?" + urlencode({"UserArn": user_arn}) if user_arn is not None else ""
+    url = endpoint_url.rstrip("/") + SESSIONS_PATH + query
+    answer = _signed_call("GET", url, b"", boto_session, region, timeout)
+    sessions = answer.get("Sessions", [])
+    return [dict(item) for item in sessions]
+
+
+def format_sessions(sessions: list[dict[str, Any]]) -> str:
+    """A plain table, one session a line (pure)."""
+    header = ("CONNECTED SINCE", "BUFFERED", "SESSION ID", "USER ARN")
+    rows = [
+        (
+            str(s["ConnectedSince"]),
+            str(s["BufferedBytes"]),
+            str(s["SessionId"]) + ("" if s.get("Established", True) else " (connecting)"),
+            str(s["UserArn"]),
+        )
+        for s in sessions
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    lines = [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), row[3]])
+        for row in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def close_sessions(
@@ -141,15 +271,6 @@ def close_sessions(
 
     Raises RuntimeError with the server's message on an error answer.
     """
-    import botocore.session
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-
-    session = boto_session or botocore.session.get_session()
-    credentials = session.get_credentials()
-    if credentials is None:
-        raise RuntimeError("no AWS credentials found")
-    region = region or _region_of(session) or "us-east-1"
     document: dict[str, Any] = {"UserArn": user_arn, "Code": code}
     if reason is not None:
         document["Reason"] = reason
@@ -157,21 +278,7 @@ def close_sessions(
         document["SessionId"] = session_id
     body = json.dumps(document).encode()
     url = endpoint_url.rstrip("/") + CLOSE_PATH
-    request = AWSRequest(
-        method="POST", url=url, data=body, headers={"Content-Type": "application/json"}
-    )
-    SigV4Auth(credentials.get_frozen_credentials(), "chime", region).add_auth(request)
-    prepared = urllib.request.Request(
-        url, data=body, headers=dict(request.headers.items()), method="POST"
-    )
-    try:
-        with urllib.request.urlopen(prepared, timeout=timeout) as response:
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        detail = err.read().decode("utf-8", "replace")
-        with contextlib.suppress(ValueError, AttributeError):  # not our JSON error shape
-            detail = json.loads(detail).get("Message", detail)
-        raise RuntimeError(f"HTTP {err.code}: {detail}") from None
+    answer = _signed_call("POST", url, body, boto_session, region, timeout)
     closed = answer.get("Closed", [])
     return [str(item) for item in closed]
 
@@ -198,11 +305,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     close.add_argument("--region", help="SigV4 region (default: from the AWS configuration)")
     close.add_argument("--profile", help="AWS profile to sign with")
+    listing = commands.add_parser("list", help="list the messaging sessions open on the server")
+    listing.add_argument("--user-arn", help="only this AppInstanceUser's sessions")
+    listing.add_argument(
+        "--endpoint-url", required=True, help="the server's REST URL, e.g. http://127.0.0.1:8080"
+    )
+    listing.add_argument("--region", help="SigV4 region (default: from the AWS configuration)")
+    listing.add_argument("--profile", help="AWS profile to sign with")
+    listing.add_argument("--json", action="store_true", help="print the sessions as JSON")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     import botocore.session
 
+    if args.sessions_command == "list":
+        try:
+            sessions = list_sessions(
+                args.endpoint_url,
+                args.user_arn,
+                boto_session=botocore.session.Session(profile=args.profile),
+                region=args.region,
+            )
+        except Exception as exc:
+            print(f"bellwire: cannot list sessions: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(sessions, indent=2) if args.json else format_sessions(sessions))
+        return 0
     if args.code is not None and not sendable(args.code):
         print(f"bellwire: close code {args.code} cannot be sent", file=sys.stderr)
         return 2

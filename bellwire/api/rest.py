@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bellwire import ids
+from bellwire import __version__, ids
 from bellwire.api.auth import Authenticator
 from bellwire.aws import arn as arns
 from bellwire.aws import codec, sigv4
@@ -193,7 +193,12 @@ class RestApi:
         after-commit hook, before this returns."""
         if name == "GetMessagingSessionEndpoint":
             return {"Endpoint": {"Url": self._endpoint_host()}}
-        registered = REGISTRY[name]
+        registered = REGISTRY.get(name)
+        if registered is None:
+            # An operation of the installed botocore's model that this version does not
+            # implement (a newer botocore adds some): the model's BadRequest, as for the
+            # features of unsupported.py, never a 500.
+            raise BadRequest(f"{name} is not supported by this server (bellwire {__version__}).")
         # Millisecond timestamps (as AWS keeps them): a timestamp a client got back (a JS Date, a
         # botocore datetime) then names the same instant exactly in not-before/not-after.
         call = Call(self._region, self._account_id, round(time.time(), 3), request_id)

@@ -1,4 +1,5 @@
-"""``bellwire iam``: operator commands for users, keys and policies, and a policy simulator.
+"""``bellwire iam``: operator commands for users, roles, keys and policies, temporary
+credentials of a role (AssumeRole, for testing), and a policy simulator.
 
 The mutating commands talk to the *running* server through its IAM API, signed with the root
 keys (``BELLWIRE_ROOT_ACCESS_KEY_ID``/``BELLWIRE_ROOT_SECRET_ACCESS_KEY``, the settings, or the
@@ -32,8 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--config", type=Path, help="TOML file with a [server] table")
-        sub.add_argument("--data-dir", dest="data_dir", help="the server's data dir")
-        sub.add_argument("--region", help="region of the server")
+        sub.add_argument(
+            "--data-dir",
+            dest="data_dir",
+            help="the server's data dir (default: the settings' data_dir, ./bellwire-data)",
+        )
+        sub.add_argument(
+            "--region", help="region of the server (default: the settings' region, us-east-1)"
+        )
         sub.add_argument(
             "--endpoint-url", help="the running server (default: from the settings' host/port)"
         )
@@ -51,6 +58,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     put.add_argument("policy_name")
     put.add_argument("file", type=Path, help="the JSON policy document ('-' for stdin)")
     common(put)
+
+    def role(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help)
+        sub.add_argument("name", help="the role's name")
+        return sub
+
+    create_role = role("create-role", "create a role with a trust policy")
+    create_role.add_argument(
+        "--trust-policy",
+        type=Path,
+        help="the JSON trust policy file ('-' for stdin) (default: trust this account, so "
+        "root and IAM users allowed sts:AssumeRole may assume it)",
+    )
+    create_role.add_argument(
+        "--max-session-duration", type=int, help="longest session, in seconds (default: 3600)"
+    )
+    common(create_role)
+    common(role("get-role", "print a role and its trust policy"))
+    common(role("delete-role", "delete a role (delete its inline policies first)"))
+    list_roles = commands.add_parser("list-roles", help="list the roles")
+    common(list_roles)
+    put_role = role("put-role-policy", "set a role's inline policy from a file")
+    put_role.add_argument("policy_name")
+    put_role.add_argument("file", type=Path, help="the JSON policy document ('-' for stdin)")
+    common(put_role)
+    for name, help in (
+        ("get-role-policy", "print a role's inline policy"),
+        ("delete-role-policy", "delete a role's inline policy"),
+    ):
+        sub = role(name, help)
+        sub.add_argument("policy_name")
+        common(sub)
+    common(role("list-role-policies", "list a role's inline policy names"))
+    assume = commands.add_parser(
+        "assume-role",
+        help="get temporary credentials of a role as root (for testing): export lines or JSON",
+    )
+    assume.add_argument("name", help="the role's name or ARN")
+    assume.add_argument("--session-name", default="bellwire-cli", help="RoleSessionName")
+    assume.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="a session tag"
+    )
+    assume.add_argument(
+        "--duration", type=int, help="DurationSeconds (default: the role's, at most 3600)"
+    )
+    assume.add_argument("--policy", type=Path, help="a session policy file")
+    assume.add_argument(
+        "--format",
+        choices=("env", "json"),
+        default="env",
+        help="'env': export lines for a shell (eval \"$(bellwire iam assume-role ...)\"); "
+        "'json': the Credentials and AssumedRoleUser",
+    )
+    common(assume)
     simulate = commands.add_parser(
         "simulate", help="evaluate one request against the stored policies (read-only)"
     )
@@ -60,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="user/NAME, role/NAME (a session of the role), root, or the ARN of one",
     )
     simulate.add_argument("--action", required=True, help="e.g. chime:SendChannelMessage")
-    simulate.add_argument("--resource", default="*", help="the resource ARN (default *)")
+    simulate.add_argument("--resource", default="*", help="the resource ARN")
     simulate.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="a session tag"
     )
@@ -108,13 +169,13 @@ def _endpoint(args: argparse.Namespace, settings: config.Settings) -> str:
     return f"{scheme}://{host}:{settings.port}"
 
 
-def _client(args: argparse.Namespace, settings: config.Settings) -> Any:
+def _client(args: argparse.Namespace, settings: config.Settings, service: str = "iam") -> Any:
     import botocore.session
     from botocore.config import Config
 
     key, secret = _root_keys(settings)
     return botocore.session.get_session().create_client(
-        "iam",
+        service,
         endpoint_url=_endpoint(args, settings),
         region_name=settings.region,
         aws_access_key_id=key,
@@ -149,6 +210,10 @@ def run(args: argparse.Namespace) -> int:
                 UserName=args.name, PolicyName=args.policy_name, PolicyDocument=text
             )
             print(f"policy {args.policy_name} set on user {args.name}")
+        elif args.iam_command == "assume-role":
+            return assume_role(args, settings)
+        else:
+            return _role_command(iam, args, settings)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         print(f"bellwire iam: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
@@ -159,6 +224,96 @@ def run(args: argparse.Namespace) -> int:
     except CliError as exc:
         print(f"bellwire iam: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+# --- roles --------------------------------------------------------------------------------------
+
+
+def _text(path: Path) -> str:
+    return sys.stdin.read() if str(path) == "-" else path.read_text("utf-8")
+
+
+def _trust_everyone_in(account_id: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                }
+            ],
+        }
+    )
+
+
+def _role_command(iam: Any, args: argparse.Namespace, settings: config.Settings) -> int:
+    command = args.iam_command
+    if command == "create-role":
+        params: dict[str, Any] = {
+            "RoleName": args.name,
+            "AssumeRolePolicyDocument": (
+                _text(args.trust_policy)
+                if args.trust_policy is not None
+                else _trust_everyone_in(settings.account_id)
+            ),
+        }
+        if args.max_session_duration is not None:
+            params["MaxSessionDuration"] = args.max_session_duration
+        _print(iam.create_role(**params)["Role"])
+    elif command == "get-role":
+        _print(iam.get_role(RoleName=args.name)["Role"])
+    elif command == "delete-role":
+        iam.delete_role(RoleName=args.name)
+        print(f"role {args.name} deleted")
+    elif command == "list-roles":
+        roles = [r for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]]
+        _print(roles)
+    elif command == "put-role-policy":
+        iam.put_role_policy(
+            RoleName=args.name, PolicyName=args.policy_name, PolicyDocument=_text(args.file)
+        )
+        print(f"policy {args.policy_name} set on role {args.name}")
+    elif command == "get-role-policy":
+        answer = iam.get_role_policy(RoleName=args.name, PolicyName=args.policy_name)
+        _print(answer["PolicyDocument"])
+    elif command == "delete-role-policy":
+        iam.delete_role_policy(RoleName=args.name, PolicyName=args.policy_name)
+        print(f"policy {args.policy_name} deleted from role {args.name}")
+    elif command == "list-role-policies":
+        pages = iam.get_paginator("list_role_policies").paginate(RoleName=args.name)
+        _print([name for page in pages for name in page["PolicyNames"]])
+    else:  # pragma: no cover - argparse knows every command
+        raise CliError(f"unknown command {command}")
+    return 0
+
+
+def assume_role(args: argparse.Namespace, settings: config.Settings) -> int:
+    """STS AssumeRole signed with the root keys: temporary credentials to test a role with."""
+    name = str(args.name)
+    role_arn = (
+        name if name.startswith("arn:") else f"arn:aws:iam::{settings.account_id}:role/{name}"
+    )
+    params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": args.session_name}
+    tags = _pairs(args.tag, "--tag")
+    if tags:
+        params["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    if args.duration is not None:
+        params["DurationSeconds"] = args.duration
+    if args.policy is not None:
+        params["Policy"] = _text(args.policy)
+    answer = _client(args, settings, "sts").assume_role(**params)
+    credentials = answer["Credentials"]
+    if args.format == "json":
+        _print({"Credentials": credentials, "AssumedRoleUser": answer["AssumedRoleUser"]})
+        return 0
+    print(f"export AWS_ACCESS_KEY_ID={credentials['AccessKeyId']}")
+    print(f"export AWS_SECRET_ACCESS_KEY={credentials['SecretAccessKey']}")
+    print(f"export AWS_SESSION_TOKEN={credentials['SessionToken']}")
+    print(f"export AWS_DEFAULT_REGION={settings.region}")
+    print(f"# {answer['AssumedRoleUser']['Arn']}, expires {credentials['Expiration']}")
     return 0
 
 
