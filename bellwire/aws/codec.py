@@ -24,6 +24,10 @@ Decisions a caller should know (see also the docstrings):
   way, the signing name being ``chime`` for both services).
 * Unknown JSON members and unknown query parameters are ignored, as AWS does: newer SDKs may send
   members this model does not know yet. ``null`` for a structure member means "absent".
+* Selectors (``?operation=``, ``?scope=``) are given at most once each, and only where the
+  matched operation takes them: a repeated, conflicting or unknown selector is a BadRequest
+  rather than a guess at which operation was meant (``operation=redact&operation=bogus`` must
+  not redact).
 * Query values are decoded per RFC 3986 (``+`` stays a plus; both SDKs send ``%20``). A scalar
   member given twice in the query is a BadRequest rather than a silent first-or-last pick.
 * Header lookups are case-insensitive whatever mapping the shell passes.
