@@ -39,7 +39,7 @@ from bellwire.gateway.frames import event_frame
 from bellwire.gateway.hub import Hub, Session
 from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
-from bellwire.store.base import Store
+from bellwire.store.base import Store, StoreClosed
 from bellwire.store.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -260,10 +260,16 @@ class Gateway:
         self._admit(session)
         try:
             snapshot = await self._store.read(lambda tx: self._snapshot(tx, c))
+        except StoreClosed:
+            self.hub.remove(session)
+            await ws.close(code=close_codes.SERVICE_RESTART, message=b"The server is restarting.")
+            return
         except Exception:
+            # A session's 500: its traceback once, with the ids a client or operator can quote.
+            log.exception("connect of %s (sessionId %s) failed", c.user_arn, c.session_id)
             self.hub.remove(session)
             await ws.close(code=1011, message=b"Internal error")
-            raise
+            return
         if snapshot is None:
             self.hub.remove(session)
             await ws.close(

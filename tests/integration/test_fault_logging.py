@@ -82,3 +82,24 @@ def test_a_query_500_logs_its_traceback_once_with_the_request_id(
     records = _records_naming(caplog, match.group(1))
     assert len(records) == 1, [r.getMessage() for r in records]
     assert records[0].exc_info is not None
+
+
+async def test_a_failed_connect_closes_1011_and_logs_its_traceback_once(
+    bellwire_server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The session's 500: 1011 for the client, one traceback naming the user and sessionId."""
+    from ws_helpers import connect_url, open_ws
+
+    user = "arn:aws:chime:us-east-1:123456789012:app-instance/a/user/u1"
+    _drop(bellwire_server, "users")
+    caplog.set_level(logging.INFO)
+    ws = await open_ws(connect_url(bellwire_server, user, session_id="fault-1"))
+    try:
+        await ws.wait_closed()
+    finally:
+        await ws.close()
+    assert ws.close_code == 1011
+    records = [r for r in caplog.records if "fault-1" in r.getMessage()]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    assert records[0].exc_info is not None and user in records[0].getMessage()
+    assert len([r for r in caplog.records if r.exc_info]) == 1
