@@ -168,6 +168,10 @@ class RestApi:
         if query_service is not None:
             try:
                 principal = self._auth.check(signed, service=signed.service)
+                if path != "/":  # the models' requestUri; botocore always posts there
+                    raise ValidationError(
+                        f"{signed.service.upper()} is served at /, not at {path[:256]}."
+                    )
                 try:
                     body = decode_body(body, encodings, self._max_body)
                 except BadRequest as err:

@@ -417,6 +417,9 @@ def query_corpus(service: str, op_model: Any, version: str, max_body: int) -> It
             if kind == "list" and "max" in meta and member.member.type_name == "string":
                 items = [(f"{wire}.member.{i + 1}", "x") for i in range(meta["max"] + 1)]
                 yield req(f"too-many-{member_name}", _form([*head, *rest, *items]))
+            if kind == "string" and "Policy" in member_name:
+                deep = '{"Version": "2012-10-17", "Statement": ' + nested(900) + "}"
+                yield req(f"deep-{member_name}", _form([*head, *rest, (wire, deep)]))
             if kind == "string" and member_name.endswith("Arn"):
                 yield req(f"arn-{member_name}", _form([*head, *rest, (wire, NOT_AN_ARN)]))
         if base:
@@ -435,5 +438,7 @@ def query_corpus(service: str, op_model: Any, version: str, max_body: int) -> It
         {**FORM_HEADERS, "Content-Encoding": "gzip"},
     )
     yield req("br", body, {**FORM_HEADERS, "Content-Encoding": "br"})
+    for bad_path in ("/iam", "//", "/x/"):
+        yield Req(f"{service}.{name}:path-{bad_path}", "POST", bad_path, "", FORM_HEADERS, body)
     for method in ("GET", "PUT", "DELETE"):
         yield Req(f"{service}.{name}:method-{method}", method, "/", body.decode("latin-1"), {}, b"")

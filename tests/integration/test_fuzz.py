@@ -325,3 +325,27 @@ def test_admin_endpoint_refuses_malformed_bodies(
     assert response.error_type == "BadRequestException"
     assert response.json()["Message"]
     assert dump() == before
+
+
+@pytest.mark.parametrize(
+    ("query", "body"),
+    [
+        ("UserArn=a&UserArn=b", b""),
+        ("UserArn=", b""),
+        ("Other=1", b""),
+        ("UserArn=%FF%FE", b"x"),
+        ("", b"{}"),
+    ],
+)
+def test_admin_session_listing_refuses_malformed_queries(
+    server: RunningServer,
+    signer: Any,
+    unsigned: Any,
+    query: str,
+    body: bytes,
+    no_unhandled_errors: None,
+) -> None:
+    req = Req("admin-list", "GET", "/admin/sessions", query, {}, body)
+    response = _send(server, signer, unsigned, req, "chime")
+    assert 400 <= response.status < 500, (response.status, response.body[:200])
+    assert response.error_type == "BadRequestException"
