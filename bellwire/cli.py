@@ -50,7 +50,11 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
             text += f" ({env})"
         else:
             text += f" (default: {'none' if f.default in (None, '') else f.default}; {env})"
-        parser.add_argument(flag, dest=name, default=None, help=text)
+        # A switch (--dev-tls) may also be given a value (--dev-tls false).
+        switch: dict[str, Any] = (
+            {"nargs": "?", "const": "true", "metavar": "true|false"} if f.type == "bool" else {}
+        )
+        parser.add_argument(flag, dest=name, default=None, help=text, **switch)
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
@@ -71,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(serve)
     check = commands.add_parser("checkconfig", help="validate the settings without starting")
     _add_settings(check)
+    devcert = commands.add_parser(
+        "devcert",
+        help="make the development CA and localhost certificate of --dev-tls in the data dir, "
+        "and print how to trust the CA",
+    )
+    _add_settings(devcert)
     listen_command.add_arguments(commands.add_parser("listen", help="print a user's live events"))
     admin.add_arguments(commands.add_parser("sessions", help="operate on messaging sessions"))
     _add_iam(commands)
@@ -111,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for warning in config.unknown_environment():
         print(f"bellwire: warning: {warning}", file=sys.stderr)
+    if args.command == "devcert":
+        return _devcert(settings)
     if args.command == "checkconfig":
         for name in config.FIELDS:
             value = getattr(settings, name)
@@ -123,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from bellwire.server import serve  # the server stack loads only for `serve`
+    # The server stack loads only for `serve`.
+    from bellwire.devtls import DevTlsError
+    from bellwire.server import serve
 
     try:
         asyncio.run(serve(settings, config_document=iam_document))
@@ -133,6 +147,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.ConfigError as exc:  # an [iam] declaration the server could not apply
         print(f"bellwire: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    except DevTlsError as exc:
+        print(f"bellwire: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _devcert(settings: config.Settings) -> int:
+    from bellwire import devtls
+    from bellwire.server import dev_tls_hosts
+
+    try:
+        made = devtls.ensure(settings.data_dir, dev_tls_hosts(settings))
+    except (devtls.DevTlsError, OSError) as exc:
+        print(f"bellwire devcert: {exc}", file=sys.stderr)
+        return 1
+    state = "made" if made.cert_created else "kept (still valid)"
+    print(f"CA certificate:     {made.ca}{' (new)' if made.ca_created else ''}")
+    print(f"server certificate: {made.cert} {state}")
+    print(f"server key:         {made.key}")
+    print("Serve with them: bellwire serve --dev-tls (same --data-dir).")
+    host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    print(devtls.instructions(made, f"https://{host}:{settings.port}"))
     return 0
 
 

@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bellwire.api.cors import CorsPolicy, OriginListError
+
 ENV_PREFIX = "BELLWIRE_"
+_BOOLS = {"true": True, "1": True, "yes": True, "on": True}
+_BOOLS.update({"false": False, "0": False, "no": False, "off": False, "": False})
 
 
 class ConfigError(Exception):
@@ -41,6 +45,11 @@ class Settings:
     )
     tls_cert: Path | None = _setting(None, "PEM certificate chain: serve https and wss.")
     tls_key: Path | None = _setting(None, "PEM private key for --tls-cert.")
+    dev_tls: bool = _setting(
+        False,
+        "Serve https and wss with a local CA and a localhost certificate kept in the data dir "
+        "(made on first start; for development, see docs/browsers.md).",
+    )
     root_access_key_id: str = _setting(
         "", "Root access key id (else generated on first start and kept in the data dir)."
     )
@@ -52,6 +61,13 @@ class Settings:
     clock_skew_seconds: int = _setting(900, "Allowed SigV4 clock skew (AWS allows 15 min).")
     shutdown_grace_seconds: float = _setting(
         10.0, "On SIGTERM, how long in-flight requests may take to finish."
+    )
+
+    cors_allowed_origins: str = _setting(
+        "*",
+        "Origins whose pages may call the server from a browser: '*' (any, as AWS answers) "
+        "or a comma-separated list such as 'https://chat.example.com'; also checked on "
+        "WebSocket upgrades.",
     )
 
     # --- storage -------------------------------------------------------------------------
@@ -113,6 +129,12 @@ class Settings:
             problems.append(f"region {self.region!r} is not a region name")
         if (self.tls_cert is None) != (self.tls_key is None):
             problems.append("tls_cert and tls_key must be given together")
+        if self.dev_tls and self.tls_cert is not None:
+            problems.append("dev_tls and tls_cert exclude each other")
+        try:
+            CorsPolicy.parse(self.cors_allowed_origins)
+        except OriginListError as exc:
+            problems.append(f"cors_allowed_origins: {exc}")
         if self.sqlite_synchronous not in ("full", "normal"):
             problems.append("sqlite_synchronous must be 'full' or 'normal'")
         if self.log_level not in ("debug", "info", "warning", "error"):
@@ -151,6 +173,11 @@ class Settings:
             raise ConfigError("; ".join(problems))
 
     @property
+    def tls(self) -> bool:
+        """Whether the server speaks https and wss."""
+        return self.tls_cert is not None or self.dev_tls
+
+    @property
     def endpoint_host(self) -> str:
         """The bare host[:port] clients reach the messaging session on (no scheme, no path)."""
         if self.public_endpoint:
@@ -158,7 +185,7 @@ class Settings:
         host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
         if ":" in host:  # IPv6 literal
             host = f"[{host}]"
-        default_port = 443 if self.tls_cert else 80
+        default_port = 443 if self.tls else 80
         return host if self.port == default_port else f"{host}:{self.port}"
 
 
@@ -173,6 +200,12 @@ def _coerce(name: str, raw: Any) -> Any:
             if isinstance(raw, bool):
                 raise ValueError(raw)
             return int(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.strip().lower() in _BOOLS:
+                return _BOOLS[raw.strip().lower()]
+            raise ValueError(raw)
         if kind == "float":
             if isinstance(raw, bool):
                 raise ValueError(raw)
@@ -227,6 +260,8 @@ OTHER_VARIABLES = frozenset(
         "PREFETCH",
         "SESSION_SECRET",
         "RECONNECT_TIMEOUT_MS",
+        "CHROMIUM",  # the browser tests: which chromium binary
+        "PROFILE",  # the browser tests: a fresh --user-data-dir
     )
 )
 

@@ -17,6 +17,7 @@ import signal
 import socket
 import ssl
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -25,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bellwire import devtls
+from bellwire.api import cors
 from bellwire.api.admin import AdminApi
 from bellwire.api.auth import Authenticator
 from bellwire.api.query import QueryCodec, QueryService
@@ -83,12 +86,16 @@ class BellwireServer:
         self._maintenance: asyncio.Task[None] | None = None
         self._credentials: CredentialIndex | None = None
         self.iam: IamApi | None = None
+        self.cors = cors.CorsPolicy.parse(settings.cors_allowed_origins)
+        self.dev_tls: devtls.DevTls | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         s = self.settings
         prepare_data_dir(s.data_dir)
+        if s.dev_tls:
+            self.dev_tls = devtls.ensure(s.data_dir, dev_tls_hosts(s))
         self.root_keys = load_or_create_root(
             s.data_dir, s.root_access_key_id, s.root_secret_access_key
         )
@@ -167,10 +174,14 @@ class BellwireServer:
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         s = self.settings
-        if s.tls_cert is None or s.tls_key is None:
+        if self.dev_tls is not None:
+            cert, key = self.dev_tls.cert, self.dev_tls.key
+        elif s.tls_cert is not None and s.tls_key is not None:
+            cert, key = s.tls_cert, s.tls_key
+        else:
             return None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(s.tls_cert, s.tls_key)
+        context.load_cert_chain(cert, key)
         return context
 
     async def _maintain(self) -> None:
@@ -217,7 +228,7 @@ class BellwireServer:
 
     @property
     def url(self) -> str:
-        scheme = "https" if self.settings.tls_cert else "http"
+        scheme = "https" if self.settings.tls else "http"
         host = self.settings.host
         host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{self.port}"
@@ -235,18 +246,39 @@ class BellwireServer:
             self._credentials.apply(value)
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if cors.is_preflight(request.method, request.headers):
+            status, headers = self.cors.preflight(request.headers)
+            return web.Response(status=status, headers=headers)
         path = request.raw_path.partition("?")[0]
+        if path == "/connect" and self.gateway is not None:
+            return await self.gateway.connect(request, origin_allowed=self.cors.allows(origin))
+        response = await self._route(request, path)
+        response.headers.update(self.cors.response_headers(origin))
+        return response
+
+    async def _route(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         if path == "/healthz" and request.method == "GET":
             return _json(200, {"status": "alive"})
         if path == "/readyz" and request.method == "GET":
             ready = not self.draining and self.store is not None and await self.store.ping()
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
-        if path == "/connect" and self.gateway is not None:
-            return await self.gateway.connect(request)
         if path.startswith("/admin/") and self.admin is not None:
             return await self.admin.handle(request)
         assert self.rest is not None
         return await self.rest.handle(request)
+
+
+def dev_tls_hosts(s: Settings) -> list[str]:
+    """The names the development certificate must carry: the defaults, plus the listen address
+    and the public endpoint's host when they name one host."""
+    hosts = list(devtls.DEFAULT_HOSTS)
+    if s.host not in ("0.0.0.0", "::", ""):
+        hosts.append(s.host)
+    public = urllib.parse.urlsplit("//" + s.public_endpoint).hostname if s.public_endpoint else None
+    if public:
+        hosts.append(public)
+    return hosts
 
 
 def _json(status: int, document: dict[str, Any]) -> web.Response:
@@ -283,6 +315,11 @@ async def serve(
             server.root_keys = mark_shown(settings.data_dir, keys)
         except OSError as exc:
             log.warning("cannot record that the root credentials were shown: %s", exc)
+    if server.dev_tls is not None:
+        if server.dev_tls.ca_created:
+            print(devtls.instructions(server.dev_tls, server.url), flush=True)
+        else:
+            log.info("development TLS: trust the CA %s (docs/browsers.md)", server.dev_tls.ca)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -199,7 +199,13 @@ class Gateway:
 
     # --- the session ----------------------------------------------------------------------------
 
-    async def connect(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def connect(
+        self, request: web.BaseRequest, *, origin_allowed: bool = True
+    ) -> web.StreamResponse:
+        """``origin_allowed`` False (a browser page from an origin outside
+        cors_allowed_origins): refused with 4003 before the signature is even looked at, the
+        one protection a browser leaves to the server on an upgrade; 4003 is final for the
+        official clients, so they do not retry."""
         ws = web.WebSocketResponse(
             autoping=False,
             compress=False,
@@ -211,6 +217,11 @@ class Gateway:
         refusal: Refused | None = None
         connect: ConnectRequest | None = None
         try:
+            if not origin_allowed:
+                raise Refused(
+                    close_codes.FORBIDDEN,
+                    f"Forbidden: origin {request.headers.get('Origin')} is not allowed.",
+                )
             connect = self.authenticate(request)
         except Refused as exc:
             refusal = exc

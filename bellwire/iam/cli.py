@@ -163,10 +163,19 @@ def _root_keys(settings: config.Settings) -> tuple[str, str]:
 def _endpoint(args: argparse.Namespace, settings: config.Settings) -> str:
     if args.endpoint_url:
         return str(args.endpoint_url)
-    scheme = "https" if settings.tls_cert else "http"
+    scheme = "https" if settings.tls else "http"
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "", "::") else settings.host
     host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{host}:{settings.port}"
+
+
+def _dev_ca(settings: config.Settings) -> str | None:
+    """The server's own development CA, unless the caller chose a bundle (AWS_CA_BUNDLE)."""
+    if not settings.dev_tls or os.environ.get("AWS_CA_BUNDLE"):
+        return None
+    from bellwire import devtls
+
+    return str(devtls.paths(settings.data_dir)[0])
 
 
 def _client(args: argparse.Namespace, settings: config.Settings, service: str = "iam") -> Any:
@@ -181,6 +190,7 @@ def _client(args: argparse.Namespace, settings: config.Settings, service: str = 
         aws_access_key_id=key,
         aws_secret_access_key=secret,
         config=Config(retries={"max_attempts": 1}),
+        verify=_dev_ca(settings),
     )
 
 
