@@ -116,6 +116,11 @@ class Settings:
         5.0, "Sustained WebSocket connects per user per second (token bucket)."
     )
     connect_burst: int = _setting(10, "Connect burst per user allowed by the token bucket.")
+    connect_max_presign_seconds: int = _setting(
+        900,
+        "Longest X-Amz-Expires accepted on a presigned /connect URL (longer closes with 4401); "
+        "the official clients presign for 10 s. At most 604800 (SigV4's one week).",
+    )
     ping_interval_seconds: float = _setting(20.0, "Interval of server WebSocket pings.")
     ping_timeout_seconds: float = _setting(20.0, "A peer that does not answer a ping is dropped.")
     session_buffer_bytes: int = _setting(
@@ -191,6 +196,8 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
+        if not 1 <= self.connect_max_presign_seconds <= 604800:
+            problems.append("connect_max_presign_seconds must be 1-604800 (one week)")
         if self.prefetch_cache_bytes < 0:
             problems.append("prefetch_cache_bytes must not be negative")
         if problems:

@@ -163,13 +163,17 @@ class BellwireServer:
                 prefetch_messages=s.prefetch_messages,
                 prefetch_memberships=s.prefetch_memberships,
                 prefetch_cache_bytes=s.prefetch_cache_bytes,
+                max_presign_seconds=s.connect_max_presign_seconds,
             ),
         )
         self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
         # One log line per request costs throughput; keep access logs for debugging.
         access_log = logging.getLogger("aiohttp.access") if s.log_level == "debug" else None
         self.guard = self._guard()
-        self._http = GuardedServer(self._dispatch, guard=self.guard, access_log=access_log)
+        # Bodies are read as sent: SigV4 signs the compressed bytes (bellwire.aws.content_encoding).
+        self._http = GuardedServer(
+            self._dispatch, guard=self.guard, access_log=access_log, auto_decompress=False
+        )
         self._sock = _listen(s.host, s.port)
         loop = asyncio.get_running_loop()
         self._maintenance = loop.create_task(self._maintain())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import sys
 import urllib.error
 import urllib.request
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # the server side loads lazily: ``bellwire sessions close`` n
 
     from bellwire.api.auth import Authenticator
     from bellwire.gateway.hub import Hub
+
+log = logging.getLogger(__name__)
 
 CLOSE_PATH = "/admin/sessions/close"
 ACTION = "bellwire:CloseSessions"
@@ -62,9 +65,14 @@ class AdminApi:
         try:
             return await self._handle(request)
         except AwsError as err:
+            if err.is_fault:
+                log.error("admin request %s: %r", request_id, err)
             status, headers, body = codec.serialize_error(err, request_id)
             return web.Response(status=status, headers=headers, body=body)
         except Exception:  # an operator endpoint must not take the process down either
+            log.exception(
+                "admin request %s failed: %s %s", request_id, request.method, request.raw_path
+            )
             status, headers, body = codec.serialize_error(
                 ServiceFailure("The service has experienced an unexpected failure."), request_id
             )
@@ -73,7 +81,9 @@ class AdminApi:
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         from aiohttp import web
 
+        from bellwire.api.rest import read_body
         from bellwire.aws import sigv4
+        from bellwire.aws.content_encoding import decode_body
         from bellwire.aws.errors import BadRequest, NotFound
         from bellwire.iam.authorize import authorize, transport_facts
 
@@ -82,15 +92,14 @@ class AdminApi:
             return await self._list(request, query)
         if path != CLOSE_PATH or request.method != "POST":
             raise NotFound(f"No admin operation at {request.method} {path}.")
-        body = await request.content.read(self._max_body + 1)
-        if len(body) > self._max_body:
-            raise BadRequest("The request body is too large.")
+        body = await read_body(request, self._max_body)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
         signed = sigv4.parse_header_auth(request.method, path, query, headers, body)
         principal = self._auth.check(signed, service="chime")
+        body = decode_body(body, request.headers.getall("Content-Encoding", ()), self._max_body)
         try:
             document = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise BadRequest("The body must be a JSON object.") from None
         if not isinstance(document, dict):
             raise BadRequest("The body must be a JSON object.")

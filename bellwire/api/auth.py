@@ -53,7 +53,14 @@ class Authenticator:
             service=service,
             max_skew=self._max_skew,
         )
-        if credential.session_token is not None or credential.session_token_sha256 is not None:
+        temporary = (
+            credential.session_token is not None or credential.session_token_sha256 is not None
+        )
+        if not temporary and req.security_token is not None:
+            # A session token belongs only with the temporary credentials it was issued with;
+            # beside a long-term key AWS answers this (a stale AWS_SESSION_TOKEN's symptom).
+            raise UnrecognizedClient("The security token included in the request is invalid.")
+        if temporary:
             sent = (req.security_token or "").encode()
             if credential.session_token_sha256 is not None:
                 valid = hmac.compare_digest(

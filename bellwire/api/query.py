@@ -16,7 +16,8 @@ Decisions a caller should know:
 * Strings of the ``policyDocumentType`` shape are URL-encoded in responses, as IAM does (botocore
   URL-decodes and JSON-parses them back into dicts).
 * Timestamps are written as ISO 8601 in UTC with a ``Z``; handlers give epoch seconds.
-* Unknown parameters are ignored (newer SDKs may send members this model does not know).
+* Unknown parameters are ignored (newer SDKs may send members this model does not know); any
+  parameter given twice (``Action=A&Action=B``) is a ``ValidationError``, not a last-wins pick.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import base64
 import binascii
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 
 API_VERSIONS: Final[dict[str, str]] = {"iam": "2010-05-08", "sts": "2011-06-15"}
 _POLICY_DOCUMENT_SHAPE: Final = "policyDocumentType"
+_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+", re.ASCII)
 # Java notation for supplementary code points (see bellwire.aws.codec).
 _JAVA_SUPPLEMENTARY: Final = "\\u10000-\\u10FFFF"
 _PY_SUPPLEMENTARY: Final = "\\U00010000-\\U0010FFFF"
@@ -99,12 +103,24 @@ class QueryCodec:
     def parse(self, body: bytes) -> tuple[str, dict[str, Any]]:
         """The operation name and its input as a nested dict, validated against the model."""
         try:
+            text = body.decode("utf-8")
+            if _BAD_ESCAPE.search(text):
+                raise ValueError("a '%' that starts no escape")
+            # errors="strict": an escape that is not UTF-8 is refused, not read as U+FFFD.
             pairs = parse_qsl(
-                body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)
+                text, keep_blank_values=True, strict_parsing=bool(body), errors="strict"
             )
-        except (UnicodeDecodeError, ValueError):
+        except ValueError:  # UnicodeDecodeError included
             raise ValidationError("The request body is not a valid query string.") from None
         params = dict(pairs)
+        if len(params) != len(pairs):
+            # Last-wins would let "Action=GetUser&Action=DeleteUser" read as either: refuse.
+            counts = Counter(key for key, _ in pairs)
+            repeated = sorted(key for key, n in counts.items() if n > 1)
+            raise ValidationError(
+                f"The parameter {', '.join(repeated)[:128]} is given more than once: "
+                "each parameter may appear once."
+            )
         action = params.pop("Action", None)
         version = params.pop("Version", None)
         if not action:
@@ -230,11 +246,16 @@ class QueryCodec:
                 )
             return raw
         if kind in ("integer", "long"):
-            try:
+            # ASCII digits within the type's range: int() alone would take "1_000", " 7" and
+            # a 30-digit number that no IAM or STS integer can hold.
+            bits = 31 if kind == "integer" else 63
+            if len(raw) <= 20 and _INTEGER.fullmatch(raw) and -(2**bits) <= int(raw) < 2**bits:
                 return int(raw)
-            except ValueError:
-                errors.append(f"Value '{raw}' at '{path}' failed to satisfy constraint: integer")
-                return None
+            errors.append(
+                f"Value '{raw[:64]}' at '{path}' failed to satisfy constraint: Member must be "
+                f"a {bits + 1}-bit integer"
+            )
+            return None
         if kind == "boolean":
             if raw not in ("true", "false"):
                 errors.append(f"Value '{raw}' at '{path}' failed to satisfy constraint: boolean")
@@ -349,10 +370,21 @@ class QueryService:
             output = await operation(principal, params, facts)
             payload = self.codec.serialize(name, output, request_id)
         except AwsError as err:
+            if err.is_fault:
+                log.error(
+                    "%s request %s answered %d: %r",
+                    self.codec.service_name,
+                    request_id,
+                    err.status,
+                    err,
+                    exc_info=True,
+                )
             return self.error(err, request_id)
         except StoreClosed:
+            log.info("%s request %s refused: shutting down", self.codec.service_name, request_id)
             return self.error(ServiceUnavailable("The server is shutting down."), request_id)
         except Exception:
+            # The one record of a 500: its traceback, with the id the client was given.
             log.exception("%s request %s failed", self.codec.service_name, request_id)
             return self.error(
                 ServiceFailure("The service has experienced an unexpected failure."), request_id
@@ -365,8 +397,6 @@ class QueryService:
         )
 
     def error(self, err: AwsError, request_id: str) -> web.Response:
-        if err.is_fault:
-            log.error("%s request %s: %r", self.codec.service_name, request_id, err)
         status, body = self.codec.serialize_error(err, request_id)
         return web.Response(
             status=status, body=body, content_type=_XML, headers={"x-amzn-RequestId": request_id}

@@ -19,6 +19,7 @@ from bellwire import __version__, ids
 from bellwire.api.auth import Authenticator
 from bellwire.aws import arn as arns
 from bellwire.aws import codec, sigv4
+from bellwire.aws.content_encoding import decode_body
 from bellwire.aws.errors import (
     AwsError,
     BadRequest,
@@ -30,6 +31,7 @@ from bellwire.domain.operation import Call, Result
 from bellwire.domain.operations import REGISTRY
 from bellwire.domain.roles import INVALID_BEARER
 from bellwire.iam.authorize import Facts, authorize, transport_facts
+from bellwire.iam.errors import ValidationError
 from bellwire.iam.principal import Principal
 from bellwire.store.base import Store, StoreClosed
 
@@ -87,6 +89,28 @@ def resources_of(params: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(found)) or ["*"]
 
 
+async def read_body(request: web.BaseRequest, limit: int) -> bytes:
+    """The body as sent, refused (BadRequest) past ``limit`` bytes, before or while reading."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise BadRequest(f"The request body is {declared} bytes; the limit is {limit} bytes.")
+    # StreamReader.read(n) returns what has arrived so far (up to n), not n bytes: loop to EOF.
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := await request.content.read(limit + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(f"The request body exceeds the limit of {limit} bytes.")
+    except (RequestPayloadError, ConnectionResetError) as exc:
+        # The client framed its body wrongly, or left before sending it all: its mistake,
+        # not a server failure (and, if it left, no one reads the answer).
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "it ended early"
+        raise BadRequest(f"The request body could not be read: {reason}") from None
+    return b"".join(chunks)
+
+
 class RestApi:
     def __init__(
         self,
@@ -113,10 +137,22 @@ class RestApi:
         try:
             return await self._handle(request, request_id)
         except AwsError as err:
+            if err.is_fault:
+                log.error(
+                    "request %s: %s %s answered %d: %r",
+                    request_id,
+                    request.method,
+                    request.raw_path,
+                    err.status,
+                    err,
+                    exc_info=True,
+                )
             return self._error(err, request_id)
         except StoreClosed:
+            log.info("request %s refused: the server is shutting down", request_id)
             return self._error(ServiceUnavailable("The server is shutting down."), request_id)
         except Exception:
+            # The one record of a 500: its traceback, with the id the client was given.
             log.exception("request %s failed: %s %s", request_id, request.method, request.raw_path)
             return self._error(
                 ServiceFailure("The service has experienced an unexpected failure."), request_id
@@ -137,51 +173,44 @@ class RestApi:
         return response
 
     def _error(self, err: AwsError, request_id: str) -> web.Response:
-        if err.is_fault:
-            log.error("request %s: %r", request_id, err)
         status, headers, body = codec.serialize_error(err, request_id)
         return web.Response(status=status, headers=headers, body=body)
 
-    async def _read_body(self, request: web.BaseRequest) -> bytes:
-        declared = request.content_length
-        if declared is not None and declared > self._max_body:
-            raise BadRequest(
-                f"The request body is {declared} bytes; the limit is {self._max_body} bytes."
-            )
-        # StreamReader.read(n) returns what has arrived so far (up to n), not n bytes: loop to EOF.
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            while chunk := await request.content.read(self._max_body + 1 - size):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > self._max_body:
-                    raise BadRequest(
-                        f"The request body exceeds the limit of {self._max_body} bytes."
-                    )
-        except (RequestPayloadError, ConnectionResetError) as exc:
-            # The client framed or encoded its body wrongly, or left before sending it all:
-            # its mistake, not a server failure (and, if it left, no one reads the answer).
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "it ended early"
-            raise BadRequest(f"The request body could not be read: {reason}") from None
-        return b"".join(chunks)
-
     async def _handle(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:
         path, _, query = request.raw_path.partition("?")
-        body = await self._read_body(request)
         headers: Sequence[tuple[str, str]] = [
             (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
         ]
+        try:
+            body = await read_body(request, self._max_body)
+        except BadRequest as err:
+            # An IAM or STS client reads XML errors: word the refusal its way.
+            early = self.query_services.get(sigv4.scope_service(headers) or "")
+            if early is None:
+                raise
+            return early.error(ValidationError(err.message), request_id)
+        # The signature covers the body as sent (compressed or not); the application reads it
+        # decoded (bellwire.aws.content_encoding).
         signed = sigv4.parse_header_auth(request.method, path, query, headers, body)
+        encodings = request.headers.getall("Content-Encoding", ())
         query_service = self.query_services.get(signed.service)
         facts = transport_facts(request.remote, request.secure)
         if query_service is not None:
             try:
                 principal = self._auth.check(signed, service=signed.service)
+                if path != "/":  # the models' requestUri; botocore always posts there
+                    raise ValidationError(
+                        f"{signed.service.upper()} is served at /, not at {path[:256]}."
+                    )
+                try:
+                    body = decode_body(body, encodings, self._max_body)
+                except BadRequest as err:
+                    raise ValidationError(err.message) from None
             except AwsError as err:
                 return query_service.error(err, request_id)
             return await query_service(principal, request.method, body, request_id, facts)
         principal = self._auth.check(signed, service="chime")
+        body = decode_body(body, encodings, self._max_body)
 
         match = self._router.match(request.method, path, query)
         _check_bearer(match.operation, request.headers.get(BEARER_HEADER))

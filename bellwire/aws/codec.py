@@ -24,6 +24,10 @@ Decisions a caller should know (see also the docstrings):
   way, the signing name being ``chime`` for both services).
 * Unknown JSON members and unknown query parameters are ignored, as AWS does: newer SDKs may send
   members this model does not know yet. ``null`` for a structure member means "absent".
+* Selectors (``?operation=``, ``?scope=``) are given at most once each, and only where the
+  matched operation takes them: a repeated, conflicting or unknown selector is a BadRequest
+  rather than a guess at which operation was meant (``operation=redact&operation=bogus`` must
+  not redact).
 * Query values are decoded per RFC 3986 (``+`` stays a plus; both SDKs send ``%20``). A scalar
   member given twice in the query is a BadRequest rather than a silent first-or-last pick.
 * Header lookups are case-insensitive whatever mapping the shell passes.
@@ -976,6 +980,10 @@ def _describe(route: _Route) -> str:
     return "?" + "&".join(k if v is None else f"{k}={v}" for k, v in route.selectors)
 
 
+def _describe_given(given: Mapping[str, str]) -> str:
+    return "?" + "&".join(f"{k}={v[:_MAX_SHOWN]}" for k, v in sorted(given.items()))
+
+
 class Router:
     """Maps (method, raw path, raw query) to an :class:`Operation` of either service.
 
@@ -1007,6 +1015,8 @@ class Router:
                 operations[op.name] = op
                 routes.append(_compile_route(op))
         self.operations: Mapping[str, Operation] = operations
+        # "operation", "scope": query keys that select an operation on a shared path.
+        self._selector_keys = frozenset(key for r in routes for key, _ in r.selectors)
         # Fixed routes are indexed by (first literal segment, segment count), so a lookup
         # leaves one to three candidates; routes that start with a label or have a greedy label
         # (none in the Chime models) are scanned after them.
@@ -1020,6 +1030,22 @@ class Router:
                 self._scan.setdefault(method, []).append(route)
             else:
                 self._fixed[method].setdefault((head, len(route.segments)), []).append(route)
+
+    def _given_selectors(self, raw_query: str) -> dict[str, str]:
+        """The selector keys present in the query, each given once (else BadRequest)."""
+        if not raw_query or not any(key in raw_query for key in self._selector_keys):
+            return {}
+        given: dict[str, str] = {}
+        for key, values in _parse_query(raw_query).items():
+            if key not in self._selector_keys:
+                continue
+            if len(values) > 1:
+                raise BadRequest(
+                    f"The query selector '{key}' is given {len(values)} times: name one "
+                    "operation, once."
+                )
+            given[key] = values[0]
+        return given
 
     def _candidates(self, method: str, segs: Sequence[str]) -> Iterable[_Route]:
         fixed = self._fixed.get(method)
@@ -1038,7 +1064,9 @@ class Router:
         method = method.upper()
         segs = raw_path[1:].split("/") if raw_path.startswith("/") else None
         query: dict[str, list[str]] | None = None
+        given = self._given_selectors(raw_query)
         selector_hint: list[str] = []
+        shown = raw_path if len(raw_path) <= 256 else raw_path[:256] + "..."
         if segs is not None:
             for route in self._candidates(method, segs):
                 params = route.match_path(segs)
@@ -1050,8 +1078,19 @@ class Router:
                     if not route.selectors_ok(query):
                         selector_hint.append(_describe(route))
                         continue
+                if given and not given.keys() <= {key for key, _ in route.selectors}:
+                    # A selector this operation does not take: the client meant another
+                    # operation (or several at once); running this one would be a guess.
+                    raise BadRequest(
+                        f"The query selector {_describe_given(given)} does not select an "
+                        f"operation on {method} {shown}"
+                    )
                 return Match(route.operation, {k: _decode(v, "path") for k, v in params.items()})
-        shown = raw_path if len(raw_path) <= 256 else raw_path[:256] + "..."
+        if selector_hint and given:
+            raise BadRequest(
+                f"The query selector {_describe_given(given)} does not select an operation on "
+                f"{method} {shown}: this path takes {' or '.join(sorted(selector_hint))}"
+            )
         if selector_hint:
             raise UnknownOperation(
                 f"No operation matches {method} {shown}: this path needs the query "

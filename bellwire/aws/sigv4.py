@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -44,6 +44,7 @@ __all__ = [
     "parse_header_auth",
     "parse_presigned_query",
     "presign_connect_url",
+    "scope_service",
     "verify",
 ]
 
@@ -179,6 +180,7 @@ def parse_header_auth(
             )
     if "host" not in signed_headers:
         raise IncompleteSignature("'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    _check_amz_headers_signed(header_map, signed_headers)
     canonical_headers: list[str] = []
     for name in signed_headers:
         values = header_map.get(name)
@@ -214,6 +216,19 @@ def parse_header_auth(
     )
 
 
+def scope_service(headers: Sequence[tuple[str, str]]) -> str | None:
+    """The service an ``Authorization`` header's credential scope names, or None if there is
+    no single well-formed one. Unverified: only for choosing how to word an early refusal."""
+    values = [value for name, value in headers if name.lower() == "authorization"]
+    if len(values) != 1:
+        return None
+    try:
+        credential, _, _ = _parse_authorization(values[0])
+        return _parse_credential(credential)[3]
+    except (IncompleteSignature, InvalidSignature):
+        return None
+
+
 def _parse_authorization(value: str) -> tuple[str, str, str]:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
@@ -246,6 +261,22 @@ def _parse_authorization(value: str) -> tuple[str, str, str]:
             " ".join(f"Authorization header requires '{name}' parameter." for name in missing)
         )
     return credential, signed_headers, signature
+
+
+def _check_amz_headers_signed(header_names: Iterable[str], signed_headers: Collection[str]) -> None:
+    """Every ``x-amz-*`` header sent must be signed (AWS's SigV4 rule): an unsigned one, such as
+    ``x-amz-chime-bearer`` or ``x-amz-date``, could be added or changed by anyone on the path.
+    (``x-amzn-*`` headers, such as ``x-amzn-trace-id``, are not ``x-amz-*``.)"""
+    unsigned = sorted(
+        name
+        for name in {name.lower() for name in header_names}
+        if name.startswith("x-amz-") and name not in signed_headers
+    )
+    if unsigned:
+        raise IncompleteSignature(
+            "There were headers present in the request which were not signed: "
+            f"{', '.join(unsigned)}. Every x-amz-* header sent must be in SignedHeaders."
+        )
 
 
 def _single_header(header_map: Mapping[str, list[str]], name: str) -> str | None:
@@ -305,12 +336,23 @@ def _canonical_uri(raw_path: str) -> str:
 # --- server side: presigned WebSocket connect URL -------------------------------------------
 
 
-def parse_presigned_query(method: str, raw_path: str, raw_query: str, host: str) -> SignedRequest:
+def parse_presigned_query(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    host: str,
+    *,
+    header_names: Iterable[str] = (),
+    max_expires: int = MAX_PRESIGN_EXPIRES,
+) -> SignedRequest:
     """Parse a URL presigned like amazon-chime-sdk-js ``DefaultSigV4.signURL`` does.
 
     ``host`` is the ``Host`` header as received: the client signed ``host:`` + its lower-cased
     URL host, so a proxy that rewrites ``Host`` breaks verification. Every parameter except
     ``X-Amz-Signature``, unknown ones included, is part of the canonical query.
+    ``header_names`` are the request's header names: only ``host`` is signed, so any
+    ``x-amz-*`` header is refused. ``max_expires`` is this server's longest accepted
+    ``X-Amz-Expires`` (at most SigV4's one week).
     """
     params = _split_query(raw_query)
     auth: dict[str, str] = {}
@@ -346,11 +388,17 @@ def parse_presigned_query(method: str, raw_path: str, raw_query: str, host: str)
             f"X-Amz-Expires must be a whole number of seconds from 1 to {MAX_PRESIGN_EXPIRES} "
             f"(one week), got '{expires_text}'."
         )
+    if expires > max_expires:
+        raise IncompleteSignature(
+            f"X-Amz-Expires {expires} is longer than this server accepts for a presigned URL: "
+            f"at most {max_expires} seconds."
+        )
     # A browser cannot add headers to a WebSocket upgrade, so host is all there is to sign.
     if auth[_Q_SIGNED_HEADERS] != "host":
         raise IncompleteSignature(
             f"X-Amz-SignedHeaders must be 'host' on the connect URL, got '{auth[_Q_SIGNED_HEADERS]}'."
         )
+    _check_amz_headers_signed(header_names, ("host",))
     host = host.strip().lower()
     if not host:
         raise IncompleteSignature("The request has no Host header, which the connect URL signs.")

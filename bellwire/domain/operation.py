@@ -76,15 +76,14 @@ def decode_token(params: dict[str, Any], kind: type[K]) -> K | None:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(
-            "The NextToken is not valid: pass back a NextToken from a previous answer."
-        ) from None
-    if not isinstance(value, kind) or not _storable(value):
+        valid = isinstance(value, kind) and _storable(value)
+    except (ValueError, RecursionError):  # a forged token: not base64, not JSON, too deep
+        valid = False
+    if not valid:
         raise BadRequest(
             "The NextToken is not valid: pass back a NextToken from a previous answer."
         )
-    return value
+    return value  # type: ignore[no-any-return]
 
 
 def _storable(value: object) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ from bellwire.gateway.frames import event_frame
 from bellwire.gateway.hub import Hub, Session
 from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
-from bellwire.store.base import Store
+from bellwire.store.base import Store, StoreClosed
 from bellwire.store.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ _AUTH_FAILURES = (
     UnrecognizedClient,
     ExpiredToken,
 )
+# The parameters a session is made of; each may be given once.
+_SESSION_PARAMS = ("userArn", "sessionId", "prefetch-on", "prefetch-sort-by")
 ESTABLISHED = event_frame(Event(EventType.SESSION_ESTABLISHED, MessageType.SYSTEM))
 
 
@@ -71,6 +74,7 @@ class GatewaySettings:
     prefetch_memberships: int
     prefetch_cache_bytes: int = 0
     close_timeout: float = 5.0
+    max_presign_seconds: int = sigv4.MAX_PRESIGN_EXPIRES
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +123,29 @@ class Gateway:
     def authenticate(self, request: web.BaseRequest) -> ConnectRequest:
         path, _, query = request.raw_path.partition("?")
         try:
-            signed = sigv4.parse_presigned_query(request.method, path, query, request.host)
+            signed = sigv4.parse_presigned_query(
+                request.method,
+                path,
+                query,
+                request.host,
+                header_names=[k.decode("latin-1") for k, _ in request.raw_headers],
+                max_expires=self._settings.max_presign_seconds,
+            )
             principal = self._auth.check(signed, service="chime")
         except _AUTH_FAILURES as err:
             raise Refused(close_codes.UNAUTHORIZED, f"Unauthorized: {err.message}") from None
         except AwsError as err:
             raise Refused(close_codes.UNAUTHORIZED, f"Unauthorized: {err.message}") from None
         params = dict(signed.query)
+        if len(params) != len(signed.query):
+            counts = Counter(key for key, _ in signed.query)
+            repeated = [key for key in _SESSION_PARAMS if counts[key] > 1]
+            if repeated:
+                # Signed, but ambiguous: which userArn would the session be for?
+                raise Refused(
+                    close_codes.FORBIDDEN,
+                    f"Forbidden: the parameter {repeated[0]} is given more than once.",
+                )
         user_arn = params.get("userArn", "")
         parsed = arns.parse(user_arn)
         if parsed is None or parsed.kind != "user":
@@ -215,8 +235,10 @@ class Gateway:
             await ws.prepare(request)
         except (ConnectionError, web.HTTPException) as exc:
             # Not a WebSocket upgrade at all (or the peer left): an HTTP answer is all we can do.
+            # Raised, not returned: aiohttp deprecates returning an HTTPException (a warning per
+            # request, and an error under -W error).
             if isinstance(exc, web.HTTPException):
-                return exc
+                raise
             return ws
         if refusal is not None or connect is None:
             assert refusal is not None
@@ -249,10 +271,16 @@ class Gateway:
         self._admit(session)
         try:
             snapshot = await self._store.read(lambda tx: self._snapshot(tx, c))
+        except StoreClosed:
+            self.hub.remove(session)
+            await ws.close(code=close_codes.SERVICE_RESTART, message=b"The server is restarting.")
+            return
         except Exception:
+            # A session's 500: its traceback once, with the ids a client or operator can quote.
+            log.exception("connect of %s (sessionId %s) failed", c.user_arn, c.session_id)
             self.hub.remove(session)
             await ws.close(code=1011, message=b"Internal error")
-            raise
+            return
         if snapshot is None:
             self.hub.remove(session)
             await ws.close(

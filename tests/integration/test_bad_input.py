@@ -6,6 +6,8 @@ no table of the store changed: a refused request must leave no trace.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -407,3 +409,189 @@ def test_lying_content_length_is_refused(
         response = unsigned("POST", path, body, headers)
     assert 400 <= response.status < 500
     assert response.error_type is not None
+
+
+# --- Content-Encoding ------------------------------------------------------------------------
+
+
+def _gzip_headers(alice: str) -> dict[str, str]:
+    return {"x-amz-chime-bearer": alice, "Content-Encoding": "gzip"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"Content": "hi", "Type": "STANDARD", "Persistence": "PERSISTENT"}',  # not gzip at all
+        b"\x1f\x8b\x08\x00garbage",  # a gzip magic, then garbage
+        gzip.compress(b'{"Content": "hi"}')[:-4],  # truncated
+    ],
+    ids=["plain-json", "bad-deflate", "truncated"],
+)
+def test_body_labelled_gzip_that_is_not_gzip_is_a_bad_request(
+    target: dict[str, str], raw: Any, unchanged: Any, arn_path: Any, body: bytes
+) -> None:
+    """Was a 500: the decoding error escaped the body reader."""
+    with unchanged():
+        response = raw(
+            "POST",
+            f"/channels/{arn_path(target['channel'])}/messages",
+            body,
+            headers=_gzip_headers(target["alice"]),
+        )
+    assert response.status == 400, (response.status, response.body)
+    assert response.error_type == "BadRequestException"
+    assert "gzip" in response.message
+
+
+def test_gzipped_body_signed_as_sent_is_accepted(
+    target: dict[str, str], raw: Any, arn_path: Any, messaging: Any
+) -> None:
+    """SigV4's payload hash is over the bytes as sent (what botocore signs when it compresses);
+    it used to be computed over the decompressed body, so this was a 403."""
+    document = {"Content": "compressed hello", "Type": "STANDARD", "Persistence": "PERSISTENT"}
+    response = raw(
+        "POST",
+        f"/channels/{arn_path(target['channel'])}/messages",
+        gzip.compress(json.dumps(document).encode()),
+        headers=_gzip_headers(target["alice"]),
+    )
+    assert response.status == 201, (response.status, response.body)
+    message = messaging.get_channel_message(
+        ChannelArn=target["channel"],
+        MessageId=response.json()["MessageId"],
+        ChimeBearer=target["alice"],
+    )["ChannelMessage"]
+    assert message["Content"] == "compressed hello"
+
+
+def test_gzip_bomb_stops_at_the_body_limit(
+    server: RunningServer, target: dict[str, str], raw: Any, unchanged: Any, arn_path: Any
+) -> None:
+    limit = server.settings.max_body_bytes
+    inflated = b'{"Content": "' + b"x" * (limit * 8) + b'"}'
+    bomb = gzip.compress(inflated)
+    assert len(bomb) < limit // 10
+    with unchanged():
+        response = raw(
+            "POST",
+            f"/channels/{arn_path(target['channel'])}/messages",
+            bomb,
+            headers=_gzip_headers(target["alice"]),
+        )
+    assert response.status == 400, (response.status, response.body)
+    assert response.error_type == "BadRequestException"
+    assert "once decompressed" in response.message
+
+
+@pytest.mark.parametrize("encoding", ["br", "deflate", "gzip, gzip", "compress"])
+def test_other_content_encodings_are_refused(
+    target: dict[str, str], raw: Any, unchanged: Any, arn_path: Any, encoding: str
+) -> None:
+    with unchanged():
+        response = raw(
+            "POST",
+            f"/channels/{arn_path(target['channel'])}/messages",
+            _send_body(),
+            headers={"x-amz-chime-bearer": target["alice"], "Content-Encoding": encoding},
+        )
+    assert response.status == 400, (response.status, response.body)
+    assert response.error_type == "BadRequestException"
+    assert "Content-Encoding" in response.message
+
+
+def test_query_protocol_bad_gzip_is_a_validation_error(raw: Any, unchanged: Any) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"}
+    with unchanged():
+        response = raw(
+            "POST", "/", b"Action=CreateUser&Version=2010-05-08&UserName=x", headers=form,
+            service="iam", region="us-east-1",
+        )  # fmt: skip
+    assert response.status == 400, (response.status, response.body)
+    assert b"<Code>ValidationError</Code>" in response.body
+    assert b"gzip" in response.body
+    ok = raw(
+        "POST", "/", gzip.compress(b"Action=GetCallerIdentity&Version=2011-06-15"), headers=form,
+        service="sts", region="us-east-1",
+    )  # fmt: skip
+    assert ok.status == 200, ok.body
+    assert b"<GetCallerIdentityResult>" in ok.body
+
+
+# --- nesting, selectors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [1000, 10_000])
+def test_deeply_nested_json_on_the_admin_endpoint_is_a_bad_request(
+    raw: Any, target: dict[str, str], depth: int
+) -> None:
+    """Was a 500: RecursionError escaped json.loads."""
+    body = b'{"UserArn": ' + b"[" * depth + b"]" * depth + b"}"
+    response = raw("POST", "/admin/sessions/close", body)
+    assert response.status == 400, (response.status, response.body[:200])
+    assert response.error_type == "BadRequestException"
+
+
+def test_deeply_nested_next_token_is_a_bad_request(
+    target: dict[str, str], raw: Any, arn_path: Any
+) -> None:
+    """A forged NextToken that decodes to JSON nested past the recursion limit."""
+    token = base64.urlsafe_b64encode(b"[" * 1500).decode().rstrip("=")
+    response = raw(
+        "GET",
+        f"/channels/{arn_path(target['channel'])}/messages?next-token={token}",
+        headers={"x-amz-chime-bearer": target["alice"]},
+    )
+    assert response.status == 400, (response.status, response.body[:200])
+    assert "NextToken" in response.message
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "operation=redact&operation=bogus",
+        "operation=bogus&operation=redact",
+        "operation=redact&operation=redact",
+        "operation=redact&scope=message-status",
+    ],
+)
+def test_conflicting_selectors_do_not_run_the_operation(
+    target: dict[str, str], raw: Any, unchanged: Any, arn_path: Any, messaging: Any, query: str
+) -> None:
+    """Was a 200 that redacted the message."""
+    message_id = messaging.send_channel_message(
+        ChannelArn=target["channel"],
+        Content="keep me",
+        Type="STANDARD",
+        Persistence="PERSISTENT",
+        ChimeBearer=target["alice"],
+    )["MessageId"]
+    with unchanged():
+        response = raw(
+            "POST",
+            f"/channels/{arn_path(target['channel'])}/messages/{message_id}?{query}",
+            headers={"x-amz-chime-bearer": target["alice"]},
+        )
+    assert response.status == 400, (response.status, response.body)
+    assert response.error_type == "BadRequestException"
+    kept = messaging.get_channel_message(
+        ChannelArn=target["channel"], MessageId=message_id, ChimeBearer=target["alice"]
+    )["ChannelMessage"]
+    assert kept["Content"] == "keep me" and not kept.get("Redacted")
+
+
+def test_query_protocol_body_over_the_cap_is_an_xml_error(
+    server: RunningServer, raw: Any, unchanged: Any
+) -> None:
+    """An IAM client reads XML errors, even for a body refused before it is parsed (this was a
+    Chime JSON error)."""
+    body = b"Action=CreateUser&Version=2010-05-08&UserName=x&Pad=" + b"x" * (
+        server.settings.max_body_bytes
+    )
+    with unchanged():
+        response = raw(
+            "POST", "/", body, headers={"Content-Type": "application/x-www-form-urlencoded"},
+            service="iam", region="us-east-1",
+        )  # fmt: skip
+    assert response.status == 400, (response.status, response.body[:200])
+    assert b"<Code>ValidationError</Code>" in response.body
+    assert b"limit" in response.body

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
-from ws_helpers import Sessions, World, connect_url, off, open_ws, refused
+from ws_helpers import Sessions, World, connect_url, off, open_ws, presign_pairs, refused
 
 from bellwire.aws.sigv4 import presign_connect_url
 from bellwire.events import EventType
@@ -233,3 +233,94 @@ async def test_connect_rate_limit_is_4429(tmp_path: Path) -> None:
             await sessions.close_all()
     finally:
         await off(running.stop)
+
+
+def _presigned(
+    running: RunningServer,
+    user_arn: str,
+    *,
+    expires: int = 10,
+    now: datetime | None = None,
+    session_token: str | None = None,
+) -> str:
+    return presign_connect_url(
+        host=running.endpoint_host,
+        access_key_id=running.access_key_id,
+        secret_access_key=running.secret_access_key,
+        session_token=session_token,
+        region=running.region,
+        params={"sessionId": "1", "userArn": user_arn},
+        now=now or datetime.now(UTC),
+        scheme="ws",
+        expires=expires,
+    )
+
+
+async def test_presigned_url_longer_than_the_setting_is_4401(
+    running: RunningServer, world: World, ws: Sessions
+) -> None:
+    """A URL presigned for 100000 s, two hours ago, would still be in its window: the lifetime
+    itself is refused (connect_max_presign_seconds, 900 by default)."""
+    assert running.settings.connect_max_presign_seconds == 900
+    user = world.user()
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    code, reason = await refused(_presigned(running, user, expires=100000, now=two_hours_ago))
+    assert code == 4401
+    assert "X-Amz-Expires 100000" in reason and "900" in reason
+    assert (await refused(_presigned(running, user, expires=901)))[0] == 4401
+    client = await open_ws(_presigned(running, user, expires=900))
+    try:
+        first = await client.recv()
+        assert "SESSION_ESTABLISHED" in str(first)
+    finally:
+        await client.close()
+
+
+async def test_presigned_url_lifetime_is_a_setting(tmp_path: Path) -> None:
+    running = start_server(tmp_path, connect_max_presign_seconds=5)
+    try:
+        world = World.create(running)
+        assert (await refused(_presigned(running, world.user(), expires=10)))[0] == 4401
+    finally:
+        await off(running.stop)
+
+
+@pytest.mark.parametrize("header", ["x-amz-chime-bearer", "X-Amz-Date", "x-amz-security-token"])
+async def test_unsigned_x_amz_header_on_the_upgrade_is_4401(
+    running: RunningServer, world: World, header: str
+) -> None:
+    """The connect URL signs only host: an x-amz-* header beside it is not signed."""
+    user = world.user()
+    ws = await open_ws(connect_url(running, user), additional_headers={header: user})
+    try:
+        await ws.wait_closed()
+    finally:
+        await ws.close()
+    assert ws.close_code == 4401
+    assert "not signed" in (ws.close_reason or "")
+
+
+async def test_session_token_beside_a_long_term_key_is_4401(
+    running: RunningServer, world: World
+) -> None:
+    code, reason = await refused(_presigned(running, world.user(), session_token="forged"))
+    assert code == 4401
+    assert "security token" in reason
+
+
+@pytest.mark.parametrize("name", ["userArn", "sessionId", "prefetch-sort-by"])
+async def test_a_session_parameter_given_twice_is_4003(
+    running: RunningServer, world: World, name: str
+) -> None:
+    """Signed, but ambiguous (which user would the session be for?): refused, not last-wins."""
+    user = world.user()
+    values = {"userArn": (user, user), "sessionId": ("1", "2"), "prefetch-sort-by": ("unread",) * 2}
+    first, second = values[name]
+    url = connect_url(running, user, extra={name: first} if name != "userArn" else None)
+    # Append the repeat and re-sign: presign_connect_url takes a mapping, so sign by hand.
+    parts = urlsplit(url)
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    pairs = [(k, v) for k, v in pairs if not k.startswith("X-Amz-")] + [(name, second)]
+    code, reason = await refused(presign_pairs(running, pairs))
+    assert code == 4003
+    assert f"{name} is given more than once" in reason

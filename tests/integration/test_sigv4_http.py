@@ -154,3 +154,59 @@ def test_boto3_with_an_unknown_key_gets_a_client_error(
         client.get_messaging_session_endpoint()
     assert info.value.response["Error"]["Code"] == "UnrecognizedClientException"
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.parametrize("header", ["x-amz-chime-bearer", "x-amz-meta-anything"])
+def test_x_amz_header_added_after_signing_is_refused(
+    signer: Any, unsigned: Any, unchanged: Any, header: str
+) -> None:
+    """AWS's SigV4 rule: every x-amz-* header sent must be signed. Without it, anyone on the
+    path could add a bearer to a signed request."""
+    body = _body("unsigned-header")
+    headers = signer("POST", CREATE, body, headers={"Content-Type": "application/json"})
+    headers[header] = "arn:aws:chime:us-east-1:123456789012:app-instance/a/user/u1"
+    with unchanged():
+        response = unsigned("POST", CREATE, body, headers)
+    _assert_refused(response, "IncompleteSignatureException", status=400)
+    assert f"not signed: {header}" in response.message
+
+
+def test_unsigned_x_amz_date_is_refused(signer: Any, unsigned: Any, unchanged: Any) -> None:
+    """x-amz-date must be signed: the signature is checked against the clock through it."""
+    body = _body("unsigned-date")
+    headers = signer("POST", CREATE, body, headers={"Content-Type": "application/json"})
+    auth = headers["Authorization"]
+    assert "x-amz-date" in auth
+    # Re-sign without x-amz-date, as a client that adds the date after signing would.
+    headers_no_date = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    stripped = auth.replace(";x-amz-date", "").replace("x-amz-date;", "")
+    with unchanged():
+        response = unsigned("POST", CREATE, body, {**headers_no_date, "Authorization": stripped})
+    _assert_refused(response, "IncompleteSignatureException", status=400)
+    assert "not signed: x-amz-date" in response.message
+
+
+@pytest.mark.parametrize(
+    ("service", "code", "status"),
+    [
+        ("chime-sdk-identity", "UnrecognizedClientException", 403),
+        ("iam", "InvalidClientTokenId", 403),
+        ("sts", "InvalidClientTokenId", 403),
+    ],
+)
+def test_session_token_beside_a_long_term_key_is_refused(
+    server: RunningServer, unchanged: Any, service: str, code: str, status: int
+) -> None:
+    """A security token belongs only with temporary credentials: beside the root key (or an
+    IAM user's key) AWS answers "The security token included in the request is invalid"."""
+    client = server.client(service, aws_session_token="forged-or-stale-token")
+    call = {
+        "chime-sdk-identity": lambda: client.create_app_instance(Name="with-a-token"),
+        "iam": lambda: client.create_user(UserName="with-a-token"),
+        "sts": lambda: client.get_caller_identity(),
+    }[service]
+    with unchanged(), pytest.raises(ClientError) as info:
+        call()
+    assert info.value.response["Error"]["Code"] == code
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert "security token" in info.value.response["Error"]["Message"]

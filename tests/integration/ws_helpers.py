@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import itertools
 import os
 import re
@@ -26,12 +28,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bellwire.aws.sigv4 import presign_connect_url
+from bellwire.aws.sigv4 import EMPTY_SHA256, derive_signing_key, presign_connect_url
 from bellwire.events import Event, EventType, decode
 from bellwire.testing import RunningServer
 
@@ -176,6 +178,32 @@ def connect_url(
         now=now or datetime.now(UTC),
         scheme="ws",
     )
+
+
+def presign_pairs(running: RunningServer, pairs: list[tuple[str, str]], expires: int = 10) -> str:
+    """A ``ws://`` connect URL presigned over exactly these parameters, repeats included
+    (``presign_connect_url`` takes a mapping, botocore's presigner keeps the first of a repeated
+    key): SigV4 with ``host`` only, every parameter in the canonical query."""
+    now = datetime.now(UTC)
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    scope = f"{amz_date[:8]}/{running.region}/chime/aws4_request"
+    signed = [
+        *pairs,
+        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+        ("X-Amz-Credential", f"{running.access_key_id}/{scope}"),
+        ("X-Amz-Date", amz_date),
+        ("X-Amz-Expires", str(expires)),
+        ("X-Amz-SignedHeaders", "host"),
+    ]
+    encoded = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in signed)
+    query = "&".join(f"{k}={v}" for k, v in encoded)
+    host = running.endpoint_host
+    canonical = f"GET\n/connect\n{query}\nhost:{host}\n\nhost\n{EMPTY_SHA256}"
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{digest}"
+    key = derive_signing_key(running.secret_access_key, amz_date[:8], running.region, "chime")
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return f"ws://{host}/connect?{query}&X-Amz-Signature={signature}"
 
 
 class Client:

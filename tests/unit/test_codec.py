@@ -369,7 +369,6 @@ def test_route_with_decoded_slashes_is_unknown() -> None:
         ("POST", "/channels", "", "CreateChannel"),
         ("POST", "/channels", "operation=search", "SearchChannels"),
         ("POST", "/channels", "max-results=5&operation=search", "SearchChannels"),
-        ("POST", "/channels", "operation=bogus", "CreateChannel"),
         ("GET", "/channels", "app-instance-arn=x", "ListChannels"),
         ("GET", "/channels", "scope=app-instance-user-memberships", "ListChannelMembershipsForAppInstanceUser"),
         ("GET", "/channels", "scope=app-instance-user-moderated-channels", "ListChannelsModeratedByAppInstanceUser"),
@@ -456,6 +455,34 @@ def test_wrong_method_is_405_listing_allowed_methods() -> None:
     with pytest.raises(MethodNotAllowed) as info:
         route("GET", f"/channels/{ENC_CHANNEL}/readMarker")
     assert info.value.allowed == ("PUT",)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "says"),
+    [
+        # the case: a valid selector and a bogus one, which used to redact
+        ("POST", f"/channels/{ENC_CHANNEL}/messages/m", "operation=redact&operation=bogus", "2 times"),
+        ("POST", f"/channels/{ENC_CHANNEL}/messages/m", "operation=redact&operation=redact", "2 times"),
+        ("POST", "/channels", "operation=search&operation=search&operation=x", "3 times"),
+        ("GET", "/channels", "scope=app-instance-user-memberships&scope=channel-flow-associations", "2 times"),
+        ("POST", f"/channels/{ENC_CHANNEL}/messages/m", "operation=bogus", "takes ?operation=redact"),
+        # a selector the path's other operation does not take: no silent fallback
+        ("POST", "/channels", "operation=bogus", "does not select"),
+        ("POST", "/channels", "scope=app-instance-user-memberships", "does not select"),
+        ("GET", "/channels", "scope=bogus", "does not select"),
+        ("GET", f"/channels/{ENC_CHANNEL}/messages/m", "operation=redact", "does not select"),
+        # two kinds of selector at once
+        ("POST", "/channels", "operation=search&scope=app-instance-user-memberships", "does not select"),
+        ("GET", "/channels", "scope=app-instance-user-memberships&operation=search", "does not select"),
+    ],
+)  # fmt: skip
+def test_repeated_or_conflicting_selectors_are_bad_requests(
+    method: str, path: str, query: str, says: str
+) -> None:
+    with pytest.raises(BadRequest) as info:
+        route(method, path, query)
+    assert info.value.status == 400
+    assert says in info.value.message, info.value.message
 
 
 def test_missing_selector_names_the_selector() -> None:

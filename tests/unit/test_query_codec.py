@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 from botocore.parsers import QueryParser
@@ -129,6 +129,49 @@ def test_actions_and_versions(iam: QueryCodec) -> None:
         iam.parse(b"Action=ListUsers&Version=2011-06-15")
     with pytest.raises(ValidationError):
         iam.parse(b"\xff\xfe")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"Action=GetUser&Action=DeleteUser&Version=2010-05-08&UserName=x",
+        b"Action=CreateUser&Version=2010-05-08&Version=2010-05-08&UserName=x",
+        b"Action=CreateUser&Version=2010-05-08&UserName=x&UserName=y",
+        b"Action=CreateUser&Version=2010-05-08&UserName=x&Tags.member.1.Key=a&Tags.member.1.Key=b",
+    ],
+)
+def test_a_parameter_given_twice_is_refused(iam: QueryCodec, body: bytes) -> None:
+    """Not a last-wins pick: the request could mean either."""
+    with pytest.raises(ValidationError, match="more than once"):
+        iam.parse(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"Action=ListUsers&Version=2010-05-08&Marker=%ZZ",  # a '%' that starts no escape
+        b"Action=ListUsers&Version=2010-05-08&Marker=%FF%FE",  # an escape that is not UTF-8
+        b"Action=ListUsers&Version=2010-05-08&Marker=50%",
+    ],
+)
+def test_malformed_escapes_are_refused(iam: QueryCodec, body: bytes) -> None:
+    with pytest.raises(ValidationError, match="not a valid query string"):
+        iam.parse(body)
+
+
+@pytest.mark.parametrize(
+    "value", ["999999999999999999999999999999", "2147483648", "1_000", " 7", "\u0667", "1.5", ""]
+)
+def test_integers_are_ascii_digits_within_the_type(iam: QueryCodec, value: str) -> None:
+    """int() alone takes "1_000", " 7" and Arabic-Indic digits; MaxItems is a 32-bit integer."""
+    body = "Action=ListUsers&Version=2010-05-08&MaxItems=" + quote(
+        value.encode().decode("unicode_escape")
+    )
+    with pytest.raises(ValidationError, match="32-bit integer"):
+        iam.parse(body.encode())
+    assert iam.parse(b"Action=ListUsers&Version=2010-05-08&MaxItems=-2147483648")[1] == {
+        "MaxItems": -(2**31)
+    }
 
 
 def test_output_parses_in_botocore(iam: QueryCodec, sts: QueryCodec) -> None:
