@@ -39,6 +39,7 @@ from bellwire.iam.api import IamApi, StsSettings
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.keys import RootKeys, load_or_create_root, prepare_data_dir, root_credential
 from bellwire.iam.records import IamChange
+from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.store.sqlite import SqliteStore
 from bellwire.store.tx import IamTx, Tx
 
@@ -76,11 +77,14 @@ class BellwireServer:
         self._maintenance: asyncio.Task[None] | None = None
         self._credentials: CredentialIndex | None = None
         self.iam: IamApi | None = None
+        self.metrics: Metrics | None = None
+        self._refresher: asyncio.Task[None] | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         s = self.settings
+        metrics = self.metrics = Metrics()
         prepare_data_dir(s.data_dir)
         self.root_keys = load_or_create_root(
             s.data_dir, s.root_access_key_id, s.root_secret_access_key
@@ -96,6 +100,7 @@ class BellwireServer:
             max_batch=s.store_max_batch,
         )
         self.store.set_after_commit(self._after_commit)
+        self.store.set_commit_observer(metrics.commit)
         index.load(await self.store.read(lambda tx: IamTx.of(tx).iam_snapshot()))
         self.iam = IamApi(
             store=self.store,
@@ -118,6 +123,7 @@ class BellwireServer:
             account_id=s.account_id,
             endpoint_host=lambda: self.endpoint_host,
             max_body_bytes=s.max_body_bytes,
+            metrics=metrics,
         )
         self.rest.query_services["iam"] = QueryService(QueryCodec("iam"), self.iam.iam_operations())
         self.rest.query_services["sts"] = QueryService(QueryCodec("sts"), self.iam.sts_operations())
@@ -141,11 +147,12 @@ class BellwireServer:
                 prefetch_memberships=s.prefetch_memberships,
                 prefetch_cache_bytes=s.prefetch_cache_bytes,
             ),
+            metrics=metrics,
         )
+        metrics.sampler = self._sample
         self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
-        # One log line per request costs throughput; keep access logs for debugging.
-        access_log = logging.getLogger("aiohttp.access") if s.log_level == "debug" else None
-        server = web.Server(self._dispatch, access_log=access_log)
+        # REST requests get their own access line (bellwire.access); aiohttp's would repeat it.
+        server = web.Server(self._dispatch, access_log=None)
         self._runner = web.ServerRunner(
             server, handle_signals=False, shutdown_timeout=s.shutdown_grace_seconds
         )
@@ -153,6 +160,8 @@ class BellwireServer:
         self._sock = _listen(s.host, s.port)
         site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context())
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
+        if metrics.multiprocess:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_metrics())
         await site.start()
         log.info("bellwire listening on %s (endpoint %s)", self.url, self.endpoint_host)
 
@@ -177,10 +186,44 @@ class BellwireServer:
             except Exception:
                 log.exception("pruning idempotency tokens failed")
 
+    async def _refresh_metrics(self) -> None:
+        """Multiprocess mode: keep this worker's sampled figures current in the shared files."""
+        assert self.metrics is not None
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                self.metrics.refresh()
+            except Exception:
+                log.exception("refreshing metrics failed")
+
+    def _sample(self) -> dict[str, float]:
+        """The figures read at scrape time (see bellwire.metrics.SAMPLED)."""
+        values: dict[str, float] = {}
+        hub, gateway, store = self.hub, self.gateway, self.store
+        if hub is not None:
+            total, biggest = hub.outbound()
+            values["bellwire_sessions_open"] = hub.session_count
+            values["bellwire_deliveries_total"] = hub.delivered
+            values["bellwire_delivered_bytes_total"] = hub.delivered_bytes
+            values["bellwire_session_outbound_bytes"] = total
+            values["bellwire_session_outbound_max_bytes"] = biggest
+        if store is not None:
+            values["bellwire_store_write_queue_length"] = store.queued_writes
+            values["bellwire_store_reads_in_flight"] = store.reads_in_flight
+        if gateway is not None:
+            values["bellwire_prefetch_cache_bytes"] = gateway.details_cache.used
+            values["bellwire_prefetch_cache_channels"] = len(gateway.details_cache)
+            values["bellwire_connect_rate_buckets"] = gateway.rate_buckets
+        if self._runner is not None and self._runner.server is not None:
+            values["bellwire_http_connections"] = len(self._runner.server.connections)
+        return values
+
     async def stop(self) -> None:
         self.draining = True
         if self._maintenance is not None:
             self._maintenance.cancel()
+        if self._refresher is not None:
+            self._refresher.cancel()
         sockets: list[Any] = []
         if self._runner is not None:
             # Stop accepting first: a session reconnecting after the drain's 1012 must find
@@ -198,6 +241,8 @@ class BellwireServer:
         if self.store is not None:
             await self.store.close()
         await self.bus.close()
+        if self.metrics is not None:
+            self.metrics.close()
 
     # --- addresses -----------------------------------------------------------------------------
 
@@ -232,6 +277,10 @@ class BellwireServer:
         if path == "/readyz" and request.method == "GET":
             ready = not self.draining and self.store is not None and await self.store.ping()
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
+        if path == "/metrics" and request.method == "GET" and self.settings.metrics_enabled:
+            assert self.metrics is not None
+            body, content_type = self.metrics.render(request.headers.get("Accept", ""))
+            return web.Response(body=body, headers={"Content-Type": content_type})
         if path == "/connect" and self.gateway is not None:
             return await self.gateway.connect(request)
         if path.startswith("/admin/") and self.admin is not None:

@@ -7,6 +7,7 @@ an :class:`AwsError` is the client's answer, anything else is logged and answers
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from bellwire import ids
+from bellwire.api.access import Access, Trace
 from bellwire.api.auth import Authenticator
 from bellwire.aws import arn as arns
 from bellwire.aws import codec, sigv4
@@ -30,6 +32,7 @@ from bellwire.domain.operations import REGISTRY
 from bellwire.domain.roles import INVALID_BEARER
 from bellwire.iam.authorize import Facts, authorize, transport_facts
 from bellwire.iam.principal import Principal
+from bellwire.metrics import Metrics
 from bellwire.store.base import Store, StoreClosed
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,13 @@ class QueryHandler(Protocol):
     writes its own (XML) errors, including the authentication failures of its requests."""
 
     async def __call__(
-        self, principal: Principal, method: str, body: bytes, request_id: str, facts: Facts
+        self,
+        principal: Principal,
+        method: str,
+        body: bytes,
+        request_id: str,
+        facts: Facts,
+        trace: Trace | None = None,
     ) -> web.Response: ...
 
     def error(self, err: AwsError, request_id: str) -> web.Response: ...
@@ -87,6 +96,7 @@ class RestApi:
         account_id: str,
         endpoint_host: Callable[[], str],
         max_body_bytes: int,
+        metrics: Metrics,
         router: codec.Router | None = None,
     ) -> None:
         self._store = store
@@ -97,24 +107,46 @@ class RestApi:
         self._max_body = max_body_bytes
         self._router = router or codec.default_router()
         self.query_services: dict[str, QueryHandler] = {}
+        self._access = Access(metrics)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
         request_id = ids.uuid_string()
+        trace = Trace()
+        response: web.StreamResponse
         try:
-            return await self._handle(request, request_id)
+            response = await self._handle(request, request_id, trace)
         except AwsError as err:
-            return self._error(err, request_id)
+            if trace.authenticating:
+                self._name(request, trace)
+                self._access.auth_failed(trace, err, request_id, request.remote)
+            response = self._error(err, request_id, trace)
         except StoreClosed:
-            return self._error(ServiceUnavailable("The server is shutting down."), request_id)
+            response = self._error(
+                ServiceUnavailable("The server is shutting down."), request_id, trace
+            )
         except Exception:
             log.exception("request %s failed: %s %s", request_id, request.method, request.raw_path)
-            return self._error(
-                ServiceFailure("The service has experienced an unexpected failure."), request_id
+            response = self._error(
+                ServiceFailure("The service has experienced an unexpected failure."),
+                request_id,
+                trace,
             )
+        self._access.record(trace, response.status, started, request_id, request.remote)
+        return response
 
-    def _error(self, err: AwsError, request_id: str) -> web.Response:
+    def _name(self, request: web.BaseRequest, trace: Trace) -> None:
+        """Name the operation of a request refused before routing (for its log lines)."""
+        if trace.operation or trace.service not in ("", "chime"):
+            return
+        path, _, query = request.raw_path.partition("?")
+        with contextlib.suppress(AwsError, ValueError):
+            trace.operation = self._router.match(request.method, path, query).operation.name
+
+    def _error(self, err: AwsError, request_id: str, trace: Trace) -> web.Response:
         if err.is_fault:
             log.error("request %s: %r", request_id, err)
+        trace.error = err.shape
         status, headers, body = codec.serialize_error(err, request_id)
         return web.Response(status=status, headers=headers, body=body)
 
@@ -134,27 +166,39 @@ class RestApi:
                 raise BadRequest(f"The request body exceeds the limit of {self._max_body} bytes.")
         return b"".join(chunks)
 
-    async def _handle(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:
+    async def _handle(
+        self, request: web.BaseRequest, request_id: str, trace: Trace
+    ) -> web.StreamResponse:
         path, _, query = request.raw_path.partition("?")
         body = await self._read_body(request)
         headers: Sequence[tuple[str, str]] = [
             (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
         ]
+        trace.authenticating = True
         signed = sigv4.parse_header_auth(request.method, path, query, headers, body)
+        trace.access_key_id = signed.access_key_id
         query_service = self.query_services.get(signed.service)
         facts = transport_facts(request.remote, request.secure)
         if query_service is not None:
+            trace.service = signed.service
             try:
                 principal = self._auth.check(signed, service=signed.service)
             except AwsError as err:
+                self._access.auth_failed(trace, err, request_id, request.remote)
+                trace.authenticating = False
                 return query_service.error(err, request_id)
-            return await query_service(principal, request.method, body, request_id, facts)
+            trace.authenticating = False
+            trace.principal = principal.arn
+            return await query_service(principal, request.method, body, request_id, facts, trace)
+        trace.service = "chime"
         principal = self._auth.check(signed, service="chime")
+        trace.authenticating = False
+        trace.principal = principal.arn
 
         match = self._router.match(request.method, path, query)
+        name = trace.operation = match.operation.name
         _check_bearer(match.operation, request.headers.get(BEARER_HEADER))
         params = codec.parse_request(match, query, request.headers, body)
-        name = match.operation.name
         authorize(principal, f"chime:{name}", resources_of(params), facts)
         output = await self.call(name, params, request_id)
         status, out_headers, out_body = codec.serialize_response(match.operation, output)
