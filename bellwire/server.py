@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bellwire.api import admin as admin_api
+from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
 from bellwire.api.auth import Authenticator
 from bellwire.api.query import QueryCodec, QueryService
@@ -284,9 +286,21 @@ class BellwireServer:
         if path == "/connect" and self.gateway is not None:
             return await self.gateway.connect(request)
         if path.startswith("/admin/") and self.admin is not None:
-            return await self.admin.handle(request)
+            return await self._admin(request, path)
         assert self.rest is not None
         return await self.rest.handle(request)
+
+    async def _admin(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        """Operator endpoints get an access line too (service "bellwire")."""
+        assert self.admin is not None and self.metrics is not None
+        started = time.perf_counter()
+        response = await self.admin.handle(request)
+        trace = Trace()
+        trace.service = "bellwire"
+        trace.operation = "CloseSessions" if path == admin_api.CLOSE_PATH else ""
+        request_id = response.headers.get("x-amzn-RequestId", "-")
+        Access(self.metrics).record(trace, response.status, started, request_id, request.remote)
+        return response
 
 
 def _json(status: int, document: dict[str, Any]) -> web.Response:

@@ -364,7 +364,7 @@ async def test_sessions_log_their_open_and_close(
         assert "bad-secret" not in _everything(record)
 
 
-async def test_a_dropped_session_is_logged_as_1006_by_the_server(
+async def test_an_operator_close_is_logged_and_counted(
     bellwire_server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     from bellwire.api.admin import close_sessions
@@ -395,6 +395,27 @@ async def test_a_dropped_session_is_logged_as_1006_by_the_server(
     assert value(samples, "bellwire_sessions_open") == 0
     lines = [r.getMessage() for r in _records(caplog, "bellwire.session")]
     assert any('code=4003 initiator=server reason="kicked"' in line for line in lines), lines
+    access = [r for r in _records(caplog, "bellwire.access") if vars(r)["service"] == "bellwire"]
+    assert [r.getMessage().split(" ")[:2] for r in access] == [["CloseSessions", "200"]]
+
+    # 1006: the connection is dropped without a close frame; the server still knows why
+    again = await session(bellwire_server, bob)
+    await asyncio.to_thread(
+        close_sessions,
+        bellwire_server.url,
+        bob,
+        1006,
+        reason="dropped",
+        boto_session=boto,
+        region=bellwire_server.region,
+    )
+    await again.closed_with()
+    await eventually_scraped(
+        bellwire_server.url,
+        lambda s: value(s, "bellwire_session_closes_total", initiator="server", code="1006") == 1,
+    )
+    lines = [r.getMessage() for r in _records(caplog, "bellwire.session")]
+    assert any('code=1006 initiator=server reason="dropped"' in line for line in lines), lines
 
 
 # --- processes: JSON logs, several workers -----------------------------------------------------
