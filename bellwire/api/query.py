@@ -358,6 +358,8 @@ class QueryService:
             output = await operation(principal, params, facts)
             payload = self.codec.serialize(name, output, request_id)
         except AwsError as err:
+            if trace is not None:
+                trace.error = err.query_code or err.shape
             return self.error(err, request_id)
         except StoreClosed:
             return self.error(ServiceUnavailable("The server is shutting down."), request_id)

@@ -186,6 +186,7 @@ class RestApi:
             except AwsError as err:
                 self._access.auth_failed(trace, err, request_id, request.remote)
                 trace.authenticating = False
+                trace.error = err.query_code or err.shape
                 return query_service.error(err, request_id)
             trace.authenticating = False
             trace.principal = principal.arn

@@ -446,7 +446,8 @@ class Gateway:
             elif msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
             elif msg.type == WSMsgType.CLOSE:
-                return int(msg.data), str(msg.extra or ""), "client"
+                # A close frame without a code is reported as 1005 (RFC 6455 7.1.5).
+                return int(msg.data or 1005), str(msg.extra or ""), "client"
             elif msg.type == WSMsgType.ERROR:
                 if isinstance(msg.data, WebSocketError):
                     return int(msg.data.code), str(msg.data), "server"
