@@ -11,10 +11,14 @@ def _emit(fmt: str, record: logging.LogRecord) -> str:
     stream = io.StringIO()
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
+    switches = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
+    process_wide = {name: getattr(logging, name) for name in switches}
     try:
         logs.configure("info", fmt, stream)
         logging.getLogger(record.name).handle(record)
     finally:
+        for name, old in process_wide.items():
+            setattr(logging, name, old)
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in saved[0]:
@@ -60,9 +64,12 @@ def test_json_lines_include_the_traceback() -> None:
 
 
 def test_text_lines_show_the_message_only() -> None:
-    line = _emit("text", _record(operation="CreateChannel"))
+    record = _record(operation="CreateChannel")
+    line = _emit("text", record)
     assert line.rstrip().endswith(" INFO bellwire.access: CreateChannel 201")
     assert "operation" not in line
+    stamp = logging.Formatter().formatTime(record)  # the stdlib's own rendering
+    assert line.startswith(stamp + " INFO ")
 
 
 def test_client_text_cannot_forge_a_line() -> None:
