@@ -226,3 +226,7 @@ async def test_deliveries_are_counted_per_recipient_with_their_bytes() -> None:
     assert (h.delivered, h.delivered_bytes) == (5, 3 * len(frame) + 2 * len(targeted))
     await turn()
     assert h.outbound() == (0, 0)
+    transports = [s.transport for sessions in h.users.values() for s in sessions]
+    transports[0].backlog, transports[1].backlog = 500, 200  # the sockets' own buffers
+    h.on_event(message(3))  # queued in the hub until the loop turns
+    assert h.outbound() == (700 + 3 * len(frame), 500 + len(frame))
