@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bellwire import __version__, config
+from bellwire import __version__, config, logs
 from bellwire import listen as listen_command
 from bellwire.api import admin
 from bellwire.iam import cli as iam_cli
@@ -135,10 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name} = {value}")
         print("configuration OK")
         return 0
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
     # The server stack loads only for `serve`.
     from bellwire.devtls import DevTlsError
     from bellwire.server import serve

@@ -55,6 +55,14 @@ class Settings:
     )
     root_secret_access_key: str = _setting("", "Root secret access key.", secret=True)
     log_level: str = _setting("info", "debug, info, warning or error.")
+    log_format: str = _setting(
+        "text", "'text' (one readable line per record) or 'json' (one JSON object per line)."
+    )
+    metrics_enabled: bool = _setting(
+        True,
+        "Serve Prometheus metrics at GET /metrics, unauthenticated like /healthz: do not expose "
+        "it beyond your monitoring network.",
+    )
 
     # --- HTTP ----------------------------------------------------------------------------
     max_body_bytes: int = _setting(1 << 20, "Largest request body accepted, in bytes.")
@@ -165,6 +173,8 @@ class Settings:
             problems.append("sqlite_synchronous must be 'full' or 'normal'")
         if self.log_level not in ("debug", "info", "warning", "error"):
             problems.append("log_level must be debug, info, warning or error")
+        if self.log_format not in ("text", "json"):
+            problems.append("log_format must be 'text' or 'json'")
         if bool(self.root_access_key_id) != bool(self.root_secret_access_key):
             problems.append("root_access_key_id and root_secret_access_key go together")
         for name in (
@@ -223,6 +233,10 @@ class Settings:
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
 
 
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
 def _coerce(name: str, raw: Any) -> Any:
     """Turn a TOML, environment or flag value into the field's type, naming the field on error."""
     kind = FIELDS[name].type
@@ -241,6 +255,13 @@ def _coerce(name: str, raw: Any) -> Any:
             if isinstance(raw, bool):
                 raise ValueError(raw)
             return float(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            word = str(raw).strip().lower()
+            if word in _TRUE or word in _FALSE:
+                return word in _TRUE
+            raise ValueError(raw)
         if kind == "Path":
             return Path(str(raw))
         if kind == "Path | None":

@@ -27,7 +27,9 @@ from typing import Any
 from aiohttp import web
 
 from bellwire import devtls
+from bellwire.api import admin as admin_api
 from bellwire.api import cors
+from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
 from bellwire.api.query import QueryCodec, QueryService
 from bellwire.api.rest import RestApi
@@ -56,6 +58,7 @@ from bellwire.iam.keys import (
     root_credential,
 )
 from bellwire.iam.records import IamChange
+from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.store.sqlite import SqliteStore
 from bellwire.store.tx import IamTx, Tx
 
@@ -97,11 +100,14 @@ class BellwireServer:
         self.iam: IamApi | None = None
         self.cors = cors.CorsPolicy.parse(settings.cors_allowed_origins)
         self.dev_tls: devtls.DevTls | None = None
+        self.metrics: Metrics | None = None
+        self._refresher: asyncio.Task[None] | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         s = self.settings
+        metrics = self.metrics = Metrics()
         prepare_data_dir(s.data_dir)
         if s.dev_tls:
             self.dev_tls = devtls.ensure(s.data_dir, dev_tls_hosts(s))
@@ -119,6 +125,7 @@ class BellwireServer:
             max_batch=s.store_max_batch,
         )
         self.store.set_after_commit(self._after_commit)
+        self.store.set_commit_observer(metrics.commit)
         index.load(await self.store.read(lambda tx: IamTx.of(tx).iam_snapshot()))
         self.iam = IamApi(
             store=self.store,
@@ -141,6 +148,7 @@ class BellwireServer:
             account_id=s.account_id,
             endpoint_host=lambda: self.endpoint_host,
             max_body_bytes=s.max_body_bytes,
+            metrics=metrics,
         )
         self.rest.query_services["iam"] = QueryService(QueryCodec("iam"), self.iam.iam_operations())
         self.rest.query_services["sts"] = QueryService(QueryCodec("sts"), self.iam.sts_operations())
@@ -165,18 +173,21 @@ class BellwireServer:
                 prefetch_cache_bytes=s.prefetch_cache_bytes,
                 max_presign_seconds=s.connect_max_presign_seconds,
             ),
+            metrics=metrics,
         )
+        metrics.sampler = self._sample
         self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
-        # One log line per request costs throughput; keep access logs for debugging.
-        access_log = logging.getLogger("aiohttp.access") if s.log_level == "debug" else None
         self.guard = self._guard()
+        # REST requests get their own access line (bellwire.access); aiohttp's would repeat it.
         # Bodies are read as sent: SigV4 signs the compressed bytes (bellwire.aws.content_encoding).
         self._http = GuardedServer(
-            self._dispatch, guard=self.guard, access_log=access_log, auto_decompress=False
+            self._dispatch, guard=self.guard, access_log=None, auto_decompress=False
         )
         self._sock = _listen(s.host, s.port)
         loop = asyncio.get_running_loop()
         self._maintenance = loop.create_task(self._maintain())
+        if metrics.multiprocess:
+            self._refresher = loop.create_task(self._refresh_metrics())
         # The listener is made here rather than by an aiohttp site, which takes no TLS handshake
         # timeout: a handshake that never completes is bounded by the head deadline, not by
         # asyncio's default of 60 s. The backlog is also how many connections asyncio accepts
@@ -246,10 +257,46 @@ class BellwireServer:
             except Exception:
                 log.exception("pruning idempotency tokens failed")
 
+    async def _refresh_metrics(self) -> None:
+        """Multiprocess mode: keep this worker's sampled figures current in the shared files."""
+        assert self.metrics is not None
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                self.metrics.refresh()
+            except Exception:
+                log.exception("refreshing metrics failed")
+
+    def _sample(self) -> dict[str, float]:
+        """The figures read at scrape time (see bellwire.metrics.SAMPLED)."""
+        values: dict[str, float] = {}
+        hub, gateway, store = self.hub, self.gateway, self.store
+        if hub is not None:
+            total, biggest = hub.outbound()
+            values["bellwire_sessions_open"] = hub.session_count
+            values["bellwire_deliveries_total"] = hub.delivered
+            values["bellwire_delivered_bytes_total"] = hub.delivered_bytes
+            values["bellwire_session_outbound_bytes"] = total
+            values["bellwire_session_outbound_max_bytes"] = biggest
+        if store is not None:
+            values["bellwire_store_write_queue_length"] = store.queued_writes
+            values["bellwire_store_reads_in_flight"] = store.reads_in_flight
+        if gateway is not None:
+            values["bellwire_prefetch_cache_bytes"] = gateway.details_cache.used
+            values["bellwire_prefetch_cache_channels"] = len(gateway.details_cache)
+            values["bellwire_connect_rate_buckets"] = gateway.rate_buckets
+        if self._http is not None:
+            values["bellwire_http_connections"] = len(self._http.connections)
+        if self.guard is not None:
+            values["bellwire_http_unauthenticated_connections"] = len(self.guard.admission)
+        return values
+
     async def stop(self) -> None:
         self.draining = True
         if self._maintenance is not None:
             self._maintenance.cancel()
+        if self._refresher is not None:
+            self._refresher.cancel()
         sockets: list[Any] = []
         if self._listener is not None:
             # Stop accepting first: a session reconnecting after the drain's 1012 must find
@@ -274,6 +321,8 @@ class BellwireServer:
         await self.bus.close()
         if self.guard is not None:
             self.guard.uninstall()
+        if self.metrics is not None:
+            self.metrics.close()
 
     # --- addresses -----------------------------------------------------------------------------
 
@@ -337,6 +386,10 @@ class BellwireServer:
         if path == "/readyz" and request.method == "GET":
             ready = not self.draining and self.store is not None and await self.store.ping()
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
+        if path == "/metrics" and request.method == "GET" and self.settings.metrics_enabled:
+            assert self.metrics is not None
+            body, content_type = self.metrics.render(request.headers.get("Accept", ""))
+            return web.Response(body=body, headers={"Content-Type": content_type})
         assert self.rest is not None
         if self.draining:
             # Accepted before the drain, this connection may still be open (keep-alive): new
@@ -344,8 +397,23 @@ class BellwireServer:
             # retries the 503 on a new connection (to another node, or after the restart).
             return self.rest.unavailable(request)
         if path.startswith("/admin/") and self.admin is not None:
-            return await self.admin.handle(request)
+            return await self._admin(request, path)
         return await self.rest.handle(request)
+
+    async def _admin(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        """Operator endpoints get an access line too (service "bellwire")."""
+        assert self.admin is not None and self.metrics is not None
+        started = time.perf_counter()
+        response = await self.admin.handle(request)
+        trace = Trace()
+        trace.service = "bellwire"
+        trace.operation = {
+            admin_api.CLOSE_PATH: "CloseSessions",
+            admin_api.SESSIONS_PATH: "ListSessions",
+        }.get(path, "")
+        request_id = response.headers.get("x-amzn-RequestId", "-")
+        Access(self.metrics).record(trace, response.status, started, request_id, request.remote)
+        return response
 
 
 def dev_tls_hosts(s: Settings) -> list[str]:

@@ -90,8 +90,16 @@ def machine() -> dict[str, Any]:
 
 
 class Run:
-    def __init__(self, sizes: Sizes, only: set[str], profile: bool, workdir: Path) -> None:
+    def __init__(
+        self,
+        sizes: Sizes,
+        only: set[str],
+        profile: bool,
+        workdir: Path,
+        server_log_level: str = "warning",
+    ) -> None:
         self.sizes = sizes
+        self.server_log_level = server_log_level
         self.only = only
         self.profile = profile
         self.workdir = workdir
@@ -125,7 +133,12 @@ class Run:
     async def bellwire(self) -> int:
         """All bellwire scenarios; returns the frame size for the baselines."""
         s = self.sizes
-        server = targets.Bellwire(self.workdir / "bellwire-data", self.server_core, self.log_file)
+        server = targets.Bellwire(
+            self.workdir / "bellwire-data",
+            self.server_core,
+            self.log_file,
+            self.server_log_level,
+        )
         frame_bytes = 0
         try:
             server.signer.self_check(server.host)
@@ -479,6 +492,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", default="", help=f"comma-separated subset of {','.join(SCENARIOS)}"
     )
+    parser.add_argument(
+        "--server-log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="bellwire's --log-level; 'info' adds its access line per REST request",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="output file")
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
@@ -492,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     busy = cpu_busy(0.5 if args.quick else 1.0)
     workdir = Path(tempfile.mkdtemp(prefix="bellwire-bench-"))
-    run = Run(sizes, only, args.profile, workdir)
+    run = Run(sizes, only, args.profile, workdir, args.server_log_level)
     procs.pin_self(run.lg_core)
     info = machine()
     run.log(
@@ -537,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadgen_core": run.lg_core,
         "loadgen_loop": loop_name,
         "sizes": sizes.__dict__,
+        "server_log_level": args.server_log_level,
         "error": repr(failure) if failure else None,
     }
     if not sizes.quick:

@@ -88,10 +88,13 @@ class ManyChannelsApp:
 class Bellwire:
     name = "bellwire"
 
-    def __init__(self, data_dir: Path, core: int | None, log: Path) -> None:
+    def __init__(
+        self, data_dir: Path, core: int | None, log: Path, log_level: str = "warning"
+    ) -> None:
         self.data_dir = data_dir
         self.core = core
         self.log = log
+        self.log_level = log_level  # "info" writes an access line per REST request
         self.signer = Signer(ACCESS_KEY_ID, SECRET, REGION)
         self.port = procs.free_port()
         self.proc = self._start()
@@ -114,7 +117,7 @@ class Bellwire:
                 "--data-dir",
                 str(self.data_dir),
                 "--log-level",
-                "warning",
+                self.log_level,
             ],
             env={
                 "BELLWIRE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,

@@ -124,9 +124,7 @@ class AdminApi:
                 continue
             closed.append(session.id)
             if code == DROP:
-                self._hub.remove(session)
-                if session.transport is not None:
-                    session.transport.abort()
+                self._hub.drop(session, reason)
             else:
                 self._hub.close(session, code, reason)
         return web.json_response({"Closed": closed})

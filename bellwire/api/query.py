@@ -38,6 +38,7 @@ from aiohttp import web
 from botocore.loaders import Loader
 from botocore.model import ServiceModel
 
+from bellwire.api.access import Trace
 from bellwire.aws.errors import AwsError, ServiceFailure, ServiceUnavailable
 from bellwire.iam.authorize import Facts
 from bellwire.iam.errors import InvalidAction, MissingAction, ValidationError
@@ -358,18 +359,28 @@ class QueryService:
         self.operations = dict(operations)
 
     async def __call__(
-        self, principal: Principal, method: str, body: bytes, request_id: str, facts: Facts
+        self,
+        principal: Principal,
+        method: str,
+        body: bytes,
+        request_id: str,
+        facts: Facts,
+        trace: Trace | None = None,
     ) -> web.Response:
         try:
             if method != "POST":
                 raise ValidationError(f"{method} is not supported: send a form-encoded POST.")
             name, params = self.codec.parse(body)
+            if trace is not None:  # a model operation name (parse refuses any other)
+                trace.operation = name
             operation = self.operations.get(name)
             if operation is None:
                 raise InvalidAction(f"The operation {name} is not supported by this server.")
             output = await operation(principal, params, facts)
             payload = self.codec.serialize(name, output, request_id)
         except AwsError as err:
+            if trace is not None:
+                trace.error = err.query_code or err.shape
             if err.is_fault:
                 log.error(
                     "%s request %s answered %d: %r",

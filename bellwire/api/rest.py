@@ -7,6 +7,7 @@ an :class:`AwsError` is the client's answer, anything else is logged and answers
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from bellwire import __version__, ids
+from bellwire.api.access import Access, Trace
 from bellwire.api.auth import Authenticator
 from bellwire.aws import arn as arns
 from bellwire.aws import codec, sigv4
@@ -33,6 +35,7 @@ from bellwire.domain.roles import INVALID_BEARER
 from bellwire.iam.authorize import Facts, authorize, transport_facts
 from bellwire.iam.errors import ValidationError
 from bellwire.iam.principal import Principal
+from bellwire.metrics import Metrics
 from bellwire.store.base import Store, StoreClosed
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,13 @@ class QueryHandler(Protocol):
     writes its own (XML) errors, including the authentication failures of its requests."""
 
     async def __call__(
-        self, principal: Principal, method: str, body: bytes, request_id: str, facts: Facts
+        self,
+        principal: Principal,
+        method: str,
+        body: bytes,
+        request_id: str,
+        facts: Facts,
+        trace: Trace | None = None,
     ) -> web.Response: ...
 
     def error(self, err: AwsError, request_id: str) -> web.Response: ...
@@ -121,6 +130,7 @@ class RestApi:
         account_id: str,
         endpoint_host: Callable[[], str],
         max_body_bytes: int,
+        metrics: Metrics,
         router: codec.Router | None = None,
     ) -> None:
         self._store = store
@@ -131,12 +141,19 @@ class RestApi:
         self._max_body = max_body_bytes
         self._router = router or codec.default_router()
         self.query_services: dict[str, QueryHandler] = {}
+        self._access = Access(metrics)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
         request_id = ids.uuid_string()
+        trace = Trace()
+        response: web.StreamResponse
         try:
-            return await self._handle(request, request_id)
+            response = await self._handle(request, request_id, trace)
         except AwsError as err:
+            if trace.authenticating:
+                self._name(request, trace)
+                self._access.auth_failed(trace, err, request_id, request.remote)
             if err.is_fault:
                 log.error(
                     "request %s: %s %s answered %d: %r",
@@ -147,16 +164,22 @@ class RestApi:
                     err,
                     exc_info=True,
                 )
-            return self._error(err, request_id)
+            response = self._error(err, request_id, trace)
         except StoreClosed:
             log.info("request %s refused: the server is shutting down", request_id)
-            return self._error(ServiceUnavailable("The server is shutting down."), request_id)
+            response = self._error(
+                ServiceUnavailable("The server is shutting down."), request_id, trace
+            )
         except Exception:
             # The one record of a 500: its traceback, with the id the client was given.
             log.exception("request %s failed: %s %s", request_id, request.method, request.raw_path)
-            return self._error(
-                ServiceFailure("The service has experienced an unexpected failure."), request_id
+            response = self._error(
+                ServiceFailure("The service has experienced an unexpected failure."),
+                request_id,
+                trace,
             )
+        self._access.record(trace, response.status, started, request_id, request.remote)
+        return response
 
     def unavailable(self, request: web.BaseRequest) -> web.Response:
         """503 ServiceUnavailable in the request's protocol, with ``Connection: close``: the
@@ -172,11 +195,22 @@ class RestApi:
         response.force_close()
         return response
 
-    def _error(self, err: AwsError, request_id: str) -> web.Response:
+    def _name(self, request: web.BaseRequest, trace: Trace) -> None:
+        """Name the operation of a request refused before routing (for its log lines)."""
+        if trace.operation or trace.service not in ("", "chime"):
+            return
+        path, _, query = request.raw_path.partition("?")
+        with contextlib.suppress(AwsError, ValueError):
+            trace.operation = self._router.match(request.method, path, query).operation.name
+
+    def _error(self, err: AwsError, request_id: str, trace: Trace) -> web.Response:
+        trace.error = err.shape
         status, headers, body = codec.serialize_error(err, request_id)
         return web.Response(status=status, headers=headers, body=body)
 
-    async def _handle(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:
+    async def _handle(
+        self, request: web.BaseRequest, request_id: str, trace: Trace
+    ) -> web.StreamResponse:
         path, _, query = request.raw_path.partition("?")
         headers: Sequence[tuple[str, str]] = [
             (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
@@ -188,16 +222,29 @@ class RestApi:
             early = self.query_services.get(sigv4.scope_service(headers) or "")
             if early is None:
                 raise
+            trace.service = sigv4.scope_service(headers) or ""
+            trace.error = "ValidationError"
             return early.error(ValidationError(err.message), request_id)
         # The signature covers the body as sent (compressed or not); the application reads it
         # decoded (bellwire.aws.content_encoding).
+        trace.authenticating = True
         signed = sigv4.parse_header_auth(request.method, path, query, headers, body)
+        trace.access_key_id = signed.access_key_id
         encodings = request.headers.getall("Content-Encoding", ())
         query_service = self.query_services.get(signed.service)
         facts = transport_facts(request.remote, request.secure)
         if query_service is not None:
+            trace.service = signed.service
             try:
                 principal = self._auth.check(signed, service=signed.service)
+            except AwsError as err:
+                self._access.auth_failed(trace, err, request_id, request.remote)
+                trace.authenticating = False
+                trace.error = err.query_code or err.shape
+                return query_service.error(err, request_id)
+            trace.authenticating = False
+            trace.principal = principal.arn
+            try:
                 if path != "/":  # the models' requestUri; botocore always posts there
                     raise ValidationError(
                         f"{signed.service.upper()} is served at /, not at {path[:256]}."
@@ -207,15 +254,19 @@ class RestApi:
                 except BadRequest as err:
                     raise ValidationError(err.message) from None
             except AwsError as err:
+                trace.error = err.query_code or err.shape
                 return query_service.error(err, request_id)
-            return await query_service(principal, request.method, body, request_id, facts)
+            return await query_service(principal, request.method, body, request_id, facts, trace)
+        trace.service = "chime"
         principal = self._auth.check(signed, service="chime")
+        trace.authenticating = False
+        trace.principal = principal.arn
         body = decode_body(body, encodings, self._max_body)
 
         match = self._router.match(request.method, path, query)
+        name = trace.operation = match.operation.name
         _check_bearer(match.operation, request.headers.get(BEARER_HEADER))
         params = codec.parse_request(match, query, request.headers, body)
-        name = match.operation.name
         authorize(principal, f"chime:{name}", resources_of(params), facts)
         output = await self.call(name, params, request_id)
         status, out_headers, out_body = codec.serialize_response(match.operation, output)

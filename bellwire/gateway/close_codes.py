@@ -7,6 +7,7 @@ except 4002/4003/4401); codes for failures that a retry would only repeat are no
 from __future__ import annotations
 
 NORMAL = 1000
+ABNORMAL = 1006  # never sent: what a peer sees when the connection drops without a close frame
 SERVICE_RESTART = 1012  # the server is draining (SIGTERM): reconnect elsewhere or later
 TRY_AGAIN_LATER = 1013  # the session fell behind its outbound buffer: reconnect
 MESSAGE_TOO_BIG = 1009  # a client frame over max_client_frame_bytes

@@ -17,21 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WebSocketError, WSMsgType, web
 
 from bellwire import ids
 from bellwire.api.auth import Authenticator
 from bellwire.aws import arn as arns
 from bellwire.aws import sigv4
-from bellwire.aws.errors import (
-    AccessDenied,
-    AwsError,
-    ExpiredToken,
-    IncompleteSignature,
-    InvalidSignature,
-    MissingAuthenticationToken,
-    UnrecognizedClient,
-)
+from bellwire.aws.errors import AccessDenied, AwsError
 from bellwire.domain.records import Channel, Membership, Message
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import close_codes, prefetch
@@ -39,28 +31,29 @@ from bellwire.gateway.frames import event_frame
 from bellwire.gateway.hub import Hub, Session
 from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
+from bellwire.logs import quoted, token
+from bellwire.metrics import Metrics, code_label
 from bellwire.store.base import Store, StoreClosed
 from bellwire.store.tx import Tx
 
 log = logging.getLogger(__name__)
+session_log = logging.getLogger("bellwire.session")
+auth_log = logging.getLogger("bellwire.auth")
 
-_AUTH_FAILURES = (
-    MissingAuthenticationToken,
-    IncompleteSignature,
-    InvalidSignature,
-    UnrecognizedClient,
-    ExpiredToken,
-)
 # The parameters a session is made of; each may be given once.
 _SESSION_PARAMS = ("userArn", "sessionId", "prefetch-on", "prefetch-sort-by")
 ESTABLISHED = event_frame(Event(EventType.SESSION_ESTABLISHED, MessageType.SYSTEM))
 
 
 class Refused(Exception):
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(
+        self, code: int, reason: str, *, auth_error: str = "", access_key_id: str = ""
+    ) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.auth_error = auth_error  # the authentication failure's error type, if it is one
+        self.access_key_id = access_key_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +98,11 @@ class Gateway:
         authenticator: Authenticator,
         hub: Hub,
         settings: GatewaySettings,
+        metrics: Metrics,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._auth = authenticator
         self.hub = hub
         self._settings = settings
@@ -118,10 +113,19 @@ class Gateway:
         self._details = prefetch.DetailsCache(settings.prefetch_cache_bytes)
         self.draining = False
 
+    @property
+    def details_cache(self) -> prefetch.DetailsCache:
+        return self._details
+
+    @property
+    def rate_buckets(self) -> int:
+        return len(self._buckets)
+
     # --- the handshake (pure checks first) ------------------------------------------------------
 
     def authenticate(self, request: web.BaseRequest) -> ConnectRequest:
         path, _, query = request.raw_path.partition("?")
+        signed: sigv4.SignedRequest | None = None
         try:
             signed = sigv4.parse_presigned_query(
                 request.method,
@@ -132,10 +136,13 @@ class Gateway:
                 max_expires=self._settings.max_presign_seconds,
             )
             principal = self._auth.check(signed, service="chime")
-        except _AUTH_FAILURES as err:
-            raise Refused(close_codes.UNAUTHORIZED, f"Unauthorized: {err.message}") from None
         except AwsError as err:
-            raise Refused(close_codes.UNAUTHORIZED, f"Unauthorized: {err.message}") from None
+            raise Refused(
+                close_codes.UNAUTHORIZED,
+                f"Unauthorized: {err.message}",
+                auth_error=err.shape,
+                access_key_id=signed.access_key_id if signed is not None else "",
+            ) from None
         params = dict(signed.query)
         if len(params) != len(signed.query):
             counts = Counter(key for key, _ in signed.query)
@@ -243,6 +250,7 @@ class Gateway:
         if refusal is not None or connect is None:
             assert refusal is not None
             await ws.close(code=refusal.code, message=close_codes.reason(refusal.reason))
+            self._refused(request, refusal, connect.user_arn if connect else "")
             return ws
         self._sockets.add(ws)
         try:
@@ -280,18 +288,35 @@ class Gateway:
             log.exception("connect of %s (sessionId %s) failed", c.user_arn, c.session_id)
             self.hub.remove(session)
             await ws.close(code=1011, message=b"Internal error")
+            self._refused(request, Refused(1011, "Internal error"), c.user_arn)
             return
         if snapshot is None:
             self.hub.remove(session)
-            await ws.close(
-                code=close_codes.FORBIDDEN,
-                message=close_codes.reason(f"Forbidden: the user {c.user_arn} does not exist."),
-            )
+            reason = f"Forbidden: the user {c.user_arn} does not exist."
+            await ws.close(code=close_codes.FORBIDDEN, message=close_codes.reason(reason))
+            self._refused(request, Refused(close_codes.FORBIDDEN, reason), c.user_arn)
             return
         if session.closed:  # replaced or deleted while the snapshot was read
+            self._refused(request, Refused(session.close_code, session.close_reason), c.user_arn)
             return
         subscriptions, details = snapshot
         self.hub.establish(session, subscriptions)
+        self._metrics.connects.labels("established", "").inc()
+        if session_log.isEnabledFor(logging.INFO):
+            session_log.info(
+                "session opened user=%s session=%s principal=%s remote=%s",
+                token(c.user_arn),
+                token(c.session_id),
+                c.principal.arn,
+                request.remote,
+                extra={
+                    "event": "session_opened",
+                    "user_arn": c.user_arn,
+                    "session_id": c.session_id,
+                    "principal": c.principal.arn,
+                    "remote": request.remote,
+                },
+            )
         # SESSION_ESTABLISHED and the CHANNEL_DETAILS are queued together, before any live event.
         self.hub.send(session, ESTABLISHED)
         for frame in details:
@@ -304,10 +329,76 @@ class Gateway:
                 close_codes.CREDENTIALS_EXPIRED,
                 "The session's credentials expired; refresh them and reconnect.",
             )
+        ended = (close_codes.ABNORMAL, "The connection was lost.", "client")
         try:
-            await self._read(ws, session)
+            ended = await self._read(ws, session)
         finally:
             self.hub.remove(session)
+            self._closed(session, *ended)
+
+    def _refused(self, request: web.BaseRequest, refusal: Refused, user_arn: str) -> None:
+        self._metrics.connects.labels("refused", code_label(refusal.code)).inc()
+        if refusal.auth_error:
+            self._metrics.auth_failures.labels("connect", refusal.auth_error).inc()
+            if auth_log.isEnabledFor(logging.INFO):
+                auth_log.info(
+                    "authentication failed on /connect: %s %s key=%s remote=%s",
+                    refusal.auth_error,
+                    quoted(refusal.reason),
+                    token(refusal.access_key_id) if refusal.access_key_id else "-",
+                    request.remote,
+                    extra={
+                        "event": "authentication_failed",
+                        "endpoint": "connect",
+                        "error": refusal.auth_error,
+                        "reason": refusal.reason,
+                        "access_key_id": refusal.access_key_id,
+                        "remote": request.remote,
+                    },
+                )
+            return
+        if session_log.isEnabledFor(logging.INFO):
+            session_log.info(
+                "connect refused code=%d reason=%s user=%s remote=%s",
+                refusal.code,
+                quoted(refusal.reason),
+                token(user_arn) if user_arn else "-",
+                request.remote,
+                extra={
+                    "event": "connect_refused",
+                    "code": refusal.code,
+                    "reason": refusal.reason,
+                    "user_arn": user_arn,
+                    "remote": request.remote,
+                },
+            )
+
+    def _closed(self, session: Session, code: int, reason: str, initiator: str) -> None:
+        """Count and log the end of an established session; whoever closed it first decides
+        the code (the hub records its own closes on the session)."""
+        if session.close_code:
+            code, reason, initiator = session.close_code, session.close_reason, "server"
+        self._metrics.session_closes.labels(initiator, code_label(code)).inc()
+        if session_log.isEnabledFor(logging.INFO):
+            duration = time.monotonic() - session.connected_at
+            session_log.info(
+                "session closed user=%s session=%s code=%d initiator=%s reason=%s duration=%.1fs",
+                token(session.user_arn),
+                token(session.id),
+                code,
+                initiator,
+                quoted(reason),
+                duration,
+                extra={
+                    "event": "session_closed",
+                    "user_arn": session.user_arn,
+                    "session_id": session.id,
+                    "code": code,
+                    "initiator": initiator,
+                    "reason": reason,
+                    "duration_seconds": round(duration, 3),
+                },
+            )
 
     def _admit(self, session: Session) -> None:
         """A newer session replaces one with the same sessionId (a client reconnecting before
@@ -383,22 +474,26 @@ class Gateway:
         payload = prefetch.payload(item, **caps)
         return event_frame(Event(EventType.CHANNEL_DETAILS, MessageType.SYSTEM, payload))
 
-    async def _read(self, ws: web.WebSocketResponse, session: Session) -> None:
+    async def _read(self, ws: web.WebSocketResponse, session: Session) -> tuple[int, str, str]:
         """Clients send nothing in this protocol: answer pings, note pongs, ignore small frames.
-        aiohttp closes with 1009 (too big) or 1002 (malformed) on its own."""
+        aiohttp closes with 1009 (too big) or 1002 (malformed) on its own. Returns how the
+        connection ended as far as the socket tells: (code, reason, initiator)."""
         while not ws.closed:
             msg = await ws.receive()
             if msg.type == WSMsgType.PONG:
                 self.hub.pong(session)
             elif msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
-            elif msg.type in (
-                WSMsgType.CLOSE,
-                WSMsgType.CLOSING,
-                WSMsgType.CLOSED,
-                WSMsgType.ERROR,
-            ):
+            elif msg.type == WSMsgType.CLOSE:
+                # A close frame without a code is reported as 1005 (RFC 6455 7.1.5).
+                return int(msg.data or 1005), str(msg.extra or ""), "client"
+            elif msg.type == WSMsgType.ERROR:
+                if isinstance(msg.data, WebSocketError):
+                    return int(msg.data.code), str(msg.data), "server"
                 break
+            elif msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
+        return close_codes.ABNORMAL, "The connection was lost.", "client"
 
     # --- shutdown -------------------------------------------------------------------------------
 

@@ -35,6 +35,8 @@ class Session:
         "buffer",
         "buffered",
         "channels",
+        "close_code",
+        "close_reason",
         "closed",
         "closer",
         "connected_at",
@@ -62,6 +64,8 @@ class Session:
         self.connected_at = time.monotonic()
         self.expiry: asyncio.TimerHandle | None = None
         self.closed = False
+        self.close_code = 0  # set by whoever closes it first: the hub here, or the peer
+        self.close_reason = ""
 
 
 class Hub:
@@ -82,13 +86,21 @@ class Hub:
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.TimerHandle | None = None
-        self.delivered = 0  # frames queued to sessions, for metrics and benchmarks
+        # Sessions over their buffer during a fan-out, closed once it is done: closing one
+        # then would change the set being iterated.
+        self._behind: list[Session] = []
+        # Frames (and their bytes) queued to sessions, for metrics: counted per event, not
+        # per delivery.
+        self.delivered = 0
+        self.delivered_bytes = 0
+        self.session_count = 0
 
     # --- membership of the hub ------------------------------------------------------------------
 
     def add(self, session: Session) -> None:
         """Register a connecting session: it tracks its user's membership changes from now on."""
         self.users.setdefault(session.user_arn, []).append(session)
+        self.session_count += 1
         self._connecting.add(session)
         self._ensure_sweeper()
 
@@ -116,6 +128,7 @@ class Hub:
         if peers is not None:
             if session in peers:
                 peers.remove(session)
+                self.session_count -= 1
             if not peers:
                 del self.users[session.user_arn]
         for channel in session.channels:
@@ -163,13 +176,20 @@ class Hub:
         if members:
             frame = event_frame(event.event)
             if event.only is None:
+                count = len(members)
                 for session in members:
                     self._enqueue(session, frame)
             else:
+                count = 0
                 for user in event.only:
                     for session in self.sessions_of(user):
                         if channel in session.channels:
                             self._enqueue(session, frame)
+                            count += 1
+            self.delivered += count
+            self.delivered_bytes += count * len(frame)
+            if self._behind:
+                self._close_behind()
         for user in event.unsubscribe:
             for session in self.sessions_of(user):
                 if session.established:
@@ -187,15 +207,18 @@ class Hub:
     def send(self, session: Session, frame: bytes) -> None:
         """Queue a frame for one session (SESSION_ESTABLISHED, CHANNEL_DETAILS)."""
         self._enqueue(session, frame)
+        self.delivered += 1
+        self.delivered_bytes += len(frame)
+        if self._behind:
+            self._close_behind()
 
     def _enqueue(self, session: Session, frame: bytes) -> None:
         if session.closed:
             return
         session.buffer.append(frame)
         session.buffered += len(frame)
-        self.delivered += 1
         if session.buffered > self.buffer_limit:
-            self._overflow(session)
+            self._behind.append(session)
             return
         if len(session.buffer) == 1:
             self._dirty.append(session)
@@ -221,16 +244,29 @@ class Hub:
                 continue
             transport.write(data)
 
+    def _close_behind(self) -> None:
+        behind, self._behind = self._behind, []
+        for session in behind:
+            self._overflow(session)
+
     def _overflow(self, session: Session) -> None:
-        log.info("session %s of %s fell behind; closing with 1013", session.id, session.user_arn)
         self.close(session, close_codes.TRY_AGAIN_LATER, "The session fell behind; reconnect.")
 
     def close(self, session: Session, code: int, reason: str) -> None:
         """Stop delivering to the session and close its socket with ``code``."""
         if session.closed:
             return
+        session.close_code, session.close_reason = code, reason
         self.remove(session)
         session.closer(code, reason)
+
+    def drop(self, session: Session, reason: str) -> None:
+        """Drop the connection without a close frame (1006, as the peer will see it)."""
+        if not session.closed:
+            session.close_code, session.close_reason = close_codes.ABNORMAL, reason
+        self.remove(session)
+        if session.transport is not None:
+            session.transport.abort()
 
     # --- keepalive ------------------------------------------------------------------------------
 
@@ -255,11 +291,7 @@ class Hub:
                 if transport is None or transport.is_closing():
                     continue
                 if session.ping_sent and now - session.ping_sent > self.ping_timeout:
-                    log.info(
-                        "session %s of %s stopped answering pings", session.id, session.user_arn
-                    )
-                    self.remove(session)
-                    transport.abort()
+                    self.drop(session, "The session stopped answering pings.")
                     continue
                 if not session.ping_sent:
                     session.ping_sent = now
@@ -275,3 +307,18 @@ class Hub:
 
     def all_sessions(self) -> list[Session]:
         return [s for sessions in self.users.values() for s in sessions]
+
+    def outbound(self) -> tuple[int, int]:
+        """Bytes waiting for all sessions, and for the most backed-up one (ours + the socket's).
+        One pass over the sessions: for scrapes, not for the delivery path."""
+        total = biggest = 0
+        for sessions in self.users.values():
+            for session in sessions:
+                waiting = session.buffered
+                transport = session.transport
+                if transport is not None and not transport.is_closing():
+                    waiting += transport.get_write_buffer_size()
+                total += waiting
+                if waiting > biggest:
+                    biggest = waiting
+        return total, biggest

@@ -166,6 +166,10 @@ class DetailsCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def used(self) -> int:
+        return self._used
+
 
 def _version(channel: Channel) -> tuple[int, int]:
     return (channel.seq, channel.details_version)

@@ -14,6 +14,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ class SqliteStore:
         self._synchronous = synchronous
         self._max_batch = max_batch
         self._after_commit = after_commit
+        self._on_commit: Callable[[float, int], None] | None = None
+        self.reads_in_flight = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
         setup = _connect(path, synchronous)
@@ -102,6 +105,15 @@ class SqliteStore:
 
     def set_after_commit(self, hook: AfterCommit) -> None:
         self._after_commit = hook
+
+    def set_commit_observer(self, observer: Callable[[float, int], None]) -> None:
+        """``observer(seconds, writes)`` runs on the writer thread after each durable commit."""
+        self._on_commit = observer
+
+    @property
+    def queued_writes(self) -> int:
+        """Writes waiting for the writer thread (approximate, as the queue reports it)."""
+        return self._queue.qsize()
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -143,6 +155,8 @@ class SqliteStore:
         self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, tx: Tx, batch: list[_Unit]
     ) -> None:
         outcomes: list[tuple[_Unit, bool, Any]] = []
+        started = time.perf_counter()
+        committed: float | None = None
         try:
             cursor.execute("BEGIN IMMEDIATE")
             for unit in batch:
@@ -157,6 +171,7 @@ class SqliteStore:
                     cursor.execute("RELEASE unit")
                     outcomes.append((unit, True, result))
             cursor.execute("COMMIT")
+            committed = time.perf_counter() - started
         except BaseException as exc:  # the commit itself failed: nothing of the batch is durable
             log.exception("store commit failed")
             if conn.in_transaction:
@@ -170,6 +185,11 @@ class SqliteStore:
         for loop, items in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
                 loop.call_soon_threadsafe(self._resolve, items)
+        if committed is not None and self._on_commit is not None:  # after the answers went out
+            try:
+                self._on_commit(committed, len(batch))
+            except Exception:
+                log.exception("commit observer failed")
 
     def _resolve(self, items: list[tuple[_Unit, bool, Any]]) -> None:
         for unit, ok, value in items:
@@ -191,7 +211,11 @@ class SqliteStore:
         if self._closed:
             raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._read_sync, fn)
+        self.reads_in_flight += 1
+        try:
+            return await loop.run_in_executor(self._readers, self._read_sync, fn)
+        finally:
+            self.reads_in_flight -= 1
 
     def _read_sync(self, fn: Callable[[Tx], T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

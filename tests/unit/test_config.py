@@ -97,3 +97,20 @@ def test_configuration_doc_is_generated_from_the_settings() -> None:
     assert doc.read_text() == config.markdown(), (
         "run: python -c 'from bellwire.config import markdown; ...'"
     )
+
+
+def test_switches_and_the_log_format() -> None:
+    assert config.load(environ={}).metrics_enabled is True
+    assert config.load(environ={"BELLWIRE_METRICS_ENABLED": "false"}).metrics_enabled is False
+    assert config.load(environ={}, overrides={"metrics_enabled": "on"}).metrics_enabled is True
+    with pytest.raises(config.ConfigError, match="metrics_enabled: 'maybe' is not a valid bool"):
+        config.load(environ={"BELLWIRE_METRICS_ENABLED": "maybe"})
+    assert config.load(environ={}, overrides={"log_format": "json"}).log_format == "json"
+    with pytest.raises(config.ConfigError, match="log_format must be 'text' or 'json'"):
+        config.load(environ={}, overrides={"log_format": "xml"})
+
+
+def test_a_toml_boolean_is_a_switch(tmp_path: Path) -> None:
+    toml = tmp_path / "b.toml"
+    toml.write_text("[server]\nmetrics_enabled = false\n")
+    assert config.load(config_file=toml, environ={}).metrics_enabled is False

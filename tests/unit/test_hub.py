@@ -195,3 +195,38 @@ async def test_frames_for_closed_transports_are_dropped() -> None:
 def test_only_one_frame_encoding_per_event() -> None:
     event = Event(EventType.UPDATE_CHANNEL, MessageType.SYSTEM, {"x": 1})
     assert event_frame(event) == event_frame(event)
+
+
+async def test_a_session_falling_behind_mid_fan_out_does_not_cost_the_others_the_event() -> None:
+    frame = event_frame(message(1).event)
+    h = Hub(buffer_limit=len(frame) + len(frame) // 2, ping_interval=60.0, ping_timeout=60.0)
+    made = [make(h, f"user{i}") for i in range(6)]
+    behind, _, behind_closed = made[3]
+    h.send(behind, b"x" * len(frame))  # its buffer is nearly full: the next event overflows it
+    h.on_event(message(1))
+    await turn()
+    assert [code for code, _ in behind_closed] == [close_codes.TRY_AGAIN_LATER]
+    assert behind.close_code == close_codes.TRY_AGAIN_LATER
+    for session, transport, closed in made:
+        if session is not behind:
+            assert transport.writes == [frame] and not closed
+    assert h.session_count == 5
+
+
+async def test_deliveries_are_counted_per_recipient_with_their_bytes() -> None:
+    h = hub()
+    for user in ("alice", "bob", "carol"):
+        make(h, user)
+    assert (h.delivered, h.delivered_bytes, h.session_count) == (0, 0, 3)
+    h.on_event(message(1))
+    frame = event_frame(message(1).event)
+    assert (h.delivered, h.delivered_bytes) == (3, 3 * len(frame))
+    h.on_event(message(2, sender="alice", target="bob"))  # only the sender and the target
+    targeted = event_frame(message(2, sender="alice", target="bob").event)
+    assert (h.delivered, h.delivered_bytes) == (5, 3 * len(frame) + 2 * len(targeted))
+    await turn()
+    assert h.outbound() == (0, 0)
+    transports = [s.transport for sessions in h.users.values() for s in sessions]
+    transports[0].backlog, transports[1].backlog = 500, 200  # the sockets' own buffers
+    h.on_event(message(3))  # queued in the hub until the loop turns
+    assert h.outbound() == (700 + 3 * len(frame), 500 + len(frame))
