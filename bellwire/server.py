@@ -26,9 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bellwire import devtls
+from bellwire import cors, devtls
 from bellwire.api import admin as admin_api
-from bellwire.api import cors
 from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
 from bellwire.api.query import QueryCodec, QueryService
@@ -57,8 +56,8 @@ from bellwire.iam.keys import (
     prepare_data_dir,
     root_credential,
 )
-from bellwire.iam.records import IamChange
 from bellwire.metrics import REFRESH_SECONDS, Metrics
+from bellwire.records.iam import IamChange
 from bellwire.store.sqlite import SqliteStore
 from bellwire.store.tx import IamTx, Tx
 

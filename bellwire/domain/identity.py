@@ -22,7 +22,7 @@ from bellwire.domain.operation import (
     remember,
     replay,
 )
-from bellwire.domain.records import Admin, AppInstance, AppInstanceUser
+from bellwire.records.chime import Admin, AppInstance, AppInstanceUser
 from bellwire.store.tx import Tx
 
 

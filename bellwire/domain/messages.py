@@ -19,9 +19,9 @@ from bellwire.domain.operation import (
     remember,
     replay,
 )
-from bellwire.domain.records import Message
 from bellwire.domain.roles import Actor, actor
 from bellwire.events import EventType
+from bellwire.records.chime import Message
 from bellwire.store.tx import Tx
 
 # Spec §5: content "up to 4KB" for STANDARD, 30 bytes for CONTROL; attributes 1 KB in total.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import Forbidden, NotFound, UnauthorizedClient
-from bellwire.domain.records import AppInstanceUser, Channel, Membership
+from bellwire.records.chime import AppInstanceUser, Channel, Membership
 from bellwire.store.tx import Tx
 
 INVALID_BEARER = (

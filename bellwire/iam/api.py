@@ -51,7 +51,7 @@ from bellwire.iam.policy import (
     parse_policy,
 )
 from bellwire.iam.principal import Principal
-from bellwire.iam.records import (
+from bellwire.records.iam import (
     ASSUMED_ROLE,
     USER_SESSION,
     AccessKey,

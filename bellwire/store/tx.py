@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from bellwire.domain.records import (
+from bellwire.records.chime import (
     Admin,
     AppInstance,
     AppInstanceUser,
@@ -712,7 +712,7 @@ class Tx:
 # wraps the store's Tx with ``IamTx.of(tx)`` (same transaction, same cursor).
 # =============================================================================================
 
-from bellwire.iam.records import (  # noqa: E402 - this section is self-contained on purpose
+from bellwire.records.iam import (  # noqa: E402 - this section is self-contained on purpose
     AccessKey,
     IamRole,
     IamSnapshot,

@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from bellwire.domain.records import AppInstance, Channel
-from bellwire.iam.records import name_key
+from bellwire.records.chime import AppInstance, Channel
+from bellwire.records.iam import name_key
 from bellwire.store.tx import IamTx
 from bellwire.transfer import records as fmt
 
