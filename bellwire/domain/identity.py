@@ -23,7 +23,7 @@ from bellwire.domain.operation import (
     replay,
 )
 from bellwire.records.chime import Admin, AppInstance, AppInstanceUser
-from bellwire.store.tx import Tx
+from bellwire.store.base import Tx
 
 
 def require_app_instance(tx: Tx, arn: str) -> AppInstance:

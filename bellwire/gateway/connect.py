@@ -33,8 +33,7 @@ from bellwire.iam.principal import Principal
 from bellwire.logs import quoted, token
 from bellwire.metrics import Metrics, code_label
 from bellwire.records.chime import Channel, Membership, Message
-from bellwire.store.base import Store, StoreClosed
-from bellwire.store.tx import Tx
+from bellwire.store.base import Store, StoreClosed, Tx
 
 log = logging.getLogger(__name__)
 session_log = logging.getLogger("bellwire.session")

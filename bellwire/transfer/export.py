@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from bellwire.records.chime import AppInstance, Channel
 from bellwire.records.iam import name_key
-from bellwire.store.tx import IamTx
+from bellwire.store.base import IamTx
 from bellwire.transfer import records as fmt
 
 PAGE = 500

@@ -28,7 +28,7 @@ from bellwire.records.chime import (
     Moderator,
 )
 from bellwire.records.iam import AccessKey, IamRole, IamUser
-from bellwire.store.tx import IamTx
+from bellwire.store.base import IamTx
 from bellwire.transfer import records as fmt
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from bellwire.records.chime import AppInstance
+from bellwire.store.base import Tx
 from bellwire.store.migrations import MIGRATIONS
 from bellwire.store.sqlite import SqliteStore, migrate
-from bellwire.store.tx import Tx
 
 
 def app(i: int) -> AppInstance:
