@@ -81,10 +81,12 @@ def imports_of(package: Path) -> list[Import]:
         assert source is not None
         where_base = path.relative_to(package.parent)
         for stmt in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(stmt, ast.Import | ast.ImportFrom):
+                continue
             targets: list[str] = []
             if isinstance(stmt, ast.Import):
                 targets = [alias.name for alias in stmt.names]
-            elif isinstance(stmt, ast.ImportFrom):
+            else:
                 if stmt.level:
                     base = module.split(".")
                     if path.name != "__init__.py":
