@@ -5,12 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bellwire.records.chime import (
-    Ban,
-    Channel,
-    Membership,
-    Moderator,
-)
+from bellwire.records.chime import Ban, Channel, Membership, Moderator
 from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
 
 _CHANNEL_COLUMNS = (

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bellwire.records.chime import (
-    Admin,
-    AppInstance,
-    AppInstanceUser,
-)
+from bellwire.records.chime import Admin, AppInstance, AppInstanceUser
 from bellwire.store.sql.channels import ChannelsSql
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bellwire.records.chime import (
-    Message,
-)
+from bellwire.records.chime import Message
 from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
 
 _MESSAGE_COLUMNS = (

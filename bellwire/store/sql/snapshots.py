@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from bellwire.records.chime import (
-    Channel,
-    Membership,
-)
+from bellwire.records.chime import Channel, Membership
 from bellwire.store.sql.channels import ChannelsSql
 
 
