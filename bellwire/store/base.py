@@ -215,7 +215,11 @@ class Iam(Protocol):
 
 
 class Tx(Results, Identity, Tags, Channels, Messages, Snapshots, Protocol):
-    """One transaction as a Chime operation sees it."""
+    """One transaction as a Chime operation sees it.
+
+    Call the methods on the transaction an engine hands you, never through the class
+    (``Tx.next_seq(tx, ...)``): a protocol's methods are stubs that do nothing.
+    """
 
 
 class IamTx(Tx, Iam, Protocol):
