@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import http.server
 import itertools
 import json
@@ -25,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from node_packages import installed
 
 JS_DIR = Path(__file__).parent / "js"
-STAMP = JS_DIR / "node_modules" / ".bellwire-installed"
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "browser"
 CHROMIUM = Path(os.environ.get("BELLWIRE_CHROMIUM", "/usr/bin/chromium"))
-NPM_CI_TIMEOUT = 600.0
 STEP_TIMEOUT = 30.0
 SCREENSHOTS: list[Path] = []
 
@@ -45,38 +43,10 @@ def tool(name: str, why: str) -> str:
 # --- the page ------------------------------------------------------------------------------------
 
 
-def _lock_digest() -> str:
-    digest = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        digest.update((JS_DIR / name).read_bytes())
-    return digest.hexdigest()
-
-
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    """``npm ci`` unless node_modules was installed from exactly this package-lock.json."""
     tool("node", "the browser suite bundles its page and drives Chromium with Node 20+")
-    digest = _lock_digest()
-    if STAMP.is_file() and STAMP.read_text().strip() == digest:
-        return JS_DIR / "node_modules"
-    npm = tool("npm", "the browser suite installs its packages with npm ci")
-    try:
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=NPM_CI_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"`npm ci` in {JS_DIR} did not finish in {NPM_CI_TIMEOUT:.0f} s:\n{exc.output}")
-    if done.returncode != 0:
-        pytest.fail(
-            f"`npm ci` in {JS_DIR} failed (exit {done.returncode}); is the npm registry "
-            f"reachable?\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
-        )
-    STAMP.write_text(digest + "\n")
-    return JS_DIR / "node_modules"
+    return installed(JS_DIR, tool("npm", "the browser suite installs its packages with npm ci"))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ Nothing here is skipped: if Node, npm or the npm registry is missing the tests f
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import os
@@ -27,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from node_packages import installed
 from tlsworld import Tls, World, boto, check_channel_details, make_world, prefetch_world, tool
 
 from bellwire.testing import RunningServer, start_server
 
 JS_DIR = Path(__file__).parent / "js"
-STAMP = JS_DIR / "node_modules" / ".bellwire-installed"
-NPM_CI_TIMEOUT = 600.0
 REST_TIMEOUT = 60.0
 # How long a session scenario may take to reach a milestone (Node start-up included).
 EVENT_TIMEOUT = 20.0
@@ -47,13 +45,6 @@ pytestmark = pytest.mark.timeout(300)
 # --- tools -----------------------------------------------------------------------------------
 
 
-def _lock_digest() -> str:
-    digest = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        digest.update((JS_DIR / name).read_bytes())
-    return digest.hexdigest()
-
-
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """``npm ci`` unless node_modules was installed from exactly this package-lock.json."""
@@ -62,27 +53,7 @@ def node_modules() -> Path:
     major = int(version.stdout.strip().lstrip("v").split(".")[0])
     if major < 20:
         pytest.fail(f"Node 20+ is required, found {version.stdout.strip()}")
-    digest = _lock_digest()
-    if STAMP.is_file() and STAMP.read_text().strip() == digest:
-        return JS_DIR / "node_modules"
-    npm = tool("npm")
-    try:
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=NPM_CI_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"`npm ci` in {JS_DIR} did not finish in {NPM_CI_TIMEOUT:.0f} s:\n{exc.output}")
-    if done.returncode != 0:
-        pytest.fail(
-            f"`npm ci` in {JS_DIR} failed (exit {done.returncode}); is the npm registry "
-            f"reachable?\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
-        )
-    STAMP.write_text(digest + "\n")
-    return JS_DIR / "node_modules"
+    return installed(JS_DIR, tool("npm"))
 
 
 # --- Node scenarios ------------------------------------------------------------------------------
