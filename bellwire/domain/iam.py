@@ -21,6 +21,30 @@ import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from bellwire.aws.shapes import (
+    IamCreateAccessKeyRequest,
+    IamCreateRoleRequest,
+    IamCreateUserRequest,
+    IamDeleteAccessKeyRequest,
+    IamDeleteRolePolicyRequest,
+    IamDeleteRoleRequest,
+    IamDeleteUserPolicyRequest,
+    IamDeleteUserRequest,
+    IamGetRolePolicyRequest,
+    IamGetRoleRequest,
+    IamGetUserPolicyRequest,
+    IamGetUserRequest,
+    IamListAccessKeysRequest,
+    IamListRolePoliciesRequest,
+    IamListRolesRequest,
+    IamListUserPoliciesRequest,
+    IamListUsersRequest,
+    IamPutRolePolicyRequest,
+    IamPutUserPolicyRequest,
+    IamTag,
+    IamUpdateAccessKeyRequest,
+    IamUpdateAssumeRolePolicyRequest,
+)
 from bellwire.domain.operation import Call, IamContext, Result, operation
 from bellwire.iam.errors import (
     DeleteConflict,
@@ -67,7 +91,8 @@ def size(text: str) -> int:
     return sum(1 for ch in text if not ch.isspace())  # IAM counts non-whitespace characters
 
 
-def parse_tags(raw: Sequence[Mapping[str, str]] | None) -> dict[str, str]:
+def parse_tags(raw: Sequence[IamTag] | None) -> dict[str, str]:
+    """IAM and STS tags (their shapes are the same), keys unique regardless of case."""
     tags: dict[str, str] = {}
     seen: set[str] = set()
     for tag in raw or ():
@@ -252,7 +277,7 @@ def _identity_policy(text: str, name: str, max_size: int) -> Policy:
 
 
 @operation("CreateUser", service="iam", writes=True, resources=_new_user)
-def create_user(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def create_user(tx: Tx, call: Call, params: IamCreateUserRequest) -> Result:
     name, path = params["UserName"], _path(params)
     if params.get("PermissionsBoundary"):
         raise InvalidInput("Permissions boundaries are not supported by this server.")
@@ -268,7 +293,7 @@ def create_user(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("GetUser", service="iam", writes=False, resources=_get_user_resources)
-def get_user(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def get_user(tx: Tx, call: Call, params: IamGetUserRequest) -> Result:
     principal = caller(call)
     if not params.get("UserName") and principal.kind == "root":
         return Result({"User": {"UserId": principal.user_id, "Arn": principal.arn, "Path": "/"}})
@@ -280,7 +305,7 @@ def get_user(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("ListUsers", service="iam", writes=False, resources=_all_users)
-def list_users(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def list_users(tx: Tx, call: Call, params: IamListUsersRequest) -> Result:
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
     prefix = str(params.get("PathPrefix") or "/")
@@ -290,7 +315,7 @@ def list_users(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("DeleteUser", service="iam", writes=True, resources=the_user)
-def delete_user(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def delete_user(tx: Tx, call: Call, params: IamDeleteUserRequest) -> Result:
     name = params["UserName"]
     itx = IamTx.of(tx)
     if itx.iam_user(name) is None:
@@ -308,7 +333,7 @@ def delete_user(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("CreateAccessKey", service="iam", writes=True, resources=the_user)
-def create_access_key(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def create_access_key(tx: Tx, call: Call, params: IamCreateAccessKeyRequest) -> Result:
     return add_access_key(tx, call, target_user(call, params))
 
 
@@ -347,7 +372,7 @@ def add_access_key(
 
 
 @operation("ListAccessKeys", service="iam", writes=False, resources=the_user)
-def list_access_keys(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def list_access_keys(tx: Tx, call: Call, params: IamListAccessKeysRequest) -> Result:
     name = target_user(call, params)
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
@@ -385,7 +410,7 @@ def _change_key(tx: Tx, name: str, access_key_id: str, change: Callable[[IamTx],
 
 
 @operation("UpdateAccessKey", service="iam", writes=True, resources=the_user)
-def update_access_key(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def update_access_key(tx: Tx, call: Call, params: IamUpdateAccessKeyRequest) -> Result:
     name = target_user(call, params)
     key_id, status = params["AccessKeyId"], params["Status"]
     if status not in ("Active", "Inactive"):  # the model's enum also has "Expired"
@@ -394,7 +419,7 @@ def update_access_key(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("DeleteAccessKey", service="iam", writes=True, resources=the_user)
-def delete_access_key(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def delete_access_key(tx: Tx, call: Call, params: IamDeleteAccessKeyRequest) -> Result:
     name = target_user(call, params)
     key_id = params["AccessKeyId"]
     return _change_key(tx, name, key_id, lambda itx: itx.delete_access_key(key_id))
@@ -460,46 +485,46 @@ def _delete_policy(tx: Tx, kind: str, name: str, policy_name: str) -> Result:
 
 
 @operation("PutUserPolicy", service="iam", writes=True, resources=the_user)
-def put_user_policy(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def put_user_policy(tx: Tx, call: Call, params: IamPutUserPolicyRequest) -> Result:
     return put_policy(
         tx, "user", params["UserName"], params["PolicyName"], params["PolicyDocument"]
     )
 
 
 @operation("GetUserPolicy", service="iam", writes=False, resources=the_user)
-def get_user_policy(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def get_user_policy(tx: Tx, call: Call, params: IamGetUserPolicyRequest) -> Result:
     return _get_policy(tx, "user", params["UserName"], params["PolicyName"])
 
 
 @operation("ListUserPolicies", service="iam", writes=False, resources=the_user)
-def list_user_policies(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def list_user_policies(tx: Tx, call: Call, params: IamListUserPoliciesRequest) -> Result:
     return _list_policies(tx, "user", params["UserName"], params)
 
 
 @operation("DeleteUserPolicy", service="iam", writes=True, resources=the_user)
-def delete_user_policy(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def delete_user_policy(tx: Tx, call: Call, params: IamDeleteUserPolicyRequest) -> Result:
     return _delete_policy(tx, "user", params["UserName"], params["PolicyName"])
 
 
 @operation("PutRolePolicy", service="iam", writes=True, resources=the_role)
-def put_role_policy(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def put_role_policy(tx: Tx, call: Call, params: IamPutRolePolicyRequest) -> Result:
     return put_policy(
         tx, "role", params["RoleName"], params["PolicyName"], params["PolicyDocument"]
     )
 
 
 @operation("GetRolePolicy", service="iam", writes=False, resources=the_role)
-def get_role_policy(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def get_role_policy(tx: Tx, call: Call, params: IamGetRolePolicyRequest) -> Result:
     return _get_policy(tx, "role", params["RoleName"], params["PolicyName"])
 
 
 @operation("ListRolePolicies", service="iam", writes=False, resources=the_role)
-def list_role_policies(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def list_role_policies(tx: Tx, call: Call, params: IamListRolePoliciesRequest) -> Result:
     return _list_policies(tx, "role", params["RoleName"], params)
 
 
 @operation("DeleteRolePolicy", service="iam", writes=True, resources=the_role)
-def delete_role_policy(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def delete_role_policy(tx: Tx, call: Call, params: IamDeleteRolePolicyRequest) -> Result:
     return _delete_policy(tx, "role", params["RoleName"], params["PolicyName"])
 
 
@@ -507,7 +532,7 @@ def delete_role_policy(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("CreateRole", service="iam", writes=True, resources=_new_role)
-def create_role(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def create_role(tx: Tx, call: Call, params: IamCreateRoleRequest) -> Result:
     name, path = params["RoleName"], _path(params)
     if params.get("PermissionsBoundary"):
         raise InvalidInput("Permissions boundaries are not supported by this server.")
@@ -539,7 +564,7 @@ def create_role(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("GetRole", service="iam", writes=False, resources=the_role)
-def get_role(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def get_role(tx: Tx, call: Call, params: IamGetRoleRequest) -> Result:
     name = params["RoleName"]
     role = IamTx.of(tx).iam_role(name)
     if role is None:
@@ -548,7 +573,7 @@ def get_role(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("ListRoles", service="iam", writes=False, resources=_all_roles)
-def list_roles(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def list_roles(tx: Tx, call: Call, params: IamListRolesRequest) -> Result:
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
     prefix = str(params.get("PathPrefix") or "/")
@@ -558,7 +583,7 @@ def list_roles(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("DeleteRole", service="iam", writes=True, resources=the_role)
-def delete_role(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def delete_role(tx: Tx, call: Call, params: IamDeleteRoleRequest) -> Result:
     name = params["RoleName"]
     itx = IamTx.of(tx)
     if itx.iam_role(name) is None:
@@ -571,7 +596,9 @@ def delete_role(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("UpdateAssumeRolePolicy", service="iam", writes=True, resources=the_role)
-def update_assume_role_policy(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def update_assume_role_policy(
+    tx: Tx, call: Call, params: IamUpdateAssumeRolePolicyRequest
+) -> Result:
     return update_role(tx, params["RoleName"], trust_policy=params["PolicyDocument"])
 
 

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from bellwire.aws.errors import BadRequest, Conflict
 from bellwire.domain.delivery import BusEvent
@@ -59,6 +59,7 @@ class Result:
 
 
 Operation = Callable[[Tx, Call, dict[str, Any]], Result]
+P = TypeVar("P", bound=Mapping[str, Any])  # an operation's input: a TypedDict or a dict
 # The ARNs an operation acts on, checked against the caller's policies as ``<service>:<name>``.
 Resources = Callable[[Call, dict[str, Any]], Sequence[str]]
 
@@ -93,6 +94,7 @@ class Registered:
     # None: anyone authenticated may call it (GetCallerIdentity, GetSessionToken, refusals of
     # IAM operations this server does not implement).
     resources: Resources | None
+    refused: bool = False  # explicitly not implemented (domain/unsupported.py)
 
     @property
     def action(self) -> str:
@@ -109,14 +111,19 @@ def operation(
     writes: bool,
     service: str = "chime",
     resources: Resources | None = resource_members,
-) -> Callable[[Operation], Operation]:
+    refused: bool = False,
+) -> Callable[[Callable[[Tx, Call, P], Result]], Callable[[Tx, Call, P], Result]]:
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
 
-    def register(fn: Operation) -> Operation:
+    def register(fn: Callable[[Tx, Call, P], Result]) -> Callable[[Tx, Call, P], Result]:
         if (service, name) in REGISTRY:
             raise RuntimeError(f"operation {service}:{name} registered twice")
-        REGISTRY[(service, name)] = Registered(name, service, fn, writes, resources)
+        # The codecs validated params against the model, which the TypedDict P is written
+        # from (bellwire/aws/shapes.py): the registry holds them all as plain dicts.
+        REGISTRY[(service, name)] = Registered(
+            name, service, cast(Operation, fn), writes, resources, refused
+        )
         return fn
 
     return register

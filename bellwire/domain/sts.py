@@ -19,6 +19,11 @@ import secrets
 from typing import Any, Final
 
 from bellwire.aws.errors import AccessDenied
+from bellwire.aws.shapes import (
+    StsAssumeRoleRequest,
+    StsGetCallerIdentityRequest,
+    StsGetSessionTokenRequest,
+)
 from bellwire.domain.iam import (
     DEFAULT_ROLE_SESSION,
     bounded,
@@ -64,7 +69,7 @@ def _role_arn(call: Call, params: dict[str, Any]) -> list[str]:
 
 
 @operation("GetCallerIdentity", service="sts", writes=False, resources=None)
-def get_caller_identity(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def get_caller_identity(tx: Tx, call: Call, params: StsGetCallerIdentityRequest) -> Result:
     principal = caller(call)
     return Result(
         {"UserId": principal.user_id, "Account": principal.account_id, "Arn": principal.arn}
@@ -94,7 +99,7 @@ def _issue(tx: Tx, session: StsSession, output: dict[str, Any]) -> Result:
 
 
 @operation("AssumeRole", service="sts", writes=True, resources=_role_arn)
-def assume_role(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def assume_role(tx: Tx, call: Call, params: StsAssumeRoleRequest) -> Result:
     principal, iam = caller(call), context(call)
     role_arn, session_name = params["RoleArn"], params["RoleSessionName"]
     refused = AccessDenied(
@@ -174,7 +179,7 @@ def assume_role(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
 
 
 @operation("GetSessionToken", service="sts", writes=True, resources=None)
-def get_session_token(tx: Tx, call: Call, params: dict[str, Any]) -> Result:
+def get_session_token(tx: Tx, call: Call, params: StsGetSessionTokenRequest) -> Result:
     principal, iam = caller(call), context(call)
     if principal.token_issued is not None or principal.kind == "assumed-role":
         raise AccessDenied("Cannot call GetSessionToken with session credentials")

@@ -275,7 +275,7 @@ def _refuse(feature: str, name: str) -> None:
     def refuse(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
         raise BadRequest(f"{feature} are not supported by this server yet ({name}).")
 
-    operation(name, writes=False)(refuse)
+    operation(name, writes=False, refused=True)(refuse)
 
 
 for _feature, _names in FEATURES.items():
@@ -288,7 +288,7 @@ def _refuse_query(service: str, name: str) -> None:
     def refuse(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
         raise InvalidAction(f"The operation {name} is not supported by this server.")
 
-    operation(name, service=service, writes=False, resources=None)(refuse)
+    operation(name, service=service, writes=False, resources=None, refused=True)(refuse)
 
 
 for _service, _features in (("iam", IAM_FEATURES), ("sts", STS_FEATURES)):
