@@ -39,9 +39,9 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from bellwire import ids
 from bellwire.admission import Admission
-from bellwire.api.auth import Authenticator
 from bellwire.aws import codec
 from bellwire.aws.errors import BadRequest
+from bellwire.iam.authenticate import Authenticator
 from bellwire.iam.principal import Principal
 from bellwire.log_throttle import Throttle
 

@@ -26,9 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bellwire import devtls
+from bellwire import cors, devtls
 from bellwire.api import admin as admin_api
-from bellwire.api import cors
 from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
 from bellwire.api.operations import Operations
@@ -57,8 +56,8 @@ from bellwire.iam.keys import (
     root_credential,
 )
 from bellwire.metrics import REFRESH_SECONDS, Metrics
+from bellwire.store.base import Tx
 from bellwire.store.sqlite import SqliteStore
-from bellwire.store.tx import IamTx, Tx
 
 log = logging.getLogger("bellwire")
 
@@ -124,7 +123,7 @@ class BellwireServer:
         )
         self.store.set_after_commit(self._after_commit)
         self.store.set_commit_observer(metrics.commit)
-        index.load(await self.store.read(lambda tx: IamTx.of(tx).iam_snapshot()))
+        index.load(await self.store.read(lambda tx: tx.iam_snapshot()))
         self.operations = Operations(
             self.store,
             region=s.region,
@@ -245,7 +244,7 @@ class BellwireServer:
             await asyncio.sleep(min(600.0, window / 4))
             if self.store is None:
                 return
-            prune = functools.partial(Tx.forget_results_before, moment=time.time() - window)
+            prune = functools.partial(_forget_results_before, moment=time.time() - window)
             try:
                 await self.store.write(prune)
             except Exception:
@@ -512,3 +511,7 @@ async def _hang_up(sockets: list[Any], within: float = 1.0) -> None:
             log.warning("connections still open after shutdown")
             return
         await asyncio.sleep(0.01)
+
+
+def _forget_results_before(tx: Tx, moment: float) -> None:
+    tx.forget_results_before(moment)

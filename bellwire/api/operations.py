@@ -19,8 +19,7 @@ from bellwire.domain.iam import add_access_key, put_policy, update_role
 from bellwire.domain.operation import Call, IamContext, Registered, Result
 from bellwire.iam.authorize import Facts, authorize
 from bellwire.iam.principal import Principal
-from bellwire.store.base import Store
-from bellwire.store.tx import Tx
+from bellwire.store.base import IamTx, Store
 
 
 def find(service: str, name: str) -> Registered:
@@ -91,7 +90,7 @@ class Operations:
             await self._transact(registered.writes, lambda tx: registered.fn(tx, call, params))
         ).output
 
-    async def _transact(self, writes: bool, unit: Callable[[Tx], Result]) -> Result:
+    async def _transact(self, writes: bool, unit: Callable[[IamTx], Result]) -> Result:
         return await (self._store.write(unit) if writes else self._store.read(unit))
 
     # --- the server's own IAM writes (the [iam] declarations of the TOML file) -------------------

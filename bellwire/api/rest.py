@@ -17,7 +17,6 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from bellwire import ids
 from bellwire.api.access import Access, Trace
-from bellwire.api.auth import Authenticator
 from bellwire.api.operations import Operations, find
 from bellwire.api.query import QueryShell
 from bellwire.aws import arn as arns
@@ -32,6 +31,7 @@ from bellwire.aws.errors import (
     ValidationError,
 )
 from bellwire.domain.roles import INVALID_BEARER
+from bellwire.iam.authenticate import Authenticator
 from bellwire.iam.authorize import transport_facts
 from bellwire.metrics import Metrics
 from bellwire.store.base import StoreClosed

@@ -64,7 +64,7 @@ from bellwire.iam.policy import (
     parse_policy,
 )
 from bellwire.iam.principal import Principal
-from bellwire.iam.records import (
+from bellwire.records.iam import (
     ASSUMED_ROLE,
     USER_SESSION,
     AccessKey,
@@ -73,7 +73,7 @@ from bellwire.iam.records import (
     IamUser,
     name_key,
 )
-from bellwire.store.tx import IamTx, Tx
+from bellwire.store.base import IamTx
 
 _ID_ALPHABET: Final = string.ascii_uppercase + "234567"
 MAX_KEYS_PER_USER: Final = 2  # AWS's quota
@@ -277,12 +277,12 @@ def _identity_policy(text: str, name: str, max_size: int) -> Policy:
 
 
 @operation("CreateUser", service="iam", writes=True, resources=_new_user)
-def create_user(tx: Tx, call: Call, params: IamCreateUserRequest) -> Result:
+def create_user(tx: IamTx, call: Call, params: IamCreateUserRequest) -> Result:
     name, path = params["UserName"], _path(params)
     if params.get("PermissionsBoundary"):
         raise InvalidInput("Permissions boundaries are not supported by this server.")
     user = IamUser(name, new_id("AIDA"), path, call.now, parse_tags(params.get("Tags")))
-    itx = IamTx.of(tx)
+    itx = tx
     if itx.iam_user(name) is not None:
         raise EntityAlreadyExists(f"User with name {name} already exists.")
     itx.insert_iam_user(user)
@@ -293,31 +293,31 @@ def create_user(tx: Tx, call: Call, params: IamCreateUserRequest) -> Result:
 
 
 @operation("GetUser", service="iam", writes=False, resources=_get_user_resources)
-def get_user(tx: Tx, call: Call, params: IamGetUserRequest) -> Result:
+def get_user(tx: IamTx, call: Call, params: IamGetUserRequest) -> Result:
     principal = caller(call)
     if not params.get("UserName") and principal.kind == "root":
         return Result({"User": {"UserId": principal.user_id, "Arn": principal.arn, "Path": "/"}})
     name = target_user(call, params)
-    user = IamTx.of(tx).iam_user(name)
+    user = tx.iam_user(name)
     if user is None:
         raise no_user(name)
     return Result({"User": _user_json(user, call.account_id)})
 
 
 @operation("ListUsers", service="iam", writes=False, resources=_all_users)
-def list_users(tx: Tx, call: Call, params: IamListUsersRequest) -> Result:
+def list_users(tx: IamTx, call: Call, params: IamListUsersRequest) -> Result:
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
     prefix = str(params.get("PathPrefix") or "/")
-    users = IamTx.of(tx).list_iam_users(prefix, after, limit + 1)
+    users = tx.list_iam_users(prefix, after, limit + 1)
     page, more = _page(users, limit, lambda u: name_key(u.name))
     return Result({"Users": [_user_json(u, call.account_id, tags=False) for u in page], **more})
 
 
 @operation("DeleteUser", service="iam", writes=True, resources=the_user)
-def delete_user(tx: Tx, call: Call, params: IamDeleteUserRequest) -> Result:
+def delete_user(tx: IamTx, call: Call, params: IamDeleteUserRequest) -> Result:
     name = params["UserName"]
-    itx = IamTx.of(tx)
+    itx = tx
     if itx.iam_user(name) is None:
         raise no_user(name)
     if itx.access_keys_of(name):
@@ -333,12 +333,12 @@ def delete_user(tx: Tx, call: Call, params: IamDeleteUserRequest) -> Result:
 
 
 @operation("CreateAccessKey", service="iam", writes=True, resources=the_user)
-def create_access_key(tx: Tx, call: Call, params: IamCreateAccessKeyRequest) -> Result:
+def create_access_key(tx: IamTx, call: Call, params: IamCreateAccessKeyRequest) -> Result:
     return add_access_key(tx, call, target_user(call, params))
 
 
 def add_access_key(
-    tx: Tx, call: Call, name: str, access_key_id: str | None = None, secret: str | None = None
+    tx: IamTx, call: Call, name: str, access_key_id: str | None = None, secret: str | None = None
 ) -> Result:
     """Create a key (a fixed one for TOML declarations); authorized by the caller, if any."""
     key = AccessKey(
@@ -348,7 +348,7 @@ def add_access_key(
         "Active",
         call.now,
     )
-    itx = IamTx.of(tx)
+    itx = tx
     user = itx.iam_user(name)
     if user is None:
         raise no_user(name)
@@ -372,11 +372,11 @@ def add_access_key(
 
 
 @operation("ListAccessKeys", service="iam", writes=False, resources=the_user)
-def list_access_keys(tx: Tx, call: Call, params: IamListAccessKeysRequest) -> Result:
+def list_access_keys(tx: IamTx, call: Call, params: IamListAccessKeysRequest) -> Result:
     name = target_user(call, params)
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
-    itx = IamTx.of(tx)
+    itx = tx
     if itx.iam_user(name) is None:
         raise no_user(name)
     keys = [k for k in itx.access_keys_of(name) if after is None or k.access_key_id > after]
@@ -398,8 +398,10 @@ def list_access_keys(tx: Tx, call: Call, params: IamListAccessKeysRequest) -> Re
     )
 
 
-def _change_key(tx: Tx, name: str, access_key_id: str, change: Callable[[IamTx], None]) -> Result:
-    itx = IamTx.of(tx)
+def _change_key(
+    tx: IamTx, name: str, access_key_id: str, change: Callable[[IamTx], None]
+) -> Result:
+    itx = tx
     if itx.iam_user(name) is None:
         raise no_user(name)
     owner = itx.access_key_owner(access_key_id)
@@ -410,7 +412,7 @@ def _change_key(tx: Tx, name: str, access_key_id: str, change: Callable[[IamTx],
 
 
 @operation("UpdateAccessKey", service="iam", writes=True, resources=the_user)
-def update_access_key(tx: Tx, call: Call, params: IamUpdateAccessKeyRequest) -> Result:
+def update_access_key(tx: IamTx, call: Call, params: IamUpdateAccessKeyRequest) -> Result:
     name = target_user(call, params)
     key_id, status = params["AccessKeyId"], params["Status"]
     if status not in ("Active", "Inactive"):  # the model's enum also has "Expired"
@@ -419,7 +421,7 @@ def update_access_key(tx: Tx, call: Call, params: IamUpdateAccessKeyRequest) -> 
 
 
 @operation("DeleteAccessKey", service="iam", writes=True, resources=the_user)
-def delete_access_key(tx: Tx, call: Call, params: IamDeleteAccessKeyRequest) -> Result:
+def delete_access_key(tx: IamTx, call: Call, params: IamDeleteAccessKeyRequest) -> Result:
     name = target_user(call, params)
     key_id = params["AccessKeyId"]
     return _change_key(tx, name, key_id, lambda itx: itx.delete_access_key(key_id))
@@ -428,10 +430,10 @@ def delete_access_key(tx: Tx, call: Call, params: IamDeleteAccessKeyRequest) -> 
 # --- inline policies -----------------------------------------------------------------------------
 
 
-def put_policy(tx: Tx, kind: str, name: str, policy_name: str, document: str) -> Result:
+def put_policy(tx: IamTx, kind: str, name: str, policy_name: str, document: str) -> Result:
     limit = MAX_USER_INLINE if kind == "user" else MAX_ROLE_INLINE
     _identity_policy(document, policy_name, limit)
-    itx = IamTx.of(tx)
+    itx = tx
     owner = itx.iam_user(name) if kind == "user" else itx.iam_role(name)
     if owner is None:
         raise no_user(name) if kind == "user" else no_role(name)
@@ -449,8 +451,8 @@ def _state(itx: IamTx, kind: str, name: str) -> IamChange:
     return IamChange(roles={name_key(name): itx.iam_role_state(name)})
 
 
-def _get_policy(tx: Tx, kind: str, name: str, policy_name: str) -> Result:
-    itx = IamTx.of(tx)
+def _get_policy(tx: IamTx, kind: str, name: str, policy_name: str) -> Result:
+    itx = tx
     owner = itx.iam_user(name) if kind == "user" else itx.iam_role(name)
     document = itx.inline_policy(kind, name, policy_name)
     if owner is None:
@@ -461,10 +463,10 @@ def _get_policy(tx: Tx, kind: str, name: str, policy_name: str) -> Result:
     return Result({member: owner.name, "PolicyName": policy_name, "PolicyDocument": document})
 
 
-def _list_policies(tx: Tx, kind: str, name: str, params: Mapping[str, Any]) -> Result:
+def _list_policies(tx: IamTx, kind: str, name: str, params: Mapping[str, Any]) -> Result:
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
-    itx = IamTx.of(tx)
+    itx = tx
     owner = itx.iam_user(name) if kind == "user" else itx.iam_role(name)
     if owner is None:
         raise no_user(name) if kind == "user" else no_role(name)
@@ -473,8 +475,8 @@ def _list_policies(tx: Tx, kind: str, name: str, params: Mapping[str, Any]) -> R
     return Result({"PolicyNames": page, **more})
 
 
-def _delete_policy(tx: Tx, kind: str, name: str, policy_name: str) -> Result:
-    itx = IamTx.of(tx)
+def _delete_policy(tx: IamTx, kind: str, name: str, policy_name: str) -> Result:
+    itx = tx
     owner = itx.iam_user(name) if kind == "user" else itx.iam_role(name)
     if owner is None:
         raise no_user(name) if kind == "user" else no_role(name)
@@ -485,46 +487,46 @@ def _delete_policy(tx: Tx, kind: str, name: str, policy_name: str) -> Result:
 
 
 @operation("PutUserPolicy", service="iam", writes=True, resources=the_user)
-def put_user_policy(tx: Tx, call: Call, params: IamPutUserPolicyRequest) -> Result:
+def put_user_policy(tx: IamTx, call: Call, params: IamPutUserPolicyRequest) -> Result:
     return put_policy(
         tx, "user", params["UserName"], params["PolicyName"], params["PolicyDocument"]
     )
 
 
 @operation("GetUserPolicy", service="iam", writes=False, resources=the_user)
-def get_user_policy(tx: Tx, call: Call, params: IamGetUserPolicyRequest) -> Result:
+def get_user_policy(tx: IamTx, call: Call, params: IamGetUserPolicyRequest) -> Result:
     return _get_policy(tx, "user", params["UserName"], params["PolicyName"])
 
 
 @operation("ListUserPolicies", service="iam", writes=False, resources=the_user)
-def list_user_policies(tx: Tx, call: Call, params: IamListUserPoliciesRequest) -> Result:
+def list_user_policies(tx: IamTx, call: Call, params: IamListUserPoliciesRequest) -> Result:
     return _list_policies(tx, "user", params["UserName"], params)
 
 
 @operation("DeleteUserPolicy", service="iam", writes=True, resources=the_user)
-def delete_user_policy(tx: Tx, call: Call, params: IamDeleteUserPolicyRequest) -> Result:
+def delete_user_policy(tx: IamTx, call: Call, params: IamDeleteUserPolicyRequest) -> Result:
     return _delete_policy(tx, "user", params["UserName"], params["PolicyName"])
 
 
 @operation("PutRolePolicy", service="iam", writes=True, resources=the_role)
-def put_role_policy(tx: Tx, call: Call, params: IamPutRolePolicyRequest) -> Result:
+def put_role_policy(tx: IamTx, call: Call, params: IamPutRolePolicyRequest) -> Result:
     return put_policy(
         tx, "role", params["RoleName"], params["PolicyName"], params["PolicyDocument"]
     )
 
 
 @operation("GetRolePolicy", service="iam", writes=False, resources=the_role)
-def get_role_policy(tx: Tx, call: Call, params: IamGetRolePolicyRequest) -> Result:
+def get_role_policy(tx: IamTx, call: Call, params: IamGetRolePolicyRequest) -> Result:
     return _get_policy(tx, "role", params["RoleName"], params["PolicyName"])
 
 
 @operation("ListRolePolicies", service="iam", writes=False, resources=the_role)
-def list_role_policies(tx: Tx, call: Call, params: IamListRolePoliciesRequest) -> Result:
+def list_role_policies(tx: IamTx, call: Call, params: IamListRolePoliciesRequest) -> Result:
     return _list_policies(tx, "role", params["RoleName"], params)
 
 
 @operation("DeleteRolePolicy", service="iam", writes=True, resources=the_role)
-def delete_role_policy(tx: Tx, call: Call, params: IamDeleteRolePolicyRequest) -> Result:
+def delete_role_policy(tx: IamTx, call: Call, params: IamDeleteRolePolicyRequest) -> Result:
     return _delete_policy(tx, "role", params["RoleName"], params["PolicyName"])
 
 
@@ -532,7 +534,7 @@ def delete_role_policy(tx: Tx, call: Call, params: IamDeleteRolePolicyRequest) -
 
 
 @operation("CreateRole", service="iam", writes=True, resources=_new_role)
-def create_role(tx: Tx, call: Call, params: IamCreateRoleRequest) -> Result:
+def create_role(tx: IamTx, call: Call, params: IamCreateRoleRequest) -> Result:
     name, path = params["RoleName"], _path(params)
     if params.get("PermissionsBoundary"):
         raise InvalidInput("Permissions boundaries are not supported by this server.")
@@ -553,7 +555,7 @@ def create_role(tx: Tx, call: Call, params: IamCreateRoleRequest) -> Result:
         created=call.now,
         tags=parse_tags(params.get("Tags")),
     )
-    itx = IamTx.of(tx)
+    itx = tx
     if itx.iam_role(name) is not None:
         raise EntityAlreadyExists(f"Role with name {name} already exists.")
     itx.insert_iam_role(role)
@@ -564,28 +566,28 @@ def create_role(tx: Tx, call: Call, params: IamCreateRoleRequest) -> Result:
 
 
 @operation("GetRole", service="iam", writes=False, resources=the_role)
-def get_role(tx: Tx, call: Call, params: IamGetRoleRequest) -> Result:
+def get_role(tx: IamTx, call: Call, params: IamGetRoleRequest) -> Result:
     name = params["RoleName"]
-    role = IamTx.of(tx).iam_role(name)
+    role = tx.iam_role(name)
     if role is None:
         raise no_role(name)
     return Result({"Role": _role_json(role, call.account_id)})
 
 
 @operation("ListRoles", service="iam", writes=False, resources=_all_roles)
-def list_roles(tx: Tx, call: Call, params: IamListRolesRequest) -> Result:
+def list_roles(tx: IamTx, call: Call, params: IamListRolesRequest) -> Result:
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
     prefix = str(params.get("PathPrefix") or "/")
-    roles = IamTx.of(tx).list_iam_roles(prefix, after, limit + 1)
+    roles = tx.list_iam_roles(prefix, after, limit + 1)
     page, more = _page(roles, limit, lambda r: name_key(r.name))
     return Result({"Roles": [_role_json(r, call.account_id, tags=False) for r in page], **more})
 
 
 @operation("DeleteRole", service="iam", writes=True, resources=the_role)
-def delete_role(tx: Tx, call: Call, params: IamDeleteRoleRequest) -> Result:
+def delete_role(tx: IamTx, call: Call, params: IamDeleteRoleRequest) -> Result:
     name = params["RoleName"]
-    itx = IamTx.of(tx)
+    itx = tx
     if itx.iam_role(name) is None:
         raise no_role(name)
     if itx.inline_policies("role", name):
@@ -597,17 +599,17 @@ def delete_role(tx: Tx, call: Call, params: IamDeleteRoleRequest) -> Result:
 
 @operation("UpdateAssumeRolePolicy", service="iam", writes=True, resources=the_role)
 def update_assume_role_policy(
-    tx: Tx, call: Call, params: IamUpdateAssumeRolePolicyRequest
+    tx: IamTx, call: Call, params: IamUpdateAssumeRolePolicyRequest
 ) -> Result:
     return update_role(tx, params["RoleName"], trust_policy=params["PolicyDocument"])
 
 
 def update_role(
-    tx: Tx, name: str, *, trust_policy: str | None = None, max_session: int | None = None
+    tx: IamTx, name: str, *, trust_policy: str | None = None, max_session: int | None = None
 ) -> Result:
     if trust_policy is not None:
         parse_policy(trust_policy, name="trust", kind=PolicyKind.TRUST, max_size=MAX_TRUST)
-    itx = IamTx.of(tx)
+    itx = tx
     role = itx.iam_role(name)
     if role is None:
         raise no_role(name)

@@ -21,8 +21,8 @@ from bellwire.domain.delivery import BusEvent
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
-from bellwire.iam.records import IamChange
-from bellwire.store.tx import Tx
+from bellwire.records.iam import IamChange
+from bellwire.store.base import IamTx, Tx
 
 DEFAULT_PAGE = 50
 
@@ -58,8 +58,11 @@ class Result:
     iam: IamChange | None = None
 
 
-Operation = Callable[[Tx, Call, dict[str, Any]], Result]
+# What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as
+# the Tx it needs).
+Operation = Callable[[IamTx, Call, dict[str, Any]], Result]
 P = TypeVar("P", bound=Mapping[str, Any])  # an operation's input: a TypedDict or a dict
+X = TypeVar("X", bound=Tx)  # the transaction an operation reads: Tx, or IamTx for IAM/STS
 # The ARNs an operation acts on, checked against the caller's policies as ``<service>:<name>``.
 Resources = Callable[[Call, dict[str, Any]], Sequence[str]]
 
@@ -112,11 +115,11 @@ def operation(
     service: str = "chime",
     resources: Resources | None = resource_members,
     refused: bool = False,
-) -> Callable[[Callable[[Tx, Call, P], Result]], Callable[[Tx, Call, P], Result]]:
+) -> Callable[[Callable[[X, Call, P], Result]], Callable[[X, Call, P], Result]]:
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
 
-    def register(fn: Callable[[Tx, Call, P], Result]) -> Callable[[Tx, Call, P], Result]:
+    def register(fn: Callable[[X, Call, P], Result]) -> Callable[[X, Call, P], Result]:
         if (service, name) in REGISTRY:
             raise RuntimeError(f"operation {service}:{name} registered twice")
         # The codecs validated params against the model, which the TypedDict P is written

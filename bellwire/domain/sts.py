@@ -41,8 +41,8 @@ from bellwire.iam.errors import ValidationError
 from bellwire.iam.evaluate import RequestContext, evaluate
 from bellwire.iam.keys import new_access_key_id, new_secret_access_key
 from bellwire.iam.policy import MAX_SESSION, PolicyKind, parse_policy
-from bellwire.iam.records import ASSUMED_ROLE, USER_SESSION, IamChange, StsSession
-from bellwire.store.tx import IamTx, Tx
+from bellwire.records.iam import ASSUMED_ROLE, USER_SESSION, IamChange, StsSession
+from bellwire.store.base import IamTx
 
 ROLE_CHAINING_MAX: Final = 3600  # a session assuming another role
 SESSION_TOKEN_DEFAULT: Final = 43200
@@ -69,7 +69,7 @@ def _role_arn(call: Call, params: dict[str, Any]) -> list[str]:
 
 
 @operation("GetCallerIdentity", service="sts", writes=False, resources=None)
-def get_caller_identity(tx: Tx, call: Call, params: StsGetCallerIdentityRequest) -> Result:
+def get_caller_identity(tx: IamTx, call: Call, params: StsGetCallerIdentityRequest) -> Result:
     principal = caller(call)
     return Result(
         {"UserId": principal.user_id, "Account": principal.account_id, "Arn": principal.arn}
@@ -86,8 +86,8 @@ def _credentials(call: Call, duration: int) -> tuple[str, str, str, float, float
     )
 
 
-def _issue(tx: Tx, session: StsSession, output: dict[str, Any]) -> Result:
-    itx = IamTx.of(tx)
+def _issue(tx: IamTx, session: StsSession, output: dict[str, Any]) -> Result:
+    itx = tx
     if session.kind == ASSUMED_ROLE and itx.iam_role(session.owner_name) is None:
         raise no_role(session.owner_name)
     user_gone = session.owner_name and itx.iam_user(session.owner_name) is None
@@ -99,7 +99,7 @@ def _issue(tx: Tx, session: StsSession, output: dict[str, Any]) -> Result:
 
 
 @operation("AssumeRole", service="sts", writes=True, resources=_role_arn)
-def assume_role(tx: Tx, call: Call, params: StsAssumeRoleRequest) -> Result:
+def assume_role(tx: IamTx, call: Call, params: StsAssumeRoleRequest) -> Result:
     principal, iam = caller(call), context(call)
     role_arn, session_name = params["RoleArn"], params["RoleSessionName"]
     refused = AccessDenied(
@@ -179,7 +179,7 @@ def assume_role(tx: Tx, call: Call, params: StsAssumeRoleRequest) -> Result:
 
 
 @operation("GetSessionToken", service="sts", writes=True, resources=None)
-def get_session_token(tx: Tx, call: Call, params: StsGetSessionTokenRequest) -> Result:
+def get_session_token(tx: IamTx, call: Call, params: StsGetSessionTokenRequest) -> Result:
     principal, iam = caller(call), context(call)
     if principal.token_issued is not None or principal.kind == "assumed-role":
         raise AccessDenied("Cannot call GetSessionToken with session credentials")

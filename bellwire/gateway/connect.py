@@ -20,21 +20,20 @@ from typing import Any
 from aiohttp import WebSocketError, WSMsgType, web
 
 from bellwire import ids
-from bellwire.api.auth import Authenticator
 from bellwire.aws import arn as arns
 from bellwire.aws import sigv4
 from bellwire.aws.errors import AccessDenied, AwsError
-from bellwire.domain.records import Channel, Membership, Message
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import close_codes, prefetch
 from bellwire.gateway.frames import event_frame
 from bellwire.gateway.hub import Hub, Session
+from bellwire.iam.authenticate import Authenticator
 from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
 from bellwire.logs import quoted, token
 from bellwire.metrics import Metrics, code_label
-from bellwire.store.base import Store, StoreClosed
-from bellwire.store.tx import Tx
+from bellwire.records.chime import Channel, Membership, Message
+from bellwire.store.base import Store, StoreClosed, Tx
 
 log = logging.getLogger(__name__)
 session_log = logging.getLogger("bellwire.session")
