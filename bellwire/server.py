@@ -30,7 +30,7 @@ from bellwire import cors, devtls
 from bellwire.api import admin as admin_api
 from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
-from bellwire.api.query import QueryCodec, QueryService
+from bellwire.api.operations import Operations
 from bellwire.api.rest import RestApi
 from bellwire.bus.memory import MemoryBus
 from bellwire.config import Settings
@@ -42,11 +42,10 @@ from bellwire.connections import (
     Limits,
     raise_file_limit,
 )
-from bellwire.domain.operation import Result
+from bellwire.domain.operation import IamContext, Result
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.iam import declare
-from bellwire.iam.api import IamApi, StsSettings
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.keys import (
     ROOT_FILE,
@@ -57,7 +56,6 @@ from bellwire.iam.keys import (
     root_credential,
 )
 from bellwire.metrics import REFRESH_SECONDS, Metrics
-from bellwire.records.iam import IamChange
 from bellwire.store.base import Tx
 from bellwire.store.sqlite import SqliteStore
 
@@ -96,7 +94,7 @@ class BellwireServer:
         self.admin: AdminApi | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self._credentials: CredentialIndex | None = None
-        self.iam: IamApi | None = None
+        self.operations: Operations | None = None
         self.cors = cors.CorsPolicy.parse(settings.cors_allowed_origins)
         self.dev_tls: devtls.DevTls | None = None
         self.metrics: Metrics | None = None
@@ -126,13 +124,14 @@ class BellwireServer:
         self.store.set_after_commit(self._after_commit)
         self.store.set_commit_observer(metrics.commit)
         index.load(await self.store.read(lambda tx: tx.iam_snapshot()))
-        self.iam = IamApi(
-            store=self.store,
-            index=index,
+        self.operations = Operations(
+            self.store,
+            region=s.region,
             account_id=s.account_id,
-            sts=StsSettings(min_duration=s.sts_min_duration_seconds),
+            iam=IamContext(index, sts_min_duration=s.sts_min_duration_seconds),
+            endpoint_host=lambda: self.endpoint_host,
         )
-        await declare.apply(self.config_document, self.iam, index)
+        await declare.apply(self.config_document, self.operations, index)
         authenticator = ConnectionAuthenticator(
             index.get,
             region=s.region,
@@ -141,16 +140,11 @@ class BellwireServer:
             service_regions={"iam": ("us-east-1",), "sts": ("us-east-1",)},
         )
         self.rest = RestApi(
-            store=self.store,
+            operations=self.operations,
             authenticator=authenticator,
-            region=s.region,
-            account_id=s.account_id,
-            endpoint_host=lambda: self.endpoint_host,
             max_body_bytes=s.max_body_bytes,
             metrics=metrics,
         )
-        self.rest.query_services["iam"] = QueryService(QueryCodec("iam"), self.iam.iam_operations())
-        self.rest.query_services["sts"] = QueryService(QueryCodec("sts"), self.iam.sts_operations())
         self.hub = Hub(
             buffer_limit=s.session_buffer_bytes,
             ping_interval=s.ping_interval_seconds,
@@ -344,10 +338,11 @@ class BellwireServer:
     # --- plumbing ------------------------------------------------------------------------------
 
     def _after_commit(self, value: Any) -> None:
-        if isinstance(value, Result) and value.events:
-            self.bus.publish(value.events)
-        elif isinstance(value, IamChange) and self._credentials is not None:
-            self._credentials.apply(value)
+        if isinstance(value, Result):
+            if value.events:
+                self.bus.publish(value.events)
+            if value.iam is not None and self._credentials is not None:
+                self._credentials.apply(value.iam)
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         connection = self.guard.begin(request) if self.guard is not None else None

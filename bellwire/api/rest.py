@@ -10,14 +10,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from bellwire import __version__, ids
+from bellwire import ids
 from bellwire.api.access import Access, Trace
+from bellwire.api.operations import Operations, find
+from bellwire.api.query import QueryShell
 from bellwire.aws import arn as arns
 from bellwire.aws import codec, sigv4
 from bellwire.aws.content_encoding import decode_body
@@ -27,49 +28,15 @@ from bellwire.aws.errors import (
     ServiceFailure,
     ServiceUnavailable,
     UnauthorizedClient,
+    ValidationError,
 )
-from bellwire.domain.operation import Call, Result
-from bellwire.domain.operations import REGISTRY
 from bellwire.domain.roles import INVALID_BEARER
 from bellwire.iam.authenticate import Authenticator
-from bellwire.iam.authorize import Facts, authorize, transport_facts
-from bellwire.iam.errors import ValidationError
-from bellwire.iam.principal import Principal
+from bellwire.iam.authorize import transport_facts
 from bellwire.metrics import Metrics
-from bellwire.store.base import Store, StoreClosed
+from bellwire.store.base import StoreClosed
 
 log = logging.getLogger(__name__)
-
-# Members naming the resource an operation acts on (spec §6): IAM checks chime:<Operation> on
-# each of them and on the bearer. Members naming *other* users (MemberArn, ModeratorArns...)
-# are governed by the bearer's channel role instead, as AWS's documented user policies imply.
-RESOURCE_MEMBERS = (
-    "ChannelArn",
-    "AppInstanceArn",
-    "AppInstanceUserArn",
-    "AppInstanceBotArn",
-    "ChannelFlowArn",
-    "ResourceARN",
-    "ChimeBearer",
-)
-
-
-class QueryHandler(Protocol):
-    """A query-protocol service (IAM, STS), dispatched by the credential scope's service. It
-    writes its own (XML) errors, including the authentication failures of its requests."""
-
-    async def __call__(
-        self,
-        principal: Principal,
-        method: str,
-        body: bytes,
-        request_id: str,
-        facts: Facts,
-        trace: Trace | None = None,
-    ) -> web.Response: ...
-
-    def error(self, err: AwsError, request_id: str) -> web.Response: ...
-
 
 BEARER_HEADER = "x-amz-chime-bearer"
 
@@ -91,11 +58,6 @@ def _scope_service(request: web.BaseRequest) -> str:
         credential = request.query.get("X-Amz-Credential", "")
     parts = credential.split(",")[0].split("/")
     return parts[3].strip() if len(parts) > 3 else ""
-
-
-def resources_of(params: Mapping[str, Any]) -> list[str]:
-    found = [params[m] for m in RESOURCE_MEMBERS if isinstance(params.get(m), str)]
-    return list(dict.fromkeys(found)) or ["*"]
 
 
 async def read_body(request: web.BaseRequest, limit: int) -> bytes:
@@ -124,23 +86,19 @@ class RestApi:
     def __init__(
         self,
         *,
-        store: Store,
+        operations: Operations,
         authenticator: Authenticator,
-        region: str,
-        account_id: str,
-        endpoint_host: Callable[[], str],
         max_body_bytes: int,
         metrics: Metrics,
         router: codec.Router | None = None,
+        query: QueryShell | None = None,
     ) -> None:
-        self._store = store
+        self._operations = operations
         self._auth = authenticator
-        self._region = region
-        self._account_id = account_id
-        self._endpoint_host = endpoint_host
         self._max_body = max_body_bytes
         self._router = router or codec.default_router()
-        self.query_services: dict[str, QueryHandler] = {}
+        # The query-protocol services (IAM, STS), told apart by the credential scope's service.
+        self._query = query or QueryShell()
         self._access = Access(metrics)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -186,9 +144,9 @@ class RestApi:
         answer to a request that arrives while the server drains (SDKs retry it)."""
         request_id = ids.uuid_string()
         err = ServiceUnavailable("The server is shutting down; retry on a new connection.")
-        query_service = self.query_services.get(_scope_service(request))
-        if query_service is not None:
-            response = query_service.error(err, request_id)
+        service = _scope_service(request)
+        if service in self._query:
+            response = self._query.error(service, err, request_id)
         else:
             status, headers, body = codec.serialize_error(err, request_id)
             response = web.Response(status=status, headers=headers, body=body)
@@ -204,6 +162,10 @@ class RestApi:
             trace.operation = self._router.match(request.method, path, query).operation.name
 
     def _error(self, err: AwsError, request_id: str, trace: Trace) -> web.Response:
+        """The one path from an error to its answer, in the protocol of the request's service."""
+        if trace.service in self._query:
+            trace.error = err.query_code or err.shape
+            return self._query.error(trace.service, err, request_id)
         trace.error = err.shape
         status, headers, body = codec.serialize_error(err, request_id)
         return web.Response(status=status, headers=headers, body=body)
@@ -219,44 +181,38 @@ class RestApi:
             body = await read_body(request, self._max_body)
         except BadRequest as err:
             # An IAM or STS client reads XML errors: word the refusal its way.
-            early = self.query_services.get(sigv4.scope_service(headers) or "")
-            if early is None:
+            early = sigv4.scope_service(headers) or ""
+            if early not in self._query:
                 raise
-            trace.service = sigv4.scope_service(headers) or ""
-            trace.error = "ValidationError"
-            return early.error(ValidationError(err.message), request_id)
+            trace.service = early
+            raise ValidationError(err.message) from None
         # The signature covers the body as sent (compressed or not); the application reads it
         # decoded (bellwire.aws.content_encoding).
         trace.authenticating = True
         signed = sigv4.parse_header_auth(request.method, path, query, headers, body)
         trace.access_key_id = signed.access_key_id
         encodings = request.headers.getall("Content-Encoding", ())
-        query_service = self.query_services.get(signed.service)
         facts = transport_facts(request.remote, request.secure)
-        if query_service is not None:
-            trace.service = signed.service
-            try:
-                principal = self._auth.check(signed, service=signed.service)
-            except AwsError as err:
-                self._access.auth_failed(trace, err, request_id, request.remote)
-                trace.authenticating = False
-                trace.error = err.query_code or err.shape
-                return query_service.error(err, request_id)
+        if signed.service in self._query:
+            service = trace.service = signed.service
+            principal = self._auth.check(signed, service=service)
             trace.authenticating = False
             trace.principal = principal.arn
+            if path != "/":  # the models' requestUri; botocore always posts there
+                raise ValidationError(f"{service.upper()} is served at /, not at {path[:256]}.")
             try:
-                if path != "/":  # the models' requestUri; botocore always posts there
-                    raise ValidationError(
-                        f"{signed.service.upper()} is served at /, not at {path[:256]}."
-                    )
-                try:
-                    body = decode_body(body, encodings, self._max_body)
-                except BadRequest as err:
-                    raise ValidationError(err.message) from None
-            except AwsError as err:
-                trace.error = err.query_code or err.shape
-                return query_service.error(err, request_id)
-            return await query_service(principal, request.method, body, request_id, facts, trace)
+                body = decode_body(body, encodings, self._max_body)
+            except BadRequest as err:
+                raise ValidationError(err.message) from None
+            if request.method != "POST":
+                raise ValidationError(
+                    f"{request.method} is not supported: send a form-encoded POST."
+                )
+            name, params = self._query.codecs[service].parse(body)
+            trace.operation = name  # a model operation name (parse refuses any other)
+            registered = find(service, name)
+            output = await self._operations.run(registered, principal, params, facts, request_id)
+            return self._query.response(service, name, output, request_id)
         trace.service = "chime"
         principal = self._auth.check(signed, service="chime")
         trace.authenticating = False
@@ -267,29 +223,8 @@ class RestApi:
         name = trace.operation = match.operation.name
         _check_bearer(match.operation, request.headers.get(BEARER_HEADER))
         params = codec.parse_request(match, query, request.headers, body)
-        authorize(principal, f"chime:{name}", resources_of(params), facts)
-        output = await self.call(name, params, request_id)
+        registered = find("chime", name)
+        output = await self._operations.run(registered, principal, params, facts, request_id)
         status, out_headers, out_body = codec.serialize_response(match.operation, output)
         out_headers["x-amzn-RequestId"] = request_id
         return web.Response(status=status, headers=out_headers, body=out_body)
-
-    async def call(self, name: str, params: dict[str, Any], request_id: str = "") -> dict[str, Any]:
-        """Run one operation in a store transaction; events are published by the store's
-        after-commit hook, before this returns."""
-        if name == "GetMessagingSessionEndpoint":
-            return {"Endpoint": {"Url": self._endpoint_host()}}
-        registered = REGISTRY.get(name)
-        if registered is None:
-            # An operation of the installed botocore's model that this version does not
-            # implement (a newer botocore adds some): the model's BadRequest, as for the
-            # features of unsupported.py, never a 500.
-            raise BadRequest(f"{name} is not supported by this server (bellwire {__version__}).")
-        # Millisecond timestamps (as AWS keeps them): a timestamp a client got back (a JS Date, a
-        # botocore datetime) then names the same instant exactly in not-before/not-after.
-        call = Call(self._region, self._account_id, round(time.time(), 3), request_id)
-
-        def unit(tx: Any) -> Result:
-            return registered.fn(tx, call, params)
-
-        result = await (self._store.write(unit) if registered.writes else self._store.read(unit))
-        return result.output

@@ -61,7 +61,7 @@ from urllib.parse import unquote_to_bytes
 
 from bellwire import ids
 from bellwire.aws.errors import AwsError, BadRequest
-from bellwire.aws.model import service_models
+from bellwire.aws.model import model_pattern, service_models
 
 __all__ = [
     "Match",
@@ -594,16 +594,8 @@ class _OutStruct:
 
 # --- the compiler ----------------------------------------------------------------------------
 
-# Java writes supplementary code points as \u10000-\u10FFFF in the resource-name class.
-_JAVA_SUPPLEMENTARY: Final = "\\u10000-\\u10FFFF"
-_PY_SUPPLEMENTARY: Final = "\\U00010000-\\U0010FFFF"
 _UNIVERSAL: Final = frozenset({".*", "[\\s\\S]*", "[\\S\\s]*"})
 _SCALARS: Final = frozenset({"string", "integer", "long", "boolean", "timestamp", "blob"})
-
-
-@cache
-def _compile_pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern.replace(_JAVA_SUPPLEMENTARY, _PY_SUPPLEMENTARY), re.DOTALL | re.ASCII)
 
 
 class _Compiler:
@@ -629,7 +621,7 @@ class _Compiler:
                 sensitive,
                 meta.get("min"),
                 meta.get("max"),
-                _compile_pattern(pattern) if pattern else None,
+                model_pattern(pattern) if pattern else None,
                 list(shape.enum),
             )
         elif t in ("integer", "long"):

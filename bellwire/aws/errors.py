@@ -113,3 +113,30 @@ class MalformedPolicyDocument(AwsError):
     shape = code = "MalformedPolicyDocument"
     status = 400
     query_code = "MalformedPolicyDocument"
+
+
+# --- the query protocol's own errors (IAM, STS) --------------------------------------------------
+
+
+class QueryError(AwsError):
+    """An error of the query protocol, named by its ``<Code>`` in both protocols."""
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        # One name for both protocols: the REST codec would use shape/code, XML uses query_code.
+        if cls.query_code is not None:
+            cls.shape = cls.code = cls.query_code
+
+
+class ValidationError(QueryError):
+    """The generic "a parameter is wrong" of every query-protocol service."""
+
+    status, query_code = 400, "ValidationError"
+
+
+class InvalidAction(QueryError):
+    status, query_code = 400, "InvalidAction"
+
+
+class MissingAction(QueryError):
+    status, query_code = 400, "MissingAction"

@@ -286,3 +286,9 @@ def update_read_marker(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     who.require_member("update a read marker")
     tx.set_read_marker(who.channel.arn, who.arn, call.now)
     return Result({"ChannelArn": who.channel.arn})
+
+
+@operation("GetMessagingSessionEndpoint", writes=False)
+def get_messaging_session_endpoint(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    """Where clients open their messaging sessions: this server, as configured or as bound."""
+    return Result({"Endpoint": {"Url": call.session_endpoint()}})

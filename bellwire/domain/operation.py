@@ -1,6 +1,8 @@
-"""The frame every Chime operation runs in: its call context, its result and the registry.
+"""The frame every operation runs in: its call context, its result and the registry.
 
-An operation is a plain function ``(tx, call, params) -> Result`` registered under its API name.
+An operation of any of the four services (Chime SDK identity and messaging, IAM, STS) is a plain
+function ``(tx, call, params) -> Result`` registered under its service and API name, with how
+its authorization resources are found (``bellwire.api.operations`` authorizes and runs it).
 It runs entirely inside one store transaction (reads on a snapshot, writes in the writer), so a
 rule check and the change it guards can never interleave with another request.
 """
@@ -10,15 +12,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from bellwire.aws.errors import BadRequest, Conflict
 from bellwire.domain.delivery import BusEvent
-from bellwire.store.base import Tx
+from bellwire.iam.authorize import Facts
+from bellwire.iam.credentials import CredentialIndex
+from bellwire.iam.principal import Principal
+from bellwire.records.iam import IamChange
+from bellwire.store.base import IamTx, Tx
 
 DEFAULT_PAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class IamContext:
+    """What IAM and STS operations read besides the store: the credential index (current
+    entities, parsed policies) and the configured lower bound of STS session durations."""
+
+    credentials: CredentialIndex
+    sts_min_duration: int = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,32 +43,90 @@ class Call:
     now: float
     request_id: str = ""
     caller_is_admin_backend: bool = True  # IAM principals act for the app backend
+    principal: Principal | None = None  # who signed the request (None: the server itself)
+    facts: Facts | None = None  # the transport's condition keys
+    # The messaging session endpoint's host (GetMessagingSessionEndpoint), asked when needed.
+    session_endpoint: Callable[[], str] = str
+    iam: IamContext | None = None
 
 
 @dataclass(slots=True)
 class Result:
     output: dict[str, Any]
     events: list[BusEvent] = field(default_factory=list)
+    # What an IAM/STS write changed, for the credential index (applied after the commit).
+    iam: IamChange | None = None
 
 
-Operation = Callable[[Tx, Call, dict[str, Any]], Result]
+# What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as
+# the Tx it needs).
+Operation = Callable[[IamTx, Call, dict[str, Any]], Result]
+P = TypeVar("P", bound=Mapping[str, Any])  # an operation's input: a TypedDict or a dict
+X = TypeVar("X", bound=Tx)  # the transaction an operation reads: Tx, or IamTx for IAM/STS
+# The ARNs an operation acts on, checked against the caller's policies as ``<service>:<name>``.
+Resources = Callable[[Call, dict[str, Any]], Sequence[str]]
+
+SERVICES: Final = ("chime", "iam", "sts")  # the IAM action prefixes; Chime spans both SDKs
+
+# Members naming the resource a Chime operation acts on (spec §6): IAM checks chime:<Operation>
+# on each of them and on the bearer. Members naming *other* users (MemberArn, ModeratorArns...)
+# are governed by the bearer's channel role instead, as AWS's documented user policies imply.
+RESOURCE_MEMBERS: Final = (
+    "ChannelArn",
+    "AppInstanceArn",
+    "AppInstanceUserArn",
+    "AppInstanceBotArn",
+    "ChannelFlowArn",
+    "ResourceARN",
+    "ChimeBearer",
+)
+
+
+def resource_members(call: Call, params: Mapping[str, Any]) -> list[str]:
+    """The Chime resources of a request: its resource members, or ``*`` when it names none."""
+    found = [params[m] for m in RESOURCE_MEMBERS if isinstance(params.get(m), str)]
+    return list(dict.fromkeys(found)) or ["*"]
 
 
 @dataclass(frozen=True, slots=True)
 class Registered:
     name: str
+    service: str  # one of SERVICES
     fn: Operation
     writes: bool
+    # None: anyone authenticated may call it (GetCallerIdentity, GetSessionToken, refusals of
+    # IAM operations this server does not implement).
+    resources: Resources | None
+    refused: bool = False  # explicitly not implemented (domain/unsupported.py)
+
+    @property
+    def action(self) -> str:
+        return f"{self.service}:{self.name}"
 
 
-REGISTRY: dict[str, Registered] = {}
+# Every operation of the four services, keyed by (service, name): the one registry.
+REGISTRY: dict[tuple[str, str], Registered] = {}
 
 
-def operation(name: str, *, writes: bool) -> Callable[[Operation], Operation]:
-    def register(fn: Operation) -> Operation:
-        if name in REGISTRY:
-            raise RuntimeError(f"operation {name} registered twice")
-        REGISTRY[name] = Registered(name, fn, writes)
+def operation(
+    name: str,
+    *,
+    writes: bool,
+    service: str = "chime",
+    resources: Resources | None = resource_members,
+    refused: bool = False,
+) -> Callable[[Callable[[X, Call, P], Result]], Callable[[X, Call, P], Result]]:
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}")
+
+    def register(fn: Callable[[X, Call, P], Result]) -> Callable[[X, Call, P], Result]:
+        if (service, name) in REGISTRY:
+            raise RuntimeError(f"operation {service}:{name} registered twice")
+        # The codecs validated params against the model, which the TypedDict P is written
+        # from (bellwire/aws/shapes.py): the registry holds them all as plain dicts.
+        REGISTRY[(service, name)] = Registered(
+            name, service, cast(Operation, fn), writes, resources, refused
+        )
         return fn
 
     return register

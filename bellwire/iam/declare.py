@@ -23,11 +23,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from bellwire.aws.errors import AwsError
 from bellwire.config import ConfigError
-from bellwire.iam.api import IamApi
 from bellwire.iam.credentials import CredentialIndex
 
 _NAME_RE: Final = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
@@ -117,12 +116,21 @@ def validate(document: Mapping[str, Any]) -> None:
             raise ConfigError(f"{where}: max_session_duration must be an integer")
 
 
-async def apply(document: Mapping[str, Any], api: IamApi, index: CredentialIndex) -> None:
+class IamAdmin(Protocol):
+    """The IAM writes a declaration needs, run by the server itself (no authorization)."""
+
+    async def create_user(self, params: dict[str, Any]) -> object: ...
+    async def add_access_key(self, name: str, access_key_id: str, secret: str) -> object: ...
+    async def store_user_policy(self, name: str, policy_name: str, document: str) -> object: ...
+    async def create_role(self, params: dict[str, Any]) -> object: ...
+    async def update_role(self, name: str, *, trust_policy: str, max_session: int) -> object: ...
+    async def store_role_policy(self, name: str, policy_name: str, document: str) -> object: ...
+
+
+async def apply(document: Mapping[str, Any], api: IamAdmin, index: CredentialIndex) -> None:
     """Create or update what the [iam] section declares; ConfigError names what is wrong."""
     validate(document)
     section = document.get("iam", {})
-    root = index.root.principal
-    no_facts: dict[str, str] = {}
     try:
         for i, user in enumerate(section.get("users", [])):
             where = f"iam.users[{i}] ({user['name']})"
@@ -131,7 +139,7 @@ async def apply(document: Mapping[str, Any], api: IamApi, index: CredentialIndex
                 params: dict[str, Any] = {"UserName": name, "Path": user.get("path", "/")}
                 if user.get("tags"):
                     params["Tags"] = _tags(user, where)
-                await api.create_user(root, params, no_facts)
+                await api.create_user(params)
             for key in user.get("access_keys", []):
                 existing = index.get(key["id"])
                 if existing is None:
@@ -163,7 +171,7 @@ async def apply(document: Mapping[str, Any], api: IamApi, index: CredentialIndex
                     params["Description"] = role["description"]
                 if role.get("tags"):
                     params["Tags"] = _tags(role, where)
-                await api.create_role(root, params, no_facts)
+                await api.create_role(params)
             else:
                 if not 3600 <= duration <= 43200:
                     raise ConfigError(f"{where}: max_session_duration must be 3600-43200")

@@ -7,15 +7,24 @@ MalformedPolicyDocument, ExpiredToken, InvalidClientTokenId ...) live in :mod:`b
 
 from __future__ import annotations
 
-from bellwire.aws.errors import AwsError
+from bellwire.aws.errors import (
+    InvalidAction,
+    MissingAction,
+    ValidationError,
+)
+from bellwire.aws.errors import QueryError as _QueryError
 
-
-class _QueryError(AwsError):
-    def __init_subclass__(cls) -> None:
-        super().__init_subclass__()
-        # One name for both protocols: the REST codec would use shape/code, XML uses query_code.
-        if cls.query_code is not None:
-            cls.shape = cls.code = cls.query_code
+__all__ = [
+    "DeleteConflict",
+    "EntityAlreadyExists",
+    "InvalidAction",
+    "InvalidInput",
+    "LimitExceeded",
+    "MissingAction",
+    "NoSuchEntity",
+    "PackedPolicyTooLarge",
+    "ValidationError",
+]
 
 
 class NoSuchEntity(_QueryError):
@@ -36,20 +45,6 @@ class LimitExceeded(_QueryError):
 
 class InvalidInput(_QueryError):
     status, query_code = 400, "InvalidInput"
-
-
-class ValidationError(_QueryError):
-    """The generic "a parameter is wrong" of every query-protocol service."""
-
-    status, query_code = 400, "ValidationError"
-
-
-class InvalidAction(_QueryError):
-    status, query_code = 400, "InvalidAction"
-
-
-class MissingAction(_QueryError):
-    status, query_code = 400, "MissingAction"
 
 
 class PackedPolicyTooLarge(_QueryError):

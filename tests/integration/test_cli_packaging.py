@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from bellwire import __version__, cli, config
 
 MESSAGING_MODEL = Path(botocore.__file__).parent / "data/chime-sdk-messaging/2021-05-15"
+IAM_MODEL = Path(botocore.__file__).parent / "data/iam/2010-05-08"
 
 
 def _free_port() -> int:
@@ -295,5 +296,56 @@ def test_an_operation_of_a_newer_model_answers_a_modeled_error(
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert error["Error"]["Code"] == "BadRequestException"
     assert "FrobnicateChannel is not supported by this server" in error["Error"]["Message"]
+    _, err = running.stop()
+    assert "Traceback" not in err
+
+
+def test_an_iam_operation_of_a_newer_model_answers_a_modeled_error(
+    tmp_path: Path, served: list[Served], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above for the query protocol: an IAM operation the registry has never heard of is
+    InvalidAction (400, in XML), not a 500."""
+    model = json.loads(gzip.decompress((IAM_MODEL / "service-2.json.gz").read_bytes()))
+    model["operations"]["FrobnicateUser"] = {
+        "name": "FrobnicateUser",
+        "http": {"method": "POST", "requestUri": "/"},
+        "input": {"shape": "FrobnicateUserRequest"},
+        "errors": [{"shape": "NoSuchEntityException"}],
+    }
+    model["shapes"]["FrobnicateUserRequest"] = {
+        "type": "structure",
+        "required": ["UserName"],
+        "members": {"UserName": {"shape": "userNameType"}},
+    }
+    home = tmp_path / "home"
+    target = home / ".aws/models/iam/2010-05-08"
+    target.mkdir(parents=True)
+    (target / "service-2.json").write_text(json.dumps(model))
+
+    key, secret = "AKIANEWERIAMMODEL001", "newer-iam-model-secret-key-0123456789abcd"
+    env = _clean_env(
+        HOME=str(home),
+        BELLWIRE_ROOT_ACCESS_KEY_ID=key,
+        BELLWIRE_ROOT_SECRET_ACCESS_KEY=secret,
+    )
+    running = _serve(served, tmp_path / "data", _free_port(), env)
+    assert running.proc.poll() is None, running.stop()
+
+    monkeypatch.setenv("AWS_DATA_PATH", str(home / ".aws/models"))
+    session = boto3.session.Session(
+        aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+    )
+    iam: Any = session.client(
+        "iam",
+        endpoint_url=running.url,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    with pytest.raises(ClientError) as caught:
+        iam.frobnicate_user(UserName="alice")
+    error = caught.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Error"]["Code"] == "InvalidAction"
+    assert "FrobnicateUser is not supported by this server" in error["Error"]["Message"]
+    assert iam.list_users()["Users"] == []  # the server answers on
     _, err = running.stop()
     assert "Traceback" not in err

@@ -21,9 +21,8 @@ from fuzz_corpus import JSON_HEADERS, NOWHERE, Req, RestOperation, query_corpus,
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from ws_helpers import open_ws, presign_pairs
 
-from bellwire.api.query import API_VERSIONS, load_model
 from bellwire.aws import codec
-from bellwire.aws.model import service_models
+from bellwire.aws.model import API_VERSIONS, load_service_model, service_models
 from bellwire.testing import RunningServer
 
 ROUTER = codec.default_router()
@@ -33,7 +32,9 @@ CHIME_OPS = {
     for op_model in (model.operation_model(name) for name in model.operation_names)
 }
 QUERY_OPS = [
-    (service, name) for service in ("iam", "sts") for name in load_model(service).operation_names
+    (service, name)
+    for service in ("iam", "sts")
+    for name in load_service_model(service).operation_names
 ]
 # The exceptions the Chime models define (both services share them). An operation's own list is
 # narrower than what AWS answers: GetMessagingSessionEndpoint lists no BadRequestException, yet
@@ -158,7 +159,7 @@ def test_query_operation_refuses_malformed_requests(
     dump: Any,
     no_unhandled_errors: None,
 ) -> None:
-    model = load_model(service)
+    model = load_service_model(service)
     op_model = model.operation_model(name)
     allowed = QUERY_COMMON | {
         shape.metadata.get("error", {}).get("code", shape.name) for shape in op_model.error_shapes

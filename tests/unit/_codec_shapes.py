@@ -13,7 +13,14 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from bellwire.aws.codec import _compile_pattern
+from bellwire.aws.model import model_pattern
+
+
+def _compile_pattern(pattern: str) -> re.Pattern[str]:
+    compiled = model_pattern(pattern)
+    assert compiled is not None, f"the model's pattern {pattern!r} does not compile"
+    return compiled
+
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ import pytest
 from botocore.parsers import QueryParser
 from botocore.serialize import QuerySerializer
 
-from bellwire.api.query import QueryCodec
 from bellwire.aws.errors import AccessDenied, MalformedPolicyDocument
+from bellwire.aws.query import QueryCodec
 from bellwire.iam.errors import InvalidAction, MissingAction, NoSuchEntity, ValidationError
 
 

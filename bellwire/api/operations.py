@@ -1,0 +1,131 @@
+"""Running a registered operation: the one authorization step and the one store transaction.
+
+Both wire shells (rest-json for the Chime SDK services, the query protocol for IAM and STS) hand
+a decoded request here; what comes back is the operation's output or an :class:`AwsError` that
+the shell writes in its protocol. An operation of the installed botocore model that the registry
+lacks (a newer botocore adds some) answers the service's modeled refusal, never a 500.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bellwire import __version__
+from bellwire.aws.errors import AwsError, BadRequest, InvalidAction
+from bellwire.domain import operations
+from bellwire.domain.iam import add_access_key, put_policy, update_role
+from bellwire.domain.operation import Call, IamContext, Registered, Result
+from bellwire.iam.authorize import Facts, authorize
+from bellwire.iam.principal import Principal
+from bellwire.store.base import IamTx, Store
+
+
+def find(service: str, name: str) -> Registered:
+    """The registered operation, or the service's modeled refusal of one it does not serve."""
+    registered = operations.REGISTRY.get((service, name))
+    if registered is None:
+        raise refusal(service, name)
+    return registered
+
+
+def refusal(service: str, name: str) -> AwsError:
+    if service == "chime":
+        return BadRequest(f"{name} is not supported by this server (bellwire {__version__}).")
+    return InvalidAction(f"The operation {name} is not supported by this server.")
+
+
+class Operations:
+    """Authorize and run registered operations against one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        region: str,
+        account_id: str,
+        iam: IamContext,
+        endpoint_host: Callable[[], str] = str,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._region = region
+        self._account_id = account_id
+        self._iam = iam
+        self._endpoint_host = endpoint_host
+        self._now = now
+
+    def call_of(
+        self, principal: Principal | None, facts: Facts | None, request_id: str = ""
+    ) -> Call:
+        # Millisecond timestamps (as AWS keeps them): a timestamp a client got back (a JS Date,
+        # a botocore datetime) then names the same instant exactly in not-before/not-after.
+        return Call(
+            self._region,
+            self._account_id,
+            round(self._now(), 3),
+            request_id,
+            principal=principal,
+            facts=facts,
+            session_endpoint=self._endpoint_host,
+            iam=self._iam,
+        )
+
+    async def run(
+        self,
+        registered: Registered,
+        principal: Principal,
+        params: dict[str, Any],
+        facts: Facts | None,
+        request_id: str = "",
+    ) -> dict[str, Any]:
+        """Authorize ``<service>:<Operation>`` on the operation's resources, then run it in one
+        store transaction; its events and IAM changes are applied by the store's after-commit
+        hook before this returns."""
+        call = self.call_of(principal, facts, request_id)
+        if registered.resources is not None:
+            authorize(principal, registered.action, registered.resources(call, params), facts)
+        return (
+            await self._transact(registered.writes, lambda tx: registered.fn(tx, call, params))
+        ).output
+
+    async def _transact(self, writes: bool, unit: Callable[[IamTx], Result]) -> Result:
+        return await (self._store.write(unit) if writes else self._store.read(unit))
+
+    # --- the server's own IAM writes (the [iam] declarations of the TOML file) -------------------
+
+    def _as_root(self) -> Call:
+        return self.call_of(self._iam.credentials.root.principal, None)
+
+    async def create_user(self, params: dict[str, Any]) -> Result:
+        return await self._root_call("CreateUser", params)
+
+    async def create_role(self, params: dict[str, Any]) -> Result:
+        return await self._root_call("CreateRole", params)
+
+    async def _root_call(self, name: str, params: dict[str, Any]) -> Result:
+        registered, call = find("iam", name), self._as_root()
+        return await self._transact(True, lambda tx: registered.fn(tx, call, params))
+
+    async def add_access_key(self, name: str, access_key_id: str, secret: str) -> Result:
+        call = self._as_root()
+        return await self._transact(
+            True, lambda tx: add_access_key(tx, call, name, access_key_id, secret)
+        )
+
+    async def store_user_policy(self, name: str, policy_name: str, document: str) -> Result:
+        return await self._transact(
+            True, lambda tx: put_policy(tx, "user", name, policy_name, document)
+        )
+
+    async def store_role_policy(self, name: str, policy_name: str, document: str) -> Result:
+        return await self._transact(
+            True, lambda tx: put_policy(tx, "role", name, policy_name, document)
+        )
+
+    async def update_role(self, name: str, *, trust_policy: str, max_session: int) -> Result:
+        return await self._transact(
+            True,
+            lambda tx: update_role(tx, name, trust_policy=trust_policy, max_session=max_session),
+        )
