@@ -38,6 +38,7 @@ from bellwire.config import Settings
 from bellwire.connections import (
     ConnectionAuthenticator,
     ConnectionGuard,
+    Detached,
     GuardedHandler,
     GuardedServer,
     Limits,
@@ -286,7 +287,8 @@ class BellwireServer:
             values["bellwire_prefetch_cache_channels"] = len(gateway.details_cache)
             values["bellwire_connect_rate_buckets"] = gateway.rate_buckets
         if self._http is not None:
-            values["bellwire_http_connections"] = len(self._http.connections)
+            upgraded = gateway.open_sockets if gateway is not None else 0
+            values["bellwire_http_connections"] = len(self._http.connections) + upgraded
         if self.guard is not None:
             values["bellwire_http_unauthenticated_connections"] = len(self.guard.admission)
         return values
@@ -357,7 +359,7 @@ class BellwireServer:
         finally:
             if connection is not None:
                 connection.request_done()
-        if self.draining and not isinstance(response, web.WebSocketResponse):
+        if self.draining and not isinstance(response, Detached):
             # The client must not reuse a connection to a server that is going away.
             response.force_close()
         return response
