@@ -137,6 +137,9 @@ class SessionSocket(asyncio.Protocol):
         except ProtocolError as err:
             self._frames = None
             self._fail(err.code, err.reason)
+            # A failed connection is closed without waiting for the client's reply (§7.1.7):
+            # what follows the bad frame cannot be trusted to be framed at all.
+            self.transport.close()
 
     def _close_received(self, payload: bytes) -> None:
         code, reason = parse_close(payload)
