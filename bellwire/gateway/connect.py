@@ -262,10 +262,10 @@ class Gateway:
         if taken is None:
             return None
         transport = taken.transport
-        transport.write(handshake.switching_protocols(accept))
         sock = SessionSocket(
             transport,
             self,
+            head=handshake.switching_protocols(accept),
             # The setting is the largest message tolerated.
             max_message=self._settings.max_client_frame,
             close_timeout=self._settings.close_timeout,

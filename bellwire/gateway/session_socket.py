@@ -49,6 +49,7 @@ class SessionSocket(asyncio.Protocol):
     __slots__ = (
         "_close_timeout",
         "_frames",
+        "_head",
         "_timer",
         "closing",
         "ended",
@@ -66,8 +67,12 @@ class SessionSocket(asyncio.Protocol):
         *,
         max_message: int,
         close_timeout: float,
+        head: bytes = b"",
     ) -> None:
         self.transport = transport
+        # The 101 answer, held until the first frame so that both leave in one write (a
+        # connect's SESSION_ESTABLISHED, or a refusal's close frame).
+        self._head = head
         self.owner = owner
         self._frames: ClientFrames | None = ClientFrames(max_message)
         self._close_timeout = close_timeout
@@ -85,7 +90,12 @@ class SessionSocket(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if not self.closing:
-            self.transport.write(data)
+            self._put(data)
+
+    def _put(self, data: bytes) -> None:
+        if self._head:
+            data, self._head = self._head + data, b""
+        self.transport.write(data)
 
     def is_closing(self) -> bool:
         return self.closing or self.transport.is_closing()
@@ -111,7 +121,7 @@ class SessionSocket(asyncio.Protocol):
         self.closing = True
         if self.ended is None:
             self.ended = (code, reason, "server")
-        self.transport.write(close_frame(code, close_codes.reason(reason)))
+        self._put(close_frame(code, close_codes.reason(reason)))
         self._timer = asyncio.get_running_loop().call_later(
             self._close_timeout, self.transport.abort
         )
@@ -129,7 +139,7 @@ class SessionSocket(asyncio.Protocol):
                         self.session.ping_sent = 0.0
                 elif opcode == PING:
                     if not self.closing:
-                        self.transport.write(pong_frame(payload))
+                        self._put(pong_frame(payload))
                 elif opcode == CLOSE:
                     self._close_received(payload)
                     return
@@ -147,7 +157,7 @@ class SessionSocket(asyncio.Protocol):
         if not self.closing:
             self.closing = True
             self.ended = (code, reason, "client")
-            self.transport.write(_EMPTY_CLOSE if code == NO_STATUS else close_frame(code))
+            self._put(_EMPTY_CLOSE if code == NO_STATUS else close_frame(code))
         # The server closes the TCP connection once the handshake is done (§7.1.1).
         self.transport.close()
 
