@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bellwire.api.cors import CorsPolicy, OriginListError
+from bellwire.cors import CorsPolicy, OriginListError
 
 ENV_PREFIX = "BELLWIRE_"
 _BOOLS = {"true": True, "1": True, "yes": True, "on": True}

@@ -40,9 +40,9 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from bellwire import ids
 from bellwire.admission import Admission
-from bellwire.api.auth import Authenticator
 from bellwire.aws import codec
 from bellwire.aws.errors import BadRequest
+from bellwire.iam.authenticate import Authenticator
 from bellwire.iam.principal import Principal
 from bellwire.log_throttle import Throttle
 
@@ -87,67 +87,6 @@ class Droppable(Hashable, Protocol):
     that was upgraded only to be refused with a close code."""
 
     def drop(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Takeover:
-    transport: asyncio.Transport
-    tail: bytes  # what arrived after the request head
-    # The guard of a connection not authenticated yet: the new owner takes its place on the
-    # list (and is dropped for the cap as the HTTP connection would have been).
-    pending: ConnectionGuard | None
-
-
-def detach(request: web.BaseRequest) -> Takeover | None:
-    """Take a connection away from aiohttp after its request (a WebSocket upgrade) was
-    answered by hand: returns the transport and the bytes received after the request head, or
-    None if the connection is gone. aiohttp keeps nothing of it afterwards: the handler leaves
-    the server's connections, its keep-alive timer is cancelled, and its request loop ends after
-    this request without closing the transport (it holds none any more). The caller must make
-    the request handler return a response that writes nothing (:class:`Detached`) and move the
-    transport to its own protocol with ``set_protocol``.
-
-    This reaches into ``RequestHandler``'s private state (pinned aiohttp version; the
-    integration tests cover it): aiohttp has no public way to hand a connection over."""
-    handler = request.protocol
-    if not isinstance(handler, RequestHandler):
-        return None
-    transport = handler.transport
-    if transport is None or transport.is_closing():
-        return None
-    pending: ConnectionGuard | None = None
-    if isinstance(handler, GuardedHandler):
-        if handler.pending:
-            pending = handler._guard
-        handler.leave()
-    tail = handler._message_tail  # what arrived after the head, kept while upgraded
-    handler._message_tail = b""
-    if handler._keepalive_handle is not None:
-        handler._keepalive_handle.cancel()
-        handler._keepalive_handle = None
-    handler._keepalive = False
-    # The request loop stops after this request, and a close would find no transport.
-    handler._force_close = True
-    handler._parser = None  # finish_response would otherwise re-parse the (taken) tail
-    manager = handler._manager
-    if manager is not None:
-        manager.connection_lost(handler, None)
-    handler._manager = None  # connection_lost becomes a no-op, should it ever be called
-    handler._task_handler = None
-    handler.transport = None
-    if handler._buffer_paused:
-        transport.resume_reading()
-    return Takeover(transport, bytes(tail), pending)
-
-
-class Detached(web.StreamResponse):
-    """The answer of a request whose connection was :func:`detach` ed: nothing to write."""
-
-    async def prepare(self, request: web.BaseRequest) -> None:
-        return None
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        return None
 
 
 class ConnectionAuthenticator(Authenticator):
@@ -336,15 +275,14 @@ class GuardedHandler(RequestHandler):
             self.is_authenticated = True
             self._guard.admission.authenticated(self)
 
-    def leave(self) -> None:
-        """The connection is taken over (:func:`detach`): no timer, off the cap's list."""
+    def leave(self) -> ConnectionGuard | None:
+        """The connection is taken over (``bellwire.gateway.takeover``): no timer, off the
+        cap's list. Returns the guard if it was not authenticated yet, for the new owner to
+        take its place on the list."""
         self._disarm()
+        pending = self in self._guard.admission
         self._guard.forget(self)
-
-    @property
-    def pending(self) -> bool:
-        """Whether the connection is still on the unauthenticated list."""
-        return self in self._guard.admission
+        return self._guard if pending else None
 
     def upgrade_overdue(self) -> bool:
         """Whether this request, a /connect, took longer than the upgrade deadline so far."""

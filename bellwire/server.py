@@ -26,9 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bellwire import devtls
+from bellwire import cors, devtls
 from bellwire.api import admin as admin_api
-from bellwire.api import cors
 from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
 from bellwire.api.query import QueryCodec, QueryService
@@ -38,7 +37,6 @@ from bellwire.config import Settings
 from bellwire.connections import (
     ConnectionAuthenticator,
     ConnectionGuard,
-    Detached,
     GuardedHandler,
     GuardedServer,
     Limits,
@@ -47,6 +45,7 @@ from bellwire.connections import (
 from bellwire.domain.operation import Result
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
+from bellwire.gateway.takeover import Detached
 from bellwire.iam import declare
 from bellwire.iam.api import IamApi, StsSettings
 from bellwire.iam.credentials import CredentialIndex
@@ -58,10 +57,10 @@ from bellwire.iam.keys import (
     prepare_data_dir,
     root_credential,
 )
-from bellwire.iam.records import IamChange
 from bellwire.metrics import REFRESH_SECONDS, Metrics
+from bellwire.records.iam import IamChange
+from bellwire.store.base import Tx
 from bellwire.store.sqlite import SqliteStore
-from bellwire.store.tx import IamTx, Tx
 
 log = logging.getLogger("bellwire")
 
@@ -127,7 +126,7 @@ class BellwireServer:
         )
         self.store.set_after_commit(self._after_commit)
         self.store.set_commit_observer(metrics.commit)
-        index.load(await self.store.read(lambda tx: IamTx.of(tx).iam_snapshot()))
+        index.load(await self.store.read(lambda tx: tx.iam_snapshot()))
         self.iam = IamApi(
             store=self.store,
             index=index,
@@ -252,7 +251,7 @@ class BellwireServer:
             await asyncio.sleep(min(600.0, window / 4))
             if self.store is None:
                 return
-            prune = functools.partial(Tx.forget_results_before, moment=time.time() - window)
+            prune = functools.partial(_forget_results_before, moment=time.time() - window)
             try:
                 await self.store.write(prune)
             except Exception:
@@ -519,3 +518,7 @@ async def _hang_up(sockets: list[Any], within: float = 1.0) -> None:
             log.warning("connections still open after shutdown")
             return
         await asyncio.sleep(0.01)
+
+
+def _forget_results_before(tx: Tx, moment: float) -> None:
+    tx.forget_results_before(moment)

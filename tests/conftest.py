@@ -4,7 +4,8 @@ helper modules such as ``session_watch``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from session_watch import Watch
@@ -25,3 +26,19 @@ async def watch() -> AsyncIterator[Callable[[MessagingSession], Watch]]:
     for w in watches:
         await w.session.stop()
         await asyncio.wait_for(w.task, 10)
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A test that runs ``bellwire serve`` in-process has it configure the root logger with the
+    stderr pytest captured for that test; later records would go to a closed stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)

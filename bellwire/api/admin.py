@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the server side loads lazily: ``bellwire sessions close`` needs none of it
     from aiohttp import web
 
-    from bellwire.api.auth import Authenticator
     from bellwire.gateway.hub import Hub
+    from bellwire.iam.authenticate import Authenticator
 
 log = logging.getLogger(__name__)
 

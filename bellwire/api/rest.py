@@ -18,7 +18,6 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from bellwire import __version__, ids
 from bellwire.api.access import Access, Trace
-from bellwire.api.auth import Authenticator
 from bellwire.aws import arn as arns
 from bellwire.aws import codec, sigv4
 from bellwire.aws.content_encoding import decode_body
@@ -32,6 +31,7 @@ from bellwire.aws.errors import (
 from bellwire.domain.operation import Call, Result
 from bellwire.domain.operations import REGISTRY
 from bellwire.domain.roles import INVALID_BEARER
+from bellwire.iam.authenticate import Authenticator
 from bellwire.iam.authorize import Facts, authorize, transport_facts
 from bellwire.iam.errors import ValidationError
 from bellwire.iam.principal import Principal

@@ -28,9 +28,9 @@ from bellwire.domain.operation import (
     remember,
     replay,
 )
-from bellwire.domain.records import Ban, Channel, Membership, Moderator
 from bellwire.domain.roles import Actor, actor, bearer_user, is_admin, require_channel
-from bellwire.store.tx import Tx
+from bellwire.records.chime import Ban, Channel, Membership, Moderator
+from bellwire.store.base import Tx
 
 MAX_MEMBERSHIPS_PER_CHANNEL = 10_000  # spec §5 quota
 MAX_MODERATORS_PER_CHANNEL = 1_000

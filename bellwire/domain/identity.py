@@ -22,8 +22,8 @@ from bellwire.domain.operation import (
     remember,
     replay,
 )
-from bellwire.domain.records import Admin, AppInstance, AppInstanceUser
-from bellwire.store.tx import Tx
+from bellwire.records.chime import Admin, AppInstance, AppInstanceUser
+from bellwire.store.base import Tx
 
 
 def require_app_instance(tx: Tx, arn: str) -> AppInstance:

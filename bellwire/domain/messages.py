@@ -19,10 +19,10 @@ from bellwire.domain.operation import (
     remember,
     replay,
 )
-from bellwire.domain.records import Message
 from bellwire.domain.roles import Actor, actor
 from bellwire.events import EventType
-from bellwire.store.tx import Tx
+from bellwire.records.chime import Message
+from bellwire.store.base import Tx
 
 # Spec §5: content "up to 4KB" for STANDARD, 30 bytes for CONTROL; attributes 1 KB in total.
 # Sizes are counted in UTF-8 bytes, the stricter reading of "KB".

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from bellwire.aws.errors import BadRequest, Conflict
 from bellwire.domain.delivery import BusEvent
-from bellwire.store.tx import Tx
+from bellwire.store.base import Tx
 
 DEFAULT_PAGE = 50
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import Forbidden, NotFound, UnauthorizedClient
-from bellwire.domain.records import AppInstanceUser, Channel, Membership
-from bellwire.store.tx import Tx
+from bellwire.records.chime import AppInstanceUser, Channel, Membership
+from bellwire.store.base import Tx
 
 INVALID_BEARER = (
     "An invalid app instance user ARN was supplied for the x-amz-chime-bearer HTTP header."

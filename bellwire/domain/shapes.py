@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bellwire.domain.records import (
+from bellwire.events import iso_timestamp
+from bellwire.records.chime import (
     Admin,
     AppInstance,
     AppInstanceUser,
@@ -20,7 +21,6 @@ from bellwire.domain.records import (
     Message,
     Moderator,
 )
-from bellwire.events import iso_timestamp
 
 Timestamp = Callable[[float | None], Any]
 Names = Mapping[str, str]

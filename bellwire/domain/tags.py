@@ -11,7 +11,7 @@ from typing import Any
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import NotFound, ResourceLimitExceeded
 from bellwire.domain.operation import Call, Result, operation
-from bellwire.store.tx import Tx
+from bellwire.store.base import Tx
 
 MAX_TAGS = 50
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from bellwire.aws.errors import BadRequest
 from bellwire.domain.operation import Call, Result, operation
-from bellwire.store.tx import Tx
+from bellwire.store.base import Tx
 
 FEATURES: dict[str, tuple[str, ...]] = {
     "Channel flows": (

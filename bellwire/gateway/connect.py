@@ -20,23 +20,22 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bellwire import ids
-from bellwire.api.auth import Authenticator
 from bellwire.aws import arn as arns
 from bellwire.aws import sigv4
 from bellwire.aws.errors import AccessDenied, AwsError
-from bellwire.connections import Detached, detach
-from bellwire.domain.records import Channel, Membership, Message
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import close_codes, handshake, prefetch
 from bellwire.gateway.frames import event_frame
 from bellwire.gateway.hub import Hub, Session
 from bellwire.gateway.session_socket import LOST, SessionSocket
+from bellwire.gateway.takeover import Detached, detach
+from bellwire.iam.authenticate import Authenticator
 from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
 from bellwire.logs import quoted, token
 from bellwire.metrics import Metrics, code_label
-from bellwire.store.base import Store, StoreClosed
-from bellwire.store.tx import Tx
+from bellwire.records.chime import Channel, Membership, Message
+from bellwire.store.base import Store, StoreClosed, Tx
 
 log = logging.getLogger(__name__)
 session_log = logging.getLogger("bellwire.session")

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bellwire.domain import shapes
-from bellwire.domain.records import Channel, Membership, Message
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway.frames import text_frame
+from bellwire.records.chime import Channel, Membership, Message
 
 SORT_UNREAD = "unread"
 SORT_LAST_MESSAGE = "last-message-timestamp"

@@ -51,7 +51,7 @@ from bellwire.iam.policy import (
     parse_policy,
 )
 from bellwire.iam.principal import Principal
-from bellwire.iam.records import (
+from bellwire.records.iam import (
     ASSUMED_ROLE,
     USER_SESSION,
     AccessKey,
@@ -61,8 +61,7 @@ from bellwire.iam.records import (
     StsSession,
     name_key,
 )
-from bellwire.store.base import Store
-from bellwire.store.tx import IamTx, Tx
+from bellwire.store.base import IamTx, Store
 
 _ID_ALPHABET: Final = string.ascii_uppercase + "234567"
 MAX_KEYS_PER_USER: Final = 2  # AWS's quota
@@ -208,15 +207,15 @@ class IamApi:
     # --- helpers -------------------------------------------------------------------------------
 
     async def _write(self, fn: Callable[[IamTx], IamChange]) -> Mapping[str, Any]:
-        def unit(tx: Tx) -> IamChange:
-            return fn(IamTx.of(tx))
+        def unit(tx: IamTx) -> IamChange:
+            return fn(tx)
 
         change = await self._store.write(unit)
         return change.output
 
     async def _read(self, fn: Callable[[IamTx], Any]) -> Any:
-        def unit(tx: Tx) -> Any:
-            return fn(IamTx.of(tx))
+        def unit(tx: IamTx) -> Any:
+            return fn(tx)
 
         return await self._store.read(unit)
 

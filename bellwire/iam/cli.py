@@ -346,7 +346,7 @@ def _principal(
     """The principal named on the command line, with its policies as stored now."""
     from bellwire.iam.credentials import CredentialIndex
     from bellwire.iam.principal import Credential
-    from bellwire.store.tx import IamTx
+    from bellwire.store.sql import SqlTx
 
     db = settings.data_dir / "bellwire.db"
     if not db.exists():
@@ -362,7 +362,7 @@ def _principal(
     name = name.rsplit("/", 1)[-1]  # a path is not part of the name
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        snapshot = IamTx(conn.cursor()).iam_snapshot()
+        snapshot = SqlTx(conn.cursor()).iam_snapshot()
     finally:
         conn.close()
     index = CredentialIndex(account, Credential("", "", root_principal(account)))

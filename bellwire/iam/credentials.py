@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bellwire.aws.errors import MalformedPolicyDocument
 from bellwire.iam.policy import MAX_ROLE_INLINE, Policy, PolicyKind, parse_policy
 from bellwire.iam.principal import Credential, Principal
-from bellwire.iam.records import (
+from bellwire.records.iam import (
     ASSUMED_ROLE,
     USER_SESSION,
     IamChange,

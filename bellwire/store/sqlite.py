@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bellwire.store.base import AfterCommit, StoreClosed
+from bellwire.store.base import AfterCommit, IamTx, StoreClosed
 from bellwire.store.migrations import MIGRATIONS
-from bellwire.store.tx import Tx
+from bellwire.store.sql import SqlTx
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class _Unit:
-    fn: Callable[[Tx], Any]
+    fn: Callable[[IamTx], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
 
@@ -117,7 +117,7 @@ class SqliteStore:
 
     # --- writes -------------------------------------------------------------------------------
 
-    async def write(self, fn: Callable[[Tx], T]) -> T:
+    async def write(self, fn: Callable[[IamTx], T]) -> T:
         if self._closed:
             raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
@@ -128,7 +128,7 @@ class SqliteStore:
     def _write_loop(self) -> None:
         conn = _connect(self.path, self._synchronous)
         cursor = conn.cursor()
-        tx = Tx(cursor)
+        tx = SqlTx(cursor)
         try:
             while True:
                 first = self._queue.get()
@@ -152,7 +152,7 @@ class SqliteStore:
             conn.close()
 
     def _run_batch(
-        self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, tx: Tx, batch: list[_Unit]
+        self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, tx: SqlTx, batch: list[_Unit]
     ) -> None:
         outcomes: list[tuple[_Unit, bool, Any]] = []
         started = time.perf_counter()
@@ -207,7 +207,7 @@ class SqliteStore:
 
     # --- reads --------------------------------------------------------------------------------
 
-    async def read(self, fn: Callable[[Tx], T]) -> T:
+    async def read(self, fn: Callable[[IamTx], T]) -> T:
         if self._closed:
             raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
@@ -217,7 +217,7 @@ class SqliteStore:
         finally:
             self.reads_in_flight -= 1
 
-    def _read_sync(self, fn: Callable[[Tx], T]) -> T:
+    def _read_sync(self, fn: Callable[[IamTx], T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = _connect(self.path, self._synchronous)
@@ -228,7 +228,7 @@ class SqliteStore:
         # One snapshot for the whole unit, so a listing and its counts agree.
         cursor.execute("BEGIN")
         try:
-            return fn(Tx(cursor))
+            return fn(SqlTx(cursor))
         finally:
             cursor.execute("COMMIT")
 

@@ -1,7 +1,7 @@
 """Where export, import and backup meet the database: connections, locks, transactions, copies.
 
 The only module of ``transfer/`` that knows the engine is SQLite; the queries themselves are the
-store's own (:class:`~bellwire.store.tx.Tx`), so a change of schema or engine stays in
+store's own (:class:`~bellwire.store.sql.SqlTx`), so a change of schema or engine stays in
 ``store/``.
 
 - A **snapshot** is one read transaction on its own connection: in WAL mode it sees the database
@@ -21,8 +21,9 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from bellwire.store.base import IamTx
+from bellwire.store.sql import SqlTx
 from bellwire.store.sqlite import migrate
-from bellwire.store.tx import IamTx
 
 DB_FILE = "bellwire.db"
 
@@ -49,7 +50,7 @@ def snapshot(db: Path) -> Iterator[IamTx]:
         try:
             # The snapshot starts at the first read, not at BEGIN: read now.
             cursor.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            yield IamTx(cursor)
+            yield SqlTx(cursor)
         finally:
             cursor.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
@@ -87,7 +88,7 @@ class Target:
         except RuntimeError as exc:  # a schema newer than this bellwire
             self._conn.close()
             raise DatabaseError(str(exc)) from None
-        self.tx = IamTx(self._conn.cursor())
+        self.tx: IamTx = SqlTx(self._conn.cursor())
 
     def begin(self) -> None:
         self._conn.execute("BEGIN IMMEDIATE")

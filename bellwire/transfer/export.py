@@ -12,9 +12,9 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from bellwire.domain.records import AppInstance, Channel
-from bellwire.iam.records import name_key
-from bellwire.store.tx import IamTx
+from bellwire.records.chime import AppInstance, Channel
+from bellwire.records.iam import name_key
+from bellwire.store.base import IamTx
 from bellwire.transfer import records as fmt
 
 PAGE = 500

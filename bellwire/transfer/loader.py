@@ -16,7 +16,8 @@ from typing import Any
 
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import MalformedPolicyDocument
-from bellwire.domain.records import (
+from bellwire.iam.policy import MAX_ROLE_INLINE, MAX_TRUST, PolicyKind, parse_policy
+from bellwire.records.chime import (
     Admin,
     AppInstance,
     AppInstanceUser,
@@ -26,9 +27,8 @@ from bellwire.domain.records import (
     Message,
     Moderator,
 )
-from bellwire.iam.policy import MAX_ROLE_INLINE, MAX_TRUST, PolicyKind, parse_policy
-from bellwire.iam.records import AccessKey, IamRole, IamUser
-from bellwire.store.tx import IamTx
+from bellwire.records.iam import AccessKey, IamRole, IamUser
+from bellwire.store.base import IamTx
 from bellwire.transfer import records as fmt
 
 

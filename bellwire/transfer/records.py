@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bellwire.domain.records import (
+from bellwire.records.chime import (
     Admin,
     AppInstance,
     AppInstanceUser,
@@ -24,7 +24,7 @@ from bellwire.domain.records import (
     Message,
     Moderator,
 )
-from bellwire.iam.records import AccessKey, IamRole, IamUser
+from bellwire.records.iam import AccessKey, IamRole, IamUser
 
 FORMAT: Final = "bellwire-export"
 VERSION: Final = 1

@@ -46,7 +46,14 @@ def _drop(running: RunningServer, table: str) -> None:
 
 
 def _records_naming(caplog: pytest.LogCaptureFixture, request_id: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if request_id in r.getMessage()]
+    """The records that report the failure (each request also has its access line, at INFO)."""
+    return [
+        r for r in caplog.records if request_id in r.getMessage() and r.name != "bellwire.access"
+    ]
+
+
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "bellwire.access"]
 
 
 def test_a_rest_500_logs_its_traceback_once_with_the_request_id(
@@ -66,6 +73,9 @@ def test_a_rest_500_logs_its_traceback_once_with_the_request_id(
     assert records[0].exc_info is not None
     assert "app_instances" in str(records[0].exc_info[1])
     assert not [r for r in caplog.records if r.exc_info and r is not records[0]]
+    (access,) = _access_lines(caplog)
+    assert access.levelno == logging.INFO and access.exc_info is None
+    assert " 500 " in access.getMessage()
 
 
 def test_a_query_500_logs_its_traceback_once_with_the_request_id(

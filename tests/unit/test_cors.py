@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bellwire.api.cors import (
+from bellwire.cors import (
     DEFAULT_ALLOW_HEADERS,
     EXPOSE_HEADERS,
     CorsPolicy,

@@ -14,7 +14,7 @@ from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.keys import root_principal
 from bellwire.iam.policy import parse_policy
 from bellwire.iam.principal import Credential, Principal
-from bellwire.iam.records import (
+from bellwire.records.iam import (
     ASSUMED_ROLE,
     AccessKey,
     IamChange,

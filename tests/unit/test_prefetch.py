@@ -4,10 +4,10 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bellwire.domain.records import Channel, Membership, Message
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import prefetch
 from bellwire.gateway.frames import event_frame
+from bellwire.records.chime import Channel, Membership, Message
 
 
 def channel(i: int, last: float | None) -> Channel:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from bellwire.domain.records import AppInstance
+from bellwire.records.chime import AppInstance
+from bellwire.store.base import Tx
 from bellwire.store.migrations import MIGRATIONS
 from bellwire.store.sqlite import SqliteStore, migrate
-from bellwire.store.tx import Tx
 
 
 def app(i: int) -> AppInstance:
@@ -89,7 +89,7 @@ def test_migrations_are_idempotent_and_versioned(tmp_path: Path) -> None:
 
 
 async def test_channel_sequence_is_per_channel_and_gapless(tmp_path: Path) -> None:
-    from bellwire.domain.records import Channel
+    from bellwire.records.chime import Channel
 
     store = SqliteStore(tmp_path / "db")
 
@@ -122,7 +122,7 @@ async def test_old_idempotency_tokens_are_forgotten(tmp_path: Path) -> None:
 
 
 async def test_members_with_names_matches_memberships_and_names(tmp_path: Path) -> None:
-    from bellwire.domain.records import AppInstanceUser, Channel, Membership
+    from bellwire.records.chime import AppInstanceUser, Channel, Membership
 
     store = SqliteStore(tmp_path / "db")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bellwire.domain.records import (
+from bellwire.records.chime import (
     Admin,
     AppInstance,
     AppInstanceUser,
@@ -20,7 +20,7 @@ from bellwire.domain.records import (
     Message,
     Moderator,
 )
-from bellwire.iam.records import AccessKey, IamRole, IamUser
+from bellwire.records.iam import AccessKey, IamRole, IamUser
 from bellwire.transfer import records as fmt
 from bellwire.transfer.progress import Progress
 

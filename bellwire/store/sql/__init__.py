@@ -1,0 +1,24 @@
+"""Portable SQL, one module per aggregate of ``store/base.py``; an engine binds them to a cursor.
+
+The SQL uses ``?`` placeholders and nothing engine-specific, so an engine whose driver differs
+only in its placeholders translates them in its cursor; one whose SQL must differ replaces the
+aggregate's class, not the whole transaction.
+"""
+
+from __future__ import annotations
+
+from bellwire.store.sql.common import Cursor, Row
+from bellwire.store.sql.iam import IamSql
+from bellwire.store.sql.identity import IdentitySql
+from bellwire.store.sql.messages import MessagesSql
+from bellwire.store.sql.results import ResultsSql
+from bellwire.store.sql.snapshots import SnapshotsSql
+from bellwire.store.sql.tags import TagsSql
+
+__all__ = ["Cursor", "Row", "SqlTx"]
+
+
+class SqlTx(ResultsSql, IdentitySql, TagsSql, MessagesSql, SnapshotsSql, IamSql):
+    """Every aggregate's queries and changes inside one transaction (implements ``IamTx``)."""
+
+    __slots__ = ()

@@ -1,0 +1,302 @@
+"""Channels, their memberships, moderators and bans."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bellwire.records.chime import Ban, Channel, Membership, Moderator
+from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
+
+_CHANNEL_COLUMNS = (
+    "arn, app_instance_arn, name, mode, privacy, metadata, created_by, created, updated, "
+    "last_message, seq, expiration_days, expiration_criterion, details_version"
+)
+_MEMBERSHIP_COLUMNS = (
+    "channel_arn, member_arn, type, invited_by, created, updated, read_marker, preferences"
+)
+
+
+def _channel(row: Row) -> Channel:
+    return Channel(*row)
+
+
+def _membership(row: Row) -> Membership:
+    return Membership(
+        channel_arn=row[0],
+        member_arn=row[1],
+        type=row[2],
+        invited_by=row[3],
+        created=row[4],
+        updated=row[5],
+        read_marker=row[6],
+        preferences=unjson_column(row[7]),
+    )
+
+
+class ChannelsSql(SqlBase):
+    __slots__ = ()
+
+    # --- channels ---------------------------------------------------------------------------
+
+    def insert_channel(self, c: Channel) -> None:
+        self._run(
+            f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                c.arn,
+                c.app_instance_arn,
+                c.name,
+                c.mode,
+                c.privacy,
+                c.metadata,
+                c.created_by,
+                c.created,
+                c.updated,
+                c.last_message,
+                c.seq,
+                c.expiration_days,
+                c.expiration_criterion,
+                c.details_version,
+            ),
+        )
+
+    def channel(self, arn: str) -> Channel | None:
+        row = self._one(f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE arn = ?", (arn,))
+        return None if row is None else _channel(row)
+
+    def update_channel(
+        self, arn: str, name: str, mode: str, metadata: str | None, now: float
+    ) -> None:
+        self._run(
+            "UPDATE channels SET name = ?, mode = ?, metadata = ?, updated = ? WHERE arn = ?",
+            (name, mode, metadata, now, arn),
+        )
+
+    def set_channel_expiration(self, arn: str, days: int | None, criterion: str | None) -> None:
+        self._run(
+            "UPDATE channels SET expiration_days = ?, expiration_criterion = ? WHERE arn = ?",
+            (days, criterion, arn),
+        )
+
+    def next_seq(self, channel_arn: str, *, last_message: float | None = None) -> int:
+        """Reserve the channel's next event sequence number; with ``last_message``, also set
+        its LastMessageTimestamp (in the same statement: a send is the hottest write)."""
+        if last_message is None:
+            row = self._one(
+                "UPDATE channels SET seq = seq + 1 WHERE arn = ? RETURNING seq", (channel_arn,)
+            )
+        else:
+            row = self._one(
+                "UPDATE channels SET seq = seq + 1, last_message = ? WHERE arn = ? RETURNING seq",
+                (last_message, channel_arn),
+            )
+        if row is None:
+            raise LookupError(channel_arn)
+        return int(row[0])
+
+    def delete_channel(self, arn: str) -> None:
+        for table in ("memberships", "moderators", "bans", "messages"):
+            self._run(f"DELETE FROM {table} WHERE channel_arn = ?", (arn,))
+        self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
+        self._run("DELETE FROM channels WHERE arn = ?", (arn,))
+
+    def list_channels(
+        self, app_instance_arn: str, privacy: str | None, after: str | None, limit: int
+    ) -> list[Channel]:
+        sql = f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE app_instance_arn = ? AND arn > ?"
+        params: list[Any] = [app_instance_arn, after or ""]
+        if privacy is not None:
+            sql += " AND privacy = ?"
+            params.append(privacy)
+        rows = self._all(sql + " ORDER BY arn LIMIT ?", [*params, limit])
+        return [_channel(r) for r in rows]
+
+    def channels_with_members(
+        self, app_instance_arn: str, members: Sequence[str], match_all: bool
+    ) -> list[Channel]:
+        """Channels of the instance whose members include all (or any) of ``members``."""
+        marks = ",".join("?" * len(members))
+        having = len(set(members)) if match_all else 1
+        rows = self._all(
+            f"SELECT {', '.join('c.' + col.strip() for col in _CHANNEL_COLUMNS.split(','))} "
+            "FROM channels c JOIN memberships m ON m.channel_arn = c.arn "
+            f"WHERE c.app_instance_arn = ? AND m.member_arn IN ({marks}) "
+            "GROUP BY c.arn HAVING COUNT(DISTINCT m.member_arn) >= ? ORDER BY c.arn",
+            [app_instance_arn, *members, having],
+        )
+        return [_channel(r) for r in rows]
+
+    # --- memberships ------------------------------------------------------------------------
+
+    def insert_membership(self, m: Membership) -> None:
+        self._run(
+            f"INSERT INTO memberships ({_MEMBERSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                m.channel_arn,
+                m.member_arn,
+                m.type,
+                m.invited_by,
+                m.created,
+                m.updated,
+                m.read_marker,
+                json_column(m.preferences),
+            ),
+        )
+
+    def membership(self, channel_arn: str, member_arn: str) -> Membership | None:
+        row = self._one(
+            f"SELECT {_MEMBERSHIP_COLUMNS} FROM memberships WHERE channel_arn = ? AND member_arn = ?",
+            (channel_arn, member_arn),
+        )
+        return None if row is None else _membership(row)
+
+    def delete_membership(self, channel_arn: str, member_arn: str) -> None:
+        self._run(
+            "DELETE FROM memberships WHERE channel_arn = ? AND member_arn = ?",
+            (channel_arn, member_arn),
+        )
+
+    def list_memberships(
+        self, channel_arn: str, type: str | None, after: str | None, limit: int
+    ) -> list[Membership]:
+        sql = f"SELECT {_MEMBERSHIP_COLUMNS} FROM memberships WHERE channel_arn = ? AND member_arn > ?"
+        params: list[Any] = [channel_arn, after or ""]
+        if type is not None:
+            sql += " AND type = ?"
+            params.append(type)
+        rows = self._all(sql + " ORDER BY member_arn LIMIT ?", [*params, limit])
+        return [_membership(r) for r in rows]
+
+    def members_with_names(
+        self, channel_arn: str, type: str, limit: int
+    ) -> tuple[list[Membership], dict[str, str]]:
+        """The first ``limit`` memberships of a type with their members' names, in one query
+        (what CHANNEL_DETAILS shows of every channel of every connecting session)."""
+        columns = ", ".join(f"m.{c.strip()}" for c in _MEMBERSHIP_COLUMNS.split(","))
+        rows = self._all(
+            f"SELECT {columns}, u.name FROM memberships m LEFT JOIN users u ON u.arn = m.member_arn"
+            " WHERE m.channel_arn = ? AND m.type = ? ORDER BY m.member_arn LIMIT ?",
+            (channel_arn, type, limit),
+        )
+        names = {row[1]: row[8] for row in rows if row[8] is not None}
+        return [_membership(row) for row in rows], names
+
+    def member_arns(self, channel_arn: str) -> list[str]:
+        return [
+            r[0]
+            for r in self._all(
+                "SELECT member_arn FROM memberships WHERE channel_arn = ?", (channel_arn,)
+            )
+        ]
+
+    def memberships_of_user(
+        self, member_arn: str, after: str | None, limit: int
+    ) -> list[tuple[Membership, Channel]]:
+        cols = ", ".join("c." + col.strip() for col in _CHANNEL_COLUMNS.split(","))
+        mcols = ", ".join("m." + col.strip() for col in _MEMBERSHIP_COLUMNS.split(","))
+        rows = self._all(
+            f"SELECT {mcols}, {cols} FROM memberships m JOIN channels c ON c.arn = m.channel_arn "
+            "WHERE m.member_arn = ? AND m.channel_arn > ? ORDER BY m.channel_arn LIMIT ?",
+            (member_arn, after or "", limit),
+        )
+        return [(_membership(r[:8]), _channel(r[8:])) for r in rows]
+
+    def set_read_marker(self, channel_arn: str, member_arn: str, now: float) -> None:
+        self._run(
+            "UPDATE memberships SET read_marker = ? WHERE channel_arn = ? AND member_arn = ?",
+            (now, channel_arn, member_arn),
+        )
+        self._details_changed(channel_arn)
+
+    # CHANNEL_DETAILS shows what these change, and no channel event (no sequence number) says so.
+
+    def _details_changed(self, channel_arn: str) -> None:
+        self._run(
+            "UPDATE channels SET details_version = details_version + 1 WHERE arn = ?",
+            (channel_arn,),
+        )
+
+    def _details_changed_for_member(self, member_arn: str) -> None:
+        self._run(
+            "UPDATE channels SET details_version = details_version + 1 WHERE arn IN "
+            "(SELECT channel_arn FROM memberships WHERE member_arn = ?)",
+            (member_arn,),
+        )
+
+    def set_preferences(
+        self, channel_arn: str, member_arn: str, preferences: Mapping[str, Any], now: float
+    ) -> None:
+        self._run(
+            "UPDATE memberships SET preferences = ?, updated = ? "
+            "WHERE channel_arn = ? AND member_arn = ?",
+            (json_column(preferences), now, channel_arn, member_arn),
+        )
+
+    # --- moderators and bans ----------------------------------------------------------------
+
+    def insert_moderator(self, m: Moderator) -> None:
+        self._run(
+            "INSERT INTO moderators (channel_arn, moderator_arn, created_by, created) "
+            "VALUES (?, ?, ?, ?)",
+            (m.channel_arn, m.moderator_arn, m.created_by, m.created),
+        )
+
+    def moderator(self, channel_arn: str, moderator_arn: str) -> Moderator | None:
+        row = self._one(
+            "SELECT channel_arn, moderator_arn, created_by, created FROM moderators "
+            "WHERE channel_arn = ? AND moderator_arn = ?",
+            (channel_arn, moderator_arn),
+        )
+        return None if row is None else Moderator(*row)
+
+    def delete_moderator(self, channel_arn: str, moderator_arn: str) -> None:
+        self._run(
+            "DELETE FROM moderators WHERE channel_arn = ? AND moderator_arn = ?",
+            (channel_arn, moderator_arn),
+        )
+
+    def list_moderators(self, channel_arn: str, after: str | None, limit: int) -> list[Moderator]:
+        rows = self._all(
+            "SELECT channel_arn, moderator_arn, created_by, created FROM moderators "
+            "WHERE channel_arn = ? AND moderator_arn > ? ORDER BY moderator_arn LIMIT ?",
+            (channel_arn, after or "", limit),
+        )
+        return [Moderator(*r) for r in rows]
+
+    def channels_moderated_by(
+        self, moderator_arn: str, after: str | None, limit: int
+    ) -> list[Channel]:
+        cols = ", ".join("c." + col.strip() for col in _CHANNEL_COLUMNS.split(","))
+        rows = self._all(
+            f"SELECT {cols} FROM moderators m JOIN channels c ON c.arn = m.channel_arn "
+            "WHERE m.moderator_arn = ? AND m.channel_arn > ? ORDER BY m.channel_arn LIMIT ?",
+            (moderator_arn, after or "", limit),
+        )
+        return [_channel(r) for r in rows]
+
+    def insert_ban(self, b: Ban) -> None:
+        self._run(
+            "INSERT INTO bans (channel_arn, member_arn, created_by, created) VALUES (?, ?, ?, ?)",
+            (b.channel_arn, b.member_arn, b.created_by, b.created),
+        )
+
+    def ban(self, channel_arn: str, member_arn: str) -> Ban | None:
+        row = self._one(
+            "SELECT channel_arn, member_arn, created_by, created FROM bans "
+            "WHERE channel_arn = ? AND member_arn = ?",
+            (channel_arn, member_arn),
+        )
+        return None if row is None else Ban(*row)
+
+    def delete_ban(self, channel_arn: str, member_arn: str) -> None:
+        self._run(
+            "DELETE FROM bans WHERE channel_arn = ? AND member_arn = ?", (channel_arn, member_arn)
+        )
+
+    def list_bans(self, channel_arn: str, after: str | None, limit: int) -> list[Ban]:
+        rows = self._all(
+            "SELECT channel_arn, member_arn, created_by, created FROM bans "
+            "WHERE channel_arn = ? AND member_arn > ? ORDER BY member_arn LIMIT ?",
+            (channel_arn, after or "", limit),
+        )
+        return [Ban(*r) for r in rows]

@@ -1,0 +1,180 @@
+"""App instances, their users and admins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bellwire.records.chime import Admin, AppInstance, AppInstanceUser
+from bellwire.store.sql.channels import ChannelsSql
+
+
+class IdentitySql(ChannelsSql):
+    __slots__ = ()
+
+    # --- app instances ----------------------------------------------------------------------
+
+    def insert_app_instance(self, ai: AppInstance) -> None:
+        self._run(
+            "INSERT INTO app_instances (arn, name, metadata, created, updated) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (ai.arn, ai.name, ai.metadata, ai.created, ai.updated),
+        )
+
+    def app_instance(self, arn: str) -> AppInstance | None:
+        row = self._one(
+            "SELECT arn, name, metadata, created, updated FROM app_instances WHERE arn = ?",
+            (arn,),
+        )
+        return None if row is None else AppInstance(*row)
+
+    def update_app_instance(self, arn: str, name: str, metadata: str | None, now: float) -> None:
+        self._run(
+            "UPDATE app_instances SET name = ?, metadata = ?, updated = ? WHERE arn = ?",
+            (name, metadata, now, arn),
+        )
+
+    def list_app_instances(self, after: str | None, limit: int) -> list[AppInstance]:
+        rows = self._all(
+            "SELECT arn, name, metadata, created, updated FROM app_instances "
+            "WHERE arn > ? ORDER BY arn LIMIT ?",
+            (after or "", limit),
+        )
+        return [AppInstance(*r) for r in rows]
+
+    def retention_days(self, arn: str) -> int | None:
+        row = self._one("SELECT retention_days FROM app_instances WHERE arn = ?", (arn,))
+        return None if row is None else row[0]
+
+    def set_retention_days(self, arn: str, days: int | None) -> None:
+        self._run("UPDATE app_instances SET retention_days = ? WHERE arn = ?", (days, arn))
+
+    def delete_app_instance(self, arn: str) -> list[str]:
+        """Delete the instance and everything in it; returns the ARNs of its channels."""
+        channels = [
+            r[0] for r in self._all("SELECT arn FROM channels WHERE app_instance_arn = ?", (arn,))
+        ]
+        for channel_arn in channels:
+            self.delete_channel(channel_arn)
+        users = [
+            r[0] for r in self._all("SELECT arn FROM users WHERE app_instance_arn = ?", (arn,))
+        ]
+        for user_arn in users:
+            self.delete_user(user_arn)
+        self._run("DELETE FROM admins WHERE app_instance_arn = ?", (arn,))
+        self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
+        self._run("DELETE FROM app_instances WHERE arn = ?", (arn,))
+        return channels
+
+    # --- users and admins -------------------------------------------------------------------
+
+    def insert_user(self, u: AppInstanceUser) -> None:
+        self._run(
+            "INSERT INTO users (arn, app_instance_arn, name, metadata, created, updated, "
+            "expiration_days, expiration_criterion) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                u.arn,
+                u.app_instance_arn,
+                u.name,
+                u.metadata,
+                u.created,
+                u.updated,
+                u.expiration_days,
+                u.expiration_criterion,
+            ),
+        )
+
+    _USER = (
+        "SELECT arn, app_instance_arn, name, metadata, created, updated, expiration_days, "
+        "expiration_criterion FROM users"
+    )
+
+    def user(self, arn: str) -> AppInstanceUser | None:
+        row = self._one(self._USER + " WHERE arn = ?", (arn,))
+        return None if row is None else AppInstanceUser(*row)
+
+    def update_user(self, arn: str, name: str, metadata: str | None, now: float) -> None:
+        self._run(
+            "UPDATE users SET name = ?, metadata = ?, updated = ? WHERE arn = ?",
+            (name, metadata, now, arn),
+        )
+        self._details_changed_for_member(arn)
+
+    def set_user_expiration(
+        self, arn: str, days: int | None, criterion: str | None, now: float
+    ) -> None:
+        self._run(
+            "UPDATE users SET expiration_days = ?, expiration_criterion = ?, updated = ? "
+            "WHERE arn = ?",
+            (days, criterion, now, arn),
+        )
+
+    def list_users(
+        self, app_instance_arn: str, after: str | None, limit: int
+    ) -> list[AppInstanceUser]:
+        rows = self._all(
+            self._USER + " WHERE app_instance_arn = ? AND arn > ? ORDER BY arn LIMIT ?",
+            (app_instance_arn, after or "", limit),
+        )
+        return [AppInstanceUser(*r) for r in rows]
+
+    def delete_user(self, arn: str) -> list[str]:
+        """Delete the user with its memberships, moderations, bans and admin rights.
+
+        Returns the channels it was a member of, whose sessions must hear of it."""
+        channels = [
+            r[0]
+            for r in self._all("SELECT channel_arn FROM memberships WHERE member_arn = ?", (arn,))
+        ]
+        self._run("DELETE FROM memberships WHERE member_arn = ?", (arn,))
+        self._run("DELETE FROM moderators WHERE moderator_arn = ?", (arn,))
+        self._run("DELETE FROM bans WHERE member_arn = ?", (arn,))
+        self._run("DELETE FROM admins WHERE admin_arn = ?", (arn,))
+        self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
+        self._run("DELETE FROM users WHERE arn = ?", (arn,))
+        return channels
+
+    def user_names(self, arns: Iterable[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(arns))
+        names: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for arn, name in self._all(
+                f"SELECT arn, name FROM users WHERE arn IN ({marks})", chunk
+            ):
+                names[arn] = name
+        return names
+
+    def insert_admin(self, a: Admin) -> None:
+        self._run(
+            "INSERT INTO admins (app_instance_arn, admin_arn, created) VALUES (?, ?, ?)",
+            (a.app_instance_arn, a.admin_arn, a.created),
+        )
+
+    def admin(self, app_instance_arn: str, admin_arn: str) -> Admin | None:
+        row = self._one(
+            "SELECT app_instance_arn, admin_arn, created FROM admins "
+            "WHERE app_instance_arn = ? AND admin_arn = ?",
+            (app_instance_arn, admin_arn),
+        )
+        return None if row is None else Admin(*row)
+
+    def delete_admin(self, app_instance_arn: str, admin_arn: str) -> None:
+        self._run(
+            "DELETE FROM admins WHERE app_instance_arn = ? AND admin_arn = ?",
+            (app_instance_arn, admin_arn),
+        )
+
+    def list_admins(self, app_instance_arn: str, after: str | None, limit: int) -> list[Admin]:
+        rows = self._all(
+            "SELECT app_instance_arn, admin_arn, created FROM admins "
+            "WHERE app_instance_arn = ? AND admin_arn > ? ORDER BY admin_arn LIMIT ?",
+            (app_instance_arn, after or "", limit),
+        )
+        return [Admin(*r) for r in rows]
+
+    def count_admins(self, app_instance_arn: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM admins WHERE app_instance_arn = ?", (app_instance_arn,)
+        )
+        return int(row[0]) if row else 0

@@ -1,0 +1,141 @@
+"""Channel messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bellwire.records.chime import Message
+from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
+
+_MESSAGE_COLUMNS = (
+    "channel_arn, message_id, seq, sender_arn, sender_name, content, metadata, type, "
+    "persistence, redacted, created, last_updated, last_edited, status, attributes, "
+    "content_type, target_arn, push"
+)
+
+
+def _message(row: Row) -> Message:
+    return Message(
+        channel_arn=row[0],
+        message_id=row[1],
+        seq=row[2],
+        sender_arn=row[3],
+        sender_name=row[4],
+        content=row[5],
+        metadata=row[6],
+        type=row[7],
+        persistence=row[8],
+        redacted=bool(row[9]),
+        created=row[10],
+        last_updated=row[11],
+        last_edited=row[12],
+        status=row[13],
+        attributes=unjson_column(row[14]),
+        content_type=row[15],
+        target_arn=row[16],
+        push=unjson_column(row[17]),
+    )
+
+
+class MessagesSql(SqlBase):
+    __slots__ = ()
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def insert_message(self, m: Message) -> None:
+        self._run(
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                m.channel_arn,
+                m.message_id,
+                m.seq,
+                m.sender_arn,
+                m.sender_name,
+                m.content,
+                m.metadata,
+                m.type,
+                m.persistence,
+                int(m.redacted),
+                m.created,
+                m.last_updated,
+                m.last_edited,
+                m.status,
+                json_column(m.attributes),
+                m.content_type,
+                m.target_arn,
+                json_column(m.push),
+            ),
+        )
+
+    def message(self, channel_arn: str, message_id: str) -> Message | None:
+        row = self._one(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE channel_arn = ? AND message_id = ?",
+            (channel_arn, message_id),
+        )
+        return None if row is None else _message(row)
+
+    def update_message(
+        self,
+        channel_arn: str,
+        message_id: str,
+        *,
+        content: str | None,
+        metadata: str | None,
+        content_type: str | None,
+        redacted: bool,
+        now: float,
+        edited: bool,
+    ) -> None:
+        self._run(
+            "UPDATE messages SET content = ?, metadata = ?, content_type = ?, redacted = ?, "
+            "last_updated = ?, last_edited = CASE WHEN ? THEN ? ELSE last_edited END "
+            "WHERE channel_arn = ? AND message_id = ?",
+            (
+                content,
+                metadata,
+                content_type,
+                int(redacted),
+                now,
+                int(edited),
+                now,
+                channel_arn,
+                message_id,
+            ),
+        )
+
+    def delete_message(self, channel_arn: str, message_id: str) -> None:
+        self._run(
+            "DELETE FROM messages WHERE channel_arn = ? AND message_id = ?",
+            (channel_arn, message_id),
+        )
+
+    def list_messages(
+        self,
+        channel_arn: str,
+        *,
+        viewer: str | None,
+        descending: bool,
+        not_before: float | None,
+        not_after: float | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> list[Message]:
+        """Messages in channel order (by sequence), skipping those targeted at someone else."""
+        sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE channel_arn = ?"
+        params: list[Any] = [channel_arn]
+        if viewer is not None:
+            sql += " AND (target_arn IS NULL OR target_arn = ? OR sender_arn = ?)"
+            params += [viewer, viewer]
+        if not_before is not None:
+            sql += " AND created >= ?"
+            params.append(not_before)
+        if not_after is not None:
+            sql += " AND created <= ?"
+            params.append(not_after)
+        if after_seq is not None:
+            sql += " AND seq < ?" if descending else " AND seq > ?"
+            params.append(after_seq)
+        sql += " ORDER BY seq DESC" if descending else " ORDER BY seq ASC"
+        rows = self._all(sql + " LIMIT ?", [*params, limit])
+        return [_message(r) for r in rows]

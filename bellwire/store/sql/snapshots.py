@@ -1,0 +1,24 @@
+"""What a messaging session reads when it connects: its channels and their sequence numbers."""
+
+from __future__ import annotations
+
+from bellwire.records.chime import Channel, Membership
+from bellwire.store.sql.channels import ChannelsSql
+
+
+class SnapshotsSql(ChannelsSql):
+    __slots__ = ()
+
+    # --- messaging sessions -----------------------------------------------------------------
+
+    def subscriptions(self, member_arn: str) -> list[tuple[str, int]]:
+        """(channel ARN, channel sequence) of every channel the user belongs to, in one snapshot."""
+        rows = self._all(
+            "SELECT c.arn, c.seq FROM memberships m JOIN channels c ON c.arn = m.channel_arn "
+            "WHERE m.member_arn = ?",
+            (member_arn,),
+        )
+        return [(r[0], int(r[1])) for r in rows]
+
+    def memberships_with_channels(self, member_arn: str) -> list[tuple[Membership, Channel]]:
+        return self.memberships_of_user(member_arn, None, 1 << 30)
