@@ -29,8 +29,9 @@ import contextvars
 import errno
 import logging
 import resource
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -81,6 +82,13 @@ _current: contextvars.ContextVar[GuardedHandler | None] = contextvars.ContextVar
 )
 
 
+class Droppable(Hashable, Protocol):
+    """A connection on the unauthenticated list: an HTTP connection, or a /connect socket
+    that was upgraded only to be refused with a close code."""
+
+    def drop(self) -> None: ...
+
+
 class ConnectionAuthenticator(Authenticator):
     """The server's authenticator: a request that passes also marks its connection as
     authenticated, so the cap never drops it. Every authentication (REST, IAM/STS, admin,
@@ -101,7 +109,7 @@ class ConnectionGuard:
     def __init__(self, limits: Limits, loop: asyncio.AbstractEventLoop) -> None:
         self.limits = limits
         self.loop = loop
-        self.admission: Admission[GuardedHandler] = Admission(limits.max_unauthenticated)
+        self.admission: Admission[Droppable] = Admission(limits.max_unauthenticated)
         self.dropped_for_cap = 0
         self.file_limit = 0
         self._throttle = Throttle(LOG_INTERVAL)
@@ -111,7 +119,7 @@ class ConnectionGuard:
 
     # --- the cap ---------------------------------------------------------------------------------
 
-    def admit(self, connection: GuardedHandler) -> None:
+    def admit(self, connection: Droppable) -> None:
         for oldest in self.admission.admit(connection):
             self.dropped_for_cap += 1
             oldest.drop()
@@ -122,7 +130,7 @@ class ConnectionGuard:
                 self.admission.cap,
             )
 
-    def forget(self, connection: GuardedHandler) -> None:
+    def forget(self, connection: Droppable) -> None:
         self.admission.forget(connection)
 
     # --- requests --------------------------------------------------------------------------------
@@ -266,6 +274,15 @@ class GuardedHandler(RequestHandler):
         if not self.is_authenticated:
             self.is_authenticated = True
             self._guard.admission.authenticated(self)
+
+    def leave(self) -> ConnectionGuard | None:
+        """The connection is taken over (``bellwire.gateway.takeover``): no timer, off the
+        cap's list. Returns the guard if it was not authenticated yet, for the new owner to
+        take its place on the list."""
+        self._disarm()
+        pending = self in self._guard.admission
+        self._guard.forget(self)
+        return self._guard if pending else None
 
     def upgrade_overdue(self) -> bool:
         """Whether this request, a /connect, took longer than the upgrade deadline so far."""

@@ -45,6 +45,7 @@ from bellwire.connections import (
 from bellwire.domain.operation import IamContext, Result
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
+from bellwire.gateway.takeover import Detached
 from bellwire.iam import declare
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.keys import (
@@ -279,7 +280,8 @@ class BellwireServer:
             values["bellwire_prefetch_cache_channels"] = len(gateway.details_cache)
             values["bellwire_connect_rate_buckets"] = gateway.rate_buckets
         if self._http is not None:
-            values["bellwire_http_connections"] = len(self._http.connections)
+            upgraded = gateway.open_sockets if gateway is not None else 0
+            values["bellwire_http_connections"] = len(self._http.connections) + upgraded
         if self.guard is not None:
             values["bellwire_http_unauthenticated_connections"] = len(self.guard.admission)
         return values
@@ -351,7 +353,7 @@ class BellwireServer:
         finally:
             if connection is not None:
                 connection.request_done()
-        if self.draining and not isinstance(response, web.WebSocketResponse):
+        if self.draining and not isinstance(response, Detached):
             # The client must not reuse a connection to a server that is going away.
             response.force_close()
         return response

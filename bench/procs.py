@@ -45,11 +45,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def raise_fd_limit() -> int:
-    """Lift the soft open-files limit to the hard one (children inherit it)."""
+def raise_fd_limit(want: int = 0) -> int:
+    """Lift the soft open-files limit to the hard one (children inherit it); with ``want``,
+    raise the hard limit too where the process may (root, up to the kernel's nr_open)."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if want > hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            soft, hard = want, want
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return int(resource.getrlimit(resource.RLIMIT_NOFILE)[0])

@@ -215,12 +215,19 @@ async def connect(
     *,
     host_header: str | None = None,
     timeout: float = 30.0,
+    source: str | None = None,
 ) -> WsClient:
-    """Open one upgraded connection to 127.0.0.1:port (the only address benchmarks use)."""
+    """Open one upgraded connection to 127.0.0.1:port (the only address benchmarks use);
+    ``source``, a loopback address to connect from (one address has ~28,000 ports)."""
     loop = asyncio.get_running_loop()
     request = handshake(host_header or f"127.0.0.1:{port}", target)
     _, client = await asyncio.wait_for(
-        loop.create_connection(lambda: WsClient(request, totals, mode), "127.0.0.1", port),
+        loop.create_connection(
+            lambda: WsClient(request, totals, mode),
+            "127.0.0.1",
+            port,
+            local_addr=(source, 0) if source else None,
+        ),
         timeout,
     )
     await asyncio.wait_for(client.upgraded, timeout)
@@ -237,6 +244,7 @@ async def connect_many(
     concurrency: int = 200,
     timeout: float = 180.0,
     host_header: str | None = None,
+    source_of: Callable[[int], str | None] | None = None,
 ) -> list[WsClient]:
     """Open ``count`` connections, ``concurrency`` at a time; raise if any fails."""
     clients: list[WsClient | None] = [None] * count
@@ -245,7 +253,12 @@ async def connect_many(
     async def one(index: int) -> None:
         async with semaphore:
             clients[index] = await connect(
-                port, make_target(index), totals, mode_of(index), host_header=host_header
+                port,
+                make_target(index),
+                totals,
+                mode_of(index),
+                host_header=host_header,
+                source=source_of(index) if source_of else None,
             )
 
     tasks = [asyncio.ensure_future(one(i)) for i in range(count)]

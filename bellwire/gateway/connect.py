@@ -10,23 +10,25 @@ store snapshot of the user's channels → subscribe → SESSION_ESTABLISHED → 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from aiohttp import WebSocketError, WSMsgType, web
+from aiohttp import web
 
 from bellwire import ids
 from bellwire.aws import arn as arns
 from bellwire.aws import sigv4
 from bellwire.aws.errors import AccessDenied, AwsError
 from bellwire.events import Event, EventType, MessageType
-from bellwire.gateway import close_codes, prefetch
+from bellwire.gateway import close_codes, handshake, prefetch
 from bellwire.gateway.frames import event_frame
 from bellwire.gateway.hub import Hub, Session
+from bellwire.gateway.session_socket import LOST, SessionSocket
+from bellwire.gateway.takeover import Detached, detach
 from bellwire.iam.authenticate import Authenticator
 from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
@@ -107,14 +109,19 @@ class Gateway:
         self._settings = settings
         self._now = now
         self._buckets: dict[str, _Bucket] = {}
-        self._sockets: set[web.WebSocketResponse] = set()
-        self._closing_tasks: set[asyncio.Task[Any]] = set()
+        self._sockets: set[SessionSocket] = set()  # every upgraded connection still open
+        self._all_closed: asyncio.Event | None = None  # set when the drain has none left
         self._details = prefetch.DetailsCache(settings.prefetch_cache_bytes)
         self.draining = False
 
     @property
     def details_cache(self) -> prefetch.DetailsCache:
         return self._details
+
+    @property
+    def open_sockets(self) -> int:
+        """Upgraded connections still open (sessions, and refusals finishing their close)."""
+        return len(self._sockets)
 
     @property
     def rate_buckets(self) -> int:
@@ -212,14 +219,6 @@ class Gateway:
         cors_allowed_origins): refused with 4003 before the signature is even looked at, the
         one protection a browser leaves to the server on an upgrade; 4003 is final for the
         official clients, so they do not retry."""
-        ws = web.WebSocketResponse(
-            autoping=False,
-            compress=False,
-            # aiohttp refuses a message of exactly max_msg_size bytes; the setting is the
-            # largest size tolerated.
-            max_msg_size=self._settings.max_client_frame + 1,
-            timeout=self._settings.close_timeout,
-        )
         refusal: Refused | None = None
         connect: ConnectRequest | None = None
         try:
@@ -238,61 +237,68 @@ class Gateway:
                 close_codes.TOO_MANY_CONNECTS, "Too many connects for this user; retry later."
             )
         try:
-            await ws.prepare(request)
-        except (ConnectionError, web.HTTPException) as exc:
-            # Not a WebSocket upgrade at all (or the peer left): an HTTP answer is all we can do.
-            # Raised, not returned: aiohttp deprecates returning an HTTPException (a warning per
-            # request, and an error under -W error).
-            if isinstance(exc, web.HTTPException):
-                raise
-            return ws
+            accept = handshake.check_upgrade(request.method, request.headers)
+        except handshake.HandshakeError as err:
+            # Not a WebSocket upgrade at all: an HTTP answer is all we can do. Raised, not
+            # returned: aiohttp deprecates returning an HTTPException.
+            if err.status == 405:
+                raise web.HTTPMethodNotAllowed(request.method, ["GET"], text=err.reason) from None
+            raise web.HTTPBadRequest(text=err.reason) from None
+        sock = self._take_over(request, accept)
+        if sock is None:  # the peer left
+            return Detached()
         if refusal is not None or connect is None:
             assert refusal is not None
-            await ws.close(code=refusal.code, message=close_codes.reason(refusal.reason))
+            sock.close(refusal.code, refusal.reason)
             self._refused(request, refusal, connect.user_arn if connect else "")
-            return ws
-        self._sockets.add(ws)
-        try:
-            await self._run(ws, request, connect)
-        finally:
-            self._sockets.discard(ws)
-        return ws
+            return Detached()
+        await self._run(sock, request, connect)
+        return Detached()
 
-    async def _run(
-        self, ws: web.WebSocketResponse, request: web.BaseRequest, c: ConnectRequest
-    ) -> None:
+    def _take_over(self, request: web.BaseRequest, accept: str) -> SessionSocket | None:
+        """Answer the upgrade and move the connection from aiohttp to a socket of our own."""
+        taken = detach(request)
+        if taken is None:
+            return None
+        transport = taken.transport
+        sock = SessionSocket(
+            transport,
+            self,
+            head=handshake.switching_protocols(accept),
+            # The setting is the largest message tolerated.
+            max_message=self._settings.max_client_frame,
+            close_timeout=self._settings.close_timeout,
+        )
+        transport.set_protocol(sock)
+        self._sockets.add(sock)
+        if taken.pending is not None:
+            sock.guard = taken.pending
+            taken.pending.admit(sock)
+        if taken.tail:
+            sock.data_received(taken.tail)
+        return sock
+
+    async def _run(self, sock: SessionSocket, request: web.BaseRequest, c: ConnectRequest) -> None:
         loop = asyncio.get_running_loop()
-
-        def closer(code: int, reason: str) -> None:
-            task = loop.create_task(ws.close(code=code, message=close_codes.reason(reason)))
-            self._closing_tasks.add(task)
-            task.add_done_callback(self._closing_tasks.discard)
-            # A peer that stopped reading never lets the close frame out, and the close would
-            # wait on the drain for ever: after the close timeout, drop the connection (a no-op
-            # if it is gone by then).
-            transport = request.transport
-            if transport is not None:
-                loop.call_later(self._settings.close_timeout, transport.abort)
-
-        session = Session(c.user_arn, c.session_id, request.transport, closer)
+        session = Session(c.user_arn, c.session_id, sock, sock.close)
         self._admit(session)
         try:
             snapshot = await self._store.read(lambda tx: self._snapshot(tx, c))
         except StoreClosed:
             self.hub.remove(session)
-            await ws.close(code=close_codes.SERVICE_RESTART, message=b"The server is restarting.")
+            sock.close(close_codes.SERVICE_RESTART, "The server is restarting.")
             return
         except Exception:
             # A session's 500: its traceback once, with the ids a client or operator can quote.
             log.exception("connect of %s (sessionId %s) failed", c.user_arn, c.session_id)
             self.hub.remove(session)
-            await ws.close(code=1011, message=b"Internal error")
+            sock.close(1011, "Internal error")
             self._refused(request, Refused(1011, "Internal error"), c.user_arn)
             return
         if snapshot is None:
             self.hub.remove(session)
             reason = f"Forbidden: the user {c.user_arn} does not exist."
-            await ws.close(code=close_codes.FORBIDDEN, message=close_codes.reason(reason))
+            sock.close(close_codes.FORBIDDEN, reason)
             self._refused(request, Refused(close_codes.FORBIDDEN, reason), c.user_arn)
             return
         if session.closed:  # replaced or deleted while the snapshot was read
@@ -328,12 +334,21 @@ class Gateway:
                 close_codes.CREDENTIALS_EXPIRED,
                 "The session's credentials expired; refresh them and reconnect.",
             )
-        ended = (close_codes.ABNORMAL, "The connection was lost.", "client")
-        try:
-            ended = await self._read(ws, session)
-        finally:
+        # From here the socket carries the session; its end calls socket_lost.
+        sock.session = session
+        if sock.lost:  # the connection went away while the session was being set up
+            self.socket_lost(sock)
+
+    def socket_lost(self, sock: SessionSocket) -> None:
+        """A /connect connection is closed: end its session, if it had one."""
+        self._sockets.discard(sock)
+        session = sock.session
+        if session is not None:
+            sock.session = None
             self.hub.remove(session)
-            self._closed(session, *ended)
+            self._closed(session, *(sock.ended or LOST))
+        if not self._sockets and self._all_closed is not None:
+            self._all_closed.set()
 
     def _refused(self, request: web.BaseRequest, refusal: Refused, user_arn: str) -> None:
         self._metrics.connects.labels("refused", code_label(refusal.code)).inc()
@@ -473,39 +488,20 @@ class Gateway:
         payload = prefetch.payload(item, **caps)
         return event_frame(Event(EventType.CHANNEL_DETAILS, MessageType.SYSTEM, payload))
 
-    async def _read(self, ws: web.WebSocketResponse, session: Session) -> tuple[int, str, str]:
-        """Clients send nothing in this protocol: answer pings, note pongs, ignore small frames.
-        aiohttp closes with 1009 (too big) or 1002 (malformed) on its own. Returns how the
-        connection ended as far as the socket tells: (code, reason, initiator)."""
-        while not ws.closed:
-            msg = await ws.receive()
-            if msg.type == WSMsgType.PONG:
-                self.hub.pong(session)
-            elif msg.type == WSMsgType.PING:
-                await ws.pong(msg.data)
-            elif msg.type == WSMsgType.CLOSE:
-                # A close frame without a code is reported as 1005 (RFC 6455 7.1.5).
-                return int(msg.data or 1005), str(msg.extra or ""), "client"
-            elif msg.type == WSMsgType.ERROR:
-                if isinstance(msg.data, WebSocketError):
-                    return int(msg.data.code), str(msg.data), "server"
-                break
-            elif msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
-                break
-        return close_codes.ABNORMAL, "The connection was lost.", "client"
-
     # --- shutdown -------------------------------------------------------------------------------
 
     async def drain(self) -> None:
-        """Close every session with 1012 (clients reconnect) and wait for the handshakes."""
+        """Close every session with 1012 (clients reconnect) and wait for the handshakes;
+        connections still open after the close timeout are dropped."""
         self.draining = True
         for session in self.hub.all_sessions():
             self.hub.close(session, close_codes.SERVICE_RESTART, "The server is restarting.")
-        for ws in list(self._sockets):
-            if not ws.closed:
-                self._closing_tasks.add(
-                    asyncio.ensure_future(ws.close(code=close_codes.SERVICE_RESTART))
-                )
-        if self._closing_tasks:
-            await asyncio.wait(list(self._closing_tasks), timeout=self._settings.close_timeout + 1)
+        for sock in list(self._sockets):
+            sock.close(close_codes.SERVICE_RESTART, "The server is restarting.")
+        if self._sockets:
+            self._all_closed = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_closed.wait(), self._settings.close_timeout + 1)
+        for sock in list(self._sockets):
+            sock.abort()
         self.hub.stop()

@@ -276,13 +276,7 @@ MALFORMED = {
     "orphan-continuation": frame_bytes(0x0, b"continuation of nothing"),
     "long-control": frame_bytes(0x9, b"p" * 126),
     "text-not-utf8": frame_bytes(0x1, b"\xc3\x28 invalid utf-8 text"),
-    "unmasked": pytest.param(
-        frame_bytes(0x1, b"not masked", mask=False),
-        marks=pytest.mark.xfail(
-            reason="aiohttp accepts unmasked client frames (RFC 6455 5.1: MUST close)",
-            strict=True,
-        ),
-    ),
+    "unmasked": frame_bytes(0x1, b"not masked", mask=False),
 }
 
 
