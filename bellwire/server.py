@@ -122,7 +122,6 @@ class BellwireServer:
             readers=s.store_readers,
             max_batch=s.store_max_batch,
         )
-        self.store.set_after_commit(self._after_commit)
         self.store.set_commit_observer(metrics.commit)
         index.load(await self.store.read(lambda tx: tx.iam_snapshot()))
         self.operations = Operations(
@@ -130,6 +129,7 @@ class BellwireServer:
             region=s.region,
             account_id=s.account_id,
             iam=IamContext(index, sts_min_duration=s.sts_min_duration_seconds),
+            committed=self._committed,
             endpoint_host=lambda: self.endpoint_host,
         )
         await declare.apply(self.config_document, self.operations, index)
@@ -339,12 +339,13 @@ class BellwireServer:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _after_commit(self, value: Any) -> None:
-        if isinstance(value, Result):
-            if value.events:
-                self.bus.publish(value.events)
-            if value.iam is not None and self._credentials is not None:
-                self._credentials.apply(value.iam)
+    def _committed(self, result: Result) -> None:
+        """Every committed operation passes here, in commit order, before its caller resumes:
+        its events go to the bus, its IAM changes to the credential index."""
+        if result.events:
+            self.bus.publish(result.events)
+        if result.iam is not None and self._credentials is not None:
+            self._credentials.apply(result.iam)
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         connection = self.guard.begin(request) if self.guard is not None else None

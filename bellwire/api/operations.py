@@ -46,10 +46,14 @@ class Operations:
         region: str,
         account_id: str,
         iam: IamContext,
+        committed: Callable[[Result], None],
         endpoint_host: Callable[[], str] = str,
         now: Callable[[], float] = time.time,
     ) -> None:
+        """``committed`` takes each committed write's result (its events and IAM changes), in
+        commit order, before the caller resumes."""
         self._store = store
+        self._committed = committed
         self._region = region
         self._account_id = account_id
         self._iam = iam
@@ -81,8 +85,8 @@ class Operations:
         request_id: str = "",
     ) -> dict[str, Any]:
         """Authorize ``<service>:<Operation>`` on the operation's resources, then run it in one
-        store transaction; its events and IAM changes are applied by the store's after-commit
-        hook before this returns."""
+        store transaction; its events and IAM changes are applied (``committed``) before this
+        returns."""
         call = self.call_of(principal, facts, request_id)
         if registered.resources is not None:
             authorize(principal, registered.action, registered.resources(call, params), facts)
@@ -91,7 +95,9 @@ class Operations:
         ).output
 
     async def _transact(self, writes: bool, unit: Callable[[IamTx], Result]) -> Result:
-        return await (self._store.write(unit) if writes else self._store.read(unit))
+        if writes:
+            return await self._store.write(unit, self._committed)
+        return await self._store.read(unit)
 
     # --- the server's own IAM writes (the [iam] declarations of the TOML file) -------------------
 

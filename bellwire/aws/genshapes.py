@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from bellwire.aws.model import load_service_model
+from bellwire.aws.model import IDENTITY, MESSAGING, load_service_model
 
 _PREFIX: Final[dict[str, str]] = {
     "chime-sdk-identity": "Identity",
@@ -78,6 +78,25 @@ class _Writer:
             lines.append("    pass")
         self.blocks.append("\n".join(lines))
         self.written.add(name)
+
+
+def models_of(service: str, names: Iterable[str]) -> dict[str, list[str]]:
+    """The botocore models typing a registry service's operations: ``chime`` spans the two Chime
+    SDKs (an operation both define, such as TagResource, is typed from chime-sdk-messaging, whose
+    shape is the same); IAM and STS are their own model."""
+    if service != "chime":
+        return {service: sorted(names)}
+    messaging = set(load_service_model(MESSAGING).operation_names)
+    split: dict[str, list[str]] = {MESSAGING: [], IDENTITY: []}
+    for name in sorted(names):
+        split[MESSAGING if name in messaging else IDENTITY].append(name)
+    return split
+
+
+def request_type(service: str, name: str) -> str:
+    """The generated input type's name of a registry service's operation."""
+    (model,) = (m for m, names in models_of(service, [name]).items() if names)
+    return f"{_PREFIX[model]}{name}Request"
 
 
 def generate(operations: Mapping[str, Iterable[str]]) -> str:

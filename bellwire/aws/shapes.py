@@ -1,7 +1,432 @@
 """Operation inputs as TypedDicts, generated from botocore's pinned models by
 ``scripts/gen-shapes`` (bellwire.aws.genshapes): do not edit."""
 
+from datetime import datetime
 from typing import Required, TypedDict
+
+
+class IdentityTag(TypedDict, total=False):
+    Key: Required[str]
+    Value: Required[str]
+
+
+class IdentityCreateAppInstanceRequest(TypedDict, total=False):
+    Name: Required[str]
+    Metadata: str
+    ClientRequestToken: Required[str]
+    Tags: list[IdentityTag]
+
+
+class IdentityCreateAppInstanceAdminRequest(TypedDict, total=False):
+    AppInstanceAdminArn: Required[str]
+    AppInstanceArn: Required[str]
+
+
+class IdentityExpirationSettings(TypedDict, total=False):
+    ExpirationDays: Required[int]
+    ExpirationCriterion: Required[str]
+
+
+class IdentityCreateAppInstanceUserRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    AppInstanceUserId: Required[str]
+    Name: Required[str]
+    Metadata: str
+    ClientRequestToken: Required[str]
+    Tags: list[IdentityTag]
+    ExpirationSettings: IdentityExpirationSettings
+
+
+class IdentityDeleteAppInstanceRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+
+
+class IdentityDeleteAppInstanceAdminRequest(TypedDict, total=False):
+    AppInstanceAdminArn: Required[str]
+    AppInstanceArn: Required[str]
+
+
+class IdentityDeleteAppInstanceUserRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+
+
+class IdentityDescribeAppInstanceRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+
+
+class IdentityDescribeAppInstanceAdminRequest(TypedDict, total=False):
+    AppInstanceAdminArn: Required[str]
+    AppInstanceArn: Required[str]
+
+
+class IdentityDescribeAppInstanceUserRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+
+
+class IdentityGetAppInstanceRetentionSettingsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+
+
+class IdentityListAppInstanceAdminsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    MaxResults: int
+    NextToken: str
+
+
+class IdentityListAppInstanceUsersRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    MaxResults: int
+    NextToken: str
+
+
+class IdentityListAppInstancesRequest(TypedDict, total=False):
+    MaxResults: int
+    NextToken: str
+
+
+class IdentityChannelRetentionSettings(TypedDict, total=False):
+    RetentionDays: int
+
+
+class IdentityAppInstanceRetentionSettings(TypedDict, total=False):
+    ChannelRetentionSettings: IdentityChannelRetentionSettings
+
+
+class IdentityPutAppInstanceRetentionSettingsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    AppInstanceRetentionSettings: Required[IdentityAppInstanceRetentionSettings]
+
+
+class IdentityPutAppInstanceUserExpirationSettingsRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+    ExpirationSettings: IdentityExpirationSettings
+
+
+class IdentityUpdateAppInstanceRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    Name: Required[str]
+    Metadata: Required[str]
+
+
+class IdentityUpdateAppInstanceUserRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+    Name: Required[str]
+    Metadata: Required[str]
+
+
+class MessagingBatchCreateChannelMembershipRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    Type: str
+    MemberArns: Required[list[str]]
+    ChimeBearer: Required[str]
+    SubChannelId: str
+
+
+class MessagingTag(TypedDict, total=False):
+    Key: Required[str]
+    Value: Required[str]
+
+
+class MessagingElasticChannelConfiguration(TypedDict, total=False):
+    MaximumSubChannels: Required[int]
+    TargetMembershipsPerSubChannel: Required[int]
+    MinimumMembershipPercentage: Required[int]
+
+
+class MessagingExpirationSettings(TypedDict, total=False):
+    ExpirationDays: Required[int]
+    ExpirationCriterion: Required[str]
+
+
+class MessagingCreateChannelRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    Name: Required[str]
+    Mode: str
+    Privacy: str
+    Metadata: str
+    ClientRequestToken: Required[str]
+    Tags: list[MessagingTag]
+    ChimeBearer: Required[str]
+    ChannelId: str
+    MemberArns: list[str]
+    ModeratorArns: list[str]
+    ElasticChannelConfiguration: MessagingElasticChannelConfiguration
+    ExpirationSettings: MessagingExpirationSettings
+
+
+class MessagingCreateChannelBanRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MemberArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingCreateChannelMembershipRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MemberArn: Required[str]
+    Type: Required[str]
+    ChimeBearer: Required[str]
+    SubChannelId: str
+
+
+class MessagingCreateChannelModeratorRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChannelModeratorArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingDeleteChannelRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingDeleteChannelBanRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MemberArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingDeleteChannelMembershipRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MemberArn: Required[str]
+    ChimeBearer: Required[str]
+    SubChannelId: str
+
+
+class MessagingDeleteChannelMessageRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MessageId: Required[str]
+    ChimeBearer: Required[str]
+    SubChannelId: str
+
+
+class MessagingDeleteChannelModeratorRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChannelModeratorArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingDescribeChannelRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingDescribeChannelBanRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MemberArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingDescribeChannelMembershipRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MemberArn: Required[str]
+    ChimeBearer: Required[str]
+    SubChannelId: str
+
+
+class MessagingDescribeChannelMembershipForAppInstanceUserRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    AppInstanceUserArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingDescribeChannelModeratedByAppInstanceUserRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    AppInstanceUserArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingDescribeChannelModeratorRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChannelModeratorArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingGetChannelMembershipPreferencesRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MemberArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingGetChannelMessageRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MessageId: Required[str]
+    ChimeBearer: Required[str]
+    SubChannelId: str
+
+
+class MessagingGetChannelMessageStatusRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MessageId: Required[str]
+    ChimeBearer: Required[str]
+    SubChannelId: str
+
+
+class MessagingGetMessagingSessionEndpointRequest(TypedDict, total=False):
+    NetworkType: str
+
+
+class MessagingListChannelBansRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MaxResults: int
+    NextToken: str
+    ChimeBearer: Required[str]
+
+
+class MessagingListChannelMembershipsRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    Type: str
+    MaxResults: int
+    NextToken: str
+    ChimeBearer: Required[str]
+    SubChannelId: str
+
+
+class MessagingListChannelMembershipsForAppInstanceUserRequest(TypedDict, total=False):
+    AppInstanceUserArn: str
+    MaxResults: int
+    NextToken: str
+    ChimeBearer: Required[str]
+
+
+class MessagingListChannelMessagesRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    SortOrder: str
+    NotBefore: datetime
+    NotAfter: datetime
+    MaxResults: int
+    NextToken: str
+    ChimeBearer: Required[str]
+    SubChannelId: str
+
+
+class MessagingListChannelModeratorsRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MaxResults: int
+    NextToken: str
+    ChimeBearer: Required[str]
+
+
+class MessagingListChannelsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    Privacy: str
+    MaxResults: int
+    NextToken: str
+    ChimeBearer: Required[str]
+
+
+class MessagingListChannelsModeratedByAppInstanceUserRequest(TypedDict, total=False):
+    AppInstanceUserArn: str
+    MaxResults: int
+    NextToken: str
+    ChimeBearer: Required[str]
+
+
+class MessagingListTagsForResourceRequest(TypedDict, total=False):
+    ResourceARN: Required[str]
+
+
+class MessagingPutChannelExpirationSettingsRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChimeBearer: str
+    ExpirationSettings: MessagingExpirationSettings
+
+
+class MessagingPushNotificationPreferences(TypedDict, total=False):
+    AllowNotifications: Required[str]
+    FilterRule: str
+
+
+class MessagingChannelMembershipPreferences(TypedDict, total=False):
+    PushNotifications: MessagingPushNotificationPreferences
+
+
+class MessagingPutChannelMembershipPreferencesRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MemberArn: Required[str]
+    ChimeBearer: Required[str]
+    Preferences: Required[MessagingChannelMembershipPreferences]
+
+
+class MessagingRedactChannelMessageRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MessageId: Required[str]
+    ChimeBearer: Required[str]
+    SubChannelId: str
+
+
+class MessagingSearchField(TypedDict, total=False):
+    Key: Required[str]
+    Values: Required[list[str]]
+    Operator: Required[str]
+
+
+class MessagingSearchChannelsRequest(TypedDict, total=False):
+    ChimeBearer: str
+    Fields: Required[list[MessagingSearchField]]
+    MaxResults: int
+    NextToken: str
+
+
+class MessagingPushNotificationConfiguration(TypedDict, total=False):
+    Title: str
+    Body: str
+    Type: str
+
+
+class MessagingMessageAttributeValue(TypedDict, total=False):
+    StringValues: list[str]
+
+
+class MessagingTarget(TypedDict, total=False):
+    MemberArn: str
+
+
+class MessagingSendChannelMessageRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    Content: Required[str]
+    Type: Required[str]
+    Persistence: Required[str]
+    Metadata: str
+    ClientRequestToken: Required[str]
+    ChimeBearer: Required[str]
+    PushNotification: MessagingPushNotificationConfiguration
+    MessageAttributes: dict[str, MessagingMessageAttributeValue]
+    SubChannelId: str
+    ContentType: str
+    Target: list[MessagingTarget]
+
+
+class MessagingTagResourceRequest(TypedDict, total=False):
+    ResourceARN: Required[str]
+    Tags: Required[list[MessagingTag]]
+
+
+class MessagingUntagResourceRequest(TypedDict, total=False):
+    ResourceARN: Required[str]
+    TagKeys: Required[list[str]]
+
+
+class MessagingUpdateChannelRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    Name: str
+    Mode: str
+    Metadata: str
+    ChimeBearer: Required[str]
+
+
+class MessagingUpdateChannelMessageRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    MessageId: Required[str]
+    Content: Required[str]
+    Metadata: str
+    ChimeBearer: Required[str]
+    SubChannelId: str
+    ContentType: str
+
+
+class MessagingUpdateChannelReadMarkerRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChimeBearer: Required[str]
 
 
 class IamCreateAccessKeyRequest(TypedDict, total=False):

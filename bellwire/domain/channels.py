@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bellwire import ids
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import BadRequest, Conflict, Forbidden, NotFound, ResourceLimitExceeded
+from bellwire.aws.shapes import (
+    MessagingBatchCreateChannelMembershipRequest,
+    MessagingCreateChannelBanRequest,
+    MessagingCreateChannelMembershipRequest,
+    MessagingCreateChannelModeratorRequest,
+    MessagingCreateChannelRequest,
+    MessagingDeleteChannelBanRequest,
+    MessagingDeleteChannelMembershipRequest,
+    MessagingDeleteChannelModeratorRequest,
+    MessagingDeleteChannelRequest,
+    MessagingDescribeChannelBanRequest,
+    MessagingDescribeChannelMembershipForAppInstanceUserRequest,
+    MessagingDescribeChannelMembershipRequest,
+    MessagingDescribeChannelModeratedByAppInstanceUserRequest,
+    MessagingDescribeChannelModeratorRequest,
+    MessagingDescribeChannelRequest,
+    MessagingGetChannelMembershipPreferencesRequest,
+    MessagingListChannelBansRequest,
+    MessagingListChannelMembershipsForAppInstanceUserRequest,
+    MessagingListChannelMembershipsRequest,
+    MessagingListChannelModeratorsRequest,
+    MessagingListChannelsModeratedByAppInstanceUserRequest,
+    MessagingListChannelsRequest,
+    MessagingPutChannelExpirationSettingsRequest,
+    MessagingPutChannelMembershipPreferencesRequest,
+    MessagingSearchChannelsRequest,
+    MessagingUpdateChannelRequest,
+)
 from bellwire.domain import shapes
 from bellwire.domain.delivery import (
     BusEvent,
@@ -73,7 +102,7 @@ def _require_may_add(who: Actor, type_: str) -> None:
 
 
 @operation("CreateChannel", writes=True)
-def create_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def create_channel(tx: Tx, call: Call, p: MessagingCreateChannelRequest) -> Result:
     app = require_app_instance(tx, p["AppInstanceArn"])
     creator = bearer_user(tx, p.get("ChimeBearer"))
     if creator.app_instance_arn != app.arn:
@@ -88,7 +117,7 @@ def create_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     arn = arns.child(app.arn, "channel", channel_id)
     if tx.channel(arn) is not None:
         raise Conflict(f"The channel {arn} already exists.")
-    expiration = p.get("ExpirationSettings") or {}
+    expiration: Mapping[str, Any] = p.get("ExpirationSettings") or {}
     channel = Channel(
         arn=arn,
         app_instance_arn=app.arn,
@@ -124,14 +153,14 @@ def create_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DescribeChannel", writes=False)
-def describe_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def describe_channel(tx: Tx, call: Call, p: MessagingDescribeChannelRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_read()
     return Result({"Channel": shapes.channel(who.channel, _names(tx, who.channel.created_by))})
 
 
 @operation("UpdateChannel", writes=True)
-def update_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def update_channel(tx: Tx, call: Call, p: MessagingUpdateChannelRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("update the channel")
     c = who.channel
@@ -146,7 +175,7 @@ def update_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DeleteChannel", writes=True)
-def delete_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def delete_channel(tx: Tx, call: Call, p: MessagingDeleteChannelRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("delete the channel")
     c = who.channel
@@ -158,7 +187,7 @@ def delete_channel(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("ListChannels", writes=False)
-def list_channels(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_channels(tx: Tx, call: Call, p: MessagingListChannelsRequest) -> Result:
     """Non-admins list PUBLIC channels; only an AppInstanceAdmin may list PRIVATE ones."""
     app = require_app_instance(tx, p["AppInstanceArn"])
     user = bearer_user(tx, p.get("ChimeBearer"))
@@ -177,7 +206,7 @@ def list_channels(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("SearchChannels", writes=False)
-def search_channels(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def search_channels(tx: Tx, call: Call, p: MessagingSearchChannelsRequest) -> Result:
     """MEMBERS search. A user bearer sees only channels it belongs to; admins and calls
     without a bearer (the app backend) see all."""
     bearer = p.get("ChimeBearer")
@@ -210,7 +239,9 @@ def search_channels(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("PutChannelExpirationSettings", writes=True)
-def put_channel_expiration(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def put_channel_expiration(
+    tx: Tx, call: Call, p: MessagingPutChannelExpirationSettingsRequest
+) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("change the expiration settings")
     settings = p.get("ExpirationSettings")
@@ -226,7 +257,7 @@ def put_channel_expiration(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("CreateChannelMembership", writes=True)
-def create_membership(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def create_membership(tx: Tx, call: Call, p: MessagingCreateChannelMembershipRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     if p.get("SubChannelId"):
         raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
@@ -249,7 +280,9 @@ def create_membership(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("BatchCreateChannelMembership", writes=True)
-def batch_create_memberships(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def batch_create_memberships(
+    tx: Tx, call: Call, p: MessagingBatchCreateChannelMembershipRequest
+) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     if p.get("SubChannelId"):
         raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
@@ -286,7 +319,7 @@ def batch_create_memberships(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DescribeChannelMembership", writes=False)
-def describe_membership(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def describe_membership(tx: Tx, call: Call, p: MessagingDescribeChannelMembershipRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_read()
     m = tx.membership(who.channel.arn, p["MemberArn"])
@@ -297,7 +330,7 @@ def describe_membership(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("ListChannelMemberships", writes=False)
-def list_memberships(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_memberships(tx: Tx, call: Call, p: MessagingListChannelMembershipsRequest) -> Result:
     """Without a Type filter only DEFAULT members are listed; HIDDEN ones only when asked."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_read()
@@ -320,7 +353,7 @@ def list_memberships(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DeleteChannelMembership", writes=True)
-def delete_membership(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def delete_membership(tx: Tx, call: Call, p: MessagingDeleteChannelMembershipRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     member_arn = p["MemberArn"]
     if member_arn != who.arn:
@@ -340,7 +373,9 @@ def _remove_member(tx: Tx, c: Channel, m: Membership) -> BusEvent:
 
 
 @operation("ListChannelMembershipsForAppInstanceUser", writes=False)
-def list_memberships_for_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_memberships_for_user(
+    tx: Tx, call: Call, p: MessagingListChannelMembershipsForAppInstanceUserRequest
+) -> Result:
     user = _subject(tx, p)
     limit = page_size(p)
     rows, token = paginate(
@@ -366,7 +401,7 @@ def list_memberships_for_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     )
 
 
-def _subject(tx: Tx, p: dict[str, Any]) -> str:
+def _subject(tx: Tx, p: Mapping[str, Any]) -> str:
     """The user a *ForAppInstanceUser call is about: the bearer, or anyone for an admin."""
     bearer = bearer_user(tx, p.get("ChimeBearer"))
     subject = p.get("AppInstanceUserArn") or bearer.arn
@@ -383,7 +418,9 @@ def _subject(tx: Tx, p: dict[str, Any]) -> str:
 
 
 @operation("DescribeChannelMembershipForAppInstanceUser", writes=False)
-def describe_membership_for_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def describe_membership_for_user(
+    tx: Tx, call: Call, p: MessagingDescribeChannelMembershipForAppInstanceUserRequest
+) -> Result:
     user = _subject(tx, p)
     c = require_channel(tx, p["ChannelArn"])
     m = tx.membership(c.arn, user)
@@ -403,7 +440,9 @@ def describe_membership_for_user(tx: Tx, call: Call, p: dict[str, Any]) -> Resul
 
 
 @operation("GetChannelMembershipPreferences", writes=False)
-def get_preferences(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def get_preferences(
+    tx: Tx, call: Call, p: MessagingGetChannelMembershipPreferencesRequest
+) -> Result:
     who, m = _own_membership(tx, p)
     names = _names(tx, m.member_arn)
     return Result(
@@ -416,7 +455,9 @@ def get_preferences(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("PutChannelMembershipPreferences", writes=True)
-def put_preferences(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def put_preferences(
+    tx: Tx, call: Call, p: MessagingPutChannelMembershipPreferencesRequest
+) -> Result:
     who, m = _own_membership(tx, p)
     tx.set_preferences(who.channel.arn, m.member_arn, p["Preferences"], call.now)
     names = _names(tx, m.member_arn)
@@ -429,7 +470,7 @@ def put_preferences(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     )
 
 
-def _own_membership(tx: Tx, p: dict[str, Any]) -> tuple[Actor, Membership]:
+def _own_membership(tx: Tx, p: Mapping[str, Any]) -> tuple[Actor, Membership]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     if p["MemberArn"] != who.arn and not who.is_admin:
         raise who.deny("read or change another member's preferences")
@@ -443,7 +484,7 @@ def _own_membership(tx: Tx, p: dict[str, Any]) -> tuple[Actor, Membership]:
 
 
 @operation("CreateChannelModerator", writes=True)
-def create_moderator(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def create_moderator(tx: Tx, call: Call, p: MessagingCreateChannelModeratorRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("add moderators")
     c = who.channel
@@ -463,7 +504,7 @@ def create_moderator(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DescribeChannelModerator", writes=False)
-def describe_moderator(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def describe_moderator(tx: Tx, call: Call, p: MessagingDescribeChannelModeratorRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("describe moderators")
     m = tx.moderator(who.channel.arn, p["ChannelModeratorArn"])
@@ -475,7 +516,7 @@ def describe_moderator(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("ListChannelModerators", writes=False)
-def list_moderators(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_moderators(tx: Tx, call: Call, p: MessagingListChannelModeratorsRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("list moderators")
     limit = page_size(p)
@@ -497,7 +538,7 @@ def list_moderators(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DeleteChannelModerator", writes=True)
-def delete_moderator(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def delete_moderator(tx: Tx, call: Call, p: MessagingDeleteChannelModeratorRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("remove moderators")
     if tx.moderator(who.channel.arn, p["ChannelModeratorArn"]) is None:
@@ -507,7 +548,9 @@ def delete_moderator(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("ListChannelsModeratedByAppInstanceUser", writes=False)
-def list_moderated(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_moderated(
+    tx: Tx, call: Call, p: MessagingListChannelsModeratedByAppInstanceUserRequest
+) -> Result:
     user = _subject(tx, p)
     limit = page_size(p)
     rows, token = paginate(
@@ -522,7 +565,9 @@ def list_moderated(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DescribeChannelModeratedByAppInstanceUser", writes=False)
-def describe_moderated(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def describe_moderated(
+    tx: Tx, call: Call, p: MessagingDescribeChannelModeratedByAppInstanceUserRequest
+) -> Result:
     user = _subject(tx, p)
     c = require_channel(tx, p["ChannelArn"])
     if tx.moderator(c.arn, user) is None:
@@ -534,7 +579,7 @@ def describe_moderated(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("CreateChannelBan", writes=True)
-def create_ban(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def create_ban(tx: Tx, call: Call, p: MessagingCreateChannelBanRequest) -> Result:
     """Banning kicks the member out (DELETE_CHANNEL_MEMBERSHIP) and keeps them out."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("ban members")
@@ -556,7 +601,7 @@ def create_ban(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DescribeChannelBan", writes=False)
-def describe_ban(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def describe_ban(tx: Tx, call: Call, p: MessagingDescribeChannelBanRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("describe bans")
     b = tx.ban(who.channel.arn, p["MemberArn"])
@@ -566,7 +611,7 @@ def describe_ban(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("ListChannelBans", writes=False)
-def list_bans(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_bans(tx: Tx, call: Call, p: MessagingListChannelBansRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("list bans")
     limit = page_size(p)
@@ -586,7 +631,7 @@ def list_bans(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DeleteChannelBan", writes=True)
-def delete_ban(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def delete_ban(tx: Tx, call: Call, p: MessagingDeleteChannelBanRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("lift bans")
     if tx.ban(who.channel.arn, p["MemberArn"]) is None:

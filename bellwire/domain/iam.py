@@ -4,7 +4,7 @@ Each operation is registered like a Chime one: ``iam:<Operation>`` is authorized
 ``bellwire.api.operations`` on the user or role ARN its ``resources`` name (root may do
 everything); the function validates what the model codec cannot (policies, numeric bounds) and
 runs inside one store transaction. A write's :class:`IamChange` rides on its :class:`Result`: the
-store's after-commit hook hands it to the credential index, so the next request already sees it.
+store's commit consumer hands it to the credential index, so the next request already sees it.
 
 Where AWS behaviour was adapted:
 

@@ -6,10 +6,30 @@ Identity operations take no bearer: they are the app backend's, authorized by IA
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import BadRequest, Conflict, NotFound
+from bellwire.aws.shapes import (
+    IdentityCreateAppInstanceAdminRequest,
+    IdentityCreateAppInstanceRequest,
+    IdentityCreateAppInstanceUserRequest,
+    IdentityDeleteAppInstanceAdminRequest,
+    IdentityDeleteAppInstanceRequest,
+    IdentityDeleteAppInstanceUserRequest,
+    IdentityDescribeAppInstanceAdminRequest,
+    IdentityDescribeAppInstanceRequest,
+    IdentityDescribeAppInstanceUserRequest,
+    IdentityGetAppInstanceRetentionSettingsRequest,
+    IdentityListAppInstanceAdminsRequest,
+    IdentityListAppInstancesRequest,
+    IdentityListAppInstanceUsersRequest,
+    IdentityPutAppInstanceRetentionSettingsRequest,
+    IdentityPutAppInstanceUserExpirationSettingsRequest,
+    IdentityUpdateAppInstanceRequest,
+    IdentityUpdateAppInstanceUserRequest,
+)
 from bellwire.domain import shapes
 from bellwire.domain.delivery import BusEvent, UserEvent, channel_deleted, membership_deleted
 from bellwire.domain.operation import (
@@ -41,7 +61,7 @@ def require_user(tx: Tx, arn: str) -> AppInstanceUser:
 
 
 @operation("CreateAppInstance", writes=True)
-def create_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def create_app_instance(tx: Tx, call: Call, p: IdentityCreateAppInstanceRequest) -> Result:
     scope = f"CreateAppInstance|{call.account_id}"
     alive = lambda out: tx.app_instance(out["AppInstanceArn"]) is not None  # noqa: E731
     if (previous := replay(tx, scope, p, alive)) is not None:
@@ -56,21 +76,21 @@ def create_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DescribeAppInstance", writes=False)
-def describe_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def describe_app_instance(tx: Tx, call: Call, p: IdentityDescribeAppInstanceRequest) -> Result:
     return Result(
         {"AppInstance": shapes.app_instance(require_app_instance(tx, p["AppInstanceArn"]))}
     )
 
 
 @operation("UpdateAppInstance", writes=True)
-def update_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def update_app_instance(tx: Tx, call: Call, p: IdentityUpdateAppInstanceRequest) -> Result:
     arn = require_app_instance(tx, p["AppInstanceArn"]).arn
     tx.update_app_instance(arn, p["Name"], p.get("Metadata"), call.now)
     return Result({"AppInstanceArn": arn})
 
 
 @operation("DeleteAppInstance", writes=True)
-def delete_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def delete_app_instance(tx: Tx, call: Call, p: IdentityDeleteAppInstanceRequest) -> Result:
     """Everything in the instance goes; members hear DELETE_CHANNEL, users' sessions close."""
     arn = require_app_instance(tx, p["AppInstanceArn"]).arn
     channels = tx.list_channels(arn, None, None, 1 << 30)
@@ -85,7 +105,7 @@ def delete_app_instance(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("ListAppInstances", writes=False)
-def list_app_instances(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_app_instances(tx: Tx, call: Call, p: IdentityListAppInstancesRequest) -> Result:
     limit = page_size(p)
     rows, token = paginate(
         tx.list_app_instances(decode_token(p, str), limit + 1), limit, lambda r: r.arn
@@ -96,7 +116,7 @@ def list_app_instances(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("PutAppInstanceRetentionSettings", writes=True)
-def put_retention(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def put_retention(tx: Tx, call: Call, p: IdentityPutAppInstanceRetentionSettingsRequest) -> Result:
     arn = require_app_instance(tx, p["AppInstanceArn"]).arn
     settings = p["AppInstanceRetentionSettings"]
     days = (settings.get("ChannelRetentionSettings") or {}).get("RetentionDays")
@@ -105,7 +125,7 @@ def put_retention(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("GetAppInstanceRetentionSettings", writes=False)
-def get_retention(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def get_retention(tx: Tx, call: Call, p: IdentityGetAppInstanceRetentionSettingsRequest) -> Result:
     arn = require_app_instance(tx, p["AppInstanceArn"]).arn
     days = tx.retention_days(arn)
     settings = {} if days is None else {"ChannelRetentionSettings": {"RetentionDays": days}}
@@ -116,7 +136,7 @@ def get_retention(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("CreateAppInstanceUser", writes=True)
-def create_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def create_user(tx: Tx, call: Call, p: IdentityCreateAppInstanceUserRequest) -> Result:
     app = require_app_instance(tx, p["AppInstanceArn"])
     scope = f"CreateAppInstanceUser|{app.arn}"
     alive = lambda out: tx.user(out["AppInstanceUserArn"]) is not None  # noqa: E731
@@ -128,7 +148,7 @@ def create_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     arn = arns.child(app.arn, "user", user_id)
     if tx.user(arn) is not None:
         raise Conflict(f"The app instance user {arn} already exists.")
-    expiration = p.get("ExpirationSettings") or {}
+    expiration: Mapping[str, Any] = p.get("ExpirationSettings") or {}
     tx.insert_user(
         AppInstanceUser(
             arn,
@@ -149,21 +169,21 @@ def create_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DescribeAppInstanceUser", writes=False)
-def describe_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def describe_user(tx: Tx, call: Call, p: IdentityDescribeAppInstanceUserRequest) -> Result:
     return Result(
         {"AppInstanceUser": shapes.app_instance_user(require_user(tx, p["AppInstanceUserArn"]))}
     )
 
 
 @operation("UpdateAppInstanceUser", writes=True)
-def update_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def update_user(tx: Tx, call: Call, p: IdentityUpdateAppInstanceUserRequest) -> Result:
     arn = require_user(tx, p["AppInstanceUserArn"]).arn
     tx.update_user(arn, p["Name"], p.get("Metadata"), call.now)
     return Result({"AppInstanceUserArn": arn})
 
 
 @operation("DeleteAppInstanceUser", writes=True)
-def delete_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> Result:
     user = require_user(tx, p["AppInstanceUserArn"])
     memberships = [m for m, _ in tx.memberships_with_channels(user.arn)]
     names = tx.user_names([user.arn, *(m.invited_by for m in memberships)])
@@ -183,7 +203,7 @@ def delete_user(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("ListAppInstanceUsers", writes=False)
-def list_users(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_users(tx: Tx, call: Call, p: IdentityListAppInstanceUsersRequest) -> Result:
     app = require_app_instance(tx, p["AppInstanceArn"])
     limit = page_size(p)
     rows, token = paginate(
@@ -199,7 +219,9 @@ def list_users(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("PutAppInstanceUserExpirationSettings", writes=True)
-def put_user_expiration(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def put_user_expiration(
+    tx: Tx, call: Call, p: IdentityPutAppInstanceUserExpirationSettingsRequest
+) -> Result:
     arn = require_user(tx, p["AppInstanceUserArn"]).arn
     settings = p.get("ExpirationSettings")
     tx.set_user_expiration(
@@ -215,7 +237,7 @@ def put_user_expiration(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("CreateAppInstanceAdmin", writes=True)
-def create_admin(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def create_admin(tx: Tx, call: Call, p: IdentityCreateAppInstanceAdminRequest) -> Result:
     app = require_app_instance(tx, p["AppInstanceArn"])
     admin_arn = p["AppInstanceAdminArn"]
     user = tx.user(admin_arn)
@@ -231,7 +253,7 @@ def create_admin(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DescribeAppInstanceAdmin", writes=False)
-def describe_admin(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def describe_admin(tx: Tx, call: Call, p: IdentityDescribeAppInstanceAdminRequest) -> Result:
     app = require_app_instance(tx, p["AppInstanceArn"])
     admin = tx.admin(app.arn, p["AppInstanceAdminArn"])
     if admin is None:
@@ -241,7 +263,7 @@ def describe_admin(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DeleteAppInstanceAdmin", writes=True)
-def delete_admin(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def delete_admin(tx: Tx, call: Call, p: IdentityDeleteAppInstanceAdminRequest) -> Result:
     app = require_app_instance(tx, p["AppInstanceArn"])
     if tx.admin(app.arn, p["AppInstanceAdminArn"]) is None:
         raise NotFound(f"{p['AppInstanceAdminArn']} is not an admin of {app.arn}.")
@@ -250,7 +272,7 @@ def delete_admin(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("ListAppInstanceAdmins", writes=False)
-def list_admins(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_admins(tx: Tx, call: Call, p: IdentityListAppInstanceAdminsRequest) -> Result:
     app = require_app_instance(tx, p["AppInstanceArn"])
     limit = page_size(p)
     rows, token = paginate(

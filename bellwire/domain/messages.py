@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from bellwire import ids
 from bellwire.aws.errors import BadRequest, NotFound
+from bellwire.aws.shapes import (
+    MessagingDeleteChannelMessageRequest,
+    MessagingGetChannelMessageRequest,
+    MessagingGetChannelMessageStatusRequest,
+    MessagingGetMessagingSessionEndpointRequest,
+    MessagingListChannelMessagesRequest,
+    MessagingRedactChannelMessageRequest,
+    MessagingSendChannelMessageRequest,
+    MessagingUpdateChannelMessageRequest,
+    MessagingUpdateChannelReadMarkerRequest,
+)
 from bellwire.domain import shapes
 from bellwire.domain.delivery import message_event
 from bellwire.domain.operation import (
@@ -50,7 +62,7 @@ def _check_attributes(attributes: dict[str, Any] | None) -> None:
         )
 
 
-def _no_subchannel(p: dict[str, Any]) -> None:
+def _no_subchannel(p: Mapping[str, Any]) -> None:
     if p.get("SubChannelId"):
         raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
 
@@ -75,7 +87,7 @@ def _event(kind: EventType, tx: Tx, m: Message) -> Any:
 
 
 @operation("SendChannelMessage", writes=True)
-def send_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     # Admins and moderators need a membership to send, like everyone; hidden members observe.
@@ -139,7 +151,7 @@ def send_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("GetChannelMessage", writes=False)
-def get_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def get_message(tx: Tx, call: Call, p: MessagingGetChannelMessageRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     who.require_read()
@@ -149,7 +161,7 @@ def get_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("GetChannelMessageStatus", writes=False)
-def get_message_status(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def get_message_status(tx: Tx, call: Call, p: MessagingGetChannelMessageStatusRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     m = _visible_message(tx, who, p["MessageId"])
@@ -158,7 +170,7 @@ def get_message_status(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
     return Result({"Status": {"Value": m.status}})
 
 
-def _position(p: dict[str, Any], descending: bool) -> int | None:
+def _position(p: Mapping[str, Any], descending: bool) -> int | None:
     """Where a message listing resumes; a token from a listing in the other order is refused
     rather than silently answered with the wrong page."""
     position = decode_token(p, list)
@@ -180,7 +192,7 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 @operation("ListChannelMessages", writes=False)
-def list_messages(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_messages(tx: Tx, call: Call, p: MessagingListChannelMessagesRequest) -> Result:
     """Newest first unless SortOrder is ASCENDING; redacted messages appear empty, deleted and
     non-persistent ones not at all, targeted ones only to their target and sender."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
@@ -211,7 +223,7 @@ def list_messages(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("UpdateChannelMessage", writes=True)
-def update_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def update_message(tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     m = _visible_message(tx, who, p["MessageId"])
@@ -242,7 +254,7 @@ def update_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("RedactChannelMessage", writes=True)
-def redact_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def redact_message(tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest) -> Result:
     """Members redact their own messages; moderators and admins any message."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
@@ -270,7 +282,7 @@ def redact_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("DeleteChannelMessage", writes=True)
-def delete_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) -> Result:
     """Only AppInstanceAdmins delete; the event carries the message as it was."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
@@ -281,7 +293,7 @@ def delete_message(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("UpdateChannelReadMarker", writes=True)
-def update_read_marker(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def update_read_marker(tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_member("update a read marker")
     tx.set_read_marker(who.channel.arn, who.arn, call.now)
@@ -289,6 +301,8 @@ def update_read_marker(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("GetMessagingSessionEndpoint", writes=False)
-def get_messaging_session_endpoint(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def get_messaging_session_endpoint(
+    tx: Tx, call: Call, p: MessagingGetMessagingSessionEndpointRequest
+) -> Result:
     """Where clients open their messaging sessions: this server, as configured or as bound."""
     return Result({"Endpoint": {"Url": call.session_endpoint()}})

@@ -138,11 +138,11 @@ K = TypeVar("K")
 R = TypeVar("R")
 
 
-def page_size(params: dict[str, Any]) -> int:
+def page_size(params: Mapping[str, Any]) -> int:
     return int(params.get("MaxResults") or DEFAULT_PAGE)
 
 
-def decode_token(params: dict[str, Any], kind: type[K]) -> K | None:
+def decode_token(params: Mapping[str, Any], kind: type[K]) -> K | None:
     """The position a NextToken stands for; a token we did not issue is a client error."""
     token = params.get("NextToken")
     if token is None:
@@ -193,7 +193,9 @@ def paginate(
 # --- idempotency -------------------------------------------------------------------------------
 
 
-def fingerprint(params: dict[str, Any], *, exclude: Sequence[str] = ("ClientRequestToken",)) -> str:
+def fingerprint(
+    params: Mapping[str, Any], *, exclude: Sequence[str] = ("ClientRequestToken",)
+) -> str:
     body = {k: v for k, v in params.items() if k not in exclude}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -201,7 +203,7 @@ def fingerprint(params: dict[str, Any], *, exclude: Sequence[str] = ("ClientRequ
 def replay(
     tx: Tx,
     scope: str,
-    params: dict[str, Any],
+    params: Mapping[str, Any],
     alive: Callable[[dict[str, Any]], bool] | None = None,
 ) -> dict[str, Any] | None:
     """The answer already given for this ClientRequestToken, if any (same token → same result).
@@ -228,7 +230,7 @@ def replay(
 
 
 def remember(
-    tx: Tx, call: Call, scope: str, params: dict[str, Any], output: dict[str, Any]
+    tx: Tx, call: Call, scope: str, params: Mapping[str, Any], output: dict[str, Any]
 ) -> None:
     token = params.get("ClientRequestToken")
     if token:

@@ -6,10 +6,13 @@ resource, one implementation answers for both.
 
 from __future__ import annotations
 
-from typing import Any
-
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import NotFound, ResourceLimitExceeded
+from bellwire.aws.shapes import (
+    MessagingListTagsForResourceRequest,
+    MessagingTagResourceRequest,
+    MessagingUntagResourceRequest,
+)
 from bellwire.domain.operation import Call, Result, operation
 from bellwire.store.base import Tx
 
@@ -33,7 +36,7 @@ def _require_resource(tx: Tx, arn: str) -> str:
 
 
 @operation("TagResource", writes=True)
-def tag_resource(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def tag_resource(tx: Tx, call: Call, p: MessagingTagResourceRequest) -> Result:
     arn = _require_resource(tx, p["ResourceARN"])
     new = {t["Key"]: t["Value"] for t in p["Tags"]}
     if len(tx.tags(arn) | new) > MAX_TAGS:
@@ -43,12 +46,12 @@ def tag_resource(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
 
 
 @operation("UntagResource", writes=True)
-def untag_resource(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def untag_resource(tx: Tx, call: Call, p: MessagingUntagResourceRequest) -> Result:
     tx.delete_tags(_require_resource(tx, p["ResourceARN"]), p["TagKeys"])
     return Result({})
 
 
 @operation("ListTagsForResource", writes=False)
-def list_tags(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+def list_tags(tx: Tx, call: Call, p: MessagingListTagsForResourceRequest) -> Result:
     tags = tx.tags(_require_resource(tx, p["ResourceARN"]))
     return Result({"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})

@@ -1,7 +1,7 @@
 """The in-memory credential index: access key id → :class:`Credential`, a dict hit per request.
 
 Loaded from the store at startup (:meth:`CredentialIndex.load`) and updated with each committed
-IAM/STS change (:meth:`CredentialIndex.apply`, called from the store's after-commit hook, in
+IAM/STS change (:meth:`CredentialIndex.apply`, called from the store's after-commit consumer, in
 commit order, before the writer's caller resumes), so it is never ahead of or behind the
 database. Principals are rebuilt with the *current* policies whenever a user or role changes:
 a PutRolePolicy applies to sessions already issued, as in AWS.

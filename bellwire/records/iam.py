@@ -99,7 +99,7 @@ class IamChange:
     """What a committed IAM/STS write changed, as the state after the commit.
 
     ``users``/``roles`` map a name key to the entity's new state, or ``None`` when it was deleted.
-    The credential index applies it in the store's after-commit hook, in commit order, so the
+    The credential index applies it in the store's after-commit consumer, in commit order, so the
     index never runs ahead of, or behind, the database. ``output`` is the API's answer.
     """
 

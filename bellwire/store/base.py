@@ -36,10 +36,6 @@ from bellwire.records.iam import (
 
 T = TypeVar("T")
 
-# Called on the event loop, in commit order, with each committed unit's result, before the
-# unit's caller resumes: the place where events are published.
-AfterCommit = Callable[[Any], None]
-
 
 class StoreClosed(Exception):
     """The store is shutting down; the request was not applied."""
@@ -228,7 +224,13 @@ class IamTx(Tx, Iam, Protocol):
 
 class Store(Protocol):
     async def read(self, fn: Callable[[IamTx], T]) -> T: ...
-    async def write(self, fn: Callable[[IamTx], T]) -> T: ...
+    async def write(
+        self, fn: Callable[[IamTx], T], committed: Callable[[T], None] | None = None
+    ) -> T:
+        """Run ``fn`` in the writer; return its result once durable. ``committed`` (if given)
+        is called with that result on the caller's event loop, in commit order, before the
+        caller resumes: the place where an operation's events are published."""
+        ...
+
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
-    def set_after_commit(self, hook: AfterCommit) -> None: ...

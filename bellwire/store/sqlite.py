@@ -19,9 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from bellwire.store.base import AfterCommit, IamTx, StoreClosed
+from bellwire.store.base import IamTx, StoreClosed
 from bellwire.store.migrations import MIGRATIONS
 from bellwire.store.sql import SqlTx
 
@@ -30,10 +30,11 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class _Unit:
-    fn: Callable[[IamTx], Any]
-    future: asyncio.Future[Any]
+class _Unit(Generic[T]):
+    fn: Callable[[IamTx], T]
+    future: asyncio.Future[T]
     loop: asyncio.AbstractEventLoop
+    committed: Callable[[T], None] | None
 
 
 _STOP = object()
@@ -80,12 +81,10 @@ class SqliteStore:
         synchronous: str = "full",
         readers: int = 4,
         max_batch: int = 256,
-        after_commit: AfterCommit | None = None,
     ) -> None:
         self.path = path
         self._synchronous = synchronous
         self._max_batch = max_batch
-        self._after_commit = after_commit
         self._on_commit: Callable[[float, int], None] | None = None
         self.reads_in_flight = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -103,9 +102,6 @@ class SqliteStore:
         self._reader_conns: list[sqlite3.Connection] = []
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="bellwire-reader")
 
-    def set_after_commit(self, hook: AfterCommit) -> None:
-        self._after_commit = hook
-
     def set_commit_observer(self, observer: Callable[[float, int], None]) -> None:
         """``observer(seconds, writes)`` runs on the writer thread after each durable commit."""
         self._on_commit = observer
@@ -117,12 +113,14 @@ class SqliteStore:
 
     # --- writes -------------------------------------------------------------------------------
 
-    async def write(self, fn: Callable[[IamTx], T]) -> T:
+    async def write(
+        self, fn: Callable[[IamTx], T], committed: Callable[[T], None] | None = None
+    ) -> T:
         if self._closed:
             raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Unit(fn, future, loop))
+        self._queue.put(_Unit(fn, future, loop, committed))
         return await future
 
     def _write_loop(self) -> None:
@@ -134,7 +132,7 @@ class SqliteStore:
                 first = self._queue.get()
                 if first is _STOP:
                     return
-                batch: list[_Unit] = [first]
+                batch: list[_Unit[Any]] = [first]
                 stop_after = False
                 while len(batch) < self._max_batch:
                     try:
@@ -152,9 +150,9 @@ class SqliteStore:
             conn.close()
 
     def _run_batch(
-        self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, tx: SqlTx, batch: list[_Unit]
+        self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, tx: SqlTx, batch: list[_Unit[Any]]
     ) -> None:
-        outcomes: list[tuple[_Unit, bool, Any]] = []
+        outcomes: list[tuple[_Unit[Any], bool, Any]] = []
         started = time.perf_counter()
         committed: float | None = None
         try:
@@ -179,7 +177,7 @@ class SqliteStore:
             outcomes = [(unit, False, exc) for unit in batch]
         # Resolve in queue order on each loop, so events of one channel are published in the
         # order their sequence numbers were taken.
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Unit, bool, Any]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Unit[Any], bool, Any]]] = {}
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].loop, []).append(outcome)
         for loop, items in by_loop.items():
@@ -191,13 +189,13 @@ class SqliteStore:
             except Exception:
                 log.exception("commit observer failed")
 
-    def _resolve(self, items: list[tuple[_Unit, bool, Any]]) -> None:
+    def _resolve(self, items: list[tuple[_Unit[Any], bool, Any]]) -> None:
         for unit, ok, value in items:
-            if ok and self._after_commit is not None:
+            if ok and unit.committed is not None:
                 try:
-                    self._after_commit(value)
+                    unit.committed(value)
                 except Exception:
-                    log.exception("after-commit hook failed")
+                    log.exception("after-commit consumer failed")
             if unit.future.done():
                 continue
             if ok:

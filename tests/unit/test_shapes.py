@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from bellwire.aws import shapes
-from bellwire.aws.genshapes import generate
-from bellwire.domain.operations import REGISTRY, implemented
+from bellwire.aws.genshapes import request_type
+from bellwire.domain.operations import REGISTRY, implemented, shapes_source
 
 SHAPES = Path(shapes.__file__)
-TYPED = {"iam": "Iam", "sts": "Sts"}
+SERVICES = ("chime", "iam", "sts")
 
 
 def test_the_committed_shapes_are_what_the_models_generate() -> None:
-    fresh = generate({service: implemented(service) for service in TYPED})
+    fresh = shapes_source()
     assert SHAPES.read_text() == fresh, "bellwire/aws/shapes.py is stale: run scripts/gen-shapes"
 
 
@@ -29,10 +29,26 @@ def test_a_generated_type_follows_the_model() -> None:
     assert "Required[str]" in str(hints["RoleName"])
 
 
-@pytest.mark.parametrize(("service", "prefix"), TYPED.items())
-def test_implemented_operations_take_their_generated_input(service: str, prefix: str) -> None:
-    for name in implemented(service):
+def test_chime_operations_are_typed_from_the_sdk_that_defines_them() -> None:
+    assert request_type("chime", "CreateChannel") == "MessagingCreateChannelRequest"
+    assert request_type("chime", "CreateAppInstanceUser") == "IdentityCreateAppInstanceUserRequest"
+    # Both SDKs define the tag operations, with the same shape: typed once, from messaging.
+    assert request_type("chime", "TagResource") == "MessagingTagResourceRequest"
+    assert shapes.IdentityCreateAppInstanceUserRequest.__required_keys__ == {
+        "AppInstanceArn",
+        "AppInstanceUserId",
+        "Name",
+        "ClientRequestToken",
+    }
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_implemented_operations_take_their_generated_input(service: str) -> None:
+    names = implemented(service)
+    assert names
+    for name in names:
         fn = REGISTRY[(service, name)].fn
-        annotation = fn.__annotations__["params"]
-        assert annotation == f"{prefix}{name}Request", f"{service}:{name} takes {annotation}"
+        *_, annotation = (a for k, a in fn.__annotations__.items() if k != "return")
+        expected = request_type(service, name)
+        assert annotation == expected, f"{service}:{name} takes {annotation}"
         assert hasattr(shapes, annotation)

@@ -18,17 +18,19 @@ def app(i: int) -> AppInstance:
 
 
 async def test_concurrent_writes_are_grouped_and_all_committed(tmp_path: Path) -> None:
-    committed: list[Any] = []
-    store = SqliteStore(tmp_path / "db", max_batch=64, after_commit=committed.append)
+    committed: list[int] = []
+    store = SqliteStore(tmp_path / "db", max_batch=64)
     try:
         results = await asyncio.gather(
             *(
-                store.write(lambda tx, i=i: (tx.insert_app_instance(app(i)), i)[1])
+                store.write(
+                    lambda tx, i=i: (tx.insert_app_instance(app(i)), i)[1], committed.append
+                )
                 for i in range(200)
             )
         )
         assert results == list(range(200))
-        assert committed == list(range(200))  # the hook saw every unit, in queue order
+        assert committed == list(range(200))  # the consumer saw every unit, in queue order
         listed = await store.read(lambda tx: tx.list_app_instances(None, 1000))
         assert len(listed) == 200
     finally:
@@ -36,6 +38,26 @@ async def test_concurrent_writes_are_grouped_and_all_committed(tmp_path: Path) -
     # A fresh connection (another process would be the same) sees everything.
     conn = sqlite3.connect(tmp_path / "db")
     assert conn.execute("SELECT COUNT(*) FROM app_instances").fetchone()[0] == 200
+
+
+async def test_the_consumer_gets_committed_values_only_before_the_caller_resumes(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "db")
+    seen: list[str] = []
+
+    def fails(tx: Tx) -> str:
+        tx.insert_app_instance(app(1))
+        raise ValueError("rule violated after a write")
+
+    try:
+        ok = await store.write(lambda tx: (tx.insert_app_instance(app(0)), "ok")[1], seen.append)
+        assert seen == ["ok"] == [ok]  # already consumed when write returned
+        with pytest.raises(ValueError):
+            await store.write(fails, seen.append)
+        assert seen == ["ok"]  # a unit that was undone is never consumed
+    finally:
+        await store.close()
 
 
 async def test_a_failing_unit_is_undone_alone(tmp_path: Path) -> None:
