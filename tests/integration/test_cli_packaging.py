@@ -235,6 +235,41 @@ def test_banner_waits_for_the_first_start_that_listens(
 # --- an operation that a newer botocore model adds ------------------------------------------------
 
 
+def _serve_newer_model(
+    tmp_path: Path,
+    served: list[Served],
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    model: dict[str, Any],
+) -> tuple[Served, Any]:
+    """Serve with ``model`` (service/api-version ``where``) put where botocore's loader looks
+    first, and a boto3 client that reads the same model."""
+    home = tmp_path / "home"
+    target = home / ".aws/models" / where
+    target.mkdir(parents=True)
+    (target / "service-2.json").write_text(json.dumps(model))
+    key, secret = "AKIANEWERMODELTEST01", "newer-model-secret-key-0123456789abcdefgh"
+    env = _clean_env(
+        HOME=str(home),
+        BELLWIRE_ROOT_ACCESS_KEY_ID=key,
+        BELLWIRE_ROOT_SECRET_ACCESS_KEY=secret,
+    )
+    running = _serve(served, tmp_path / "data", _free_port(), env)
+    assert running.proc.poll() is None, running.stop()
+    # This process imported botocore long ago (its loader took ~ then): the client is told by
+    # AWS_DATA_PATH, which botocore sessions read when they are created.
+    monkeypatch.setenv("AWS_DATA_PATH", str(home / ".aws/models"))
+    session = boto3.session.Session(
+        aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+    )
+    client = session.client(
+        where.split("/")[0],
+        endpoint_url=running.url,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    return running, client
+
+
 def test_an_operation_of_a_newer_model_answers_a_modeled_error(
     tmp_path: Path, served: list[Served], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,30 +299,8 @@ def test_an_operation_of_a_newer_model_answers_a_modeled_error(
         "type": "structure",
         "members": {"ChannelArn": {"shape": "ChimeArn"}},
     }
-    home = tmp_path / "home"
-    target = home / ".aws/models/chime-sdk-messaging/2021-05-15"
-    target.mkdir(parents=True)
-    (target / "service-2.json").write_text(json.dumps(model))
-
-    key, secret = "AKIANEWERMODELTEST01", "newer-model-secret-key-0123456789abcdefgh"
-    env = _clean_env(
-        HOME=str(home),
-        BELLWIRE_ROOT_ACCESS_KEY_ID=key,
-        BELLWIRE_ROOT_SECRET_ACCESS_KEY=secret,
-    )
-    running = _serve(served, tmp_path / "data", _free_port(), env)
-    assert running.proc.poll() is None, running.stop()
-
-    # This process imported botocore long ago (its loader took ~ then): the client is told by
-    # AWS_DATA_PATH, which botocore sessions read when they are created.
-    monkeypatch.setenv("AWS_DATA_PATH", str(home / ".aws/models"))
-    session = boto3.session.Session(
-        aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
-    )
-    messaging: Any = session.client(
-        "chime-sdk-messaging",
-        endpoint_url=running.url,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    running, messaging = _serve_newer_model(
+        tmp_path, served, monkeypatch, "chime-sdk-messaging/2021-05-15", model
     )
     channel = "arn:aws:chime:us-east-1:123456789012:app-instance/a/channel/c"
     with pytest.raises(ClientError) as caught:
@@ -317,29 +330,7 @@ def test_an_iam_operation_of_a_newer_model_answers_a_modeled_error(
         "required": ["UserName"],
         "members": {"UserName": {"shape": "userNameType"}},
     }
-    home = tmp_path / "home"
-    target = home / ".aws/models/iam/2010-05-08"
-    target.mkdir(parents=True)
-    (target / "service-2.json").write_text(json.dumps(model))
-
-    key, secret = "AKIANEWERIAMMODEL001", "newer-iam-model-secret-key-0123456789abcd"
-    env = _clean_env(
-        HOME=str(home),
-        BELLWIRE_ROOT_ACCESS_KEY_ID=key,
-        BELLWIRE_ROOT_SECRET_ACCESS_KEY=secret,
-    )
-    running = _serve(served, tmp_path / "data", _free_port(), env)
-    assert running.proc.poll() is None, running.stop()
-
-    monkeypatch.setenv("AWS_DATA_PATH", str(home / ".aws/models"))
-    session = boto3.session.Session(
-        aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
-    )
-    iam: Any = session.client(
-        "iam",
-        endpoint_url=running.url,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    running, iam = _serve_newer_model(tmp_path, served, monkeypatch, "iam/2010-05-08", model)
     with pytest.raises(ClientError) as caught:
         iam.frobnicate_user(UserName="alice")
     error = caught.value.response
