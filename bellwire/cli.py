@@ -40,7 +40,7 @@ class Parser(argparse.ArgumentParser):
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with a [server] table")
     for name, f in config.FIELDS.items():
-        flag = "--" + name.replace("_", "-")
+        flag = config.flag_of(name)
         if f.metadata.get("secret"):
             continue  # secrets come from the environment or the file, never the command line
         # default=None keeps the layering (file < env < flag); the help shows the real default.
@@ -48,6 +48,11 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         text = f.metadata["help"]
         if "default" in text:  # the help explains a default that is not a plain value
             text += f" ({env})"
+        elif f.type == "ResourceMap":
+            parser.add_argument(
+                flag, dest=name, action="append", metavar="ARN=URL", help=f"{text} ({env})"
+            )
+            continue
         else:
             text += f" (default: {'none' if f.default in (None, '') else f.default}; {env})"
         # A switch (--dev-tls) may also be given a value (--dev-tls false).

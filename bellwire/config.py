@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bellwire.cors import CorsPolicy, OriginListError
+from bellwire.resources import ResourceError, ResourceMap
 
 ENV_PREFIX = "BELLWIRE_"
 _BOOLS = {"true": True, "1": True, "yes": True, "on": True}
@@ -146,6 +147,19 @@ class Settings:
         "members' connects (0: render for every connect).",
     )
 
+    # --- AWS resources bellwire cannot reach ---------------------------------------------
+    resources: ResourceMap = field(
+        default_factory=ResourceMap,
+        metadata={
+            "help": "ARN=URL pairs mapping the Lambda functions, Kinesis streams, Lex bot aliases "
+            "and Pinpoint applications that features name to URLs bellwire can reach: the "
+            "[resources] table of the TOML file, BELLWIRE_RESOURCES (pairs separated by "
+            "whitespace), a repeated --resource ARN=URL; later layers win per ARN.",
+            "secret": False,
+            "flag": "--resource",
+        },
+    )
+
     # --- IAM and STS ---------------------------------------------------------------------
     sts_min_duration_seconds: int = _setting(
         900,
@@ -262,6 +276,8 @@ def _coerce(name: str, raw: Any) -> Any:
             if word in _TRUE or word in _FALSE:
                 return word in _TRUE
             raise ValueError(raw)
+        if kind == "ResourceMap":
+            return raw if isinstance(raw, ResourceMap) else ResourceMap.parse(raw)
         if kind == "Path":
             return Path(str(raw))
         if kind == "Path | None":
@@ -269,6 +285,8 @@ def _coerce(name: str, raw: Any) -> Any:
         if not isinstance(raw, str):
             raise ValueError(raw)
         return raw
+    except ResourceError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
     except (TypeError, ValueError):
         raise ConfigError(f"{name}: {raw!r} is not a valid {kind}") from None
 
@@ -284,17 +302,22 @@ def load(
     env = os.environ if environ is None else environ
     if config_file is None and env.get(ENV_PREFIX + "CONFIG"):
         config_file = Path(env[ENV_PREFIX + "CONFIG"])
+    resources = ResourceMap()
     if config_file is not None:
         values.update(_from_toml(config_file))
+        resources = values.pop("resources", resources)
     for name in FIELDS:
         key = ENV_PREFIX + name.upper()
         if key in env:
             values[name] = _coerce(name, env[key])
+    resources = resources.merged(values.pop("resources", ResourceMap()))
     for name, raw in (overrides or {}).items():
         if name not in FIELDS:
             raise ConfigError(f"unknown setting {name!r}")
         if raw is not None:
             values[name] = _coerce(name, raw)
+    # A map merges across the layers (a flag overrides one ARN of the file, not all of them).
+    values["resources"] = resources.merged(values.pop("resources", ResourceMap()))
     return Settings(**values)
 
 
@@ -346,7 +369,13 @@ def _from_toml(path: Path) -> dict[str, Any]:
     unknown = sorted(set(server) - set(FIELDS))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) in [server]: {', '.join(unknown)}")
-    return {name: _coerce(name, raw) for name, raw in server.items()}
+    values = {name: _coerce(name, raw) for name, raw in server.items()}
+    if "resources" in document:
+        table = document["resources"]
+        if not isinstance(table, dict):
+            raise ConfigError(f'{path}: [resources] must be a table of "ARN" = "URL"')
+        values["resources"] = _coerce("resources", table)
+    return values
 
 
 def load_document(path: Path | None) -> dict[str, Any]:
@@ -357,6 +386,11 @@ def load_document(path: Path | None) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot load {path}: {exc}") from None
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of a setting (``--resource`` is repeated, once per ARN)."""
+    return str(FIELDS[name].metadata.get("flag", "--" + name.replace("_", "-")))
 
 
 def markdown() -> str:
@@ -373,9 +407,10 @@ def markdown() -> str:
         "|---|---|---|---|---|",
     ]
     for name, f in FIELDS.items():
-        flag = "(secret: none)" if f.metadata.get("secret") else f"`--{name.replace('_', '-')}`"
+        flag = "(secret: none)" if f.metadata.get("secret") else f"`{flag_of(name)}`"
+        default = getattr(Settings(), name)
         lines.append(
-            f"| `{name}` | {flag} | `{ENV_PREFIX}{name.upper()}` | `{f.default!s}` "
+            f"| `{name}` | {flag} | `{ENV_PREFIX}{name.upper()}` | `{default!s}` "
             f"| {f.metadata['help']} |"
         )
     return "\n".join(lines) + "\n"
