@@ -160,6 +160,34 @@ class Settings:
         },
     )
 
+    # --- streaming export, retention, expiration (docs/streaming.md) ---------------------
+    export_batch_records: int = _setting(
+        500, "Most outbox records the relay hands one sink at a time (one pipeline, one ack)."
+    )
+    export_poll_seconds: float = _setting(
+        1.0,
+        "How often the export relay looks for records written by other nodes (its own node's "
+        "writes wake it at once).",
+    )
+    export_retry_max_seconds: float = _setting(
+        60.0, "Longest wait between two tries of a failing sink (exponential backoff from 0.5 s)."
+    )
+    export_outbox_max_records: int = _setting(
+        1_000_000,
+        "Bound of the durable export outbox: beyond it, while a sink stays down, the oldest "
+        "records are dropped (logged and counted in bellwire_export_dropped_total).",
+    )
+    sweep_interval_seconds: float = _setting(
+        3600.0,
+        "Retention and expiration sweep: once at start, then every so many seconds (AWS "
+        "deletes expired resources within about 6 hours).",
+    )
+    sweep_batch: int = _setting(
+        500,
+        "Most messages, channels or users one sweep transaction deletes (the writer is "
+        "held for one batch at a time).",
+    )
+
     # --- IAM and STS ---------------------------------------------------------------------
     sts_min_duration_seconds: int = _setting(
         900,
@@ -205,6 +233,9 @@ class Settings:
             "prefetch_memberships",
             "sts_min_duration_seconds",
             "max_unauthenticated_connections",
+            "export_batch_records",
+            "export_outbox_max_records",
+            "sweep_batch",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
@@ -217,6 +248,9 @@ class Settings:
             "http_body_timeout_seconds",
             "http_keepalive_timeout_seconds",
             "connect_upgrade_timeout_seconds",
+            "export_poll_seconds",
+            "export_retry_max_seconds",
+            "sweep_interval_seconds",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")

@@ -18,6 +18,7 @@ import socket
 import ssl
 import time
 import urllib.parse
+import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -33,6 +34,7 @@ from bellwire.api.admin import AdminApi
 from bellwire.api.operations import Operations
 from bellwire.api.rest import RestApi
 from bellwire.bus.memory import MemoryBus
+from bellwire.clock import Clock
 from bellwire.config import Settings
 from bellwire.connections import (
     ConnectionAuthenticator,
@@ -43,6 +45,8 @@ from bellwire.connections import (
     raise_file_limit,
 )
 from bellwire.domain.operation import IamContext, Result
+from bellwire.export.backoff import Backoff
+from bellwire.export.relay import Relay
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.gateway.takeover import Detached
@@ -59,6 +63,7 @@ from bellwire.iam.keys import (
 from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.store.base import Tx
 from bellwire.store.sqlite import SqliteStore
+from bellwire.sweeper import Sweeper
 
 log = logging.getLogger("bellwire")
 
@@ -77,9 +82,19 @@ def _owner_only(db: Path) -> None:
 
 class BellwireServer:
     def __init__(
-        self, settings: Settings, config_document: Mapping[str, Any] | None = None
+        self,
+        settings: Settings,
+        config_document: Mapping[str, Any] | None = None,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        # The one wall clock of operations, retention, expiration and export (tests move it).
+        self.clock = clock or Clock()
+        self.node = uuid.uuid4().hex  # who holds a lease in a shared store
+        self.relay: Relay | None = None
+        self.sweeper: Sweeper | None = None
+        self._background: list[asyncio.Task[None]] = []
         self.config_document = config_document or {}  # the whole TOML file, for [iam]
         self.draining = False
         self.root_keys: RootKeys | None = None
@@ -131,6 +146,8 @@ class BellwireServer:
             iam=IamContext(index, sts_min_duration=s.sts_min_duration_seconds),
             committed=self._committed,
             endpoint_host=lambda: self.endpoint_host,
+            now=self.clock.now,
+            resources=s.resources,
         )
         await declare.apply(self.config_document, self.operations, index)
         authenticator = ConnectionAuthenticator(
@@ -180,6 +197,28 @@ class BellwireServer:
         self._sock = _listen(s.host, s.port)
         loop = asyncio.get_running_loop()
         self._maintenance = loop.create_task(self._maintain())
+        self.relay = Relay(
+            self.store,
+            s.resources,
+            node=self.node,
+            now=self.clock.now,
+            batch=s.export_batch_records,
+            poll_seconds=s.export_poll_seconds,
+            max_records=s.export_outbox_max_records,
+            backoff=Backoff(maximum=s.export_retry_max_seconds),
+        )
+        self.sweeper = Sweeper(
+            self.store,
+            self._committed,
+            node=self.node,
+            now=self.clock.now,
+            interval=s.sweep_interval_seconds,
+            batch=s.sweep_batch,
+        )
+        self._background = [
+            loop.create_task(self.relay.run(), name="bellwire-export-relay"),
+            loop.create_task(self.sweeper.run(), name="bellwire-sweeper"),
+        ]
         if metrics.multiprocess:
             self._refresher = loop.create_task(self._refresh_metrics())
         # The listener is made here rather than by an aiohttp site, which takes no TLS handshake
@@ -284,6 +323,17 @@ class BellwireServer:
             values["bellwire_http_connections"] = len(self._http.connections) + upgraded
         if self.guard is not None:
             values["bellwire_http_unauthenticated_connections"] = len(self.guard.admission)
+        if self.relay is not None:
+            values["bellwire_export_outbox_records"] = self.relay.waiting
+            values["bellwire_export_lag_seconds"] = self.relay.lag_seconds
+            values["bellwire_export_delivered_total"] = self.relay.delivered
+            values["bellwire_export_failures_total"] = self.relay.failures
+            values["bellwire_export_dropped_total"] = self.relay.dropped
+        if self.sweeper is not None:
+            totals = self.sweeper.totals
+            values["bellwire_retention_deleted_messages_total"] = totals.messages
+            values["bellwire_expired_channels_total"] = totals.channels
+            values["bellwire_expired_users_total"] = totals.users
         return values
 
     async def stop(self) -> None:
@@ -292,6 +342,13 @@ class BellwireServer:
             self._maintenance.cancel()
         if self._refresher is not None:
             self._refresher.cancel()
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.relay is not None:
+            await self.relay.close()
         sockets: list[Any] = []
         if self._listener is not None:
             # Stop accepting first: a session reconnecting after the drain's 1012 must find
@@ -344,6 +401,8 @@ class BellwireServer:
         its events go to the bus, its IAM changes to the credential index."""
         if result.events:
             self.bus.publish(result.events)
+        if (result.events or result.exports) and self.relay is not None:
+            self.relay.wake()  # the write may have staged stream records
         if result.iam is not None and self._credentials is not None:
             self._credentials.apply(result.iam)
 

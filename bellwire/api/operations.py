@@ -14,11 +14,12 @@ from typing import Any
 
 from bellwire import __version__
 from bellwire.aws.errors import AwsError, BadRequest, InvalidAction
-from bellwire.domain import operations
+from bellwire.domain import export, operations
 from bellwire.domain.iam import add_access_key, put_policy, update_role
 from bellwire.domain.operation import Call, IamContext, Registered, Result
 from bellwire.iam.authorize import Facts, authorize
 from bellwire.iam.principal import Principal
+from bellwire.resources import ResourceMap
 from bellwire.store.base import IamTx, Store
 
 
@@ -49,6 +50,7 @@ class Operations:
         committed: Callable[[Result], None],
         endpoint_host: Callable[[], str] = str,
         now: Callable[[], float] = time.time,
+        resources: ResourceMap | None = None,
     ) -> None:
         """``committed`` takes each committed write's result (its events and IAM changes), in
         commit order, before the caller resumes."""
@@ -59,6 +61,7 @@ class Operations:
         self._iam = iam
         self._endpoint_host = endpoint_host
         self._now = now
+        self._resources = resources or ResourceMap()
 
     def call_of(
         self, principal: Principal | None, facts: Facts | None, request_id: str = ""
@@ -74,6 +77,7 @@ class Operations:
             facts=facts,
             session_endpoint=self._endpoint_host,
             iam=self._iam,
+            resources=self._resources,
         )
 
     async def run(
@@ -96,7 +100,7 @@ class Operations:
 
     async def _transact(self, writes: bool, unit: Callable[[IamTx], Result]) -> Result:
         if writes:
-            return await self._store.write(unit, self._committed)
+            return await self._store.write(export.staged(unit, self._now), self._committed)
         return await self._store.read(unit)
 
     # --- the server's own IAM writes (the [iam] declarations of the TOML file) -------------------

@@ -205,6 +205,10 @@ class MessagingDeleteChannelModeratorRequest(TypedDict, total=False):
     ChimeBearer: Required[str]
 
 
+class MessagingDeleteMessagingStreamingConfigurationsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+
+
 class MessagingDescribeChannelRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     ChimeBearer: Required[str]
@@ -263,6 +267,10 @@ class MessagingGetChannelMessageStatusRequest(TypedDict, total=False):
 
 class MessagingGetMessagingSessionEndpointRequest(TypedDict, total=False):
     NetworkType: str
+
+
+class MessagingGetMessagingStreamingConfigurationsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
 
 
 class MessagingListChannelBansRequest(TypedDict, total=False):
@@ -345,6 +353,16 @@ class MessagingPutChannelMembershipPreferencesRequest(TypedDict, total=False):
     MemberArn: Required[str]
     ChimeBearer: Required[str]
     Preferences: Required[MessagingChannelMembershipPreferences]
+
+
+class MessagingStreamingConfiguration(TypedDict, total=False):
+    DataType: Required[str]
+    ResourceArn: Required[str]
+
+
+class MessagingPutMessagingStreamingConfigurationsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    StreamingConfigurations: Required[list[MessagingStreamingConfiguration]]
 
 
 class MessagingRedactChannelMessageRequest(TypedDict, total=False):

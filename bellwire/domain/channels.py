@@ -39,12 +39,17 @@ from bellwire.aws.shapes import (
 from bellwire.domain import shapes
 from bellwire.domain.delivery import (
     BusEvent,
+    ban_created,
+    ban_deleted,
     channel_created,
     channel_deleted,
+    channel_expiration_updated,
     channel_updated,
     membership_created,
     membership_deleted,
     memberships_batch_created,
+    moderator_created,
+    moderator_deleted,
 )
 from bellwire.domain.identity import require_app_instance
 from bellwire.domain.operation import (
@@ -178,12 +183,16 @@ def update_channel(tx: Tx, call: Call, p: MessagingUpdateChannelRequest) -> Resu
 def delete_channel(tx: Tx, call: Call, p: MessagingDeleteChannelRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("delete the channel")
-    c = who.channel
+    return Result({}, [remove_channel(tx, who.channel)])
+
+
+def remove_channel(tx: Tx, c: Channel) -> BusEvent:
+    """Delete a channel with everything in it (DeleteChannel, expiration): its DELETE_CHANNEL."""
     event = channel_deleted(
         c.arn, tx.next_seq(c.arn), shapes.channel(c, _names(tx, c.created_by), shapes.event_ts)
     )
     tx.delete_channel(c.arn)
-    return Result({}, [event])
+    return event
 
 
 @operation("ListChannels", writes=False)
@@ -250,7 +259,13 @@ def put_channel_expiration(
         settings["ExpirationDays"] if settings else None,
         settings["ExpirationCriterion"] if settings else None,
     )
-    return Result({"ChannelArn": who.channel.arn, "ExpirationSettings": settings})
+    updated = tx.channel(who.channel.arn)
+    assert updated is not None
+    payload = shapes.channel(updated, _names(tx, updated.created_by), shapes.event_ts)
+    return Result(
+        {"ChannelArn": who.channel.arn, "ExpirationSettings": settings},
+        exports=[channel_expiration_updated(updated.arn, payload)],
+    )
 
 
 # --- memberships ---------------------------------------------------------------------------------
@@ -497,9 +512,14 @@ def create_moderator(tx: Tx, call: Call, p: MessagingCreateChannelModeratorReque
         >= MAX_MODERATORS_PER_CHANNEL
     ):
         raise ResourceLimitExceeded(f"The channel {c.arn} has the maximum number of moderators.")
-    tx.insert_moderator(Moderator(c.arn, target, who.arn, call.now))
+    moderator = Moderator(c.arn, target, who.arn, call.now)
+    tx.insert_moderator(moderator)
+    names = _names(tx, target, who.arn)
     return Result(
-        {"ChannelArn": c.arn, "ChannelModerator": shapes.identity(target, _names(tx, target))}
+        {"ChannelArn": c.arn, "ChannelModerator": shapes.identity(target, names)},
+        exports=[
+            moderator_created(c.arn, shapes.channel_moderator(moderator, names, shapes.event_ts))
+        ],
     )
 
 
@@ -541,10 +561,13 @@ def list_moderators(tx: Tx, call: Call, p: MessagingListChannelModeratorsRequest
 def delete_moderator(tx: Tx, call: Call, p: MessagingDeleteChannelModeratorRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("remove moderators")
-    if tx.moderator(who.channel.arn, p["ChannelModeratorArn"]) is None:
+    moderator = tx.moderator(who.channel.arn, p["ChannelModeratorArn"])
+    if moderator is None:
         raise NotFound(f"{p['ChannelModeratorArn']} is not a moderator of {who.channel.arn}.")
     tx.delete_moderator(who.channel.arn, p["ChannelModeratorArn"])
-    return Result({})
+    names = _names(tx, moderator.moderator_arn, moderator.created_by)
+    payload = shapes.channel_moderator(moderator, names, shapes.event_ts)
+    return Result({}, exports=[moderator_deleted(moderator.channel_arn, payload)])
 
 
 @operation("ListChannelsModeratedByAppInstanceUser", writes=False)
@@ -590,13 +613,17 @@ def create_ban(tx: Tx, call: Call, p: MessagingCreateChannelBanRequest) -> Resul
         raise who.deny("ban a moderator or an app instance admin")
     if tx.ban(c.arn, target) is not None:
         raise Conflict(f"{target} is already banned from the channel {c.arn}.")
-    tx.insert_ban(Ban(c.arn, target, who.arn, call.now))
+    ban = Ban(c.arn, target, who.arn, call.now)
+    tx.insert_ban(ban)
     events: list[BusEvent] = []
     m = tx.membership(c.arn, target)
     if m is not None:
         events.append(_remove_member(tx, c, m))
+    names = _names(tx, target, who.arn)
     return Result(
-        {"ChannelArn": c.arn, "Member": shapes.identity(target, _names(tx, target))}, events
+        {"ChannelArn": c.arn, "Member": shapes.identity(target, names)},
+        events,
+        exports=[ban_created(c.arn, shapes.channel_ban(ban, names, shapes.event_ts))],
     )
 
 
@@ -634,7 +661,10 @@ def list_bans(tx: Tx, call: Call, p: MessagingListChannelBansRequest) -> Result:
 def delete_ban(tx: Tx, call: Call, p: MessagingDeleteChannelBanRequest) -> Result:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("lift bans")
-    if tx.ban(who.channel.arn, p["MemberArn"]) is None:
+    ban = tx.ban(who.channel.arn, p["MemberArn"])
+    if ban is None:
         raise NotFound(f"{p['MemberArn']} is not banned from the channel {who.channel.arn}.")
     tx.delete_ban(who.channel.arn, p["MemberArn"])
-    return Result({})
+    names = _names(tx, ban.member_arn, ban.created_by)
+    payload = shapes.channel_ban(ban, names, shapes.event_ts)
+    return Result({}, exports=[ban_deleted(ban.channel_arn, payload)])

@@ -184,7 +184,12 @@ def update_user(tx: Tx, call: Call, p: IdentityUpdateAppInstanceUserRequest) -> 
 
 @operation("DeleteAppInstanceUser", writes=True)
 def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> Result:
-    user = require_user(tx, p["AppInstanceUserArn"])
+    return Result({}, remove_user(tx, require_user(tx, p["AppInstanceUserArn"])))
+
+
+def remove_user(tx: Tx, user: AppInstanceUser) -> list[BusEvent]:
+    """Delete a user (DeleteAppInstanceUser, expiration): its channels' members see it leave,
+    its own sessions are closed."""
     memberships = [m for m, _ in tx.memberships_with_channels(user.arn)]
     names = tx.user_names([user.arn, *(m.invited_by for m in memberships)])
     # The other members see the departure like any removal; the user's own sessions are closed.
@@ -199,7 +204,7 @@ def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> 
     ]
     tx.delete_user(user.arn)
     events.append(UserEvent(user.arn, deleted=True))
-    return Result({}, events)
+    return events
 
 
 @operation("ListAppInstanceUsers", writes=False)

@@ -1,7 +1,16 @@
 """Every operation of the four services, registered by importing the module that defines it."""
 
 from bellwire.aws.genshapes import generate, models_of
-from bellwire.domain import channels, iam, identity, messages, sts, tags, unsupported
+from bellwire.domain import (
+    channels,
+    iam,
+    identity,
+    messages,
+    streaming,
+    sts,
+    tags,
+    unsupported,
+)
 from bellwire.domain.operation import REGISTRY
 
 __all__ = [
@@ -12,6 +21,7 @@ __all__ = [
     "implemented",
     "messages",
     "shapes_source",
+    "streaming",
     "sts",
     "tags",
     "unsupported",

@@ -21,6 +21,8 @@ AGGREGATES = [
     base.Channels,
     base.Messages,
     base.Snapshots,
+    base.Exports,
+    base.Upkeep,
     base.Iam,
 ]
 

@@ -1,0 +1,168 @@
+"""The relay: moves the export outbox to the sinks, in id order, at least once.
+
+Per stream ARN (sink), one node at a time holds a lease (``export:<ARN>`` in the store) and
+delivers that sink's oldest records in a batch, then acknowledges them (deletes them from the
+outbox). A crash between delivery and acknowledgement delivers the batch again: never lost,
+never reordered, possibly repeated (consumers de-duplicate by id). With several nodes on one
+shared store the lease keeps them from interleaving a sink's records; a lease outlives a
+delivery's timeout several times, so a slow node's batch ends before another may take over.
+
+A failing sink is retried with capped exponential backoff and never blocks anything but its own
+records. The outbox is bounded (``export_outbox_max_records``): beyond it the oldest records are
+dropped, counted and logged, so a sink that stays down cannot fill the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+
+from bellwire.export.backoff import Backoff, SinkHealth
+from bellwire.export.sinks import TIMEOUT_SECONDS, Sink, SinkError, open_sink
+from bellwire.resources import ResourceMap
+from bellwire.store.base import Store
+
+log = logging.getLogger("bellwire.export")
+
+LEASE_SECONDS = 4 * TIMEOUT_SECONDS
+STATE_LOG_SECONDS = 60.0
+
+
+class Relay:
+    def __init__(
+        self,
+        store: Store,
+        resources: ResourceMap,
+        *,
+        node: str,
+        now: Callable[[], float],
+        batch: int = 500,
+        poll_seconds: float = 1.0,
+        max_records: int = 1_000_000,
+        backoff: Backoff | None = None,
+        open_sink: Callable[[str], Sink] = open_sink,
+    ) -> None:
+        self._store = store
+        self._resources = resources
+        self._node = node
+        self._now = now
+        self._batch = batch
+        self._poll = poll_seconds
+        self._max_records = max_records
+        self._backoff = backoff or Backoff()
+        self._open_sink = open_sink
+        self._sinks: dict[str, Sink] = {}
+        self._health: dict[str, SinkHealth] = {}
+        self._wake = asyncio.Event()
+        self._last_state_log = 0.0
+        # figures for /metrics and the logs
+        self.delivered = 0
+        self.failures = 0
+        self.dropped = 0
+        self.waiting = 0
+        self.lag_seconds = 0.0
+
+    def wake(self) -> None:
+        """New records may be waiting (a write committed): do not wait for the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.relay_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("export relay pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    async def relay_once(self) -> int:
+        """One pass over every sink with records waiting; returns how many were delivered."""
+        sinks = await self._store.read(lambda tx: tx.outbox_sinks())
+        now = self._now()
+        due = [s for s in sinks if self._health.setdefault(s, SinkHealth()).ready(now)]
+        counts = await asyncio.gather(*(self._relay_sink(s) for s in due))
+        await self._observe()
+        return sum(counts)
+
+    async def _relay_sink(self, resource_arn: str) -> int:
+        health = self._health[resource_arn]
+        lease = "export:" + resource_arn
+        node, now = self._node, self._now()
+        claimed = await self._store.write(
+            lambda tx: tx.claim_lease(lease, node, now, LEASE_SECONDS)
+        )
+        if not claimed:
+            return 0
+        url = self._resources.url(resource_arn)
+        if url is None:
+            self._fail(health, resource_arn, "it is not mapped in [resources] any more")
+            return 0
+        records = await self._store.read(lambda tx: tx.outbox_batch(resource_arn, self._batch))
+        if not records:
+            return 0
+        sink = self._sinks.get(url)
+        try:
+            if sink is None:
+                sink = self._sinks[url] = self._open_sink(url)
+            await asyncio.wait_for(sink.deliver(records), TIMEOUT_SECONDS * 2)
+        except (SinkError, TimeoutError) as exc:
+            self._fail(health, resource_arn, str(exc) or type(exc).__name__)
+            return 0
+        last = records[-1].id
+        await self._store.write(lambda tx: tx.acknowledge_outbox(resource_arn, last))
+        if health.failures:
+            log.info("export to %s delivers again", resource_arn)
+        health.succeeded()
+        self.delivered += len(records)
+        return len(records)
+
+    def _fail(self, health: SinkHealth, resource_arn: str, why: str) -> None:
+        self.failures += 1
+        wait = health.failed(self._now(), self._backoff, random.uniform(0.5, 1.0))
+        level = (
+            logging.WARNING
+            if health.failures in (1, 10) or health.failures % 100 == 0
+            else logging.DEBUG
+        )
+        log.log(
+            level,
+            "export to %s failed (%d in a row), next try in %.1f s: %s",
+            resource_arn,
+            health.failures,
+            wait,
+            why,
+        )
+
+    async def _observe(self) -> None:
+        """Bound the outbox, refresh the lag figures, log them now and then."""
+        keep = self._max_records
+        dropped = (
+            await self._store.write(lambda tx: tx.trim_outbox(keep)) if self.waiting >= keep else 0
+        )
+        if dropped:
+            self.dropped += dropped
+            log.error(
+                "export outbox over export_outbox_max_records=%d: dropped the %d oldest records",
+                keep,
+                dropped,
+            )
+        waiting, oldest = await self._store.read(lambda tx: tx.outbox_state())
+        now = self._now()
+        self.waiting = waiting
+        self.lag_seconds = 0.0 if oldest is None else max(0.0, now - oldest)
+        if waiting and now - self._last_state_log >= STATE_LOG_SECONDS:
+            self._last_state_log = now
+            log.info(
+                "export outbox: %d records waiting, oldest %.1f s old", waiting, self.lag_seconds
+            )
+
+    async def close(self) -> None:
+        sinks, self._sinks = self._sinks, {}
+        for sink in sinks.values():
+            await sink.close()
