@@ -68,6 +68,7 @@ from bellwire.sweeper import Sweeper
 log = logging.getLogger("bellwire")
 
 DB_FILE = "bellwire.db"
+NODE_FILE = "node-id"
 
 
 def _owner_only(db: Path) -> None:
@@ -91,7 +92,7 @@ class BellwireServer:
         self.settings = settings
         # The one wall clock of operations, retention, expiration and export (tests move it).
         self.clock = clock or Clock()
-        self.node = uuid.uuid4().hex  # who holds a lease in a shared store
+        self.node = ""  # who holds a lease in a shared store: kept in the data dir (start)
         self.relay: Relay | None = None
         self.sweeper: Sweeper | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -131,6 +132,7 @@ class BellwireServer:
             s.account_id, root_credential(self.root_keys, s.account_id)
         )
         _owner_only(s.data_dir / DB_FILE)
+        self.node = _node_id(s.data_dir)
         self.store = SqliteStore(
             s.data_dir / DB_FILE,
             synchronous=s.sqlite_synchronous,
@@ -349,6 +351,11 @@ class BellwireServer:
                 await task
         if self.relay is not None:
             await self.relay.close()
+        if self.store is not None and self.node:
+            # Hand the export and sweeper leases over at once rather than when they expire.
+            node = self.node
+            with contextlib.suppress(Exception):
+                await self.store.write(lambda tx: tx.release_leases_of(node))
         sockets: list[Any] = []
         if self._listener is not None:
             # Stop accepting first: a session reconnecting after the drain's 1012 must find
@@ -470,6 +477,20 @@ class BellwireServer:
         request_id = response.headers.get("x-amzn-RequestId", "-")
         Access(self.metrics).record(trace, response.status, started, request_id, request.remote)
         return response
+
+
+def _node_id(data_dir: Path) -> str:
+    """This node's name in the store's leases, the same across restarts: a node restarted
+    after a crash resumes its own leases instead of waiting for them to expire."""
+    path = data_dir / NODE_FILE
+    try:
+        found = path.read_text().strip()
+    except FileNotFoundError:
+        found = ""
+    if not found:
+        found = uuid.uuid4().hex
+        path.write_text(found + "\n")
+    return found
 
 
 def dev_tls_hosts(s: Settings) -> list[str]:

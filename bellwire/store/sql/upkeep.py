@@ -30,8 +30,8 @@ class UpkeepSql(ChannelsSql):
         row = self._one("SELECT owner FROM leases WHERE name = ?", (name,))
         return row is not None and row[0] == owner
 
-    def release_lease(self, name: str, owner: str) -> None:
-        self._run("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+    def release_leases_of(self, owner: str) -> None:
+        self._run("DELETE FROM leases WHERE owner = ?", (owner,))
 
     # --- what is due ------------------------------------------------------------------------
 
