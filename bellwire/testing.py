@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from bellwire.clock import Clock
 from bellwire.config import Settings, load
 
 
@@ -98,15 +99,16 @@ class RunningServer:
             self._thread.join(timeout=30.0)
 
 
-def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
-    """Start a server in a background thread; returns once it accepts connections."""
+def start_server(data_dir: Path, clock: Clock | None = None, **overrides: Any) -> RunningServer:
+    """Start a server in a background thread; returns once it accepts connections. ``clock``:
+    the server's wall clock (``Clock(offset=...)`` starts it as if restarted days later)."""
     from bellwire.server import BellwireServer
 
     values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": data_dir}
     values.update(overrides)
     settings = load(environ={}, overrides=values)
     loop = asyncio.new_event_loop()
-    server = BellwireServer(settings)
+    server = BellwireServer(settings, clock=clock)
     started = threading.Event()
     failure: list[BaseException] = []
 
@@ -157,8 +159,12 @@ def bellwire_server_factory(tmp_path: Path) -> Iterator[Callable[..., RunningSer
     started: list[RunningServer] = []
     counter = iter(range(1_000_000))
 
-    def factory(data_dir: Path | None = None, **overrides: Any) -> RunningServer:
-        running = start_server(data_dir or tmp_path / f"bellwire-{next(counter)}", **overrides)
+    def factory(
+        data_dir: Path | None = None, clock: Clock | None = None, **overrides: Any
+    ) -> RunningServer:
+        running = start_server(
+            data_dir or tmp_path / f"bellwire-{next(counter)}", clock, **overrides
+        )
         started.append(running)
         return running
 
