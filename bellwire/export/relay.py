@@ -29,6 +29,10 @@ log = logging.getLogger("bellwire.export")
 
 LEASE_SECONDS = 4 * TIMEOUT_SECONDS
 STATE_LOG_SECONDS = 60.0
+# After a wake-up, wait this long so that one pass takes the records of many writes (one read,
+# one delivery, one acknowledgement for all of them) rather than one pass per write.
+LINGER_SECONDS = 0.05
+OBSERVE_SECONDS = 1.0  # how often the outbox's size and age are read for the metrics
 
 
 class Relay:
@@ -58,6 +62,8 @@ class Relay:
         self._health: dict[str, SinkHealth] = {}
         self._wake = asyncio.Event()
         self._last_state_log = 0.0
+        self._last_observed = -OBSERVE_SECONDS
+        self._leases: dict[str, float] = {}  # sink -> when our lease on it ends
         # figures for /metrics and the logs
         self.delivered = 0
         self.failures = 0
@@ -80,6 +86,7 @@ class Relay:
                 log.exception("export relay pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll)
+                await asyncio.sleep(LINGER_SECONDS)
 
     async def relay_once(self) -> int:
         """One pass over every sink with records waiting; returns how many were delivered."""
@@ -87,17 +94,29 @@ class Relay:
         now = self._now()
         due = [s for s in sinks if self._health.setdefault(s, SinkHealth()).ready(now)]
         counts = await asyncio.gather(*(self._relay_sink(s) for s in due))
-        await self._observe()
+        if sum(counts) or not sinks or self._now() - self._last_observed >= OBSERVE_SECONDS:
+            await self._observe()
         return sum(counts)
 
-    async def _relay_sink(self, resource_arn: str) -> int:
-        health = self._health[resource_arn]
-        lease = "export:" + resource_arn
-        node, now = self._node, self._now()
+    async def _claim(self, resource_arn: str) -> bool:
+        """Hold the sink's lease, renewed in the store once a quarter of it has run: a pass (a
+        delivery is bounded by half the lease) always ends before the lease does."""
+        now = self._now()
+        if self._leases.get(resource_arn, 0.0) - now > LEASE_SECONDS * 0.75:
+            return True
+        lease, node = "export:" + resource_arn, self._node
         claimed = await self._store.write(
             lambda tx: tx.claim_lease(lease, node, now, LEASE_SECONDS)
         )
-        if not claimed:
+        if claimed:
+            self._leases[resource_arn] = now + LEASE_SECONDS
+        else:
+            self._leases.pop(resource_arn, None)
+        return claimed
+
+    async def _relay_sink(self, resource_arn: str) -> int:
+        health = self._health[resource_arn]
+        if not await self._claim(resource_arn):
             return 0
         url = self._resources.url(resource_arn)
         if url is None:
@@ -153,7 +172,7 @@ class Relay:
                 dropped,
             )
         waiting, oldest = await self._store.read(lambda tx: tx.outbox_state())
-        now = self._now()
+        now = self._last_observed = self._now()
         self.waiting = waiting
         self.lag_seconds = 0.0 if oldest is None else max(0.0, now - oldest)
         if waiting and now - self._last_state_log >= STATE_LOG_SECONDS:
