@@ -14,8 +14,10 @@ import pytest
 from conftest import NO_VALIDATION, raises
 from server_process import Process, free_port, start
 from sinks_helpers import (
+    REDIS,
     NatsStream,
     RedisStream,
+    TcpProxy,
     Webhook,
     decoded,
     stream_arn,
@@ -313,3 +315,55 @@ def test_records_undelivered_at_a_kill_9_are_delivered_after_the_restart(
         "CREATE_CHANNEL_MESSAGE"
     ] * 10
     assert [p["Content"] for _, _, (_, p) in records[1:]] == [f"m{i}" for i in range(10)]
+
+
+def test_a_redis_outage_delays_records_and_loses_none(
+    bellwire_server_factory: Callable[..., RunningServer], redis_stream: RedisStream
+) -> None:
+    proxy = TcpProxy(REDIS)
+    try:
+        arn = stream_arn()
+        url = f"redis://127.0.0.1:{proxy.port}/0?stream={redis_stream.key}"
+        running = bellwire_server_factory(resources={arn: url}, export_retry_max_seconds=0.5)
+        _, messaging, app, (alice,) = app_with_users(running, "alice")
+        configure(messaging, app, ChannelMessage=arn)
+        channels = [
+            messaging.create_channel(AppInstanceArn=app, Name=f"c{i}", ChimeBearer=alice)[
+                "ChannelArn"
+            ]
+            for i in range(2)
+        ]
+
+        def send(i: int) -> None:
+            messaging.send_channel_message(
+                ChannelArn=channels[i % 2],
+                Content=f"m{i}",
+                Type="STANDARD",
+                Persistence="PERSISTENT",
+                ChimeBearer=alice,
+            )
+
+        for i in range(4):
+            send(i)
+        wait_for(lambda: len(redis_stream.entries()) >= 4)
+        proxy.down()
+        for i in range(4, 12):
+            send(i)  # acknowledged while the sink is down
+        relay = running.server.relay
+        wait_for(lambda: relay.failures >= 1, what="a failed delivery")
+        assert len(redis_stream.entries()) == 4
+        proxy.up()
+        wait_for(lambda: len({e["id"] for e in redis_stream.entries()}) >= 12)
+        seen: set[str] = set()
+        by_channel: dict[str, list[str]] = {c: [] for c in channels}
+        for entry in redis_stream.entries():
+            if entry["id"] in seen:  # a consumer drops repeats by id
+                continue
+            seen.add(entry["id"])
+            by_channel[entry["partition_key"]].append(decoded(entry["record"])[1]["Content"])
+        assert by_channel == {
+            channels[0]: [f"m{i}" for i in range(0, 12, 2)],
+            channels[1]: [f"m{i}" for i in range(1, 12, 2)],
+        }
+    finally:
+        proxy.close()
