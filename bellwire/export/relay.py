@@ -1,6 +1,6 @@
 """The relay: moves the export outbox to the sinks, in id order, at least once.
 
-Per stream ARN (sink), one node at a time holds a lease (``export:<ARN>`` in the store) and
+Per sink (a URL of the [resources] map), one node at a time holds a lease (``export:<URL>``) and
 delivers that sink's oldest records in a batch, then acknowledges them (deletes them from the
 outbox). A crash between delivery and acknowledgement delivers the batch again: never lost,
 never reordered, possibly repeated (consumers de-duplicate by id). With several nodes on one
@@ -89,59 +89,65 @@ class Relay:
                 await asyncio.sleep(LINGER_SECONDS)
 
     async def relay_once(self) -> int:
-        """One pass over every sink with records waiting; returns how many were delivered."""
-        sinks = await self._store.read(lambda tx: tx.outbox_sinks())
+        """One pass over every sink with records waiting; returns how many were delivered.
+
+        Stream ARNs mapped to the same URL are one sink: their records go out together in id
+        order, so a channel's Channel and ChannelMessage records keep their order there too."""
+        arns = await self._store.read(lambda tx: tx.outbox_sinks())
+        targets: dict[str, list[str]] = {}
+        for arn in arns:
+            url = self._resources.url(arn)
+            targets.setdefault(url if url is not None else "unmapped:" + arn, []).append(arn)
         now = self._now()
-        due = [s for s in sinks if self._health.setdefault(s, SinkHealth()).ready(now)]
-        counts = await asyncio.gather(*(self._relay_sink(s) for s in due))
-        if sum(counts) or not sinks or self._now() - self._last_observed >= OBSERVE_SECONDS:
+        due = [t for t in targets if self._health.setdefault(t, SinkHealth()).ready(now)]
+        counts = await asyncio.gather(*(self._relay_sink(t, targets[t]) for t in due))
+        if sum(counts) or not arns or self._now() - self._last_observed >= OBSERVE_SECONDS:
             await self._observe()
         return sum(counts)
 
-    async def _claim(self, resource_arn: str) -> bool:
+    async def _claim(self, target: str) -> bool:
         """Hold the sink's lease, renewed in the store once a quarter of it has run: a pass (a
         delivery is bounded by half the lease) always ends before the lease does."""
         now = self._now()
-        if self._leases.get(resource_arn, 0.0) - now > LEASE_SECONDS * 0.75:
+        if self._leases.get(target, 0.0) - now > LEASE_SECONDS * 0.75:
             return True
-        lease, node = "export:" + resource_arn, self._node
+        lease, node = "export:" + target, self._node
         claimed = await self._store.write(
             lambda tx: tx.claim_lease(lease, node, now, LEASE_SECONDS)
         )
         if claimed:
-            self._leases[resource_arn] = now + LEASE_SECONDS
+            self._leases[target] = now + LEASE_SECONDS
         else:
-            self._leases.pop(resource_arn, None)
+            self._leases.pop(target, None)
         return claimed
 
-    async def _relay_sink(self, resource_arn: str) -> int:
-        health = self._health[resource_arn]
-        if not await self._claim(resource_arn):
+    async def _relay_sink(self, target: str, arns: list[str]) -> int:
+        health = self._health[target]
+        if target.startswith("unmapped:"):
+            self._fail(health, target, "the stream ARN is not mapped in [resources] any more")
             return 0
-        url = self._resources.url(resource_arn)
-        if url is None:
-            self._fail(health, resource_arn, "it is not mapped in [resources] any more")
+        if not await self._claim(target):
             return 0
-        records = await self._store.read(lambda tx: tx.outbox_batch(resource_arn, self._batch))
+        records = await self._store.read(lambda tx: tx.outbox_batch(arns, self._batch))
         if not records:
             return 0
-        sink = self._sinks.get(url)
+        sink = self._sinks.get(target)
         try:
             if sink is None:
-                sink = self._sinks[url] = self._open_sink(url)
+                sink = self._sinks[target] = self._open_sink(target)
             await asyncio.wait_for(sink.deliver(records), TIMEOUT_SECONDS * 2)
         except (SinkError, TimeoutError) as exc:
-            self._fail(health, resource_arn, str(exc) or type(exc).__name__)
+            self._fail(health, ", ".join(arns), str(exc) or type(exc).__name__)
             return 0
         last = records[-1].id
-        await self._store.write(lambda tx: tx.acknowledge_outbox(resource_arn, last))
+        await self._store.write(lambda tx: tx.acknowledge_outbox(arns, last))
         if health.failures:
-            log.info("export to %s delivers again", resource_arn)
+            log.info("export to %s delivers again", ", ".join(arns))
         health.succeeded()
         self.delivered += len(records)
         return len(records)
 
-    def _fail(self, health: SinkHealth, resource_arn: str, why: str) -> None:
+    def _fail(self, health: SinkHealth, what: str, why: str) -> None:
         self.failures += 1
         wait = health.failed(self._now(), self._backoff, random.uniform(0.5, 1.0))
         level = (
@@ -152,7 +158,7 @@ class Relay:
         log.log(
             level,
             "export to %s failed (%d in a row), next try in %.1f s: %s",
-            resource_arn,
+            what,
             health.failures,
             wait,
             why,

@@ -53,7 +53,7 @@ class World:
         return app, users[0], users[1]
 
     async def outbox(self) -> list[OutboxRecord]:
-        return await self.store.read(lambda tx: tx.outbox_batch(STREAM, 1000))
+        return await self.store.read(lambda tx: tx.outbox_batch([STREAM], 1000))
 
 
 @pytest.fixture
@@ -190,7 +190,7 @@ async def test_the_outbox_is_acknowledged_in_order_and_bounded(world: World) -> 
     rows = [(STREAM, f"ch{i % 2}", f'{{"n":{i}}}') for i in range(10)]
     ids = await world.store.write(lambda tx: tx.append_outbox(rows, 5.0))
     assert ids == list(range(ids[0], ids[0] + 10))
-    assert await world.store.write(lambda tx: tx.acknowledge_outbox(STREAM, ids[3])) == 4
+    assert await world.store.write(lambda tx: tx.acknowledge_outbox([STREAM], ids[3])) == 4
     assert await world.store.read(lambda tx: tx.outbox_state()) == (6, 5.0)
     assert await world.store.write(lambda tx: tx.trim_outbox(4)) == 2
     left = await world.outbox()

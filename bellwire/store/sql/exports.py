@@ -62,24 +62,22 @@ class ExportsSql(SqlBase):
         """The stream ARNs with records waiting."""
         return [r[0] for r in self._all("SELECT DISTINCT resource_arn FROM export_outbox")]
 
-    def outbox_batch(self, resource_arn: str, limit: int) -> list[OutboxRecord]:
+    def outbox_batch(self, resource_arns: Sequence[str], limit: int) -> list[OutboxRecord]:
+        """The oldest records of these streams (one sink), in id order."""
+        marks = ", ".join("?" * len(resource_arns))
         rows = self._all(
             "SELECT id, resource_arn, channel_arn, record, created FROM export_outbox "
-            "WHERE resource_arn = ? ORDER BY id LIMIT ?",
-            (resource_arn, limit),
+            f"WHERE resource_arn IN ({marks}) ORDER BY id LIMIT ?",
+            (*resource_arns, limit),
         )
         return [OutboxRecord(*r) for r in rows]
 
-    def acknowledge_outbox(self, resource_arn: str, through_id: int) -> int:
+    def acknowledge_outbox(self, resource_arns: Sequence[str], through_id: int) -> int:
         """Forget the delivered records of one sink, up to and including ``through_id``."""
-        row = self._one(
-            "SELECT COUNT(*) FROM export_outbox WHERE resource_arn = ? AND id <= ?",
-            (resource_arn, through_id),
-        )
-        self._run(
-            "DELETE FROM export_outbox WHERE resource_arn = ? AND id <= ?",
-            (resource_arn, through_id),
-        )
+        marks = ", ".join("?" * len(resource_arns))
+        where = f"WHERE resource_arn IN ({marks}) AND id <= ?"
+        row = self._one(f"SELECT COUNT(*) FROM export_outbox {where}", (*resource_arns, through_id))
+        self._run(f"DELETE FROM export_outbox {where}", (*resource_arns, through_id))
         return int(row[0]) if row else 0
 
     def outbox_state(self) -> tuple[int, float | None]:
