@@ -101,7 +101,7 @@ class Relay:
         now = self._now()
         due = [t for t in targets if self._health.setdefault(t, SinkHealth()).ready(now)]
         counts = await asyncio.gather(*(self._relay_sink(t, targets[t]) for t in due))
-        if sum(counts) or not arns or self._now() - self._last_observed >= OBSERVE_SECONDS:
+        if (not arns and self.waiting) or self._now() - self._last_observed >= OBSERVE_SECONDS:
             await self._observe()
         return sum(counts)
 

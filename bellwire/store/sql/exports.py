@@ -82,9 +82,10 @@ class ExportsSql(SqlBase):
 
     def outbox_state(self) -> tuple[int, float | None]:
         """How many records wait, and when the oldest of them was written."""
-        row = self._one("SELECT COUNT(*), MIN(created) FROM export_outbox")
-        assert row is not None
-        return int(row[0]), row[1]
+        row = self._one("SELECT COUNT(*) FROM export_outbox")
+        # The oldest record is the one with the smallest id (ids follow commit order).
+        oldest = self._one("SELECT created FROM export_outbox ORDER BY id LIMIT 1")
+        return (int(row[0]) if row else 0), (None if oldest is None else oldest[0])
 
     def trim_outbox(self, keep: int) -> int:
         """Drop the oldest records beyond ``keep`` (the configured bound); returns how many."""
