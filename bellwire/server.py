@@ -47,6 +47,7 @@ from bellwire.connections import (
 from bellwire.domain.operation import IamContext, Result
 from bellwire.export.backoff import Backoff
 from bellwire.export.relay import Relay
+from bellwire.export.sinks import open_sink
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.gateway.takeover import Detached
@@ -64,6 +65,7 @@ from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.store.base import Tx
 from bellwire.store.sqlite import SqliteStore
 from bellwire.sweeper import Sweeper
+from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
 
 log = logging.getLogger("bellwire")
 
@@ -95,6 +97,7 @@ class BellwireServer:
         self.node = ""  # who holds a lease in a shared store: kept in the data dir (start)
         self.relay: Relay | None = None
         self.sweeper: Sweeper | None = None
+        self.webhooks: WebhookCaller | None = None
         self._background: list[asyncio.Task[None]] = []
         self.config_document = config_document or {}  # the whole TOML file, for [iam]
         self.draining = False
@@ -199,9 +202,13 @@ class BellwireServer:
         self._sock = _listen(s.host, s.port)
         loop = asyncio.get_running_loop()
         self._maintenance = loop.create_task(self._maintain())
+        webhooks = self.webhooks = WebhookCaller(
+            load_or_create_secret(s.data_dir, s.webhook_secret), WebhookSettings.of(s)
+        )
         self.relay = Relay(
             self.store,
             s.resources,
+            open_sink=functools.partial(open_sink, webhooks=webhooks),
             node=self.node,
             now=self.clock.now,
             batch=s.export_batch_records,
@@ -351,6 +358,8 @@ class BellwireServer:
                 await task
         if self.relay is not None:
             await self.relay.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         if self.store is not None and self.node:
             # Hand the export and sweeper leases over at once rather than when they expire.
             node = self.node

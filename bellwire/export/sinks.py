@@ -11,7 +11,8 @@ see a record twice and de-duplicates by its id, never sees one out of order per 
   SUBJECT, body = the record, headers ``Nats-Msg-Id`` (the id: JetStream itself drops a
   duplicate within its window) and ``Bellwire-Partition-Key``. The stream holding SUBJECT is
   created when none exists (named NAME, default ``bellwire-`` + the subject's safe characters).
-- ``http://...`` / ``https://...``: one POST per record, body = the record, headers
+- ``http://...`` / ``https://...``: one POST per record through the server's webhook caller
+  (signed: ``X-Bellwire-Signature``, ``X-Bellwire-Timestamp``), body = the record, headers
   ``X-Bellwire-Record-Id`` and ``X-Bellwire-Partition-Key``; any 2xx is an acknowledgement.
 """
 
@@ -24,9 +25,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import aiohttp
-
 from bellwire.records.chime import OutboxRecord
+from bellwire.webhook import WebhookCaller
 
 TIMEOUT_SECONDS = 10.0
 
@@ -143,45 +143,37 @@ class NatsSink:
 
 
 class WebhookSink:
-    def __init__(self, url: str) -> None:
+    """POSTs through the server's one webhook caller (bellwire/webhook.py): signed with the
+    webhook secret (X-Bellwire-Signature, docs/webhooks.md), retried a few times on no answer, a
+    429 or a 5xx, bounded in flight. What the caller gives up on, the relay retries later."""
+
+    def __init__(self, url: str, caller: WebhookCaller) -> None:
         self.url = url
-        self._session: aiohttp.ClientSession | None = None
+        self._caller = caller
 
     async def deliver(self, records: Sequence[OutboxRecord]) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
+        for r in records:
+            outcome = await self._caller.post(
+                self.url,
+                r.record.encode(),
+                headers={
+                    "X-Bellwire-Record-Id": str(r.id),
+                    "X-Bellwire-Partition-Key": r.channel_arn,
+                },
             )
-        try:
-            for r in records:
-                async with self._session.post(
-                    self.url,
-                    data=r.record.encode(),
-                    headers={
-                        "Content-Type": "application/json",
-                        "X-Bellwire-Record-Id": str(r.id),
-                        "X-Bellwire-Partition-Key": r.channel_arn,
-                    },
-                ) as response:
-                    await response.read()
-                    if not 200 <= response.status < 300:
-                        raise SinkError(f"webhook {self.url} answered {response.status}")
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            await self.close()
-            raise SinkError(f"webhook {self.url}: {exc!r}") from exc
+            if not outcome.ok:
+                raise SinkError(f"webhook {self.url}: {outcome.error or outcome.status}")
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        pass  # the caller is the server's, closed with it
 
 
-def open_sink(url: str) -> Sink:
+def open_sink(url: str, webhooks: WebhookCaller | None = None) -> Sink:
     scheme = urlsplit(url).scheme
     if scheme in ("redis", "rediss"):
         return RedisSink(url)
     if scheme == "nats":
         return NatsSink(url)
-    if scheme in ("http", "https"):
-        return WebhookSink(url)
+    if scheme in ("http", "https") and webhooks is not None:
+        return WebhookSink(url, webhooks)
     raise SinkError(f"{url}: no sink for the scheme {scheme!r}")

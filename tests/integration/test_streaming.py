@@ -5,6 +5,7 @@ killed with records undelivered, lose nothing and keep each channel's order."""
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from sinks_helpers import (
 )
 
 from bellwire.testing import RunningServer
+from bellwire.webhook import verify
 
 
 @pytest.fixture
@@ -253,11 +255,17 @@ def test_a_webhook_down_then_up_gets_everything_in_channel_order(
             Persistence="PERSISTENT",
             ChimeBearer=alice,
         )
-    wait_for(lambda: webhook.refused >= 2, what="retries of the refused records")
+    relay = running.server.relay
+    wait_for(lambda: relay.failures >= 1, what="a batch given up on (retried later)")
+    assert webhook.refused >= 3  # the webhook caller's own attempts came first
     assert webhook.received == []
     webhook.up = True
     wait_for(lambda: len(webhook.records()) >= 12)
     records = webhook.records()
+    # Signed by the server's one webhook caller: the endpoint can check where records come from.
+    secret = (running.data_dir / "webhook-secret").read_text().strip().encode()
+    headers, body = webhook.received[0]
+    verify(secret, body, headers, time.time())
     for n, channel in enumerate(channels):
         contents = [p["Content"] for _, key, (_, p) in records if key == channel]
         assert contents == [f"m{i}" for i in range(n, 12, 2)]
