@@ -323,3 +323,16 @@ async def test_a_second_node_does_not_relay_a_sink_another_holds(world: World) -
     assert await relays[1].relay_once() == 0  # n1's lease still runs
     assert await relays[0].relay_once() == 1
     assert (len(first.taken), len(second.taken)) == (2, 0)
+
+
+async def test_deleting_an_app_instance_deletes_its_configurations(world: World) -> None:
+    app, alice, _ = await world.setup()
+    await world.write(
+        streaming.put_configurations,
+        AppInstanceArn=app,
+        StreamingConfigurations=[{"DataType": "Channel", "ResourceArn": STREAM}],
+    )
+    await world.write(channels.create_channel, AppInstanceArn=app, Name="c", ChimeBearer=alice)
+    await world.write(identity.delete_app_instance, AppInstanceArn=app)
+    assert await world.store.read(lambda tx: tx.streaming_configurations(app)) == {}
+    assert types(await world.outbox()) == ["CREATE_CHANNEL"]  # its DELETE_CHANNEL is not streamed
