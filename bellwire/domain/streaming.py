@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
 
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import BadRequest, NotFound
@@ -56,9 +57,16 @@ def check_stream_arn(call: Call, app_instance_arn: str, resource_arn: str) -> No
             f"The name of the stream {resource_arn} must start with 'chime-messaging-'."
         )
     try:
-        call.resources.require(resource_arn, what="Kinesis stream", schemes=SINK_SCHEMES)
+        url = call.resources.require(resource_arn, what="Kinesis stream", schemes=SINK_SCHEMES)
     except ResourceError as exc:
         raise BadRequest(str(exc)) from None
+    parts = urlsplit(url)
+    needed = {"redis": "stream", "rediss": "stream", "nats": "subject"}.get(parts.scheme)
+    if needed is not None and not parse_qs(parts.query).get(needed):
+        raise BadRequest(
+            f"The stream {resource_arn} is mapped to {url!r}, which names no {needed}: add "
+            f"?{needed}=NAME to its URL in [resources]."
+        )
 
 
 def _shape(configurations: dict[str, str]) -> list[dict[str, Any]]:

@@ -31,10 +31,11 @@ class World:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.now = 1_700_000_000.0
+        self.resources = RESOURCES
 
     def call(self) -> Call:
         self.now += 1.0
-        return Call("us-east-1", "123456789012", self.now, resources=RESOURCES)
+        return Call("us-east-1", "123456789012", self.now, resources=self.resources)
 
     async def write(self, op: Any, **params: Any) -> Result:
         call = self.call()
@@ -141,7 +142,14 @@ async def test_a_failing_write_stages_nothing(world: World) -> None:
 async def test_configurations_are_checked_and_replaced_whole(world: World) -> None:
     app, _, _ = await world.setup()
     unmapped = "arn:aws:kinesis:us-east-1:123456789012:stream/chime-messaging-nowhere"
+    no_key = "arn:aws:kinesis:us-east-1:123456789012:stream/chime-messaging-nokey"
+    no_subject = "arn:aws:kinesis:us-east-1:123456789012:stream/chime-messaging-nosubject"
+    world.resources = ResourceMap.parse(
+        {STREAM: RESOURCES.urls[STREAM], no_key: "redis://h:1/0", no_subject: "nats://h:2"}
+    )
     for arn, words in (
+        (no_key, r"\?stream=NAME"),
+        (no_subject, r"\?subject=NAME"),
         (unmapped, "--resource"),
         ("arn:aws:sqs:us-east-1:123456789012:q", "Kinesis"),
         ("arn:aws:kinesis:eu-west-1:123456789012:stream/chime-messaging-x", "Region"),
