@@ -101,7 +101,9 @@ class Relay:
         now = self._now()
         due = [t for t in targets if self._health.setdefault(t, SinkHealth()).ready(now)]
         counts = await asyncio.gather(*(self._relay_sink(t, targets[t]) for t in due))
-        if (not arns and self.waiting) or self._now() - self._last_observed >= OBSERVE_SECONDS:
+        # Nothing waiting and nothing known to wait: an idle server reads nothing more.
+        idle = not arns and not self.waiting
+        if not idle and (not arns or self._now() - self._last_observed >= OBSERVE_SECONDS):
             await self._observe()
         return sum(counts)
 

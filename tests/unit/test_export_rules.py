@@ -160,3 +160,14 @@ def test_the_clock_moves_forward_only() -> None:
     assert clock.advance(5, days=1) == 100.0 + 5 + DAY
     with pytest.raises(ValueError):
         clock.advance(-1)
+
+
+def test_a_sink_url_is_opened_by_its_scheme_or_refused() -> None:
+    from bellwire.export import sinks
+
+    assert isinstance(sinks.open_sink("redis://127.0.0.1:6379/0?stream=k"), sinks.RedisSink)
+    nats = sinks.open_sink("nats://127.0.0.1:4222?subject=a.b")
+    assert isinstance(nats, sinks.NatsSink) and nats.stream == "bellwire-a_b"
+    for url in ("redis://127.0.0.1:6379/0", "nats://127.0.0.1:4222", "http://h/x", "ftp://h/"):
+        with pytest.raises(sinks.SinkError):
+            sinks.open_sink(url)  # no key, no subject, no webhook caller, no such sink
