@@ -71,6 +71,7 @@ log = logging.getLogger("bellwire")
 
 DB_FILE = "bellwire.db"
 NODE_FILE = "node-id"
+FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
 
 
 def _owner_only(db: Path) -> None:
@@ -228,6 +229,10 @@ class BellwireServer:
             loop.create_task(self.relay.run(), name="bellwire-export-relay"),
             loop.create_task(self.sweeper.run(), name="bellwire-sweeper"),
         ]
+        # What is due at start (a restart after downtime, a clock moved forward) is applied
+        # before the first request; a long backlog goes on in the background after a while.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.sweeper.first_done.wait(), FIRST_SWEEP_WAIT_SECONDS)
         if metrics.multiprocess:
             self._refresher = loop.create_task(self._refresh_metrics())
         # The listener is made here rather than by an aiohttp site, which takes no TLS handshake

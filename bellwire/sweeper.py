@@ -57,6 +57,7 @@ class Sweeper:
         self._batch = batch
         self._lock = asyncio.Lock()
         self.totals = Totals()  # since start, for /metrics
+        self.first_done = asyncio.Event()  # the sweep at start has ended (or failed)
 
     async def run(self) -> None:
         while True:
@@ -66,6 +67,7 @@ class Sweeper:
                 raise
             except Exception:
                 log.exception("sweep failed")
+            self.first_done.set()
             await asyncio.sleep(self._interval)
 
     async def sweep(self) -> Totals:
