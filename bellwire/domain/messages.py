@@ -106,7 +106,9 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
     if p.get("Target"):
         if len(p["Target"]) != 1:
             raise BadRequest("Target must name exactly one member.")
-        target = p["Target"][0]["MemberArn"]
+        target = p["Target"][0].get("MemberArn")
+        if target is None:  # the model leaves it optional: the codec lets [{}] through
+            raise BadRequest("Target must name exactly one member.")
         if tx.membership(who.channel.arn, target) is None:
             raise BadRequest(f"The target {target} is not a member of the channel.")
     persistent = p["Persistence"] == "PERSISTENT"
