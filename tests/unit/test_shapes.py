@@ -85,6 +85,18 @@ def test_a_generated_output_type_follows_the_model() -> None:
     assert response_type("sts", "AssumeRole") == "StsAssumeRoleResponse"
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_implemented_operations_return_their_generated_output(service: str) -> None:
+    names = implemented(service)
+    assert names
+    for name in names:
+        fn = REGISTRY[(service, name)].fn
+        expected = response_type(service, name)
+        returns = fn.__annotations__["return"]
+        assert returns == f"Result[{expected}]", f"{service}:{name} returns {returns}"
+        assert hasattr(shapes, expected)
+
+
 def test_both_serializers_leave_a_none_member_out() -> None:
     # The premise of the nullable optional members of the output types.
     codec = QueryCodec("iam")
