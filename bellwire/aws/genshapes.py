@@ -136,6 +136,16 @@ def models_of(service: str, names: Iterable[str]) -> dict[str, list[str]]:
     return split
 
 
+def every_operation() -> dict[str, list[str]]:
+    """Every operation of the four pinned models, by model: what ``scripts/gen-shapes`` types
+    first, so that a domain module may import the types of an operation it is only now
+    registering (the registry, which says what is implemented, is read by importing them)."""
+    return {
+        model: sorted(load_service_model(model).operation_names)
+        for model in (IDENTITY, MESSAGING, "iam", "sts")
+    }
+
+
 def _model_of(service: str, name: str) -> str:
     (model,) = (m for m, names in models_of(service, [name]).items() if names)
     return model
