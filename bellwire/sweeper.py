@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bellwire.domain import expiry, export
-from bellwire.domain.operation import Result
+from bellwire.domain.operation import AnyResult
 from bellwire.store.base import IamTx, Store
 
 log = logging.getLogger("bellwire.sweeper")
@@ -42,7 +42,7 @@ class Sweeper:
     def __init__(
         self,
         store: Store,
-        committed: Callable[[Result], None],
+        committed: Callable[[AnyResult], None],
         *,
         node: str,
         now: Callable[[], float],

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from bellwire.domain.channels import remove_channel
 from bellwire.domain.delivery import BusEvent
 from bellwire.domain.identity import remove_user
-from bellwire.domain.operation import Result
+from bellwire.domain.operation import AnyResult, Result
 from bellwire.records.chime import AppInstanceUser, Channel
 from bellwire.store.base import Tx
 
@@ -59,7 +59,7 @@ class Swept:
     messages: int = 0
     channels: int = 0
     users: int = 0
-    result: Result = field(default_factory=lambda: Result({}))
+    result: AnyResult = field(default_factory=lambda: Result({}))
 
     @property
     def count(self) -> int:

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from bellwire.aws import arn as arns
 from bellwire.domain.delivery import BusEvent, ChannelEvent, StreamEvent
-from bellwire.domain.operation import Result
+from bellwire.domain.operation import AnyResult
 from bellwire.events import EventType
 from bellwire.store.base import IamTx, Tx
 
@@ -150,11 +150,13 @@ def stage(tx: Tx, now: float, events: Iterable[BusEvent], exports: Iterable[Stre
     return len(rows)
 
 
-def staged(unit: Callable[[IamTx], Result], now: Callable[[], float]) -> Callable[[IamTx], Result]:
+def staged(
+    unit: Callable[[IamTx], AnyResult], now: Callable[[], float]
+) -> Callable[[IamTx], AnyResult]:
     """The unit, then its stream records written to the outbox in the same transaction: the one
     place every write's events reach the stream (``api/operations.py`` wraps every write)."""
 
-    def run(tx: IamTx) -> Result:
+    def run(tx: IamTx) -> AnyResult:
         result = unit(tx)
         stage(tx, now(), result.events, result.exports)
         return result

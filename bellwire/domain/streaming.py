@@ -10,7 +10,7 @@ is delivered: domain/export.py, bellwire/export/.
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
 from bellwire.aws import arn as arns
@@ -18,7 +18,11 @@ from bellwire.aws.errors import BadRequest, NotFound
 from bellwire.aws.shapes import (
     MessagingDeleteMessagingStreamingConfigurationsRequest,
     MessagingGetMessagingStreamingConfigurationsRequest,
+    MessagingGetMessagingStreamingConfigurationsResponse,
     MessagingPutMessagingStreamingConfigurationsRequest,
+    MessagingPutMessagingStreamingConfigurationsResponse,
+    MessagingStreamingConfiguration,
+    NoOutput,
 )
 from bellwire.domain.identity import require_app_instance
 from bellwire.domain.operation import Call, Result, operation
@@ -69,14 +73,14 @@ def check_stream_arn(call: Call, app_instance_arn: str, resource_arn: str) -> No
         )
 
 
-def _shape(configurations: dict[str, str]) -> list[dict[str, Any]]:
+def _shape(configurations: dict[str, str]) -> list[MessagingStreamingConfiguration]:
     return [{"DataType": d, "ResourceArn": r} for d, r in sorted(configurations.items())]
 
 
 @operation("PutMessagingStreamingConfigurations", writes=True)
 def put_configurations(
     tx: Tx, call: Call, p: MessagingPutMessagingStreamingConfigurationsRequest
-) -> Result:
+) -> Result[MessagingPutMessagingStreamingConfigurationsResponse]:
     """Replaces the whole set: one configuration per DataType."""
     app = require_app_instance(tx, p["AppInstanceArn"])
     configurations: dict[str, str] = {}
@@ -93,7 +97,7 @@ def put_configurations(
 @operation("GetMessagingStreamingConfigurations", writes=False)
 def get_configurations(
     tx: Tx, call: Call, p: MessagingGetMessagingStreamingConfigurationsRequest
-) -> Result:
+) -> Result[MessagingGetMessagingStreamingConfigurationsResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     configurations = tx.streaming_configurations(app.arn)
     if not configurations:
@@ -104,7 +108,7 @@ def get_configurations(
 @operation("DeleteMessagingStreamingConfigurations", writes=True)
 def delete_configurations(
     tx: Tx, call: Call, p: MessagingDeleteMessagingStreamingConfigurationsRequest
-) -> Result:
+) -> Result[NoOutput]:
     """Stops staging new records; those already in the outbox are still delivered."""
     app = tx.app_instance(p["AppInstanceArn"])
     if app is None:
