@@ -298,7 +298,7 @@ class BellwireServer:
             await asyncio.sleep(min(600.0, window / 4))
             if self.store is None:
                 return
-            prune = functools.partial(_forget_results_before, moment=time.time() - window)
+            prune = functools.partial(_forget_results_before, moment=self.clock.now() - window)
             try:
                 await self.store.write(prune)
             except Exception:
