@@ -344,3 +344,42 @@ async def test_deleting_an_app_instance_deletes_its_configurations(world: World)
     await world.write(identity.delete_app_instance, AppInstanceArn=app)
     assert await world.store.read(lambda tx: tx.streaming_configurations(app)) == {}
     assert types(await world.outbox()) == ["CREATE_CHANNEL"]  # its DELETE_CHANNEL is not streamed
+
+
+async def test_one_sweeper_of_two_on_one_store_sweeps(world: World) -> None:
+    from bellwire.sweeper import Sweeper
+
+    app, alice, _ = await world.setup()
+    await world.write(
+        channels.create_channel,
+        AppInstanceArn=app,
+        Name="c",
+        ChimeBearer=alice,
+        ExpirationSettings={"ExpirationDays": 1, "ExpirationCriterion": "CREATED_TIMESTAMP"},
+    )
+    published: list[str] = []
+    later = world.now + 2 * DAY
+
+    def sweeper(node: str) -> Sweeper:
+        return Sweeper(
+            world.store,
+            lambda r: published.extend(node for _ in r.events),
+            node=node,
+            now=lambda: later,
+            interval=3600.0,
+            batch=10,
+        )
+
+    first, second = sweeper("n1"), sweeper("n2")
+    assert (await first.sweep()).channels == 1
+    await world.write(
+        channels.create_channel,
+        AppInstanceArn=app,
+        Name="d",
+        ChimeBearer=alice,
+        ExpirationSettings={"ExpirationDays": 1, "ExpirationCriterion": "CREATED_TIMESTAMP"},
+    )
+    # Due too, but n1 holds the sweeper's lease: n2 leaves it alone, n1 deletes it.
+    assert (await second.sweep()).channels == 0
+    assert (await first.sweep()).channels == 1
+    assert published == ["n1", "n1"]
