@@ -15,7 +15,7 @@ from typing import Any
 
 from bellwire.store.sqlite import SqliteStore
 from bellwire.store.sqlite import migrate as sqlite_migrate
-from bellwire.testing import postgres_url, temporary_database
+from bellwire.testing import RunningServer, postgres_url, temporary_database
 
 
 @dataclass
@@ -82,3 +82,36 @@ def postgres_engine() -> Iterator[Engine]:
             psycopg.errors.ReadOnlySqlTransaction,
             url,
         )
+
+
+def dump_store(running: RunningServer) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, read through a connection of its own to the server's database
+    (its SQLite file read-only, or its PostgreSQL database)."""
+    if running.settings.store:
+        import psycopg
+
+        with psycopg.connect(running.settings.store, autocommit=True) as pg:
+            tables = [
+                r[0]
+                for r in pg.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+                )
+            ]
+            return {
+                t: sorted(pg.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables
+            }
+    path = Path(running.data_dir) / "bellwire.db"
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY name"
+            )
+        ]
+        return {
+            t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables
+        }
+    finally:
+        conn.close()
