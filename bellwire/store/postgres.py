@@ -74,7 +74,7 @@ def _translate(sql: str, cache: dict[str, str]) -> str:
     return out
 
 
-class _Cursor:
+class PgCursor:
     """A psycopg cursor as ``store/sql`` expects one (``?`` placeholders)."""
 
     __slots__ = ("_cache", "_cur")
@@ -215,7 +215,7 @@ class _PgTx(SqlTx):
 
     __slots__ = ("_order", "entered", "ticket")
 
-    def __init__(self, cursor: _Cursor, order: _Order) -> None:
+    def __init__(self, cursor: PgCursor, order: _Order) -> None:
         super().__init__(cursor)
         self._order = order
         self.ticket = _Ticket()
@@ -386,7 +386,7 @@ class PostgresStore:
         self, conn: psycopg.Connection[Any], cache: dict[str, str], batch: list[_Unit[Any]]
     ) -> None:
         pg = conn.cursor()
-        tx = _PgTx(_Cursor(pg, cache), self._order)
+        tx = _PgTx(PgCursor(pg, cache), self._order)
         outcomes: list[Outcome] = []
         started = time.perf_counter()
         try:
@@ -493,7 +493,7 @@ class PostgresStore:
                     continue
                 raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
             try:
-                return fn(SqlTx(_Cursor(pg, self._local.cache)))
+                return fn(SqlTx(PgCursor(pg, self._local.cache)))
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
             finally:
