@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from ws_helpers import World, off, session
+from ws_helpers import World, connect_url, off, refused, session
 
 from bellwire.events import EventType
 from bellwire.testing import RunningServer, postgres_url, temporary_database
@@ -153,11 +153,14 @@ async def _outage(forwarder: Forwarder, running: RunningServer) -> None:
     )
     assert listed.response["ResponseMetadata"]["HTTPStatusCode"] == 503
     iam = running.client("iam", config=NO_RETRY)
-    refused = await off(_error, lambda: iam.create_user(UserName="during-outage"))
-    assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 503
-    assert refused.response["Error"]["Code"] == "ServiceUnavailable"
+    iam_refused = await off(_error, lambda: iam.create_user(UserName="during-outage"))
+    assert iam_refused.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert iam_refused.response["Error"]["Code"] == "ServiceUnavailable"
     assert await off(_status, running, "/readyz") == 503
     assert await off(_status, running, "/healthz") == 200  # the process itself is fine
+    # A new session cannot read its channels: it is closed with a code clients reconnect on.
+    code, reason = await refused(connect_url(running, alice))
+    assert (code, reason) == (1013, "The database is unavailable; try again later.")
     # The open session is left alone: no close, no event.
     await bob_session.quiet(0.5)
     assert not bob_session.closed
