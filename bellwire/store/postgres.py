@@ -342,11 +342,14 @@ class PostgresStore:
             group = groups.pop(0)
             try:
                 conn = self._usable(conn)
+                # A unit that still meets a taken key when it runs alone after a conflict
+                # inserts a duplicate of its own: that is its failure, not a conflict.
+                alone = len(group) == 1 and tries > 0
                 try:
-                    self._attempt(conn, cache, group)
+                    self._attempt(conn, cache, group, alone)
                 except _Stale:
                     conn = self._usable(None)
-                    self._attempt(conn, cache, group)
+                    self._attempt(conn, cache, group, alone)
             except _Stale:
                 conn = None
                 self._fail(group, StoreUnavailable("PostgreSQL closed the connection"))
@@ -383,7 +386,11 @@ class PostgresStore:
         return conn
 
     def _attempt(
-        self, conn: psycopg.Connection[Any], cache: dict[str, str], batch: list[_Unit[Any]]
+        self,
+        conn: psycopg.Connection[Any],
+        cache: dict[str, str],
+        batch: list[_Unit[Any]],
+        alone: bool = False,
     ) -> None:
         pg = conn.cursor()
         tx = _PgTx(PgCursor(pg, cache), self._order)
@@ -403,7 +410,12 @@ class PostgresStore:
                 try:
                     result = unit.fn(tx)
                 except _RETRY as exc:
-                    raise _Conflict() from exc
+                    if not (alone and isinstance(exc, pgerrors.UniqueViolation)):
+                        raise _Conflict() from exc
+                    pg.execute("ROLLBACK TO SAVEPOINT unit")
+                    pg.execute("RELEASE SAVEPOINT unit")
+                    self._order.leave(tx.ticket, tx.entered)
+                    outcomes.append((unit, False, exc))
                 except psycopg.OperationalError:
                     raise
                 except BaseException as exc:  # the unit's own failure: undo it alone
@@ -478,6 +490,7 @@ class PostgresStore:
             conn = connect(self.url)
             self._local.conn = conn
             self._local.cache = {}
+            self._reader_conns = [c for c in self._reader_conns if not c.closed]
             self._reader_conns.append(conn)
         return conn
 
