@@ -321,6 +321,13 @@ class MessagingListChannelsModeratedByAppInstanceUserRequest(TypedDict, total=Fa
     ChimeBearer: Required[str]
 
 
+class MessagingListSubChannelsRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChimeBearer: Required[str]
+    MaxResults: int
+    NextToken: str
+
+
 class MessagingListTagsForResourceRequest(TypedDict, total=False):
     ResourceARN: Required[str]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bellwire.domain.elastic import configuration_shape
 from bellwire.events import iso_timestamp
 from bellwire.records.chime import (
     Admin,
@@ -109,6 +110,9 @@ def channel(c: Channel, names: Names, ts: Timestamp = rest_ts) -> dict[str, Any]
             "LastMessageTimestamp": ts(c.last_message),
             "LastUpdatedTimestamp": ts(c.updated),
             "ExpirationSettings": channel_expiration(c),
+            "ElasticChannelConfiguration": (
+                None if c.elastic is None else configuration_shape(c.elastic)
+            ),
         }
     )
 
@@ -144,6 +148,7 @@ def channel_message(m: Message, ts: Timestamp = rest_ts) -> dict[str, Any]:
             "MessageAttributes": None if m.redacted else m.attributes,
             "ContentType": None if m.redacted else m.content_type,
             "Target": [{"MemberArn": m.target_arn}] if m.target_arn else None,
+            "SubChannelId": m.sub_channel_id,
         }
     )
 
@@ -164,6 +169,7 @@ def channel_membership(m: Membership, names: Names, ts: Timestamp = rest_ts) -> 
             "ChannelArn": m.channel_arn,
             "CreatedTimestamp": ts(m.created),
             "LastUpdatedTimestamp": ts(m.updated),
+            "SubChannelId": m.sub_channel_id,
         }
     )
 

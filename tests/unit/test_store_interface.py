@@ -20,6 +20,7 @@ AGGREGATES = [
     base.Tags,
     base.Channels,
     base.Messages,
+    base.SubChannels,
     base.Snapshots,
     base.Iam,
 ]
