@@ -148,9 +148,11 @@ def merges(loads: Sequence[Load], config: ElasticConfiguration) -> list[Merge]:
     threshold = minimum_members(config)
     plan: list[Merge] = []
     while len(current) > 1:
-        # Smallest first; among equals the newest is the one that goes, the oldest absorbs.
-        ordered = sorted(current.values(), key=lambda ld: (ld.members, -ld.ordinal))
-        small, absorber = ordered[0], ordered[1]
+        # The smallest goes (the newest among equals); the least full of the others absorbs
+        # it (the oldest among equals).
+        small = min(current.values(), key=lambda ld: (ld.members, -ld.ordinal))
+        others = (ld for ld in current.values() if ld is not small)
+        absorber = min(others, key=lambda ld: (ld.members, ld.ordinal))
         if small.members >= threshold:
             break
         if absorber.members + small.members > config.target_memberships:
