@@ -290,9 +290,12 @@ def create_membership(tx: Tx, call: Call, p: MessagingCreateChannelMembershipReq
         _require_may_add(who, "DEFAULT")
         membership, events = _join_elastic(tx, call, c, p["MemberArn"], type_, who.arn, p)
         names = _names(tx, membership.member_arn)
-        return Result(
-            {"ChannelArn": c.arn, "Member": shapes.identity(membership.member_arn, names)}, events
-        )
+        output = {
+            "ChannelArn": c.arn,
+            "Member": shapes.identity(membership.member_arn, names),
+            "SubChannelId": membership.sub_channel_id,
+        }
+        return Result(output, events)
     if p.get("SubChannelId"):
         raise BadRequest(sub_channels.NOT_ELASTIC.format(arn=c.arn))
     _require_may_add(who, type_)
@@ -385,7 +388,8 @@ def _batch_elastic(
 
 @operation("DescribeChannelMembership", writes=False)
 def describe_membership(tx: Tx, call: Call, p: MessagingDescribeChannelMembershipRequest) -> Result:
-    who = sub_channels.scope(tx, actor(tx, p.get("ChimeBearer"), p["ChannelArn"]), p)
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    who = sub_channels.scope(tx, who, p, required=False)
     who.require_read()
     sub = p.get("SubChannelId")
     if sub:

@@ -68,6 +68,11 @@ def _scoped(tx: Tx, p: Mapping[str, Any]) -> Actor:
     return sub_channels.scope(tx, actor(tx, p.get("ChimeBearer"), p["ChannelArn"]), p)
 
 
+def _sub(sub_channel_id: str | None) -> dict[str, str]:
+    """The SubChannelId member of an output, on elastic channels only."""
+    return {"SubChannelId": sub_channel_id} if sub_channel_id else {}
+
+
 def _visible_message(tx: Tx, who: Actor, message_id: str, p: Mapping[str, Any]) -> Message:
     m = tx.message(who.channel.arn, message_id)
     if m is None or not m.visible_to(who.arn) or m.sub_channel_id != p.get("SubChannelId"):
@@ -152,6 +157,7 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
         "ChannelArn": who.channel.arn,
         "MessageId": message.message_id,
         "Status": {"Value": "SENT"},
+        **_sub(message.sub_channel_id),
     }
     remember(tx, call, scope, p, output)
     return Result(output, [event])
@@ -223,6 +229,7 @@ def list_messages(tx: Tx, call: Call, p: MessagingListChannelMessagesRequest) ->
             "ChannelArn": who.channel.arn,
             "ChannelMessages": [shapes.channel_message_summary(m) for m in rows],
             "NextToken": token,
+            **_sub(p.get("SubChannelId")),
         }
     )
 
@@ -252,7 +259,12 @@ def update_message(tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest) 
     updated = tx.message(m.channel_arn, m.message_id)
     assert updated is not None
     return Result(
-        {"ChannelArn": m.channel_arn, "MessageId": m.message_id, "Status": {"Value": "SENT"}},
+        {
+            "ChannelArn": m.channel_arn,
+            "MessageId": m.message_id,
+            "Status": {"Value": "SENT"},
+            **_sub(m.sub_channel_id),
+        },
         [_event(EventType.UPDATE_CHANNEL_MESSAGE, tx, updated)],
     )
 
@@ -279,7 +291,7 @@ def redact_message(tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest) 
     redacted = tx.message(m.channel_arn, m.message_id)
     assert redacted is not None
     return Result(
-        {"ChannelArn": m.channel_arn, "MessageId": m.message_id},
+        {"ChannelArn": m.channel_arn, "MessageId": m.message_id, **_sub(m.sub_channel_id)},
         [_event(EventType.REDACT_CHANNEL_MESSAGE, tx, redacted)],
     )
 
