@@ -633,7 +633,10 @@ class MessagingSession:
                 except Exception as exc:
                     failures.append((channel_arn, _describe(exc)))
                     break
+                sub = page.get("SubChannelId")
                 for summary in page.get("ChannelMessages") or ():
+                    # A live payload of an elastic channel names its sub-channel; so does this.
+                    summary = {**summary, "SubChannelId": sub} if sub else summary
                     payload = state.accept(channel_arn, summary)
                     if payload is None:
                         continue
