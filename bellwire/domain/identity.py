@@ -185,7 +185,10 @@ def update_user(tx: Tx, call: Call, p: IdentityUpdateAppInstanceUserRequest) -> 
 @operation("DeleteAppInstanceUser", writes=True)
 def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> Result:
     user = require_user(tx, p["AppInstanceUserArn"])
-    memberships = [m for m, _ in tx.memberships_with_channels(user.arn)]
+    pairs = tx.memberships_with_channels(user.arn)
+    memberships = [m for m, _ in pairs]
+    # Elastic channels the user leaves as a regular member rebalance afterwards (SCALE_IN).
+    rebalance = {c.arn: c for m, c in pairs if c.elastic is not None and not m.moderator}
     names = tx.user_names([user.arn, *(m.invited_by for m in memberships)])
     # The other members see the departure like any removal; the user's own sessions are closed.
     events: list[BusEvent] = [
@@ -198,6 +201,8 @@ def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> 
         for m in memberships
     ]
     tx.delete_user(user.arn)
+    for channel in rebalance.values():
+        events += sub_channels.scale_in(tx, call, channel)
     events.append(UserEvent(user.arn, deleted=True))
     return Result({}, events)
 
