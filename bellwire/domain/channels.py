@@ -462,11 +462,10 @@ def list_memberships_for_user(
 ) -> Result:
     user = _subject(tx, p)
     limit = page_size(p)
-    rows, token = paginate(
-        tx.memberships_of_user(user, decode_token(p, str), limit + 1),
-        limit,
-        lambda pair: pair[0].channel_arn,
-    )
+    found = tx.memberships_of_user(user, decode_token(p, str), limit + 1)
+    # A moderator of an elastic channel may hold several memberships of it: listed once.
+    found = list({m.channel_arn: (m, c) for m, c in reversed(found)}.values())[::-1]
+    rows, token = paginate(found, limit, lambda pair: pair[0].channel_arn)
     return Result(
         {
             "ChannelMemberships": [

@@ -360,6 +360,12 @@ def test_a_moderator_in_several_sub_channels(world: World) -> None:
             ChannelArn=channel, MemberArn=mod, Type="DEFAULT", ChimeBearer=mod, SubChannelId=sub
         )
     assert [s["MembershipCount"] for s in subs(world, channel, mod)] == [4, 3]
+    mine = m.list_channel_memberships_for_app_instance_user(
+        AppInstanceUserArn=mod, ChimeBearer=mod
+    )["ChannelMemberships"]
+    assert [x["ChannelSummary"]["ChannelArn"] for x in mine] == [channel]  # listed once
+    roster = m.list_channel_memberships(ChannelArn=channel, ChimeBearer=mod)["ChannelMemberships"]
+    assert len(roster) == 6 and len({x["Member"]["Arn"] for x in roster}) == 6
     m.delete_channel_membership(ChannelArn=channel, MemberArn=mod, ChimeBearer=mod, SubChannelId=s1)
     assert where(world, channel, mod, mod) == s0
     m.create_channel_membership(
