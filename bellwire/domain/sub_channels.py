@@ -162,6 +162,10 @@ def join(
         )
     if tx.memberships_in_channel(c.arn, member_arn):
         raise Conflict(f"{member_arn} is already a member of the channel {c.arn}.")
+    # The joiner's event number, taken first: its UPDATE of the channel row also holds the
+    # channel against concurrent balancing until the commit on engines that run writers side
+    # by side (PostgreSQL); SQLite has one writer anyway.
+    seq = tx.next_seq(c.arn)
     config = config_of(c)
     loads = [elastic.Load(s.sub_channel_id, s.members, s.ordinal) for s in tx.sub_channels(c.arn)]
     placement = elastic.place(loads, config, new_sub_channel_id())
@@ -190,15 +194,15 @@ def join(
     )
     tx.insert_membership(m)
     tx.count_sub_channel(c.arn, placement.sub_channel_id, members=1)
-    events.append(_created(tx, m))
+    events.append(_created(tx, m, seq))
     return m, events
 
 
-def _created(tx: Tx, m: Membership) -> BusEvent:
+def _created(tx: Tx, m: Membership, seq: int | None = None) -> BusEvent:
     names = tx.user_names([m.member_arn, m.invited_by])
     return membership_created(
         route_key(m.channel_arn, m.sub_channel_id),
-        tx.next_seq(m.channel_arn),
+        tx.next_seq(m.channel_arn) if seq is None else seq,
         shapes.channel_membership(m, names, shapes.event_ts),
         m.member_arn,
     )
@@ -252,12 +256,13 @@ def leave(
     names = tx.user_names({a for m in rows for a in (m.member_arn, m.invited_by)})
     events: list[BusEvent] = []
     regular_left = False
+    seq = tx.next_seq(c.arn)  # first, as in join: it holds the channel for balancing
     for m in rows:
         sub_id = m.sub_channel_id or ""
         events.append(
             membership_deleted(
                 route_key(c.arn, sub_id),
-                tx.next_seq(c.arn),
+                seq if m is rows[0] else tx.next_seq(c.arn),
                 shapes.channel_membership(m, names, shapes.event_ts),
                 m.member_arn,
             )
