@@ -124,6 +124,8 @@ def create_channel(tx: Tx, call: Call, p: MessagingCreateChannelRequest) -> Resu
     alive = lambda out: tx.channel(out["ChannelArn"]) is not None  # noqa: E731
     if (previous := replay(tx, scope, p, alive)) is not None:
         return Result(previous)
+    if elastic is not None:
+        sub_channels.check_quota(tx, call, app.arn)
     channel_id = p.get("ChannelId") or ids.hex_id(32)
     arn = arns.child(app.arn, "channel", channel_id)
     if tx.channel(arn) is not None:

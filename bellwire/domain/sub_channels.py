@@ -59,7 +59,7 @@ def routes(tx: Tx, c: Channel) -> list[str]:
 def check_creation(
     tx: Tx, call: Call, app_instance_arn: str, p: Mapping[str, Any]
 ) -> ElasticConfiguration:
-    """An elastic CreateChannel's rules: RESTRICTED, no MemberArns, the instance's quota."""
+    """An elastic CreateChannel's rules: RESTRICTED, no MemberArns (the quota comes later)."""
     config = elastic.parse_configuration(p["ElasticChannelConfiguration"], call.elastic)
     if p.get("Mode", "RESTRICTED") != "RESTRICTED":
         raise BadRequest("Elastic channels must be RESTRICTED.")
@@ -68,12 +68,16 @@ def check_creation(
             "MemberArns cannot be given when creating an elastic channel; add members with "
             "CreateChannelMembership (ModeratorArns are allowed)."
         )
+    return config
+
+
+def check_quota(tx: Tx, call: Call, app_instance_arn: str) -> None:
+    """After the idempotent replay: a retried creation is answered, not counted again."""
     quota = call.elastic.channels_per_app_instance
     if tx.count_elastic_channels(app_instance_arn) >= quota:
         raise ResourceLimitExceeded(
             f"The app instance {app_instance_arn} has its maximum of {quota} elastic channels."
         )
-    return config
 
 
 def first_sub_channel(tx: Tx, call: Call, c: Channel) -> list[BusEvent]:
