@@ -516,3 +516,30 @@ async def test_prefetch_shows_the_sub_channel(world: World, ws: Sessions) -> Non
     assert payload is not None and payload["Channel"]["ChannelArn"] == channel
     assert [x["Content"] for x in payload["ChannelMessages"]] == ["one"]
     assert {x["Member"]["Arn"] for x in payload["ChannelMemberships"]} == {users[3], users[4]}
+
+
+def test_status_and_deletion_of_a_message_in_a_sub_channel(world: World) -> None:
+    mod, member, admin = world.user(), world.user(), world.user()
+    world.admin(admin)
+    channel = elastic(world, mod)
+    world.add(channel, member, mod)
+    sub = where(world, channel, member, mod)
+    message_id = send(world, channel, member, sub, "short-lived")
+    m = world.messaging
+    status = m.get_channel_message_status(
+        ChannelArn=channel, MessageId=message_id, ChimeBearer=member, SubChannelId=sub
+    )["Status"]
+    assert status["Value"] == "SENT"
+    with pytest.raises(ClientError) as caught:  # the sub-channel is part of the message's name
+        m.get_channel_message_status(ChannelArn=channel, MessageId=message_id, ChimeBearer=member)
+    assert error_of(caught) == (400, "BadRequestException")
+    with pytest.raises(ClientError) as caught:
+        m.delete_channel_message(
+            ChannelArn=channel, MessageId=message_id, ChimeBearer=admin, SubChannelId="nope"
+        )
+    assert error_of(caught) == (404, "NotFoundException")
+    m.delete_channel_message(
+        ChannelArn=channel, MessageId=message_id, ChimeBearer=admin, SubChannelId=sub
+    )
+    listed = m.list_channel_messages(ChannelArn=channel, ChimeBearer=member, SubChannelId=sub)
+    assert listed["ChannelMessages"] == []
