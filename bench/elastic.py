@@ -164,7 +164,10 @@ async def run(
 ) -> dict[str, Any]:
     server_core, lg_core = procs.placement()
     procs.pin_self(lg_core)
-    procs.raise_fd_limit(sessions * 2 + 4096)
+    limit = procs.raise_fd_limit(sessions * 2 + 4096)
+    # Each side holds one descriptor per session (the server runs in its own process, with
+    # the same limit): where the hard limit cannot be raised, fewer sessions, said so.
+    requested, sessions = sessions, min(sessions, limit - 1500)
     maximum = math.ceil(members / sub_size)
     if maximum < 2:
         raise SystemExit("members / sub-size must give at least 2 sub-channels")
@@ -174,6 +177,8 @@ async def run(
         "sub_channel_size": sub_size,
         "sub_channels": maximum,
         "sessions": sessions,
+        "sessions_requested": requested,
+        "open_files_limit": limit,
     }
     with tempfile.TemporaryDirectory(prefix="bench-elastic-") as tmp:
         server = Bellwire(Path(tmp) / "data", server_core, Path(tmp) / "server.log")
