@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bellwire.aws.errors import BadRequest
+from bellwire.aws.shapes import MessagingElasticChannelConfiguration
 from bellwire.records.chime import ElasticConfiguration
 
 # The model's bounds of ElasticChannelConfiguration (the codec enforces them too).
@@ -74,7 +75,7 @@ def parse_configuration(raw: Mapping[str, Any], limits: ElasticLimits) -> Elasti
     return config
 
 
-def configuration_shape(config: ElasticConfiguration) -> dict[str, int]:
+def configuration_shape(config: ElasticConfiguration) -> MessagingElasticChannelConfiguration:
     return {
         "MaximumSubChannels": config.maximum_sub_channels,
         "TargetMembershipsPerSubChannel": config.target_memberships,

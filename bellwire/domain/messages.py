@@ -11,13 +11,22 @@ from bellwire.aws.errors import BadRequest, NotFound
 from bellwire.aws.shapes import (
     MessagingDeleteChannelMessageRequest,
     MessagingGetChannelMessageRequest,
+    MessagingGetChannelMessageResponse,
     MessagingGetChannelMessageStatusRequest,
+    MessagingGetChannelMessageStatusResponse,
     MessagingGetMessagingSessionEndpointRequest,
+    MessagingGetMessagingSessionEndpointResponse,
     MessagingListChannelMessagesRequest,
+    MessagingListChannelMessagesResponse,
     MessagingRedactChannelMessageRequest,
+    MessagingRedactChannelMessageResponse,
     MessagingSendChannelMessageRequest,
+    MessagingSendChannelMessageResponse,
     MessagingUpdateChannelMessageRequest,
+    MessagingUpdateChannelMessageResponse,
     MessagingUpdateChannelReadMarkerRequest,
+    MessagingUpdateChannelReadMarkerResponse,
+    NoOutput,
 )
 from bellwire.domain import shapes, sub_channels
 from bellwire.domain.delivery import message_event
@@ -68,11 +77,6 @@ def _scoped(tx: Tx, p: Mapping[str, Any]) -> Actor:
     return sub_channels.scope(tx, actor(tx, p.get("ChimeBearer"), p["ChannelArn"]), p)
 
 
-def _sub(sub_channel_id: str | None) -> dict[str, str]:
-    """The SubChannelId member of an output, on elastic channels only."""
-    return {"SubChannelId": sub_channel_id} if sub_channel_id else {}
-
-
 def _visible_message(tx: Tx, who: Actor, message_id: str, p: Mapping[str, Any]) -> Message:
     m = tx.message(who.channel.arn, message_id)
     if m is None or not m.visible_to(who.arn) or m.sub_channel_id != p.get("SubChannelId"):
@@ -93,14 +97,16 @@ def _event(kind: EventType, tx: Tx, m: Message) -> Any:
 
 
 @operation("SendChannelMessage", writes=True)
-def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> Result:
+def send_message(
+    tx: Tx, call: Call, p: MessagingSendChannelMessageRequest
+) -> Result[MessagingSendChannelMessageResponse]:
     who = _scoped(tx, p)
     # Admins and moderators need a membership to send, like everyone; hidden members observe.
     who.require_member("send messages")
     if who.membership is not None and who.membership.type == "HIDDEN":
         raise who.deny("send messages: hidden members can observe but not send")
     scope = f"SendChannelMessage|{who.channel.arn}|{who.arn}"
-    if (previous := replay(tx, scope, p)) is not None:
+    if (previous := replay(tx, scope, p, output=MessagingSendChannelMessageResponse)) is not None:
         return Result(previous)
     type_ = p["Type"]
     _check_content(type_, p["Content"])
@@ -111,7 +117,9 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
     if p.get("Target"):
         if len(p["Target"]) != 1:
             raise BadRequest("Target must name exactly one member.")
-        target = p["Target"][0]["MemberArn"]
+        target = p["Target"][0].get("MemberArn")
+        if target is None:  # the model leaves it optional: the codec lets [{}] through
+            raise BadRequest("Target must name exactly one member.")
         sub = p.get("SubChannelId")
         where = (
             tx.sub_channel_membership(who.channel.arn, sub, target)
@@ -153,18 +161,20 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
         sender=who.arn,
         target=target,
     )
-    output = {
+    output: MessagingSendChannelMessageResponse = {
         "ChannelArn": who.channel.arn,
         "MessageId": message.message_id,
         "Status": {"Value": "SENT"},
-        **_sub(message.sub_channel_id),
+        "SubChannelId": message.sub_channel_id,
     }
     remember(tx, call, scope, p, output)
     return Result(output, [event])
 
 
 @operation("GetChannelMessage", writes=False)
-def get_message(tx: Tx, call: Call, p: MessagingGetChannelMessageRequest) -> Result:
+def get_message(
+    tx: Tx, call: Call, p: MessagingGetChannelMessageRequest
+) -> Result[MessagingGetChannelMessageResponse]:
     who = _scoped(tx, p)
     who.require_read()
     return Result(
@@ -173,7 +183,9 @@ def get_message(tx: Tx, call: Call, p: MessagingGetChannelMessageRequest) -> Res
 
 
 @operation("GetChannelMessageStatus", writes=False)
-def get_message_status(tx: Tx, call: Call, p: MessagingGetChannelMessageStatusRequest) -> Result:
+def get_message_status(
+    tx: Tx, call: Call, p: MessagingGetChannelMessageStatusRequest
+) -> Result[MessagingGetChannelMessageStatusResponse]:
     who = _scoped(tx, p)
     m = _visible_message(tx, who, p["MessageId"], p)
     if m.sender_arn != who.arn:
@@ -203,7 +215,9 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 @operation("ListChannelMessages", writes=False)
-def list_messages(tx: Tx, call: Call, p: MessagingListChannelMessagesRequest) -> Result:
+def list_messages(
+    tx: Tx, call: Call, p: MessagingListChannelMessagesRequest
+) -> Result[MessagingListChannelMessagesResponse]:
     """Newest first unless SortOrder is ASCENDING; redacted messages appear empty, deleted and
     non-persistent ones not at all, targeted ones only to their target and sender."""
     who = _scoped(tx, p)
@@ -229,13 +243,15 @@ def list_messages(tx: Tx, call: Call, p: MessagingListChannelMessagesRequest) ->
             "ChannelArn": who.channel.arn,
             "ChannelMessages": [shapes.channel_message_summary(m) for m in rows],
             "NextToken": token,
-            **_sub(p.get("SubChannelId")),
+            "SubChannelId": p.get("SubChannelId"),
         }
     )
 
 
 @operation("UpdateChannelMessage", writes=True)
-def update_message(tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest) -> Result:
+def update_message(
+    tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest
+) -> Result[MessagingUpdateChannelMessageResponse]:
     who = _scoped(tx, p)
     m = _visible_message(tx, who, p["MessageId"], p)
     if m.sender_arn != who.arn:
@@ -263,14 +279,16 @@ def update_message(tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest) 
             "ChannelArn": m.channel_arn,
             "MessageId": m.message_id,
             "Status": {"Value": "SENT"},
-            **_sub(m.sub_channel_id),
+            "SubChannelId": m.sub_channel_id,
         },
         [_event(EventType.UPDATE_CHANNEL_MESSAGE, tx, updated)],
     )
 
 
 @operation("RedactChannelMessage", writes=True)
-def redact_message(tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest) -> Result:
+def redact_message(
+    tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest
+) -> Result[MessagingRedactChannelMessageResponse]:
     """Members redact their own messages; moderators and admins any message."""
     who = _scoped(tx, p)
     m = _visible_message(tx, who, p["MessageId"], p)
@@ -291,13 +309,17 @@ def redact_message(tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest) 
     redacted = tx.message(m.channel_arn, m.message_id)
     assert redacted is not None
     return Result(
-        {"ChannelArn": m.channel_arn, "MessageId": m.message_id, **_sub(m.sub_channel_id)},
+        {
+            "ChannelArn": m.channel_arn,
+            "MessageId": m.message_id,
+            "SubChannelId": m.sub_channel_id,
+        },
         [_event(EventType.REDACT_CHANNEL_MESSAGE, tx, redacted)],
     )
 
 
 @operation("DeleteChannelMessage", writes=True)
-def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) -> Result:
+def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) -> Result[NoOutput]:
     """Only AppInstanceAdmins delete; the event carries the message as it was."""
     who = _scoped(tx, p)
     who.require_admin("delete messages")
@@ -307,7 +329,9 @@ def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) 
 
 
 @operation("UpdateChannelReadMarker", writes=True)
-def update_read_marker(tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRequest) -> Result:
+def update_read_marker(
+    tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRequest
+) -> Result[MessagingUpdateChannelReadMarkerResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     if who.channel.elastic is not None:
         raise who.deny("update a read marker: elastic channels have no read markers")
@@ -319,6 +343,6 @@ def update_read_marker(tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRe
 @operation("GetMessagingSessionEndpoint", writes=False)
 def get_messaging_session_endpoint(
     tx: Tx, call: Call, p: MessagingGetMessagingSessionEndpointRequest
-) -> Result:
+) -> Result[MessagingGetMessagingSessionEndpointResponse]:
     """Where clients open their messaging sessions: this server, as configured or as bound."""
     return Result({"Endpoint": {"Url": call.session_endpoint()}})

@@ -14,7 +14,7 @@ from typing import Any
 
 from bellwire import ids
 from bellwire.aws.errors import BadRequest, Conflict, NotFound, ResourceLimitExceeded
-from bellwire.aws.shapes import MessagingListSubChannelsRequest
+from bellwire.aws.shapes import MessagingListSubChannelsRequest, MessagingListSubChannelsResponse
 from bellwire.domain import elastic, shapes
 from bellwire.domain.delivery import (
     BusEvent,
@@ -315,7 +315,9 @@ def scale_in(tx: Tx, call: Call, c: Channel) -> list[BusEvent]:
 
 
 @operation("ListSubChannels", writes=False)
-def list_sub_channels(tx: Tx, call: Call, p: MessagingListSubChannelsRequest) -> Result:
+def list_sub_channels(
+    tx: Tx, call: Call, p: MessagingListSubChannelsRequest
+) -> Result[MessagingListSubChannelsResponse]:
     """Admins and moderators list an elastic channel's sub-channels and their membership
     counts (regular and moderator memberships), oldest first."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from store_engines import Engine
 
 from bellwire.aws.errors import ResourceLimitExceeded
 from bellwire.domain import channels, identity, messages, sub_channels
@@ -20,12 +20,11 @@ from bellwire.domain.elastic import minimum_members
 from bellwire.domain.operation import Call, Result
 from bellwire.events import EventType
 from bellwire.records.chime import ElasticConfiguration, route_key
-from bellwire.store.base import Tx
-from bellwire.store.sqlite import SqliteStore
+from bellwire.store.base import Store, Tx
 
 
 class Harness:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.now = 1_700_000_000.0
 
@@ -37,8 +36,9 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    store = SqliteStore(tmp_path / "bellwire.db")
+async def harness(engine: Engine) -> AsyncIterator[Harness]:
+    """On each store engine in turn (tests/conftest.py)."""
+    store = engine.open()
     try:
         yield Harness(store)
     finally:
