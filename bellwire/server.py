@@ -44,6 +44,7 @@ from bellwire.connections import (
     Limits,
     raise_file_limit,
 )
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.export.backoff import Backoff
 from bellwire.export.relay import Relay
@@ -161,6 +162,11 @@ class BellwireServer:
             endpoint_host=lambda: self.endpoint_host,
             now=self.clock.now,
             resources=s.resources,
+            elastic=ElasticLimits(
+                channels_per_app_instance=s.elastic_channels_per_app_instance,
+                sub_channels_per_channel=s.elastic_max_sub_channels,
+                memberships_per_channel=s.elastic_max_memberships,
+            ),
         )
         await declare.apply(self.config_document, self.operations, index)
         authenticator = ConnectionAuthenticator(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from bellwire.domain.channels import remove_channel
 from bellwire.domain.delivery import BusEvent
 from bellwire.domain.identity import remove_user
-from bellwire.domain.operation import AnyResult, Result
+from bellwire.domain.operation import AnyResult, Call, Result
 from bellwire.records.chime import AppInstanceUser, Channel
 from bellwire.store.base import Tx
 
@@ -81,10 +81,12 @@ def purge_retained(tx: Tx, now: float, batch: int) -> Swept:
 
 def expire_channels(tx: Tx, now: float, batch: int) -> Swept:
     events: list[BusEvent] = []
+    count = 0
     for c in tx.channels_expiring_by(now, batch):
         if is_due(channel_expires_at(c), now):
-            events.append(remove_channel(tx, c))
-    return Swept(channels=len(events), result=Result({}, events))
+            events += remove_channel(tx, c)
+            count += 1
+    return Swept(channels=count, result=Result({}, events))
 
 
 def expire_users(tx: Tx, now: float, batch: int) -> Swept:
@@ -92,6 +94,6 @@ def expire_users(tx: Tx, now: float, batch: int) -> Swept:
     count = 0
     for u in tx.users_expiring_by(now, batch):
         if is_due(user_expires_at(u), now):
-            events += remove_user(tx, u)
+            events += remove_user(tx, Call("", "", now), u)
             count += 1
     return Swept(users=count, result=Result({}, events))

@@ -18,6 +18,7 @@ from typing import Any, Final, Generic, TypeVar, cast
 
 from bellwire.aws.errors import BadRequest, Conflict
 from bellwire.domain.delivery import BusEvent, StreamEvent
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
@@ -51,6 +52,7 @@ class Call:
     iam: IamContext | None = None
     # The [resources] map: the URLs of the AWS resources this server cannot reach.
     resources: ResourceMap = field(default_factory=ResourceMap)
+    elastic: ElasticLimits = field(default_factory=ElasticLimits)  # quotas (settings)
 
 
 # An operation's output: its generated TypedDict (bellwire/aws/shapes.py), which the codecs

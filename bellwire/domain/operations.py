@@ -8,6 +8,7 @@ from bellwire.domain import (
     messages,
     streaming,
     sts,
+    sub_channels,
     tags,
     unsupported,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "shapes_source",
     "streaming",
     "sts",
+    "sub_channels",
     "tags",
     "unsupported",
 ]

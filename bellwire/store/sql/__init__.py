@@ -14,6 +14,7 @@ from bellwire.store.sql.identity import IdentitySql
 from bellwire.store.sql.messages import MessagesSql
 from bellwire.store.sql.results import ResultsSql
 from bellwire.store.sql.snapshots import SnapshotsSql
+from bellwire.store.sql.sub_channels import SubChannelsSql
 from bellwire.store.sql.tags import TagsSql
 from bellwire.store.sql.upkeep import UpkeepSql
 
@@ -26,6 +27,7 @@ class SqlTx(
     TagsSql,
     MessagesSql,
     SnapshotsSql,
+    SubChannelsSql,
     ExportsSql,
     UpkeepSql,
     IamSql,
