@@ -96,15 +96,18 @@ def records_of(
 
 def _of_channel_event(event: ChannelEvent) -> list[StreamRecord]:
     kind, payload = event.event.type, event.event.payload or {}
+    # An elastic channel's events are routed per sub-channel; the stream's partition key is the
+    # channel itself (records/chime.py route_key: ARN + "/subchannel/" + id).
+    channel = event.channel_arn.partition("/subchannel/")[0]
     if kind in MESSAGE_TYPES:
-        return [StreamRecord(event.channel_arn, DataType.CHANNEL_MESSAGE, str(kind), payload)]
+        return [StreamRecord(channel, DataType.CHANNEL_MESSAGE, str(kind), payload)]
     if kind in CHANNEL_TYPES:
-        return [StreamRecord(event.channel_arn, DataType.CHANNEL, str(kind), payload)]
+        return [StreamRecord(channel, DataType.CHANNEL, str(kind), payload)]
     if kind == EventType.BATCH_CREATE_CHANNEL_MEMBERSHIP:
         common = {k: v for k, v in payload.items() if k != "Members"}
         return [
             StreamRecord(
-                event.channel_arn,
+                channel,
                 DataType.CHANNEL,
                 str(EventType.CREATE_CHANNEL_MEMBERSHIP),
                 {**common, "Member": member},

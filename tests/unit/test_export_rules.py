@@ -171,3 +171,22 @@ def test_a_sink_url_is_opened_by_its_scheme_or_refused() -> None:
     for url in ("redis://127.0.0.1:6379/0", "nats://127.0.0.1:4222", "http://h/x", "ftp://h/"):
         with pytest.raises(sinks.SinkError):
             sinks.open_sink(url)  # no key, no subject, no webhook caller, no such sink
+
+
+def test_a_sub_channels_events_are_streamed_under_their_channel() -> None:
+    route = CH + "/subchannel/s1"
+    records = records_of(
+        [
+            message_event(
+                EventType.CREATE_CHANNEL_MESSAGE,
+                route,
+                1,
+                {"ChannelArn": CH},
+                message_type="STANDARD",
+                sender=ALICE,
+                target=None,
+            )
+        ]
+    )
+    assert [(r.channel_arn, r.event_type) for r in records] == [(CH, "CREATE_CHANNEL_MESSAGE")]
+    assert routed(records, {APP: {"ChannelMessage": STREAM}})[0][:2] == (STREAM, CH)
