@@ -162,8 +162,8 @@ def membership_deleted(
 
 # --- the stream (streaming export, spec §11A.1) ---------------------------------------------------
 # Every ChannelEvent above that AWS also streams is turned into a stream record by
-# domain/export.py. What only the stream carries (bans, moderators, expiration-setting changes and,
-# with elastic channels, sub-channels) is a StreamEvent, returned in Result.exports.
+# domain/export.py. What only the stream carries (bans, moderators, expiration-setting changes)
+# is a StreamEvent, returned in Result.exports; balancing's SubChannelEvents are streamed too.
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,23 +193,6 @@ def moderator_deleted(channel_arn: str, payload: Mapping[str, Any]) -> StreamEve
 
 def channel_expiration_updated(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
     return StreamEvent(channel_arn, "UPDATE_CHANNEL_EXPIRATION_SETTINGS", payload)
-
-
-def sub_channel_created(channel_arn: str, sub_channel_id: str) -> StreamEvent:
-    """For elastic channels: the payload AWS links, ChannelArn and SubChannelId (spec §11A.1)."""
-    return StreamEvent(
-        channel_arn,
-        "CREATE_SUB_CHANNEL",
-        {"ChannelArn": channel_arn, "SubChannelId": sub_channel_id},
-    )
-
-
-def sub_channel_deleted(channel_arn: str, sub_channel_id: str) -> StreamEvent:
-    return StreamEvent(
-        channel_arn,
-        "DELETE_SUB_CHANNEL",
-        {"ChannelArn": channel_arn, "SubChannelId": sub_channel_id},
-    )
 
 
 # --- elastic channels ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from bellwire.aws import arn as arns
-from bellwire.domain.delivery import BusEvent, ChannelEvent, StreamEvent
+from bellwire.domain.delivery import BusEvent, ChannelEvent, StreamEvent, SubChannelEvent
 from bellwire.domain.operation import AnyResult
 from bellwire.events import EventType
 from bellwire.store.base import IamTx, Tx
@@ -48,6 +48,10 @@ CHANNEL_TYPES: Final = frozenset(
         EventType.DELETE_CHANNEL_MEMBERSHIP,
     }
 )
+# What an elastic channel routes to each of its sub-channels alike.
+_WHOLE_CHANNEL: Final = frozenset(
+    {EventType.CREATE_CHANNEL, EventType.UPDATE_CHANNEL, EventType.DELETE_CHANNEL}
+)
 # Streamed, but never sent on a messaging session: they come as StreamEvents (Result.exports).
 STREAM_ONLY: Final = frozenset(
     {
@@ -56,8 +60,6 @@ STREAM_ONLY: Final = frozenset(
         "DELETE_CHANNEL_BAN",
         "CREATE_CHANNEL_MODERATOR",
         "DELETE_CHANNEL_MODERATOR",
-        "CREATE_SUB_CHANNEL",
-        "DELETE_SUB_CHANNEL",
     }
 )
 
@@ -81,10 +83,24 @@ def records_of(
 
     Not streamed (AWS's table has none of them): PENDING/FAILED/DENIED message events (a message
     processed by a channel flow is streamed once, when it is SENT), UPDATE_CHANNEL_MEMBERSHIP.
-    BATCH_CREATE_CHANNEL_MEMBERSHIP becomes one CREATE_CHANNEL_MEMBERSHIP per member."""
+    BATCH_CREATE_CHANNEL_MEMBERSHIP becomes one CREATE_CHANNEL_MEMBERSHIP per member. Balancing's
+    sub-channel changes become CREATE_SUB_CHANNEL/DELETE_SUB_CHANNEL. An elastic channel's
+    channel-level events (UPDATE_CHANNEL, DELETE_CHANNEL) are routed once per sub-channel with
+    the same sequence and payload; the stream gets one record of each."""
     records: list[StreamRecord] = []
+    routed_copies: set[tuple[str, str, int]] = set()
     for event in events:
-        if isinstance(event, ChannelEvent):
+        if isinstance(event, SubChannelEvent):
+            payload = {"ChannelArn": event.channel_arn, "SubChannelId": event.sub_channel_id}
+            records.append(
+                StreamRecord(event.channel_arn, DataType.CHANNEL, str(event.kind), payload)
+            )
+        elif isinstance(event, ChannelEvent):
+            if "/subchannel/" in event.channel_arn and event.event.type in _WHOLE_CHANNEL:
+                copy = (event.channel_arn.partition("/subchannel/")[0], event.event.type, event.seq)
+                if copy in routed_copies:
+                    continue
+                routed_copies.add(copy)
             records += _of_channel_event(event)
     for extra in exports:
         if extra.event_type in STREAM_ONLY:

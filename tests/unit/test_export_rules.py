@@ -10,14 +10,16 @@ from bellwire.clock import DAY, Clock
 from bellwire.domain import expiry
 from bellwire.domain.delivery import (
     ChannelEvent,
+    SubChannelChange,
+    SubChannelEvent,
     UserEvent,
     ban_created,
     channel_deleted,
     membership_created,
+    membership_deleted,
     memberships_batch_created,
     message_event,
     sender_only_event,
-    sub_channel_created,
 )
 from bellwire.domain.export import DataType, StreamRecord, records_of, routed
 from bellwire.events import Event, EventType, MessageType
@@ -56,17 +58,32 @@ def test_streamed_events_and_their_data_types() -> None:
         ChannelEvent(CH, 4, Event(EventType.UPDATE_CHANNEL_MEMBERSHIP, MessageType.SYSTEM, {})),
         UserEvent(ALICE, deleted=True),
         channel_deleted(CH, 5, {"ChannelArn": CH}),
+        SubChannelEvent(SubChannelChange.CREATE_SUB_CHANNEL, CH, "sub-1"),
     ]
-    extra = [ban_created(CH, {"ChannelArn": CH}), sub_channel_created(CH, "sub-1")]
+    extra = [ban_created(CH, {"ChannelArn": CH})]
     got = [(r.event_type, r.data_type) for r in records_of(events, extra)]
     assert got == [
         ("CREATE_CHANNEL_MESSAGE", DataType.CHANNEL_MESSAGE),
         ("CREATE_CHANNEL_MEMBERSHIP", DataType.CHANNEL),
         ("DELETE_CHANNEL", DataType.CHANNEL),
-        ("CREATE_CHANNEL_BAN", DataType.CHANNEL),
         ("CREATE_SUB_CHANNEL", DataType.CHANNEL),
+        ("CREATE_CHANNEL_BAN", DataType.CHANNEL),
     ]
-    assert records_of([], extra)[1].payload == {"ChannelArn": CH, "SubChannelId": "sub-1"}
+    assert records_of(events[-1:])[0].payload == {"ChannelArn": CH, "SubChannelId": "sub-1"}
+
+
+def test_an_elastic_channel_event_routed_to_each_sub_channel_is_one_record() -> None:
+    deleted = [channel_deleted(f"{CH}/subchannel/{sub}", 9, {"ChannelArn": CH}) for sub in "ab"]
+    left = [
+        membership_deleted(f"{CH}/subchannel/{sub}", 10, {"SubChannelId": sub}, ALICE)
+        for sub in "ab"
+    ]
+    records = records_of([*deleted, *left])
+    assert [(r.event_type, r.channel_arn) for r in records] == [
+        ("DELETE_CHANNEL", CH),
+        ("DELETE_CHANNEL_MEMBERSHIP", CH),  # one per sub-channel left: they differ
+        ("DELETE_CHANNEL_MEMBERSHIP", CH),
+    ]
 
 
 def test_a_batch_of_memberships_is_one_record_per_member() -> None:
