@@ -160,6 +160,31 @@ class Settings:
         },
     )
 
+    # --- webhooks (channel flow processors, and other features' endpoints) ----------------
+    webhook_secret: str = _setting(
+        "",
+        "Shared secret of the HMAC-SHA256 signature on every webhook call "
+        "(X-Bellwire-Signature, docs/webhooks.md); empty: generated on first start and kept "
+        "in the data dir as webhook-secret (mode 0600).",
+        secret=True,
+    )
+    webhook_timeout_seconds: float = _setting(
+        10.0, "Time one webhook attempt may take, connecting included."
+    )
+    webhook_retries: int = _setting(
+        2, "Attempts after the first for a webhook call that got no answer, a 429 or a 5xx."
+    )
+    webhook_max_in_flight: int = _setting(
+        256,
+        "Webhook calls in flight at once; a new channel-flow invocation over it fails at once "
+        "with its processor's FallbackAction.",
+    )
+    flow_callback_window_seconds: int = _setting(
+        172800,
+        "How long a channel flow processor has to call ChannelFlowCallback (AWS: 48 hours); "
+        "after it the FallbackAction applies and a late callback is Forbidden.",
+    )
+
     # --- IAM and STS ---------------------------------------------------------------------
     sts_min_duration_seconds: int = _setting(
         900,
@@ -205,6 +230,8 @@ class Settings:
             "prefetch_memberships",
             "sts_min_duration_seconds",
             "max_unauthenticated_connections",
+            "webhook_max_in_flight",
+            "flow_callback_window_seconds",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
@@ -217,11 +244,14 @@ class Settings:
             "http_body_timeout_seconds",
             "http_keepalive_timeout_seconds",
             "connect_upgrade_timeout_seconds",
+            "webhook_timeout_seconds",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
         if not 1 <= self.connect_max_presign_seconds <= 604800:
             problems.append("connect_max_presign_seconds must be 1-604800 (one week)")
+        if not 0 <= self.webhook_retries <= 10:
+            problems.append("webhook_retries must be 0-10")
         if self.prefetch_cache_bytes < 0:
             problems.append("prefetch_cache_bytes must not be negative")
         if problems:
