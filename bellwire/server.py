@@ -56,9 +56,11 @@ from bellwire.iam.keys import (
     prepare_data_dir,
     root_credential,
 )
+from bellwire.invoker import FlowInvoker
 from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.store.base import Tx
 from bellwire.store.sqlite import SqliteStore
+from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
 
 log = logging.getLogger("bellwire")
 
@@ -100,6 +102,7 @@ class BellwireServer:
         self.dev_tls: devtls.DevTls | None = None
         self.metrics: Metrics | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self.invoker: FlowInvoker | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -131,6 +134,16 @@ class BellwireServer:
             iam=IamContext(index, sts_min_duration=s.sts_min_duration_seconds),
             committed=self._committed,
             endpoint_host=lambda: self.endpoint_host,
+            resources=s.resources,
+        )
+        self.invoker = FlowInvoker(
+            self.store,
+            WebhookCaller(
+                load_or_create_secret(s.data_dir, s.webhook_secret), WebhookSettings.of(s)
+            ),
+            s.resources,
+            self._committed,
+            window=s.flow_callback_window_seconds,
         )
         await declare.apply(self.config_document, self.operations, index)
         authenticator = ConnectionAuthenticator(
@@ -194,6 +207,8 @@ class BellwireServer:
             backlog=128,
             ssl_handshake_timeout=s.http_head_timeout_seconds if context else None,
         )
+        # Processors call back over REST: resume pending invocations once it listens.
+        await self.invoker.start()
         log.info("bellwire listening on %s (endpoint %s)", self.url, self.endpoint_host)
 
     def _guard(self) -> ConnectionGuard:
@@ -311,6 +326,8 @@ class BellwireServer:
             self._http.pre_shutdown()
             await self._http.shutdown(self.settings.shutdown_grace_seconds)
         await _hang_up(sockets)
+        if self.invoker is not None:
+            await self.invoker.close()
         if self.store is not None:
             await self.store.close()
         await self.bus.close()
@@ -346,6 +363,8 @@ class BellwireServer:
             self.bus.publish(result.events)
         if result.iam is not None and self._credentials is not None:
             self._credentials.apply(result.iam)
+        if result.invocations and self.invoker is not None:
+            self.invoker.submit(result.invocations)
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         connection = self.guard.begin(request) if self.guard is not None else None

@@ -19,6 +19,7 @@ from bellwire.domain.iam import add_access_key, put_policy, update_role
 from bellwire.domain.operation import Call, IamContext, Registered, Result
 from bellwire.iam.authorize import Facts, authorize
 from bellwire.iam.principal import Principal
+from bellwire.resources import ResourceMap
 from bellwire.store.base import IamTx, Store
 
 
@@ -49,6 +50,7 @@ class Operations:
         committed: Callable[[Result], None],
         endpoint_host: Callable[[], str] = str,
         now: Callable[[], float] = time.time,
+        resources: ResourceMap | None = None,
     ) -> None:
         """``committed`` takes each committed write's result (its events and IAM changes), in
         commit order, before the caller resumes."""
@@ -59,6 +61,7 @@ class Operations:
         self._iam = iam
         self._endpoint_host = endpoint_host
         self._now = now
+        self._resources = resources if resources is not None else ResourceMap()
 
     def call_of(
         self, principal: Principal | None, facts: Facts | None, request_id: str = ""
@@ -74,6 +77,7 @@ class Operations:
             facts=facts,
             session_endpoint=self._endpoint_host,
             iam=self._iam,
+            resources=self._resources,
         )
 
     async def run(

@@ -114,12 +114,45 @@ class IdentityUpdateAppInstanceUserRequest(TypedDict, total=False):
     Metadata: Required[str]
 
 
+class MessagingAssociateChannelFlowRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChannelFlowArn: Required[str]
+    ChimeBearer: Required[str]
+
+
 class MessagingBatchCreateChannelMembershipRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     Type: str
     MemberArns: Required[list[str]]
     ChimeBearer: Required[str]
     SubChannelId: str
+
+
+class MessagingPushNotificationConfiguration(TypedDict, total=False):
+    Title: str
+    Body: str
+    Type: str
+
+
+class MessagingMessageAttributeValue(TypedDict, total=False):
+    StringValues: list[str]
+
+
+class MessagingChannelMessageCallback(TypedDict, total=False):
+    MessageId: Required[str]
+    Content: str
+    Metadata: str
+    PushNotification: MessagingPushNotificationConfiguration
+    MessageAttributes: dict[str, MessagingMessageAttributeValue]
+    SubChannelId: str
+    ContentType: str
+
+
+class MessagingChannelFlowCallbackRequest(TypedDict, total=False):
+    CallbackId: Required[str]
+    ChannelArn: Required[str]
+    DeleteResource: bool
+    ChannelMessage: Required[MessagingChannelMessageCallback]
 
 
 class MessagingTag(TypedDict, total=False):
@@ -160,6 +193,30 @@ class MessagingCreateChannelBanRequest(TypedDict, total=False):
     ChimeBearer: Required[str]
 
 
+class MessagingLambdaConfiguration(TypedDict, total=False):
+    ResourceArn: Required[str]
+    InvocationType: Required[str]
+
+
+class MessagingProcessorConfiguration(TypedDict, total=False):
+    Lambda: Required[MessagingLambdaConfiguration]
+
+
+class MessagingProcessor(TypedDict, total=False):
+    Name: Required[str]
+    Configuration: Required[MessagingProcessorConfiguration]
+    ExecutionOrder: Required[int]
+    FallbackAction: Required[str]
+
+
+class MessagingCreateChannelFlowRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    Processors: Required[list[MessagingProcessor]]
+    Name: Required[str]
+    Tags: list[MessagingTag]
+    ClientRequestToken: Required[str]
+
+
 class MessagingCreateChannelMembershipRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     MemberArn: Required[str]
@@ -183,6 +240,10 @@ class MessagingDeleteChannelBanRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     MemberArn: Required[str]
     ChimeBearer: Required[str]
+
+
+class MessagingDeleteChannelFlowRequest(TypedDict, total=False):
+    ChannelFlowArn: Required[str]
 
 
 class MessagingDeleteChannelMembershipRequest(TypedDict, total=False):
@@ -216,6 +277,10 @@ class MessagingDescribeChannelBanRequest(TypedDict, total=False):
     ChimeBearer: Required[str]
 
 
+class MessagingDescribeChannelFlowRequest(TypedDict, total=False):
+    ChannelFlowArn: Required[str]
+
+
 class MessagingDescribeChannelMembershipRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     MemberArn: Required[str]
@@ -238,6 +303,12 @@ class MessagingDescribeChannelModeratedByAppInstanceUserRequest(TypedDict, total
 class MessagingDescribeChannelModeratorRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     ChannelModeratorArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingDisassociateChannelFlowRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChannelFlowArn: Required[str]
     ChimeBearer: Required[str]
 
 
@@ -270,6 +341,12 @@ class MessagingListChannelBansRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
     ChimeBearer: Required[str]
+
+
+class MessagingListChannelFlowsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    MaxResults: int
+    NextToken: str
 
 
 class MessagingListChannelMembershipsRequest(TypedDict, total=False):
@@ -312,6 +389,12 @@ class MessagingListChannelsRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
     ChimeBearer: Required[str]
+
+
+class MessagingListChannelsAssociatedWithChannelFlowRequest(TypedDict, total=False):
+    ChannelFlowArn: Required[str]
+    MaxResults: int
+    NextToken: str
 
 
 class MessagingListChannelsModeratedByAppInstanceUserRequest(TypedDict, total=False):
@@ -367,16 +450,6 @@ class MessagingSearchChannelsRequest(TypedDict, total=False):
     NextToken: str
 
 
-class MessagingPushNotificationConfiguration(TypedDict, total=False):
-    Title: str
-    Body: str
-    Type: str
-
-
-class MessagingMessageAttributeValue(TypedDict, total=False):
-    StringValues: list[str]
-
-
 class MessagingTarget(TypedDict, total=False):
     MemberArn: str
 
@@ -412,6 +485,12 @@ class MessagingUpdateChannelRequest(TypedDict, total=False):
     Mode: str
     Metadata: str
     ChimeBearer: Required[str]
+
+
+class MessagingUpdateChannelFlowRequest(TypedDict, total=False):
+    ChannelFlowArn: Required[str]
+    Processors: Required[list[MessagingProcessor]]
+    Name: Required[str]
 
 
 class MessagingUpdateChannelMessageRequest(TypedDict, total=False):

@@ -21,7 +21,9 @@ from bellwire.domain.delivery import BusEvent
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
+from bellwire.records.flows import FlowInvocation
 from bellwire.records.iam import IamChange
+from bellwire.resources import ResourceMap
 from bellwire.store.base import IamTx, Tx
 
 DEFAULT_PAGE = 50
@@ -48,6 +50,8 @@ class Call:
     # The messaging session endpoint's host (GetMessagingSessionEndpoint), asked when needed.
     session_endpoint: Callable[[], str] = str
     iam: IamContext | None = None
+    # The [resources] map: ARNs of AWS resources (a flow's Lambda) to the URLs standing for them.
+    resources: ResourceMap = field(default_factory=ResourceMap)
 
 
 @dataclass(slots=True)
@@ -56,6 +60,8 @@ class Result:
     events: list[BusEvent] = field(default_factory=list)
     # What an IAM/STS write changed, for the credential index (applied after the commit).
     iam: IamChange | None = None
+    # Messages handed to a channel flow's processor, invoked once the write is committed.
+    invocations: list[FlowInvocation] = field(default_factory=list)
 
 
 # What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as

@@ -1,12 +1,13 @@
 """Every operation of the four services, registered by importing the module that defines it."""
 
 from bellwire.aws.genshapes import generate, models_of
-from bellwire.domain import channels, iam, identity, messages, sts, tags, unsupported
+from bellwire.domain import channels, flows, iam, identity, messages, sts, tags, unsupported
 from bellwire.domain.operation import REGISTRY
 
 __all__ = [
     "REGISTRY",
     "channels",
+    "flows",
     "iam",
     "identity",
     "implemented",

@@ -470,15 +470,20 @@ class Gateway:
         members, names = tx.members_with_names(channel.arn, "DEFAULT", s.prefetch_memberships)
 
         def newest(viewer: str | None) -> list[Message]:
-            return tx.list_messages(
-                channel.arn,
-                viewer=viewer,
-                descending=True,
-                not_before=None,
-                not_after=None,
-                after_seq=None,
-                limit=s.prefetch_messages + 1,
-            )
+            # Messages a channel flow holds or failed are not shown to every member alike.
+            return [
+                m
+                for m in tx.list_messages(
+                    channel.arn,
+                    viewer=viewer,
+                    descending=True,
+                    not_before=None,
+                    not_after=None,
+                    after_seq=None,
+                    limit=s.prefetch_messages + 1,
+                )
+                if m.status == "SENT" or m.sender_arn == viewer
+            ]
 
         messages = newest(None)
         if not any(m.target_arn for m in messages):

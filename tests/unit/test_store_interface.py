@@ -20,6 +20,7 @@ AGGREGATES = [
     base.Tags,
     base.Channels,
     base.Messages,
+    base.Flows,
     base.Snapshots,
     base.Iam,
 ]

@@ -8,6 +8,7 @@ aggregate's class, not the whole transaction.
 from __future__ import annotations
 
 from bellwire.store.sql.common import Cursor, Row
+from bellwire.store.sql.flows import FlowsSql
 from bellwire.store.sql.iam import IamSql
 from bellwire.store.sql.identity import IdentitySql
 from bellwire.store.sql.messages import MessagesSql
@@ -18,7 +19,7 @@ from bellwire.store.sql.tags import TagsSql
 __all__ = ["Cursor", "Row", "SqlTx"]
 
 
-class SqlTx(ResultsSql, IdentitySql, TagsSql, MessagesSql, SnapshotsSql, IamSql):
+class SqlTx(ResultsSql, IdentitySql, TagsSql, MessagesSql, SnapshotsSql, FlowsSql, IamSql):
     """Every aggregate's queries and changes inside one transaction (implements ``IamTx``)."""
 
     __slots__ = ()
