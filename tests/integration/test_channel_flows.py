@@ -795,3 +795,27 @@ def test_pending_messages_survive_kill_9(
         assert [x["Content"] for x in theirs] == ["SHOUT AFTER THE CRASH"]
     finally:
         target.stop()
+
+
+def test_messages_take_their_place_when_their_callback_completes(
+    app: App, processors: dict[str, Processor], callers: Callers
+) -> None:
+    """Documented ordering: a flow's messages are delivered (and listed) in the order their
+    processors finish, not the order they were sent."""
+    quiet = processors[QUIET]
+    channel = channel_with_flow(app, QUIET)
+    before = len(quiet.events)
+    first = app.send(channel, app.alice, "one")
+    second = app.send(channel, app.alice, "two")
+    by_id = {e["ChannelMessage"]["MessageId"]: e for e in quiet.arrived(before + 2)[before:]}
+    client = callers.client()
+    for message_id in (second, first):
+        client.channel_flow_callback(
+            CallbackId=by_id[message_id]["CallbackId"],
+            ChannelArn=channel,
+            ChannelMessage={"MessageId": message_id},
+        )
+    listed = app.messaging.list_channel_messages(
+        ChannelArn=channel, ChimeBearer=app.bob, SortOrder="ASCENDING"
+    )["ChannelMessages"]
+    assert [x["Content"] for x in listed] == ["two", "one"]
