@@ -222,3 +222,52 @@ def word_filter(
         return Send()
 
     return decide
+
+
+# --- `bellwire processor`: the example processor as a command ----------------------------------
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=9000, help="port to listen on")
+    parser.add_argument("--path", default="/", help="path bellwire POSTs to")
+    parser.add_argument(
+        "--endpoint-url",
+        default="http://127.0.0.1:8080",
+        help="the bellwire server to call back (ChannelFlowCallback)",
+    )
+    parser.add_argument("--region", default="us-east-1", help="region of the SigV4 signature")
+    parser.add_argument(
+        "--deny", action="append", default=[], metavar="WORD", help="deny messages with WORD"
+    )
+    parser.add_argument(
+        "--mask", action="append", default=[], metavar="WORD", help="mask WORD with asterisks"
+    )
+
+
+def run_cli(args: Any) -> int:
+    """Serve ``word_filter``; the secret comes from BELLWIRE_WEBHOOK_SECRET, the callback's
+    credentials from the usual AWS chain (AWS_ACCESS_KEY_ID... or a profile)."""
+    import os
+    import sys
+
+    import boto3
+
+    secret = os.environ.get("BELLWIRE_WEBHOOK_SECRET", "")
+    if not secret:
+        print(
+            "bellwire processor: set BELLWIRE_WEBHOOK_SECRET to the server's webhook secret "
+            "(its webhook_secret, or the webhook-secret file of its data dir)",
+            file=sys.stderr,
+        )
+        return 2
+
+    def client() -> Any:
+        return boto3.client(
+            "chime-sdk-messaging", endpoint_url=args.endpoint_url, region_name=args.region
+        )
+
+    app = processor_app(secret.encode(), word_filter(args.deny, args.mask), client, path=args.path)
+    print(f"word filter processor on http://{args.host}:{args.port}{args.path}", flush=True)
+    web.run_app(app, host=args.host, port=args.port, print=None)
+    return 0

@@ -819,3 +819,81 @@ def test_messages_take_their_place_when_their_callback_completes(
         ChannelArn=channel, ChimeBearer=app.bob, SortOrder="ASCENDING"
     )["ChannelMessages"]
     assert [x["Content"] for x in listed] == ["two", "one"]
+
+
+# --- the processor kit: the pytest plugin's processor, and `bellwire processor` ----------------
+
+
+def wait_status(messaging: Any, channel: str, message_id: str, bearer: str) -> str:
+    deadline = time.monotonic() + 20
+    status = "PENDING"
+    while status == "PENDING" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            status = messaging.get_channel_message_status(
+                ChannelArn=channel, MessageId=message_id, ChimeBearer=bearer
+            )["Status"]["Value"]
+        except messaging.exceptions.NotFoundException:
+            return "GONE"  # DENIED: nothing is kept
+    return status
+
+
+def test_the_plugin_starts_a_processor_next_to_the_server(
+    bellwire_processor_factory: Any, bellwire_server_factory: Any
+) -> None:
+    processor_ = bellwire_processor_factory(flows.word_filter(deny=["spam"], mask=["darn"]))
+    running = bellwire_server_factory(**processor_.server_settings(SENDS))
+    processor_.target = running
+    app = make_app(running.client("chime-sdk-identity"), running.client("chime-sdk-messaging"))
+    channel = channel_with_flow(app, SENDS)
+    masked = app.send(channel, app.alice, "darn it")
+    denied = app.send(channel, app.alice, "buy spam")
+    assert wait_status(app.messaging, channel, masked, app.alice) == "SENT"
+    assert wait_status(app.messaging, channel, denied, app.alice) == "GONE"
+    listed = app.messaging.list_channel_messages(ChannelArn=channel, ChimeBearer=app.bob)
+    assert [x["Content"] for x in listed["ChannelMessages"]] == ["**** it"]
+    assert processor_.stats.called_back == 2
+
+
+def test_the_example_processor_command(
+    bellwire_server_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    port = free_port()
+    keys = {"AKIAEXAMPLEPROCESSOR": "example-processor-secret-key-0123456789ab"}
+    ((key_id, secret_key),) = keys.items()
+    running = bellwire_server_factory(
+        resources={SENDS: f"http://127.0.0.1:{port}/"},
+        webhook_secret=SECRET,
+        root_access_key_id=key_id,
+        root_secret_access_key=secret_key,
+    )
+    env = {
+        **{k: v for k, v in __import__("os").environ.items() if not k.startswith("AWS_")},
+        "BELLWIRE_WEBHOOK_SECRET": SECRET,
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
+    }
+    command = [sys.executable, "-m", "bellwire", "processor", "--port", str(port)]
+    command += ["--endpoint-url", running.url, "--deny", "spam", "--mask", "darn"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert "word filter processor on" in proc.stdout.readline()
+        app = make_app(running.client("chime-sdk-identity"), running.client("chime-sdk-messaging"))
+        channel = channel_with_flow(app, SENDS)
+        masked = app.send(channel, app.alice, "oh darn")
+        denied = app.send(channel, app.alice, "spam spam")
+        assert wait_status(app.messaging, channel, masked, app.alice) == "SENT"
+        assert wait_status(app.messaging, channel, denied, app.alice) == "GONE"
+        got = app.messaging.get_channel_message(
+            ChannelArn=channel, MessageId=masked, ChimeBearer=app.bob
+        )
+        assert got["ChannelMessage"]["Content"] == "oh ****"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
