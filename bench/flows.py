@@ -62,18 +62,28 @@ class Waiters:
 
 
 async def processor(port: int, server_port: int, signer: Signer, waiters: Waiters) -> web.AppRunner:
-    callers = [Chime("127.0.0.1", server_port, signer) for _ in range(8)]
-    turn = iter(range(1 << 62))
+    # One keep-alive connection carries one request at a time: a pool, checked out per callback.
+    idle: asyncio.Queue[Chime] = asyncio.Queue()
+    for _ in range(64):
+        idle.put_nowait(Chime("127.0.0.1", server_port, signer))
 
     async def call_back(event: dict[str, Any]) -> None:
         message = event["ChannelMessage"]
-        chime = callers[next(turn) % len(callers)]
         path = f"/channels/{quote(message['ChannelArn'], safe='')}"
         document = {
             "CallbackId": event["CallbackId"],
             "ChannelMessage": {"MessageId": message["MessageId"]},
         }
-        status, body = await chime.raw("POST", path, "operation=channel-flow-callback", document)
+        chime = await idle.get()
+        try:
+            status, body = await chime.raw(
+                "POST", path, "operation=channel-flow-callback", document
+            )
+        except Exception as exc:
+            print(f"callback failed: {exc!r}", file=sys.stderr)
+            return
+        finally:
+            idle.put_nowait(chime)
         if status == 200:
             waiters.done(message["MessageId"], time.monotonic_ns())
         else:
@@ -177,8 +187,10 @@ async def run(duration: float, clients: int) -> dict[str, Any]:
         admin = chimes[0]
         app = await admin.create_app_instance("bench-flows")
         users = [await admin.create_user(app, f"u{i}") for i in range(clients)]
-        plain = await admin.create_channel(app, users[0], "plain", users[1:])
-        flowing = await admin.create_channel(app, users[0], "flowing", users[1:])
+        plain = await admin.create_channel(app, users[0], "plain", users[1:10])
+        flowing = await admin.create_channel(app, users[0], "flowing", users[1:10])
+        for channel in (plain, flowing):
+            await admin.add_members(channel, users[0], users[10:])
         flow = await admin.call(
             "POST",
             "/channel-flows",
