@@ -277,6 +277,23 @@ def test_flow_life_cycle(app: App) -> None:
         m.describe_channel_flow(ChannelFlowArn=arn)
 
 
+def test_a_deleted_channel_leaves_its_flow(app: App) -> None:
+    """A channel made again with the same ChannelId does not inherit the old association, and
+    the flow can be deleted once its only channel is gone."""
+    m = app.messaging
+    arn = flow(app, SENDS)
+    channel = app.channel(app.alice, ChannelId="again")
+    m.associate_channel_flow(ChannelArn=channel, ChannelFlowArn=arn, ChimeBearer=app.alice)
+    m.delete_channel(ChannelArn=channel, ChimeBearer=app.alice)
+    assert app.channel(app.alice, ChannelId="again") == channel
+    assert (
+        "ChannelFlowArn"
+        not in m.describe_channel(ChannelArn=channel, ChimeBearer=app.alice)["Channel"]
+    )
+    assert m.list_channels_associated_with_channel_flow(ChannelFlowArn=arn)["Channels"] == []
+    m.delete_channel_flow(ChannelFlowArn=arn)
+
+
 def test_an_unmapped_lambda_is_refused_with_how_to_map_it(app: App) -> None:
     with raises(app.messaging, "BadRequestException", f"--resource {UNMAPPED}=URL"):
         flow(app, UNMAPPED)
