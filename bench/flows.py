@@ -104,7 +104,12 @@ async def processor(port: int, server_port: int, signer: Signer, waiters: Waiter
 
 
 async def closed_loop(
-    chimes: list[Chime], path: str, users: list[str], duration: float, waiters: Waiters | None
+    chimes: list[Chime],
+    path: str,
+    users: list[str],
+    duration: float,
+    waiters: Waiters | None,
+    during: Any = None,
 ) -> dict[str, Any]:
     latencies: list[int] = []
     stop = False
@@ -135,7 +140,7 @@ async def closed_loop(
     await asyncio.sleep(1.0)
     measuring = True
     started = time.monotonic()
-    await asyncio.sleep(duration)
+    await (during(duration) if during is not None else asyncio.sleep(duration))
     elapsed = time.monotonic() - started
     measuring = False
     stop = True
@@ -147,7 +152,7 @@ async def closed_loop(
     }
 
 
-async def run(duration: float, clients: int) -> dict[str, Any]:
+async def run(duration: float, clients: int, profile: Path | None = None) -> dict[str, Any]:
     signer = Signer(ACCESS_KEY_ID, SECRET, REGION)
     port, processor_port = procs.free_port(), procs.free_port()
     workdir = Path(tempfile.mkdtemp(prefix="bench-flows-"))
@@ -218,7 +223,17 @@ async def run(duration: float, clients: int) -> dict[str, Any]:
             bearer=users[0],
         )
         without = await closed_loop(chimes, messages_path(plain), users, duration, None)
-        through = await closed_loop(chimes, messages_path(flowing), users, duration, waiters)
+        during = None
+        if profile is not None:
+            from bench.profile import record
+
+            async def during(seconds: float) -> None:
+                summary = await record(server.pid, seconds, profile, server_core)
+                profile.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+
+        through = await closed_loop(
+            chimes, messages_path(flowing), users, duration, waiters, during
+        )
     finally:
         for chime in chimes:
             chime.close()
@@ -250,9 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the server during the flow phase into this file"
+    )
     args = parser.parse_args(argv)
     try:
-        result = asyncio.run(run(args.duration, args.clients))
+        result = asyncio.run(run(args.duration, args.clients, args.profile))
     finally:
         procs.stop_all()
     print(json.dumps(result, indent=2))
