@@ -61,6 +61,8 @@ from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.store.base import Tx
 from bellwire.store.sqlite import SqliteStore
 from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
+from bellwire.wordfilter import PATH as WORD_FILTER_PATH
+from bellwire.wordfilter import WordFilter
 
 log = logging.getLogger("bellwire")
 
@@ -103,6 +105,7 @@ class BellwireServer:
         self.metrics: Metrics | None = None
         self._refresher: asyncio.Task[None] | None = None
         self.invoker: FlowInvoker | None = None
+        self.word_filter: WordFilter | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -136,11 +139,17 @@ class BellwireServer:
             endpoint_host=lambda: self.endpoint_host,
             resources=s.resources,
         )
+        webhook_secret = load_or_create_secret(s.data_dir, s.webhook_secret)
+        self.word_filter = WordFilter(
+            webhook_secret,
+            self.operations,
+            index.root.principal,
+            s.word_filter_deny,
+            s.word_filter_mask,
+        )
         self.invoker = FlowInvoker(
             self.store,
-            WebhookCaller(
-                load_or_create_secret(s.data_dir, s.webhook_secret), WebhookSettings.of(s)
-            ),
+            WebhookCaller(webhook_secret, WebhookSettings.of(s)),
             s.resources,
             self._committed,
             window=s.flow_callback_window_seconds,
@@ -328,6 +337,8 @@ class BellwireServer:
         await _hang_up(sockets)
         if self.invoker is not None:
             await self.invoker.close()
+        if self.word_filter is not None:
+            await self.word_filter.close()
         if self.store is not None:
             await self.store.close()
         await self.bus.close()
@@ -412,6 +423,8 @@ class BellwireServer:
             # requests on it are refused so that nothing is written after SIGTERM; the client
             # retries the 503 on a new connection (to another node, or after the restart).
             return self.rest.unavailable(request)
+        if path == WORD_FILTER_PATH and self.word_filter is not None:
+            return await self.word_filter.handle(request)
         if path.startswith("/admin/") and self.admin is not None:
             return await self._admin(request, path)
         return await self.rest.handle(request)

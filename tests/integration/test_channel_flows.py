@@ -9,14 +9,19 @@ Events are read with the Python MessagingSession client.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -24,7 +29,6 @@ import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import App, make_app, raises
 from flow_processor import SECRET, Processor
 from server_process import free_port
 from server_process import start as start_process
@@ -32,6 +36,25 @@ from server_process import start as start_process
 from bellwire import flows
 from bellwire.client import Established, EventType, MessagingSession, ReconnectPolicy, SessionEvent
 from bellwire.testing import RunningServer, start_server
+
+
+def _integration_helpers() -> ModuleType:
+    """This suite's conftest under a name of its own: ``import conftest`` finds whichever
+    conftest was imported first when several suites run in one session."""
+    spec = importlib.util.spec_from_file_location(
+        "integration_conftest", Path(__file__).with_name("conftest.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+_helpers = _integration_helpers()
+App = _helpers.App
+make_app = _helpers.make_app
+raises = _helpers.raises
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -875,9 +898,6 @@ def test_the_plugin_starts_a_processor_next_to_the_server(
 def test_the_example_processor_command(
     bellwire_server_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import subprocess
-    import sys
-
     port = free_port()
     keys = {"AKIAEXAMPLEPROCESSOR": "example-processor-secret-key-0123456789ab"}
     ((key_id, secret_key),) = keys.items()
@@ -888,7 +908,7 @@ def test_the_example_processor_command(
         root_secret_access_key=secret_key,
     )
     env = {
-        **{k: v for k, v in __import__("os").environ.items() if not k.startswith("AWS_")},
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
         "BELLWIRE_WEBHOOK_SECRET": SECRET,
         "AWS_ACCESS_KEY_ID": key_id,
         "AWS_SECRET_ACCESS_KEY": secret_key,
@@ -914,3 +934,38 @@ def test_the_example_processor_command(
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_serve_ships_a_word_filter_processor(tmp_path: Path) -> None:
+    port = free_port()
+    word_filter = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:word-filter"
+    running = start_server(
+        tmp_path / "word-filter",
+        port=port,
+        resources={word_filter: f"http://127.0.0.1:{port}/processors/word-filter"},
+        word_filter_deny="spam, scam",
+        word_filter_mask="darn",
+    )
+    try:
+        app = make_app(running.client("chime-sdk-identity"), running.client("chime-sdk-messaging"))
+        channel = channel_with_flow(app, word_filter)
+        masked = app.send(channel, app.alice, "darn, it works")
+        denied = app.send(channel, app.alice, "a scam")
+        kept = app.send(channel, app.alice, "all good")
+        assert wait_status(app.messaging, channel, masked, app.alice) == "SENT"
+        assert wait_status(app.messaging, channel, denied, app.alice) == "GONE"
+        assert wait_status(app.messaging, channel, kept, app.alice) == "SENT"
+        listed = app.messaging.list_channel_messages(
+            ChannelArn=channel, ChimeBearer=app.bob, SortOrder="ASCENDING"
+        )["ChannelMessages"]
+        assert sorted(x["Content"] for x in listed) == ["****, it works", "all good"]
+        # Anyone but the server itself is refused.
+        request = urllib.request.Request(
+            f"{running.url}/processors/word-filter", data=b"{}", method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401
+        refused.value.close()
+    finally:
+        running.stop()
