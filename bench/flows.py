@@ -31,7 +31,7 @@ from aiohttp import web
 from bellwire import webhook
 from bench import procs
 from bench.rest import Chime, Signer, messages_path
-from bench.scenarios import latency_summary
+from bench.scenarios import Meter, latency_summary
 
 ACCESS_KEY_ID = "AKIDBELLWIREBENCHFLOW"
 SECRET = "bellwire-bench-flows-secret-key-0123456789"
@@ -110,6 +110,7 @@ async def closed_loop(
     duration: float,
     waiters: Waiters | None,
     during: Any = None,
+    server: procs.Proc | None = None,
 ) -> dict[str, Any]:
     latencies: list[int] = []
     stop = False
@@ -140,8 +141,10 @@ async def closed_loop(
     await asyncio.sleep(1.0)
     measuring = True
     started = time.monotonic()
+    meter = Meter(server) if server is not None else None
     await (during(duration) if during is not None else asyncio.sleep(duration))
     elapsed = time.monotonic() - started
+    usage = meter.read() if meter is not None else {}
     measuring = False
     stop = True
     await asyncio.gather(*tasks)
@@ -149,6 +152,7 @@ async def closed_loop(
         "messages_per_s": round(done / elapsed, 1),
         "failures": failures,
         **latency_summary(latencies),
+        **{k: v for k, v in usage.items() if k != "seconds"},
     }
 
 
@@ -222,7 +226,9 @@ async def run(duration: float, clients: int, profile: Path | None = None) -> dic
             document={"ChannelFlowArn": flow["ChannelFlowArn"]},
             bearer=users[0],
         )
-        without = await closed_loop(chimes, messages_path(plain), users, duration, None)
+        without = await closed_loop(
+            chimes, messages_path(plain), users, duration, None, server=server
+        )
         during = None
         if profile is not None:
             from bench.profile import record
@@ -232,7 +238,7 @@ async def run(duration: float, clients: int, profile: Path | None = None) -> dic
                 profile.with_suffix(".json").write_text(json.dumps(summary, indent=2))
 
         through = await closed_loop(
-            chimes, messages_path(flowing), users, duration, waiters, during
+            chimes, messages_path(flowing), users, duration, waiters, during, server
         )
     finally:
         for chime in chimes:
