@@ -63,6 +63,8 @@ QUIET = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:quiet"
 SLOW = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slow"
 DEAD = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:dead"
 UNMAPPED = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:unmapped"
+ROOT_KEY = "AKIAFLOWTESTROOT0001"
+ROOT_SECRET = "flow-test-root-secret-key-0123456789abcd"
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 FAST = ReconnectPolicy(base=0.05, cap=0.2, window=3.0)
 
@@ -969,3 +971,91 @@ def test_serve_ships_a_word_filter_processor(tmp_path: Path) -> None:
         refused.value.close()
     finally:
         running.stop()
+
+
+def test_a_processor_that_fails_at_first_is_retried(tmp_path: Path, callers: Callers) -> None:
+    flaky = Processor(decide=decide, client=callers.client, fail_first=2).start()
+    running = start_server(
+        tmp_path / "retry",
+        resources={SENDS: flaky.url},
+        webhook_secret=SECRET,
+        webhook_retries=2,
+        root_access_key_id=ROOT_KEY,
+        root_secret_access_key=ROOT_SECRET,
+    )
+    flaky.client = lambda: running.client("chime-sdk-messaging", config=NO_RETRY)
+    try:
+        app = make_app(running.client("chime-sdk-identity"), running.client("chime-sdk-messaging"))
+        channel = channel_with_flow(app, SENDS)
+        sent = app.send(channel, app.alice, "shout twice refused")
+        assert wait_status(app.messaging, channel, sent, app.alice) == "SENT"
+        assert flaky.failed == 2 and len(flaky.events) == 1
+        got = app.messaging.get_channel_message(
+            ChannelArn=channel, MessageId=sent, ChimeBearer=app.bob
+        )
+        assert got["ChannelMessage"]["Content"] == "SHOUT TWICE REFUSED"
+    finally:
+        running.stop()
+        flaky.stop()
+
+
+async def test_a_failed_edit_leaves_the_message_and_tells_the_sender(
+    app: App, server: RunningServer, watch: Any
+) -> None:
+    channel = app.channel(app.alice)
+    app.add(channel, app.bob)
+    message_id = app.send(channel, app.alice, "original")
+    app.messaging.associate_channel_flow(
+        ChannelArn=channel, ChannelFlowArn=flow(app, DEAD, "ABORT"), ChimeBearer=app.alice
+    )
+    alice = watch(session_for(server, app.alice))
+    await alice.next(Established)
+    await call(
+        app.messaging.update_channel_message,
+        ChannelArn=channel,
+        MessageId=message_id,
+        Content="never seen",
+        ChimeBearer=app.alice,
+    )
+    await alice.event(EventType.PENDING_UPDATE_CHANNEL_MESSAGE)
+    failed = await alice.event(EventType.FAILED_UPDATE_CHANNEL_MESSAGE, timeout=20)
+    assert failed.payload["Content"] == "never seen"
+    assert failed.payload["Status"]["Value"] == "FAILED"
+    got = await call(
+        app.messaging.get_channel_message,
+        ChannelArn=channel,
+        MessageId=message_id,
+        ChimeBearer=app.bob,
+    )
+    assert (got["ChannelMessage"]["Content"], got["ChannelMessage"]["Status"]) == (
+        "original",
+        {"Value": "SENT"},
+    )
+
+
+def test_a_message_pending_when_the_flow_is_disassociated_still_finishes(
+    app: App, processors: dict[str, Processor], callers: Callers
+) -> None:
+    quiet = processors[QUIET]
+    channel = channel_with_flow(app, QUIET)
+    arn = app.messaging.describe_channel(ChannelArn=channel, ChimeBearer=app.alice)["Channel"][
+        "ChannelFlowArn"
+    ]
+    before = len(quiet.events)
+    sent = app.send(channel, app.alice, "in flight", Persistence="NON_PERSISTENT")
+    event = quiet.arrived(before + 1)[before]
+    assert app.messaging.get_channel_message_status(
+        ChannelArn=channel, MessageId=sent, ChimeBearer=app.alice
+    )["Status"] == {"Value": "PENDING"}
+    app.messaging.disassociate_channel_flow(
+        ChannelArn=channel, ChannelFlowArn=arn, ChimeBearer=app.alice
+    )
+    app.messaging.delete_channel_flow(ChannelFlowArn=arn)
+    callers.client().channel_flow_callback(
+        CallbackId=event["CallbackId"], ChannelArn=channel, ChannelMessage={"MessageId": sent}
+    )
+    # NON_PERSISTENT: delivered to whoever was connected, never stored, no status kept.
+    with raises(app.messaging, "NotFoundException"):
+        app.messaging.get_channel_message_status(
+            ChannelArn=channel, MessageId=sent, ChimeBearer=app.alice
+        )
