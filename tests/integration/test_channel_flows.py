@@ -255,6 +255,9 @@ def test_flow_life_cycle(app: App) -> None:
     assert described["Processors"] == [processor(SENDS)]
     assert described["CreatedTimestamp"] == described["LastUpdatedTimestamp"]
     assert m.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "trust"}]
+    m.tag_resource(ResourceARN=arn, Tags=[{"Key": "tier", "Value": "gold"}])
+    m.untag_resource(ResourceARN=arn, TagKeys=["team"])
+    assert m.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "tier", "Value": "gold"}]
 
     m.update_channel_flow(
         ChannelFlowArn=arn, Name="renamed", Processors=[processor(QUIET, "CONTINUE")]
