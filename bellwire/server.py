@@ -308,6 +308,10 @@ class BellwireServer:
             values["bellwire_http_connections"] = len(self._http.connections) + upgraded
         if self.guard is not None:
             values["bellwire_http_unauthenticated_connections"] = len(self.guard.admission)
+        if self.invoker is not None:
+            values["bellwire_flow_invocations_in_flight"] = self.invoker.in_flight
+            values["bellwire_flow_invocations_total"] = self.invoker.invoked
+            values["bellwire_flow_fallbacks_total"] = self.invoker.fell_back
         return values
 
     async def stop(self) -> None:

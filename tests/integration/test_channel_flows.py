@@ -625,6 +625,28 @@ async def test_an_unreachable_processor_fails_the_message_with_abort(
     assert first.payload["MessageId"] == control["MessageId"]
 
 
+def scraped(running: RunningServer, name: str) -> float:
+    with urllib.request.urlopen(running.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    assert values, f"{name} not in /metrics"
+    return values[0]
+
+
+def test_flow_metrics(app: App, server: RunningServer, processors: dict[str, Processor]) -> None:
+    fallbacks = scraped(server, "bellwire_flow_fallbacks_total")
+    invoked = scraped(server, "bellwire_flow_invocations_total")
+    failing = channel_with_flow(app, DEAD, "ABORT")
+    sent = app.send(failing, app.alice, "nowhere")
+    assert wait_status(app.messaging, failing, sent, app.alice) == "FAILED"
+    passing = channel_with_flow(app, SENDS)
+    sent = app.send(passing, app.alice, "somewhere")
+    assert wait_status(app.messaging, passing, sent, app.alice) == "SENT"
+    assert scraped(server, "bellwire_flow_fallbacks_total") == fallbacks + 1
+    assert scraped(server, "bellwire_flow_invocations_total") >= invoked + 1
+    assert scraped(server, "bellwire_flow_invocations_in_flight") >= 0
+
+
 async def test_an_unreachable_processor_sends_the_message_as_is_with_continue(
     app: App, server: RunningServer, watch: Any
 ) -> None:
