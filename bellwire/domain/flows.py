@@ -395,10 +395,10 @@ def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result:
     already ended is left alone (a callback may have won the race)."""
     invocation = tx.invocation(callback_id)
     if invocation is None or invocation.state != "PENDING":
-        return Result({})
-    if invocation.processor.get("FallbackAction") == "CONTINUE":
-        return settle(tx, now, invocation, "SENT", detail=reason)
-    return settle(tx, now, invocation, "FAILED", detail=reason)
+        return Result({"Applied": False})
+    state = "SENT" if invocation.processor.get("FallbackAction") == "CONTINUE" else "FAILED"
+    result = settle(tx, now, invocation, state, detail=reason)
+    return Result({"Applied": True}, result.events)
 
 
 def settle(
