@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -42,7 +42,7 @@ from bellwire.connections import (
     Limits,
     raise_file_limit,
 )
-from bellwire.domain.operation import IamContext, Result
+from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.gateway.takeover import Detached
@@ -59,10 +59,14 @@ from bellwire.iam.keys import (
 from bellwire.invoker import FlowInvoker
 from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.store.base import Tx
+from bellwire.store.engines import open_store
 from bellwire.store.sqlite import SqliteStore
 from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
 from bellwire.wordfilter import PATH as WORD_FILTER_PATH
 from bellwire.wordfilter import WordFilter
+
+if TYPE_CHECKING:  # imported (with its driver) only when a node runs on PostgreSQL
+    from bellwire.store.postgres import PostgresStore
 
 log = logging.getLogger("bellwire")
 
@@ -91,7 +95,7 @@ class BellwireServer:
         self._listener: asyncio.AbstractServer | None = None
         self.guard: ConnectionGuard | None = None
         self._sock: socket.socket | None = None
-        self.store: SqliteStore | None = None
+        self.store: SqliteStore | PostgresStore | None = None
         self.bus = MemoryBus()
         self.rest: RestApi | None = None
         self.gateway: Gateway | None = None
@@ -121,11 +125,14 @@ class BellwireServer:
         index = self._credentials = CredentialIndex(
             s.account_id, root_credential(self.root_keys, s.account_id)
         )
-        _owner_only(s.data_dir / DB_FILE)
-        self.store = SqliteStore(
+        if not s.store:
+            _owner_only(s.data_dir / DB_FILE)
+        self.store = open_store(
+            s.store,
             s.data_dir / DB_FILE,
             synchronous=s.sqlite_synchronous,
             readers=s.store_readers,
+            writers=s.store_writers,
             max_batch=s.store_max_batch,
         )
         self.store.set_commit_observer(metrics.commit)
@@ -371,7 +378,7 @@ class BellwireServer:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _committed(self, result: Result) -> None:
+    def _committed(self, result: AnyResult) -> None:
         """Every committed operation passes here, in commit order, before its caller resumes:
         its events go to the bus, its IAM changes to the credential index."""
         if result.events:

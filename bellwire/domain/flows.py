@@ -13,26 +13,38 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from bellwire import ids
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import BadRequest, Conflict, Forbidden, NotFound, ResourceLimitExceeded
 from bellwire.aws.shapes import (
     MessagingAssociateChannelFlowRequest,
+    MessagingChannelAssociatedWithFlowSummary,
+    MessagingChannelFlow,
     MessagingChannelFlowCallbackRequest,
+    MessagingChannelFlowCallbackResponse,
     MessagingCreateChannelFlowRequest,
+    MessagingCreateChannelFlowResponse,
     MessagingDeleteChannelFlowRequest,
     MessagingDescribeChannelFlowRequest,
+    MessagingDescribeChannelFlowResponse,
     MessagingDisassociateChannelFlowRequest,
     MessagingListChannelFlowsRequest,
+    MessagingListChannelFlowsResponse,
     MessagingListChannelsAssociatedWithChannelFlowRequest,
+    MessagingListChannelsAssociatedWithChannelFlowResponse,
+    MessagingProcessor,
+    MessagingSendChannelMessageResponse,
     MessagingUpdateChannelFlowRequest,
+    MessagingUpdateChannelFlowResponse,
+    NoOutput,
 )
 from bellwire.domain import shapes
 from bellwire.domain.delivery import BusEvent, message_event, sender_only_event
 from bellwire.domain.identity import require_app_instance
 from bellwire.domain.operation import (
+    AnyResult,
     Call,
     Result,
     decode_token,
@@ -109,10 +121,15 @@ def _check_processors(call: Call, processors: Sequence[Mapping[str, Any]]) -> li
     return [dict(p) for p in sorted(processors, key=lambda p: p["ExecutionOrder"])]
 
 
-def _flow_shape(f: ChannelFlow) -> dict[str, Any]:
+def _processors(f: ChannelFlow) -> list[MessagingProcessor]:
+    # Stored as given, after the model validated them.
+    return [cast(MessagingProcessor, p) for p in f.processors]
+
+
+def _flow_shape(f: ChannelFlow) -> MessagingChannelFlow:
     return {
         "ChannelFlowArn": f.arn,
-        "Processors": list(f.processors),
+        "Processors": _processors(f),
         "Name": f.name,
         "CreatedTimestamp": f.created,
         "LastUpdatedTimestamp": f.updated,
@@ -120,11 +137,14 @@ def _flow_shape(f: ChannelFlow) -> dict[str, Any]:
 
 
 @operation("CreateChannelFlow", writes=True)
-def create_flow(tx: Tx, call: Call, p: MessagingCreateChannelFlowRequest) -> Result:
+def create_flow(
+    tx: Tx, call: Call, p: MessagingCreateChannelFlowRequest
+) -> Result[MessagingCreateChannelFlowResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     scope = f"CreateChannelFlow|{app.arn}"
     alive = lambda out: tx.flow(out["ChannelFlowArn"]) is not None  # noqa: E731
-    if (previous := replay(tx, scope, p, alive)) is not None:
+    previous = replay(tx, scope, p, alive, output=MessagingCreateChannelFlowResponse)
+    if previous is not None:
         return Result(previous)
     processors = _check_processors(call, p["Processors"])
     if tx.count_flows(app.arn) >= MAX_FLOWS_PER_APP_INSTANCE:
@@ -135,18 +155,22 @@ def create_flow(tx: Tx, call: Call, p: MessagingCreateChannelFlowRequest) -> Res
     tx.insert_flow(ChannelFlow(arn, app.arn, p["Name"], processors, call.now, call.now))
     if p.get("Tags"):
         tx.put_tags(arn, {t["Key"]: t["Value"] for t in p["Tags"]})
-    output = {"ChannelFlowArn": arn}
+    output: MessagingCreateChannelFlowResponse = {"ChannelFlowArn": arn}
     remember(tx, call, scope, p, output)
     return Result(output)
 
 
 @operation("DescribeChannelFlow", writes=False)
-def describe_flow(tx: Tx, call: Call, p: MessagingDescribeChannelFlowRequest) -> Result:
+def describe_flow(
+    tx: Tx, call: Call, p: MessagingDescribeChannelFlowRequest
+) -> Result[MessagingDescribeChannelFlowResponse]:
     return Result({"ChannelFlow": _flow_shape(_require_flow(tx, p["ChannelFlowArn"]))})
 
 
 @operation("UpdateChannelFlow", writes=True)
-def update_flow(tx: Tx, call: Call, p: MessagingUpdateChannelFlowRequest) -> Result:
+def update_flow(
+    tx: Tx, call: Call, p: MessagingUpdateChannelFlowRequest
+) -> Result[MessagingUpdateChannelFlowResponse]:
     """Messages already handed to a processor finish with the processor they were given to."""
     flow = _require_flow(tx, p["ChannelFlowArn"])
     tx.update_flow(flow.arn, p["Name"], _check_processors(call, p["Processors"]), call.now)
@@ -154,7 +178,7 @@ def update_flow(tx: Tx, call: Call, p: MessagingUpdateChannelFlowRequest) -> Res
 
 
 @operation("DeleteChannelFlow", writes=True)
-def delete_flow(tx: Tx, call: Call, p: MessagingDeleteChannelFlowRequest) -> Result:
+def delete_flow(tx: Tx, call: Call, p: MessagingDeleteChannelFlowRequest) -> Result[NoOutput]:
     flow = _require_flow(tx, p["ChannelFlowArn"])
     if tx.channels_of_flow(flow.arn, None, 1):
         raise Conflict(
@@ -165,7 +189,9 @@ def delete_flow(tx: Tx, call: Call, p: MessagingDeleteChannelFlowRequest) -> Res
 
 
 @operation("ListChannelFlows", writes=False)
-def list_flows(tx: Tx, call: Call, p: MessagingListChannelFlowsRequest) -> Result:
+def list_flows(
+    tx: Tx, call: Call, p: MessagingListChannelFlowsRequest
+) -> Result[MessagingListChannelFlowsResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     limit = page_size(p)
     rows, token = paginate(
@@ -174,7 +200,7 @@ def list_flows(tx: Tx, call: Call, p: MessagingListChannelFlowsRequest) -> Resul
     return Result(
         {
             "ChannelFlows": [
-                {"ChannelFlowArn": f.arn, "Name": f.name, "Processors": list(f.processors)}
+                {"ChannelFlowArn": f.arn, "Name": f.name, "Processors": _processors(f)}
                 for f in rows
             ],
             "NextToken": token,
@@ -183,7 +209,7 @@ def list_flows(tx: Tx, call: Call, p: MessagingListChannelFlowsRequest) -> Resul
 
 
 @operation("AssociateChannelFlow", writes=True)
-def associate_flow(tx: Tx, call: Call, p: MessagingAssociateChannelFlowRequest) -> Result:
+def associate_flow(tx: Tx, call: Call, p: MessagingAssociateChannelFlowRequest) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("associate a channel flow")
     flow = _require_flow(tx, p["ChannelFlowArn"])
@@ -202,7 +228,9 @@ def associate_flow(tx: Tx, call: Call, p: MessagingAssociateChannelFlowRequest) 
 
 
 @operation("DisassociateChannelFlow", writes=True)
-def disassociate_flow(tx: Tx, call: Call, p: MessagingDisassociateChannelFlowRequest) -> Result:
+def disassociate_flow(
+    tx: Tx, call: Call, p: MessagingDisassociateChannelFlowRequest
+) -> Result[NoOutput]:
     """Messages already handed to the processor still finish through it."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("disassociate a channel flow")
@@ -218,26 +246,23 @@ def disassociate_flow(tx: Tx, call: Call, p: MessagingDisassociateChannelFlowReq
 @operation("ListChannelsAssociatedWithChannelFlow", writes=False)
 def list_flow_channels(
     tx: Tx, call: Call, p: MessagingListChannelsAssociatedWithChannelFlowRequest
-) -> Result:
+) -> Result[MessagingListChannelsAssociatedWithChannelFlowResponse]:
     flow = _require_flow(tx, p["ChannelFlowArn"])
     limit = page_size(p)
     rows, token = paginate(
         tx.channels_of_flow(flow.arn, decode_token(p, str), limit + 1), limit, lambda c: c.arn
     )
-    channels = [
-        {
-            k: v
-            for k, v in (
-                ("Name", c.name),
-                ("ChannelArn", c.arn),
-                ("Mode", c.mode),
-                ("Privacy", c.privacy),
-                ("Metadata", c.metadata),
-            )
-            if v is not None
+    channels: list[MessagingChannelAssociatedWithFlowSummary] = []
+    for c in rows:
+        summary: MessagingChannelAssociatedWithFlowSummary = {
+            "Name": c.name,
+            "ChannelArn": c.arn,
+            "Mode": c.mode,
+            "Privacy": c.privacy,
         }
-        for c in rows
-    ]
+        if c.metadata is not None:
+            summary["Metadata"] = c.metadata
+        channels.append(summary)
     return Result({"Channels": channels, "NextToken": token})
 
 
@@ -262,7 +287,7 @@ def _message(columns: Mapping[str, Any]) -> Message:
 
 def submit(
     tx: Tx, call: Call, message: Message, kind: str, flow_arn: str, *, event_seq: int | None
-) -> Result:
+) -> Result[MessagingSendChannelMessageResponse]:
     """Hand ``message`` (a new one, or one as it would read after an edit) to the flow: the
     invocation is kept with the write, the sender alone hears PENDING_*, and the processor is
     called once the write is committed. ``event_seq``: the seq the create already took."""
@@ -290,7 +315,7 @@ def submit(
         shapes.channel_message(pending, shapes.event_ts),
         message.sender_arn,
     )
-    output = {
+    output: MessagingSendChannelMessageResponse = {
         "ChannelArn": message.channel_arn,
         "MessageId": message.message_id,
         "Status": {"Value": "PENDING"},
@@ -339,14 +364,19 @@ _CALLBACK_MEMBERS = {
 
 
 @operation("ChannelFlowCallback", writes=True)
-def callback(tx: Tx, call: Call, p: MessagingChannelFlowCallbackRequest) -> Result:
+def callback(
+    tx: Tx, call: Call, p: MessagingChannelFlowCallbackRequest
+) -> Result[MessagingChannelFlowCallbackResponse]:
     """The processor's answer. No bearer: IAM allows chime:ChannelFlowCallback on the channel.
     The same CallbackId with the same body answers the same again; with another body it is a
     Conflict; once the FallbackAction ended the invocation (an unreachable processor, or the
     window passed), Forbidden."""
     from bellwire.domain import messages  # the content rules; messages imports this module
 
-    output = {"ChannelArn": p["ChannelArn"], "CallbackId": p["CallbackId"]}
+    output: MessagingChannelFlowCallbackResponse = {
+        "ChannelArn": p["ChannelArn"],
+        "CallbackId": p["CallbackId"],
+    }
     invocation = tx.invocation(p["CallbackId"])
     if invocation is None or invocation.channel_arn != p["ChannelArn"]:
         raise BadRequest(
@@ -385,11 +415,13 @@ def callback(tx: Tx, call: Call, p: MessagingChannelFlowCallbackRequest) -> Resu
     )
 
 
-def _with(output: dict[str, Any], result: Result) -> Result:
+def _with(
+    output: MessagingChannelFlowCallbackResponse, result: AnyResult
+) -> Result[MessagingChannelFlowCallbackResponse]:
     return Result(output, result.events)
 
 
-def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result:
+def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result[dict[str, bool]]:
     """The processor could not be invoked, or did not call back in time: its FallbackAction
     decides. ABORT fails the message, CONTINUE sends it as it was submitted. An invocation that
     already ended is left alone (a callback may have won the race)."""
@@ -410,7 +442,7 @@ def settle(
     updates: Mapping[str, Any] | None = None,
     detail: str | None = None,
     fingerprint: str | None = None,
-) -> Result:
+) -> AnyResult:
     """End ``invocation`` as SENT, DENIED or FAILED: the stored message, and who hears what."""
     tx.end_invocation(invocation.callback_id, state, now, detail=detail, fingerprint=fingerprint)
     m = dataclasses.replace(_message(invocation.message), **(updates or {}))
@@ -496,7 +528,7 @@ def _to_members(kind: EventType, m: Message, seq: int) -> BusEvent:
 def _to_sender(tx: Tx, kind: EventType, m: Message, status: str, detail: str | None) -> BusEvent:
     payload = shapes.channel_message(dataclasses.replace(m, status=status), shapes.event_ts)
     if detail:
-        payload["Status"]["Detail"] = detail[:256]
+        payload["Status"] = {"Value": status, "Detail": detail[:256]}
     return sender_only_event(kind, m.channel_arn, tx.next_seq(m.channel_arn), payload, m.sender_arn)
 
 

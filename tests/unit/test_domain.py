@@ -8,10 +8,10 @@ interface's reference engine; the tests see only what ``store/base.py`` promises
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from store_engines import Engine
 
 from bellwire.aws.errors import (
     AwsError,
@@ -26,7 +26,6 @@ from bellwire.domain.delivery import BusEvent, ChannelEvent, UserEvent
 from bellwire.domain.operation import Call, Result
 from bellwire.events import EventType
 from bellwire.store.base import Store, Tx
-from bellwire.store.sqlite import SqliteStore
 
 Operation = Callable[[Tx, Call, dict[str, Any]], Result]
 
@@ -74,8 +73,9 @@ class Domain:
 
 
 @pytest.fixture
-async def domain(tmp_path: Path) -> AsyncIterator[Domain]:
-    store = SqliteStore(tmp_path / "bellwire.db")
+async def domain(engine: Engine) -> AsyncIterator[Domain]:
+    """The rules over a real store: SQLite and PostgreSQL in turn."""
+    store = engine.open()
     try:
         yield Domain(store)
     finally:
@@ -334,6 +334,21 @@ async def test_messages_reach_everyone_or_only_sender_and_target(domain: Domain)
         ChimeBearer=carol,
     )
     assert got.output["ChannelMessage"]["Sender"]["Arn"] == bob
+
+
+async def test_a_target_must_name_one_member(domain: Domain) -> None:
+    app = await domain.app()
+    alice, bob = [await domain.user(app, n) for n in ("alice", "bob")]
+    channel = await domain.channel(app, alice, MemberArns=[bob])
+    common = {"ChannelArn": channel, "Type": "STANDARD", "Persistence": "PERSISTENT"}
+    # The model leaves Target's MemberArn optional, so the codec lets an empty one through.
+    for target in ([{}], [{"MemberArn": bob}, {"MemberArn": alice}]):
+        with pytest.raises(BadRequest, match="exactly one member"):
+            await domain.write(
+                messages.send_message, ChimeBearer=alice, Content="x", Target=target, **common
+            )
+    listed = await domain.read(messages.list_messages, ChannelArn=channel, ChimeBearer=alice)
+    assert listed.output["ChannelMessages"] == []  # nothing was sent
 
 
 async def test_a_non_member_cannot_send(domain: Domain) -> None:
