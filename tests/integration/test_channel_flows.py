@@ -1089,3 +1089,53 @@ def test_a_message_pending_when_the_flow_is_disassociated_still_finishes(
         app.messaging.get_channel_message_status(
             ChannelArn=channel, MessageId=sent, ChimeBearer=app.alice
         )
+
+
+def test_flows_on_postgresql(tmp_path: Path, callers: Callers) -> None:
+    """The same life of a message on the PostgreSQL engine: PENDING, the callback, SENT in
+    callback order; a denial; a fallback."""
+    from bellwire.testing import temporary_database
+
+    target = Processor(decide=decide, silent=True).start()
+    with temporary_database() as url:
+        running = start_server(
+            tmp_path / "pg",
+            store=url,
+            resources={QUIET: target.url, DEAD: f"http://127.0.0.1:{free_port()}/"},
+            webhook_secret=SECRET,
+            webhook_retries=0,
+        )
+        try:
+            app = make_app(
+                running.client("chime-sdk-identity"), running.client("chime-sdk-messaging")
+            )
+            channel = channel_with_flow(app, QUIET)
+            first = app.send(channel, app.alice, "one")
+            second = app.send(channel, app.alice, "forbidden two")
+            events = {e["ChannelMessage"]["MessageId"]: e for e in target.arrived(2)}
+            assert (
+                app.messaging.list_channel_messages(ChannelArn=channel, ChimeBearer=app.bob)[
+                    "ChannelMessages"
+                ]
+                == []
+            )
+            root = running.client("chime-sdk-messaging", config=NO_RETRY)
+            root.channel_flow_callback(
+                CallbackId=events[second]["CallbackId"],
+                ChannelArn=channel,
+                ChannelMessage={"MessageId": second},
+                DeleteResource=True,
+            )
+            root.channel_flow_callback(
+                CallbackId=events[first]["CallbackId"],
+                ChannelArn=channel,
+                ChannelMessage={"MessageId": first, "Content": "ONE"},
+            )
+            listed = app.messaging.list_channel_messages(ChannelArn=channel, ChimeBearer=app.bob)
+            assert [x["Content"] for x in listed["ChannelMessages"]] == ["ONE"]
+            failing = channel_with_flow(app, DEAD, "ABORT")
+            lost = app.send(failing, app.alice, "lost")
+            assert wait_status(app.messaging, failing, lost, app.alice) == "FAILED"
+        finally:
+            running.stop()
+            target.stop()
