@@ -42,6 +42,7 @@ from bellwire.connections import (
     Limits,
     raise_file_limit,
 )
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
@@ -145,6 +146,11 @@ class BellwireServer:
             committed=self._committed,
             endpoint_host=lambda: self.endpoint_host,
             resources=s.resources,
+            elastic=ElasticLimits(
+                channels_per_app_instance=s.elastic_channels_per_app_instance,
+                sub_channels_per_channel=s.elastic_max_sub_channels,
+                memberships_per_channel=s.elastic_max_memberships,
+            ),
         )
         webhook_secret = load_or_create_secret(s.data_dir, s.webhook_secret)
         self.word_filter = WordFilter(

@@ -15,6 +15,7 @@ from typing import Any
 from bellwire import __version__
 from bellwire.aws.errors import AwsError, BadRequest, InvalidAction
 from bellwire.domain import operations
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.iam import add_access_key, put_policy, update_role
 from bellwire.domain.operation import AnyResult, Call, IamContext, Registered
 from bellwire.iam.authorize import Facts, authorize
@@ -51,6 +52,7 @@ class Operations:
         endpoint_host: Callable[[], str] = str,
         now: Callable[[], float] = time.time,
         resources: ResourceMap | None = None,
+        elastic: ElasticLimits | None = None,
     ) -> None:
         """``committed`` takes each committed write's result (its events and IAM changes), in
         commit order, before the caller resumes."""
@@ -62,6 +64,7 @@ class Operations:
         self._endpoint_host = endpoint_host
         self._now = now
         self._resources = resources if resources is not None else ResourceMap()
+        self._elastic = elastic or ElasticLimits()
 
     def call_of(
         self, principal: Principal | None, facts: Facts | None, request_id: str = ""
@@ -78,6 +81,7 @@ class Operations:
             session_endpoint=self._endpoint_host,
             iam=self._iam,
             resources=self._resources,
+            elastic=self._elastic,
         )
 
     async def run(

@@ -18,6 +18,7 @@ from typing import Any, Final, Generic, TypeVar, cast
 
 from bellwire.aws.errors import BadRequest, Conflict
 from bellwire.domain.delivery import BusEvent
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
@@ -52,6 +53,7 @@ class Call:
     iam: IamContext | None = None
     # The [resources] map: ARNs of AWS resources (a flow's Lambda) to the URLs standing for them.
     resources: ResourceMap = field(default_factory=ResourceMap)
+    elastic: ElasticLimits = field(default_factory=ElasticLimits)  # quotas (settings)
 
 
 # An operation's output: its generated TypedDict (bellwire/aws/shapes.py), which the codecs

@@ -1,7 +1,17 @@
 """Every operation of the four services, registered by importing the module that defines it."""
 
 from bellwire.aws.genshapes import generate, models_of
-from bellwire.domain import channels, flows, iam, identity, messages, sts, tags, unsupported
+from bellwire.domain import (
+    channels,
+    flows,
+    iam,
+    identity,
+    messages,
+    sts,
+    sub_channels,
+    tags,
+    unsupported,
+)
 from bellwire.domain.operation import REGISTRY
 
 __all__ = [
@@ -14,6 +24,7 @@ __all__ = [
     "messages",
     "shapes_source",
     "sts",
+    "sub_channels",
     "tags",
     "unsupported",
 ]

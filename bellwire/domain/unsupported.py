@@ -16,7 +16,6 @@ from bellwire.domain.operation import Call, Result, operation
 from bellwire.store.base import Tx
 
 FEATURES: dict[str, tuple[str, ...]] = {
-    "Elastic channels": ("ListSubChannels",),
     "Messaging streaming configurations": (
         "PutMessagingStreamingConfigurations",
         "GetMessagingStreamingConfigurations",

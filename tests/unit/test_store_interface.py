@@ -22,6 +22,7 @@ AGGREGATES = [
     base.Channels,
     base.Messages,
     base.Flows,
+    base.SubChannels,
     base.Snapshots,
     base.Iam,
 ]
