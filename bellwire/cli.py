@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bellwire import __version__, config, logs
+from bellwire import __version__, config, flows, logs
 from bellwire import listen as listen_command
 from bellwire.api import admin
 from bellwire.iam import cli as iam_cli
@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(devcert)
     listen_command.add_arguments(commands.add_parser("listen", help="print a user's live events"))
     admin.add_arguments(commands.add_parser("sessions", help="operate on messaging sessions"))
+    flows.add_arguments(
+        commands.add_parser(
+            "processor", help="serve the example channel flow processor (a word filter)"
+        )
+    )
     _add_iam(commands)
     transfer_cli.add_arguments(commands)
     return parser
@@ -116,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return listen_command.run(args)
     if args.command == "sessions":
         return admin.run_cli(args)
+    if args.command == "processor":
+        return flows.run_cli(args)
     if args.command == "iam":  # talks to the running server (or reads its database)
         return iam_cli.run(args)
     if args.command in ("export", "import", "backup"):

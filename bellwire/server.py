@@ -62,12 +62,15 @@ from bellwire.iam.keys import (
     prepare_data_dir,
     root_credential,
 )
+from bellwire.invoker import FlowInvoker
 from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.store.base import Tx
 from bellwire.store.engines import open_store
 from bellwire.store.sqlite import SqliteStore
 from bellwire.sweeper import Sweeper
 from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
+from bellwire.wordfilter import PATH as WORD_FILTER_PATH
+from bellwire.wordfilter import WordFilter
 
 if TYPE_CHECKING:  # imported (with its driver) only when a node runs on PostgreSQL
     from bellwire.store.postgres import PostgresStore
@@ -125,6 +128,8 @@ class BellwireServer:
         self.dev_tls: devtls.DevTls | None = None
         self.metrics: Metrics | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self.invoker: FlowInvoker | None = None
+        self.word_filter: WordFilter | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -167,6 +172,21 @@ class BellwireServer:
                 sub_channels_per_channel=s.elastic_max_sub_channels,
                 memberships_per_channel=s.elastic_max_memberships,
             ),
+        )
+        webhook_secret = load_or_create_secret(s.data_dir, s.webhook_secret)
+        self.word_filter = WordFilter(
+            webhook_secret,
+            self.operations,
+            index.root.principal,
+            s.word_filter_deny,
+            s.word_filter_mask,
+        )
+        self.invoker = FlowInvoker(
+            self.store,
+            WebhookCaller(webhook_secret, WebhookSettings.of(s)),
+            s.resources,
+            self._committed,
+            window=s.flow_callback_window_seconds,
         )
         await declare.apply(self.config_document, self.operations, index)
         authenticator = ConnectionAuthenticator(
@@ -260,6 +280,8 @@ class BellwireServer:
             backlog=128,
             ssl_handshake_timeout=s.http_head_timeout_seconds if context else None,
         )
+        # Processors call back over REST: resume pending invocations once it listens.
+        await self.invoker.start()
         log.info("bellwire listening on %s (endpoint %s)", self.url, self.endpoint_host)
 
     def _guard(self) -> ConnectionGuard:
@@ -361,6 +383,10 @@ class BellwireServer:
             values["bellwire_retention_deleted_messages_total"] = totals.messages
             values["bellwire_expired_channels_total"] = totals.channels
             values["bellwire_expired_users_total"] = totals.users
+        if self.invoker is not None:
+            values["bellwire_flow_invocations_in_flight"] = self.invoker.in_flight
+            values["bellwire_flow_invocations_total"] = self.invoker.invoked
+            values["bellwire_flow_fallbacks_total"] = self.invoker.fell_back
         return values
 
     async def stop(self) -> None:
@@ -402,6 +428,10 @@ class BellwireServer:
             self._http.pre_shutdown()
             await self._http.shutdown(self.settings.shutdown_grace_seconds)
         await _hang_up(sockets)
+        if self.invoker is not None:
+            await self.invoker.close()
+        if self.word_filter is not None:
+            await self.word_filter.close()
         if self.store is not None:
             await self.store.close()
         await self.bus.close()
@@ -439,6 +469,8 @@ class BellwireServer:
             self.relay.wake()  # the write may have staged stream records
         if result.iam is not None and self._credentials is not None:
             self._credentials.apply(result.iam)
+        if result.invocations and self.invoker is not None:
+            self.invoker.submit(result.invocations)
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         connection = self.guard.begin(request) if self.guard is not None else None
@@ -486,6 +518,8 @@ class BellwireServer:
             # requests on it are refused so that nothing is written after SIGTERM; the client
             # retries the 503 on a new connection (to another node, or after the restart).
             return self.rest.unavailable(request)
+        if path == WORD_FILTER_PATH and self.word_filter is not None:
+            return await self.word_filter.handle(request)
         if path.startswith("/admin/") and self.admin is not None:
             return await self._admin(request, path)
         return await self.rest.handle(request)

@@ -10,6 +10,12 @@
 
 ``bellwire_server`` starts one server per test on a free loopback port with a temporary data
 dir; ``bellwire_server_factory`` starts more (or restarts one on the same port and data dir).
+``bellwire_processor_factory`` starts a channel flow processor next to them::
+
+    def test_moderation(bellwire_processor_factory, bellwire_server_factory):
+        processor = bellwire_processor_factory(flows.word_filter(deny=["spam"]))
+        server = bellwire_server_factory(**processor.server_settings(LAMBDA_ARN))
+        processor.target = server          # where it calls back, as root
 The server runs on its own event loop in a background thread, so both sync (boto3) and async
 tests can use it.
 
@@ -276,3 +282,92 @@ def bellwire_server_factory(tmp_path: Path) -> Iterator[Callable[..., RunningSer
 def bellwire_server(bellwire_server_factory: Callable[..., RunningServer]) -> RunningServer:
     """A fresh server on a free loopback port with a temporary data dir."""
     return bellwire_server_factory()
+
+
+# --- channel flow processors -------------------------------------------------------------------
+
+PROCESSOR_SECRET = "bellwire-testing-webhook-secret"
+
+
+@dataclass
+class RunningProcessor:
+    """A channel flow processor (``bellwire.flows.processor_app``) on a loopback port, calling
+    back to ``target`` with its root keys."""
+
+    url: str
+    secret: str
+    stats: Any
+    target: RunningServer | None = None
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+    _runner: Any = field(default=None, repr=False)
+
+    def server_settings(self, *lambda_arns: str) -> dict[str, Any]:
+        """The overrides of a server that invokes this processor for ``lambda_arns``."""
+        return {"resources": {arn: self.url for arn in lambda_arns}, "webhook_secret": self.secret}
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        loop, self._loop = self._loop, None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(30.0)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(30.0)
+
+
+def start_processor(decide: Any, secret: str = PROCESSOR_SECRET) -> RunningProcessor:
+    """Start a processor whose decisions are ``decide(event)`` (``bellwire.flows``)."""
+    from aiohttp import web
+
+    from bellwire import flows
+
+    holder: list[RunningProcessor] = []
+
+    def client() -> Any:
+        target = holder[0].target
+        if target is None:
+            raise RuntimeError("set RunningProcessor.target to the server to call back")
+        return target.client("chime-sdk-messaging")
+
+    app = flows.processor_app(secret.encode(), decide, client)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, access_log=None)
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+
+        async def boot() -> None:
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            ready.set()
+
+        loop.run_until_complete(boot())
+        loop.run_forever()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    thread = threading.Thread(target=run, name="bellwire-test-processor", daemon=True)
+    thread.start()
+    ready.wait(30.0)
+    port = runner.addresses[0][1]
+    running = RunningProcessor(
+        f"http://127.0.0.1:{port}/", secret, app[flows.STATS], None, loop, thread, runner
+    )
+    holder.append(running)
+    return running
+
+
+@pytest.fixture
+def bellwire_processor_factory() -> Iterator[Callable[..., RunningProcessor]]:
+    """Start channel flow processors; all are stopped after the test."""
+    started: list[RunningProcessor] = []
+
+    def factory(decide: Any, secret: str = PROCESSOR_SECRET) -> RunningProcessor:
+        started.append(start_processor(decide, secret))
+        return started[-1]
+
+    yield factory
+    for running in started:
+        running.stop()

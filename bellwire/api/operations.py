@@ -63,7 +63,7 @@ class Operations:
         self._iam = iam
         self._endpoint_host = endpoint_host
         self._now = now
-        self._resources = resources or ResourceMap()
+        self._resources = resources if resources is not None else ResourceMap()
         self._elastic = elastic or ElasticLimits()
 
     def call_of(

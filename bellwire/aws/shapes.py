@@ -228,12 +228,45 @@ class IdentityUpdateAppInstanceUserResponse(TypedDict, total=False):
     AppInstanceUserArn: str | None
 
 
+class MessagingAssociateChannelFlowRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChannelFlowArn: Required[str]
+    ChimeBearer: Required[str]
+
+
 class MessagingBatchCreateChannelMembershipRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     Type: str
     MemberArns: Required[list[str]]
     ChimeBearer: Required[str]
     SubChannelId: str
+
+
+class MessagingPushNotificationConfiguration(TypedDict, total=False):
+    Title: str
+    Body: str
+    Type: str
+
+
+class MessagingMessageAttributeValue(TypedDict, total=False):
+    StringValues: list[str] | None
+
+
+class MessagingChannelMessageCallback(TypedDict, total=False):
+    MessageId: Required[str]
+    Content: str
+    Metadata: str
+    PushNotification: MessagingPushNotificationConfiguration
+    MessageAttributes: dict[str, MessagingMessageAttributeValue]
+    SubChannelId: str
+    ContentType: str
+
+
+class MessagingChannelFlowCallbackRequest(TypedDict, total=False):
+    CallbackId: Required[str]
+    ChannelArn: Required[str]
+    DeleteResource: bool
+    ChannelMessage: Required[MessagingChannelMessageCallback]
 
 
 class MessagingTag(TypedDict, total=False):
@@ -274,6 +307,30 @@ class MessagingCreateChannelBanRequest(TypedDict, total=False):
     ChimeBearer: Required[str]
 
 
+class MessagingLambdaConfiguration(TypedDict, total=False):
+    ResourceArn: Required[str]
+    InvocationType: Required[str]
+
+
+class MessagingProcessorConfiguration(TypedDict, total=False):
+    Lambda: Required[MessagingLambdaConfiguration]
+
+
+class MessagingProcessor(TypedDict, total=False):
+    Name: Required[str]
+    Configuration: Required[MessagingProcessorConfiguration]
+    ExecutionOrder: Required[int]
+    FallbackAction: Required[str]
+
+
+class MessagingCreateChannelFlowRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    Processors: Required[list[MessagingProcessor]]
+    Name: Required[str]
+    Tags: list[MessagingTag]
+    ClientRequestToken: Required[str]
+
+
 class MessagingCreateChannelMembershipRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     MemberArn: Required[str]
@@ -297,6 +354,10 @@ class MessagingDeleteChannelBanRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     MemberArn: Required[str]
     ChimeBearer: Required[str]
+
+
+class MessagingDeleteChannelFlowRequest(TypedDict, total=False):
+    ChannelFlowArn: Required[str]
 
 
 class MessagingDeleteChannelMembershipRequest(TypedDict, total=False):
@@ -334,6 +395,10 @@ class MessagingDescribeChannelBanRequest(TypedDict, total=False):
     ChimeBearer: Required[str]
 
 
+class MessagingDescribeChannelFlowRequest(TypedDict, total=False):
+    ChannelFlowArn: Required[str]
+
+
 class MessagingDescribeChannelMembershipRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     MemberArn: Required[str]
@@ -356,6 +421,12 @@ class MessagingDescribeChannelModeratedByAppInstanceUserRequest(TypedDict, total
 class MessagingDescribeChannelModeratorRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     ChannelModeratorArn: Required[str]
+    ChimeBearer: Required[str]
+
+
+class MessagingDisassociateChannelFlowRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChannelFlowArn: Required[str]
     ChimeBearer: Required[str]
 
 
@@ -392,6 +463,12 @@ class MessagingListChannelBansRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
     ChimeBearer: Required[str]
+
+
+class MessagingListChannelFlowsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    MaxResults: int
+    NextToken: str
 
 
 class MessagingListChannelMembershipsRequest(TypedDict, total=False):
@@ -434,6 +511,12 @@ class MessagingListChannelsRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
     ChimeBearer: Required[str]
+
+
+class MessagingListChannelsAssociatedWithChannelFlowRequest(TypedDict, total=False):
+    ChannelFlowArn: Required[str]
+    MaxResults: int
+    NextToken: str
 
 
 class MessagingListChannelsModeratedByAppInstanceUserRequest(TypedDict, total=False):
@@ -506,16 +589,6 @@ class MessagingSearchChannelsRequest(TypedDict, total=False):
     NextToken: str
 
 
-class MessagingPushNotificationConfiguration(TypedDict, total=False):
-    Title: str
-    Body: str
-    Type: str
-
-
-class MessagingMessageAttributeValue(TypedDict, total=False):
-    StringValues: list[str] | None
-
-
 class MessagingTarget(TypedDict, total=False):
     MemberArn: str | None
 
@@ -551,6 +624,12 @@ class MessagingUpdateChannelRequest(TypedDict, total=False):
     Mode: str
     Metadata: str
     ChimeBearer: Required[str]
+
+
+class MessagingUpdateChannelFlowRequest(TypedDict, total=False):
+    ChannelFlowArn: Required[str]
+    Processors: Required[list[MessagingProcessor]]
+    Name: Required[str]
 
 
 class MessagingUpdateChannelMessageRequest(TypedDict, total=False):
@@ -592,6 +671,11 @@ class MessagingBatchCreateChannelMembershipResponse(TypedDict, total=False):
     Errors: Sequence[MessagingBatchCreateChannelMembershipError] | None
 
 
+class MessagingChannelFlowCallbackResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    CallbackId: str | None
+
+
 class MessagingCreateChannelResponse(TypedDict, total=False):
     ChannelArn: str | None
 
@@ -599,6 +683,10 @@ class MessagingCreateChannelResponse(TypedDict, total=False):
 class MessagingCreateChannelBanResponse(TypedDict, total=False):
     ChannelArn: str | None
     Member: MessagingIdentity | None
+
+
+class MessagingCreateChannelFlowResponse(TypedDict, total=False):
+    ChannelFlowArn: str | None
 
 
 class MessagingCreateChannelMembershipResponse(TypedDict, total=False):
@@ -640,6 +728,18 @@ class MessagingChannelBan(TypedDict, total=False):
 
 class MessagingDescribeChannelBanResponse(TypedDict, total=False):
     ChannelBan: MessagingChannelBan | None
+
+
+class MessagingChannelFlow(TypedDict, total=False):
+    ChannelFlowArn: str | None
+    Processors: Sequence[MessagingProcessor] | None
+    Name: str | None
+    CreatedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+
+
+class MessagingDescribeChannelFlowResponse(TypedDict, total=False):
+    ChannelFlow: MessagingChannelFlow | None
 
 
 class MessagingChannelMembership(TypedDict, total=False):
@@ -759,6 +859,17 @@ class MessagingListChannelBansResponse(TypedDict, total=False):
     ChannelBans: Sequence[MessagingChannelBanSummary] | None
 
 
+class MessagingChannelFlowSummary(TypedDict, total=False):
+    ChannelFlowArn: str | None
+    Name: str | None
+    Processors: Sequence[MessagingProcessor] | None
+
+
+class MessagingListChannelFlowsResponse(TypedDict, total=False):
+    ChannelFlows: Sequence[MessagingChannelFlowSummary] | None
+    NextToken: str | None
+
+
 class MessagingChannelMembershipSummary(TypedDict, total=False):
     Member: MessagingIdentity | None
 
@@ -809,6 +920,19 @@ class MessagingListChannelModeratorsResponse(TypedDict, total=False):
 
 class MessagingListChannelsResponse(TypedDict, total=False):
     Channels: Sequence[MessagingChannelSummary] | None
+    NextToken: str | None
+
+
+class MessagingChannelAssociatedWithFlowSummary(TypedDict, total=False):
+    Name: str | None
+    ChannelArn: str | None
+    Mode: str | None
+    Privacy: str | None
+    Metadata: str | None
+
+
+class MessagingListChannelsAssociatedWithChannelFlowResponse(TypedDict, total=False):
+    Channels: Sequence[MessagingChannelAssociatedWithFlowSummary] | None
     NextToken: str | None
 
 
@@ -867,6 +991,10 @@ class MessagingSendChannelMessageResponse(TypedDict, total=False):
 
 class MessagingUpdateChannelResponse(TypedDict, total=False):
     ChannelArn: str | None
+
+
+class MessagingUpdateChannelFlowResponse(TypedDict, total=False):
+    ChannelFlowArn: str | None
 
 
 class MessagingUpdateChannelMessageResponse(TypedDict, total=False):

@@ -211,7 +211,10 @@ def describe_channel(
 ) -> Result[MessagingDescribeChannelResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_read()
-    return Result({"Channel": shapes.channel(who.channel, _names(tx, who.channel.created_by))})
+    channel = shapes.channel(who.channel, _names(tx, who.channel.created_by))
+    if (flow_arn := tx.flow_of_channel(who.channel.arn)) is not None:
+        channel["ChannelFlowArn"] = flow_arn
+    return Result({"Channel": channel})
 
 
 @operation("UpdateChannel", writes=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from bellwire.aws.shapes import (
     MessagingUpdateChannelReadMarkerResponse,
     NoOutput,
 )
-from bellwire.domain import shapes, sub_channels
+from bellwire.domain import flows, shapes, sub_channels
 from bellwire.domain.delivery import message_event
 from bellwire.domain.operation import (
     Call,
@@ -58,7 +59,7 @@ def _check_content(type_: str, content: str) -> None:
         raise BadRequest(f"Content is {size} bytes; {type_} messages are limited to {limit} bytes.")
 
 
-def _check_attributes(attributes: dict[str, Any] | None) -> None:
+def _check_attributes(attributes: Mapping[str, Any] | None) -> None:
     if not attributes:
         return
     size = sum(
@@ -69,6 +70,12 @@ def _check_attributes(attributes: dict[str, Any] | None) -> None:
         raise BadRequest(
             f"MessageAttributes total {size} bytes; the limit is {MAX_ATTRIBUTES_BYTES} bytes."
         )
+
+
+def check_message(type_: str, content: str, attributes: Mapping[str, Any] | None) -> None:
+    """What a message may hold; also checked on what a channel flow's processor returns."""
+    _check_content(type_, content)
+    _check_attributes(attributes)
 
 
 def _scoped(tx: Tx, p: Mapping[str, Any]) -> Actor:
@@ -129,7 +136,11 @@ def send_message(
         if where is None:
             raise BadRequest(f"The target {target} is not a member of the channel.")
     persistent = p["Persistence"] == "PERSISTENT"
-    seq = tx.next_seq(who.channel.arn, last_message=call.now if persistent else None)
+    flow_arn = flows.flow_for(tx, who.channel.arn, type_)
+    # A message a flow holds is the channel's last message only once the flow sends it.
+    seq = tx.next_seq(
+        who.channel.arn, last_message=call.now if persistent and flow_arn is None else None
+    )
     message = Message(
         channel_arn=who.channel.arn,
         message_id=ids.ordered_hex_id(32, call.now),
@@ -147,11 +158,16 @@ def send_message(
         content_type=p.get("ContentType"),
         target_arn=target,
         push=p.get("PushNotification"),
+        status="SENT" if flow_arn is None else "PENDING",
         sub_channel_id=p.get("SubChannelId"),
     )
     # NON_PERSISTENT messages are delivered to whoever is connected and never kept.
     if persistent:
         tx.insert_message(message)
+    if flow_arn is not None:
+        held = flows.submit(tx, call, message, "CREATE", flow_arn, event_seq=seq)
+        remember(tx, call, scope, p, held.output)
+        return held
     event = message_event(
         EventType.CREATE_CHANNEL_MESSAGE,
         route_key(who.channel.arn, message.sub_channel_id),
@@ -187,10 +203,11 @@ def get_message_status(
     tx: Tx, call: Call, p: MessagingGetChannelMessageStatusRequest
 ) -> Result[MessagingGetChannelMessageStatusResponse]:
     who = _scoped(tx, p)
-    m = _visible_message(tx, who, p["MessageId"], p)
+    held = flows.pending_message(tx, who.channel.arn, p["MessageId"])
+    m = held if held is not None else _visible_message(tx, who, p["MessageId"], p)
     if m.sender_arn != who.arn:
         raise who.deny("read the status of another member's message")
-    return Result({"Status": {"Value": m.status}})
+    return Result({"Status": {"Value": "PENDING" if held is not None else m.status}})
 
 
 def _position(p: Mapping[str, Any], descending: bool) -> int | None:
@@ -259,9 +276,22 @@ def update_message(
     who.require_member("edit messages")
     if m.redacted:
         raise BadRequest(f"The message {m.message_id} is redacted and cannot be edited.")
+    if m.status != "SENT":
+        raise BadRequest(f"The message {m.message_id} is {m.status} and cannot be edited.")
     _check_content(m.type, p["Content"])
     if m.type == "CONTROL" and p.get("Metadata"):
         raise BadRequest("CONTROL messages cannot carry Metadata.")
+    flow_arn = flows.flow_for(tx, m.channel_arn, m.type)
+    if flow_arn is not None:
+        edit = replace(
+            m,
+            content=p["Content"],
+            metadata=p.get("Metadata", m.metadata),
+            content_type=p.get("ContentType", m.content_type),
+            last_updated=call.now,
+            last_edited=call.now,
+        )
+        return flows.submit(tx, call, edit, "UPDATE", flow_arn, event_seq=None)
     tx.update_message(
         m.channel_arn,
         m.message_id,

@@ -22,6 +22,7 @@ from bellwire.domain.elastic import ElasticLimits
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
+from bellwire.records.flows import FlowInvocation
 from bellwire.records.iam import IamChange
 from bellwire.resources import ResourceMap
 from bellwire.store.base import IamTx, Tx
@@ -70,6 +71,8 @@ class Result(Generic[Out_co]):
     # Events only the export stream carries (bans, moderators...): domain/export.py stages
     # them, with the stream records of ``events``, in the write's own transaction.
     exports: list[StreamEvent] = field(default_factory=list)
+    # Messages handed to a channel flow's processor, invoked once the write is committed.
+    invocations: list[FlowInvocation] = field(default_factory=list)
 
 
 # What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as

@@ -3,6 +3,7 @@
 from bellwire.aws.genshapes import generate, models_of
 from bellwire.domain import (
     channels,
+    flows,
     iam,
     identity,
     messages,
@@ -17,6 +18,7 @@ from bellwire.domain.operation import REGISTRY
 __all__ = [
     "REGISTRY",
     "channels",
+    "flows",
     "iam",
     "identity",
     "implemented",

@@ -16,17 +16,6 @@ from bellwire.domain.operation import Call, Result, operation
 from bellwire.store.base import Tx
 
 FEATURES: dict[str, tuple[str, ...]] = {
-    "Channel flows": (
-        "CreateChannelFlow",
-        "DescribeChannelFlow",
-        "UpdateChannelFlow",
-        "DeleteChannelFlow",
-        "ListChannelFlows",
-        "AssociateChannelFlow",
-        "DisassociateChannelFlow",
-        "ListChannelsAssociatedWithChannelFlow",
-        "ChannelFlowCallback",
-    ),
     "App instance bots": (
         "CreateAppInstanceBot",
         "DescribeAppInstanceBot",

@@ -486,16 +486,21 @@ class Gateway:
             names = tx.user_names(m.member_arn for m in members)
 
         def newest(viewer: str | None) -> list[Message]:
-            return tx.list_messages(
-                channel.arn,
-                viewer=viewer,
-                descending=True,
-                not_before=None,
-                not_after=None,
-                after_seq=None,
-                limit=s.prefetch_messages + 1,
-                sub_channel_id=sub,
-            )
+            # Messages a channel flow holds or failed are not shown to every member alike.
+            return [
+                m
+                for m in tx.list_messages(
+                    channel.arn,
+                    viewer=viewer,
+                    descending=True,
+                    not_before=None,
+                    not_after=None,
+                    after_seq=None,
+                    limit=s.prefetch_messages + 1,
+                    sub_channel_id=sub,
+                )
+                if m.status == "SENT" or m.sender_arn == viewer
+            ]
 
         messages = newest(None)
         if not any(m.target_arn for m in messages):

@@ -138,7 +138,10 @@ class Message:
     sub_channel_id: str | None = None  # elastic channels only
 
     def visible_to(self, user_arn: str) -> bool:
-        """Targeted messages are visible only to their target and their sender."""
+        """Targeted messages are visible only to their target and their sender; a message a
+        channel flow holds (PENDING) or failed (FAILED) only to its sender."""
+        if self.status != "SENT" and user_arn != self.sender_arn:
+            return False
         return self.target_arn is None or user_arn in (self.target_arn, self.sender_arn)
 
 

@@ -26,6 +26,7 @@ from bellwire.records.chime import (
     OutboxRecord,
     SubChannel,
 )
+from bellwire.records.flows import ChannelFlow, FlowChannel, FlowInvocation
 from bellwire.records.iam import (
     AccessKey,
     IamRole,
@@ -180,6 +181,59 @@ class Messages(Protocol):
     ) -> list[Message]: ...
 
 
+class Flows(Protocol):
+    """Channel flows, the channels associated with them, and the processor invocations that
+    wait for a callback (and the stored message a flow settles)."""
+
+    def insert_flow(self, f: ChannelFlow) -> None: ...
+    def flow(self, arn: str) -> ChannelFlow | None: ...
+    def update_flow(
+        self, arn: str, name: str, processors: Sequence[Mapping[str, Any]], now: float
+    ) -> None: ...
+    def delete_flow(self, arn: str) -> None: ...
+    def list_flows(
+        self, app_instance_arn: str, after: str | None, limit: int
+    ) -> list[ChannelFlow]: ...
+    def count_flows(self, app_instance_arn: str) -> int: ...
+    def flow_of_channel(self, channel_arn: str) -> str | None: ...
+    def associate_flow(self, channel_arn: str, flow_arn: str, now: float) -> None: ...
+    def disassociate_flow(self, channel_arn: str) -> None: ...
+    def channels_of_flow(
+        self, flow_arn: str, after: str | None, limit: int
+    ) -> list[FlowChannel]: ...
+    def insert_invocation(self, i: FlowInvocation) -> None: ...
+    def invocation(self, callback_id: str) -> FlowInvocation | None: ...
+    def pending_invocation_of(self, channel_arn: str, message_id: str) -> FlowInvocation | None: ...
+    def end_invocation(
+        self,
+        callback_id: str,
+        state: str,
+        now: float,
+        *,
+        detail: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None: ...
+    def pending_invocations(
+        self, created_before: float | None, limit: int
+    ) -> list[FlowInvocation]: ...
+    def forget_invocations_before(self, moment: float) -> None: ...
+    def settle_message(
+        self,
+        channel_arn: str,
+        message_id: str,
+        *,
+        seq: int | None,
+        status: str,
+        content: str | None,
+        metadata: str | None,
+        attributes: Mapping[str, Any] | None,
+        content_type: str | None,
+        push: Mapping[str, Any] | None,
+        now: float,
+        edited: bool,
+    ) -> None: ...
+
+
 class SubChannels(Protocol):
     """Sub-channels of elastic channels, their counts and the memberships held in each."""
 
@@ -292,6 +346,7 @@ class Tx(
     Tags,
     Channels,
     Messages,
+    Flows,
     SubChannels,
     Snapshots,
     Exports,

@@ -266,6 +266,42 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX messages_by_age ON messages (created);
     """,
+    # 7: channel flows, the channel each is associated with (at most one flow per channel), and
+    # the processor invocations waiting for their callback: durable work that a restart resumes.
+    """
+    CREATE TABLE channel_flows (
+        arn TEXT PRIMARY KEY,
+        app_instance_arn TEXT NOT NULL,
+        name TEXT NOT NULL,
+        processors TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX channel_flows_by_app_instance ON channel_flows (app_instance_arn, arn);
+    CREATE TABLE channel_flow_associations (
+        channel_arn TEXT PRIMARY KEY,
+        flow_arn TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX channel_flow_associations_by_flow
+        ON channel_flow_associations (flow_arn, channel_arn);
+    CREATE TABLE flow_invocations (
+        callback_id TEXT PRIMARY KEY,
+        channel_arn TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        flow_arn TEXT NOT NULL,
+        processor TEXT NOT NULL,
+        message TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        ended DOUBLE PRECISION,
+        detail TEXT,
+        fingerprint TEXT
+    );
+    CREATE INDEX flow_invocations_by_message ON flow_invocations (channel_arn, message_id);
+    CREATE INDEX flow_invocations_by_state ON flow_invocations (state, created);
+    """,
 )
 
 

@@ -11,18 +11,6 @@ import pytest
 
 from bellwire.testing import RunningServer
 
-UNSUPPORTED_FLOW = {
-    "Name": "p",
-    "Configuration": {
-        "Lambda": {
-            "ResourceArn": "arn:aws:lambda:us-east-1:123456789012:function:f",
-            "InvocationType": "ASYNC",
-        }
-    },
-    "ExecutionOrder": 1,
-    "FallbackAction": "CONTINUE",
-}
-
 
 def status(response: dict[str, Any]) -> int:
     code: int = response["ResponseMetadata"]["HTTPStatusCode"]
@@ -697,8 +685,7 @@ def test_get_messaging_session_endpoint(server: RunningServer, messaging: Any) -
 
 
 def _unsupported_calls(app: Any, channel: str) -> list[tuple[Any, str, dict[str, Any]]]:
-    m, i = app.messaging, app.identity
-    flow = f"{app.arn}/channel-flow/f1"
+    i = app.identity
     bot_config = {
         "Lex": {
             "LexBotAliasArn": "arn:aws:lex:us-east-1:123456789012:bot-alias/ABCDEFGHIJ/KLMNOPQRST",
@@ -708,39 +695,6 @@ def _unsupported_calls(app: Any, channel: str) -> list[tuple[Any, str, dict[str,
     endpoint_attrs = {"DeviceToken": "t"}
     pinpoint = "arn:aws:mobiletargeting:us-east-1:123456789012:apps/abc"
     return [
-        (
-            m,
-            "create_channel_flow",
-            {"AppInstanceArn": app.arn, "Name": "f", "Processors": [UNSUPPORTED_FLOW]},
-        ),
-        (m, "describe_channel_flow", {"ChannelFlowArn": flow}),
-        (
-            m,
-            "update_channel_flow",
-            {"ChannelFlowArn": flow, "Name": "f", "Processors": [UNSUPPORTED_FLOW]},
-        ),
-        (m, "delete_channel_flow", {"ChannelFlowArn": flow}),
-        (m, "list_channel_flows", {"AppInstanceArn": app.arn}),
-        (
-            m,
-            "associate_channel_flow",
-            {"ChannelArn": channel, "ChannelFlowArn": flow, "ChimeBearer": app.alice},
-        ),
-        (
-            m,
-            "disassociate_channel_flow",
-            {"ChannelArn": channel, "ChannelFlowArn": flow, "ChimeBearer": app.alice},
-        ),
-        (m, "list_channels_associated_with_channel_flow", {"ChannelFlowArn": flow}),
-        (
-            m,
-            "channel_flow_callback",
-            {
-                "ChannelArn": channel,
-                "CallbackId": "c" * 32,
-                "ChannelMessage": {"MessageId": "x", "Content": "y"},
-            },
-        ),
         (i, "create_app_instance_bot", {"AppInstanceArn": app.arn, "Configuration": bot_config}),
         (i, "describe_app_instance_bot", {"AppInstanceBotArn": f"{app.arn}/bot/b"}),
         (
@@ -784,7 +738,7 @@ def test_unsupported_features_answer_bad_request(
 ) -> None:
     channel = app.channel(app.alice)
     calls = _unsupported_calls(app, channel)
-    assert len(calls) == 19
+    assert len(calls) == 10
     with unchanged():
         for client, method, kwargs in calls:
             with expect_error(client, "BadRequestException", "not supported"):

@@ -240,8 +240,9 @@ async def test_calls_in_flight_are_bounded(endpoint: Callable[..., Awaitable[str
     caller = WebhookCaller(SECRET, WebhookSettings(timeout=5.0, retries=0, max_in_flight=2))
     try:
         queued = [asyncio.create_task(caller.post(url, b"{}")) for _ in range(5)]
-        while caller.in_flight < 2:
+        while inside < 2:  # both places taken, both requests at the endpoint
             await asyncio.sleep(0.01)
+        assert caller.in_flight == 2
         # Over the bound, a caller that must not wait is answered at once.
         busy = await caller.post(url, b"{}", wait=False)
         assert busy.busy and not busy.ok and busy.attempts == 0

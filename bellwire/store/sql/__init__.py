@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bellwire.store.sql.common import Cursor, Row
 from bellwire.store.sql.exports import ExportsSql
+from bellwire.store.sql.flows import FlowsSql
 from bellwire.store.sql.iam import IamSql
 from bellwire.store.sql.identity import IdentitySql
 from bellwire.store.sql.messages import MessagesSql
@@ -28,6 +29,7 @@ class SqlTx(
     MessagesSql,
     SnapshotsSql,
     SubChannelsSql,
+    FlowsSql,
     ExportsSql,
     UpkeepSql,
     IamSql,

@@ -132,8 +132,13 @@ class MessagesSql(SqlBase):
             sql += " AND sub_channel_id = ?"
             params.append(sub_channel_id)
         if viewer is not None:
-            sql += " AND (target_arn IS NULL OR target_arn = ? OR sender_arn = ?)"
-            params += [viewer, viewer]
+            # Targeted messages reach their target and sender; a message held or failed by a
+            # channel flow (status other than SENT) only its sender.
+            sql += (
+                " AND (target_arn IS NULL OR target_arn = ? OR sender_arn = ?)"
+                " AND (status = 'SENT' OR sender_arn = ?)"
+            )
+            params += [viewer, viewer, viewer]
         if not_before is not None:
             sql += " AND created >= ?"
             params.append(not_before)

@@ -1,0 +1,546 @@
+"""chime-sdk-messaging: channel flows, the processors that see messages first (spec §8).
+
+A flow names one processor, a Lambda function in AWS; here the ``[resources]`` map gives the
+URL that stands for it, and ``bellwire.invoker`` POSTs the Lambda's input event there once the
+write that made the message PENDING is committed. The processor answers with
+ChannelFlowCallback; if it cannot be reached, or does not call back within the window, the
+processor's FallbackAction decides (``fall_back``). Every ending passes through ``settle``, which
+is where each party's event is decided (PENDING_/DENIED_/FAILED_* to the sender alone, the
+ordinary CREATE/UPDATE_CHANNEL_MESSAGE to the members).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from bellwire import ids
+from bellwire.aws import arn as arns
+from bellwire.aws.errors import BadRequest, Conflict, Forbidden, NotFound, ResourceLimitExceeded
+from bellwire.aws.shapes import (
+    MessagingAssociateChannelFlowRequest,
+    MessagingChannelAssociatedWithFlowSummary,
+    MessagingChannelFlow,
+    MessagingChannelFlowCallbackRequest,
+    MessagingChannelFlowCallbackResponse,
+    MessagingCreateChannelFlowRequest,
+    MessagingCreateChannelFlowResponse,
+    MessagingDeleteChannelFlowRequest,
+    MessagingDescribeChannelFlowRequest,
+    MessagingDescribeChannelFlowResponse,
+    MessagingDisassociateChannelFlowRequest,
+    MessagingListChannelFlowsRequest,
+    MessagingListChannelFlowsResponse,
+    MessagingListChannelsAssociatedWithChannelFlowRequest,
+    MessagingListChannelsAssociatedWithChannelFlowResponse,
+    MessagingProcessor,
+    MessagingSendChannelMessageResponse,
+    MessagingUpdateChannelFlowRequest,
+    MessagingUpdateChannelFlowResponse,
+    NoOutput,
+)
+from bellwire.domain import shapes
+from bellwire.domain.delivery import BusEvent, message_event, sender_only_event
+from bellwire.domain.identity import require_app_instance
+from bellwire.domain.operation import (
+    AnyResult,
+    Call,
+    Result,
+    decode_token,
+    fingerprint,
+    operation,
+    page_size,
+    paginate,
+    remember,
+    replay,
+)
+from bellwire.domain.roles import actor
+from bellwire.events import EventType, iso_timestamp
+from bellwire.records.chime import Message
+from bellwire.records.flows import ChannelFlow, FlowInvocation
+from bellwire.resources import ResourceError
+from bellwire.store.base import Tx
+
+MAX_FLOWS_PER_APP_INSTANCE = 100  # spec §10 quota
+MAX_PROCESSORS = 1  # spec §10 quota (the model allows 3)
+EVENT_TYPE = "CHANNEL_MESSAGE_EVENT"
+
+_PENDING = {
+    "CREATE": EventType.PENDING_CREATE_CHANNEL_MESSAGE,
+    "UPDATE": EventType.PENDING_UPDATE_CHANNEL_MESSAGE,
+}
+_DENIED = {
+    "CREATE": EventType.DENIED_CREATE_CHANNEL_MESSAGE,
+    "UPDATE": EventType.DENIED_UPDATE_CHANNEL_MESSAGE,
+}
+_FAILED = {
+    "CREATE": EventType.FAILED_CREATE_CHANNEL_MESSAGE,
+    "UPDATE": EventType.FAILED_UPDATE_CHANNEL_MESSAGE,
+}
+
+
+# --- flows -------------------------------------------------------------------------------------
+
+
+def _require_flow(tx: Tx, arn: str) -> ChannelFlow:
+    found = tx.flow(arn)
+    if found is None:
+        raise NotFound(f"The channel flow {arn} does not exist.")
+    return found
+
+
+def _check_processors(call: Call, processors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The model checked the shapes; these are the service's rules on top of them."""
+    if len(processors) > MAX_PROCESSORS:
+        raise ResourceLimitExceeded(
+            f"A channel flow can have {MAX_PROCESSORS} processor; {len(processors)} were given."
+        )
+    orders = sorted(p["ExecutionOrder"] for p in processors)
+    if orders != list(range(1, len(processors) + 1)):
+        raise BadRequest("Processor ExecutionOrder values must be 1, 2, ... without gaps.")
+    if len({p["Name"] for p in processors}) != len(processors):
+        raise BadRequest("Processor names must be unique within a channel flow.")
+    for processor in processors:
+        lam = processor["Configuration"]["Lambda"]
+        resource = lam["ResourceArn"]
+        parts = resource.split(":")
+        if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
+            raise BadRequest(f"{resource} is not the ARN of a Lambda function.")
+        if parts[3] != call.region or parts[4] != call.account_id:
+            raise BadRequest(
+                f"The Lambda function {resource} must be in the account {call.account_id} and "
+                f"the region {call.region} of the app instance."
+            )
+        if lam["InvocationType"] != "ASYNC":
+            raise BadRequest("Processors are invoked asynchronously: InvocationType is ASYNC.")
+        try:
+            call.resources.require(resource, what="Lambda function", schemes=["http", "https"])
+        except ResourceError as exc:
+            raise BadRequest(str(exc)) from None
+    return [dict(p) for p in sorted(processors, key=lambda p: p["ExecutionOrder"])]
+
+
+def _processors(f: ChannelFlow) -> list[MessagingProcessor]:
+    # Stored as given, after the model validated them.
+    return [cast(MessagingProcessor, p) for p in f.processors]
+
+
+def _flow_shape(f: ChannelFlow) -> MessagingChannelFlow:
+    return {
+        "ChannelFlowArn": f.arn,
+        "Processors": _processors(f),
+        "Name": f.name,
+        "CreatedTimestamp": f.created,
+        "LastUpdatedTimestamp": f.updated,
+    }
+
+
+@operation("CreateChannelFlow", writes=True)
+def create_flow(
+    tx: Tx, call: Call, p: MessagingCreateChannelFlowRequest
+) -> Result[MessagingCreateChannelFlowResponse]:
+    app = require_app_instance(tx, p["AppInstanceArn"])
+    scope = f"CreateChannelFlow|{app.arn}"
+    alive = lambda out: tx.flow(out["ChannelFlowArn"]) is not None  # noqa: E731
+    previous = replay(tx, scope, p, alive, output=MessagingCreateChannelFlowResponse)
+    if previous is not None:
+        return Result(previous)
+    processors = _check_processors(call, p["Processors"])
+    if tx.count_flows(app.arn) >= MAX_FLOWS_PER_APP_INSTANCE:
+        raise ResourceLimitExceeded(
+            f"The app instance {app.arn} has {MAX_FLOWS_PER_APP_INSTANCE} channel flows already."
+        )
+    arn = arns.child(app.arn, "channel-flow", ids.hex_id(32))
+    tx.insert_flow(ChannelFlow(arn, app.arn, p["Name"], processors, call.now, call.now))
+    if p.get("Tags"):
+        tx.put_tags(arn, {t["Key"]: t["Value"] for t in p["Tags"]})
+    output: MessagingCreateChannelFlowResponse = {"ChannelFlowArn": arn}
+    remember(tx, call, scope, p, output)
+    return Result(output)
+
+
+@operation("DescribeChannelFlow", writes=False)
+def describe_flow(
+    tx: Tx, call: Call, p: MessagingDescribeChannelFlowRequest
+) -> Result[MessagingDescribeChannelFlowResponse]:
+    return Result({"ChannelFlow": _flow_shape(_require_flow(tx, p["ChannelFlowArn"]))})
+
+
+@operation("UpdateChannelFlow", writes=True)
+def update_flow(
+    tx: Tx, call: Call, p: MessagingUpdateChannelFlowRequest
+) -> Result[MessagingUpdateChannelFlowResponse]:
+    """Messages already handed to a processor finish with the processor they were given to."""
+    flow = _require_flow(tx, p["ChannelFlowArn"])
+    tx.update_flow(flow.arn, p["Name"], _check_processors(call, p["Processors"]), call.now)
+    return Result({"ChannelFlowArn": flow.arn})
+
+
+@operation("DeleteChannelFlow", writes=True)
+def delete_flow(tx: Tx, call: Call, p: MessagingDeleteChannelFlowRequest) -> Result[NoOutput]:
+    flow = _require_flow(tx, p["ChannelFlowArn"])
+    if tx.channels_of_flow(flow.arn, None, 1):
+        raise Conflict(
+            f"The channel flow {flow.arn} is associated with channels: disassociate them first."
+        )
+    tx.delete_flow(flow.arn)
+    return Result({})
+
+
+@operation("ListChannelFlows", writes=False)
+def list_flows(
+    tx: Tx, call: Call, p: MessagingListChannelFlowsRequest
+) -> Result[MessagingListChannelFlowsResponse]:
+    app = require_app_instance(tx, p["AppInstanceArn"])
+    limit = page_size(p)
+    rows, token = paginate(
+        tx.list_flows(app.arn, decode_token(p, str), limit + 1), limit, lambda f: f.arn
+    )
+    return Result(
+        {
+            "ChannelFlows": [
+                {"ChannelFlowArn": f.arn, "Name": f.name, "Processors": _processors(f)}
+                for f in rows
+            ],
+            "NextToken": token,
+        }
+    )
+
+
+@operation("AssociateChannelFlow", writes=True)
+def associate_flow(tx: Tx, call: Call, p: MessagingAssociateChannelFlowRequest) -> Result[NoOutput]:
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    who.require_moderator("associate a channel flow")
+    flow = _require_flow(tx, p["ChannelFlowArn"])
+    if flow.app_instance_arn != who.channel.app_instance_arn:
+        raise BadRequest(
+            f"The channel flow {flow.arn} belongs to another app instance than the channel."
+        )
+    current = tx.flow_of_channel(who.channel.arn)
+    if current is not None:
+        raise Conflict(
+            f"The channel {who.channel.arn} is already associated with the channel flow "
+            f"{current}: a channel has at most one flow."
+        )
+    tx.associate_flow(who.channel.arn, flow.arn, call.now)
+    return Result({})
+
+
+@operation("DisassociateChannelFlow", writes=True)
+def disassociate_flow(
+    tx: Tx, call: Call, p: MessagingDisassociateChannelFlowRequest
+) -> Result[NoOutput]:
+    """Messages already handed to the processor still finish through it."""
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    who.require_moderator("disassociate a channel flow")
+    if tx.flow_of_channel(who.channel.arn) != p["ChannelFlowArn"]:
+        raise NotFound(
+            f"The channel {who.channel.arn} is not associated with the channel flow "
+            f"{p['ChannelFlowArn']}."
+        )
+    tx.disassociate_flow(who.channel.arn)
+    return Result({})
+
+
+@operation("ListChannelsAssociatedWithChannelFlow", writes=False)
+def list_flow_channels(
+    tx: Tx, call: Call, p: MessagingListChannelsAssociatedWithChannelFlowRequest
+) -> Result[MessagingListChannelsAssociatedWithChannelFlowResponse]:
+    flow = _require_flow(tx, p["ChannelFlowArn"])
+    limit = page_size(p)
+    rows, token = paginate(
+        tx.channels_of_flow(flow.arn, decode_token(p, str), limit + 1), limit, lambda c: c.arn
+    )
+    channels: list[MessagingChannelAssociatedWithFlowSummary] = []
+    for c in rows:
+        summary: MessagingChannelAssociatedWithFlowSummary = {
+            "Name": c.name,
+            "ChannelArn": c.arn,
+            "Mode": c.mode,
+            "Privacy": c.privacy,
+        }
+        if c.metadata is not None:
+            summary["Metadata"] = c.metadata
+        channels.append(summary)
+    return Result({"Channels": channels, "NextToken": token})
+
+
+# --- messages through a flow -------------------------------------------------------------------
+
+
+def flow_for(tx: Tx, channel_arn: str, message_type: str) -> str | None:
+    """The flow a message of this type must pass in this channel: only STANDARD messages are
+    processed, CONTROL (and SYSTEM) never."""
+    if message_type != "STANDARD":
+        return None
+    return tx.flow_of_channel(channel_arn)
+
+
+def _columns(m: Message) -> dict[str, Any]:
+    return dataclasses.asdict(m)
+
+
+def _message(columns: Mapping[str, Any]) -> Message:
+    return Message(**columns)
+
+
+def submit(
+    tx: Tx, call: Call, message: Message, kind: str, flow_arn: str, *, event_seq: int | None
+) -> Result[MessagingSendChannelMessageResponse]:
+    """Hand ``message`` (a new one, or one as it would read after an edit) to the flow: the
+    invocation is kept with the write, the sender alone hears PENDING_*, and the processor is
+    called once the write is committed. ``event_seq``: the seq the create already took."""
+    flow = tx.flow(flow_arn)
+    if flow is None:  # cannot happen: an associated flow cannot be deleted
+        raise BadRequest(f"The channel flow {flow_arn} of the channel does not exist.")
+    pending = dataclasses.replace(message, status="PENDING")
+    invocation = FlowInvocation(
+        callback_id=ids.hex_id(32),
+        channel_arn=message.channel_arn,
+        message_id=message.message_id,
+        kind=kind,
+        flow_arn=flow.arn,
+        processor=flow.processors[0],
+        message=_columns(pending),
+        state="PENDING",
+        created=call.now,
+    )
+    tx.insert_invocation(invocation)
+    seq = event_seq if event_seq is not None else tx.next_seq(message.channel_arn)
+    event = sender_only_event(
+        _PENDING[kind],
+        message.channel_arn,
+        seq,
+        shapes.channel_message(pending, shapes.event_ts),
+        message.sender_arn,
+    )
+    output: MessagingSendChannelMessageResponse = {
+        "ChannelArn": message.channel_arn,
+        "MessageId": message.message_id,
+        "Status": {"Value": "PENDING"},
+    }
+    return Result(output, [event], invocations=[invocation])
+
+
+def pending_message(tx: Tx, channel_arn: str, message_id: str) -> Message | None:
+    """The message as a processor has it now (a create, persistent or not, or an edit), if one
+    has it: GetChannelMessageStatus answers PENDING for it."""
+    found = tx.pending_invocation_of(channel_arn, message_id)
+    return None if found is None else _message(found.message)
+
+
+def lambda_event(invocation: FlowInvocation) -> dict[str, Any]:
+    """What the processor receives: the Lambda input event of the processor-setup guide, its
+    timestamps as strings (ISO-8601 UTC with milliseconds, as in messaging-session payloads)."""
+    m = _message(invocation.message)
+    message = {
+        "MessageId": m.message_id,
+        "ChannelArn": m.channel_arn,
+        "Content": m.content,
+        "Metadata": m.metadata,
+        "Sender": {"Arn": m.sender_arn, "Name": m.sender_name},
+        "Persistence": m.persistence,
+        "LastEditedTimestamp": iso_timestamp(m.last_edited) if m.last_edited else None,
+        "Type": m.type,
+        "CreatedTimestamp": iso_timestamp(m.created),
+    }
+    return {
+        "EventType": EVENT_TYPE,
+        "CallbackId": invocation.callback_id,
+        "ChannelMessage": {k: v for k, v in message.items() if v is not None},
+    }
+
+
+# --- how an invocation ends --------------------------------------------------------------------
+
+_CALLBACK_MEMBERS = {
+    "Content": "content",
+    "Metadata": "metadata",
+    "MessageAttributes": "attributes",
+    "ContentType": "content_type",
+    "PushNotification": "push",
+}
+
+
+@operation("ChannelFlowCallback", writes=True)
+def callback(
+    tx: Tx, call: Call, p: MessagingChannelFlowCallbackRequest
+) -> Result[MessagingChannelFlowCallbackResponse]:
+    """The processor's answer. No bearer: IAM allows chime:ChannelFlowCallback on the channel.
+    The same CallbackId with the same body answers the same again; with another body it is a
+    Conflict; once the FallbackAction ended the invocation (an unreachable processor, or the
+    window passed), Forbidden."""
+    from bellwire.domain import messages  # the content rules; messages imports this module
+
+    output: MessagingChannelFlowCallbackResponse = {
+        "ChannelArn": p["ChannelArn"],
+        "CallbackId": p["CallbackId"],
+    }
+    invocation = tx.invocation(p["CallbackId"])
+    if invocation is None or invocation.channel_arn != p["ChannelArn"]:
+        raise BadRequest(
+            f"No message of the channel {p['ChannelArn']} is waiting for the CallbackId "
+            f"{p['CallbackId']}."
+        )
+    changed: Mapping[str, Any] = p["ChannelMessage"]
+    if changed["MessageId"] != invocation.message_id:
+        raise BadRequest(
+            f"The CallbackId {p['CallbackId']} was issued for the message "
+            f"{invocation.message_id}, not {changed['MessageId']}."
+        )
+    print_ = fingerprint(p, exclude=())
+    if invocation.state != "PENDING":
+        if invocation.fingerprint == print_:
+            return Result(output)
+        if invocation.fingerprint is None:
+            raise Forbidden(
+                f"The message {invocation.message_id} is no longer waiting for its processor: "
+                f"{invocation.detail or 'its FallbackAction applied'}."
+            )
+        raise Conflict(
+            f"The CallbackId {p['CallbackId']} was already used with a different callback."
+        )
+    if changed.get("SubChannelId"):
+        raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
+    if p.get("DeleteResource"):
+        return _with(output, settle(tx, call.now, invocation, "DENIED", fingerprint=print_))
+    updates = {
+        field: changed[member] for member, field in _CALLBACK_MEMBERS.items() if member in changed
+    }
+    proposed = dataclasses.replace(_message(invocation.message), **updates)
+    messages.check_message(proposed.type, proposed.content or "", proposed.attributes)
+    return _with(
+        output, settle(tx, call.now, invocation, "SENT", updates=updates, fingerprint=print_)
+    )
+
+
+def _with(
+    output: MessagingChannelFlowCallbackResponse, result: AnyResult
+) -> Result[MessagingChannelFlowCallbackResponse]:
+    return Result(output, result.events)
+
+
+def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result[dict[str, bool]]:
+    """The processor could not be invoked, or did not call back in time: its FallbackAction
+    decides. ABORT fails the message, CONTINUE sends it as it was submitted. An invocation that
+    already ended is left alone (a callback may have won the race)."""
+    invocation = tx.invocation(callback_id)
+    if invocation is None or invocation.state != "PENDING":
+        return Result({"Applied": False})
+    state = "SENT" if invocation.processor.get("FallbackAction") == "CONTINUE" else "FAILED"
+    result = settle(tx, now, invocation, state, detail=reason)
+    return Result({"Applied": True}, result.events)
+
+
+def settle(
+    tx: Tx,
+    now: float,
+    invocation: FlowInvocation,
+    state: str,
+    *,
+    updates: Mapping[str, Any] | None = None,
+    detail: str | None = None,
+    fingerprint: str | None = None,
+) -> AnyResult:
+    """End ``invocation`` as SENT, DENIED or FAILED: the stored message, and who hears what."""
+    tx.end_invocation(invocation.callback_id, state, now, detail=detail, fingerprint=fingerprint)
+    m = dataclasses.replace(_message(invocation.message), **(updates or {}))
+    channel = tx.channel(invocation.channel_arn)
+    if channel is None:  # deleted while the processor had the message
+        return Result({})
+    persistent = m.persistence == "PERSISTENT"
+    events: list[BusEvent] = []
+    if invocation.kind == "CREATE":
+        stored = persistent and tx.message(m.channel_arn, m.message_id) is not None
+        if persistent and not stored:  # deleted meanwhile (DeleteChannel, an admin)
+            return Result({})
+        if state == "SENT":
+            # The message takes its place in the channel now: flows deliver in the order their
+            # processors finish (docs/channel-flows.md).
+            seq = tx.next_seq(channel.arn, last_message=now if persistent else None)
+            m = dataclasses.replace(m, seq=seq, status="SENT")
+            if persistent:
+                _store(tx, m, seq=seq, now=m.last_updated, edited=False)
+            events.append(_to_members(EventType.CREATE_CHANNEL_MESSAGE, m, seq))
+        elif state == "DENIED":
+            # Nothing of a denied message is kept (GetChannelMessageStatus: not found).
+            if persistent:
+                tx.delete_message(m.channel_arn, m.message_id)
+            events.append(_to_sender(tx, _DENIED["CREATE"], m, "DENIED", None))
+        else:
+            if persistent:
+                _store(
+                    tx,
+                    dataclasses.replace(m, status="FAILED"),
+                    seq=None,
+                    now=m.last_updated,
+                    edited=False,
+                )
+            events.append(_to_sender(tx, _FAILED["CREATE"], m, "FAILED", detail))
+        return Result({}, events)
+    current = tx.message(m.channel_arn, m.message_id)
+    if current is None or current.redacted:  # deleted or redacted meanwhile: the edit is moot
+        return Result({})
+    if state == "SENT":
+        edited = dataclasses.replace(
+            m, status=current.status, last_updated=now, last_edited=now, seq=current.seq
+        )
+        _store(tx, edited, seq=None, now=now, edited=True)
+        events.append(
+            _to_members(EventType.UPDATE_CHANNEL_MESSAGE, edited, tx.next_seq(channel.arn))
+        )
+    elif state == "DENIED":
+        events.append(_to_sender(tx, _DENIED["UPDATE"], m, "DENIED", None))
+    else:
+        events.append(_to_sender(tx, _FAILED["UPDATE"], m, "FAILED", detail))
+    return Result({}, events)
+
+
+def _store(tx: Tx, m: Message, *, seq: int | None, now: float, edited: bool) -> None:
+    tx.settle_message(
+        m.channel_arn,
+        m.message_id,
+        seq=seq,
+        status=m.status,
+        content=m.content,
+        metadata=m.metadata,
+        attributes=m.attributes,
+        content_type=m.content_type,
+        push=m.push,
+        now=now,
+        edited=edited,
+    )
+
+
+def _to_members(kind: EventType, m: Message, seq: int) -> BusEvent:
+    return message_event(
+        kind,
+        m.channel_arn,
+        seq,
+        shapes.channel_message(m, shapes.event_ts),
+        message_type=m.type,
+        sender=m.sender_arn,
+        target=m.target_arn,
+    )
+
+
+def _to_sender(tx: Tx, kind: EventType, m: Message, status: str, detail: str | None) -> BusEvent:
+    payload = shapes.channel_message(dataclasses.replace(m, status=status), shapes.event_ts)
+    if detail:
+        payload["Status"] = {"Value": status, "Detail": detail[:256]}
+    return sender_only_event(kind, m.channel_arn, tx.next_seq(m.channel_arn), payload, m.sender_arn)
+
+
+def expired(tx: Tx, created_before: float, limit: int) -> list[str]:
+    """CallbackIds of invocations whose window has passed (the invoker falls back on them)."""
+    return [i.callback_id for i in tx.pending_invocations(created_before, limit)]
+
+
+def pending(tx: Tx, limit: int) -> list[FlowInvocation]:
+    """Invocations still waiting (after a restart: to be invoked again)."""
+    return tx.pending_invocations(None, limit)
+
+
+def forget_before(tx: Tx, moment: float) -> None:
+    tx.forget_invocations_before(moment)

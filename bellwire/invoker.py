@@ -1,0 +1,170 @@
+"""Invoking channel flow processors: the asyncio side of ``domain/flows.py``.
+
+Once a write that made a message PENDING is committed, its invocation is handed here: the
+processor's Lambda ARN is looked up in the ``[resources]`` map, the Lambda input event is POSTed
+through the one webhook caller (signed, with a timeout and bounded retries), each in its own
+task, so that a slow or dead processor holds only its own messages: never the caller's request
+(which has answered PENDING already), another channel, or the event loop. An invocation that
+cannot be made (no mapping, every attempt failed, too many in flight) ends at once with its
+processor's FallbackAction, in a write of its own.
+
+Durability: invocations are rows of the store, written with the message. At start every row
+still PENDING is invoked again (at least once: a processor may see a message twice and calls
+back with the same CallbackId, which answers the same), and a sweep ends the ones whose window
+(``flow_callback_window_seconds``) has passed. So a restart, even after ``kill -9``, loses no
+pending message and leaves none PENDING forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from bellwire.domain import flows
+from bellwire.domain.operation import AnyResult
+from bellwire.records.flows import FlowInvocation
+from bellwire.resources import ResourceMap
+from bellwire.store.base import Store, StoreClosed
+from bellwire.webhook import WebhookCaller
+
+log = logging.getLogger("bellwire.flows")
+
+RECOVERY_BATCH = 1000
+
+
+def _resource_of(invocation: FlowInvocation) -> str:
+    return str(invocation.processor["Configuration"]["Lambda"]["ResourceArn"])
+
+
+class FlowInvoker:
+    def __init__(
+        self,
+        store: Store,
+        caller: WebhookCaller,
+        resources: ResourceMap,
+        committed: Callable[[AnyResult], None],
+        *,
+        window: float,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._caller = caller
+        self._resources = resources
+        self._committed = committed
+        self._window = window
+        self._now = now
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._closing = False
+        self.invoked = 0  # invocations accepted by their processor (2xx)
+        self.fell_back = 0  # invocations ended by their FallbackAction
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume what a previous run left PENDING, then sweep expired invocations regularly."""
+        resumed = 0
+        # All at once: a pending invocation is a few hundred bytes, and each must be resumed.
+        for invocation in await self._store.read(lambda tx: flows.pending(tx, 1 << 31)):
+            if invocation.created < self._now() - self._window:
+                await self._fall_back(invocation.callback_id, self._late())
+            else:
+                # Queued rather than refused when over the bound: these were accepted.
+                self._spawn(invocation, wait=True)
+                resumed += 1
+        if resumed:
+            log.info("resuming %d channel flow invocations left pending", resumed)
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def close(self) -> None:
+        """Stop invoking; what is still PENDING stays in the store for the next start."""
+        self._closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._sweeper is not None:
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self._caller.close()
+
+    # --- invoking -----------------------------------------------------------------------------
+
+    def submit(self, invocations: Sequence[FlowInvocation]) -> None:
+        """Called in commit order, on the loop, right after the write that made them: never
+        blocks. Over the bound on calls in flight an invocation fails at once."""
+        if self._closing:
+            return  # stays PENDING in the store: the next start invokes it
+        for invocation in invocations:
+            self._spawn(invocation, wait=False)
+
+    def _spawn(self, invocation: FlowInvocation, *, wait: bool) -> None:
+        task = asyncio.get_running_loop().create_task(self._invoke(invocation, wait))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _invoke(self, invocation: FlowInvocation, wait: bool) -> None:
+        resource = _resource_of(invocation)
+        url = self._resources.url(resource)
+        if url is None:
+            # The map changed since the flow was created (CreateChannelFlow refuses unmapped).
+            reason = f"The processor {resource} is not mapped to a URL"
+        else:
+            body = json.dumps(flows.lambda_event(invocation), separators=(",", ":")).encode()
+            outcome = await self._caller.post(url, body, wait=wait)
+            if outcome.ok:
+                self.invoked += 1
+                return
+            if outcome.busy:
+                reason = f"The processor {resource} was not invoked: too many invocations in flight"
+            else:
+                reason = f"The processor {resource} could not be invoked: {outcome.error}"
+        await self._fall_back(invocation.callback_id, reason)
+
+    async def _fall_back(self, callback_id: str, reason: str) -> None:
+        now = self._now()
+        try:
+            result = await self._store.write(
+                lambda tx: flows.fall_back(tx, now, callback_id, reason), self._committed
+            )
+        except StoreClosed:
+            return  # stays PENDING: the next start decides
+        except Exception:
+            log.exception("applying the FallbackAction of %s failed", callback_id)
+            return
+        if not result.output["Applied"]:
+            return  # a callback ended it first
+        self.fell_back += 1
+        log.warning("channel flow callback %s: FallbackAction applied: %s", callback_id, reason)
+
+    # --- the window ---------------------------------------------------------------------------
+
+    def _late(self) -> str:
+        return f"The processor did not call back within {self._window:g} s"
+
+    async def _sweep(self) -> None:
+        interval = max(0.05, min(60.0, self._window / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                moment = self._now() - self._window
+                late = await self._store.read(
+                    partial(flows.expired, created_before=moment, limit=RECOVERY_BATCH)
+                )
+                for callback_id in late:
+                    await self._fall_back(callback_id, self._late())
+                # Ended invocations answer repeated callbacks for one more window, then go.
+                forget = self._now() - 2 * self._window
+                await self._store.write(partial(flows.forget_before, moment=forget))
+            except StoreClosed:
+                return
+            except Exception:
+                log.exception("sweeping channel flow invocations failed")

@@ -1,0 +1,54 @@
+"""Channel flows and the processor invocations still waiting for their callback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFlow:
+    arn: str
+    app_instance_arn: str
+    name: str
+    # The model's Processor shapes as given: Name, Configuration.Lambda, ExecutionOrder,
+    # FallbackAction.
+    processors: Sequence[Mapping[str, Any]]
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlowChannel:
+    """A channel as ListChannelsAssociatedWithChannelFlow shows it."""
+
+    arn: str
+    name: str
+    mode: str
+    privacy: str
+    metadata: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowInvocation:
+    """One message handed to a flow's processor, kept until it ends (durable work).
+
+    ``message`` is the message as its sender submitted it (a create) or as it would read after
+    the edit (an update), as the columns of ``records.chime.Message``. ``state`` is PENDING
+    until a callback (SENT or DENIED) or the FallbackAction (SENT or FAILED) ends it; an ended
+    invocation keeps the callback's fingerprint and answer, so a repeated callback with the same
+    CallbackId gets the same answer."""
+
+    callback_id: str
+    channel_arn: str
+    message_id: str
+    kind: str  # CREATE | UPDATE
+    flow_arn: str
+    processor: Mapping[str, Any]
+    message: Mapping[str, Any]
+    state: str  # PENDING | SENT | DENIED | FAILED
+    created: float
+    ended: float | None = None
+    detail: str | None = None  # why it failed
+    fingerprint: str | None = None  # of the callback that ended it

@@ -1,0 +1,221 @@
+"""Channel flows, their channels, and the invocations waiting for a processor's callback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bellwire.records.flows import ChannelFlow, FlowChannel, FlowInvocation
+from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
+
+_FLOW_COLUMNS = "arn, app_instance_arn, name, processors, created, updated"
+_INVOCATION_COLUMNS = (
+    "callback_id, channel_arn, message_id, kind, flow_arn, processor, message, state, created, "
+    "ended, detail, fingerprint"
+)
+
+
+def _flow(row: Row) -> ChannelFlow:
+    return ChannelFlow(row[0], row[1], row[2], unjson_column(row[3]), row[4], row[5])
+
+
+def _invocation(row: Row) -> FlowInvocation:
+    return FlowInvocation(
+        callback_id=row[0],
+        channel_arn=row[1],
+        message_id=row[2],
+        kind=row[3],
+        flow_arn=row[4],
+        processor=unjson_column(row[5]),
+        message=unjson_column(row[6]),
+        state=row[7],
+        created=row[8],
+        ended=row[9],
+        detail=row[10],
+        fingerprint=row[11],
+    )
+
+
+class FlowsSql(SqlBase):
+    __slots__ = ()
+
+    # --- flows ------------------------------------------------------------------------------
+
+    def insert_flow(self, f: ChannelFlow) -> None:
+        self._run(
+            f"INSERT INTO channel_flows ({_FLOW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                f.arn,
+                f.app_instance_arn,
+                f.name,
+                json_column(list(f.processors)),
+                f.created,
+                f.updated,
+            ),
+        )
+
+    def flow(self, arn: str) -> ChannelFlow | None:
+        row = self._one(f"SELECT {_FLOW_COLUMNS} FROM channel_flows WHERE arn = ?", (arn,))
+        return None if row is None else _flow(row)
+
+    def update_flow(
+        self, arn: str, name: str, processors: Sequence[Mapping[str, Any]], now: float
+    ) -> None:
+        self._run(
+            "UPDATE channel_flows SET name = ?, processors = ?, updated = ? WHERE arn = ?",
+            (name, json_column(processors), now, arn),
+        )
+
+    def delete_flow(self, arn: str) -> None:
+        self._run("DELETE FROM channel_flows WHERE arn = ?", (arn,))
+        self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
+
+    def list_flows(self, app_instance_arn: str, after: str | None, limit: int) -> list[ChannelFlow]:
+        rows = self._all(
+            f"SELECT {_FLOW_COLUMNS} FROM channel_flows WHERE app_instance_arn = ? AND arn > ? "
+            "ORDER BY arn LIMIT ?",
+            (app_instance_arn, after or "", limit),
+        )
+        return [_flow(r) for r in rows]
+
+    def count_flows(self, app_instance_arn: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM channel_flows WHERE app_instance_arn = ?", (app_instance_arn,)
+        )
+        return int(row[0]) if row else 0
+
+    # --- associations -----------------------------------------------------------------------
+
+    def flow_of_channel(self, channel_arn: str) -> str | None:
+        row = self._one(
+            "SELECT flow_arn FROM channel_flow_associations WHERE channel_arn = ?", (channel_arn,)
+        )
+        return None if row is None else str(row[0])
+
+    def associate_flow(self, channel_arn: str, flow_arn: str, now: float) -> None:
+        self._run(
+            "INSERT INTO channel_flow_associations (channel_arn, flow_arn, created) "
+            "VALUES (?, ?, ?)",
+            (channel_arn, flow_arn, now),
+        )
+
+    def disassociate_flow(self, channel_arn: str) -> None:
+        self._run("DELETE FROM channel_flow_associations WHERE channel_arn = ?", (channel_arn,))
+
+    def channels_of_flow(self, flow_arn: str, after: str | None, limit: int) -> list[FlowChannel]:
+        """The existing channels associated with the flow, by ARN (a deleted channel's
+        association is left behind and ignored here)."""
+        rows = self._all(
+            "SELECT c.arn, c.name, c.mode, c.privacy, c.metadata FROM channel_flow_associations a "
+            "JOIN channels c ON c.arn = a.channel_arn WHERE a.flow_arn = ? AND a.channel_arn > ? "
+            "ORDER BY a.channel_arn LIMIT ?",
+            (flow_arn, after or "", limit),
+        )
+        return [FlowChannel(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    # --- invocations ------------------------------------------------------------------------
+
+    def insert_invocation(self, i: FlowInvocation) -> None:
+        self._run(
+            f"INSERT INTO flow_invocations ({_INVOCATION_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                i.callback_id,
+                i.channel_arn,
+                i.message_id,
+                i.kind,
+                i.flow_arn,
+                json_column(i.processor),
+                json_column(i.message),
+                i.state,
+                i.created,
+                i.ended,
+                i.detail,
+                i.fingerprint,
+            ),
+        )
+
+    def invocation(self, callback_id: str) -> FlowInvocation | None:
+        row = self._one(
+            f"SELECT {_INVOCATION_COLUMNS} FROM flow_invocations WHERE callback_id = ?",
+            (callback_id,),
+        )
+        return None if row is None else _invocation(row)
+
+    def pending_invocation_of(self, channel_arn: str, message_id: str) -> FlowInvocation | None:
+        """The newest invocation of a message still waiting for its processor, if any."""
+        row = self._one(
+            f"SELECT {_INVOCATION_COLUMNS} FROM flow_invocations "
+            "WHERE channel_arn = ? AND message_id = ? AND state = 'PENDING' "
+            "ORDER BY created DESC LIMIT 1",
+            (channel_arn, message_id),
+        )
+        return None if row is None else _invocation(row)
+
+    def end_invocation(
+        self,
+        callback_id: str,
+        state: str,
+        now: float,
+        *,
+        detail: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        self._run(
+            "UPDATE flow_invocations SET state = ?, ended = ?, detail = ?, fingerprint = ? "
+            "WHERE callback_id = ?",
+            (state, now, detail, fingerprint, callback_id),
+        )
+
+    def pending_invocations(self, created_before: float | None, limit: int) -> list[FlowInvocation]:
+        """Invocations still PENDING, oldest first (all, or those created before a moment)."""
+        sql = f"SELECT {_INVOCATION_COLUMNS} FROM flow_invocations WHERE state = 'PENDING'"
+        params: list[Any] = []
+        if created_before is not None:
+            sql += " AND created < ?"
+            params.append(created_before)
+        rows = self._all(sql + " ORDER BY created LIMIT ?", [*params, limit])
+        return [_invocation(r) for r in rows]
+
+    def forget_invocations_before(self, moment: float) -> None:
+        self._run("DELETE FROM flow_invocations WHERE state <> 'PENDING' AND ended < ?", (moment,))
+
+    # --- the message a flow decided on --------------------------------------------------------
+
+    def settle_message(
+        self,
+        channel_arn: str,
+        message_id: str,
+        *,
+        seq: int | None,
+        status: str,
+        content: str | None,
+        metadata: str | None,
+        attributes: Mapping[str, Any] | None,
+        content_type: str | None,
+        push: Mapping[str, Any] | None,
+        now: float,
+        edited: bool,
+    ) -> None:
+        """Apply what a flow decided to a stored message: its content as processed, its new
+        status and (for a create) its place in the channel, taken when the flow finished."""
+        self._run(
+            "UPDATE messages SET seq = COALESCE(?, seq), status = ?, content = ?, metadata = ?, "
+            "attributes = ?, content_type = ?, push = ?, last_updated = ?, "
+            "last_edited = CASE WHEN ? = 1 THEN ? ELSE last_edited END "
+            "WHERE channel_arn = ? AND message_id = ?",
+            (
+                seq,
+                status,
+                content,
+                metadata,
+                json_column(attributes),
+                content_type,
+                json_column(push),
+                now,
+                int(edited),
+                now,
+                channel_arn,
+                message_id,
+            ),
+        )

@@ -1,0 +1,287 @@
+"""Durable sends through a channel flow, as a ratio of durable sends without one, same run.
+
+    .venv/bin/python -m bench.flows [--duration 10] [--clients 8]
+
+One ``bellwire serve`` process (the processor's Lambda ARN mapped to a URL of this process); in
+this process: closed-loop senders over the lean signed client (``bench/rest.py``) and a
+processor that answers each invocation at once (202, then ChannelFlowCallback unchanged, over
+its own keep-alive connections). Phase 1 sends to a channel without a flow: a send is done at
+its 201. Phase 2 sends to a channel with a flow: a send is done when its callback has answered
+200, i.e. when the message is SENT and its CREATE_CHANNEL_MESSAGE published. Reported: each
+phase's messages/s and latency, the throughput ratio (target >= 0.5) and the added latency p50
+and p99 (target: p50 <= 5 ms). The processor shares this process's CPU with the senders, so the
+flow's own cost (the extra invocation, callback and commit) is all in the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from bellwire import webhook
+from bench import procs
+from bench.rest import Chime, Signer, messages_path
+from bench.scenarios import Meter, latency_summary
+
+ACCESS_KEY_ID = "AKIDBELLWIREBENCHFLOW"
+SECRET = "bellwire-bench-flows-secret-key-0123456789"
+REGION = "us-east-1"
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+WEBHOOK_SECRET = "bench-webhook-secret"
+
+
+class Waiters:
+    """Futures by MessageId, made by whichever side (send answer, callback) comes first."""
+
+    def __init__(self) -> None:
+        self._futures: dict[str, asyncio.Future[int]] = {}
+
+    def get(self, message_id: str) -> asyncio.Future[int]:
+        future = self._futures.get(message_id)
+        if future is None:
+            future = self._futures[message_id] = asyncio.get_running_loop().create_future()
+        return future
+
+    def done(self, message_id: str, at_ns: int) -> None:
+        future = self.get(message_id)
+        if not future.done():
+            future.set_result(at_ns)
+
+    def forget(self, message_id: str) -> None:
+        self._futures.pop(message_id, None)
+
+
+async def processor(port: int, server_port: int, signer: Signer, waiters: Waiters) -> web.AppRunner:
+    # One keep-alive connection carries one request at a time: a pool, checked out per callback.
+    idle: asyncio.Queue[Chime] = asyncio.Queue()
+    for _ in range(64):
+        idle.put_nowait(Chime("127.0.0.1", server_port, signer))
+
+    async def call_back(event: dict[str, Any]) -> None:
+        message = event["ChannelMessage"]
+        path = f"/channels/{quote(message['ChannelArn'], safe='')}"
+        document = {
+            "CallbackId": event["CallbackId"],
+            "ChannelMessage": {"MessageId": message["MessageId"]},
+        }
+        chime = await idle.get()
+        try:
+            status, body = await chime.raw(
+                "POST", path, "operation=channel-flow-callback", document
+            )
+        except Exception as exc:
+            print(f"callback failed: {exc!r}", file=sys.stderr)
+            return
+        finally:
+            idle.put_nowait(chime)
+        if status == 200:
+            waiters.done(message["MessageId"], time.monotonic_ns())
+        else:
+            print(f"callback answered {status}: {body[:200]!r}", file=sys.stderr)
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        webhook.verify(WEBHOOK_SECRET.encode(), body, request.headers, time.time())
+        asyncio.get_running_loop().create_task(call_back(json.loads(body)))
+        return web.Response(status=202)
+
+    app = web.Application()
+    app.router.add_post("/", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def closed_loop(
+    chimes: list[Chime],
+    path: str,
+    users: list[str],
+    duration: float,
+    waiters: Waiters | None,
+    during: Any = None,
+    server: procs.Proc | None = None,
+) -> dict[str, Any]:
+    latencies: list[int] = []
+    stop = False
+    measuring = False
+    done = 0
+    failures = 0
+
+    async def client(k: int) -> None:
+        nonlocal done, failures
+        while not stop:
+            t0 = time.monotonic_ns()
+            status, body = await chimes[k].raw(
+                "POST", path, "", None, users[k], body=chimes[k].message_body("x" * 64)
+            )
+            if status != 201:
+                failures += 1
+                continue
+            end = time.monotonic_ns()
+            if waiters is not None:
+                message_id = json.loads(body)["MessageId"]
+                end = await asyncio.wait_for(waiters.get(message_id), 30)
+                waiters.forget(message_id)
+            if measuring:
+                latencies.append(end - t0)
+                done += 1
+
+    tasks = [asyncio.ensure_future(client(k)) for k in range(len(chimes))]
+    await asyncio.sleep(1.0)
+    measuring = True
+    started = time.monotonic()
+    meter = Meter(server) if server is not None else None
+    await (during(duration) if during is not None else asyncio.sleep(duration))
+    elapsed = time.monotonic() - started
+    usage = meter.read() if meter is not None else {}
+    measuring = False
+    stop = True
+    await asyncio.gather(*tasks)
+    return {
+        "messages_per_s": round(done / elapsed, 1),
+        "failures": failures,
+        **latency_summary(latencies),
+        **{k: v for k, v in usage.items() if k != "seconds"},
+    }
+
+
+async def run(duration: float, clients: int, profile: Path | None = None) -> dict[str, Any]:
+    signer = Signer(ACCESS_KEY_ID, SECRET, REGION)
+    port, processor_port = procs.free_port(), procs.free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-flows-"))
+    server_core, lg_core = procs.placement()
+    server = procs.Proc(
+        "bellwire",
+        [
+            sys.executable,
+            "-m",
+            "bellwire",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(workdir / "data"),
+            "--log-level",
+            "warning",
+            "--resource",
+            f"{LAMBDA}=http://127.0.0.1:{processor_port}/",
+        ],
+        env={
+            "BELLWIRE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "BELLWIRE_ROOT_SECRET_ACCESS_KEY": SECRET,
+            "BELLWIRE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        },
+        core=server_core,
+        log=workdir / "server.log",
+    )
+    procs.pin_self(lg_core)
+    waiters = Waiters()
+    runner = await processor(processor_port, port, signer, waiters)
+    chimes = [Chime("127.0.0.1", port, signer) for _ in range(clients)]
+    try:
+        procs.wait_port(port, 60.0, server)
+        admin = chimes[0]
+        app = await admin.create_app_instance("bench-flows")
+        users = [await admin.create_user(app, f"u{i}") for i in range(clients)]
+        plain = await admin.create_channel(app, users[0], "plain", users[1:10])
+        flowing = await admin.create_channel(app, users[0], "flowing", users[1:10])
+        for channel in (plain, flowing):
+            await admin.add_members(channel, users[0], users[10:])
+        flow = await admin.call(
+            "POST",
+            "/channel-flows",
+            document={
+                "AppInstanceArn": app,
+                "Name": "bench",
+                "ClientRequestToken": uuid.uuid4().hex,
+                "Processors": [
+                    {
+                        "Name": "answer-at-once",
+                        "ExecutionOrder": 1,
+                        "FallbackAction": "ABORT",
+                        "Configuration": {
+                            "Lambda": {"ResourceArn": LAMBDA, "InvocationType": "ASYNC"}
+                        },
+                    }
+                ],
+            },
+            expect=201,
+        )
+        await admin.call(
+            "PUT",
+            f"/channels/{quote(flowing, safe='')}/channel-flow",
+            document={"ChannelFlowArn": flow["ChannelFlowArn"]},
+            bearer=users[0],
+        )
+        without = await closed_loop(
+            chimes, messages_path(plain), users, duration, None, server=server
+        )
+        during = None
+        if profile is not None:
+            from bench.profile import record
+
+            async def during(seconds: float) -> None:
+                summary = await record(server.pid, seconds, profile, server_core)
+                profile.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+
+        through = await closed_loop(
+            chimes, messages_path(flowing), users, duration, waiters, during, server
+        )
+    finally:
+        for chime in chimes:
+            chime.close()
+        await runner.cleanup()
+        server.stop()
+    ratio = (
+        through["messages_per_s"] / without["messages_per_s"] if without["messages_per_s"] else None
+    )
+    added = {
+        q: round(through[q] - without[q], 3)
+        for q in ("p50_ms", "p99_ms")
+        if through[q] is not None and without[q] is not None
+    }
+    return {
+        "clients": clients,
+        "duration_s": duration,
+        "without_flow": without,
+        "through_flow": through,
+        "throughput_ratio": None if ratio is None else round(ratio, 3),
+        "added_latency_ms": added,
+        "targets": {
+            "throughput_ratio >= 0.5": ratio is not None and ratio >= 0.5,
+            "added p50 <= 5 ms": added.get("p50_ms", 1e9) <= 5.0,
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the server during the flow phase into this file"
+    )
+    args = parser.parse_args(argv)
+    try:
+        result = asyncio.run(run(args.duration, args.clients, args.profile))
+    finally:
+        procs.stop_all()
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Channel flows' pure parts: the processor's input event, and the processor kit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bellwire import flows
+from bellwire.domain.flows import lambda_event
+from bellwire.records.flows import FlowInvocation
+
+CHANNEL = "arn:aws:chime:us-east-1:123456789012:app-instance/a/channel/c"
+SENDER = "arn:aws:chime:us-east-1:123456789012:app-instance/a/user/alice"
+
+
+def invocation(**message: object) -> FlowInvocation:
+    columns = {
+        "channel_arn": CHANNEL,
+        "message_id": "m1",
+        "seq": 3,
+        "sender_arn": SENDER,
+        "sender_name": "Alice",
+        "content": "hello",
+        "metadata": None,
+        "type": "STANDARD",
+        "persistence": "PERSISTENT",
+        "redacted": False,
+        "created": 1700000000.25,
+        "last_updated": 1700000000.25,
+        "last_edited": None,
+        "status": "PENDING",
+        "attributes": {"a": {"StringValues": ["b"]}},
+        "content_type": None,
+        "target_arn": None,
+        "push": None,
+        **message,
+    }
+    return FlowInvocation(
+        "c" * 64, CHANNEL, "m1", "CREATE", "flow", {}, columns, "PENDING", 1700000000.25
+    )
+
+
+def test_the_processor_event_is_the_documented_lambda_input() -> None:
+    assert lambda_event(invocation()) == {
+        "EventType": "CHANNEL_MESSAGE_EVENT",
+        "CallbackId": "c" * 64,
+        "ChannelMessage": {
+            "MessageId": "m1",
+            "ChannelArn": CHANNEL,
+            "Content": "hello",
+            "Sender": {"Arn": SENDER, "Name": "Alice"},
+            "Persistence": "PERSISTENT",
+            "Type": "STANDARD",
+            "CreatedTimestamp": "2023-11-14T22:13:20.250Z",
+        },
+    }
+
+
+def test_an_edit_carries_metadata_and_its_edit_time() -> None:
+    message = lambda_event(invocation(metadata="m", last_edited=1700000060.0))["ChannelMessage"]
+    assert (message["Metadata"], message["LastEditedTimestamp"]) == (
+        "m",
+        "2023-11-14T22:14:20.000Z",
+    )
+
+
+def test_the_kit_parses_what_the_server_sends() -> None:
+    event = flows.parse_event(json.dumps(lambda_event(invocation())).encode())
+    assert (event.callback_id, event.channel_arn, event.message_id) == ("c" * 64, CHANNEL, "m1")
+    assert (event.content, event.metadata, event.sender_arn) == ("hello", None, SENDER)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"EventType": "OTHER"}',
+        b'{"EventType": "CHANNEL_MESSAGE_EVENT", "ChannelMessage": {}}',
+        b'{"EventType": "CHANNEL_MESSAGE_EVENT", "CallbackId": "x", "ChannelMessage": {}}',
+        b"[]",
+    ],
+)
+def test_the_kit_refuses_other_bodies(body: bytes) -> None:
+    with pytest.raises(flows.EventError):
+        flows.parse_event(body)
+
+
+def test_callback_requests() -> None:
+    event = flows.parse_event(lambda_event(invocation()))
+    assert flows.callback_request(event, flows.Deny()) == {
+        "CallbackId": "c" * 64,
+        "ChannelArn": CHANNEL,
+        "ChannelMessage": {"MessageId": "m1"},
+        "DeleteResource": True,
+    }
+    assert flows.callback_request(event, flows.Send(content="HELLO", metadata="x")) == {
+        "CallbackId": "c" * 64,
+        "ChannelArn": CHANNEL,
+        "ChannelMessage": {"MessageId": "m1", "Content": "HELLO", "Metadata": "x"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "decision"),
+    [
+        ("all fine", flows.Send()),
+        ("buy SPAM now", flows.Deny()),
+        ("spammer is not a word of the list", flows.Send()),
+        ("darn it, Darn", flows.Send(content="**** it, ****")),
+        ("spam and darn", flows.Deny()),
+    ],
+)
+def test_the_example_word_filter(content: str, decision: flows.Decision) -> None:
+    decide = flows.word_filter(deny=["spam"], mask=["darn"])
+    event = flows.parse_event(lambda_event(invocation(content=content)))
+    assert decide(event) == decision
