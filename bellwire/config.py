@@ -147,6 +147,35 @@ class Settings:
         "members' connects (0: render for every connect).",
     )
 
+    # --- several nodes -------------------------------------------------------------------
+    bus: str = _setting(
+        "",
+        "Where nodes tell each other what they committed: empty for the in-process bus of one "
+        "node, or redis://HOST:PORT/DB (rediss:// for TLS) for several nodes sharing one "
+        "store. A password in the URL is visible in the process list when given as a flag: "
+        "prefer BELLWIRE_BUS or the TOML file then.",
+    )
+    bus_prefix: str = _setting(
+        "bellwire",
+        "Prefix of the Redis Pub/Sub channel and keys of this cluster (clusters sharing one "
+        "Redis need different prefixes).",
+    )
+    bus_reorder_window_seconds: float = _setting(
+        1.0,
+        "How long an event that arrives ahead of its channel's sequence waits for the ones "
+        "before it; then the sessions that may have missed one are closed with 4410.",
+    )
+    session_lease_seconds: float = _setting(
+        30.0,
+        "With a Redis bus: sessions count against max_sessions_per_user cluster-wide through "
+        "leases their node renews; a dead node's sessions stop counting after this long.",
+    )
+    iam_check_seconds: float = _setting(
+        2.0,
+        "With a Redis bus: how often a node compares its IAM version with the store's and "
+        "re-reads the IAM state when a change did not reach it.",
+    )
+
     # --- AWS resources bellwire cannot reach ---------------------------------------------
     resources: ResourceMap = field(
         default_factory=ResourceMap,
@@ -217,11 +246,18 @@ class Settings:
             "http_body_timeout_seconds",
             "http_keepalive_timeout_seconds",
             "connect_upgrade_timeout_seconds",
+            "bus_reorder_window_seconds",
+            "session_lease_seconds",
+            "iam_check_seconds",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
         if not 1 <= self.connect_max_presign_seconds <= 604800:
             problems.append("connect_max_presign_seconds must be 1-604800 (one week)")
+        if self.bus and not self.bus.startswith(("redis://", "rediss://", "unix://")):
+            problems.append("bus must be empty or a redis://, rediss:// or unix:// URL")
+        if not self.bus_prefix or any(c.isspace() or c in "{}" for c in self.bus_prefix):
+            problems.append("bus_prefix must be a non-empty name without spaces or braces")
         if self.prefetch_cache_bytes < 0:
             problems.append("prefetch_cache_bytes must not be negative")
         if problems:

@@ -8,8 +8,10 @@ lacks (a newer botocore adds some) answers the service's modeled refusal, never 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bellwire import __version__
@@ -96,7 +98,7 @@ class Operations:
 
     async def _transact(self, writes: bool, unit: Callable[[IamTx], Result]) -> Result:
         if writes:
-            return await self._store.write(unit, self._committed)
+            return await self._store.write(functools.partial(_versioned, unit), self._committed)
         return await self._store.read(unit)
 
     # --- the server's own IAM writes (the [iam] declarations of the TOML file) -------------------
@@ -135,3 +137,12 @@ class Operations:
             True,
             lambda tx: update_role(tx, name, trust_policy=trust_policy, max_session=max_session),
         )
+
+
+def _versioned(unit: Callable[[IamTx], Result], tx: IamTx) -> Result:
+    """An IAM change takes the store's next IAM version in its own transaction: the order in
+    which every node's credential index applies it, and how a node notices one it missed."""
+    result = unit(tx)
+    if result.iam is None:
+        return result
+    return replace(result, iam=replace(result.iam, version=tx.next_iam_version()))

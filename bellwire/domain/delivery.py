@@ -36,7 +36,18 @@ class UserEvent:
     deleted: bool = False
 
 
-BusEvent = ChannelEvent | UserEvent
+@dataclass(frozen=True, slots=True)
+class CloseSessions:
+    """An operator's order to close a user's sessions (all of them, or one ``session_id``) on
+    every node that holds one. Code 1006 drops the connection without a close frame."""
+
+    user_arn: str
+    code: int
+    reason: str
+    session_id: str | None = None
+
+
+BusEvent = ChannelEvent | UserEvent | CloseSessions
 
 
 def message_event(

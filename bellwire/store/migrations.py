@@ -190,4 +190,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE idempotency_answers RENAME TO idempotency;
     CREATE INDEX idempotency_by_token ON idempotency (token);
     """,
+    # 5: the IAM version: every IAM/STS write takes the next one in its transaction, so the
+    # nodes sharing a store apply IAM changes in order and notice a change the bus lost.
+    """
+    CREATE TABLE iam_version (
+        id INTEGER PRIMARY KEY,
+        version BIGINT NOT NULL
+    );
+    INSERT INTO iam_version (id, version) VALUES (1, 0);
+    """,
 )
