@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 from session_watch import Watch
+from store_engines import Engine, postgres_engine, sqlite_engine
 
 from bellwire.client import MessagingSession
 
@@ -42,3 +44,13 @@ def _root_logging_restored() -> Iterator[None]:
         if handler not in root.handlers:
             root.addHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """Each store engine in turn (PostgreSQL in a database made for the test)."""
+    if request.param == "sqlite":
+        yield sqlite_engine(tmp_path)
+    else:
+        with postgres_engine() as made:
+            yield made

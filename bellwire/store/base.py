@@ -41,6 +41,13 @@ class StoreClosed(Exception):
     """The store is shutting down; the request was not applied."""
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached (or kept conflicting); the request was not applied.
+
+    A server engine (PostgreSQL) raises it; the embedded one never does. REST answers it with
+    503 ServiceUnavailable, which the AWS SDKs retry."""
+
+
 class Results(Protocol):
     """Remembered results of requests with a ClientRequestToken (idempotent retries)."""
 
