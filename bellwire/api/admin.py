@@ -8,8 +8,11 @@ node: ``{"Sessions": [{"UserArn", "SessionId", "ConnectedSince" (ISO 8601, UTC),
 ``POST /admin/sessions/close`` with a JSON body ``{"UserArn": ..., "Code": 4003, "Reason":
 "...", "SessionId": "..."}`` (``Reason`` and ``SessionId`` optional), SigV4-signed like any
 Chime call (service ``chime``) and authorized as ``bellwire:CloseSessions`` on the user ARN.
-It closes every session of the user on this node (or only ``SessionId``) with ``Code`` and
-answers ``{"Closed": ["<sessionId>", ...]}``. ``Code`` 1006 cannot be sent in a close frame; it
+It closes every session of the user (or only ``SessionId``) with ``Code`` on every node: the
+command goes on the bus, which hands it to this node's hub at once and to the other nodes. It
+answers ``{"Closed": ["<sessionId>", ...]}``, the sessions closed on this node, plus
+``"OtherNodes": true`` with a Redis bus (the others close theirs as the command reaches them;
+the listing above stays per node). ``Code`` 1006 cannot be sent in a close frame; it
 drops the TCP connection instead, which is what a client sees on a network failure.
 
 Uses: kick a user (4003), make clients refresh credentials (4419), rehearse how an app handles
