@@ -182,6 +182,12 @@ class Settings:
         "With a Redis bus: sessions count against max_sessions_per_user cluster-wide through "
         "leases their node renews; a dead node's sessions stop counting after this long.",
     )
+    workers: int = _setting(
+        1,
+        "Processes of this node sharing its port (SO_REUSEPORT), to use every core; more than "
+        "one needs a PostgreSQL store and a Redis bus (each worker is a node of the cluster) "
+        "and a fixed port.",
+    )
     iam_check_seconds: float = _setting(
         2.0,
         "With a Redis bus: how often a node compares its IAM version with the store's and "
@@ -249,6 +255,7 @@ class Settings:
             "prefetch_memberships",
             "sts_min_duration_seconds",
             "max_unauthenticated_connections",
+            "workers",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
@@ -269,6 +276,20 @@ class Settings:
                 problems.append(f"{name} must be positive")
         if not 1 <= self.connect_max_presign_seconds <= 604800:
             problems.append("connect_max_presign_seconds must be 1-604800 (one week)")
+        if self.workers > 1:
+            if not self.store:
+                problems.append(
+                    "workers above 1 need a PostgreSQL store (--store postgresql://...): "
+                    "SQLite takes one writer per database file, so workers would wait on "
+                    "each other's locks"
+                )
+            if not self.bus:
+                problems.append(
+                    "workers above 1 need a Redis bus (--bus redis://...): each worker is a "
+                    "node and must hear the others' commits"
+                )
+            if self.port == 0:
+                problems.append("workers above 1 need a fixed port (they share it), not 0")
         if self.bus and not self.bus.startswith(("redis://", "rediss://", "unix://")):
             problems.append("bus must be empty or a redis://, rediss:// or unix:// URL")
         if not self.bus_prefix or any(c.isspace() or c in "{}" for c in self.bus_prefix):

@@ -72,6 +72,13 @@ if TYPE_CHECKING:  # imported (with its driver) only when a node runs on Postgre
 log = logging.getLogger("bellwire")
 
 DB_FILE = "bellwire.db"
+# Set by ``--workers N``'s parent (bellwire/workers.py) in each worker's environment: listen
+# with SO_REUSEPORT beside the other workers, and leave the first-start banner to the parent.
+WORKER_ENV = "_BELLWIRE_WORKER"
+
+
+def _is_worker() -> bool:
+    return os.environ.get(WORKER_ENV) == "1"
 
 
 def _owner_only(db: Path) -> None:
@@ -581,6 +588,8 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if _is_worker():
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.setblocking(False)
@@ -597,7 +606,7 @@ async def serve(
     server = BellwireServer(settings, config_document)
     await server.start()
     keys = server.root_keys
-    if keys is not None and not keys.shown:
+    if keys is not None and not keys.shown and not _is_worker():
         # Shown at the first start that listens, not the one that generated the keys: that
         # one may have failed (port in use, bad TLS file) before anyone could read them.
         print(_first_start_banner(server), flush=True)

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -421,3 +424,48 @@ def _readyz(node: Node) -> int | None:
         return err.code
     except OSError:
         return None
+
+
+# --- several workers on one port --------------------------------------------------------------
+
+
+async def test_workers_share_one_port_and_are_nodes_of_the_cluster(nodes: Cluster) -> None:
+    a = nodes.nodes[0]
+    workers = nodes.start_node("--workers", "2", "--max-sessions-per-user", "10")
+    try:
+        wa = world(a)
+        users = [wa.user() for _ in range(16)]
+        channel = wa.channel(users[0], users[1:10])
+        await off(
+            wa.messaging.batch_create_channel_membership,
+            ChannelArn=channel,
+            MemberArns=users[10:],
+            ChimeBearer=users[0],
+        )
+        clients = [await connect(workers, user) for user in users]
+        leases: set[str] = set()
+        with redis.Redis.from_url(nodes.redis.url) as registry:
+            for user in users:
+                for holder in registry.hvals(f"{nodes.prefix}:leases:{{{user}}}"):
+                    leases.add(holder.decode().split(" ", 1)[1].split("/")[0])
+        assert len(leases) == 2  # the kernel spread the connections over both workers
+        wa.send(channel, users[0], "to all")  # through another node
+        for client in clients:
+            assert seq_contents(await client.take(1)) == ["to all"]
+        for client in clients:
+            await client.close()
+    finally:
+        workers.stop()
+    assert workers.process.proc.returncode == 0
+
+
+def test_workers_refuse_sqlite_clearly(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bellwire", "serve", "--data-dir", str(tmp_path), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "workers above 1 need a PostgreSQL store" in done.stderr
+    assert "need a Redis bus" in done.stderr
