@@ -181,7 +181,7 @@ class BellwireServer:
             buffer_limit=s.session_buffer_bytes,
             ping_interval=s.ping_interval_seconds,
             ping_timeout=s.ping_timeout_seconds,
-            reorder_window=s.bus_reorder_window_seconds,
+            reorder_window=s.bus_reorder_window_seconds if self.bus.remote else None,
         )
         self.bus.subscribe(self._on_bus)
         self.bus.on_status(self._bus_status)

@@ -91,12 +91,17 @@ class Hub:
         buffer_limit: int,
         ping_interval: float,
         ping_timeout: float,
-        reorder_window: float = 1.0,
+        reorder_window: float | None = None,
     ) -> None:
+        """``reorder_window``: with a bus between nodes, how long an event ahead of its channel's
+        next number waits before the gap closes sessions. None (one node, the in-process bus):
+        events cannot be lost or overtaken, so a skipped number is one a change took without
+        an event, and the event applies at once."""
         self.buffer_limit = buffer_limit
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
-        self.reorder_window = reorder_window
+        self.reorder_window = reorder_window or 0.0
+        self.strict = reorder_window is not None
         self.users: dict[str, list[Session]] = {}
         self.channels: dict[str, set[Session]] = {}
         # The last sequence number applied, per channel with local subscribers.
@@ -272,10 +277,11 @@ class Hub:
         channel = event.channel_arn
         last = self.seqs.get(channel)
         if last is not None and event.seq != last + 1:
-            if event.seq > last:
+            if event.seq <= last:
+                return  # an event the node's sessions already have (their snapshot holds it)
+            if self.strict:
                 self._hold(event)
-            # Otherwise an event the node's sessions already have (their snapshot holds it).
-            return
+                return
         self._apply(event)
         if channel in self._held:
             self._drain(channel)

@@ -16,7 +16,7 @@ from bellwire.gateway.frames import event_frame
 from bellwire.gateway.hub import Hub, Session
 
 
-def hub(window: float = 0.05) -> Hub:
+def hub(window: float | None = 0.05) -> Hub:
     return Hub(buffer_limit=1 << 20, ping_interval=60.0, ping_timeout=60.0, reorder_window=window)
 
 
@@ -147,3 +147,14 @@ async def test_a_lost_bus_closes_every_session_with_4410_and_forgets_the_order()
     assert alice_closed == [(close_codes.EVENTS_MISSED, "lost")]
     assert connecting_closed == [(close_codes.EVENTS_MISSED, "lost")]
     assert not h.seqs and not h._held and not h._held_timers
+
+
+async def test_one_node_applies_an_event_after_a_skipped_number_at_once() -> None:
+    """In process nothing is lost or overtaken: a skipped number was taken without an event."""
+    h = hub(window=None)
+    _, alice, closed = make(h, "alice")
+    h.on_event(message(1))
+    h.on_event(message(3))
+    h.on_event(message(2))  # older than what was applied: already covered
+    await turn()
+    assert alice.writes == [frames(1, 3)] and closed == [] and not h._held
