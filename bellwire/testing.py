@@ -159,7 +159,7 @@ def _drop_all() -> None:
 atexit.register(_drop_all)
 
 
-def _test_store(data_dir: Path) -> str | None:
+def store_for(data_dir: Path) -> str | None:
     """The PostgreSQL database of a data dir when ``BELLWIRE_TEST_STORE`` asks for one (the
     same one when a server restarts on that data dir)."""
     admin = os.environ.get(TEST_STORE_ENV)
@@ -177,7 +177,7 @@ def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
 
     values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": data_dir}
     if "store" not in overrides:
-        values["store"] = _test_store(data_dir)
+        values["store"] = store_for(data_dir)
     values.update(overrides)
     settings = load(environ={}, overrides=values)
     loop = asyncio.new_event_loop()

@@ -234,11 +234,18 @@ class IamTx(Tx, Iam, Protocol):
 class Store(Protocol):
     async def read(self, fn: Callable[[IamTx], T]) -> T: ...
     async def write(
-        self, fn: Callable[[IamTx], T], committed: Callable[[T], None] | None = None
+        self,
+        fn: Callable[[IamTx], T],
+        committed: Callable[[T], None] | None = None,
+        *,
+        key: str | None = None,
     ) -> T:
         """Run ``fn`` in the writer; return its result once durable. ``committed`` (if given)
         is called with that result on the caller's event loop, in commit order, before the
-        caller resumes: the place where an operation's events are published."""
+        caller resumes: the place where an operation's events are published. ``key`` (the
+        channel a unit changes, if it is known) lets an engine with several writers hand units
+        of one channel to one writer, so they share its group commits instead of queueing on
+        the channel's lock; an engine with one writer ignores it."""
         ...
 
     async def ping(self) -> bool: ...

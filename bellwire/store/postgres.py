@@ -7,8 +7,10 @@ unit rolls back alone, and commits once. Several writers let batches that touch 
 channels commit in parallel; batches that touch the same channel serialize on its row lock
 (``next_seq`` is ``UPDATE ... RETURNING``), which keeps each channel's sequence gap-free and in
 commit order across writers and nodes. A unit's future resolves only after COMMIT returned.
+Units that name their channel (``write(..., key=)``) go to that channel's writer, so a busy
+channel's sends share one writer's group commits.
 
-Conflicts between writers (deadlock, serialization failure, a lock wait past ``lock_timeout``, a
+Conflicts between writers (a deadlock PostgreSQL detected, a serialization failure, a
 unique key taken by a concurrent transaction) roll the whole batch back and run its units again,
 one transaction each: nothing was committed and no consumer had run, so nothing runs twice.
 A lost connection fails the batch with :class:`StoreUnavailable` (503 at the REST edge); the
@@ -23,11 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import queue
 import random
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,9 +50,6 @@ log = logging.getLogger(__name__)
 
 # One key for "a node is migrating this database" (pg_advisory_xact_lock takes a bigint).
 MIGRATION_LOCK = 0x62656C6C77697265  # "bellwire"
-# A lock wait this long is taken for a deadlock between writers rather than a commit in flight:
-# PostgreSQL's own detector waits deadlock_timeout (1 s by default) before it looks.
-LOCK_TIMEOUT_MS = 250
 CONFLICT_RETRIES = 8
 CONNECT_TIMEOUT_SECONDS = 3
 # Conflicts that a second try resolves: serialization failure, deadlock, lock wait timed out,
@@ -74,7 +75,7 @@ def _translate(sql: str, cache: dict[str, str]) -> str:
     return out
 
 
-class _Cursor:
+class PgCursor:
     """A psycopg cursor as ``store/sql`` expects one (``?`` placeholders)."""
 
     __slots__ = ("_cache", "_cur")
@@ -215,7 +216,7 @@ class _PgTx(SqlTx):
 
     __slots__ = ("_order", "entered", "ticket")
 
-    def __init__(self, cursor: _Cursor, order: _Order) -> None:
+    def __init__(self, cursor: PgCursor, order: _Order) -> None:
         super().__init__(cursor)
         self._order = order
         self.ticket = _Ticket()
@@ -263,7 +264,12 @@ class PostgresStore:
         self._max_batch = max_batch
         self._on_commit: Callable[[float, int], None] | None = None
         self.reads_in_flight = 0
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # One queue per writer: units of one channel (``key``) always go to the same writer, so
+        # a busy channel's sends share that writer's group commits rather than every writer
+        # taking a few and queueing on the channel's row lock (one fsync each). Units without
+        # a key go round the writers.
+        self._queues: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(writers)]
+        self._next = itertools.count()
         self._closed = False
         self._order = _Order()
         setup = connect(url)
@@ -273,8 +279,10 @@ class PostgresStore:
         finally:
             setup.close()
         self._writers = [
-            threading.Thread(target=self._write_loop, name=f"bellwire-pg-writer-{n}", daemon=True)
-            for n in range(writers)
+            threading.Thread(
+                target=self._write_loop, args=(q,), name=f"bellwire-pg-writer-{n}", daemon=True
+            )
+            for n, q in enumerate(self._queues)
         ]
         for thread in self._writers:
             thread.start()
@@ -288,33 +296,38 @@ class PostgresStore:
 
     @property
     def queued_writes(self) -> int:
-        return self._queue.qsize()
+        return sum(q.qsize() for q in self._queues)
 
     # --- writes -------------------------------------------------------------------------------
 
     async def write(
-        self, fn: Callable[[IamTx], T], committed: Callable[[T], None] | None = None
+        self,
+        fn: Callable[[IamTx], T],
+        committed: Callable[[T], None] | None = None,
+        *,
+        key: str | None = None,
     ) -> T:
         if self._closed:
             raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Unit(fn, future, loop, committed))
+        slot = zlib.crc32(key.encode()) if key is not None else next(self._next)
+        self._queues[slot % len(self._queues)].put(_Unit(fn, future, loop, committed))
         return await future
 
-    def _write_loop(self) -> None:
+    def _write_loop(self, units: queue.SimpleQueue[Any]) -> None:
         conn: psycopg.Connection[Any] | None = None
         cache: dict[str, str] = {}
         try:
             while True:
-                first = self._queue.get()
+                first = units.get()
                 if first is _STOP:
                     return
                 batch: list[_Unit[Any]] = [first]
                 stop_after = False
                 while len(batch) < self._max_batch:
                     try:
-                        nxt = self._queue.get_nowait()
+                        nxt = units.get_nowait()
                     except queue.Empty:
                         break
                     if nxt is _STOP:
@@ -342,11 +355,14 @@ class PostgresStore:
             group = groups.pop(0)
             try:
                 conn = self._usable(conn)
+                # A unit that still meets a taken key when it runs alone after a conflict
+                # inserts a duplicate of its own: that is its failure, not a conflict.
+                alone = len(group) == 1 and tries > 0
                 try:
-                    self._attempt(conn, cache, group)
+                    self._attempt(conn, cache, group, alone)
                 except _Stale:
                     conn = self._usable(None)
-                    self._attempt(conn, cache, group)
+                    self._attempt(conn, cache, group, alone)
             except _Stale:
                 conn = None
                 self._fail(group, StoreUnavailable("PostgreSQL closed the connection"))
@@ -374,19 +390,17 @@ class PostgresStore:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
-        conn = connect(self.url)
-        try:
-            conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
-        except psycopg.Error as exc:
-            conn.close()
-            raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
-        return conn
+        return connect(self.url)
 
     def _attempt(
-        self, conn: psycopg.Connection[Any], cache: dict[str, str], batch: list[_Unit[Any]]
+        self,
+        conn: psycopg.Connection[Any],
+        cache: dict[str, str],
+        batch: list[_Unit[Any]],
+        alone: bool = False,
     ) -> None:
         pg = conn.cursor()
-        tx = _PgTx(_Cursor(pg, cache), self._order)
+        tx = _PgTx(PgCursor(pg, cache), self._order)
         outcomes: list[Outcome] = []
         started = time.perf_counter()
         try:
@@ -397,22 +411,31 @@ class PostgresStore:
                 # ran yet, so one fresh connection may take the batch.
                 conn.close()
                 raise _Stale() from exc
+            # One round trip per unit for its savepoint: the previous unit's RELEASE goes with
+            # the next SAVEPOINT, and COMMIT releases the last one.
+            open_savepoint = False
             for unit in batch:
-                pg.execute("SAVEPOINT unit")
+                pg.execute(
+                    "RELEASE SAVEPOINT unit; SAVEPOINT unit" if open_savepoint else "SAVEPOINT unit"
+                )
+                open_savepoint = False
                 tx.entered = []
                 try:
                     result = unit.fn(tx)
                 except _RETRY as exc:
-                    raise _Conflict() from exc
+                    if not (alone and isinstance(exc, pgerrors.UniqueViolation)):
+                        raise _Conflict() from exc
+                    pg.execute("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit")
+                    self._order.leave(tx.ticket, tx.entered)
+                    outcomes.append((unit, False, exc))
                 except psycopg.OperationalError:
                     raise
                 except BaseException as exc:  # the unit's own failure: undo it alone
-                    pg.execute("ROLLBACK TO SAVEPOINT unit")
-                    pg.execute("RELEASE SAVEPOINT unit")
+                    pg.execute("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit")
                     self._order.leave(tx.ticket, tx.entered)
                     outcomes.append((unit, False, exc))
                 else:
-                    pg.execute("RELEASE SAVEPOINT unit")
+                    open_savepoint = True
                     outcomes.append((unit, True, result))
             pg.execute("COMMIT")
         except (_Conflict, _Stale):
@@ -478,6 +501,7 @@ class PostgresStore:
             conn = connect(self.url)
             self._local.conn = conn
             self._local.cache = {}
+            self._reader_conns = [c for c in self._reader_conns if not c.closed]
             self._reader_conns.append(conn)
         return conn
 
@@ -493,7 +517,7 @@ class PostgresStore:
                     continue
                 raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
             try:
-                return fn(SqlTx(_Cursor(pg, self._local.cache)))
+                return fn(SqlTx(PgCursor(pg, self._local.cache)))
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
             finally:
@@ -512,8 +536,8 @@ class PostgresStore:
         if self._closed:
             return
         self._closed = True
-        for _ in self._writers:
-            self._queue.put(_STOP)
+        for q in self._queues:
+            q.put(_STOP)
         loop = asyncio.get_running_loop()
         for thread in self._writers:
             await loop.run_in_executor(None, thread.join)

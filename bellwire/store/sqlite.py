@@ -107,7 +107,11 @@ class SqliteStore:
     # --- writes -------------------------------------------------------------------------------
 
     async def write(
-        self, fn: Callable[[IamTx], T], committed: Callable[[T], None] | None = None
+        self,
+        fn: Callable[[IamTx], T],
+        committed: Callable[[T], None] | None = None,
+        *,
+        key: str | None = None,  # one writer: every unit shares its commits already
     ) -> T:
         if self._closed:
             raise StoreClosed("the store is closed")
