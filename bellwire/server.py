@@ -319,6 +319,10 @@ class BellwireServer:
             values["bellwire_delivered_bytes_total"] = hub.delivered_bytes
             values["bellwire_session_outbound_bytes"] = total
             values["bellwire_session_outbound_max_bytes"] = biggest
+            values["bellwire_channel_gaps_total"] = hub.gaps
+        values["bellwire_bus_connected"] = 1 if self.bus.connected else 0
+        values["bellwire_bus_losses_total"] = getattr(self.bus, "losses", 0)
+        values["bellwire_bus_outbox_batches"] = getattr(self.bus, "outbox", 0)
         if store is not None:
             values["bellwire_store_write_queue_length"] = store.queued_writes
             values["bellwire_store_reads_in_flight"] = store.reads_in_flight

@@ -89,6 +89,11 @@ class RedisBus:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def outbox(self) -> int:
+        """Batches not yet published."""
+        return len(self._outbox)
+
     async def start(self, wait: float = 5.0) -> None:
         """Start publishing and subscribing; wait up to ``wait`` seconds for the first
         subscription (the node starts without it, not ready, and keeps trying)."""

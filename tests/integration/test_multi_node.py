@@ -379,6 +379,7 @@ async def test_a_gap_in_a_channels_sequence_closes_its_sessions_with_4410(nodes:
     assert await watcher.closed_with(timeout=5) == 4410
     assert await member.closed_with(timeout=5) == 4410
     assert not unconcerned.closed
+    assert _metric(b, "bellwire_channel_gaps_total") >= 1
     # Reconnected, a session reads the channel afresh and receives what follows.
     fresh = await connect(b, lee)
     wa.send(channel, kim, "two")
@@ -407,12 +408,22 @@ async def test_a_redis_restart_closes_sessions_with_4410_and_the_cluster_recover
     wa.send(channel, mia, "while redis was down")
     nodes.redis.start()
     await eventually(lambda: _readyz(a) == 200 and _readyz(b) == 200, timeout=15)
+    assert _metric(a, "bellwire_bus_losses_total") >= 1
+    assert _metric(b, "bellwire_bus_connected") == 1
     back_a, back_b = await connect(a, ned), await connect(b, mia)
     on(b, wa).send(channel, mia, "after")
     assert seq_contents(await back_a.take(1)) == ["after"]
     assert seq_contents(await back_b.take(1)) == ["after"]
     await back_a.close()
     await back_b.close()
+
+
+def _metric(node: Node, name: str) -> float:
+    with urllib.request.urlopen(node.url + "/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"{name} is not in /metrics")
 
 
 def _readyz(node: Node) -> int | None:
