@@ -480,3 +480,60 @@ def test_workers_refuse_sqlite_clearly(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "workers above 1 need a PostgreSQL store" in done.stderr
     assert "need a Redis bus" in done.stderr
+
+
+async def test_the_python_client_reconnects_after_4410_and_catches_up(
+    nodes: Cluster, watch: Any
+) -> None:
+    """No silent loss, end to end: a gap closes the session with 4410, the client reconnects,
+    marks the gap and reads what it missed from the store."""
+    import botocore.session
+
+    from bellwire.client import (
+        CaughtUp,
+        Established,
+        Gap,
+        MessagingSession,
+        Reconnecting,
+        ReconnectPolicy,
+        SessionEvent,
+    )
+
+    a, b = nodes.nodes[:2]
+    wa = world(a)
+    olga, pat = wa.user(), wa.user()
+    channel = wa.channel(olga, [pat])
+    credentials = botocore.session.Session()
+    credentials.set_credentials(b.access_key_id, b.secret_access_key)
+    # A fixed wait before each retry, so that a message can be sent while the client is away.
+    policy = ReconnectPolicy(base=0.01, cap=0.01, fixed=1.5, window=20.0)
+    w = watch(
+        MessagingSession(
+            pat,
+            boto_session=credentials,
+            region=b.region,
+            endpoint_url=b.url,
+            policy=policy,
+            catch_up=True,
+        )
+    )
+    await w.next(Established)
+    live = await off(wa.send, channel, olga, "live")
+    assert (await w.event(MESSAGE)).message_id == live
+    batch = wire.encode(
+        "elsewhere",
+        [ChannelEvent(channel, 1000, Event(MESSAGE, MessageType.STANDARD, {"Content": "?"}))],
+    )
+    with redis.Redis.from_url(nodes.redis.url) as registry:
+        registry.publish(f"{nodes.prefix}:bus", batch)
+    assert (await w.next(Reconnecting)).code == 4410
+    missed = await off(wa.send, channel, olga, "missed while away")
+    back = await w.next(Established, timeout=15)
+    assert back.reconnecting
+    gap = await w.next(Gap)
+    assert gap.code == 4410 and gap.catching_up
+    caught: SessionEvent = await w.next(
+        lambda i: isinstance(i, SessionEvent) and i.message_id == missed
+    )
+    assert caught.caught_up
+    await w.next(CaughtUp)
