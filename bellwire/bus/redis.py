@@ -137,11 +137,14 @@ class RedisBus:
     # --- publishing -----------------------------------------------------------------------------
 
     def _send(self, data: bytes) -> None:
-        if len(self._outbox) >= OUTBOX_LIMIT:
+        self._outbox.append(data)
+        self._trim()
+        self._wake.set()
+
+    def _trim(self) -> None:
+        while len(self._outbox) > OUTBOX_LIMIT:
             self._outbox.popleft()
             self._overflowed = True
-        self._outbox.append(data)
-        self._wake.set()
 
     async def _publisher(self) -> None:
         attempt = 0
@@ -149,24 +152,26 @@ class RedisBus:
             await self._wake.wait()
             self._wake.clear()
             while self._outbox:
-                if self._overflowed and self._connected:
+                if self._overflowed:
                     # Some batches never left: every node must assume it missed something.
                     self._overflowed = False
                     self._outbox.appendleft(encode(self.node, [RESYNC]))
                 batch = list(self._outbox)
+                self._outbox.clear()
                 try:
                     async with self.client.pipeline(transaction=False) as pipe:
                         for data in batch:
                             pipe.publish(self.channel, data)
                         await pipe.execute()
                 except (RedisError, OSError) as exc:
+                    # Back in front of what was queued meanwhile, in order; retried later.
+                    self._outbox.extendleft(reversed(batch))
+                    self._trim()
                     log.debug("bus publish failed (%s); retrying", exc)
                     await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
                     attempt += 1
                     continue
                 attempt = 0
-                for _ in batch:  # new batches may have been appended meanwhile
-                    self._outbox.popleft()
 
     # --- subscribing ----------------------------------------------------------------------------
 
