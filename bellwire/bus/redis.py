@@ -237,7 +237,10 @@ class RedisBus:
         try:
             batch = decode(data)
         except WireError as exc:
-            log.error("bus: skipped a batch that does not decode: %s", exc)
+            # Whatever it carried is lost to this node: act as on a lost connection.
+            log.error("bus: a batch does not decode (%s); resynchronizing", exc)
+            self._set_status(False)
+            self._set_status(True)
             return
         if batch.node == self.node:
             return  # delivered when it was published

@@ -20,8 +20,8 @@ Messages are tagged by ``"t"``:
   the node that answered. IAM states carry secrets, as the store does: the bus must be as
   private as the database (docs/architecture.md, "The bus").
 
-Decoding is strict: anything else raises :class:`WireError` (a node logs and skips the batch,
-and its gap detection then treats the batch as lost).
+Decoding is strict: anything else raises :class:`WireError`; a node that receives such a batch
+acts as on a lost connection, since it cannot know what the batch carried.
 """
 
 from __future__ import annotations

@@ -111,3 +111,15 @@ async def test_an_outbox_that_overflowed_makes_every_node_resynchronize(
     await until(lambda: len(seen_two.messages) == 3)
     assert seen_two.status == [True, False, True]
     assert seen_two.messages == [UserEvent(f"arn:{n}") for n in (2, 3, 4)]
+
+
+async def test_a_batch_that_does_not_decode_counts_as_a_loss(
+    server: RedisServer, pair: tuple[RedisBus, RedisBus]
+) -> None:
+    one, two = pair
+    seen_two = Recorder(two)
+    await one.start()
+    await two.start()
+    await one.client.publish(two.channel, b'{"v":99}')
+    await until(lambda: seen_two.status == [True, False, True])
+    assert seen_two.messages == []
