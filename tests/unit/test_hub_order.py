@@ -158,3 +158,16 @@ async def test_one_node_applies_an_event_after_a_skipped_number_at_once() -> Non
     h.on_event(message(2))  # older than what was applied: already covered
     await turn()
     assert alice.writes == [frames(1, 3)] and closed == [] and not h._held
+
+
+async def test_one_node_replays_to_a_new_session_across_a_skipped_number() -> None:
+    h = hub(window=None)
+    make(h, "alice", channels=((CH, 0),))
+    transport = Transport()
+    bob = Session("bob", "s", transport, lambda c, r: None)
+    h.add(bob)
+    for seq in (1, 2, 4):  # 3 was taken by a change without an event
+        h.on_event(message(seq))
+    h.establish(bob, [(CH, 1)])
+    await turn()
+    assert transport.writes == [frames(2, 4)] and not bob.closed
