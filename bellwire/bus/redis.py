@@ -225,7 +225,8 @@ class RedisBus:
             except (RedisError, OSError, ConnectionError) as exc:
                 log.debug("bus subscription ended: %s", exc)
             finally:
-                self._set_status(False)
+                if not self._closing:  # a node shutting down has drained its sessions already
+                    self._set_status(False)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 with contextlib.suppress(Exception):
