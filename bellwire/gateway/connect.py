@@ -342,6 +342,12 @@ class Gateway:
             self._refused(request, Refused(session.close_code, session.close_reason), c.user_arn)
             return
         subscriptions, details = snapshot
+        # SESSION_ESTABLISHED and the CHANNEL_DETAILS are queued first, then the events the
+        # node applied after the snapshot (establish replays them), then live events; all in
+        # this loop turn, so nothing comes between.
+        self.hub.send(session, ESTABLISHED)
+        for frame in details:
+            self.hub.send(session, frame)
         self.hub.establish(session, subscriptions)
         self._metrics.connects.labels("established", "").inc()
         if session_log.isEnabledFor(logging.INFO):
@@ -359,10 +365,6 @@ class Gateway:
                     "remote": request.remote,
                 },
             )
-        # SESSION_ESTABLISHED and the CHANNEL_DETAILS are queued together, before any live event.
-        self.hub.send(session, ESTABLISHED)
-        for frame in details:
-            self.hub.send(session, frame)
         if c.expires_at is not None:
             session.expiry = loop.call_at(
                 loop.time() + max(0.0, c.expires_at - self._now()),

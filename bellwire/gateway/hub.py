@@ -225,7 +225,10 @@ class Hub:
 
     def remove(self, session: Session) -> None:
         session.closed = True
-        self._connecting.discard(session)
+        if session in self._connecting:
+            self._connecting.discard(session)
+            if not self._connecting:
+                self._log.clear()
         peers = self.users.get(session.user_arn)
         if peers is not None:
             if session in peers:

@@ -80,10 +80,11 @@ async def test_a_new_session_gets_what_the_node_applied_after_its_snapshot() -> 
     # While bob's snapshot is read (at seq 1), the node applies 1, 2 and 3.
     for seq in (1, 2, 3):
         h.on_event(message(seq))
+    h.send(bob, b"ESTABLISHED")  # as the gateway does: first, in the same loop turn
     h.establish(bob, [(CH, 1)])
     h.on_event(message(4))
     await turn()
-    assert transport.writes == [frames(2, 3, 4)]
+    assert transport.writes == [b"ESTABLISHED" + frames(2, 3, 4)]
     assert alice.writes == [frames(1, 2, 3, 4)]
 
 
