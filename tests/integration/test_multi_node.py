@@ -199,7 +199,7 @@ def _as(node: Node, key: dict[str, str]) -> Any:
     )
 
 
-async def test_a_deleted_access_key_stops_working_on_every_node_within_a_second(
+async def test_policy_changes_and_a_deleted_access_key_apply_on_every_node_within_a_second(
     nodes: Cluster,
 ) -> None:
     a, b = nodes.nodes[:2]
@@ -228,6 +228,17 @@ async def test_a_deleted_access_key_stops_working_on_every_node_within_a_second(
         except ClientError:
             return False
 
+    await eventually(works, timeout=1.0)
+    # A policy put through A applies on B, and so does its removal.
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
+    }
+    await off(
+        iam.put_user_policy, UserName=name, PolicyName="deny", PolicyDocument=json.dumps(deny)
+    )
+    await eventually(lambda: not works(), timeout=1.0)
+    await off(iam.delete_user_policy, UserName=name, PolicyName="deny")
     await eventually(works, timeout=1.0)
     await off(iam.delete_access_key, UserName=name, AccessKeyId=key["AccessKeyId"])
     started = time.monotonic()
