@@ -45,7 +45,7 @@ from bellwire.connections import (
     raise_file_limit,
 )
 from bellwire.domain.delivery import CloseSessions
-from bellwire.domain.operation import IamContext, Result
+from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.gateway.takeover import Detached
@@ -396,7 +396,7 @@ class BellwireServer:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _committed(self, result: Result) -> None:
+    def _committed(self, result: AnyResult) -> None:
         """Every committed operation passes here, in commit order, before its caller resumes:
         its IAM change goes to the credential index, and its events and IAM change to the bus
         (which hands them to this node's hub at once, and to the other nodes)."""
