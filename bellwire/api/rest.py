@@ -129,8 +129,9 @@ class RestApi:
                 ServiceUnavailable("The server is shutting down."), request_id, trace
             )
         except StoreUnavailable as exc:
-            # Nothing was committed (a batch is all or nothing): the SDKs retry a 503.
-            log.warning("request %s refused: the database is unavailable: %s", request_id, exc)
+            # Nothing was committed (a batch is all or nothing): the SDKs retry a 503. The store
+            # logs the outage itself (rate-limited); the access line records each 503.
+            log.debug("request %s refused: the database is unavailable: %s", request_id, exc)
             response = self._error(
                 ServiceUnavailable(
                     "The service's database is unavailable; nothing was changed. Retry later."

@@ -320,7 +320,7 @@ class Gateway:
         except StoreUnavailable:
             # The database is unreachable: nothing to catch up from yet. 1013 is one the
             # official clients reconnect on, with backoff, until it is back.
-            log.warning("connect of %s refused: the database is unreachable", c.user_arn)
+            log.info("connect of %s refused: the database is unreachable", c.user_arn)
             self._end_early(session)
             sock.close(close_codes.TRY_AGAIN_LATER, "The database is unavailable; try again later.")
             return

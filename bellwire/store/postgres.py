@@ -41,6 +41,7 @@ from typing import Any, Generic, TypeVar
 import psycopg
 from psycopg import errors as pgerrors
 
+from bellwire.log_throttle import Throttle
 from bellwire.store.base import IamTx, StoreClosed, StoreUnavailable
 from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statements
 from bellwire.store.sql import Row, SqlTx
@@ -95,7 +96,8 @@ class PgCursor:
 
 
 def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
-    """A connection that notices a vanished server within seconds (TCP keepalives)."""
+    """A connection that notices a vanished server within seconds (TCP keepalives, user
+    timeout), whether it is idle or waiting for an answer."""
     try:
         return psycopg.connect(
             url,
@@ -105,6 +107,9 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
             keepalives_idle=5,
             keepalives_interval=2,
             keepalives_count=3,
+            # Keepalives cover idle connections; this bounds a statement whose packets go
+            # unanswered (a network cut that sends nothing back) to 10 s instead of TCP's minutes.
+            tcp_user_timeout=10_000,
             application_name="bellwire",
         )
     except psycopg.OperationalError as exc:
@@ -272,6 +277,9 @@ class PostgresStore:
         self._next = itertools.count()
         self._closed = False
         self._order = _Order()
+        # An outage fails every batch: one line per 10 s says so, with the count of the others.
+        self._log_throttle = Throttle(10.0)
+        self._log_lock = threading.Lock()
         setup = connect(url)
         try:
             migrate(setup)
@@ -467,7 +475,11 @@ class PostgresStore:
         self._order.leave(tx.ticket, list(tx.ticket.channels))
 
     def _fail(self, batch: list[_Unit[Any]], exc: BaseException) -> None:
-        log.warning("store write failed: %s", exc)
+        with self._log_lock:  # writer threads share it
+            dropped = self._log_throttle.allow("write failed", time.monotonic())
+        if dropped is not None:
+            more = f" ({dropped} more failed batches not logged)" if dropped else ""
+            log.warning("store write failed: %s%s", exc, more)
         self._dispatch([(unit, False, exc) for unit in batch])
 
     def _dispatch(self, outcomes: list[Outcome]) -> None:
