@@ -70,6 +70,7 @@ class RedisBus:
         self._status: list[StatusListener] = []
         self._outbox: deque[bytes] = deque()
         self._overflowed = False
+        self._in_flight = 0  # batches taken from the outbox, not yet acknowledged by Redis
         self._wake = asyncio.Event()
         self._connected = False
         self._ever_connected = asyncio.Event()
@@ -92,7 +93,7 @@ class RedisBus:
     @property
     def outbox(self) -> int:
         """Batches not yet published."""
-        return len(self._outbox)
+        return len(self._outbox) + self._in_flight
 
     async def start(self, wait: float = 5.0) -> None:
         """Start publishing and subscribing; wait up to ``wait`` seconds for the first
@@ -131,7 +132,7 @@ class RedisBus:
             await self.client.aclose()
 
     async def _flushed(self) -> None:
-        while self._outbox:
+        while self._outbox or self._in_flight:
             await asyncio.sleep(0.01)
 
     # --- publishing -----------------------------------------------------------------------------
@@ -158,12 +159,14 @@ class RedisBus:
                     self._outbox.appendleft(encode(self.node, [RESYNC]))
                 batch = list(self._outbox)
                 self._outbox.clear()
+                self._in_flight = len(batch)
                 try:
                     async with self.client.pipeline(transaction=False) as pipe:
                         for data in batch:
                             pipe.publish(self.channel, data)
                         await pipe.execute()
                 except (RedisError, OSError) as exc:
+                    self._in_flight = 0
                     # Back in front of what was queued meanwhile, in order; retried later.
                     self._outbox.extendleft(reversed(batch))
                     self._trim()
@@ -171,6 +174,7 @@ class RedisBus:
                     await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
                     attempt += 1
                     continue
+                self._in_flight = 0
                 attempt = 0
 
     # --- subscribing ----------------------------------------------------------------------------
