@@ -119,7 +119,9 @@ class Settings:
         "process crash only.",
     )
     store_readers: int = _setting(
-        1, "Reader threads of the SQLite store; one avoids GIL contention on small machines."
+        1,
+        "Reader threads (each with its connection) of the store: on SQLite one avoids GIL "
+        "contention on small machines; on PostgreSQL, reads wait on the network, so 4 or so.",
     )
     store_max_batch: int = _setting(256, "Most writes grouped into one commit.")
     store_writers: int = _setting(
