@@ -31,6 +31,9 @@ from bellwire.server import WORKER_ENV, dev_tls_hosts
 log = logging.getLogger("bellwire.workers")
 
 RESTART_DELAY = 1.0
+# Exit statuses of ``bellwire serve`` that mean it could not start (1: the store, the port...;
+# 2: the configuration): restarting would not help.
+CANNOT_START = frozenset({1, 2})
 
 
 def run(settings: Settings, argv: Sequence[str]) -> int:
@@ -66,6 +69,7 @@ def run(settings: Settings, argv: Sequence[str]) -> int:
     signal.signal(signal.SIGINT, stop)
     log.info("bellwire: %d workers on port %d", settings.workers, settings.port)
     banner_due = not keys.shown and not settings.root_access_key_id
+    failed_to_start = 0
     while not stopping:
         if banner_due and _answers(settings):
             banner_due = False
@@ -73,20 +77,28 @@ def run(settings: Settings, argv: Sequence[str]) -> int:
             mark_shown(settings.data_dir, keys)
         for index, proc in enumerate(procs):
             code = proc.poll()
-            if code is not None and not stopping:
-                log.error("worker %d exited with %d; restarting it", proc.pid, code)
-                time.sleep(RESTART_DELAY)
-                if not stopping:
-                    procs[index] = subprocess.Popen(command, env=env)
+            if code is None or stopping:
+                continue
+            if code in CANNOT_START:
+                # bellwire's own refusal (its message is on stderr): a restart would only
+                # repeat it, so the whole node stops.
+                log.error("worker %d could not start (status %d); stopping", proc.pid, code)
+                stop(signal.SIGTERM, None)
+                failed_to_start = code
+                break
+            log.error("worker %d exited with %d; restarting it", proc.pid, code)
+            time.sleep(RESTART_DELAY)
+            if not stopping:
+                procs[index] = subprocess.Popen(command, env=env)
         time.sleep(0.2)
-    failed = 0
+    failed = failed_to_start
     for proc in procs:
         try:
             failed |= proc.wait(settings.shutdown_grace_seconds + 30) != 0
         except subprocess.TimeoutExpired:
             proc.kill()
             failed = 1
-    return 1 if failed else 0
+    return failed_to_start or (1 if failed else 0)
 
 
 def _answers(settings: Settings) -> bool:

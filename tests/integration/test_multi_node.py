@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -548,3 +549,41 @@ async def test_the_python_client_reconnects_after_4410_and_catches_up(
     )
     assert caught.caught_up
     await w.next(CaughtUp)
+
+
+def test_workers_that_cannot_start_stop_the_node_instead_of_restarting(
+    nodes: Cluster, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as taken:  # a port held without SO_REUSEPORT: no worker can bind it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "BELLWIRE_LOG_LEVEL": "warning"}
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bellwire",
+                "serve",
+                "--data-dir",
+                str(tmp_path),
+                "--port",
+                str(port),
+                "--store",
+                nodes.store,
+                "--bus",
+                nodes.redis.url,
+                "--bus-prefix",
+                nodes.prefix,
+                "--workers",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=env,
+        )
+    assert done.returncode == 1, done.stderr
+    assert "cannot start" in done.stderr
