@@ -5,7 +5,8 @@ listening on the same address with ``SO_REUSEPORT``: the kernel spreads connecti
 They are nodes of a cluster like any other, which is why N > 1 requires a PostgreSQL store and
 a Redis bus (``config.Settings`` refuses anything else). This parent process prepares what the
 workers must not race for (the data dir, the root keys, the development certificate, the
-metrics directory they share), starts them, restarts one that dies, prints the first-start
+metrics directory they share), starts them, restarts one that dies (one that cannot start
+stops them all: a restart would fail the same way), prints the first-start
 banner once the port answers, and on SIGTERM or SIGINT passes the signal on and waits for
 their drains.
 """
