@@ -242,9 +242,8 @@ async def test_policy_changes_and_a_deleted_access_key_apply_on_every_node_withi
     await off(iam.delete_user_policy, UserName=name, PolicyName="deny")
     await eventually(works, timeout=1.0)
     await off(iam.delete_access_key, UserName=name, AccessKeyId=key["AccessKeyId"])
-    started = time.monotonic()
+    # A request that starts within a second of the deletion's answer is refused.
     await eventually(lambda: not works(), timeout=1.0)
-    assert time.monotonic() - started < 1.0
 
 
 async def test_an_iam_change_the_bus_lost_is_read_from_the_store(nodes: Cluster) -> None:
