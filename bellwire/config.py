@@ -161,6 +161,21 @@ class Settings:
         "members' connects (0: render for every connect).",
     )
 
+    # --- elastic channels (spec §7; AWS's default quotas) -----------------------------------
+    elastic_channels_per_app_instance: int = _setting(
+        1,
+        "Elastic channels an app instance may have (AWS's default quota; CreateChannel beyond "
+        "it answers ResourceLimitExceeded).",
+    )
+    elastic_max_sub_channels: int = _setting(
+        100, "Highest MaximumSubChannels an elastic channel may be created with."
+    )
+    elastic_max_memberships: int = _setting(
+        1_000_000,
+        "Highest MaximumSubChannels x TargetMembershipsPerSubChannel (the members an elastic "
+        "channel can hold).",
+    )
+
     # --- several nodes -------------------------------------------------------------------
     bus: str = _setting(
         "",
@@ -258,6 +273,7 @@ class Settings:
             "sts_min_duration_seconds",
             "max_unauthenticated_connections",
             "workers",
+            "elastic_max_memberships",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
@@ -296,6 +312,10 @@ class Settings:
             problems.append("bus must be empty or a redis://, rediss:// or unix:// URL")
         if not self.bus_prefix or any(c.isspace() or c in "{}" for c in self.bus_prefix):
             problems.append("bus_prefix must be a non-empty name without spaces or braces")
+        if self.elastic_channels_per_app_instance < 0:
+            problems.append("elastic_channels_per_app_instance must not be negative")
+        if self.elastic_max_sub_channels < 2:
+            problems.append("elastic_max_sub_channels must be at least 2 (the model's minimum)")
         if self.prefetch_cache_bytes < 0:
             problems.append("prefetch_cache_bytes must not be negative")
         if problems:

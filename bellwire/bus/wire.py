@@ -11,6 +11,8 @@ Messages are tagged by ``"t"``:
 - ``"c"`` a :class:`ChannelEvent`: ``ch`` channel ARN, ``seq``, ``et`` event type, ``mt``
   message type, ``p`` payload (the API shape, or null), ``r`` event reason (optional), ``only``,
   ``sub``, ``unsub`` (lists of user ARNs, optional), ``cc`` close_channel (optional, true);
+- ``"s"`` a :class:`SubChannelEvent` (``k`` kind, ``ch``, ``sub``, ``n`` membership count);
+  a ChannelEvent's ``mv`` is its ``moved_from`` (elastic channels);
 - ``"u"`` a :class:`UserEvent` (``u`` user ARN, ``d`` deleted);
 - ``"x"`` a :class:`CloseSessions` (``u``, ``code``, ``r``, ``sid`` optional);
 - ``"r"`` :data:`RESYNC`: the publishing node lost batches it could not send, so every node
@@ -31,7 +33,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bellwire.domain.delivery import BusEvent, ChannelEvent, CloseSessions, UserEvent
+from bellwire.domain.delivery import (
+    BusEvent,
+    ChannelEvent,
+    CloseSessions,
+    SubChannelChange,
+    SubChannelEvent,
+    UserEvent,
+)
 from bellwire.events import Event, EventType, MessageType
 from bellwire.records.iam import (
     AccessKey,
@@ -112,7 +121,17 @@ def _encode_message(message: Sent) -> dict[str, Any]:
             out["unsub"] = list(message.unsubscribe)
         if message.close_channel:
             out["cc"] = True
+        if message.moved_from is not None:
+            out["mv"] = message.moved_from
         return out
+    if isinstance(message, SubChannelEvent):
+        return {
+            "t": "s",
+            "k": str(message.kind),
+            "ch": message.channel_arn,
+            "sub": message.sub_channel_id,
+            "n": message.membership_count,
+        }
     if isinstance(message, UserEvent):
         return {"t": "u", "u": message.user_arn, "d": message.deleted}
     if isinstance(message, CloseSessions):
@@ -153,6 +172,11 @@ def _decode_message(raw: Any) -> Sent:
             subscribe=_strs(raw.get("sub", [])),
             unsubscribe=_strs(raw.get("unsub", [])),
             close_channel=raw.get("cc") is True,
+            moved_from=_optional_str(raw.get("mv")),
+        )
+    if kind == "s":
+        return SubChannelEvent(
+            SubChannelChange(raw["k"]), _str(raw["ch"]), _str(raw["sub"]), _int(raw["n"])
         )
     if kind == "u":
         return UserEvent(_str(raw["u"]), deleted=raw["d"] is True)

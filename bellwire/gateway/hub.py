@@ -41,6 +41,7 @@ Closer = Callable[[int, str], None]
 # whose missing events fell out of it is closed with 4410 instead.
 CONNECT_LOG = 4096
 DROP = 1006  # a CloseSessions code that drops the connection without a close frame
+SUB_CHANNEL = "/subchannel/"  # in the route key of an elastic channel's sub-channel
 GAP_REASON = "Events of a channel were lost between nodes; reconnect to catch up."
 
 
@@ -282,7 +283,9 @@ class Hub:
     def _on_channel_event(self, event: ChannelEvent) -> None:
         channel = event.channel_arn
         last = self.seqs.get(channel)
-        if last is not None and event.seq != last + 1:
+        # A sub-channel of an elastic channel shares its channel's numbers with the other
+        # sub-channels: its own events skip numbers, so they are applied as they come.
+        if last is not None and event.seq != last + 1 and SUB_CHANNEL not in channel:
             if event.seq <= last:
                 return  # an event the node's sessions already have (their snapshot holds it)
             if self.strict:
@@ -294,13 +297,18 @@ class Hub:
 
     def _apply(self, event: ChannelEvent) -> None:
         channel = event.channel_arn
+        moved_from = event.moved_from
         if self._connecting:
             self._log.append(event)
         for user in event.subscribe:
             for session in self.sessions_of(user):
                 if session.established:
+                    if moved_from is not None:
+                        self._unsubscribe(session, moved_from)
                     self._subscribe(session, channel)
                 else:
+                    if moved_from is not None:
+                        session.pending[moved_from] = (event.seq, False)
                     session.pending[channel] = (event.seq, True)
         members = self.channels.get(channel)
         if members:

@@ -116,6 +116,14 @@ def test_round_trips_of_every_kind() -> None:
         UserEvent(ALICE),
         CloseSessions(BOB, 4003, "kicked"),
         wire.RESYNC,
+        ChannelEvent(
+            f"{CH}/subchannel/b",
+            7,
+            Event(EventType.CREATE_CHANNEL_MEMBERSHIP, MessageType.SYSTEM, {}),
+            subscribe=(BOB,),
+            moved_from=f"{CH}/subchannel/a",
+        ),
+        delivery.SubChannelEvent(delivery.SubChannelChange.CREATE_SUB_CHANNEL, CH, "b", 3),
     ]
     batch = wire.decode(wire.encode("node-a", messages))
     assert batch.node == "node-a"
