@@ -176,6 +176,41 @@ class Settings:
         "channel can hold).",
     )
 
+    # --- several nodes -------------------------------------------------------------------
+    bus: str = _setting(
+        "",
+        "Where nodes tell each other what they committed: empty for the in-process bus of one "
+        "node, or redis://HOST:PORT/DB (rediss:// for TLS) for several nodes sharing one "
+        "store. A password in the URL is visible in the process list when given as a flag: "
+        "prefer BELLWIRE_BUS or the TOML file then.",
+    )
+    bus_prefix: str = _setting(
+        "bellwire",
+        "Prefix of the Redis Pub/Sub channel and keys of this cluster (clusters sharing one "
+        "Redis need different prefixes).",
+    )
+    bus_reorder_window_seconds: float = _setting(
+        1.0,
+        "How long an event that arrives ahead of its channel's sequence waits for the ones "
+        "before it; then the sessions that may have missed one are closed with 4410.",
+    )
+    session_lease_seconds: float = _setting(
+        30.0,
+        "With a Redis bus: sessions count against max_sessions_per_user cluster-wide through "
+        "leases their node renews; a dead node's sessions stop counting after this long.",
+    )
+    workers: int = _setting(
+        1,
+        "Processes of this node sharing its port (SO_REUSEPORT), to use every core; more than "
+        "one needs a PostgreSQL store and a Redis bus (each worker is a node of the cluster) "
+        "and a fixed port.",
+    )
+    iam_check_seconds: float = _setting(
+        2.0,
+        "With a Redis bus: how often a node compares its IAM version with the store's and "
+        "re-reads the IAM state when a change did not reach it.",
+    )
+
     # --- AWS resources bellwire cannot reach ---------------------------------------------
     resources: ResourceMap = field(
         default_factory=ResourceMap,
@@ -303,6 +338,7 @@ class Settings:
             "sweep_batch",
             "webhook_max_in_flight",
             "flow_callback_window_seconds",
+            "workers",
             "elastic_max_memberships",
         ):
             if getattr(self, name) < 1:
@@ -320,6 +356,9 @@ class Settings:
             "export_retry_max_seconds",
             "sweep_interval_seconds",
             "webhook_timeout_seconds",
+            "bus_reorder_window_seconds",
+            "session_lease_seconds",
+            "iam_check_seconds",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
@@ -327,6 +366,24 @@ class Settings:
             problems.append("connect_max_presign_seconds must be 1-604800 (one week)")
         if not 0 <= self.webhook_retries <= 10:
             problems.append("webhook_retries must be 0-10")
+        if self.workers > 1:
+            if not self.store:
+                problems.append(
+                    "workers above 1 need a PostgreSQL store (--store postgresql://...): "
+                    "SQLite takes one writer per database file, so workers would wait on "
+                    "each other's locks"
+                )
+            if not self.bus:
+                problems.append(
+                    "workers above 1 need a Redis bus (--bus redis://...): each worker is a "
+                    "node and must hear the others' commits"
+                )
+            if self.port == 0:
+                problems.append("workers above 1 need a fixed port (they share it), not 0")
+        if self.bus and not self.bus.startswith(("redis://", "rediss://", "unix://")):
+            problems.append("bus must be empty or a redis://, rediss:// or unix:// URL")
+        if not self.bus_prefix or any(c.isspace() or c in "{}" for c in self.bus_prefix):
+            problems.append("bus_prefix must be a non-empty name without spaces or braces")
         if self.elastic_channels_per_app_instance < 0:
             problems.append("elastic_channels_per_app_instance must not be negative")
         if self.elastic_max_sub_channels < 2:

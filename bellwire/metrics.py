@@ -51,7 +51,7 @@ BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # Close codes kept as label values; any other code a client sends is counted as "other", so a
 # client cannot grow the number of series.
 _KNOWN_CODES: Final = frozenset(
-    {*range(1000, 1016), 4001, 4002, 4003, 4401, 4419, 4429, 4500, 4998}
+    {*range(1000, 1016), 4001, 4002, 4003, 4401, 4410, 4419, 4429, 4500, 4998}
 )
 
 
@@ -110,6 +110,25 @@ SAMPLED: Final = (
         "Users with a connect-rate token bucket in memory (bounded at 100,000).",
     ),
     Sampled("bellwire_http_connections", "Open HTTP connections, WebSocket sessions included."),
+    Sampled(
+        "bellwire_bus_connected",
+        "1 while the node receives the other nodes' commits (always 1 with one node).",
+    ),
+    Sampled(
+        "bellwire_bus_losses_total",
+        "Times the node lost its bus connection (each closed every session with 4410).",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_bus_outbox_batches",
+        "Batches waiting to be published while the bus is unreachable (bounded at 10,000).",
+    ),
+    Sampled(
+        "bellwire_channel_gaps_total",
+        "Channel sequence gaps that did not fill within the reorder window (their sessions "
+        "were closed with 4410).",
+        counter=True,
+    ),
     Sampled(
         "bellwire_http_unauthenticated_connections",
         "Connections with no authenticated request yet (max_unauthenticated_connections).",

@@ -33,7 +33,9 @@ from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
 from bellwire.api.operations import Operations
 from bellwire.api.rest import RestApi
+from bellwire.bus.base import Bus
 from bellwire.bus.memory import MemoryBus
+from bellwire.bus.wire import BusMessage
 from bellwire.clock import Clock
 from bellwire.config import Settings
 from bellwire.connections import (
@@ -44,6 +46,7 @@ from bellwire.connections import (
     Limits,
     raise_file_limit,
 )
+from bellwire.domain.delivery import CloseSessions
 from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.export.backoff import Backoff
@@ -62,8 +65,10 @@ from bellwire.iam.keys import (
     prepare_data_dir,
     root_credential,
 )
+from bellwire.iam.sync import IamSync, Verdict
 from bellwire.invoker import FlowInvoker
 from bellwire.metrics import REFRESH_SECONDS, Metrics
+from bellwire.records.iam import IamChange
 from bellwire.store.base import Tx
 from bellwire.store.engines import open_store
 from bellwire.store.sqlite import SqliteStore
@@ -80,6 +85,14 @@ log = logging.getLogger("bellwire")
 DB_FILE = "bellwire.db"
 NODE_FILE = "node-id"
 FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
+
+# Set by ``--workers N``'s parent (bellwire/workers.py) in each worker's environment: listen
+# with SO_REUSEPORT beside the other workers, and leave the first-start banner to the parent.
+WORKER_ENV = "_BELLWIRE_WORKER"
+
+
+def _is_worker() -> bool:
+    return os.environ.get(WORKER_ENV) == "1"
 
 
 def _owner_only(db: Path) -> None:
@@ -116,7 +129,12 @@ class BellwireServer:
         self.guard: ConnectionGuard | None = None
         self._sock: socket.socket | None = None
         self.store: SqliteStore | PostgresStore | None = None
-        self.bus = MemoryBus()
+        self.bus: Bus = MemoryBus()
+        self._limits: Any = None  # RedisLimits with a Redis bus
+        self._iam_sync: IamSync | None = None
+        self._iam_reload: asyncio.Task[None] | None = None
+        self._iam_wait: asyncio.TimerHandle | None = None
+        self._cluster_tasks: list[asyncio.Task[None]] = []
         self.rest: RestApi | None = None
         self.gateway: Gateway | None = None
         self.hub: Hub | None = None
@@ -157,7 +175,14 @@ class BellwireServer:
             max_batch=s.store_max_batch,
         )
         self.store.set_commit_observer(metrics.commit)
-        index.load(await self.store.read(lambda tx: tx.iam_snapshot()))
+        sync = self._iam_sync = IamSync(index)
+        sync.loaded(await self.store.read(lambda tx: tx.iam_snapshot()))
+        if s.bus:
+            from bellwire.bus.redis import RedisBus, RedisLimits
+
+            bus = RedisBus(s.bus, prefix=s.bus_prefix)
+            self.bus = bus
+            self._limits = RedisLimits(bus, lease_seconds=s.session_lease_seconds)
         self.operations = Operations(
             self.store,
             region=s.region,
@@ -206,8 +231,10 @@ class BellwireServer:
             buffer_limit=s.session_buffer_bytes,
             ping_interval=s.ping_interval_seconds,
             ping_timeout=s.ping_timeout_seconds,
+            reorder_window=s.bus_reorder_window_seconds if self.bus.remote else None,
         )
-        self.bus.subscribe(self.hub.on_event)
+        self.bus.subscribe(self._on_bus)
+        self.bus.on_status(self._bus_status)
         self.gateway = Gateway(
             store=self.store,
             authenticator=authenticator,
@@ -224,9 +251,17 @@ class BellwireServer:
                 max_presign_seconds=s.connect_max_presign_seconds,
             ),
             metrics=metrics,
+            limits=self._limits,
+            close_elsewhere=self._publish_close,
+            bus_ready=lambda: self.bus.connected,
         )
         metrics.sampler = self._sample
-        self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
+        self.admin = AdminApi(
+            authenticator=authenticator,
+            hub=self.hub,
+            publish=self._publish_close,
+            cluster=self.bus.remote,
+        )
         self.guard = self._guard()
         # REST requests get their own access line (bellwire.access); aiohttp's would repeat it.
         # Bodies are read as sent: SigV4 signs the compressed bytes (bellwire.aws.content_encoding).
@@ -235,6 +270,12 @@ class BellwireServer:
         )
         self._sock = _listen(s.host, s.port)
         loop = asyncio.get_running_loop()
+        await self.bus.start()
+        if self.bus.remote:
+            self._cluster_tasks = [
+                loop.create_task(self._check_iam()),
+                loop.create_task(self._renew_leases()),
+            ]
         self._maintenance = loop.create_task(self._maintain())
         webhooks = self.webhooks = WebhookCaller(
             load_or_create_secret(s.data_dir, s.webhook_secret), WebhookSettings.of(s)
@@ -360,6 +401,10 @@ class BellwireServer:
             values["bellwire_delivered_bytes_total"] = hub.delivered_bytes
             values["bellwire_session_outbound_bytes"] = total
             values["bellwire_session_outbound_max_bytes"] = biggest
+            values["bellwire_channel_gaps_total"] = hub.gaps
+        values["bellwire_bus_connected"] = 1 if self.bus.connected else 0
+        values["bellwire_bus_losses_total"] = getattr(self.bus, "losses", 0)
+        values["bellwire_bus_outbox_batches"] = getattr(self.bus, "outbox", 0)
         if store is not None:
             values["bellwire_store_write_queue_length"] = store.queued_writes
             values["bellwire_store_reads_in_flight"] = store.reads_in_flight
@@ -391,6 +436,10 @@ class BellwireServer:
 
     async def stop(self) -> None:
         self.draining = True
+        for task in self._cluster_tasks:
+            task.cancel()
+        if self._iam_wait is not None:
+            self._iam_wait.cancel()
         if self._maintenance is not None:
             self._maintenance.cancel()
         if self._refresher is not None:
@@ -434,6 +483,8 @@ class BellwireServer:
             await self.word_filter.close()
         if self.store is not None:
             await self.store.close()
+        if self._limits is not None:
+            await self._limits.drain()
         await self.bus.close()
         if self.guard is not None:
             self.guard.uninstall()
@@ -462,15 +513,110 @@ class BellwireServer:
 
     def _committed(self, result: AnyResult) -> None:
         """Every committed operation passes here, in commit order, before its caller resumes:
-        its events go to the bus, its IAM changes to the credential index."""
-        if result.events:
+        its IAM change goes to the credential index, and its events and IAM change to the bus
+        (which hands them to this node's hub at once, and to the other nodes)."""
+        if result.iam is not None:
+            assert self._iam_sync is not None
+            if self._iam_sync.committed(result.iam) is Verdict.RELOAD:
+                self._reload_iam()
+            self.bus.publish([*result.events, result.iam])
+        elif result.events:
             self.bus.publish(result.events)
         if (result.events or result.exports) and self.relay is not None:
             self.relay.wake()  # the write may have staged stream records
-        if result.iam is not None and self._credentials is not None:
-            self._credentials.apply(result.iam)
         if result.invocations and self.invoker is not None:
             self.invoker.submit(result.invocations)
+
+    def _publish_close(self, command: CloseSessions) -> None:
+        self.bus.publish([command])
+
+    def _on_bus(self, message: BusMessage) -> None:
+        if isinstance(message, IamChange):
+            self._iam_received(message)
+        elif self.hub is not None:
+            self.hub.on_event(message)
+
+    def _bus_status(self, connected: bool) -> None:
+        """Lost: whatever the other nodes published meanwhile is gone, so every session is
+        closed to reconnect and catch up from the store (connects are refused until the bus is
+        back). Back: the IAM state is re-read, since changes may have been missed."""
+        if not connected:
+            if self.hub is not None:
+                self.hub.resync_all("The server lost its link to its peers; reconnect.")
+            return
+        self._reload_iam()
+
+    # --- the credential index across nodes ------------------------------------------------------
+
+    def _iam_received(self, change: IamChange) -> None:
+        assert self._iam_sync is not None
+        verdict = self._iam_sync.received(change)
+        if verdict is Verdict.WAITING and self._iam_wait is None:
+            # An earlier change has not come yet: give it the reorder window, then re-read.
+            self._iam_wait = asyncio.get_running_loop().call_later(
+                self.settings.bus_reorder_window_seconds, self._iam_waited
+            )
+
+    def _iam_waited(self) -> None:
+        self._iam_wait = None
+        if self._iam_sync is not None and self._iam_sync.waiting:
+            self._reload_iam()
+
+    def _reload_iam(self) -> None:
+        if self._iam_reload is not None and not self._iam_reload.done():
+            return
+        self._iam_reload = asyncio.get_running_loop().create_task(self._reload_iam_now())
+
+    async def _reload_iam_now(self) -> None:
+        assert self._iam_sync is not None and self.store is not None
+        for attempt in range(5):
+            self._iam_sync.reloading()
+            try:
+                snapshot = await self.store.read(lambda tx: tx.iam_snapshot())
+            except Exception:
+                log.exception("re-reading the IAM state failed")
+                await asyncio.sleep(0.5 * (attempt + 1))
+                continue
+            if self._iam_sync.loaded(snapshot) is Verdict.APPLIED:
+                log.info("IAM state re-read from the store (version %d)", snapshot.version)
+                return
+
+    async def _check_iam(self) -> None:
+        """The fallback for an IAM change the bus lost: the store's IAM version, compared
+        every iam_check_seconds; behind twice in a row (a change in flight is not behind
+        for long), the node re-reads."""
+        assert self._iam_sync is not None and self.store is not None
+        seen: int | None = None  # a store version this node had not reached at the last check
+        while True:
+            await asyncio.sleep(self.settings.iam_check_seconds)
+            try:
+                version = await self.store.read(lambda tx: tx.iam_version())
+            except Exception as exc:
+                log.warning("reading the IAM version failed: %s", exc)
+                continue
+            if seen is not None and self._iam_sync.behind(seen):
+                log.warning("IAM version %d did not arrive on the bus; re-reading", seen)
+                self._reload_iam()
+            seen = version if self._iam_sync.behind(version) else None
+
+    async def _renew_leases(self) -> None:
+        """Renew this node's session leases every third of their life; a session whose lease
+        another node took (it replaced it while this one could not hear) is closed."""
+        period = self.settings.session_lease_seconds / 3
+        while True:
+            await asyncio.sleep(period)
+            if self.hub is None or self._limits is None:
+                continue
+            sessions = {(s.user_arn, s.id, s.lease): s for s in self.hub.all_sessions() if s.lease}
+            try:
+                lost = await self._limits.renew(sessions)
+            except Exception as exc:
+                log.warning("renewing session leases failed: %s", exc)
+                continue
+            for key in lost:
+                self.hub.close(
+                    sessions[key], 4003, "Replaced by a newer session elsewhere in the cluster."
+                )
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         connection = self.guard.begin(request) if self.guard is not None else None
@@ -506,7 +652,12 @@ class BellwireServer:
         if path == "/healthz" and request.method == "GET":
             return _json(200, {"status": "alive"})
         if path == "/readyz" and request.method == "GET":
-            ready = not self.draining and self.store is not None and await self.store.ping()
+            ready = (
+                not self.draining
+                and self.bus.connected
+                and self.store is not None
+                and await self.store.ping()
+            )
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
         if path == "/metrics" and request.method == "GET" and self.settings.metrics_enabled:
             assert self.metrics is not None
@@ -576,6 +727,8 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if _is_worker():
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.setblocking(False)
@@ -592,7 +745,7 @@ async def serve(
     server = BellwireServer(settings, config_document)
     await server.start()
     keys = server.root_keys
-    if keys is not None and not keys.shown:
+    if keys is not None and not keys.shown and not _is_worker():
         # Shown at the first start that listens, not the one that generated the keys: that
         # one may have failed (port in use, bad TLS file) before anyone could read them.
         print(_first_start_banner(server), flush=True)

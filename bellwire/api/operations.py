@@ -8,8 +8,10 @@ lacks (a newer botocore adds some) answers the service's modeled refusal, never 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from bellwire import __version__
@@ -111,7 +113,10 @@ class Operations:
         self, writes: bool, unit: Callable[[IamTx], AnyResult], key: str | None = None
     ) -> AnyResult:
         if writes:
-            return await self._store.write(export.staged(unit, self._now), self._committed, key=key)
+            staged = export.staged(unit, self._now)
+            return await self._store.write(
+                functools.partial(_versioned, staged), self._committed, key=key
+            )
         return await self._store.read(unit)
 
     # --- the server's own IAM writes (the [iam] declarations of the TOML file) -------------------
@@ -150,3 +155,12 @@ class Operations:
             True,
             lambda tx: update_role(tx, name, trust_policy=trust_policy, max_session=max_session),
         )
+
+
+def _versioned(unit: Callable[[IamTx], AnyResult], tx: IamTx) -> AnyResult:
+    """An IAM change takes the store's next IAM version in its own transaction: the order in
+    which every node's credential index applies it, and how a node notices one it missed."""
+    result = unit(tx)
+    if result.iam is None:
+        return result
+    return replace(result, iam=replace(result.iam, version=tx.next_iam_version()))

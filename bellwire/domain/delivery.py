@@ -47,6 +47,17 @@ class UserEvent:
     deleted: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class CloseSessions:
+    """An operator's order to close a user's sessions (all of them, or one ``session_id``) on
+    every node that holds one. Code 1006 drops the connection without a close frame."""
+
+    user_arn: str
+    code: int
+    reason: str
+    session_id: str | None = None
+
+
 class SubChannelChange(StrEnum):
     """Named as the streaming export (Kinesis) names these records; not WebSocket events."""
 
@@ -65,7 +76,7 @@ class SubChannelEvent:
     membership_count: int = 0
 
 
-BusEvent = ChannelEvent | UserEvent | SubChannelEvent
+BusEvent = ChannelEvent | UserEvent | SubChannelEvent | CloseSessions
 
 
 def message_event(

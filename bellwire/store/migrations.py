@@ -302,6 +302,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX flow_invocations_by_message ON flow_invocations (channel_arn, message_id);
     CREATE INDEX flow_invocations_by_state ON flow_invocations (state, created);
     """,
+    # 8: the IAM version: every IAM/STS write takes the next one in its transaction, so the
+    # nodes sharing a store apply IAM changes in order and notice a change the bus lost.
+    """
+    CREATE TABLE iam_version (
+        id INTEGER PRIMARY KEY,
+        version BIGINT NOT NULL
+    );
+    INSERT INTO iam_version (id, version) VALUES (1, 0);
+    """,
 )
 
 

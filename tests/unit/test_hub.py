@@ -125,8 +125,8 @@ async def test_changes_while_connecting_are_applied_by_sequence() -> None:
 async def test_deleted_channel_is_forgotten_after_its_event() -> None:
     h = hub()
     session, alice, _ = make(h, "alice")
-    h.on_event(delivery.channel_deleted(CH, 2, {"ChannelArn": CH}))
-    h.on_event(message(3))
+    h.on_event(delivery.channel_deleted(CH, 1, {"ChannelArn": CH}))
+    h.on_event(message(2))
     await turn()
     assert (
         alice.writes[0].count(b"DELETE_CHANNEL") == 1
