@@ -40,8 +40,10 @@ from bellwire.connections import (
     GuardedHandler,
     GuardedServer,
     Limits,
+    mark_authenticated,
     raise_file_limit,
 )
+from bellwire.console.shell import Console
 from bellwire.domain.operation import IamContext, Result
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
@@ -100,6 +102,7 @@ class BellwireServer:
         self.dev_tls: devtls.DevTls | None = None
         self.metrics: Metrics | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self.console: Console | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -171,6 +174,18 @@ class BellwireServer:
         )
         metrics.sampler = self._sample
         self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
+        if s.console_enabled:
+            self.console = Console(
+                settings=s,
+                store=self.store,
+                operations=self.operations,
+                credentials=index,
+                hub=self.hub,
+                metrics=(lambda: metrics.render("")[0].decode()) if s.metrics_enabled else None,
+                ready=self._ready,
+                mark_authenticated=mark_authenticated,
+            )
+            self.bus.subscribe(self.console.tail.on_event)
         self.guard = self._guard()
         # REST requests get their own access line (bellwire.access); aiohttp's would repeat it.
         # Bodies are read as sent: SigV4 signs the compressed bytes (bellwire.aws.content_encoding).
@@ -302,6 +317,8 @@ class BellwireServer:
             sockets = [
                 h.transport.get_extra_info("socket") for h in self._http.connections if h.transport
             ]
+        if self.console is not None:
+            self.console.close()  # its live tails end now rather than at the grace period
         if self.gateway is not None:
             await self.gateway.drain()
         if self._http is not None:
@@ -381,7 +398,7 @@ class BellwireServer:
         if path == "/healthz" and request.method == "GET":
             return _json(200, {"status": "alive"})
         if path == "/readyz" and request.method == "GET":
-            ready = not self.draining and self.store is not None and await self.store.ping()
+            ready = await self._ready()
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
         if path == "/metrics" and request.method == "GET" and self.settings.metrics_enabled:
             assert self.metrics is not None
@@ -393,9 +410,14 @@ class BellwireServer:
             # requests on it are refused so that nothing is written after SIGTERM; the client
             # retries the 503 on a new connection (to another node, or after the restart).
             return self.rest.unavailable(request)
+        if (path == "/console" or path.startswith("/console/")) and self.console is not None:
+            return await self.console.handle(request)
         if path.startswith("/admin/") and self.admin is not None:
             return await self._admin(request, path)
         return await self.rest.handle(request)
+
+    async def _ready(self) -> bool:
+        return not self.draining and self.store is not None and await self.store.ping()
 
     async def _admin(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         """Operator endpoints get an access line too (service "bellwire")."""
