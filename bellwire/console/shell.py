@@ -104,9 +104,6 @@ class Console:
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
             return await self._route(request)
-        except web.HTTPException as exc:  # redirects
-            exc.headers.update(SECURITY_HEADERS)
-            return exc
         except Exception:
             log.exception("console request failed: %s %s", request.method, request.path)
             return _page(pages.failure(None, "Error", "The console failed; see the log."), 500)
@@ -126,7 +123,7 @@ class Console:
         principal = self._principal(session)
         if session is None or principal is None:
             if method == "GET":
-                raise web.HTTPSeeOther("/console/signin")
+                return _see_other("/console/signin")
             return _page(pages.sign_in("Sign in first."), 401)
         self._mark_authenticated()
         viewer = Viewer(principal.arn, session.csrf)
@@ -143,16 +140,15 @@ class Console:
                 )
             if path == "/console/signout":
                 self.sessions.close(cookie)
-                raise web.HTTPSeeOther(
-                    "/console/signin",
-                    headers={"Set-Cookie": cookie_header("", secure=request.secure, max_age=0)},
+                return _see_other(
+                    "/console/signin", cookie_header("", secure=request.secure, max_age=0)
                 )
             if path.startswith("/console/do/"):
                 name = path.removeprefix("/console/do/")
                 return await self._do(request, name, form, viewer, principal, facts)
-            raise web.HTTPNotFound()
+            return _page(pages.failure(viewer, "Not found", f"No console form at {path}."), 404)
         if method != "GET":
-            raise web.HTTPMethodNotAllowed(method, ["GET", "POST"])
+            return _page(pages.failure(viewer, "Not allowed", f"{method} is not used here."), 405)
         if path == "/console/channel/events":
             return await self._events(request, cookie, principal, facts)
         view = self._views().get(path)
@@ -182,7 +178,7 @@ class Console:
     def _static_file(self, name: str) -> web.StreamResponse:
         found = self._static.get(name)
         if found is None:
-            raise web.HTTPNotFound()
+            return web.Response(status=404, text="Not found.", headers=SECURITY_HEADERS)
         body, kind = found
         headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
         return web.Response(body=body, content_type=kind, headers=headers)
@@ -236,10 +232,7 @@ class Console:
         cookie, _ = self.sessions.open(credential.access_key_id, now)
         log.info("console: %s signed in from %s", credential.principal.arn, address)
         max_age = self._settings.console_session_seconds
-        raise web.HTTPSeeOther(
-            "/console",
-            headers={"Set-Cookie": cookie_header(cookie, secure=request.secure, max_age=max_age)},
-        )
+        return _see_other("/console", cookie_header(cookie, secure=request.secure, max_age=max_age))
 
     # --- authorization of reads ----------------------------------------------------------------
 
@@ -674,7 +667,7 @@ class Console:
             return _page(
                 pages.new_key(viewer, key["UserName"], key["AccessKeyId"], key["SecretAccessKey"])
             )
-        raise web.HTTPSeeOther(back)
+        return _see_other(back)
 
     async def _run(
         self, action: Action, form: Mapping[str, str], principal: Principal, facts: Facts
@@ -713,6 +706,13 @@ def _next(rows: list[Any], key: Callable[[Any], str]) -> str | None:
 
 def _title(err: AwsError) -> str:
     return DENIED if err.status == 403 else err.code
+
+
+def _see_other(location: str, cookie: str | None = None) -> web.Response:
+    headers = {**SECURITY_HEADERS, "Location": location}
+    if cookie is not None:
+        headers["Set-Cookie"] = cookie
+    return web.Response(status=303, headers=headers)
 
 
 def _page(markup: Markup, status: int = 200) -> web.Response:

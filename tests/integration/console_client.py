@@ -73,6 +73,4 @@ class ConsoleClient:
         assert self.csrf is not None
         asked = self.post(f"/console/do/{action}", {"csrf": self.csrf, **fields})
         assert asked.status == 200 and 'id="confirm"' in asked.text, asked.text[:2000]
-        return self.post(
-            f"/console/do/{action}", {"csrf": self.csrf, **fields, "confirmed": "yes"}
-        )
+        return self.post(f"/console/do/{action}", {"csrf": self.csrf, **fields, "confirmed": "yes"})
