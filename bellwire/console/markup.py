@@ -72,6 +72,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty: str) 
     body = [el("tr", None, *(el("td", None, cell) for cell in row)) for row in rows]
     if not body:
         return el("p", {"class": "empty"}, empty)
+    if not any(headers):  # a key-value table: no header row
+        return el("table", {"class": "facts"}, el("tbody", None, *body))
     head = el("tr", None, *(el("th", None, h) for h in headers))
     return el("table", None, el("thead", None, head), el("tbody", None, *body))
 
