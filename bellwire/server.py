@@ -390,6 +390,9 @@ class BellwireServer:
                 connection.drop()
                 return web.Response(status=408)  # never sent: the connection is gone
             return await self.gateway.connect(request, origin_allowed=self.cors.allows(origin))
+        if (path == "/console" or path.startswith("/console/")) and self.console is not None:
+            # Same-origin pages only: no CORS allowances (docs/console.md).
+            return await self.console.handle(request)
         response = await self._answer(request, path)
         response.headers.update(self.cors.response_headers(origin))
         return response
@@ -410,8 +413,6 @@ class BellwireServer:
             # requests on it are refused so that nothing is written after SIGTERM; the client
             # retries the 503 on a new connection (to another node, or after the restart).
             return self.rest.unavailable(request)
-        if (path == "/console" or path.startswith("/console/")) and self.console is not None:
-            return await self.console.handle(request)
         if path.startswith("/admin/") and self.admin is not None:
             return await self._admin(request, path)
         return await self.rest.handle(request)

@@ -613,6 +613,8 @@ class Console:
                 else f"denied {reason(decision)}",
             )
         )
+        evaluated = [getattr(p, "name", "") or f"#{i}" for i, p in enumerate(target.policies)]
+        rows.append(("Policies evaluated", ", ".join(evaluated) or "none (nothing is allowed)"))
         rows.append(("Conditions evaluated with", "this console request's source address and TLS"))
         return pages.simulator(viewer, query, rows, decision.allowed)
 
