@@ -104,6 +104,8 @@ class Console:
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
             return await self._route(request)
+        except web.HTTPException as exc:  # aiohttp's own refusals: a body over client_max_size
+            return web.Response(status=exc.status, text=exc.reason, headers=SECURITY_HEADERS)
         except Exception:
             log.exception("console request failed: %s %s", request.method, request.path)
             return _page(pages.failure(None, "Error", "The console failed; see the log."), 500)
@@ -129,7 +131,7 @@ class Console:
         viewer = Viewer(principal.arn, session.csrf)
         facts = transport_facts(request.remote, request.secure)
         if method == "POST":
-            form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+            form = await _form(request)
             if not same_origin(request.headers, request.host) or not csrf_ok(
                 session, form.get("csrf")
             ):
@@ -208,7 +210,7 @@ class Console:
             return response
         if not same_origin(request.headers, request.host):
             return _page(pages.sign_in("The form is not from this page."), 403)
-        form = await request.post()
+        form = await _form(request)
         key_id, secret = form.get("access_key_id"), form.get("secret_access_key")
         credential = self._credentials.get(key_id.strip()) if isinstance(key_id, str) else None
         if (
@@ -708,6 +710,18 @@ def _next(rows: list[Any], key: Callable[[Any], str]) -> str | None:
 
 def _title(err: AwsError) -> str:
     return DENIED if err.status == 403 else err.code
+
+
+async def _form(request: web.BaseRequest) -> dict[str, str]:
+    """The posted form's text fields (files are ignored); a body that is no form reads as an
+    empty one, which every handler refuses."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        return {}
+    try:
+        posted = await request.post()
+    except ValueError:  # not decodable
+        return {}
+    return {k: v for k, v in posted.items() if isinstance(v, str)}
 
 
 def _see_other(location: str, cookie: str | None = None) -> web.Response:

@@ -368,3 +368,58 @@ async def test_live_tail_shows_what_members_receive(bellwire_server: RunningServ
     frame = json.loads(events[1]["frame"])
     assert frame["Headers"]["x-amz-chime-event-type"] == "CREATE_CHANNEL_MESSAGE"
     assert json.loads(frame["Payload"])["Content"] == "seen live"
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_bad_input_gets_a_page_never_a_500(bellwire_server: RunningServer) -> None:
+    root = signed_in(bellwire_server)
+    root.get("/console")
+    csrf = root.csrf or ""
+    cases = [
+        root.get("/console/app?arn=arn:nope&tab=users"),
+        root.get("/console/app?arn=%ff%fe&tab=nonsense"),
+        root.get("/console/channel?arn=x&tab=messages&after=notanumber"),
+        root.get("/console/sessions?start=-5&user="),
+        root.get("/console/sessions?start=x"),
+        root.get("/console/iam/user?name=" + "n" * 5000),
+        root.get("/console/simulate?kind=role&principal=missing&action=a:b&resource=*"),
+        root.get("/console/nothing-here"),
+        root.get("/console/static/../shell.py"),
+        root.request("PUT", "/console/apps"),
+        root.post("/console/do/no-such-action", {"csrf": csrf}),
+        root.post("/console/do/create-app-instance", {"csrf": csrf, "confirmed": "yes"}),
+        root.post(
+            "/console/do/close-session",
+            {"csrf": csrf, "confirmed": "yes", "UserArn": "u", "SessionId": "s", "Code": "99"},
+        ),
+        root.post(
+            "/console/do/iam-create-user",
+            {"csrf": csrf, "confirmed": "yes", "UserName": "bad name with spaces"},
+        ),
+        root.request(
+            "POST",
+            "/console/do/create-app-instance",
+            None,
+            Origin=root.origin,
+            **{"Content-Type": "multipart/form-data; boundary=x"},
+        ),
+    ]
+    for answer in cases:
+        assert answer.status < 500, (answer.status, answer.text[:500])
+    assert [a.status for a in cases[:3]] == [404, 404, 404]  # no such app or channel
+    assert cases[10].status == 404 and cases[11].status == 400 and cases[12].status == 400
+    # The sign-in survives junk too.
+    anonymous = ConsoleClient(bellwire_server.url)
+    junk = anonymous.request(
+        "POST", "/console/signin", None, Origin=anonymous.origin, **{"Content-Type": "text/plain"}
+    )
+    assert junk.status == 401
+    assert app_names(bellwire_server) == []
+
+
+def test_console_pages_carry_no_cors_allowances(bellwire_server: RunningServer) -> None:
+    root = signed_in(bellwire_server)
+    page = root.get("/console/apps", Origin="https://elsewhere.example")
+    assert page.status == 200 and "Access-Control-Allow-Origin" not in page.headers
