@@ -3,8 +3,8 @@ sub-channels. Each is one entry here, listed through its API operation when the 
 serves it, and shown as "not supported by this server" otherwise, so a server that gains the
 feature shows it in the console without a change here.
 
-Adding a view for a new feature is one entry: the list operation, the member holding the
-items, and the columns to show.
+Adding a view for a new feature is one small module here defining ``FEATURE`` (the list
+operation, the member holding the items, the columns to show), named in ``_collect``.
 """
 
 from __future__ import annotations
@@ -26,33 +26,14 @@ class Feature:
     scope_member: str = "AppInstanceArn"
 
 
-FEATURES: tuple[Feature, ...] = (
-    Feature(
-        "bots",
-        "Bots",
-        "app",
-        "ListAppInstanceBots",
-        "AppInstanceBots",
-        ("AppInstanceBotArn", "Name"),
-    ),
-    Feature(
-        "flows",
-        "Channel flows",
-        "app",
-        "ListChannelFlows",
-        "ChannelFlows",
-        ("ChannelFlowArn", "Name"),
-    ),
-    Feature(
-        "subchannels",
-        "Sub-channels",
-        "channel",
-        "ListSubChannels",
-        "SubChannels",
-        ("SubChannelId", "MembershipCount"),
-        scope_member="ChannelArn",
-    ),
-)
+def _collect() -> tuple[Feature, ...]:
+    # Imported here: each module imports Feature from this one.
+    from bellwire.console.features import bots, flows, subchannels
+
+    return (bots.FEATURE, flows.FEATURE, subchannels.FEATURE)
+
+
+FEATURES: tuple[Feature, ...] = _collect()
 
 
 def features_of(scope: str) -> tuple[Feature, ...]:
