@@ -455,6 +455,8 @@ class Console:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), HEARTBEAT)
                 wake.clear()
+                if watcher.closed:
+                    break  # the server is stopping
                 if self._principal(self.sessions.get(cookie, self._now())) is None:
                     break  # signed out, expired, or the key is gone
                 chunk = "".join(f"data: {line}\n\n" for line in watcher.take())

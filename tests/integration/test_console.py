@@ -12,6 +12,7 @@ import logging
 import re
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -423,3 +424,27 @@ def test_console_pages_carry_no_cors_allowances(bellwire_server: RunningServer) 
     root = signed_in(bellwire_server)
     page = root.get("/console/apps", Origin="https://elsewhere.example")
     assert page.status == 200 and "Access-Control-Allow-Origin" not in page.headers
+
+
+def test_a_stopping_server_ends_live_tails_rather_than_waiting_for_them(
+    bellwire_server_factory: Callable[..., RunningServer],
+) -> None:
+    running = bellwire_server_factory(shutdown_grace_seconds=30.0)
+    world = World.create(running, "stop")
+    alice = world.user("alice")
+    channel = world.channel(alice)
+    root = signed_in(running)
+    connection = http.client.HTTPConnection("127.0.0.1", running.port, timeout=30)
+    connection.request(
+        "GET",
+        f"/console/channel/events?arn={quote(channel)}",
+        headers={"Cookie": root.cookie or ""},
+    )
+    response = connection.getresponse()
+    assert response.readline().startswith(b"event: ready")
+    started = time.monotonic()
+    running.stop()
+    # Without the console closing its streams, the drain would wait the whole grace period.
+    assert time.monotonic() - started < 20.0
+    assert response.read() == b"data: {}\n\n"  # the rest of the ready event, then the end
+    connection.close()
