@@ -151,8 +151,15 @@ def test_console_in_chromium(running: RunningServer, console_browser: Browser) -
     b.command("submit", selector="text=support-desk")
     assert "Alice" in b.command("text", selector="main")
     b.screenshot("console-app-users")
-    b.command("goto", url=f"{base}/console/app?arn={quote(app)}&tab=bots")
-    assert "not supported by this server" in b.command("text", selector="main")
+    b.command("goto", url=f"{base}/console/app?arn={quote(app)}&tab=admins")
+    assert users["alice"] in b.command("text", selector="main")
+    b.command("goto", url=f"{base}/console/app?arn={quote(app)}&tab=channels")
+    assert "general" in b.command("text", selector="main")
+    b.command("goto", url=f"{base}/console/app?arn={quote(app)}&tab=settings")
+    assert "kept forever" in b.command("text", selector="main")
+    for tab in ("bots", "flows"):
+        b.command("goto", url=f"{base}/console/app?arn={quote(app)}&tab={tab}")
+        assert "not supported by this server" in b.command("text", selector="main")
 
     # A channel: its messages newest first, its members, then the live tail.
     b.command("goto", url=f"{base}/console/channel?arn={quote(channel)}&tab=messages")
@@ -161,6 +168,12 @@ def test_console_in_chromium(running: RunningServer, console_browser: Browser) -
     b.screenshot("console-channel")
     b.command("goto", url=f"{base}/console/channel?arn={quote(channel)}&tab=members")
     assert users["bob"] in b.command("text", selector="main")
+    # The creator moderates the channel, as in AWS; nobody is banned.
+    for tab, shown in (("moderators", users["alice"]), ("bans", "No bans")):
+        b.command("goto", url=f"{base}/console/channel?arn={quote(channel)}&tab={tab}")
+        assert shown in b.command("text", selector="main")
+    b.command("goto", url=f"{base}/console/channel?arn={quote(channel)}&tab=subchannels")
+    assert "not supported by this server" in b.command("text", selector="main")
     b.command("goto", url=f"{base}/console/channel?arn={quote(channel)}&tab=tail")
     b.command("waitText", selector="#tail", text="Following")
     messaging.send_channel_message(
@@ -209,6 +222,8 @@ def test_console_in_chromium(running: RunningServer, console_browser: Browser) -
     b.command("goto", url=f"{base}/console/iam")
     assert "viewer" in b.command("text", selector="main")
     b.screenshot("console-iam")
+    b.command("goto", url=f"{base}/console/iam?tab=roles")
+    assert "No IAM roles" in b.command("text", selector="main")
     b.command("goto", url=f"{base}/console/iam/user?name=viewer")
     user_page = b.command("text", selector="main")
     assert key["AccessKeyId"] in user_page and key["SecretAccessKey"] not in user_page
