@@ -231,6 +231,8 @@ class Console:
                 ),
                 401,
             )
+        # A fresh cookie at every sign-in (no session fixation); the one sent along is closed.
+        self.sessions.close(cookie_of(request.headers.get("Cookie")))
         cookie, _ = self.sessions.open(credential.access_key_id, now)
         log.info("console: %s signed in from %s", credential.principal.arn, address)
         max_age = self._settings.console_session_seconds

@@ -448,3 +448,32 @@ def test_a_stopping_server_ends_live_tails_rather_than_waiting_for_them(
     assert time.monotonic() - started < 20.0
     assert response.read() == b"data: {}\n\n"  # the rest of the ready event, then the end
     connection.close()
+
+
+def test_channel_writes_use_an_app_instance_admin_as_bearer(bellwire_server: RunningServer) -> None:
+    world = World.create(bellwire_server, "admin")
+    alice, bob = world.user("alice"), world.user("bob")
+    channel = world.channel(alice, [bob], name="doomed")
+    root = signed_in(bellwire_server)
+    # No AppInstanceAdmin yet: the console offers no channel delete (it has no bearer).
+    page = root.get(f"/console/app?arn={quote(world.app_arn)}&tab=channels")
+    assert "doomed" in page.text and "delete-channel" not in page.text
+    made = root.write(
+        "create-admin", {"AppInstanceArn": world.app_arn, "AppInstanceAdminArn": alice}
+    )
+    assert made.status == 303
+    members = root.get(f"/console/channel?arn={quote(channel)}&tab=members")
+    assert "delete-membership" in members.text
+    removed = root.write(
+        "delete-membership", {"ChannelArn": channel, "MemberArn": bob, "ChimeBearer": alice}
+    )
+    assert removed.status == 303
+    listed = world.messaging.list_channel_memberships(ChannelArn=channel, ChimeBearer=alice)
+    assert [m["Member"]["Arn"] for m in listed["ChannelMemberships"]] == [alice]
+    deleted = root.write(
+        "delete-channel",
+        {"ChannelArn": channel, "ChimeBearer": alice, "AppInstanceArn": world.app_arn},
+    )
+    assert deleted.status == 303 and "tab=channels" in (deleted.location or "")
+    channels = world.messaging.list_channels(AppInstanceArn=world.app_arn, ChimeBearer=alice)
+    assert channels["Channels"] == []
