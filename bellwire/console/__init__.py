@@ -1,6 +1,6 @@
 """The admin console at /console: server-rendered pages over the store, the hub and IAM, acting
 as the signed-in principal (docs/console.md).
 
-``markup``, ``pages``, ``actions``, ``features``, ``figures``, ``security`` and ``tail`` are
-pure; ``shell`` is the aiohttp side.
+``markup``, the pages (``frame``, ``chime_pages``, ``live_pages``, ``iam_pages``), ``actions``,
+``features``, ``figures``, ``security`` and ``tail`` are pure; ``shell`` is the aiohttp side.
 """

@@ -4,7 +4,7 @@ Reads are authorized exactly as the API authorizes the list or describe operatio
 (``<service>:<Operation>`` on the ARNs the registry names for it) and then read the store with
 its key-after listings, one page at a time. Writes run the registered operation through
 ``api/operations.py`` as the signed-in principal. What a page shows is rendered by the pure
-``pages`` module.
+``frame``, ``chime_pages``, ``live_pages`` and ``iam_pages`` modules.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ from bellwire.aws import codec
 from bellwire.aws.errors import AccessDenied, AwsError, BadRequest, NotFound
 from bellwire.aws.query import QueryCodec
 from bellwire.config import Settings
-from bellwire.console import figures, pages
+from bellwire.console import chime_pages, figures, frame, iam_pages, live_pages
 from bellwire.console.actions import ACTIONS, Action, inputs
 from bellwire.console.features import Feature, feature, supported
+from bellwire.console.frame import Viewer
+from bellwire.console.iam_pages import KeyRow
+from bellwire.console.live_pages import SessionRow
 from bellwire.console.markup import Markup
-from bellwire.console.pages import KeyRow, SessionRow, Viewer
 from bellwire.console.security import (
     SECURITY_HEADERS,
     ConsoleSession,
@@ -108,7 +110,7 @@ class Console:
             return web.Response(status=exc.status, text=exc.reason, headers=SECURITY_HEADERS)
         except Exception:
             log.exception("console request failed: %s %s", request.method, request.path)
-            return _page(pages.failure(None, "Error", "The console failed; see the log."), 500)
+            return _page(frame.failure(None, "Error", "The console failed; see the log."), 500)
 
     async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
         path, method = request.path, request.method
@@ -119,14 +121,14 @@ class Console:
         if path == "/console/signin":
             if method == "POST":
                 return await self._sign_in(request)
-            return _page(pages.sign_in())
+            return _page(frame.sign_in())
         cookie = cookie_of(request.headers.get("Cookie"))
         session = self.sessions.get(cookie, self._now())
         principal = self._principal(session)
         if session is None or principal is None:
             if method == "GET":
                 return _see_other("/console/signin")
-            return _page(pages.sign_in("Sign in first."), 401)
+            return _page(frame.sign_in("Sign in first."), 401)
         self._mark_authenticated()
         viewer = Viewer(principal.arn, session.csrf)
         facts = transport_facts(request.remote, request.secure)
@@ -137,7 +139,7 @@ class Console:
             ):
                 log.warning("console: refused a write without a valid CSRF token or origin")
                 return _page(
-                    pages.failure(viewer, "Refused", "The form is stale or not from this page."),
+                    frame.failure(viewer, "Refused", "The form is stale or not from this page."),
                     403,
                 )
             if path == "/console/signout":
@@ -148,19 +150,19 @@ class Console:
             if path.startswith("/console/do/"):
                 name = path.removeprefix("/console/do/")
                 return await self._do(request, name, form, viewer, principal, facts)
-            return _page(pages.failure(viewer, "Not found", f"No console form at {path}."), 404)
+            return _page(frame.failure(viewer, "Not found", f"No console form at {path}."), 404)
         if method != "GET":
-            return _page(pages.failure(viewer, "Not allowed", f"{method} is not used here."), 405)
+            return _page(frame.failure(viewer, "Not allowed", f"{method} is not used here."), 405)
         if path == "/console/channel/events":
             return await self._events(request, cookie, principal, facts)
         view = self._views().get(path)
         if view is None:
-            return _page(pages.failure(viewer, "Not found", f"No console page at {path}."), 404)
+            return _page(frame.failure(viewer, "Not found", f"No console page at {path}."), 404)
         query = {k: v for k, v in request.query.items()}
         try:
             return _page(await view(viewer, principal, facts, query))
         except AwsError as err:
-            return _page(pages.failure(viewer, _title(err), err.message), err.status)
+            return _page(frame.failure(viewer, _title(err), err.message), err.status)
 
     def _views(
         self,
@@ -204,12 +206,12 @@ class Console:
         if wait > 0:
             log.warning("console: sign-in from %s refused: too many failures", address)
             response = _page(
-                pages.sign_in(f"Too many failed sign-ins. Try again in {wait:.0f} s."), 429
+                frame.sign_in(f"Too many failed sign-ins. Try again in {wait:.0f} s."), 429
             )
             response.headers["Retry-After"] = str(max(1, round(wait)))
             return response
         if not same_origin(request.headers, request.host):
-            return _page(pages.sign_in("The form is not from this page."), 403)
+            return _page(frame.sign_in("The form is not from this page."), 403)
         form = await _form(request)
         key_id, secret = form.get("access_key_id"), form.get("secret_access_key")
         credential = self._credentials.get(key_id.strip()) if isinstance(key_id, str) else None
@@ -225,7 +227,7 @@ class Console:
             shown = key_id[:32] if isinstance(key_id, str) else "-"
             log.warning("console: failed sign-in from %s with access key %r", address, shown)
             return _page(
-                pages.sign_in(
+                frame.sign_in(
                     "The access key or secret is wrong, the key is inactive, or it is a "
                     "temporary credential (sign in with a root or IAM user's long-term key)."
                 ),
@@ -273,7 +275,7 @@ class Console:
             settings = figures.settings_in_force(self._settings)
         except AccessDenied:
             settings = [("-", "hidden: you may not list IAM users (iam:ListUsers)")]
-        return pages.server(
+        return frame.server(
             viewer,
             health=health,
             figures=figures.key_figures(exposition),
@@ -289,7 +291,7 @@ class Console:
         self._may(principal, "chime", "ListAppInstances", {}, facts)
         after = query.get("after")
         rows = await self._read(lambda tx: tx.list_app_instances(after, PAGE + 1))
-        return pages.app_instances(viewer, rows[:PAGE], _next(rows, lambda a: a.arn))
+        return chime_pages.app_instances(viewer, rows[:PAGE], _next(rows, lambda a: a.arn))
 
     async def _app(
         self, viewer: Viewer, principal: Principal, facts: Facts, query: Mapping[str, str]
@@ -304,29 +306,33 @@ class Console:
         if tab == "users":
             self._may(principal, "chime", "ListAppInstanceUsers", params, facts)
             rows = await self._read(lambda tx: tx.list_users(arn, after, PAGE + 1))
-            content = pages.app_users(viewer, app, rows[:PAGE], _next(rows, lambda u: u.arn))
+            content = chime_pages.app_users(viewer, app, rows[:PAGE], _next(rows, lambda u: u.arn))
         elif tab == "admins":
             self._may(principal, "chime", "ListAppInstanceAdmins", params, facts)
             rows = await self._read(lambda tx: tx.list_admins(arn, after, PAGE + 1))
-            content = pages.app_admins(viewer, app, rows[:PAGE], _next(rows, lambda a: a.admin_arn))
+            content = chime_pages.app_admins(
+                viewer, app, rows[:PAGE], _next(rows, lambda a: a.admin_arn)
+            )
         elif tab == "channels":
             self._may(principal, "chime", "ListChannels", params, facts)
             rows, bearer = await self._read(
                 lambda tx: (tx.list_channels(arn, None, after, PAGE + 1), _bearer(tx, arn))
             )
-            content = pages.app_channels(
+            content = chime_pages.app_channels(
                 viewer, app, rows[:PAGE], _next(rows, lambda c: c.arn), bearer
             )
         elif tab == "settings":
             self._may(principal, "chime", "GetAppInstanceRetentionSettings", params, facts)
             days, tags = await self._read(lambda tx: (tx.retention_days(arn), tx.tags(arn)))
-            content = Markup(pages.app_settings(app, days, tags) + pages.app_delete(viewer, app))
+            content = Markup(
+                chime_pages.app_settings(app, days, tags) + chime_pages.app_delete(viewer, app)
+            )
         else:
             found = feature("app", tab)
             if found is None:
                 raise BadRequest(f"No tab {tab!r}.")
             content = await self._feature(found, principal, facts, arn, arn, query)
-        return pages.app_page(viewer, app, tab, content)
+        return chime_pages.app_page(viewer, app, tab, content)
 
     async def _feature(
         self,
@@ -339,10 +345,10 @@ class Console:
     ) -> Markup:
         """A feature's list through its API operation, when this server implements it."""
         if not supported(f):
-            return pages.unsupported(f)
+            return chime_pages.unsupported(f)
         operation = codec.default_router().operations.get(f.operation)
         if operation is None:
-            return pages.unsupported(f)
+            return chime_pages.unsupported(f)
         params: dict[str, Any] = {f.scope_member: scope_arn, "MaxResults": PAGE}
         if query.get("token"):
             params["NextToken"] = query["token"]
@@ -350,14 +356,14 @@ class Console:
         if "ChimeBearer" in members:
             bearer = await self._read(lambda tx: _bearer(tx, app_arn))
             if bearer is None:
-                return pages.notice(f"{f.title}: add an AppInstanceAdmin to list them here.")
+                return frame.notice(f"{f.title}: add an AppInstanceAdmin to list them here.")
             params["ChimeBearer"] = bearer
         registered = find("chime", f.operation)
         output = await self._ops.run(
             registered, principal, codec.validate_input(operation, params), facts
         )
         path = "/console/app" if f.scope == "app" else "/console/channel"
-        return pages.feature_list(f, output, path, {"arn": scope_arn, "tab": f.key})
+        return chime_pages.feature_list(f, output, path, {"arn": scope_arn, "tab": f.key})
 
     # --- channels ------------------------------------------------------------------------------
 
@@ -389,7 +395,7 @@ class Console:
                 )
             )
             last = rows[PAGE - 1].seq if len(rows) > PAGE else None
-            content = pages.channel_messages(channel, rows[:PAGE], last)
+            content = chime_pages.channel_messages(channel, rows[:PAGE], last)
         elif tab == "members":
             self._may(principal, "chime", "ListChannelMemberships", params, facts)
 
@@ -399,22 +405,24 @@ class Console:
                 return rows, names, _bearer(tx, channel.app_instance_arn)
 
             rows, names, bearer = await self._read(members)
-            content = pages.channel_members(
+            content = chime_pages.channel_members(
                 viewer, channel, rows[:PAGE], names, _next(rows, lambda m: m.member_arn), bearer
             )
         elif tab == "moderators":
             self._may(principal, "chime", "ListChannelModerators", params, facts)
             rows = await self._read(lambda tx: tx.list_moderators(arn, after, PAGE + 1))
-            content = pages.channel_moderators(
+            content = chime_pages.channel_moderators(
                 channel, rows[:PAGE], _next(rows, lambda m: m.moderator_arn)
             )
         elif tab == "bans":
             self._may(principal, "chime", "ListChannelBans", params, facts)
             rows = await self._read(lambda tx: tx.list_bans(arn, after, PAGE + 1))
-            content = pages.channel_bans(channel, rows[:PAGE], _next(rows, lambda b: b.member_arn))
+            content = chime_pages.channel_bans(
+                channel, rows[:PAGE], _next(rows, lambda b: b.member_arn)
+            )
         elif tab == "tail":
             self._may(principal, "chime", "ListChannelMessages", params, facts)
-            content = pages.channel_tail(channel)
+            content = chime_pages.channel_tail(channel)
         elif tab == "flows":
             found = feature("app", "flows")
             assert found is not None
@@ -428,7 +436,7 @@ class Console:
             content = await self._feature(
                 found, principal, facts, arn, channel.app_instance_arn, query
             )
-        return pages.channel_page(viewer, channel, tab, content)
+        return chime_pages.channel_page(viewer, channel, tab, content)
 
     async def _events(
         self, request: web.BaseRequest, cookie: str | None, principal: Principal, facts: Facts
@@ -509,7 +517,7 @@ class Console:
                 )
             )
         more = start + SESSIONS_PAGE if len(page) > SESSIONS_PAGE else None
-        return pages.sessions(viewer, rows, user, more)
+        return live_pages.sessions(viewer, rows, user, more)
 
     def _close_session(self, principal: Principal, form: Mapping[str, str], facts: Facts) -> None:
         user, session_id = form.get("UserArn", ""), form.get("SessionId", "")
@@ -541,12 +549,14 @@ class Console:
         if query.get("tab") == "roles":
             self._may(principal, "iam", "ListRoles", {}, facts)
             rows = await self._read(lambda tx: tx.list_iam_roles("/", after, PAGE + 1))
-            return pages.iam_roles(
+            return iam_pages.iam_roles(
                 viewer, rows[:PAGE], account, _next(rows, lambda r: r.name.lower())
             )
         self._may(principal, "iam", "ListUsers", {}, facts)
         rows = await self._read(lambda tx: tx.list_iam_users("/", after, PAGE + 1))
-        return pages.iam_users(viewer, rows[:PAGE], account, _next(rows, lambda u: u.name.lower()))
+        return iam_pages.iam_users(
+            viewer, rows[:PAGE], account, _next(rows, lambda u: u.name.lower())
+        )
 
     async def _iam_user(
         self, viewer: Viewer, principal: Principal, facts: Facts, query: Mapping[str, str]
@@ -569,7 +579,7 @@ class Console:
         if found is None:
             raise NotFound(f"There is no IAM user {name}.")
         user, keys, policies = found
-        return pages.iam_user(viewer, user, self._settings.account_id, keys, policies)
+        return iam_pages.iam_user(viewer, user, self._settings.account_id, keys, policies)
 
     async def _iam_role(
         self, viewer: Viewer, principal: Principal, facts: Facts, query: Mapping[str, str]
@@ -581,7 +591,7 @@ class Console:
         found = await self._read(lambda tx: (tx.iam_role(name), tx.inline_policies("role", name)))
         if found[0] is None:
             raise NotFound(f"There is no IAM role {name}.")
-        return pages.iam_role(viewer, found[0], self._settings.account_id, found[1])
+        return iam_pages.iam_role(viewer, found[0], self._settings.account_id, found[1])
 
     async def _simulate(
         self, viewer: Viewer, principal: Principal, facts: Facts, query: Mapping[str, str]
@@ -589,7 +599,7 @@ class Console:
         name, kind = query.get("principal", "").strip(), query.get("kind", "user")
         action, resource = query.get("action", "").strip(), query.get("resource", "").strip()
         if not action or not resource or (kind != "root" and not name):
-            return pages.simulator(viewer, query, None, None)
+            return iam_pages.simulator(viewer, query, None, None)
         target = self._simulated(kind, name)
         # AWS asks iam:SimulatePrincipalPolicy on the principal being simulated.
         authorize(principal, "iam:SimulatePrincipalPolicy", [target.role_arn or target.arn], facts)
@@ -600,7 +610,7 @@ class Console:
                 ("Resource", resource),
                 ("Explanation", "The root user may perform every action on every resource."),
             ]
-            return pages.simulator(viewer, query, rows, True)
+            return iam_pages.simulator(viewer, query, rows, True)
         decision = decide(target, action, resource, facts)
         rows = [
             ("Principal", target.arn),
@@ -622,7 +632,7 @@ class Console:
         evaluated = [getattr(p, "name", "") or f"#{i}" for i, p in enumerate(target.policies)]
         rows.append(("Policies evaluated", ", ".join(evaluated) or "none (nothing is allowed)"))
         rows.append(("Conditions evaluated with", "this console request's source address and TLS"))
-        return pages.simulator(viewer, query, rows, decision.allowed)
+        return iam_pages.simulator(viewer, query, rows, decision.allowed)
 
     def _simulated(self, kind: str, name: str) -> Principal:
         if kind == "root":
@@ -660,20 +670,22 @@ class Console:
     ) -> web.StreamResponse:
         action = ACTIONS.get(name)
         if action is None:
-            return _page(pages.failure(viewer, "Not found", f"No console action {name!r}."), 404)
+            return _page(frame.failure(viewer, "Not found", f"No console action {name!r}."), 404)
         back = action.back(form)
         if form.get("confirmed") != "yes":
-            return _page(pages.confirm(viewer, action, form, back))
+            return _page(frame.confirm(viewer, action, form, back))
         try:
             output = await self._run(action, form, principal, facts)
         except AwsError as err:
             log.info("console: %s was refused %s: %s", principal.arn, action.name, err.code)
-            return _page(pages.failure(viewer, _title(err), err.message, back), err.status)
+            return _page(frame.failure(viewer, _title(err), err.message, back), err.status)
         log.info("console: %s did %s", principal.arn, action.name)
         if action.shows_secret:
             key = output["AccessKey"]
             return _page(
-                pages.new_key(viewer, key["UserName"], key["AccessKeyId"], key["SecretAccessKey"])
+                iam_pages.new_key(
+                    viewer, key["UserName"], key["AccessKeyId"], key["SecretAccessKey"]
+                )
             )
         return _see_other(back)
 

@@ -11,7 +11,7 @@ import pytest
 
 from bellwire.aws import codec
 from bellwire.config import Settings
-from bellwire.console import figures, pages
+from bellwire.console import chime_pages, figures, frame, iam_pages
 from bellwire.console.actions import ACTIONS, inputs
 from bellwire.console.features import FEATURES, feature, supported
 from bellwire.console.markup import Markup, el, esc, href, pager, table
@@ -31,7 +31,7 @@ from bellwire.events import Event, EventType, MessageType
 from bellwire.records.chime import Channel, Message
 
 CHANNEL = "arn:aws:chime:us-east-1:123456789012:app-instance/a/channel/c"
-VIEWER = pages.Viewer("arn:aws:iam::123456789012:root", "csrf-token-1")
+VIEWER = frame.Viewer("arn:aws:iam::123456789012:root", "csrf-token-1")
 
 
 # --- markup ------------------------------------------------------------------------------------
@@ -68,13 +68,13 @@ def test_message_content_cannot_inject_markup() -> None:
         0.0,
         0.0,
     )
-    rendered = pages.channel_messages(channel, [message], None)
+    rendered = chime_pages.channel_messages(channel, [message], None)
     assert "<script>" not in rendered and "<img" not in rendered
     assert "&lt;script&gt;" in rendered
 
 
 def test_pages_carry_no_inline_script_and_every_form_its_csrf_token() -> None:
-    page = pages.app_instances(VIEWER, [], None)
+    page = chime_pages.app_instances(VIEWER, [], None)
     assert "<script>" not in page.replace('<script src="/console/static/console.js" defer>', "")
     forms = page.count("<form")
     assert forms == page.count('name="csrf" value="csrf-token-1"') == 2  # create + sign-out
@@ -83,7 +83,7 @@ def test_pages_carry_no_inline_script_and_every_form_its_csrf_token() -> None:
 def test_confirmation_page_repeats_the_fields_and_confirms_only_on_submit() -> None:
     action = ACTIONS["delete-channel"]
     form = {"ChannelArn": CHANNEL, "ChimeBearer": "arn:bearer", "AppInstanceArn": "arn:app"}
-    page = pages.confirm(VIEWER, action, form, "/console/apps")
+    page = frame.confirm(VIEWER, action, form, "/console/apps")
     assert action.title in page
     for value in form.values():
         assert f'value="{value}"' in page
@@ -92,14 +92,14 @@ def test_confirmation_page_repeats_the_fields_and_confirms_only_on_submit() -> N
 
 
 def test_a_new_key_page_shows_the_secret_and_says_it_is_the_only_time() -> None:
-    page = pages.new_key(VIEWER, "alice", "AKIAEXAMPLE", "s3cr3t/value")
+    page = iam_pages.new_key(VIEWER, "alice", "AKIAEXAMPLE", "s3cr3t/value")
     assert "s3cr3t/value" in page and "only time" in page
 
 
 def test_unsupported_features_say_so() -> None:
     for f in FEATURES:
         if not supported(f):
-            assert "not supported by this server" in pages.unsupported(f)
+            assert "not supported by this server" in chime_pages.unsupported(f)
     assert feature("app", "bots") is not None and feature("channel", "bots") is None
 
 
