@@ -17,10 +17,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -54,9 +54,13 @@ from bellwire.gateway.hub import Hub
 from bellwire.iam.authorize import Facts, authorize, decide, reason, transport_facts
 from bellwire.iam.credentials import CredentialIndex, assumed_role_arn
 from bellwire.iam.principal import Principal
+from bellwire.records.chime import Membership
+from bellwire.records.iam import IamUser, name_key
 from bellwire.store.base import IamTx, Store
 
 log = logging.getLogger("bellwire.console")
+T = TypeVar("T")
+R = TypeVar("R")
 
 PAGE = 50  # rows per page
 SESSIONS_PAGE = 100
@@ -252,7 +256,7 @@ class Console:
         call = self._ops.call_of(principal, facts)
         authorize(principal, registered.action, registered.resources(call, params), facts)
 
-    async def _read(self, fn: Callable[[IamTx], Any]) -> Any:
+    async def _read(self, fn: Callable[[IamTx], T]) -> T:
         return await self._store.read(fn)
 
     # --- server --------------------------------------------------------------------------------
@@ -309,17 +313,17 @@ class Console:
             content = chime_pages.app_users(viewer, app, rows[:PAGE], _next(rows, lambda u: u.arn))
         elif tab == "admins":
             self._may(principal, "chime", "ListAppInstanceAdmins", params, facts)
-            rows = await self._read(lambda tx: tx.list_admins(arn, after, PAGE + 1))
+            admins = await self._read(lambda tx: tx.list_admins(arn, after, PAGE + 1))
             content = chime_pages.app_admins(
-                viewer, app, rows[:PAGE], _next(rows, lambda a: a.admin_arn)
+                viewer, app, admins[:PAGE], _next(admins, lambda a: a.admin_arn)
             )
         elif tab == "channels":
             self._may(principal, "chime", "ListChannels", params, facts)
-            rows, bearer = await self._read(
+            channels, bearer = await self._read(
                 lambda tx: (tx.list_channels(arn, None, after, PAGE + 1), _bearer(tx, arn))
             )
             content = chime_pages.app_channels(
-                viewer, app, rows[:PAGE], _next(rows, lambda c: c.arn), bearer
+                viewer, app, channels[:PAGE], _next(channels, lambda c: c.arn), bearer
             )
         elif tab == "settings":
             self._may(principal, "chime", "GetAppInstanceRetentionSettings", params, facts)
@@ -399,26 +403,31 @@ class Console:
         elif tab == "members":
             self._may(principal, "chime", "ListChannelMemberships", params, facts)
 
-            def members(tx: IamTx) -> Any:
+            def members(tx: IamTx) -> tuple[list[Membership], dict[str, str], str | None]:
                 rows = tx.list_memberships(arn, None, after, PAGE + 1)
                 names = tx.user_names(m.member_arn for m in rows[:PAGE])
                 return rows, names, _bearer(tx, channel.app_instance_arn)
 
-            rows, names, bearer = await self._read(members)
+            memberships, names, bearer = await self._read(members)
             content = chime_pages.channel_members(
-                viewer, channel, rows[:PAGE], names, _next(rows, lambda m: m.member_arn), bearer
+                viewer,
+                channel,
+                memberships[:PAGE],
+                names,
+                _next(memberships, lambda m: m.member_arn),
+                bearer,
             )
         elif tab == "moderators":
             self._may(principal, "chime", "ListChannelModerators", params, facts)
-            rows = await self._read(lambda tx: tx.list_moderators(arn, after, PAGE + 1))
+            moderators = await self._read(lambda tx: tx.list_moderators(arn, after, PAGE + 1))
             content = chime_pages.channel_moderators(
-                channel, rows[:PAGE], _next(rows, lambda m: m.moderator_arn)
+                channel, moderators[:PAGE], _next(moderators, lambda m: m.moderator_arn)
             )
         elif tab == "bans":
             self._may(principal, "chime", "ListChannelBans", params, facts)
-            rows = await self._read(lambda tx: tx.list_bans(arn, after, PAGE + 1))
+            bans = await self._read(lambda tx: tx.list_bans(arn, after, PAGE + 1))
             content = chime_pages.channel_bans(
-                channel, rows[:PAGE], _next(rows, lambda b: b.member_arn)
+                channel, bans[:PAGE], _next(bans, lambda b: b.member_arn)
             )
         elif tab == "tail":
             self._may(principal, "chime", "ListChannelMessages", params, facts)
@@ -548,14 +557,14 @@ class Console:
         after, account = query.get("after"), self._settings.account_id
         if query.get("tab") == "roles":
             self._may(principal, "iam", "ListRoles", {}, facts)
-            rows = await self._read(lambda tx: tx.list_iam_roles("/", after, PAGE + 1))
+            roles = await self._read(lambda tx: tx.list_iam_roles("/", after, PAGE + 1))
             return iam_pages.iam_roles(
-                viewer, rows[:PAGE], account, _next(rows, lambda r: r.name.lower())
+                viewer, roles[:PAGE], account, _next(roles, lambda r: name_key(r.name))
             )
         self._may(principal, "iam", "ListUsers", {}, facts)
         rows = await self._read(lambda tx: tx.list_iam_users("/", after, PAGE + 1))
         return iam_pages.iam_users(
-            viewer, rows[:PAGE], account, _next(rows, lambda u: u.name.lower())
+            viewer, rows[:PAGE], account, _next(rows, lambda u: name_key(u.name))
         )
 
     async def _iam_user(
@@ -567,7 +576,7 @@ class Console:
         self._may(principal, "iam", "ListAccessKeys", params, facts)
         self._may(principal, "iam", "ListUserPolicies", params, facts)
 
-        def read(tx: IamTx) -> Any:
+        def read(tx: IamTx) -> tuple[IamUser, list[KeyRow], dict[str, str]] | None:
             user = tx.iam_user(name)
             if user is None:
                 return None
@@ -719,7 +728,7 @@ def _bearer(tx: IamTx, app_arn: str) -> str | None:
     return admins[0].admin_arn if admins else None
 
 
-def _next(rows: list[Any], key: Callable[[Any], str]) -> str | None:
+def _next(rows: Sequence[R], key: Callable[[R], str]) -> str | None:
     """The key-after position of the next page (rows were read with one extra)."""
     return key(rows[PAGE - 1]) if len(rows) > PAGE else None
 
