@@ -65,6 +65,7 @@ class Settings:
         "it beyond your monitoring network.",
     )
 
+    # --- the admin console (docs/console.md) -------------------------------------------
     console_enabled: bool = _setting(
         True,
         "Serve the admin console at /console (docs/console.md): sign-in with an access key, "
