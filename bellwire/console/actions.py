@@ -112,7 +112,7 @@ ACTIONS: Mapping[str, Action] = {
             "Close this messaging session?",
             None,
             None,
-            ("UserArn", "SessionId", "Code", "Reason"),
+            ("UserArn", "SessionId", "Code", "OtherCode", "Reason"),
             lambda f: "/console/sessions",
         ),
         Action(

@@ -56,7 +56,20 @@ def sessions(
             viewer.csrf,
             "Close",
             {"UserArn": r.user_arn, "SessionId": r.session_id},
-            inputs=[codes],
+            inputs=[
+                codes,
+                el(
+                    "input",
+                    {
+                        "type": "number",
+                        "name": "OtherCode",
+                        "min": 1000,
+                        "max": 4999,
+                        "placeholder": "or another code",
+                        "aria-label": "Another close code",
+                    },
+                ),
+            ],
             danger=True,
         )
 

@@ -530,8 +530,8 @@ class Console:
 
     def _close_session(self, principal: Principal, form: Mapping[str, str], facts: Facts) -> None:
         user, session_id = form.get("UserArn", ""), form.get("SessionId", "")
-        try:
-            code = int(form.get("Code", ""))
+        try:  # a code typed in wins over the one chosen in the list
+            code = int(form.get("OtherCode") or form.get("Code", ""))
         except ValueError:
             code = 0
         if not user or not session_id:

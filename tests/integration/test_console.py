@@ -309,6 +309,18 @@ async def test_close_a_session_with_a_chosen_code(bellwire_server: RunningServer
     )
     assert closed.status == 303
     assert await ws.closed_with() == 4419
+    # Any code an endpoint may send, typed in.
+    again = await session(bellwire_server, bob)
+    listing = await off(root.get, f"/console/sessions?user={quote(bob)}")
+    session_id = re.search(r'name="SessionId" value="([^"]+)"', listing.text)
+    assert session_id is not None
+    closed = await off(
+        root.write,
+        "close-session",
+        {"UserArn": bob, "SessionId": session_id.group(1), "Code": "4003", "OtherCode": "3999"},
+    )
+    assert closed.status == 303
+    assert await again.closed_with() == 3999
 
 
 async def test_close_session_is_refused_without_bellwire_close_sessions(
