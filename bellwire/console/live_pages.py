@@ -65,7 +65,7 @@ def sessions(
                         "name": "OtherCode",
                         "min": 1000,
                         "max": 4999,
-                        "placeholder": "or another code",
+                        "placeholder": "other code",
                         "aria-label": "Another close code",
                     },
                 ),
