@@ -2,5 +2,5 @@
 as the signed-in principal (docs/console.md).
 
 ``markup``, the pages (``frame``, ``chime_pages``, ``live_pages``, ``iam_pages``), ``actions``,
-``features``, ``figures``, ``security`` and ``tail`` are pure; ``shell`` is the aiohttp side.
+``features``, ``figures``, ``security``, ``simulator`` and ``tail`` are pure; ``shell`` is the aiohttp side.
 """

@@ -31,7 +31,7 @@ from bellwire.aws import codec
 from bellwire.aws.errors import AccessDenied, AwsError, BadRequest, NotFound
 from bellwire.aws.query import QueryCodec
 from bellwire.config import Settings
-from bellwire.console import chime_pages, figures, frame, iam_pages, live_pages
+from bellwire.console import chime_pages, figures, frame, iam_pages, live_pages, simulator
 from bellwire.console.actions import ACTIONS, Action, inputs
 from bellwire.console.features import Feature, feature, supported
 from bellwire.console.frame import Viewer
@@ -51,8 +51,8 @@ from bellwire.console.security import (
 )
 from bellwire.console.tail import Tail
 from bellwire.gateway.hub import Hub
-from bellwire.iam.authorize import Facts, authorize, decide, reason, transport_facts
-from bellwire.iam.credentials import CredentialIndex, assumed_role_arn
+from bellwire.iam.authorize import Facts, authorize, transport_facts
+from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
 from bellwire.records.chime import Membership
 from bellwire.records.iam import IamUser, name_key
@@ -66,7 +66,6 @@ PAGE = 50  # rows per page
 SESSIONS_PAGE = 100
 HEARTBEAT = 15.0  # seconds between keep-alive comments of an idle event stream
 STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
-SIMULATION_SESSION = "console-simulation"
 DENIED = "Not allowed"
 
 
@@ -609,62 +608,12 @@ class Console:
         action, resource = query.get("action", "").strip(), query.get("resource", "").strip()
         if not action or not resource or (kind != "root" and not name):
             return iam_pages.simulator(viewer, query, None, None)
-        target = self._simulated(kind, name)
+        account = self._settings.account_id
+        target = simulator.principal_of(self._credentials, account, kind, name)
         # AWS asks iam:SimulatePrincipalPolicy on the principal being simulated.
         authorize(principal, "iam:SimulatePrincipalPolicy", [target.role_arn or target.arn], facts)
-        if target.is_root:
-            rows = [
-                ("Principal", target.arn),
-                ("Action", action),
-                ("Resource", resource),
-                ("Explanation", "The root user may perform every action on every resource."),
-            ]
-            return iam_pages.simulator(viewer, query, rows, True)
-        decision = decide(target, action, resource, facts)
-        rows = [
-            ("Principal", target.arn),
-            ("Action", decision.action),
-            ("Resource", decision.resource),
-            ("Outcome", decision.outcome.value),
-            ("Deciding statement", str(decision.statement) if decision.statement else "none"),
-        ]
-        if decision.session_evaluated:
-            rows.append(("Session policy statement", str(decision.session_statement or "none")))
-        rows.append(
-            (
-                "Explanation",
-                f"allowed by {decision.statement}"
-                if decision.allowed and decision.statement
-                else f"denied {reason(decision)}",
-            )
-        )
-        evaluated = [getattr(p, "name", "") or f"#{i}" for i, p in enumerate(target.policies)]
-        rows.append(("Policies evaluated", ", ".join(evaluated) or "none (nothing is allowed)"))
-        rows.append(("Conditions evaluated with", "this console request's source address and TLS"))
-        return iam_pages.simulator(viewer, query, rows, decision.allowed)
-
-    def _simulated(self, kind: str, name: str) -> Principal:
-        if kind == "root":
-            return self._credentials.root.principal
-        if kind == "user":
-            found = self._credentials.user_principal(name)
-            if found is None:
-                raise NotFound(f"There is no IAM user {name}.")
-            return found
-        role = self._credentials.role(name)
-        if role is None:
-            raise NotFound(f"There is no IAM role {name}.")
-        account = self._settings.account_id
-        return Principal(
-            arn=assumed_role_arn(account, role.role.name, SIMULATION_SESSION),
-            account_id=account,
-            kind="assumed-role",
-            user_id=f"{role.role.role_id}:{SIMULATION_SESSION}",
-            name=SIMULATION_SESSION,
-            tags=dict(role.role.tags),
-            policies=role.policies,
-            role_arn=role.role.arn(account),
-        )
+        answer = simulator.explain(target, action, resource, facts)
+        return iam_pages.simulator(viewer, query, answer.rows, answer.allowed)
 
     # --- writes --------------------------------------------------------------------------------
 

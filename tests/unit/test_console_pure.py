@@ -11,7 +11,7 @@ import pytest
 
 from bellwire.aws import codec
 from bellwire.config import Settings
-from bellwire.console import chime_pages, figures, frame, iam_pages
+from bellwire.console import chime_pages, figures, frame, iam_pages, simulator
 from bellwire.console.actions import ACTIONS, inputs
 from bellwire.console.features import FEATURES, feature, supported
 from bellwire.console.markup import Markup, el, esc, href, pager, table
@@ -28,6 +28,9 @@ from bellwire.console.tail import QUEUE, Tail
 from bellwire.domain import operations
 from bellwire.domain.delivery import ChannelEvent, UserEvent
 from bellwire.events import Event, EventType, MessageType
+from bellwire.iam.keys import root_principal
+from bellwire.iam.policy import parse_policy
+from bellwire.iam.principal import Principal
 from bellwire.records.chime import Channel, Message
 
 CHANNEL = "arn:aws:chime:us-east-1:123456789012:app-instance/a/channel/c"
@@ -264,3 +267,46 @@ def test_validate_input_checks_a_console_input_against_the_model() -> None:
         codec.validate_input(operation, {"Name": ""})
     with pytest.raises(codec.BadRequest, match="must not be null"):
         codec.validate_input(operation, {})
+
+
+# --- the policy simulator --------------------------------------------------------------------
+
+
+def _user(*documents: dict[str, object]) -> Principal:
+    return Principal(
+        arn="arn:aws:iam::123456789012:user/ops",
+        account_id="123456789012",
+        kind="user",
+        user_id="AIDAEXAMPLE",
+        name="ops",
+        policies=tuple(
+            parse_policy(json.dumps({"Version": "2012-10-17", "Statement": [d]}), name=f"p{i}")
+            for i, d in enumerate(documents)
+        ),
+    )
+
+
+def test_simulator_names_the_deciding_statement() -> None:
+    allow = {"Sid": "Read", "Effect": "Allow", "Action": "chime:List*", "Resource": "*"}
+    deny = {"Effect": "Deny", "Action": "chime:ListChannelBans", "Resource": "*"}
+    target = _user(allow, deny)
+    allowed = simulator.explain(target, "chime:ListChannels", CHANNEL, {})
+    rows = dict(allowed.rows)
+    assert allowed.allowed and rows["Outcome"] == "Allow"
+    assert "p0" in rows["Deciding statement"] and "Read" in rows["Deciding statement"]
+    assert rows["Policies evaluated"] == "p0, p1"
+    denied = dict(simulator.explain(target, "chime:ListChannelBans", CHANNEL, {}).rows)
+    assert denied["Outcome"] == "Deny" and "explicit deny" in denied["Explanation"]
+    implicit = simulator.explain(target, "chime:DeleteChannel", CHANNEL, {})
+    assert not implicit.allowed
+    assert (
+        "no identity-based policy allows the chime:DeleteChannel action"
+        in dict(implicit.rows)["Explanation"]
+    )
+
+
+def test_simulator_root_and_a_user_without_policies() -> None:
+    root = root_principal("123456789012")
+    assert simulator.explain(root, "iam:DeleteUser", "*", {}).allowed
+    bare = simulator.explain(_user(), "chime:ListChannels", "*", {})
+    assert not bare.allowed and dict(bare.rows)["Policies evaluated"].startswith("none")
