@@ -93,6 +93,7 @@ def sessions(
         {"method": "get", "action": "/console/sessions", "class": "inline"},
         text_input("user", "User ARN", required=False, value=user or ""),
         el("button", {"type": "submit"}, "Filter"),
+        el("a", {"href": href("/console/sessions", user=user), "class": "button"}, "Refresh"),
     )
     more = (
         el(
