@@ -310,3 +310,17 @@ def test_simulator_root_and_a_user_without_policies() -> None:
     assert simulator.explain(root, "iam:DeleteUser", "*", {}).allowed
     bare = simulator.explain(_user(), "chime:ListChannels", "*", {})
     assert not bare.allowed and dict(bare.rows)["Policies evaluated"].startswith("none")
+
+
+def test_a_supported_feature_lists_the_operations_items_and_its_next_token() -> None:
+    bots = feature("app", "bots")
+    assert bots is not None
+    output = {
+        "AppInstanceBots": [{"AppInstanceBotArn": "arn:bot/<1>", "Name": "Helper"}],
+        "NextToken": "tok/en",
+    }
+    page = chime_pages.feature_list(bots, output, "/console/app", {"arn": "arn:app", "tab": "bots"})
+    assert "arn:bot/&lt;1&gt;" in page and "Helper" in page
+    assert 'href="/console/app?arn=arn%3Aapp&amp;tab=bots&amp;token=tok%2Fen"' in page
+    empty = chime_pages.feature_list(bots, {"AppInstanceBots": []}, "/console/app", {})
+    assert "No bots." in empty and "Next page" not in empty
