@@ -44,7 +44,7 @@ from bellwire.connections import (
     raise_file_limit,
 )
 from bellwire.console.shell import Console
-from bellwire.domain.operation import IamContext, Result
+from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.gateway.takeover import Detached
@@ -356,7 +356,7 @@ class BellwireServer:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _committed(self, result: Result) -> None:
+    def _committed(self, result: AnyResult) -> None:
         """Every committed operation passes here, in commit order, before its caller resumes:
         its events go to the bus, its IAM changes to the credential index."""
         if result.events:

@@ -649,7 +649,7 @@ class Console:
 
     async def _run(
         self, action: Action, form: Mapping[str, str], principal: Principal, facts: Facts
-    ) -> dict[str, Any]:
+    ) -> Mapping[str, Any]:
         if action.operation is None or action.service is None:
             self._close_session(principal, form, facts)
             return {}

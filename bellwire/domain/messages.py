@@ -11,13 +11,22 @@ from bellwire.aws.errors import BadRequest, NotFound
 from bellwire.aws.shapes import (
     MessagingDeleteChannelMessageRequest,
     MessagingGetChannelMessageRequest,
+    MessagingGetChannelMessageResponse,
     MessagingGetChannelMessageStatusRequest,
+    MessagingGetChannelMessageStatusResponse,
     MessagingGetMessagingSessionEndpointRequest,
+    MessagingGetMessagingSessionEndpointResponse,
     MessagingListChannelMessagesRequest,
+    MessagingListChannelMessagesResponse,
     MessagingRedactChannelMessageRequest,
+    MessagingRedactChannelMessageResponse,
     MessagingSendChannelMessageRequest,
+    MessagingSendChannelMessageResponse,
     MessagingUpdateChannelMessageRequest,
+    MessagingUpdateChannelMessageResponse,
     MessagingUpdateChannelReadMarkerRequest,
+    MessagingUpdateChannelReadMarkerResponse,
+    NoOutput,
 )
 from bellwire.domain import shapes
 from bellwire.domain.delivery import message_event
@@ -87,7 +96,9 @@ def _event(kind: EventType, tx: Tx, m: Message) -> Any:
 
 
 @operation("SendChannelMessage", writes=True)
-def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> Result:
+def send_message(
+    tx: Tx, call: Call, p: MessagingSendChannelMessageRequest
+) -> Result[MessagingSendChannelMessageResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     # Admins and moderators need a membership to send, like everyone; hidden members observe.
@@ -95,7 +106,7 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
     if who.membership is not None and who.membership.type == "HIDDEN":
         raise who.deny("send messages: hidden members can observe but not send")
     scope = f"SendChannelMessage|{who.channel.arn}|{who.arn}"
-    if (previous := replay(tx, scope, p)) is not None:
+    if (previous := replay(tx, scope, p, output=MessagingSendChannelMessageResponse)) is not None:
         return Result(previous)
     type_ = p["Type"]
     _check_content(type_, p["Content"])
@@ -106,7 +117,9 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
     if p.get("Target"):
         if len(p["Target"]) != 1:
             raise BadRequest("Target must name exactly one member.")
-        target = p["Target"][0]["MemberArn"]
+        target = p["Target"][0].get("MemberArn")
+        if target is None:  # the model leaves it optional: the codec lets [{}] through
+            raise BadRequest("Target must name exactly one member.")
         if tx.membership(who.channel.arn, target) is None:
             raise BadRequest(f"The target {target} is not a member of the channel.")
     persistent = p["Persistence"] == "PERSISTENT"
@@ -141,7 +154,7 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
         sender=who.arn,
         target=target,
     )
-    output = {
+    output: MessagingSendChannelMessageResponse = {
         "ChannelArn": who.channel.arn,
         "MessageId": message.message_id,
         "Status": {"Value": "SENT"},
@@ -151,7 +164,9 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
 
 
 @operation("GetChannelMessage", writes=False)
-def get_message(tx: Tx, call: Call, p: MessagingGetChannelMessageRequest) -> Result:
+def get_message(
+    tx: Tx, call: Call, p: MessagingGetChannelMessageRequest
+) -> Result[MessagingGetChannelMessageResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     who.require_read()
@@ -161,7 +176,9 @@ def get_message(tx: Tx, call: Call, p: MessagingGetChannelMessageRequest) -> Res
 
 
 @operation("GetChannelMessageStatus", writes=False)
-def get_message_status(tx: Tx, call: Call, p: MessagingGetChannelMessageStatusRequest) -> Result:
+def get_message_status(
+    tx: Tx, call: Call, p: MessagingGetChannelMessageStatusRequest
+) -> Result[MessagingGetChannelMessageStatusResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     m = _visible_message(tx, who, p["MessageId"])
@@ -192,7 +209,9 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 @operation("ListChannelMessages", writes=False)
-def list_messages(tx: Tx, call: Call, p: MessagingListChannelMessagesRequest) -> Result:
+def list_messages(
+    tx: Tx, call: Call, p: MessagingListChannelMessagesRequest
+) -> Result[MessagingListChannelMessagesResponse]:
     """Newest first unless SortOrder is ASCENDING; redacted messages appear empty, deleted and
     non-persistent ones not at all, targeted ones only to their target and sender."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
@@ -223,7 +242,9 @@ def list_messages(tx: Tx, call: Call, p: MessagingListChannelMessagesRequest) ->
 
 
 @operation("UpdateChannelMessage", writes=True)
-def update_message(tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest) -> Result:
+def update_message(
+    tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest
+) -> Result[MessagingUpdateChannelMessageResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     m = _visible_message(tx, who, p["MessageId"])
@@ -254,7 +275,9 @@ def update_message(tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest) 
 
 
 @operation("RedactChannelMessage", writes=True)
-def redact_message(tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest) -> Result:
+def redact_message(
+    tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest
+) -> Result[MessagingRedactChannelMessageResponse]:
     """Members redact their own messages; moderators and admins any message."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
@@ -282,7 +305,7 @@ def redact_message(tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest) 
 
 
 @operation("DeleteChannelMessage", writes=True)
-def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) -> Result:
+def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) -> Result[NoOutput]:
     """Only AppInstanceAdmins delete; the event carries the message as it was."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
@@ -293,7 +316,9 @@ def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) 
 
 
 @operation("UpdateChannelReadMarker", writes=True)
-def update_read_marker(tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRequest) -> Result:
+def update_read_marker(
+    tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRequest
+) -> Result[MessagingUpdateChannelReadMarkerResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_member("update a read marker")
     tx.set_read_marker(who.channel.arn, who.arn, call.now)
@@ -303,6 +328,6 @@ def update_read_marker(tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRe
 @operation("GetMessagingSessionEndpoint", writes=False)
 def get_messaging_session_endpoint(
     tx: Tx, call: Call, p: MessagingGetMessagingSessionEndpointRequest
-) -> Result:
+) -> Result[MessagingGetMessagingSessionEndpointResponse]:
     """Where clients open their messaging sessions: this server, as configured or as bound."""
     return Result({"Endpoint": {"Url": call.session_endpoint()}})
