@@ -22,7 +22,7 @@ import pytest
 from console_client import ConsoleClient
 from ws_helpers import World, off, session
 
-from bellwire.testing import RunningServer
+from bellwire.testing import RunningServer, temporary_database
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -489,3 +489,27 @@ def test_channel_writes_use_an_app_instance_admin_as_bearer(bellwire_server: Run
     assert deleted.status == 303 and "tab=channels" in (deleted.location or "")
     channels = world.messaging.list_channels(AppInstanceArn=world.app_arn, ChimeBearer=alice)
     assert channels["Channels"] == []
+
+
+def test_the_console_on_postgresql(
+    bellwire_server_factory: Callable[..., RunningServer],
+) -> None:
+    with temporary_database() as url:
+        running = bellwire_server_factory(store=url)
+        try:
+            world = World.create(running, "pg")
+            alice = world.user("alice")
+            channel = world.channel(alice, name="on-pg")
+            for i in range(52):
+                world.send(channel, alice, f"pg-{i:03d}")
+            root = signed_in(running)
+            assert root.write("create-app-instance", {"Name": "made-on-pg"}).status == 303
+            assert "made-on-pg" in root.get("/console/apps").text
+            page = root.get(f"/console/channel?arn={quote(channel)}&tab=messages")
+            assert re.findall(r"pg-(\d{3})", page.text)[:2] == ["051", "050"]
+            after = re.search(r'href="([^"]+)" rel="next"', page.text)
+            assert after is not None
+            older = root.get(after.group(1).replace("&amp;", "&"))
+            assert re.findall(r"pg-(\d{3})", older.text) == ["001", "000"]
+        finally:
+            running.stop()
