@@ -177,6 +177,21 @@ class Settings:
         "members' connects (0: render for every connect).",
     )
 
+    # --- elastic channels (spec §7; AWS's default quotas) -----------------------------------
+    elastic_channels_per_app_instance: int = _setting(
+        1,
+        "Elastic channels an app instance may have (AWS's default quota; CreateChannel beyond "
+        "it answers ResourceLimitExceeded).",
+    )
+    elastic_max_sub_channels: int = _setting(
+        100, "Highest MaximumSubChannels an elastic channel may be created with."
+    )
+    elastic_max_memberships: int = _setting(
+        1_000_000,
+        "Highest MaximumSubChannels x TargetMembershipsPerSubChannel (the members an elastic "
+        "channel can hold).",
+    )
+
     # --- AWS resources bellwire cannot reach ---------------------------------------------
     resources: ResourceMap = field(
         default_factory=ResourceMap,
@@ -240,6 +255,7 @@ class Settings:
             "max_unauthenticated_connections",
             "console_session_seconds",
             "console_signin_failures",
+            "elastic_max_memberships",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
@@ -257,6 +273,10 @@ class Settings:
                 problems.append(f"{name} must be positive")
         if not 1 <= self.connect_max_presign_seconds <= 604800:
             problems.append("connect_max_presign_seconds must be 1-604800 (one week)")
+        if self.elastic_channels_per_app_instance < 0:
+            problems.append("elastic_channels_per_app_instance must not be negative")
+        if self.elastic_max_sub_channels < 2:
+            problems.append("elastic_max_sub_channels must be at least 2 (the model's minimum)")
         if self.prefetch_cache_bytes < 0:
             problems.append("prefetch_cache_bytes must not be negative")
         if problems:

@@ -44,6 +44,7 @@ from bellwire.connections import (
     raise_file_limit,
 )
 from bellwire.console.shell import Console
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
@@ -141,6 +142,11 @@ class BellwireServer:
             iam=IamContext(index, sts_min_duration=s.sts_min_duration_seconds),
             committed=self._committed,
             endpoint_host=lambda: self.endpoint_host,
+            elastic=ElasticLimits(
+                channels_per_app_instance=s.elastic_channels_per_app_instance,
+                sub_channels_per_channel=s.elastic_max_sub_channels,
+                memberships_per_channel=s.elastic_max_memberships,
+            ),
         )
         await declare.apply(self.config_document, self.operations, index)
         authenticator = ConnectionAuthenticator(

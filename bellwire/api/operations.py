@@ -15,6 +15,7 @@ from typing import Any
 from bellwire import __version__
 from bellwire.aws.errors import AwsError, BadRequest, InvalidAction
 from bellwire.domain import operations
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.iam import add_access_key, put_policy, update_role
 from bellwire.domain.operation import AnyResult, Call, IamContext, Registered
 from bellwire.iam.authorize import Facts, authorize
@@ -49,6 +50,7 @@ class Operations:
         committed: Callable[[AnyResult], None],
         endpoint_host: Callable[[], str] = str,
         now: Callable[[], float] = time.time,
+        elastic: ElasticLimits | None = None,
     ) -> None:
         """``committed`` takes each committed write's result (its events and IAM changes), in
         commit order, before the caller resumes."""
@@ -59,6 +61,7 @@ class Operations:
         self._iam = iam
         self._endpoint_host = endpoint_host
         self._now = now
+        self._elastic = elastic or ElasticLimits()
 
     def call_of(
         self, principal: Principal | None, facts: Facts | None, request_id: str = ""
@@ -74,6 +77,7 @@ class Operations:
             facts=facts,
             session_endpoint=self._endpoint_host,
             iam=self._iam,
+            elastic=self._elastic,
         )
 
     async def run(

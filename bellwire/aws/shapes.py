@@ -435,6 +435,13 @@ class MessagingListChannelsModeratedByAppInstanceUserRequest(TypedDict, total=Fa
     ChimeBearer: Required[str]
 
 
+class MessagingListSubChannelsRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChimeBearer: Required[str]
+    MaxResults: int
+    NextToken: str
+
+
 class MessagingListTagsForResourceRequest(TypedDict, total=False):
     ResourceARN: Required[str]
 
@@ -785,6 +792,17 @@ class MessagingListChannelsResponse(TypedDict, total=False):
 
 class MessagingListChannelsModeratedByAppInstanceUserResponse(TypedDict, total=False):
     Channels: Sequence[MessagingChannelModeratedByAppInstanceUserSummary] | None
+    NextToken: str | None
+
+
+class MessagingSubChannelSummary(TypedDict, total=False):
+    SubChannelId: str | None
+    MembershipCount: int | None
+
+
+class MessagingListSubChannelsResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    SubChannels: Sequence[MessagingSubChannelSummary] | None
     NextToken: str | None
 
 

@@ -18,6 +18,7 @@ from typing import Any, Final, Generic, TypeVar, cast
 
 from bellwire.aws.errors import BadRequest, Conflict
 from bellwire.domain.delivery import BusEvent
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
@@ -48,6 +49,7 @@ class Call:
     # The messaging session endpoint's host (GetMessagingSessionEndpoint), asked when needed.
     session_endpoint: Callable[[], str] = str
     iam: IamContext | None = None
+    elastic: ElasticLimits = field(default_factory=ElasticLimits)  # quotas (settings)
 
 
 # An operation's output: its generated TypedDict (bellwire/aws/shapes.py), which the codecs

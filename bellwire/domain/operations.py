@@ -1,7 +1,16 @@
 """Every operation of the four services, registered by importing the module that defines it."""
 
 from bellwire.aws.genshapes import generate, models_of
-from bellwire.domain import channels, iam, identity, messages, sts, tags, unsupported
+from bellwire.domain import (
+    channels,
+    iam,
+    identity,
+    messages,
+    sts,
+    sub_channels,
+    tags,
+    unsupported,
+)
 from bellwire.domain.operation import REGISTRY
 
 __all__ = [
@@ -13,6 +22,7 @@ __all__ = [
     "messages",
     "shapes_source",
     "sts",
+    "sub_channels",
     "tags",
     "unsupported",
 ]

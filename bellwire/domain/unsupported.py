@@ -27,7 +27,6 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "ListChannelsAssociatedWithChannelFlow",
         "ChannelFlowCallback",
     ),
-    "Elastic channels": ("ListSubChannels",),
     "Messaging streaming configurations": (
         "PutMessagingStreamingConfigurations",
         "GetMessagingStreamingConfigurations",

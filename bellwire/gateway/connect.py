@@ -34,7 +34,7 @@ from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
 from bellwire.logs import quoted, token
 from bellwire.metrics import Metrics, code_label
-from bellwire.records.chime import Channel, Membership, Message
+from bellwire.records.chime import Channel, Membership, Message, route_key
 from bellwire.store.base import Store, StoreClosed, StoreUnavailable, Tx
 
 log = logging.getLogger(__name__)
@@ -450,17 +450,19 @@ class Gateway:
         s = self._settings
         frames: list[bytes] = []
         mine = tx.memberships_with_channels(c.user_arn)
-        subscriptions = [(channel.arn, channel.seq) for _, channel in mine]
+        # An elastic channel's sessions subscribe to (and prefetch) their sub-channels.
+        subscriptions = [(route_key(ch.arn, m.sub_channel_id), ch.seq) for m, ch in mine]
         chosen = prefetch.select(mine, sort_by=c.sort_by, cap=s.prefetch_channels)
         for membership, channel in chosen:
-            shared = self._details.get(channel)
+            key = route_key(channel.arn, membership.sub_channel_id)
+            shared = self._details.get(channel, key)
             if shared is None:
                 rendered = self._render_details(tx, channel, membership)
                 if isinstance(rendered, bytes):  # this reader's own frame
                     frames.append(rendered)
                     continue
                 shared = rendered
-                self._details.put(channel, shared)
+                self._details.put(channel, shared, key)
             frames.append(prefetch.details_frame(shared, membership.read_marker))
         return subscriptions, frames
 
@@ -474,7 +476,14 @@ class Gateway:
         message is targeted (members see different messages), this reader's whole frame."""
         s = self._settings
         caps = {"messages_cap": s.prefetch_messages, "members_cap": s.prefetch_memberships}
-        members, names = tx.members_with_names(channel.arn, "DEFAULT", s.prefetch_memberships)
+        sub = membership.sub_channel_id
+        if sub is None:
+            members, names = tx.members_with_names(channel.arn, "DEFAULT", s.prefetch_memberships)
+        else:
+            members = tx.list_sub_channel_memberships(
+                channel.arn, sub, "DEFAULT", None, s.prefetch_memberships
+            )
+            names = tx.user_names(m.member_arn for m in members)
 
         def newest(viewer: str | None) -> list[Message]:
             return tx.list_messages(
@@ -485,6 +494,7 @@ class Gateway:
                 not_after=None,
                 after_seq=None,
                 limit=s.prefetch_messages + 1,
+                sub_channel_id=sub,
             )
 
         messages = newest(None)

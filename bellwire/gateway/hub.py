@@ -162,15 +162,22 @@ class Hub:
                 for session in list(self.sessions_of(event.user_arn)):
                     self.close(session, close_codes.FORBIDDEN, "The app instance user was deleted.")
             return
-        self._on_channel_event(event)
+        if isinstance(event, ChannelEvent):
+            self._on_channel_event(event)
+        # SubChannelEvents are for other consumers of committed changes: no session hears them.
 
     def _on_channel_event(self, event: ChannelEvent) -> None:
         channel = event.channel_arn
+        moved_from = event.moved_from
         for user in event.subscribe:
             for session in self.sessions_of(user):
                 if session.established:
+                    if moved_from is not None:
+                        self._unsubscribe(session, moved_from)
                     self._subscribe(session, channel)
                 else:
+                    if moved_from is not None:
+                        session.pending[moved_from] = (event.seq, False)
                     session.pending[channel] = (event.seq, True)
         members = self.channels.get(channel)
         if members:

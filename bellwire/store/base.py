@@ -23,6 +23,7 @@ from bellwire.records.chime import (
     Membership,
     Message,
     Moderator,
+    SubChannel,
 )
 from bellwire.records.iam import (
     AccessKey,
@@ -174,7 +175,45 @@ class Messages(Protocol):
         not_after: float | None,
         after_seq: int | None,
         limit: int,
+        sub_channel_id: str | None = None,
     ) -> list[Message]: ...
+
+
+class SubChannels(Protocol):
+    """Sub-channels of elastic channels, their counts and the memberships held in each."""
+
+    def insert_sub_channel(self, s: SubChannel) -> None: ...
+    def sub_channels(self, channel_arn: str) -> list[SubChannel]: ...
+    def sub_channel(self, channel_arn: str, sub_channel_id: str) -> SubChannel | None: ...
+    def count_sub_channel(
+        self, channel_arn: str, sub_channel_id: str, *, members: int = 0, moderators: int = 0
+    ) -> None: ...
+    def delete_sub_channel(self, channel_arn: str, sub_channel_id: str) -> None: ...
+    def count_elastic_channels(self, app_instance_arn: str) -> int: ...
+    def memberships_in_channel(self, channel_arn: str, member_arn: str) -> list[Membership]: ...
+    def sub_channel_membership(
+        self, channel_arn: str, sub_channel_id: str, member_arn: str
+    ) -> Membership | None: ...
+    def delete_sub_channel_membership(
+        self, channel_arn: str, sub_channel_id: str, member_arn: str
+    ) -> None: ...
+    def list_sub_channel_memberships(
+        self,
+        channel_arn: str,
+        sub_channel_id: str | None,
+        type: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[Membership]: ...
+    def movable_members(
+        self, channel_arn: str, sub_channel_id: str, limit: int
+    ) -> list[Membership]: ...
+    def moderator_memberships_in(
+        self, channel_arn: str, sub_channel_id: str
+    ) -> list[Membership]: ...
+    def move_membership(
+        self, channel_arn: str, member_arn: str, source: str, target: str, now: float
+    ) -> None: ...
 
 
 class Snapshots(Protocol):
@@ -217,7 +256,7 @@ class Iam(Protocol):
     def iam_snapshot(self) -> IamSnapshot: ...
 
 
-class Tx(Results, Identity, Tags, Channels, Messages, Snapshots, Protocol):
+class Tx(Results, Identity, Tags, Channels, Messages, SubChannels, Snapshots, Protocol):
     """One transaction as a Chime operation sees it.
 
     Call the methods on the transaction an engine hands you, never through the class

@@ -192,6 +192,49 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE idempotency_answers RENAME TO idempotency;
     CREATE INDEX idempotency_by_token ON idempotency (token);
     """,
+    # 5: elastic channels (spec §7). The channel keeps its immutable configuration; each
+    # sub-channel keeps its own counts (regular members, moderator memberships), so balancing
+    # reads at most MaximumSubChannels small rows and never counts memberships. A moderator may
+    # hold one membership per sub-channel, so the sub-channel joins the memberships' key ('' on
+    # regular channels); messages of an elastic channel name their sub-channel.
+    """
+    ALTER TABLE channels ADD COLUMN elastic_max_sub_channels INTEGER;
+    ALTER TABLE channels ADD COLUMN elastic_target_memberships INTEGER;
+    ALTER TABLE channels ADD COLUMN elastic_min_percentage INTEGER;
+    CREATE TABLE sub_channels (
+        channel_arn TEXT NOT NULL,
+        sub_channel_id TEXT NOT NULL,
+        ordinal BIGINT NOT NULL,
+        members BIGINT NOT NULL DEFAULT 0,
+        moderators BIGINT NOT NULL DEFAULT 0,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (channel_arn, sub_channel_id)
+    );
+    CREATE TABLE memberships_keyed (
+        channel_arn TEXT NOT NULL,
+        member_arn TEXT NOT NULL,
+        type TEXT NOT NULL,
+        invited_by TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL,
+        read_marker DOUBLE PRECISION,
+        preferences TEXT,
+        sub_channel_id TEXT NOT NULL DEFAULT '',
+        moderator INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (channel_arn, member_arn, sub_channel_id)
+    );
+    INSERT INTO memberships_keyed (channel_arn, member_arn, type, invited_by, created, updated,
+                                   read_marker, preferences)
+        SELECT channel_arn, member_arn, type, invited_by, created, updated, read_marker,
+               preferences FROM memberships;
+    DROP TABLE memberships;
+    ALTER TABLE memberships_keyed RENAME TO memberships;
+    CREATE INDEX memberships_by_member ON memberships (member_arn, channel_arn);
+    CREATE INDEX memberships_by_sub_channel ON memberships (channel_arn, sub_channel_id, member_arn);
+    ALTER TABLE messages ADD COLUMN sub_channel_id TEXT;
+    CREATE INDEX messages_by_sub_channel ON messages (channel_arn, sub_channel_id, seq)
+        WHERE sub_channel_id IS NOT NULL;
+    """,
 )
 
 

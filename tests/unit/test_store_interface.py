@@ -21,6 +21,7 @@ AGGREGATES = [
     base.Tags,
     base.Channels,
     base.Messages,
+    base.SubChannels,
     base.Snapshots,
     base.Iam,
 ]

@@ -13,12 +13,13 @@ from bellwire.store.sql.identity import IdentitySql
 from bellwire.store.sql.messages import MessagesSql
 from bellwire.store.sql.results import ResultsSql
 from bellwire.store.sql.snapshots import SnapshotsSql
+from bellwire.store.sql.sub_channels import SubChannelsSql
 from bellwire.store.sql.tags import TagsSql
 
 __all__ = ["Cursor", "Row", "SqlTx"]
 
 
-class SqlTx(ResultsSql, IdentitySql, TagsSql, MessagesSql, SnapshotsSql, IamSql):
+class SqlTx(ResultsSql, IdentitySql, TagsSql, MessagesSql, SnapshotsSql, SubChannelsSql, IamSql):
     """Every aggregate's queries and changes inside one transaction (implements ``IamTx``)."""
 
     __slots__ = ()
