@@ -362,9 +362,12 @@ class Console:
                 return frame.notice(f"{f.title}: add an AppInstanceAdmin to list them here.")
             params["ChimeBearer"] = bearer
         registered = find("chime", f.operation)
-        output = await self._ops.run(
-            registered, principal, codec.validate_input(operation, params), facts
-        )
+        try:
+            output = await self._ops.run(
+                registered, principal, codec.validate_input(operation, params), facts
+            )
+        except AwsError as err:  # e.g. sub-channels of a channel that is not elastic
+            return frame.notice(f"{f.title}: {err.message}")
         path = "/console/app" if f.scope == "app" else "/console/channel"
         return chime_pages.feature_list(f, output, path, {"arn": scope_arn, "tab": f.key})
 

@@ -274,8 +274,9 @@ def test_channel_messages_newest_first_and_unsupported_features(
     assert after is not None
     older = root.get(after.group(1).replace("&amp;", "&"))
     assert re.findall(r"msg-(\d{3})", older.text) == ["002", "001", "000"]
+    # Sub-channels are listed through ListSubChannels, which needs an admin as bearer.
     sub = root.get(f"/console/channel?arn={quote(channel)}&tab=subchannels")
-    assert sub.status == 200 and "not supported by this server" in sub.text
+    assert sub.status == 200 and "add an AppInstanceAdmin" in sub.text
     bots = root.get(f"/console/app?arn={quote(world.app_arn)}&tab=bots")
     assert bots.status == 200 and "not supported by this server" in bots.text
 
@@ -513,3 +514,30 @@ def test_the_console_on_postgresql(
             assert re.findall(r"pg-(\d{3})", older.text) == ["001", "000"]
         finally:
             running.stop()
+
+
+def test_sub_channels_of_an_elastic_channel_through_the_api_operation(
+    bellwire_server: RunningServer,
+) -> None:
+    world = World.create(bellwire_server, "elastic")
+    alice = world.user("alice")
+    world.admin(alice)
+    elastic = world.messaging.create_channel(
+        AppInstanceArn=world.app_arn,
+        Name="big",
+        ChimeBearer=alice,
+        ElasticChannelConfiguration={
+            "MaximumSubChannels": 2,
+            "TargetMembershipsPerSubChannel": 2,
+            "MinimumMembershipPercentage": 10,
+        },
+    )["ChannelArn"]
+    world.add(elastic, world.user("bob"), alice)
+    plain = world.channel(alice, name="plain")
+    root = signed_in(bellwire_server)
+    listed = root.get(f"/console/channel?arn={quote(elastic)}&tab=subchannels")
+    expected = world.messaging.list_sub_channels(ChannelArn=elastic, ChimeBearer=alice)
+    ids = [s["SubChannelId"] for s in expected["SubChannels"]]
+    assert ids and all(i in listed.text for i in ids)
+    refused = root.get(f"/console/channel?arn={quote(plain)}&tab=subchannels")
+    assert refused.status == 200 and "is not an elastic channel" in refused.text
