@@ -205,6 +205,59 @@ class Settings:
         },
     )
 
+    # --- streaming export, retention, expiration (docs/streaming.md) ---------------------
+    export_batch_records: int = _setting(
+        500, "Most outbox records the relay hands one sink at a time (one pipeline, one ack)."
+    )
+    export_poll_seconds: float = _setting(
+        1.0,
+        "How often the export relay looks for records written by other nodes (its own node's "
+        "writes wake it at once).",
+    )
+    export_retry_max_seconds: float = _setting(
+        60.0, "Longest wait between two tries of a failing sink (exponential backoff from 0.5 s)."
+    )
+    export_outbox_max_records: int = _setting(
+        1_000_000,
+        "Bound of the durable export outbox: beyond it, while a sink stays down, the oldest "
+        "records are dropped (logged and counted in bellwire_export_dropped_total).",
+    )
+    sweep_interval_seconds: float = _setting(
+        3600.0,
+        "Retention and expiration sweep: once at start, then every so many seconds (AWS "
+        "deletes expired resources within about 6 hours).",
+    )
+    sweep_batch: int = _setting(
+        500,
+        "Most messages, channels or users one sweep transaction deletes (the writer is "
+        "held for one batch at a time).",
+    )
+
+    # --- webhooks (channel flow processors, and other features' endpoints) ----------------
+    webhook_secret: str = _setting(
+        "",
+        "Shared secret of the HMAC-SHA256 signature on every webhook call "
+        "(X-Bellwire-Signature, docs/webhooks.md); empty: generated on first start and kept "
+        "in the data dir as webhook-secret (mode 0600).",
+        secret=True,
+    )
+    webhook_timeout_seconds: float = _setting(
+        10.0, "Time one webhook attempt may take, connecting included."
+    )
+    webhook_retries: int = _setting(
+        2, "Attempts after the first for a webhook call that got no answer, a 429 or a 5xx."
+    )
+    webhook_max_in_flight: int = _setting(
+        256,
+        "Webhook calls in flight at once; a new channel-flow invocation over it fails at once "
+        "with its processor's FallbackAction.",
+    )
+    flow_callback_window_seconds: int = _setting(
+        172800,
+        "How long a channel flow processor has to call ChannelFlowCallback (AWS: 48 hours); "
+        "after it the FallbackAction applies and a late callback is Forbidden.",
+    )
+
     # --- IAM and STS ---------------------------------------------------------------------
     sts_min_duration_seconds: int = _setting(
         900,
@@ -255,6 +308,11 @@ class Settings:
             "max_unauthenticated_connections",
             "console_session_seconds",
             "console_signin_failures",
+            "export_batch_records",
+            "export_outbox_max_records",
+            "sweep_batch",
+            "webhook_max_in_flight",
+            "flow_callback_window_seconds",
             "elastic_max_memberships",
         ):
             if getattr(self, name) < 1:
@@ -268,11 +326,17 @@ class Settings:
             "http_body_timeout_seconds",
             "http_keepalive_timeout_seconds",
             "connect_upgrade_timeout_seconds",
+            "export_poll_seconds",
+            "export_retry_max_seconds",
+            "sweep_interval_seconds",
+            "webhook_timeout_seconds",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
         if not 1 <= self.connect_max_presign_seconds <= 604800:
             problems.append("connect_max_presign_seconds must be 1-604800 (one week)")
+        if not 0 <= self.webhook_retries <= 10:
+            problems.append("webhook_retries must be 0-10")
         if self.elastic_channels_per_app_instance < 0:
             problems.append("elastic_channels_per_app_instance must not be negative")
         if self.elastic_max_sub_channels < 2:

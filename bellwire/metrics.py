@@ -114,6 +114,46 @@ SAMPLED: Final = (
         "bellwire_http_unauthenticated_connections",
         "Connections with no authenticated request yet (max_unauthenticated_connections).",
     ),
+    Sampled(
+        "bellwire_export_outbox_records",
+        "Stream records in the durable export outbox, not yet acknowledged by their sink.",
+        mode="livemax",
+    ),
+    Sampled(
+        "bellwire_export_lag_seconds",
+        "Age of the oldest record in the export outbox (0 when it is empty).",
+        mode="livemax",
+    ),
+    Sampled(
+        "bellwire_export_delivered_total",
+        "Stream records this node delivered to a sink (a retried batch counts again).",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_export_failures_total",
+        "Batches a sink did not take (down, refused, unmapped): retried with backoff.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_export_dropped_total",
+        "Stream records dropped because the outbox exceeded export_outbox_max_records.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_retention_deleted_messages_total",
+        "Messages deleted by the sweeper past their app instance's retention.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_expired_channels_total",
+        "Channels deleted by the sweeper under their ExpirationSettings.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_expired_users_total",
+        "App instance users deleted by the sweeper under their ExpirationSettings.",
+        counter=True,
+    ),
 )
 
 Sampler = Callable[[], Mapping[str, float]]

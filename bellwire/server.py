@@ -18,6 +18,7 @@ import socket
 import ssl
 import time
 import urllib.parse
+import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -33,6 +34,7 @@ from bellwire.api.admin import AdminApi
 from bellwire.api.operations import Operations
 from bellwire.api.rest import RestApi
 from bellwire.bus.memory import MemoryBus
+from bellwire.clock import Clock
 from bellwire.config import Settings
 from bellwire.connections import (
     ConnectionAuthenticator,
@@ -46,6 +48,9 @@ from bellwire.connections import (
 from bellwire.console.shell import Console
 from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.operation import AnyResult, IamContext
+from bellwire.export.backoff import Backoff
+from bellwire.export.relay import Relay
+from bellwire.export.sinks import open_sink
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.gateway.takeover import Detached
@@ -63,6 +68,8 @@ from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.store.base import Tx
 from bellwire.store.engines import open_store
 from bellwire.store.sqlite import SqliteStore
+from bellwire.sweeper import Sweeper
+from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
 
 if TYPE_CHECKING:  # imported (with its driver) only when a node runs on PostgreSQL
     from bellwire.store.postgres import PostgresStore
@@ -70,6 +77,8 @@ if TYPE_CHECKING:  # imported (with its driver) only when a node runs on Postgre
 log = logging.getLogger("bellwire")
 
 DB_FILE = "bellwire.db"
+NODE_FILE = "node-id"
+FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
 
 
 def _owner_only(db: Path) -> None:
@@ -84,9 +93,20 @@ def _owner_only(db: Path) -> None:
 
 class BellwireServer:
     def __init__(
-        self, settings: Settings, config_document: Mapping[str, Any] | None = None
+        self,
+        settings: Settings,
+        config_document: Mapping[str, Any] | None = None,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        # The one wall clock of operations, retention, expiration and export (tests move it).
+        self.clock = clock or Clock()
+        self.node = ""  # who holds a lease in a shared store: kept in the data dir (start)
+        self.relay: Relay | None = None
+        self.sweeper: Sweeper | None = None
+        self.webhooks: WebhookCaller | None = None
+        self._background: list[asyncio.Task[None]] = []
         self.config_document = config_document or {}  # the whole TOML file, for [iam]
         self.draining = False
         self.root_keys: RootKeys | None = None
@@ -125,6 +145,7 @@ class BellwireServer:
         )
         if not s.store:
             _owner_only(s.data_dir / DB_FILE)
+        self.node = _node_id(s.data_dir)
         self.store = open_store(
             s.store,
             s.data_dir / DB_FILE,
@@ -142,6 +163,8 @@ class BellwireServer:
             iam=IamContext(index, sts_min_duration=s.sts_min_duration_seconds),
             committed=self._committed,
             endpoint_host=lambda: self.endpoint_host,
+            now=self.clock.now,
+            resources=s.resources,
             elastic=ElasticLimits(
                 channels_per_app_instance=s.elastic_channels_per_app_instance,
                 sub_channels_per_channel=s.elastic_max_sub_channels,
@@ -208,6 +231,36 @@ class BellwireServer:
         self._sock = _listen(s.host, s.port)
         loop = asyncio.get_running_loop()
         self._maintenance = loop.create_task(self._maintain())
+        webhooks = self.webhooks = WebhookCaller(
+            load_or_create_secret(s.data_dir, s.webhook_secret), WebhookSettings.of(s)
+        )
+        self.relay = Relay(
+            self.store,
+            s.resources,
+            open_sink=functools.partial(open_sink, webhooks=webhooks),
+            node=self.node,
+            now=self.clock.now,
+            batch=s.export_batch_records,
+            poll_seconds=s.export_poll_seconds,
+            max_records=s.export_outbox_max_records,
+            backoff=Backoff(maximum=s.export_retry_max_seconds),
+        )
+        self.sweeper = Sweeper(
+            self.store,
+            self._committed,
+            node=self.node,
+            now=self.clock.now,
+            interval=s.sweep_interval_seconds,
+            batch=s.sweep_batch,
+        )
+        self._background = [
+            loop.create_task(self.relay.run(), name="bellwire-export-relay"),
+            loop.create_task(self.sweeper.run(), name="bellwire-sweeper"),
+        ]
+        # What is due at start (a restart after downtime, a clock moved forward) is applied
+        # before the first request; a long backlog goes on in the background after a while.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.sweeper.first_done.wait(), FIRST_SWEEP_WAIT_SECONDS)
         if metrics.multiprocess:
             self._refresher = loop.create_task(self._refresh_metrics())
         # The listener is made here rather than by an aiohttp site, which takes no TLS handshake
@@ -273,7 +326,7 @@ class BellwireServer:
             await asyncio.sleep(min(600.0, window / 4))
             if self.store is None:
                 return
-            prune = functools.partial(_forget_results_before, moment=time.time() - window)
+            prune = functools.partial(_forget_results_before, moment=self.clock.now() - window)
             try:
                 await self.store.write(prune)
             except Exception:
@@ -312,6 +365,17 @@ class BellwireServer:
             values["bellwire_http_connections"] = len(self._http.connections) + upgraded
         if self.guard is not None:
             values["bellwire_http_unauthenticated_connections"] = len(self.guard.admission)
+        if self.relay is not None:
+            values["bellwire_export_outbox_records"] = self.relay.waiting
+            values["bellwire_export_lag_seconds"] = self.relay.lag_seconds
+            values["bellwire_export_delivered_total"] = self.relay.delivered
+            values["bellwire_export_failures_total"] = self.relay.failures
+            values["bellwire_export_dropped_total"] = self.relay.dropped
+        if self.sweeper is not None:
+            totals = self.sweeper.totals
+            values["bellwire_retention_deleted_messages_total"] = totals.messages
+            values["bellwire_expired_channels_total"] = totals.channels
+            values["bellwire_expired_users_total"] = totals.users
         return values
 
     async def stop(self) -> None:
@@ -320,6 +384,20 @@ class BellwireServer:
             self._maintenance.cancel()
         if self._refresher is not None:
             self._refresher.cancel()
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.relay is not None:
+            await self.relay.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()
+        if self.store is not None and self.node:
+            # Hand the export and sweeper leases over at once rather than when they expire.
+            node = self.node
+            with contextlib.suppress(Exception):
+                await self.store.write(lambda tx: tx.release_leases_of(node))
         sockets: list[Any] = []
         if self._listener is not None:
             # Stop accepting first: a session reconnecting after the drain's 1012 must find
@@ -374,6 +452,8 @@ class BellwireServer:
         its events go to the bus, its IAM changes to the credential index."""
         if result.events:
             self.bus.publish(result.events)
+        if (result.events or result.exports) and self.relay is not None:
+            self.relay.wake()  # the write may have staged stream records
         if result.iam is not None and self._credentials is not None:
             self._credentials.apply(result.iam)
 
@@ -447,6 +527,20 @@ class BellwireServer:
         request_id = response.headers.get("x-amzn-RequestId", "-")
         Access(self.metrics).record(trace, response.status, started, request_id, request.remote)
         return response
+
+
+def _node_id(data_dir: Path) -> str:
+    """This node's name in the store's leases, the same across restarts: a node restarted
+    after a crash resumes its own leases instead of waiting for them to expire."""
+    path = data_dir / NODE_FILE
+    try:
+        found = path.read_text().strip()
+    except FileNotFoundError:
+        found = ""
+    if not found:
+        found = uuid.uuid4().hex
+        path.write_text(found + "\n")
+    return found
 
 
 def dev_tls_hosts(s: Settings) -> list[str]:

@@ -14,12 +14,13 @@ from typing import Any
 
 from bellwire import __version__
 from bellwire.aws.errors import AwsError, BadRequest, InvalidAction
-from bellwire.domain import operations
+from bellwire.domain import export, operations
 from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.iam import add_access_key, put_policy, update_role
 from bellwire.domain.operation import AnyResult, Call, IamContext, Registered
 from bellwire.iam.authorize import Facts, authorize
 from bellwire.iam.principal import Principal
+from bellwire.resources import ResourceMap
 from bellwire.store.base import IamTx, Store
 
 
@@ -50,6 +51,7 @@ class Operations:
         committed: Callable[[AnyResult], None],
         endpoint_host: Callable[[], str] = str,
         now: Callable[[], float] = time.time,
+        resources: ResourceMap | None = None,
         elastic: ElasticLimits | None = None,
     ) -> None:
         """``committed`` takes each committed write's result (its events and IAM changes), in
@@ -61,6 +63,7 @@ class Operations:
         self._iam = iam
         self._endpoint_host = endpoint_host
         self._now = now
+        self._resources = resources or ResourceMap()
         self._elastic = elastic or ElasticLimits()
 
     def call_of(
@@ -77,6 +80,7 @@ class Operations:
             facts=facts,
             session_endpoint=self._endpoint_host,
             iam=self._iam,
+            resources=self._resources,
             elastic=self._elastic,
         )
 
@@ -107,7 +111,7 @@ class Operations:
         self, writes: bool, unit: Callable[[IamTx], AnyResult], key: str | None = None
     ) -> AnyResult:
         if writes:
-            return await self._store.write(unit, self._committed, key=key)
+            return await self._store.write(export.staged(unit, self._now), self._committed, key=key)
         return await self._store.read(unit)
 
     # --- the server's own IAM writes (the [iam] declarations of the TOML file) -------------------

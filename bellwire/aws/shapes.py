@@ -319,6 +319,10 @@ class MessagingDeleteChannelModeratorRequest(TypedDict, total=False):
     ChimeBearer: Required[str]
 
 
+class MessagingDeleteMessagingStreamingConfigurationsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+
+
 class MessagingDescribeChannelRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     ChimeBearer: Required[str]
@@ -377,6 +381,10 @@ class MessagingGetChannelMessageStatusRequest(TypedDict, total=False):
 
 class MessagingGetMessagingSessionEndpointRequest(TypedDict, total=False):
     NetworkType: str
+
+
+class MessagingGetMessagingStreamingConfigurationsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
 
 
 class MessagingListChannelBansRequest(TypedDict, total=False):
@@ -466,6 +474,16 @@ class MessagingPutChannelMembershipPreferencesRequest(TypedDict, total=False):
     MemberArn: Required[str]
     ChimeBearer: Required[str]
     Preferences: Required[MessagingChannelMembershipPreferences]
+
+
+class MessagingStreamingConfiguration(TypedDict, total=False):
+    DataType: Required[str]
+    ResourceArn: Required[str]
+
+
+class MessagingPutMessagingStreamingConfigurationsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    StreamingConfigurations: Required[list[MessagingStreamingConfiguration]]
 
 
 class MessagingRedactChannelMessageRequest(TypedDict, total=False):
@@ -727,6 +745,10 @@ class MessagingGetMessagingSessionEndpointResponse(TypedDict, total=False):
     Endpoint: MessagingMessagingSessionEndpoint | None
 
 
+class MessagingGetMessagingStreamingConfigurationsResponse(TypedDict, total=False):
+    StreamingConfigurations: Sequence[MessagingStreamingConfiguration] | None
+
+
 class MessagingChannelBanSummary(TypedDict, total=False):
     Member: MessagingIdentity | None
 
@@ -819,6 +841,10 @@ class MessagingPutChannelMembershipPreferencesResponse(TypedDict, total=False):
     ChannelArn: str | None
     Member: MessagingIdentity | None
     Preferences: MessagingChannelMembershipPreferences | None
+
+
+class MessagingPutMessagingStreamingConfigurationsResponse(TypedDict, total=False):
+    StreamingConfigurations: Sequence[MessagingStreamingConfiguration] | None
 
 
 class MessagingRedactChannelMessageResponse(TypedDict, total=False):

@@ -66,12 +66,17 @@ from bellwire.aws.shapes import (
 from bellwire.domain import shapes, sub_channels
 from bellwire.domain.delivery import (
     BusEvent,
+    ban_created,
+    ban_deleted,
     channel_created,
     channel_deleted,
+    channel_expiration_updated,
     channel_updated,
     membership_created,
     membership_deleted,
     memberships_batch_created,
+    moderator_created,
+    moderator_deleted,
 )
 from bellwire.domain.identity import require_app_instance
 from bellwire.domain.operation import (
@@ -236,14 +241,19 @@ def update_channel(
 def delete_channel(tx: Tx, call: Call, p: MessagingDeleteChannelRequest) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("delete the channel")
-    c = who.channel
+    return Result({}, remove_channel(tx, who.channel))
+
+
+def remove_channel(tx: Tx, c: Channel) -> list[BusEvent]:
+    """Delete a channel with everything in it (DeleteChannel, expiration): its DELETE_CHANNEL,
+    on each of its routes (the sub-channels of an elastic channel)."""
     payload = shapes.channel(c, _names(tx, c.created_by), shapes.event_ts)
     seq = tx.next_seq(c.arn)
     events: list[BusEvent] = [
         channel_deleted(route, seq, payload) for route in sub_channels.routes(tx, c)
     ]
     tx.delete_channel(c.arn)
-    return Result({}, events)
+    return events
 
 
 @operation("ListChannels", writes=False)
@@ -314,7 +324,13 @@ def put_channel_expiration(
         settings["ExpirationDays"] if settings else None,
         settings["ExpirationCriterion"] if settings else None,
     )
-    return Result({"ChannelArn": who.channel.arn, "ExpirationSettings": settings})
+    updated = tx.channel(who.channel.arn)
+    assert updated is not None
+    payload = shapes.channel(updated, _names(tx, updated.created_by), shapes.event_ts)
+    return Result(
+        {"ChannelArn": who.channel.arn, "ExpirationSettings": settings},
+        exports=[channel_expiration_updated(updated.arn, payload)],
+    )
 
 
 # --- memberships ---------------------------------------------------------------------------------
@@ -631,10 +647,15 @@ def create_moderator(
         raise ResourceLimitExceeded(f"The channel {c.arn} has the maximum number of moderators.")
     # On an elastic channel a promotion ends the user's memberships (spec §7).
     events = sub_channels.leave(tx, call, c, target, None, everywhere=True) if c.elastic else []
-    tx.insert_moderator(Moderator(c.arn, target, who.arn, call.now))
+    moderator = Moderator(c.arn, target, who.arn, call.now)
+    tx.insert_moderator(moderator)
+    names = _names(tx, target, who.arn)
     return Result(
-        {"ChannelArn": c.arn, "ChannelModerator": shapes.identity(target, _names(tx, target))},
+        {"ChannelArn": c.arn, "ChannelModerator": shapes.identity(target, names)},
         events,
+        exports=[
+            moderator_created(c.arn, shapes.channel_moderator(moderator, names, shapes.event_ts))
+        ],
     )
 
 
@@ -682,14 +703,17 @@ def delete_moderator(
 ) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("remove moderators")
-    if tx.moderator(who.channel.arn, p["ChannelModeratorArn"]) is None:
+    moderator = tx.moderator(who.channel.arn, p["ChannelModeratorArn"])
+    if moderator is None:
         raise NotFound(f"{p['ChannelModeratorArn']} is not a moderator of {who.channel.arn}.")
     c = who.channel
     target = p["ChannelModeratorArn"]
     # On an elastic channel a demotion ends the user's memberships (spec §7).
     events = sub_channels.leave(tx, call, c, target, None, everywhere=True) if c.elastic else []
     tx.delete_moderator(c.arn, target)
-    return Result({}, events)
+    names = _names(tx, moderator.moderator_arn, moderator.created_by)
+    payload = shapes.channel_moderator(moderator, names, shapes.event_ts)
+    return Result({}, events, exports=[moderator_deleted(moderator.channel_arn, payload)])
 
 
 @operation("ListChannelsModeratedByAppInstanceUser", writes=False)
@@ -738,15 +762,19 @@ def create_ban(
         raise who.deny("ban a moderator or an app instance admin")
     if tx.ban(c.arn, target) is not None:
         raise Conflict(f"{target} is already banned from the channel {c.arn}.")
-    tx.insert_ban(Ban(c.arn, target, who.arn, call.now))
+    ban = Ban(c.arn, target, who.arn, call.now)
+    tx.insert_ban(ban)
     events: list[BusEvent] = []
     m = tx.membership(c.arn, target)
     if c.elastic is not None:
         events = sub_channels.leave(tx, call, c, target, None, everywhere=True)
     elif m is not None:
         events.append(_remove_member(tx, c, m))
+    names = _names(tx, target, who.arn)
     return Result(
-        {"ChannelArn": c.arn, "Member": shapes.identity(target, _names(tx, target))}, events
+        {"ChannelArn": c.arn, "Member": shapes.identity(target, names)},
+        events,
+        exports=[ban_created(c.arn, shapes.channel_ban(ban, names, shapes.event_ts))],
     )
 
 
@@ -788,7 +816,10 @@ def list_bans(
 def delete_ban(tx: Tx, call: Call, p: MessagingDeleteChannelBanRequest) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("lift bans")
-    if tx.ban(who.channel.arn, p["MemberArn"]) is None:
+    ban = tx.ban(who.channel.arn, p["MemberArn"])
+    if ban is None:
         raise NotFound(f"{p['MemberArn']} is not banned from the channel {who.channel.arn}.")
     tx.delete_ban(who.channel.arn, p["MemberArn"])
-    return Result({})
+    names = _names(tx, ban.member_arn, ban.created_by)
+    payload = shapes.channel_ban(ban, names, shapes.event_ts)
+    return Result({}, exports=[ban_deleted(ban.channel_arn, payload)])

@@ -160,6 +160,41 @@ def membership_deleted(
     )
 
 
+# --- the stream (streaming export, spec §11A.1) ---------------------------------------------------
+# Every ChannelEvent above that AWS also streams is turned into a stream record by
+# domain/export.py. What only the stream carries (bans, moderators, expiration-setting changes)
+# is a StreamEvent, returned in Result.exports; balancing's SubChannelEvents are streamed too.
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """An event for the export stream only: no messaging session receives it."""
+
+    channel_arn: str
+    event_type: str  # one of domain/export.py STREAM_ONLY
+    payload: Mapping[str, Any]
+
+
+def ban_created(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
+    return StreamEvent(channel_arn, "CREATE_CHANNEL_BAN", payload)
+
+
+def ban_deleted(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
+    return StreamEvent(channel_arn, "DELETE_CHANNEL_BAN", payload)
+
+
+def moderator_created(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
+    return StreamEvent(channel_arn, "CREATE_CHANNEL_MODERATOR", payload)
+
+
+def moderator_deleted(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
+    return StreamEvent(channel_arn, "DELETE_CHANNEL_MODERATOR", payload)
+
+
+def channel_expiration_updated(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
+    return StreamEvent(channel_arn, "UPDATE_CHANNEL_EXPIRATION_SETTINGS", payload)
+
+
 # --- elastic channels ----------------------------------------------------------------------------
 
 

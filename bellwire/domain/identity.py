@@ -226,7 +226,12 @@ def update_user(
 
 @operation("DeleteAppInstanceUser", writes=True)
 def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> Result[NoOutput]:
-    user = require_user(tx, p["AppInstanceUserArn"])
+    return Result({}, remove_user(tx, call, require_user(tx, p["AppInstanceUserArn"])))
+
+
+def remove_user(tx: Tx, call: Call, user: AppInstanceUser) -> list[BusEvent]:
+    """Delete a user (DeleteAppInstanceUser, expiration): its channels' members see it leave,
+    its own sessions are closed."""
     pairs = tx.memberships_with_channels(user.arn)
     memberships = [m for m, _ in pairs]
     # Elastic channels the user leaves as a regular member rebalance afterwards (SCALE_IN).
@@ -246,7 +251,7 @@ def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> 
     for channel in rebalance.values():
         events += sub_channels.scale_in(tx, call, channel)
     events.append(UserEvent(user.arn, deleted=True))
-    return Result({}, events)
+    return events
 
 
 @operation("ListAppInstanceUsers", writes=False)

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar, cast
 
 from bellwire.aws.errors import BadRequest, Conflict
-from bellwire.domain.delivery import BusEvent
+from bellwire.domain.delivery import BusEvent, StreamEvent
 from bellwire.domain.elastic import ElasticLimits
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
 from bellwire.records.iam import IamChange
+from bellwire.resources import ResourceMap
 from bellwire.store.base import IamTx, Tx
 
 DEFAULT_PAGE = 50
@@ -49,6 +50,8 @@ class Call:
     # The messaging session endpoint's host (GetMessagingSessionEndpoint), asked when needed.
     session_endpoint: Callable[[], str] = str
     iam: IamContext | None = None
+    # The [resources] map: the URLs of the AWS resources this server cannot reach.
+    resources: ResourceMap = field(default_factory=ResourceMap)
     elastic: ElasticLimits = field(default_factory=ElasticLimits)  # quotas (settings)
 
 
@@ -64,6 +67,9 @@ class Result(Generic[Out_co]):
     events: list[BusEvent] = field(default_factory=list)
     # What an IAM/STS write changed, for the credential index (applied after the commit).
     iam: IamChange | None = None
+    # Events only the export stream carries (bans, moderators...): domain/export.py stages
+    # them, with the stream records of ``events``, in the write's own transaction.
+    exports: list[StreamEvent] = field(default_factory=list)
 
 
 # What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as

@@ -27,11 +27,6 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "ListChannelsAssociatedWithChannelFlow",
         "ChannelFlowCallback",
     ),
-    "Messaging streaming configurations": (
-        "PutMessagingStreamingConfigurations",
-        "GetMessagingStreamingConfigurations",
-        "DeleteMessagingStreamingConfigurations",
-    ),
     "App instance bots": (
         "CreateAppInstanceBot",
         "DescribeAppInstanceBot",

@@ -149,3 +149,14 @@ class Page:
     items: tuple[Any, ...]
     next_token: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One stream record waiting in the export outbox (spec §11A.1)."""
+
+    id: int  # grows in commit order; consumers de-duplicate by it
+    resource_arn: str  # the Kinesis stream ARN the record is for
+    channel_arn: str  # the partition key: records of one channel keep their order
+    record: str  # the JSON the stream receives: {"EventType", "Payload"}
+    created: float

@@ -23,6 +23,7 @@ from bellwire.records.chime import (
     Membership,
     Message,
     Moderator,
+    OutboxRecord,
     SubChannel,
 )
 from bellwire.records.iam import (
@@ -223,6 +224,35 @@ class Snapshots(Protocol):
     def memberships_with_channels(self, member_arn: str) -> list[tuple[Membership, Channel]]: ...
 
 
+class Exports(Protocol):
+    """Streaming export: configurations per (app instance, data type), the durable outbox."""
+
+    def streaming_configurations(self, app_instance_arn: str) -> dict[str, str]: ...
+    def set_streaming_configurations(
+        self, app_instance_arn: str, configurations: dict[str, str]
+    ) -> None: ...
+    def append_outbox(self, rows: Sequence[tuple[str, str, str]], now: float) -> list[int]: ...
+    def outbox_sinks(self) -> list[str]: ...
+    def outbox_batch(self, resource_arns: Sequence[str], limit: int) -> list[OutboxRecord]: ...
+    def acknowledge_outbox(self, resource_arns: Sequence[str], through_id: int) -> int: ...
+    def outbox_state(self) -> tuple[int, float | None]: ...
+    def trim_outbox(self, keep: int) -> int: ...
+
+
+class Upkeep(Protocol):
+    """What the background sweeper reads, and named leases (one node at a time)."""
+
+    def claim_lease(self, name: str, owner: str, now: float, seconds: float) -> bool: ...
+    def release_leases_of(self, owner: str) -> None: ...
+    def retained_app_instances(self) -> list[tuple[str, int]]: ...
+    def messages_created_before(
+        self, app_instance_arn: str, before: float, limit: int
+    ) -> list[tuple[str, str]]: ...
+    def purge_messages(self, keys: Sequence[tuple[str, str]]) -> None: ...
+    def channels_expiring_by(self, now: float, limit: int) -> list[Channel]: ...
+    def users_expiring_by(self, now: float, limit: int) -> list[AppInstanceUser]: ...
+
+
 class Iam(Protocol):
     """IAM and STS: users, access keys, roles, inline policies, temporary-credential sessions."""
 
@@ -256,7 +286,18 @@ class Iam(Protocol):
     def iam_snapshot(self) -> IamSnapshot: ...
 
 
-class Tx(Results, Identity, Tags, Channels, Messages, SubChannels, Snapshots, Protocol):
+class Tx(
+    Results,
+    Identity,
+    Tags,
+    Channels,
+    Messages,
+    SubChannels,
+    Snapshots,
+    Exports,
+    Upkeep,
+    Protocol,
+):
     """One transaction as a Chime operation sees it.
 
     Call the methods on the transaction an engine hands you, never through the class

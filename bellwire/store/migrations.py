@@ -235,6 +235,37 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX messages_by_sub_channel ON messages (channel_arn, sub_channel_id, seq)
         WHERE sub_channel_id IS NOT NULL;
     """,
+    # 6: streaming export (spec §11A.1). A configuration per (app instance, data type); the
+    # durable outbox, written in the transaction of the change it records, its ids taken from one
+    # counter row (so they follow commit order on every engine: the row is locked until commit);
+    # and named leases, so that one node at a time relays a sink or sweeps (multi-node safe).
+    """
+    CREATE TABLE streaming_configurations (
+        app_instance_arn TEXT NOT NULL,
+        data_type TEXT NOT NULL,
+        resource_arn TEXT NOT NULL,
+        PRIMARY KEY (app_instance_arn, data_type)
+    );
+    CREATE TABLE export_counter (
+        name TEXT PRIMARY KEY,
+        value BIGINT NOT NULL
+    );
+    INSERT INTO export_counter (name, value) VALUES ('outbox', 0);
+    CREATE TABLE export_outbox (
+        id BIGINT PRIMARY KEY,
+        resource_arn TEXT NOT NULL,
+        channel_arn TEXT NOT NULL,
+        record TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX export_outbox_by_sink ON export_outbox (resource_arn, id);
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX messages_by_age ON messages (created);
+    """,
 )
 
 

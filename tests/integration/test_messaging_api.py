@@ -705,9 +705,6 @@ def _unsupported_calls(app: Any, channel: str) -> list[tuple[Any, str, dict[str,
             "LocaleId": "en_US",
         }
     }
-    stream = [
-        {"DataType": "Channel", "ResourceArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s"}
-    ]
     endpoint_attrs = {"DeviceToken": "t"}
     pinpoint = "arn:aws:mobiletargeting:us-east-1:123456789012:apps/abc"
     return [
@@ -744,13 +741,6 @@ def _unsupported_calls(app: Any, channel: str) -> list[tuple[Any, str, dict[str,
                 "ChannelMessage": {"MessageId": "x", "Content": "y"},
             },
         ),
-        (
-            m,
-            "put_messaging_streaming_configurations",
-            {"AppInstanceArn": app.arn, "StreamingConfigurations": stream},
-        ),
-        (m, "get_messaging_streaming_configurations", {"AppInstanceArn": app.arn}),
-        (m, "delete_messaging_streaming_configurations", {"AppInstanceArn": app.arn}),
         (i, "create_app_instance_bot", {"AppInstanceArn": app.arn, "Configuration": bot_config}),
         (i, "describe_app_instance_bot", {"AppInstanceBotArn": f"{app.arn}/bot/b"}),
         (
@@ -794,7 +784,7 @@ def test_unsupported_features_answer_bad_request(
 ) -> None:
     channel = app.channel(app.alice)
     calls = _unsupported_calls(app, channel)
-    assert len(calls) == 22
+    assert len(calls) == 19
     with unchanged():
         for client, method, kwargs in calls:
             with expect_error(client, "BadRequestException", "not supported"):

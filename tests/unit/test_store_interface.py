@@ -23,6 +23,8 @@ AGGREGATES = [
     base.Messages,
     base.SubChannels,
     base.Snapshots,
+    base.Exports,
+    base.Upkeep,
     base.Iam,
 ]
 

@@ -8,6 +8,7 @@ aggregate's class, not the whole transaction.
 from __future__ import annotations
 
 from bellwire.store.sql.common import Cursor, Row
+from bellwire.store.sql.exports import ExportsSql
 from bellwire.store.sql.iam import IamSql
 from bellwire.store.sql.identity import IdentitySql
 from bellwire.store.sql.messages import MessagesSql
@@ -15,11 +16,22 @@ from bellwire.store.sql.results import ResultsSql
 from bellwire.store.sql.snapshots import SnapshotsSql
 from bellwire.store.sql.sub_channels import SubChannelsSql
 from bellwire.store.sql.tags import TagsSql
+from bellwire.store.sql.upkeep import UpkeepSql
 
 __all__ = ["Cursor", "Row", "SqlTx"]
 
 
-class SqlTx(ResultsSql, IdentitySql, TagsSql, MessagesSql, SnapshotsSql, SubChannelsSql, IamSql):
+class SqlTx(
+    ResultsSql,
+    IdentitySql,
+    TagsSql,
+    MessagesSql,
+    SnapshotsSql,
+    SubChannelsSql,
+    ExportsSql,
+    UpkeepSql,
+    IamSql,
+):
     """Every aggregate's queries and changes inside one transaction (implements ``IamTx``)."""
 
     __slots__ = ()

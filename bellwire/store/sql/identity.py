@@ -61,6 +61,7 @@ class IdentitySql(ChannelsSql):
         for user_arn in users:
             self.delete_user(user_arn)
         self._run("DELETE FROM admins WHERE app_instance_arn = ?", (arn,))
+        self._run("DELETE FROM streaming_configurations WHERE app_instance_arn = ?", (arn,))
         self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
         self._run("DELETE FROM app_instances WHERE arn = ?", (arn,))
         return channels

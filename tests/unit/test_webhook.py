@@ -1,0 +1,269 @@
+"""The webhook caller: signing vectors, the retry policy, and calls to a real loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bellwire import webhook
+from bellwire.webhook import Outcome, SignatureError, WebhookCaller, WebhookSettings
+
+SECRET = b"topsecret"
+# Computed with `printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac topsecret`.
+VECTOR = "6a939b0c71853d606167625a15168ee9188c6a511c773ef4f42d307f3849e50f"
+
+
+def test_sign_matches_an_independent_hmac() -> None:
+    headers = webhook.sign(SECRET, b'{"a":1}', 1700000000)
+    assert headers == {
+        "X-Bellwire-Timestamp": "1700000000",
+        "X-Bellwire-Signature": f"v1={VECTOR}",
+    }
+
+
+def test_verify_accepts_the_signature_in_any_header_case_and_a_rotation_list() -> None:
+    headers = {"x-bellwire-timestamp": "1700000000", "X-BELLWIRE-SIGNATURE": f"v1=00, v1={VECTOR}"}
+    webhook.verify(SECRET, b'{"a":1}', headers, now=1700000100)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "now", "message"),
+    [
+        (b'{"a":2}', {"X-Bellwire-Timestamp": "1700000000"}, 1700000000, "missing"),
+        (b'{"a":2}', webhook.sign(SECRET, b'{"a":1}', 1700000000), 1700000000, "does not match"),
+        (b'{"a":1}', webhook.sign(b"other", b'{"a":1}', 1700000000), 1700000000, "does not match"),
+        (b'{"a":1}', webhook.sign(SECRET, b'{"a":1}', 1700000000), 1700000301, "off"),
+        (
+            b'{"a":1}',
+            {"X-Bellwire-Timestamp": "soon", "X-Bellwire-Signature": "v1=" + VECTOR},
+            1700000000,
+            "unix seconds",
+        ),
+        (
+            b'{"a":1}',
+            {"X-Bellwire-Timestamp": "1700000000", "X-Bellwire-Signature": "v0=" + VECTOR},
+            1700000000,
+            "does not match",
+        ),
+    ],
+)
+def test_verify_refuses(body: bytes, headers: dict[str, str], now: float, message: str) -> None:
+    with pytest.raises(SignatureError, match=message):
+        webhook.verify(SECRET, body, headers, now=now)
+
+
+def test_an_empty_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        webhook.sign(b"", b"", 0)
+    with pytest.raises(ValueError, match="empty"):
+        WebhookCaller(b"")
+
+
+@pytest.mark.parametrize(
+    ("status", "again"),
+    [
+        (None, True),
+        (429, True),
+        (500, True),
+        (503, True),
+        (400, False),
+        (403, False),
+        (404, False),
+        (302, False),
+    ],
+)
+def test_which_failures_are_retried(status: int | None, again: bool) -> None:
+    assert webhook.retryable(status) is again
+
+
+def test_backoff_doubles_up_to_the_cap_with_full_jitter() -> None:
+    assert [webhook.backoff(n, 0.5, 3.0, lambda: 1.0) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
+    assert webhook.backoff(3, 0.5, 3.0, lambda: 0.25) == 0.5
+
+
+# --- against a real server on loopback --------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_post("/hook", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        return f"http://127.0.0.1:{port}/hook"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+FAST = WebhookSettings(timeout=2.0, retries=2, backoff_base=0.01, backoff_cap=0.02)
+
+
+async def test_the_endpoint_can_verify_what_it_receives(
+    endpoint: Callable[..., Awaitable[str]],
+) -> None:
+    seen: list[tuple[bytes, dict[str, str]]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.read()
+        seen.append((body, dict(request.headers)))
+        webhook.verify(SECRET, body, request.headers, now=time.time())
+        return web.json_response({"accepted": True}, status=202)
+
+    url = await endpoint(handler)
+    caller = WebhookCaller(SECRET, FAST)
+    try:
+        outcome = await caller.post(url, b'{"hello":"world"}')
+    finally:
+        await caller.close()
+    assert outcome == Outcome(True, 202, 1, body=b'{"accepted": true}')
+    assert seen[0][0] == b'{"hello":"world"}'
+    assert seen[0][1]["Content-Type"] == "application/json"
+
+
+async def test_server_errors_are_retried_until_success(
+    endpoint: Callable[..., Awaitable[str]],
+) -> None:
+    statuses = [503, 500, 200]
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=statuses.pop(0))
+
+    caller = WebhookCaller(SECRET, FAST)
+    try:
+        outcome = await caller.post(await endpoint(handler), b"{}")
+    finally:
+        await caller.close()
+    assert (outcome.ok, outcome.status, outcome.attempts) == (True, 200, 3)
+
+
+async def test_retries_are_bounded(endpoint: Callable[..., Awaitable[str]]) -> None:
+    calls = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        return web.Response(status=500)
+
+    caller = WebhookCaller(SECRET, FAST)
+    try:
+        outcome = await caller.post(await endpoint(handler), b"{}")
+    finally:
+        await caller.close()
+    assert (outcome.ok, outcome.status, outcome.attempts, outcome.error) == (
+        False,
+        500,
+        3,
+        "HTTP 500",
+    )
+    assert calls == 3
+
+
+async def test_a_client_error_is_not_retried(endpoint: Callable[..., Awaitable[str]]) -> None:
+    calls = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        return web.Response(status=403)
+
+    caller = WebhookCaller(SECRET, FAST)
+    try:
+        outcome = await caller.post(await endpoint(handler), b"{}")
+    finally:
+        await caller.close()
+    assert (outcome.ok, outcome.status, outcome.attempts, calls) == (False, 403, 1, 1)
+
+
+async def test_a_silent_endpoint_times_out(endpoint: Callable[..., Awaitable[str]]) -> None:
+    release = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response()
+
+    caller = WebhookCaller(SECRET, WebhookSettings(timeout=0.2, retries=1, backoff_base=0.01))
+    try:
+        outcome = await caller.post(await endpoint(handler), b"{}")
+    finally:
+        release.set()
+        await caller.close()
+    assert (outcome.ok, outcome.status, outcome.attempts) == (False, None, 2)
+    assert "no answer within 0.2 s" in outcome.error
+
+
+async def test_an_unreachable_endpoint_fails_without_raising() -> None:
+    # A port that was just free: nothing listens there.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    caller = WebhookCaller(SECRET, FAST)
+    try:
+        outcome = await caller.post(f"http://127.0.0.1:{port}/hook", b"{}")
+    finally:
+        await caller.close()
+    assert (outcome.ok, outcome.status, outcome.attempts) == (False, None, 3)
+    assert outcome.error
+
+
+async def test_calls_in_flight_are_bounded(endpoint: Callable[..., Awaitable[str]]) -> None:
+    release = asyncio.Event()
+    inside = 0
+    most = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        await release.wait()
+        inside -= 1
+        return web.Response(status=204)
+
+    url = await endpoint(handler)
+    caller = WebhookCaller(SECRET, WebhookSettings(timeout=5.0, retries=0, max_in_flight=2))
+    try:
+        queued = [asyncio.create_task(caller.post(url, b"{}")) for _ in range(5)]
+        while caller.in_flight < 2:
+            await asyncio.sleep(0.01)
+        # Over the bound, a caller that must not wait is answered at once.
+        busy = await caller.post(url, b"{}", wait=False)
+        assert busy.busy and not busy.ok and busy.attempts == 0
+        release.set()
+        outcomes = await asyncio.gather(*queued)
+    finally:
+        await caller.close()
+    assert all(o.ok and o.status == 204 for o in outcomes)
+    assert most == 2
+
+
+async def test_a_closed_caller_refuses() -> None:
+    caller = WebhookCaller(SECRET, FAST)
+    await caller.close()
+    outcome = await caller.post("http://127.0.0.1:9/hook", b"{}")
+    assert not outcome.ok and "closed" in outcome.error
+
+
+def test_the_secret_is_configured_or_kept_in_the_data_dir(tmp_path: Path) -> None:
+    assert webhook.load_or_create_secret(tmp_path, "given") == b"given"
+    assert not (tmp_path / webhook.SECRET_FILE).exists()
+    made = webhook.load_or_create_secret(tmp_path, "")
+    assert len(made) >= 32
+    assert (tmp_path / webhook.SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    assert webhook.load_or_create_secret(tmp_path, "") == made  # the same after a restart
