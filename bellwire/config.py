@@ -65,6 +65,22 @@ class Settings:
         "it beyond your monitoring network.",
     )
 
+    # --- the admin console (docs/console.md) -------------------------------------------
+    console_enabled: bool = _setting(
+        True,
+        "Serve the admin console at /console (docs/console.md): sign-in with an access key, "
+        "then pages that act with that principal's permissions. false: /console answers like "
+        "any unknown path.",
+    )
+    console_session_seconds: int = _setting(
+        28800, "How long a console sign-in lasts (the cookie's Max-Age), in seconds."
+    )
+    console_signin_failures: int = _setting(
+        5,
+        "Failed console sign-ins allowed per client address per minute; more are refused "
+        "(429) until the oldest is a minute old.",
+    )
+
     # --- HTTP ----------------------------------------------------------------------------
     max_body_bytes: int = _setting(1 << 20, "Largest request body accepted, in bytes.")
     clock_skew_seconds: int = _setting(900, "Allowed SigV4 clock skew (AWS allows 15 min).")
@@ -333,6 +349,8 @@ class Settings:
             "prefetch_memberships",
             "sts_min_duration_seconds",
             "max_unauthenticated_connections",
+            "console_session_seconds",
+            "console_signin_failures",
             "export_batch_records",
             "export_outbox_max_records",
             "sweep_batch",

@@ -44,8 +44,10 @@ from bellwire.connections import (
     GuardedHandler,
     GuardedServer,
     Limits,
+    mark_authenticated,
     raise_file_limit,
 )
+from bellwire.console.shell import Console
 from bellwire.domain.delivery import CloseSessions
 from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.operation import AnyResult, IamContext
@@ -148,6 +150,7 @@ class BellwireServer:
         self._refresher: asyncio.Task[None] | None = None
         self.invoker: FlowInvoker | None = None
         self.word_filter: WordFilter | None = None
+        self.console: Console | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -262,6 +265,17 @@ class BellwireServer:
             publish=self._publish_close,
             cluster=self.bus.remote,
         )
+        if s.console_enabled:
+            self.console = Console(
+                settings=s,
+                store=self.store,
+                operations=self.operations,
+                credentials=index,
+                hub=self.hub,
+                metrics=(lambda: metrics.render("")[0].decode()) if s.metrics_enabled else None,
+                ready=self._ready,
+                mark_authenticated=mark_authenticated,
+            )
         self.guard = self._guard()
         # REST requests get their own access line (bellwire.access); aiohttp's would repeat it.
         # Bodies are read as sent: SigV4 signs the compressed bytes (bellwire.aws.content_encoding).
@@ -468,6 +482,8 @@ class BellwireServer:
             sockets = [
                 h.transport.get_extra_info("socket") for h in self._http.connections if h.transport
             ]
+        if self.console is not None:
+            self.console.close()  # its live tails end now rather than at the grace period
         if self.gateway is not None:
             await self.gateway.drain()
         if self._http is not None:
@@ -533,8 +549,11 @@ class BellwireServer:
     def _on_bus(self, message: BusMessage) -> None:
         if isinstance(message, IamChange):
             self._iam_received(message)
-        elif self.hub is not None:
+            return
+        if self.hub is not None:
             self.hub.on_event(message)
+        if self.console is not None:
+            self.console.tail.on_event(message)
 
     def _bus_status(self, connected: bool) -> None:
         """Lost: whatever the other nodes published meanwhile is gone, so every session is
@@ -644,6 +663,9 @@ class BellwireServer:
                 connection.drop()
                 return web.Response(status=408)  # never sent: the connection is gone
             return await self.gateway.connect(request, origin_allowed=self.cors.allows(origin))
+        if (path == "/console" or path.startswith("/console/")) and self.console is not None:
+            # Same-origin pages only: no CORS allowances (docs/console.md).
+            return await self.console.handle(request)
         response = await self._answer(request, path)
         response.headers.update(self.cors.response_headers(origin))
         return response
@@ -652,12 +674,7 @@ class BellwireServer:
         if path == "/healthz" and request.method == "GET":
             return _json(200, {"status": "alive"})
         if path == "/readyz" and request.method == "GET":
-            ready = (
-                not self.draining
-                and self.bus.connected
-                and self.store is not None
-                and await self.store.ping()
-            )
+            ready = await self._ready()
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
         if path == "/metrics" and request.method == "GET" and self.settings.metrics_enabled:
             assert self.metrics is not None
@@ -674,6 +691,14 @@ class BellwireServer:
         if path.startswith("/admin/") and self.admin is not None:
             return await self._admin(request, path)
         return await self.rest.handle(request)
+
+    async def _ready(self) -> bool:
+        return (
+            not self.draining
+            and self.bus.connected
+            and self.store is not None
+            and await self.store.ping()
+        )
 
     async def _admin(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         """Operator endpoints get an access line too (service "bellwire")."""
