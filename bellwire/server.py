@@ -32,6 +32,7 @@ from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
 from bellwire.api.operations import Operations
 from bellwire.api.rest import RestApi
+from bellwire.bot_invoker import BotInvoker
 from bellwire.bus.memory import MemoryBus
 from bellwire.config import Settings
 from bellwire.connections import (
@@ -58,6 +59,7 @@ from bellwire.iam.keys import (
 )
 from bellwire.invoker import FlowInvoker
 from bellwire.metrics import REFRESH_SECONDS, Metrics
+from bellwire.pusher import Pusher
 from bellwire.store.base import Tx
 from bellwire.store.sqlite import SqliteStore
 from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
@@ -103,6 +105,8 @@ class BellwireServer:
         self.metrics: Metrics | None = None
         self._refresher: asyncio.Task[None] | None = None
         self.invoker: FlowInvoker | None = None
+        self.bots: BotInvoker | None = None
+        self.pusher: Pusher | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -136,15 +140,20 @@ class BellwireServer:
             endpoint_host=lambda: self.endpoint_host,
             resources=s.resources,
         )
+        # One webhook caller (one pool, one bound on calls in flight) for every feature; the
+        # flow invoker closes it last.
+        caller = WebhookCaller(
+            load_or_create_secret(s.data_dir, s.webhook_secret), WebhookSettings.of(s)
+        )
         self.invoker = FlowInvoker(
             self.store,
-            WebhookCaller(
-                load_or_create_secret(s.data_dir, s.webhook_secret), WebhookSettings.of(s)
-            ),
+            caller,
             s.resources,
             self._committed,
             window=s.flow_callback_window_seconds,
         )
+        self.bots = BotInvoker(self.store, caller, s.resources, self._committed)
+        self.pusher = Pusher(caller, s.resources)
         await declare.apply(self.config_document, self.operations, index)
         authenticator = ConnectionAuthenticator(
             index.get,
@@ -326,6 +335,10 @@ class BellwireServer:
             self._http.pre_shutdown()
             await self._http.shutdown(self.settings.shutdown_grace_seconds)
         await _hang_up(sockets)
+        if self.bots is not None:
+            await self.bots.close()
+        if self.pusher is not None:
+            await self.pusher.close()
         if self.invoker is not None:
             await self.invoker.close()
         if self.store is not None:
@@ -365,6 +378,13 @@ class BellwireServer:
             self._credentials.apply(result.iam)
         if result.invocations and self.invoker is not None:
             self.invoker.submit(result.invocations)
+        if self.bots is not None:
+            if result.bot_calls:
+                self.bots.submit(result.bot_calls)
+            if result.events:
+                self.bots.joined(result.events)
+        if result.pushes and self.pusher is not None:
+            self.pusher.submit(result.pushes)
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         connection = self.guard.begin(request) if self.guard is not None else None

@@ -22,6 +22,32 @@ class IdentityCreateAppInstanceAdminRequest(TypedDict, total=False):
     AppInstanceArn: Required[str]
 
 
+class IdentityInvokedBy(TypedDict, total=False):
+    StandardMessages: Required[str]
+    TargetedMessages: Required[str]
+
+
+class IdentityLexConfiguration(TypedDict, total=False):
+    RespondsTo: str
+    InvokedBy: IdentityInvokedBy
+    LexBotAliasArn: Required[str]
+    LocaleId: Required[str]
+    WelcomeIntent: str
+
+
+class IdentityConfiguration(TypedDict, total=False):
+    Lex: Required[IdentityLexConfiguration]
+
+
+class IdentityCreateAppInstanceBotRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    Name: str
+    Metadata: str
+    ClientRequestToken: Required[str]
+    Tags: list[IdentityTag]
+    Configuration: Required[IdentityConfiguration]
+
+
 class IdentityExpirationSettings(TypedDict, total=False):
     ExpirationDays: Required[int]
     ExpirationCriterion: Required[str]
@@ -46,8 +72,17 @@ class IdentityDeleteAppInstanceAdminRequest(TypedDict, total=False):
     AppInstanceArn: Required[str]
 
 
+class IdentityDeleteAppInstanceBotRequest(TypedDict, total=False):
+    AppInstanceBotArn: Required[str]
+
+
 class IdentityDeleteAppInstanceUserRequest(TypedDict, total=False):
     AppInstanceUserArn: Required[str]
+
+
+class IdentityDeregisterAppInstanceUserEndpointRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+    EndpointId: Required[str]
 
 
 class IdentityDescribeAppInstanceRequest(TypedDict, total=False):
@@ -59,8 +94,17 @@ class IdentityDescribeAppInstanceAdminRequest(TypedDict, total=False):
     AppInstanceArn: Required[str]
 
 
+class IdentityDescribeAppInstanceBotRequest(TypedDict, total=False):
+    AppInstanceBotArn: Required[str]
+
+
 class IdentityDescribeAppInstanceUserRequest(TypedDict, total=False):
     AppInstanceUserArn: Required[str]
+
+
+class IdentityDescribeAppInstanceUserEndpointRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+    EndpointId: Required[str]
 
 
 class IdentityGetAppInstanceRetentionSettingsRequest(TypedDict, total=False):
@@ -69,6 +113,18 @@ class IdentityGetAppInstanceRetentionSettingsRequest(TypedDict, total=False):
 
 class IdentityListAppInstanceAdminsRequest(TypedDict, total=False):
     AppInstanceArn: Required[str]
+    MaxResults: int
+    NextToken: str
+
+
+class IdentityListAppInstanceBotsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    MaxResults: int
+    NextToken: str
+
+
+class IdentityListAppInstanceUserEndpointsRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
     MaxResults: int
     NextToken: str
 
@@ -102,16 +158,45 @@ class IdentityPutAppInstanceUserExpirationSettingsRequest(TypedDict, total=False
     ExpirationSettings: IdentityExpirationSettings
 
 
+class IdentityEndpointAttributes(TypedDict, total=False):
+    DeviceToken: Required[str]
+    VoipDeviceToken: str
+
+
+class IdentityRegisterAppInstanceUserEndpointRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+    Name: str
+    Type: Required[str]
+    ResourceArn: Required[str]
+    EndpointAttributes: Required[IdentityEndpointAttributes]
+    ClientRequestToken: Required[str]
+    AllowMessages: str
+
+
 class IdentityUpdateAppInstanceRequest(TypedDict, total=False):
     AppInstanceArn: Required[str]
     Name: Required[str]
     Metadata: Required[str]
 
 
+class IdentityUpdateAppInstanceBotRequest(TypedDict, total=False):
+    AppInstanceBotArn: Required[str]
+    Name: Required[str]
+    Metadata: Required[str]
+    Configuration: IdentityConfiguration
+
+
 class IdentityUpdateAppInstanceUserRequest(TypedDict, total=False):
     AppInstanceUserArn: Required[str]
     Name: Required[str]
     Metadata: Required[str]
+
+
+class IdentityUpdateAppInstanceUserEndpointRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+    EndpointId: Required[str]
+    Name: str
+    AllowMessages: str
 
 
 class MessagingAssociateChannelFlowRequest(TypedDict, total=False):

@@ -36,7 +36,7 @@ from bellwire.aws.shapes import (
     MessagingSearchChannelsRequest,
     MessagingUpdateChannelRequest,
 )
-from bellwire.domain import shapes
+from bellwire.domain import push_filter, shapes
 from bellwire.domain.delivery import (
     BusEvent,
     channel_created,
@@ -462,6 +462,10 @@ def put_preferences(
     tx: Tx, call: Call, p: MessagingPutChannelMembershipPreferencesRequest
 ) -> Result:
     who, m = _own_membership(tx, p)
+    try:
+        push_filter.check_preferences(p["Preferences"])
+    except push_filter.FilterRuleError as exc:
+        raise BadRequest(f"Preferences.PushNotifications: {exc}.") from None
     tx.set_preferences(who.channel.arn, m.member_arn, p["Preferences"], call.now)
     names = _names(tx, m.member_arn)
     return Result(

@@ -29,7 +29,7 @@ from bellwire.aws.shapes import (
     MessagingListChannelsAssociatedWithChannelFlowRequest,
     MessagingUpdateChannelFlowRequest,
 )
-from bellwire.domain import shapes
+from bellwire.domain import bots, push, shapes
 from bellwire.domain.delivery import BusEvent, message_event, sender_only_event
 from bellwire.domain.identity import require_app_instance
 from bellwire.domain.operation import (
@@ -435,6 +435,13 @@ def settle(
             if persistent:
                 _store(tx, m, seq=seq, now=m.last_updated, edited=False)
             events.append(_to_members(EventType.CREATE_CHANNEL_MESSAGE, m, seq))
+            # Bots and pushes see the message as the flow let it through.
+            return Result(
+                {},
+                events,
+                bot_calls=bots.calls_for(tx, channel.app_instance_arn, m),
+                pushes=push.pushes_for(tx, m),
+            )
         elif state == "DENIED":
             # Nothing of a denied message is kept (GetChannelMessageStatus: not found).
             if persistent:

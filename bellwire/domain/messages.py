@@ -20,7 +20,7 @@ from bellwire.aws.shapes import (
     MessagingUpdateChannelMessageRequest,
     MessagingUpdateChannelReadMarkerRequest,
 )
-from bellwire.domain import flows, shapes
+from bellwire.domain import bots, flows, push, shapes
 from bellwire.domain.delivery import message_event
 from bellwire.domain.operation import (
     Call,
@@ -163,7 +163,12 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
         "Status": {"Value": "SENT"},
     }
     remember(tx, call, scope, p, output)
-    return Result(output, [event])
+    return Result(
+        output,
+        [event],
+        bot_calls=bots.calls_for(tx, who.channel.app_instance_arn, message),
+        pushes=push.pushes_for(tx, message),
+    )
 
 
 @operation("GetChannelMessage", writes=False)

@@ -21,6 +21,7 @@ from bellwire.domain.delivery import BusEvent
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
+from bellwire.records.bots import BotCall, PushCall
 from bellwire.records.flows import FlowInvocation
 from bellwire.records.iam import IamChange
 from bellwire.resources import ResourceMap
@@ -62,6 +63,9 @@ class Result:
     iam: IamChange | None = None
     # Messages handed to a channel flow's processor, invoked once the write is committed.
     invocations: list[FlowInvocation] = field(default_factory=list)
+    # Bots a sent message invokes, and devices it is pushed to: called once committed.
+    bot_calls: list[BotCall] = field(default_factory=list)
+    pushes: list[PushCall] = field(default_factory=list)
 
 
 # What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as

@@ -1,17 +1,30 @@
 """Every operation of the four services, registered by importing the module that defines it."""
 
 from bellwire.aws.genshapes import generate, models_of
-from bellwire.domain import channels, flows, iam, identity, messages, sts, tags, unsupported
+from bellwire.domain import (
+    bots,
+    channels,
+    flows,
+    iam,
+    identity,
+    messages,
+    push,
+    sts,
+    tags,
+    unsupported,
+)
 from bellwire.domain.operation import REGISTRY
 
 __all__ = [
     "REGISTRY",
+    "bots",
     "channels",
     "flows",
     "iam",
     "identity",
     "implemented",
     "messages",
+    "push",
     "shapes_source",
     "sts",
     "tags",

@@ -21,20 +21,6 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "GetMessagingStreamingConfigurations",
         "DeleteMessagingStreamingConfigurations",
     ),
-    "App instance bots": (
-        "CreateAppInstanceBot",
-        "DescribeAppInstanceBot",
-        "UpdateAppInstanceBot",
-        "DeleteAppInstanceBot",
-        "ListAppInstanceBots",
-    ),
-    "App instance user endpoints": (
-        "RegisterAppInstanceUserEndpoint",
-        "DescribeAppInstanceUserEndpoint",
-        "UpdateAppInstanceUserEndpoint",
-        "DeregisterAppInstanceUserEndpoint",
-        "ListAppInstanceUserEndpoints",
-    ),
 }
 
 

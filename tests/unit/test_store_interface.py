@@ -21,6 +21,7 @@ AGGREGATES = [
     base.Channels,
     base.Messages,
     base.Flows,
+    base.Bots,
     base.Snapshots,
     base.Iam,
 ]

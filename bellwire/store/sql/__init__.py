@@ -7,6 +7,7 @@ aggregate's class, not the whole transaction.
 
 from __future__ import annotations
 
+from bellwire.store.sql.bots import BotsSql
 from bellwire.store.sql.common import Cursor, Row
 from bellwire.store.sql.flows import FlowsSql
 from bellwire.store.sql.iam import IamSql
@@ -19,7 +20,7 @@ from bellwire.store.sql.tags import TagsSql
 __all__ = ["Cursor", "Row", "SqlTx"]
 
 
-class SqlTx(ResultsSql, IdentitySql, TagsSql, MessagesSql, SnapshotsSql, FlowsSql, IamSql):
+class SqlTx(ResultsSql, IdentitySql, TagsSql, MessagesSql, SnapshotsSql, FlowsSql, BotsSql, IamSql):
     """Every aggregate's queries and changes inside one transaction (implements ``IamTx``)."""
 
     __slots__ = ()
