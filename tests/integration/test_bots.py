@@ -351,7 +351,7 @@ def test_standard_messages_mentions(app: App, hooks: dict[str, Hook]) -> None:
     [answer] = from_bot(app, channel, bot, 1)
     assert json.loads(answer["Content"])["Messages"][0]["Content"] == "echo: hey bot"
     assert texts(hooks[ECHO], bot, channel) == ["hey bot"]
-    request = [b for b in hooks[ECHO].bodies if b["appInstanceBotArn"] == bot][0]
+    request = next(b for b in hooks[ECHO].bodies if b["appInstanceBotArn"] == bot)
     assert request["requestAttributes"]["CHIME.mentions"] == f"{app.bob},{bot}"
 
 
