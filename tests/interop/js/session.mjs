@@ -12,7 +12,7 @@
 // Events written (JSON lines): ready, didStartConnecting{reconnecting}, didStart,
 // message{type,headers,payload}, didStop{code,reason}, startResolved, startRejected{code,reason},
 // sent{id,messageId}, stopCalled, log{level,msg}, plus the harness's error events.
-// Commands read from stdin: {"cmd":"send", id, channel, content, type, persistence},
+// Commands read from stdin: {"cmd":"send", id, channel, content, type, persistence, messageAttributes},
 // {"cmd":"stop"}, {"cmd":"exit"}.
 
 import { SendChannelMessageCommand } from '@aws-sdk/client-chime-sdk-messaging';
@@ -83,6 +83,7 @@ readCommands(async command => {
           Type: command.type ?? 'STANDARD',
           Persistence: command.persistence ?? 'PERSISTENT',
           Metadata: command.metadata,
+          MessageAttributes: command.messageAttributes,
           ChimeBearer: userArn,
         }),
       );
