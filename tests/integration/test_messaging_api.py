@@ -685,18 +685,10 @@ def test_get_messaging_session_endpoint(server: RunningServer, messaging: Any) -
 
 
 def _unsupported_calls(app: Any, channel: str) -> list[tuple[Any, str, dict[str, Any]]]:
-    m, i = app.messaging, app.identity
-    bot_config = {
-        "Lex": {
-            "LexBotAliasArn": "arn:aws:lex:us-east-1:123456789012:bot-alias/ABCDEFGHIJ/KLMNOPQRST",
-            "LocaleId": "en_US",
-        }
-    }
+    m = app.messaging
     stream = [
         {"DataType": "Channel", "ResourceArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s"}
     ]
-    endpoint_attrs = {"DeviceToken": "t"}
-    pinpoint = "arn:aws:mobiletargeting:us-east-1:123456789012:apps/abc"
     return [
         (m, "list_sub_channels", {"ChannelArn": channel, "ChimeBearer": app.alice}),
         (
@@ -720,41 +712,6 @@ def _unsupported_calls(app: Any, channel: str) -> list[tuple[Any, str, dict[str,
         ),
         (m, "get_messaging_streaming_configurations", {"AppInstanceArn": app.arn}),
         (m, "delete_messaging_streaming_configurations", {"AppInstanceArn": app.arn}),
-        (i, "create_app_instance_bot", {"AppInstanceArn": app.arn, "Configuration": bot_config}),
-        (i, "describe_app_instance_bot", {"AppInstanceBotArn": f"{app.arn}/bot/b"}),
-        (
-            i,
-            "update_app_instance_bot",
-            {"AppInstanceBotArn": f"{app.arn}/bot/b", "Name": "b", "Metadata": ""},
-        ),
-        (i, "delete_app_instance_bot", {"AppInstanceBotArn": f"{app.arn}/bot/b"}),
-        (i, "list_app_instance_bots", {"AppInstanceArn": app.arn}),
-        (
-            i,
-            "register_app_instance_user_endpoint",
-            {
-                "AppInstanceUserArn": app.alice,
-                "Type": "GCM",
-                "ResourceArn": pinpoint,
-                "EndpointAttributes": endpoint_attrs,
-            },
-        ),
-        (
-            i,
-            "describe_app_instance_user_endpoint",
-            {"AppInstanceUserArn": app.alice, "EndpointId": "e"},
-        ),
-        (
-            i,
-            "update_app_instance_user_endpoint",
-            {"AppInstanceUserArn": app.alice, "EndpointId": "e", "Name": "n"},
-        ),
-        (
-            i,
-            "deregister_app_instance_user_endpoint",
-            {"AppInstanceUserArn": app.alice, "EndpointId": "e"},
-        ),
-        (i, "list_app_instance_user_endpoints", {"AppInstanceUserArn": app.alice}),
     ]
 
 
@@ -763,7 +720,7 @@ def test_unsupported_features_answer_bad_request(
 ) -> None:
     channel = app.channel(app.alice)
     calls = _unsupported_calls(app, channel)
-    assert len(calls) == 15
+    assert len(calls) == 5
     with unchanged():
         for client, method, kwargs in calls:
             with expect_error(client, "BadRequestException", "not supported"):
