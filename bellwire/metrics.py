@@ -114,6 +114,26 @@ SAMPLED: Final = (
         "bellwire_http_unauthenticated_connections",
         "Connections with no authenticated request yet (max_unauthenticated_connections).",
     ),
+    Sampled(
+        "bellwire_bot_answers_total",
+        "Bot calls whose answer was posted in the channel as the bot's message.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_bot_failures_total",
+        "Bot calls that ended in an application/amz-chime-lex-error message.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_pushes_delivered_total",
+        "Devices handed to a push gateway that accepted them (2xx).",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_pushes_failed_total",
+        "Devices not pushed: their gateway unmapped, busy, failing or unreachable.",
+        counter=True,
+    ),
 )
 
 Sampler = Callable[[], Mapping[str, float]]

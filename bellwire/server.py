@@ -308,6 +308,12 @@ class BellwireServer:
             values["bellwire_http_connections"] = len(self._http.connections) + upgraded
         if self.guard is not None:
             values["bellwire_http_unauthenticated_connections"] = len(self.guard.admission)
+        if self.bots is not None:
+            values["bellwire_bot_answers_total"] = self.bots.answered
+            values["bellwire_bot_failures_total"] = self.bots.failed
+        if self.pusher is not None:
+            values["bellwire_pushes_delivered_total"] = self.pusher.delivered
+            values["bellwire_pushes_failed_total"] = self.pusher.failed
         return values
 
     async def stop(self) -> None:

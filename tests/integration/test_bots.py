@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from botocore.config import Config
 from conftest import App, make_app, raises
 from hook_server import SECRET, Hook
+from prometheus_client.parser import text_string_to_metric_families
 from server_process import free_port
 
 from bellwire.client import Established, EventType, MessagingSession, ReconnectPolicy
@@ -476,6 +478,8 @@ async def test_failures_are_control_messages_with_the_lex_error_type(
     while event.payload["Sender"]["Arn"] != echo:
         event = await alice.event(EventType.CREATE_CHANNEL_MESSAGE)
     assert json.loads(event.payload["Content"]) == {"Code": "ValidationException"}
+    # Three failures at least: this test's own (other tests of the module may add more).
+    assert await asyncio.to_thread(_metric, server.url, "bellwire_bot_failures_total") >= 3
 
 
 async def test_a_slow_bot_blocks_nothing(
@@ -503,6 +507,17 @@ async def test_a_slow_bot_blocks_nothing(
         "echo: one",
         "echo: two",
     ]
+
+
+def _metric(url: str, name: str) -> float:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
 
 
 def session_for(running: RunningServer, user_arn: str) -> MessagingSession:

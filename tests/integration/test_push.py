@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from botocore.config import Config
 from conftest import App, make_app, raises
 from hook_server import SECRET, Hook
+from prometheus_client.parser import text_string_to_metric_families
 from server_process import free_port
 
 from bellwire.testing import RunningServer, start_server
@@ -87,6 +89,17 @@ def for_message(gateway: Hook, message_id: str, count: int = 1) -> list[dict[str
             return found
         assert time.monotonic() < deadline, f"{len(found)} of {count} batches for {message_id}"
         time.sleep(0.02)
+
+
+def metric(url: str, name: str) -> float:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
 
 
 def tokens(batch: dict[str, Any]) -> list[str]:
@@ -311,7 +324,11 @@ def test_a_targeted_message_pushes_its_target_only_and_voip_uses_the_voip_token(
     assert [(d["Address"], d["ChannelType"]) for d in batch["Deliveries"]] == [("v", "APNS_VOIP")]
 
 
-def test_a_dead_gateway_never_fails_the_send(app: App, gateway: Hook) -> None:
+def test_a_dead_gateway_never_fails_the_send(
+    app: App, gateway: Hook, server: RunningServer
+) -> None:
+    failed = metric(server.url, "bellwire_pushes_failed_total")
+    delivered = metric(server.url, "bellwire_pushes_delivered_total")
     channel = app.channel(app.alice)
     app.add(channel, app.bob)
     app.add(channel, app.carol)
@@ -325,3 +342,10 @@ def test_a_dead_gateway_never_fails_the_send(app: App, gateway: Hook) -> None:
         ChannelArn=channel, MessageId=sent, ChimeBearer=app.bob
     )["ChannelMessage"]
     assert got["Content"] == "still sent"
+    # The two devices that could not be pushed are counted, the delivered one too.
+    deadline = time.monotonic() + 15
+    while metric(server.url, "bellwire_pushes_failed_total") < failed + 2:
+        assert time.monotonic() < deadline, "the failed pushes were not counted"
+        time.sleep(0.05)
+    assert metric(server.url, "bellwire_pushes_failed_total") == failed + 2
+    assert metric(server.url, "bellwire_pushes_delivered_total") >= delivered + 1
