@@ -49,9 +49,8 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         if "default" in text:  # the help explains a default that is not a plain value
             text += f" ({env})"
         elif f.type == "ResourceMap":
-            parser.add_argument(
-                flag, dest=name, action="append", metavar="ARN=URL", help=f"{text} ({env})"
-            )
+            text += f" (default: none; {env})"
+            parser.add_argument(flag, dest=name, action="append", metavar="ARN=URL", help=text)
             continue
         else:
             text += f" (default: {'none' if f.default in (None, '') else f.default}; {env})"

@@ -179,6 +179,14 @@ class Settings:
         "Webhook calls in flight at once; a new channel-flow invocation over it fails at once "
         "with its processor's FallbackAction.",
     )
+    word_filter_deny: str = _setting(
+        "",
+        "Comma-separated words for which the example processor at POST "
+        "/processors/word-filter denies a message (docs/channel-flows.md).",
+    )
+    word_filter_mask: str = _setting(
+        "", "Comma-separated words the example processor replaces with asterisks."
+    )
     flow_callback_window_seconds: int = _setting(
         172800,
         "How long a channel flow processor has to call ChannelFlowCallback (AWS: 48 hours); "

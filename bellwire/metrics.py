@@ -115,6 +115,21 @@ SAMPLED: Final = (
         "Connections with no authenticated request yet (max_unauthenticated_connections).",
     ),
     Sampled(
+        "bellwire_flow_invocations_in_flight",
+        "Channel flow processor invocations being made (bounded by webhook_max_in_flight).",
+    ),
+    Sampled(
+        "bellwire_flow_invocations_total",
+        "Channel flow processor invocations a processor accepted (2xx).",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_flow_fallbacks_total",
+        "Channel flow messages ended by their FallbackAction (the processor could not be "
+        "invoked, too many in flight, or no callback within flow_callback_window_seconds).",
+        counter=True,
+    ),
+    Sampled(
         "bellwire_bot_answers_total",
         "Bot calls whose answer was posted in the channel as the bot's message.",
         counter=True,

@@ -93,7 +93,7 @@ class ResourceMap:
         return len(self.urls)
 
     def __str__(self) -> str:
-        return " ".join(f"{arn}={url}" for arn, url in self) or "(none)"
+        return " ".join(f"{arn}={url}" for arn, url in self) or "none"
 
 
 def _split(item: str) -> tuple[str, str]:

@@ -63,6 +63,8 @@ from bellwire.pusher import Pusher
 from bellwire.store.base import Tx
 from bellwire.store.sqlite import SqliteStore
 from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
+from bellwire.wordfilter import PATH as WORD_FILTER_PATH
+from bellwire.wordfilter import WordFilter
 
 log = logging.getLogger("bellwire")
 
@@ -107,6 +109,7 @@ class BellwireServer:
         self.invoker: FlowInvoker | None = None
         self.bots: BotInvoker | None = None
         self.pusher: Pusher | None = None
+        self.word_filter: WordFilter | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -140,11 +143,17 @@ class BellwireServer:
             endpoint_host=lambda: self.endpoint_host,
             resources=s.resources,
         )
+        webhook_secret = load_or_create_secret(s.data_dir, s.webhook_secret)
+        self.word_filter = WordFilter(
+            webhook_secret,
+            self.operations,
+            index.root.principal,
+            s.word_filter_deny,
+            s.word_filter_mask,
+        )
         # One webhook caller (one pool, one bound on calls in flight) for every feature; the
         # flow invoker closes it last.
-        caller = WebhookCaller(
-            load_or_create_secret(s.data_dir, s.webhook_secret), WebhookSettings.of(s)
-        )
+        caller = WebhookCaller(webhook_secret, WebhookSettings.of(s))
         self.invoker = FlowInvoker(
             self.store,
             caller,
@@ -308,6 +317,10 @@ class BellwireServer:
             values["bellwire_http_connections"] = len(self._http.connections) + upgraded
         if self.guard is not None:
             values["bellwire_http_unauthenticated_connections"] = len(self.guard.admission)
+        if self.invoker is not None:
+            values["bellwire_flow_invocations_in_flight"] = self.invoker.in_flight
+            values["bellwire_flow_invocations_total"] = self.invoker.invoked
+            values["bellwire_flow_fallbacks_total"] = self.invoker.fell_back
         if self.bots is not None:
             values["bellwire_bot_answers_total"] = self.bots.answered
             values["bellwire_bot_failures_total"] = self.bots.failed
@@ -347,6 +360,8 @@ class BellwireServer:
             await self.pusher.close()
         if self.invoker is not None:
             await self.invoker.close()
+        if self.word_filter is not None:
+            await self.word_filter.close()
         if self.store is not None:
             await self.store.close()
         await self.bus.close()
@@ -438,6 +453,8 @@ class BellwireServer:
             # requests on it are refused so that nothing is written after SIGTERM; the client
             # retries the 503 on a new connection (to another node, or after the restart).
             return self.rest.unavailable(request)
+        if path == WORD_FILTER_PATH and self.word_filter is not None:
+            return await self.word_filter.handle(request)
         if path.startswith("/admin/") and self.admin is not None:
             return await self._admin(request, path)
         return await self.rest.handle(request)

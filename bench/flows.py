@@ -31,7 +31,7 @@ from aiohttp import web
 from bellwire import webhook
 from bench import procs
 from bench.rest import Chime, Signer, messages_path
-from bench.scenarios import latency_summary
+from bench.scenarios import Meter, latency_summary
 
 ACCESS_KEY_ID = "AKIDBELLWIREBENCHFLOW"
 SECRET = "bellwire-bench-flows-secret-key-0123456789"
@@ -62,18 +62,28 @@ class Waiters:
 
 
 async def processor(port: int, server_port: int, signer: Signer, waiters: Waiters) -> web.AppRunner:
-    callers = [Chime("127.0.0.1", server_port, signer) for _ in range(8)]
-    turn = iter(range(1 << 62))
+    # One keep-alive connection carries one request at a time: a pool, checked out per callback.
+    idle: asyncio.Queue[Chime] = asyncio.Queue()
+    for _ in range(64):
+        idle.put_nowait(Chime("127.0.0.1", server_port, signer))
 
     async def call_back(event: dict[str, Any]) -> None:
         message = event["ChannelMessage"]
-        chime = callers[next(turn) % len(callers)]
         path = f"/channels/{quote(message['ChannelArn'], safe='')}"
         document = {
             "CallbackId": event["CallbackId"],
             "ChannelMessage": {"MessageId": message["MessageId"]},
         }
-        status, body = await chime.raw("POST", path, "operation=channel-flow-callback", document)
+        chime = await idle.get()
+        try:
+            status, body = await chime.raw(
+                "POST", path, "operation=channel-flow-callback", document
+            )
+        except Exception as exc:
+            print(f"callback failed: {exc!r}", file=sys.stderr)
+            return
+        finally:
+            idle.put_nowait(chime)
         if status == 200:
             waiters.done(message["MessageId"], time.monotonic_ns())
         else:
@@ -94,7 +104,13 @@ async def processor(port: int, server_port: int, signer: Signer, waiters: Waiter
 
 
 async def closed_loop(
-    chimes: list[Chime], path: str, users: list[str], duration: float, waiters: Waiters | None
+    chimes: list[Chime],
+    path: str,
+    users: list[str],
+    duration: float,
+    waiters: Waiters | None,
+    during: Any = None,
+    server: procs.Proc | None = None,
 ) -> dict[str, Any]:
     latencies: list[int] = []
     stop = False
@@ -125,8 +141,10 @@ async def closed_loop(
     await asyncio.sleep(1.0)
     measuring = True
     started = time.monotonic()
-    await asyncio.sleep(duration)
+    meter = Meter(server) if server is not None else None
+    await (during(duration) if during is not None else asyncio.sleep(duration))
     elapsed = time.monotonic() - started
+    usage = meter.read() if meter is not None else {}
     measuring = False
     stop = True
     await asyncio.gather(*tasks)
@@ -134,10 +152,11 @@ async def closed_loop(
         "messages_per_s": round(done / elapsed, 1),
         "failures": failures,
         **latency_summary(latencies),
+        **{k: v for k, v in usage.items() if k != "seconds"},
     }
 
 
-async def run(duration: float, clients: int) -> dict[str, Any]:
+async def run(duration: float, clients: int, profile: Path | None = None) -> dict[str, Any]:
     signer = Signer(ACCESS_KEY_ID, SECRET, REGION)
     port, processor_port = procs.free_port(), procs.free_port()
     workdir = Path(tempfile.mkdtemp(prefix="bench-flows-"))
@@ -177,8 +196,10 @@ async def run(duration: float, clients: int) -> dict[str, Any]:
         admin = chimes[0]
         app = await admin.create_app_instance("bench-flows")
         users = [await admin.create_user(app, f"u{i}") for i in range(clients)]
-        plain = await admin.create_channel(app, users[0], "plain", users[1:])
-        flowing = await admin.create_channel(app, users[0], "flowing", users[1:])
+        plain = await admin.create_channel(app, users[0], "plain", users[1:10])
+        flowing = await admin.create_channel(app, users[0], "flowing", users[1:10])
+        for channel in (plain, flowing):
+            await admin.add_members(channel, users[0], users[10:])
         flow = await admin.call(
             "POST",
             "/channel-flows",
@@ -205,8 +226,20 @@ async def run(duration: float, clients: int) -> dict[str, Any]:
             document={"ChannelFlowArn": flow["ChannelFlowArn"]},
             bearer=users[0],
         )
-        without = await closed_loop(chimes, messages_path(plain), users, duration, None)
-        through = await closed_loop(chimes, messages_path(flowing), users, duration, waiters)
+        without = await closed_loop(
+            chimes, messages_path(plain), users, duration, None, server=server
+        )
+        during = None
+        if profile is not None:
+            from bench.profile import record
+
+            async def during(seconds: float) -> None:
+                summary = await record(server.pid, seconds, profile, server_core)
+                profile.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+
+        through = await closed_loop(
+            chimes, messages_path(flowing), users, duration, waiters, during, server
+        )
     finally:
         for chime in chimes:
             chime.close()
@@ -238,9 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the server during the flow phase into this file"
+    )
     args = parser.parse_args(argv)
     try:
-        result = asyncio.run(run(args.duration, args.clients))
+        result = asyncio.run(run(args.duration, args.clients, args.profile))
     finally:
         procs.stop_all()
     print(json.dumps(result, indent=2))

@@ -178,6 +178,11 @@ class CatchUpState:
         message_id = summary.get("MessageId")
         if isinstance(message_id, str) and self.seen(channel_arn, message_id):
             return None
+        status = summary.get("Status")
+        if isinstance(status, Mapping) and status.get("Value") not in (None, "SENT"):
+            # The sender's own message that a channel flow holds (or failed): not a message
+            # the channel has, and its CREATE, once SENT, must not be taken for a repeat.
+            return None
         payload = caught_up_payload(channel_arn, summary)
         self._message(channel_arn, payload)
         return payload

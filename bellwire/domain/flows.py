@@ -298,13 +298,9 @@ def submit(
     return Result(output, [event], invocations=[invocation])
 
 
-def message_status(tx: Tx, channel_arn: str, message_id: str) -> str | None:
-    """PENDING while a processor has the message (its create or an edit), else None."""
-    return "PENDING" if tx.pending_invocation_of(channel_arn, message_id) else None
-
-
 def pending_message(tx: Tx, channel_arn: str, message_id: str) -> Message | None:
-    """A message known only to its pending invocation (a NON_PERSISTENT one being processed)."""
+    """The message as a processor has it now (a create, persistent or not, or an edit), if one
+    has it: GetChannelMessageStatus answers PENDING for it."""
     found = tx.pending_invocation_of(channel_arn, message_id)
     return None if found is None else _message(found.message)
 

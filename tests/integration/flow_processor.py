@@ -28,6 +28,8 @@ class Processor:
         default_factory=lambda: flows.word_filter()
     )
     silent: bool = False
+    fail_first: int = 0  # answer this many invocations 503 first (a cold, overloaded Lambda)
+    failed: int = 0
     client: Callable[[], Any] | None = None  # a boto3 chime-sdk-messaging client factory
     events: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -65,6 +67,9 @@ class Processor:
         except (webhook.SignatureError, flows.EventError):
             self.refused += 1
             return web.Response(status=401)
+        if self.failed < self.fail_first:
+            self.failed += 1
+            return web.Response(status=503)
         self.events.append(json.loads(body))
         self.headers.append(dict(request.headers))
         await asyncio.to_thread(self._hold.wait, 30)

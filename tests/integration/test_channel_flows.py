@@ -9,14 +9,19 @@ Events are read with the Python MessagingSession client.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -24,7 +29,6 @@ import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import App, make_app, raises
 from flow_processor import SECRET, Processor
 from server_process import free_port
 from server_process import start as start_process
@@ -33,6 +37,25 @@ from bellwire import flows
 from bellwire.client import Established, EventType, MessagingSession, ReconnectPolicy, SessionEvent
 from bellwire.testing import RunningServer, start_server
 
+
+def _integration_helpers() -> ModuleType:
+    """This suite's conftest under a name of its own: ``import conftest`` finds whichever
+    conftest was imported first when several suites run in one session."""
+    spec = importlib.util.spec_from_file_location(
+        "integration_conftest", Path(__file__).with_name("conftest.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+_helpers = _integration_helpers()
+App = _helpers.App
+make_app = _helpers.make_app
+raises = _helpers.raises
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 SENDS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:sends"
@@ -40,6 +63,8 @@ QUIET = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:quiet"
 SLOW = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slow"
 DEAD = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:dead"
 UNMAPPED = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:unmapped"
+ROOT_KEY = "AKIAFLOWTESTROOT0001"
+ROOT_SECRET = "flow-test-root-secret-key-0123456789abcd"
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 FAST = ReconnectPolicy(base=0.05, cap=0.2, window=3.0)
 
@@ -230,6 +255,9 @@ def test_flow_life_cycle(app: App) -> None:
     assert described["Processors"] == [processor(SENDS)]
     assert described["CreatedTimestamp"] == described["LastUpdatedTimestamp"]
     assert m.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "trust"}]
+    m.tag_resource(ResourceARN=arn, Tags=[{"Key": "tier", "Value": "gold"}])
+    m.untag_resource(ResourceARN=arn, TagKeys=["team"])
+    assert m.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "tier", "Value": "gold"}]
 
     m.update_channel_flow(
         ChannelFlowArn=arn, Name="renamed", Processors=[processor(QUIET, "CONTINUE")]
@@ -275,6 +303,23 @@ def test_flow_life_cycle(app: App) -> None:
     m.delete_channel_flow(ChannelFlowArn=arn)
     with raises(m, "NotFoundException", "does not exist"):
         m.describe_channel_flow(ChannelFlowArn=arn)
+
+
+def test_a_deleted_channel_leaves_its_flow(app: App) -> None:
+    """A channel made again with the same ChannelId does not inherit the old association, and
+    the flow can be deleted once its only channel is gone."""
+    m = app.messaging
+    arn = flow(app, SENDS)
+    channel = app.channel(app.alice, ChannelId="again")
+    m.associate_channel_flow(ChannelArn=channel, ChannelFlowArn=arn, ChimeBearer=app.alice)
+    m.delete_channel(ChannelArn=channel, ChimeBearer=app.alice)
+    assert app.channel(app.alice, ChannelId="again") == channel
+    assert (
+        "ChannelFlowArn"
+        not in m.describe_channel(ChannelArn=channel, ChimeBearer=app.alice)["Channel"]
+    )
+    assert m.list_channels_associated_with_channel_flow(ChannelFlowArn=arn)["Channels"] == []
+    m.delete_channel_flow(ChannelFlowArn=arn)
 
 
 def test_an_unmapped_lambda_is_refused_with_how_to_map_it(app: App) -> None:
@@ -580,6 +625,28 @@ async def test_an_unreachable_processor_fails_the_message_with_abort(
     assert first.payload["MessageId"] == control["MessageId"]
 
 
+def scraped(running: RunningServer, name: str) -> float:
+    with urllib.request.urlopen(running.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    assert values, f"{name} not in /metrics"
+    return values[0]
+
+
+def test_flow_metrics(app: App, server: RunningServer, processors: dict[str, Processor]) -> None:
+    fallbacks = scraped(server, "bellwire_flow_fallbacks_total")
+    invoked = scraped(server, "bellwire_flow_invocations_total")
+    failing = channel_with_flow(app, DEAD, "ABORT")
+    sent = app.send(failing, app.alice, "nowhere")
+    assert wait_status(app.messaging, failing, sent, app.alice) == "FAILED"
+    passing = channel_with_flow(app, SENDS)
+    sent = app.send(passing, app.alice, "somewhere")
+    assert wait_status(app.messaging, passing, sent, app.alice) == "SENT"
+    assert scraped(server, "bellwire_flow_fallbacks_total") == fallbacks + 1
+    assert scraped(server, "bellwire_flow_invocations_total") >= invoked + 1
+    assert scraped(server, "bellwire_flow_invocations_in_flight") >= 0
+
+
 async def test_an_unreachable_processor_sends_the_message_as_is_with_continue(
     app: App, server: RunningServer, watch: Any
 ) -> None:
@@ -858,9 +925,6 @@ def test_the_plugin_starts_a_processor_next_to_the_server(
 def test_the_example_processor_command(
     bellwire_server_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import subprocess
-    import sys
-
     port = free_port()
     keys = {"AKIAEXAMPLEPROCESSOR": "example-processor-secret-key-0123456789ab"}
     ((key_id, secret_key),) = keys.items()
@@ -871,7 +935,7 @@ def test_the_example_processor_command(
         root_secret_access_key=secret_key,
     )
     env = {
-        **{k: v for k, v in __import__("os").environ.items() if not k.startswith("AWS_")},
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
         "BELLWIRE_WEBHOOK_SECRET": SECRET,
         "AWS_ACCESS_KEY_ID": key_id,
         "AWS_SECRET_ACCESS_KEY": secret_key,
@@ -897,3 +961,126 @@ def test_the_example_processor_command(
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_serve_ships_a_word_filter_processor(tmp_path: Path) -> None:
+    port = free_port()
+    word_filter = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:word-filter"
+    running = start_server(
+        tmp_path / "word-filter",
+        port=port,
+        resources={word_filter: f"http://127.0.0.1:{port}/processors/word-filter"},
+        word_filter_deny="spam, scam",
+        word_filter_mask="darn",
+    )
+    try:
+        app = make_app(running.client("chime-sdk-identity"), running.client("chime-sdk-messaging"))
+        channel = channel_with_flow(app, word_filter)
+        masked = app.send(channel, app.alice, "darn, it works")
+        denied = app.send(channel, app.alice, "a scam")
+        kept = app.send(channel, app.alice, "all good")
+        assert wait_status(app.messaging, channel, masked, app.alice) == "SENT"
+        assert wait_status(app.messaging, channel, denied, app.alice) == "GONE"
+        assert wait_status(app.messaging, channel, kept, app.alice) == "SENT"
+        listed = app.messaging.list_channel_messages(
+            ChannelArn=channel, ChimeBearer=app.bob, SortOrder="ASCENDING"
+        )["ChannelMessages"]
+        assert sorted(x["Content"] for x in listed) == ["****, it works", "all good"]
+        # Anyone but the server itself is refused.
+        request = urllib.request.Request(
+            f"{running.url}/processors/word-filter", data=b"{}", method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401
+        refused.value.close()
+    finally:
+        running.stop()
+
+
+def test_a_processor_that_fails_at_first_is_retried(tmp_path: Path, callers: Callers) -> None:
+    flaky = Processor(decide=decide, client=callers.client, fail_first=2).start()
+    running = start_server(
+        tmp_path / "retry",
+        resources={SENDS: flaky.url},
+        webhook_secret=SECRET,
+        webhook_retries=2,
+        root_access_key_id=ROOT_KEY,
+        root_secret_access_key=ROOT_SECRET,
+    )
+    flaky.client = lambda: running.client("chime-sdk-messaging", config=NO_RETRY)
+    try:
+        app = make_app(running.client("chime-sdk-identity"), running.client("chime-sdk-messaging"))
+        channel = channel_with_flow(app, SENDS)
+        sent = app.send(channel, app.alice, "shout twice refused")
+        assert wait_status(app.messaging, channel, sent, app.alice) == "SENT"
+        assert flaky.failed == 2 and len(flaky.events) == 1
+        got = app.messaging.get_channel_message(
+            ChannelArn=channel, MessageId=sent, ChimeBearer=app.bob
+        )
+        assert got["ChannelMessage"]["Content"] == "SHOUT TWICE REFUSED"
+    finally:
+        running.stop()
+        flaky.stop()
+
+
+async def test_a_failed_edit_leaves_the_message_and_tells_the_sender(
+    app: App, server: RunningServer, watch: Any
+) -> None:
+    channel = app.channel(app.alice)
+    app.add(channel, app.bob)
+    message_id = app.send(channel, app.alice, "original")
+    app.messaging.associate_channel_flow(
+        ChannelArn=channel, ChannelFlowArn=flow(app, DEAD, "ABORT"), ChimeBearer=app.alice
+    )
+    alice = watch(session_for(server, app.alice))
+    await alice.next(Established)
+    await call(
+        app.messaging.update_channel_message,
+        ChannelArn=channel,
+        MessageId=message_id,
+        Content="never seen",
+        ChimeBearer=app.alice,
+    )
+    await alice.event(EventType.PENDING_UPDATE_CHANNEL_MESSAGE)
+    failed = await alice.event(EventType.FAILED_UPDATE_CHANNEL_MESSAGE, timeout=20)
+    assert failed.payload["Content"] == "never seen"
+    assert failed.payload["Status"]["Value"] == "FAILED"
+    got = await call(
+        app.messaging.get_channel_message,
+        ChannelArn=channel,
+        MessageId=message_id,
+        ChimeBearer=app.bob,
+    )
+    assert (got["ChannelMessage"]["Content"], got["ChannelMessage"]["Status"]) == (
+        "original",
+        {"Value": "SENT"},
+    )
+
+
+def test_a_message_pending_when_the_flow_is_disassociated_still_finishes(
+    app: App, processors: dict[str, Processor], callers: Callers
+) -> None:
+    quiet = processors[QUIET]
+    channel = channel_with_flow(app, QUIET)
+    arn = app.messaging.describe_channel(ChannelArn=channel, ChimeBearer=app.alice)["Channel"][
+        "ChannelFlowArn"
+    ]
+    before = len(quiet.events)
+    sent = app.send(channel, app.alice, "in flight", Persistence="NON_PERSISTENT")
+    event = quiet.arrived(before + 1)[before]
+    assert app.messaging.get_channel_message_status(
+        ChannelArn=channel, MessageId=sent, ChimeBearer=app.alice
+    )["Status"] == {"Value": "PENDING"}
+    app.messaging.disassociate_channel_flow(
+        ChannelArn=channel, ChannelFlowArn=arn, ChimeBearer=app.alice
+    )
+    app.messaging.delete_channel_flow(ChannelFlowArn=arn)
+    callers.client().channel_flow_callback(
+        CallbackId=event["CallbackId"], ChannelArn=channel, ChannelMessage={"MessageId": sent}
+    )
+    # NON_PERSISTENT: delivered to whoever was connected, never stored, no status kept.
+    with raises(app.messaging, "NotFoundException"):
+        app.messaging.get_channel_message_status(
+            ChannelArn=channel, MessageId=sent, ChimeBearer=app.alice
+        )

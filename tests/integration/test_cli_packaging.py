@@ -151,7 +151,8 @@ def test_serve_help_shows_every_setting_default() -> None:
     for name, field in config.FIELDS.items():
         if field.metadata.get("secret") or "default" in field.metadata["help"]:
             continue
-        shown = "none" if field.default in (None, "") else str(field.default)
+        default = getattr(config.Settings(), name)
+        shown = "none" if default in (None, "") else str(default)
         assert f"(default: {shown}; env BELLWIRE_{name.upper()})" in text, name
 
 

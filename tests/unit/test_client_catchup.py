@@ -150,6 +150,16 @@ def test_pending_messages_do_not_count_as_seen(state: CatchUpState) -> None:
     assert state.accept(C1, {"MessageId": "p", "CreatedTimestamp": at(10)}) is not None
 
 
+@pytest.mark.parametrize("value", ["PENDING", "FAILED"])
+def test_a_listed_message_a_flow_holds_is_not_caught_up(state: CatchUpState, value: str) -> None:
+    # Its sender lists it while a flow holds it; once SENT, its live CREATE is the news.
+    listed = {"MessageId": "p", "CreatedTimestamp": at(10), "Status": {"Value": value}}
+    assert state.accept(C1, listed) is None
+    assert not state.is_duplicate(message(EventType.CREATE_CHANNEL_MESSAGE, C1, "p", 10))
+    sent = {**listed, "Status": {"Value": "SENT"}}
+    assert state.accept(C1, sent) is not None
+
+
 def test_seen_ids_are_bounded_per_channel() -> None:
     small = CatchUpState(ME, margin=MARGIN, max_ids=3)
     small.established(T0)

@@ -95,7 +95,7 @@ class ChannelsSql(SqlBase):
         return int(row[0])
 
     def delete_channel(self, arn: str) -> None:
-        for table in ("memberships", "moderators", "bans", "messages"):
+        for table in ("memberships", "moderators", "bans", "messages", "channel_flow_associations"):
             self._run(f"DELETE FROM {table} WHERE channel_arn = ?", (arn,))
         self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
         self._run("DELETE FROM channels WHERE arn = ?", (arn,))

@@ -202,7 +202,7 @@ class FlowsSql(SqlBase):
         self._run(
             "UPDATE messages SET seq = COALESCE(?, seq), status = ?, content = ?, metadata = ?, "
             "attributes = ?, content_type = ?, push = ?, last_updated = ?, "
-            "last_edited = CASE WHEN ? THEN ? ELSE last_edited END "
+            "last_edited = CASE WHEN ? = 1 THEN ? ELSE last_edited END "
             "WHERE channel_arn = ? AND message_id = ?",
             (
                 seq,
