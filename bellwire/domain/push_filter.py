@@ -64,8 +64,10 @@ def parse(text: str) -> dict[str, Any]:
         rule = json.loads(text)
     except ValueError:
         raise FilterRuleError("a FilterRule must be a JSON object") from None
-    if not isinstance(rule, dict) or not rule:
-        raise FilterRuleError("a FilterRule must be a non-empty JSON object")
+    # An empty object constrains nothing and matches every message, as an empty SNS filter
+    # policy does [INFERRED].
+    if not isinstance(rule, dict):
+        raise FilterRuleError("a FilterRule must be a JSON object")
     complexity = _complexity(rule)
     if complexity > MAX_COMPLEXITY:
         raise FilterRuleError(

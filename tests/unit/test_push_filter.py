@@ -36,6 +36,7 @@ EITHER = '{"$or":[{"mention":["Bob"]},{"type":[{"anything-but":["Room"]}]}]}'
         (EITHER, attrs(type=["Room"], mention=["Tom"]), False),
         (EITHER, attrs(type=["Direct"], mention=["Tom"]), True),
         ('{"mention":["Bob","Tom"]}', attrs(mention=["Tom"]), True),
+        ("{}", None, True),  # constrains nothing
     ],
 )
 def test_documented_rules(rule: str, attributes: dict[str, Any] | None, expected: bool) -> None:
@@ -47,7 +48,6 @@ def test_documented_rules(rule: str, attributes: dict[str, Any] | None, expected
     [
         ("nope", "JSON"),
         ("[]", "object"),
-        ("{}", "object"),
         ('{"k":"v"}', "list"),
         ('{"k":[1]}', "string"),
         ('{"k":[{"prefix":"a"}]}', "anything-but"),
