@@ -386,7 +386,7 @@ def callback(tx: Tx, call: Call, p: MessagingChannelFlowCallbackRequest) -> Resu
 
 
 def _with(output: dict[str, Any], result: Result) -> Result:
-    return Result(output, result.events)
+    return dataclasses.replace(result, output=output)
 
 
 def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result:

@@ -530,3 +530,75 @@ def session_for(running: RunningServer, user_arn: str) -> MessagingSession:
         endpoint_url=running.url,
         policy=FAST,
     )
+
+
+def test_bots_and_pushes_see_a_flow_message_as_the_flow_lets_it_through(
+    tmp_path_factory: pytest.TempPathFactory, hooks: dict[str, Hook]
+) -> None:
+    """With the word filter that ``bellwire serve`` ships as the channel's processor: a masked
+    message reaches the bot and the push gateway masked, a denied one reaches neither."""
+    port = free_port()
+    word_filter = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:word-filter"
+    pinpoint = f"arn:aws:mobiletargeting:{REGION}:{ACCOUNT}:apps/flows"
+    gateway = Hook().start()
+    running = start_server(
+        tmp_path_factory.mktemp("bots-flows"),
+        port=port,
+        resources={
+            word_filter: f"http://127.0.0.1:{port}/processors/word-filter",
+            ECHO: hooks[ECHO].url,
+            pinpoint: gateway.url,
+        },
+        webhook_secret=SECRET,
+        word_filter_deny="scam",
+        word_filter_mask="darn",
+    )
+    try:
+        app = make_app(
+            running.client("chime-sdk-identity", config=NO_RETRY),
+            running.client("chime-sdk-messaging", config=NO_RETRY),
+        )
+        bot = make_bot(app)
+        channel = app.channel(app.alice)
+        app.add(channel, app.bob)
+        app.add(channel, bot)
+        app.identity.register_app_instance_user_endpoint(
+            AppInstanceUserArn=app.bob,
+            Type="GCM",
+            ResourceArn=pinpoint,
+            EndpointAttributes={"DeviceToken": "bob-phone"},
+            ClientRequestToken=uuid.uuid4().hex,
+        )
+        flow = app.messaging.create_channel_flow(
+            AppInstanceArn=app.arn,
+            Name="filter",
+            ClientRequestToken=uuid.uuid4().hex,
+            Processors=[
+                {
+                    "Name": "words",
+                    "Configuration": {
+                        "Lambda": {"ResourceArn": word_filter, "InvocationType": "ASYNC"}
+                    },
+                    "ExecutionOrder": 1,
+                    "FallbackAction": "ABORT",
+                }
+            ],
+        )["ChannelFlowArn"]
+        app.messaging.associate_channel_flow(
+            ChannelArn=channel, ChannelFlowArn=flow, ChimeBearer=app.alice
+        )
+        push = {"Title": "t", "Body": "b"}
+        app.send(channel, app.alice, "a scam", PushNotification=push)
+        app.send(channel, app.alice, "darn good", PushNotification=push)
+        [answer] = from_bot(app, channel, bot, 1)
+        assert json.loads(answer["Content"])["Messages"][0]["Content"] == "echo: **** good"
+        assert texts(hooks[ECHO], bot, channel) == ["**** good"]
+        [batch] = gateway.arrived(1)
+        masked = app.messaging.get_channel_message(
+            ChannelArn=channel, MessageId=batch["Message"]["MessageId"], ChimeBearer=app.bob
+        )["ChannelMessage"]
+        assert masked["Content"] == "**** good"
+        assert len(gateway.bodies) == 1
+    finally:
+        running.stop()
+        gateway.stop()
