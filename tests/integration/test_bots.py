@@ -282,6 +282,28 @@ def test_a_bot_is_a_member_a_bearer_and_a_sender(app: App) -> None:
     assert bot not in [m["Member"]["Arn"] for m in listed["ChannelMemberships"]]
 
 
+def test_a_bot_takes_the_roles_it_is_given(app: App) -> None:
+    """As an AppInstanceAdmin or a channel moderator, a bot bearer has their rights; as a
+    plain member it has a member's."""
+    bot = make_bot(app, standard="NONE")
+    channel = app.channel(app.alice)
+    app.add(channel, app.bob)
+    app.add(channel, bot)
+    said = app.send(channel, app.bob, "mine")
+    with raises(app.messaging, "ForbiddenException"):
+        app.messaging.redact_channel_message(ChannelArn=channel, MessageId=said, ChimeBearer=bot)
+    app.messaging.create_channel_moderator(
+        ChannelArn=channel, ChannelModeratorArn=bot, ChimeBearer=app.alice
+    )
+    app.messaging.redact_channel_message(ChannelArn=channel, MessageId=said, ChimeBearer=bot)
+    with raises(app.messaging, "ForbiddenException", "admins"):
+        app.messaging.delete_channel_message(ChannelArn=channel, MessageId=said, ChimeBearer=bot)
+    app.identity.create_app_instance_admin(AppInstanceArn=app.arn, AppInstanceAdminArn=bot)
+    app.messaging.delete_channel_message(ChannelArn=channel, MessageId=said, ChimeBearer=bot)
+    with raises(app.messaging, "NotFoundException"):
+        app.messaging.get_channel_message(ChannelArn=channel, MessageId=said, ChimeBearer=app.bob)
+
+
 def test_the_bot_answers_with_lex_messages_as_the_bot(app: App, hooks: dict[str, Hook]) -> None:
     bot = make_bot(app)
     channel = app.channel(app.alice)
