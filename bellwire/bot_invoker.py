@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from bellwire.domain import bots, lex
 from bellwire.domain.delivery import BusEvent, ChannelEvent
-from bellwire.domain.operation import Result
+from bellwire.domain.operation import AnyResult
 from bellwire.records.bots import BotCall
 from bellwire.resources import ResourceMap
 from bellwire.store.base import Store, StoreClosed
@@ -38,7 +38,7 @@ class BotInvoker:
         store: Store,
         caller: WebhookCaller,
         resources: ResourceMap,
-        committed: Callable[[Result], None],
+        committed: Callable[[AnyResult], None],
         *,
         now: Callable[[], float] = time.time,
     ) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from bellwire.domain import flows
-from bellwire.domain.operation import Result
+from bellwire.domain.operation import AnyResult
 from bellwire.records.flows import FlowInvocation
 from bellwire.resources import ResourceMap
 from bellwire.store.base import Store, StoreClosed
@@ -46,7 +46,7 @@ class FlowInvoker:
         store: Store,
         caller: WebhookCaller,
         resources: ResourceMap,
-        committed: Callable[[Result], None],
+        committed: Callable[[AnyResult], None],
         *,
         window: float,
         now: Callable[[], float] = time.time,

@@ -43,7 +43,7 @@ from bellwire.connections import (
     Limits,
     raise_file_limit,
 )
-from bellwire.domain.operation import IamContext, Result
+from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.gateway.takeover import Detached
@@ -390,7 +390,7 @@ class BellwireServer:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _committed(self, result: Result) -> None:
+    def _committed(self, result: AnyResult) -> None:
         """Every committed operation passes here, in commit order, before its caller resumes:
         its events go to the bus, its IAM changes to the credential index."""
         if result.events:

@@ -9,14 +9,14 @@ lacks (a newer botocore adds some) answers the service's modeled refusal, never 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bellwire import __version__
 from bellwire.aws.errors import AwsError, BadRequest, InvalidAction
 from bellwire.domain import operations
 from bellwire.domain.iam import add_access_key, put_policy, update_role
-from bellwire.domain.operation import Call, IamContext, Registered, Result
+from bellwire.domain.operation import AnyResult, Call, IamContext, Registered
 from bellwire.iam.authorize import Facts, authorize
 from bellwire.iam.principal import Principal
 from bellwire.resources import ResourceMap
@@ -47,7 +47,7 @@ class Operations:
         region: str,
         account_id: str,
         iam: IamContext,
-        committed: Callable[[Result], None],
+        committed: Callable[[AnyResult], None],
         endpoint_host: Callable[[], str] = str,
         now: Callable[[], float] = time.time,
         resources: ResourceMap | None = None,
@@ -87,7 +87,7 @@ class Operations:
         params: dict[str, Any],
         facts: Facts | None,
         request_id: str = "",
-    ) -> dict[str, Any]:
+    ) -> Mapping[str, Any]:
         """Authorize ``<service>:<Operation>`` on the operation's resources, then run it in one
         store transaction; its events and IAM changes are applied (``committed``) before this
         returns."""
@@ -98,7 +98,7 @@ class Operations:
             await self._transact(registered.writes, lambda tx: registered.fn(tx, call, params))
         ).output
 
-    async def _transact(self, writes: bool, unit: Callable[[IamTx], Result]) -> Result:
+    async def _transact(self, writes: bool, unit: Callable[[IamTx], AnyResult]) -> AnyResult:
         if writes:
             return await self._store.write(unit, self._committed)
         return await self._store.read(unit)
@@ -108,33 +108,33 @@ class Operations:
     def _as_root(self) -> Call:
         return self.call_of(self._iam.credentials.root.principal, None)
 
-    async def create_user(self, params: dict[str, Any]) -> Result:
+    async def create_user(self, params: dict[str, Any]) -> AnyResult:
         return await self._root_call("CreateUser", params)
 
-    async def create_role(self, params: dict[str, Any]) -> Result:
+    async def create_role(self, params: dict[str, Any]) -> AnyResult:
         return await self._root_call("CreateRole", params)
 
-    async def _root_call(self, name: str, params: dict[str, Any]) -> Result:
+    async def _root_call(self, name: str, params: dict[str, Any]) -> AnyResult:
         registered, call = find("iam", name), self._as_root()
         return await self._transact(True, lambda tx: registered.fn(tx, call, params))
 
-    async def add_access_key(self, name: str, access_key_id: str, secret: str) -> Result:
+    async def add_access_key(self, name: str, access_key_id: str, secret: str) -> AnyResult:
         call = self._as_root()
         return await self._transact(
             True, lambda tx: add_access_key(tx, call, name, access_key_id, secret)
         )
 
-    async def store_user_policy(self, name: str, policy_name: str, document: str) -> Result:
+    async def store_user_policy(self, name: str, policy_name: str, document: str) -> AnyResult:
         return await self._transact(
             True, lambda tx: put_policy(tx, "user", name, policy_name, document)
         )
 
-    async def store_role_policy(self, name: str, policy_name: str, document: str) -> Result:
+    async def store_role_policy(self, name: str, policy_name: str, document: str) -> AnyResult:
         return await self._transact(
             True, lambda tx: put_policy(tx, "role", name, policy_name, document)
         )
 
-    async def update_role(self, name: str, *, trust_policy: str, max_session: int) -> Result:
+    async def update_role(self, name: str, *, trust_policy: str, max_session: int) -> AnyResult:
         return await self._transact(
             True,
             lambda tx: update_role(tx, name, trust_policy=trust_policy, max_session=max_session),

@@ -1,8 +1,13 @@
-"""Operation inputs as TypedDicts, generated from botocore's pinned models by
-``scripts/gen-shapes`` (bellwire.aws.genshapes): do not edit."""
+"""Operation inputs and outputs as TypedDicts, generated from botocore's pinned models
+by ``scripts/gen-shapes`` (bellwire.aws.genshapes): do not edit."""
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Required, TypedDict
+
+
+class NoOutput(TypedDict):
+    """What an operation returns whose model has no output shape."""
 
 
 class IdentityTag(TypedDict, total=False):
@@ -28,11 +33,11 @@ class IdentityInvokedBy(TypedDict, total=False):
 
 
 class IdentityLexConfiguration(TypedDict, total=False):
-    RespondsTo: str
-    InvokedBy: IdentityInvokedBy
+    RespondsTo: str | None
+    InvokedBy: IdentityInvokedBy | None
     LexBotAliasArn: Required[str]
     LocaleId: Required[str]
-    WelcomeIntent: str
+    WelcomeIntent: str | None
 
 
 class IdentityConfiguration(TypedDict, total=False):
@@ -141,11 +146,11 @@ class IdentityListAppInstancesRequest(TypedDict, total=False):
 
 
 class IdentityChannelRetentionSettings(TypedDict, total=False):
-    RetentionDays: int
+    RetentionDays: int | None
 
 
 class IdentityAppInstanceRetentionSettings(TypedDict, total=False):
-    ChannelRetentionSettings: IdentityChannelRetentionSettings
+    ChannelRetentionSettings: IdentityChannelRetentionSettings | None
 
 
 class IdentityPutAppInstanceRetentionSettingsRequest(TypedDict, total=False):
@@ -160,7 +165,7 @@ class IdentityPutAppInstanceUserExpirationSettingsRequest(TypedDict, total=False
 
 class IdentityEndpointAttributes(TypedDict, total=False):
     DeviceToken: Required[str]
-    VoipDeviceToken: str
+    VoipDeviceToken: str | None
 
 
 class IdentityRegisterAppInstanceUserEndpointRequest(TypedDict, total=False):
@@ -199,6 +204,194 @@ class IdentityUpdateAppInstanceUserEndpointRequest(TypedDict, total=False):
     AllowMessages: str
 
 
+class IdentityCreateAppInstanceResponse(TypedDict, total=False):
+    AppInstanceArn: str | None
+
+
+class IdentityIdentity(TypedDict, total=False):
+    Arn: str | None
+    Name: str | None
+
+
+class IdentityCreateAppInstanceAdminResponse(TypedDict, total=False):
+    AppInstanceAdmin: IdentityIdentity | None
+    AppInstanceArn: str | None
+
+
+class IdentityCreateAppInstanceBotResponse(TypedDict, total=False):
+    AppInstanceBotArn: str | None
+
+
+class IdentityCreateAppInstanceUserResponse(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+
+
+class IdentityAppInstance(TypedDict, total=False):
+    AppInstanceArn: str | None
+    Name: str | None
+    CreatedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+    Metadata: str | None
+
+
+class IdentityDescribeAppInstanceResponse(TypedDict, total=False):
+    AppInstance: IdentityAppInstance | None
+
+
+class IdentityAppInstanceAdmin(TypedDict, total=False):
+    Admin: IdentityIdentity | None
+    AppInstanceArn: str | None
+    CreatedTimestamp: float | None
+
+
+class IdentityDescribeAppInstanceAdminResponse(TypedDict, total=False):
+    AppInstanceAdmin: IdentityAppInstanceAdmin | None
+
+
+class IdentityAppInstanceBot(TypedDict, total=False):
+    AppInstanceBotArn: str | None
+    Name: str | None
+    Configuration: IdentityConfiguration | None
+    CreatedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+    Metadata: str | None
+
+
+class IdentityDescribeAppInstanceBotResponse(TypedDict, total=False):
+    AppInstanceBot: IdentityAppInstanceBot | None
+
+
+class IdentityAppInstanceUser(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    Name: str | None
+    Metadata: str | None
+    CreatedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+    ExpirationSettings: IdentityExpirationSettings | None
+
+
+class IdentityDescribeAppInstanceUserResponse(TypedDict, total=False):
+    AppInstanceUser: IdentityAppInstanceUser | None
+
+
+class IdentityEndpointState(TypedDict, total=False):
+    Status: Required[str]
+    StatusReason: str | None
+
+
+class IdentityAppInstanceUserEndpoint(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    EndpointId: str | None
+    Name: str | None
+    Type: str | None
+    ResourceArn: str | None
+    EndpointAttributes: IdentityEndpointAttributes | None
+    CreatedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+    AllowMessages: str | None
+    EndpointState: IdentityEndpointState | None
+
+
+class IdentityDescribeAppInstanceUserEndpointResponse(TypedDict, total=False):
+    AppInstanceUserEndpoint: IdentityAppInstanceUserEndpoint | None
+
+
+class IdentityGetAppInstanceRetentionSettingsResponse(TypedDict, total=False):
+    AppInstanceRetentionSettings: IdentityAppInstanceRetentionSettings | None
+    InitiateDeletionTimestamp: float | None
+
+
+class IdentityAppInstanceAdminSummary(TypedDict, total=False):
+    Admin: IdentityIdentity | None
+
+
+class IdentityListAppInstanceAdminsResponse(TypedDict, total=False):
+    AppInstanceArn: str | None
+    AppInstanceAdmins: Sequence[IdentityAppInstanceAdminSummary] | None
+    NextToken: str | None
+
+
+class IdentityAppInstanceBotSummary(TypedDict, total=False):
+    AppInstanceBotArn: str | None
+    Name: str | None
+    Metadata: str | None
+
+
+class IdentityListAppInstanceBotsResponse(TypedDict, total=False):
+    AppInstanceArn: str | None
+    AppInstanceBots: Sequence[IdentityAppInstanceBotSummary] | None
+    NextToken: str | None
+
+
+class IdentityAppInstanceUserEndpointSummary(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    EndpointId: str | None
+    Name: str | None
+    Type: str | None
+    AllowMessages: str | None
+    EndpointState: IdentityEndpointState | None
+
+
+class IdentityListAppInstanceUserEndpointsResponse(TypedDict, total=False):
+    AppInstanceUserEndpoints: Sequence[IdentityAppInstanceUserEndpointSummary] | None
+    NextToken: str | None
+
+
+class IdentityAppInstanceUserSummary(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    Name: str | None
+    Metadata: str | None
+
+
+class IdentityListAppInstanceUsersResponse(TypedDict, total=False):
+    AppInstanceArn: str | None
+    AppInstanceUsers: Sequence[IdentityAppInstanceUserSummary] | None
+    NextToken: str | None
+
+
+class IdentityAppInstanceSummary(TypedDict, total=False):
+    AppInstanceArn: str | None
+    Name: str | None
+    Metadata: str | None
+
+
+class IdentityListAppInstancesResponse(TypedDict, total=False):
+    AppInstances: Sequence[IdentityAppInstanceSummary] | None
+    NextToken: str | None
+
+
+class IdentityPutAppInstanceRetentionSettingsResponse(TypedDict, total=False):
+    AppInstanceRetentionSettings: IdentityAppInstanceRetentionSettings | None
+    InitiateDeletionTimestamp: float | None
+
+
+class IdentityPutAppInstanceUserExpirationSettingsResponse(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    ExpirationSettings: IdentityExpirationSettings | None
+
+
+class IdentityRegisterAppInstanceUserEndpointResponse(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    EndpointId: str | None
+
+
+class IdentityUpdateAppInstanceResponse(TypedDict, total=False):
+    AppInstanceArn: str | None
+
+
+class IdentityUpdateAppInstanceBotResponse(TypedDict, total=False):
+    AppInstanceBotArn: str | None
+
+
+class IdentityUpdateAppInstanceUserResponse(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+
+
+class IdentityUpdateAppInstanceUserEndpointResponse(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    EndpointId: str | None
+
+
 class MessagingAssociateChannelFlowRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     ChannelFlowArn: Required[str]
@@ -220,7 +413,7 @@ class MessagingPushNotificationConfiguration(TypedDict, total=False):
 
 
 class MessagingMessageAttributeValue(TypedDict, total=False):
-    StringValues: list[str]
+    StringValues: list[str] | None
 
 
 class MessagingChannelMessageCallback(TypedDict, total=False):
@@ -501,11 +694,11 @@ class MessagingPutChannelExpirationSettingsRequest(TypedDict, total=False):
 
 class MessagingPushNotificationPreferences(TypedDict, total=False):
     AllowNotifications: Required[str]
-    FilterRule: str
+    FilterRule: str | None
 
 
 class MessagingChannelMembershipPreferences(TypedDict, total=False):
-    PushNotifications: MessagingPushNotificationPreferences
+    PushNotifications: MessagingPushNotificationPreferences | None
 
 
 class MessagingPutChannelMembershipPreferencesRequest(TypedDict, total=False):
@@ -536,7 +729,7 @@ class MessagingSearchChannelsRequest(TypedDict, total=False):
 
 
 class MessagingTarget(TypedDict, total=False):
-    MemberArn: str
+    MemberArn: str | None
 
 
 class MessagingSendChannelMessageRequest(TypedDict, total=False):
@@ -591,6 +784,348 @@ class MessagingUpdateChannelMessageRequest(TypedDict, total=False):
 class MessagingUpdateChannelReadMarkerRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     ChimeBearer: Required[str]
+
+
+class MessagingIdentity(TypedDict, total=False):
+    Arn: str | None
+    Name: str | None
+
+
+class MessagingBatchChannelMemberships(TypedDict, total=False):
+    InvitedBy: MessagingIdentity | None
+    Type: str | None
+    Members: Sequence[MessagingIdentity] | None
+    ChannelArn: str | None
+    SubChannelId: str | None
+
+
+class MessagingBatchCreateChannelMembershipError(TypedDict, total=False):
+    MemberArn: str | None
+    ErrorCode: str | None
+    ErrorMessage: str | None
+
+
+class MessagingBatchCreateChannelMembershipResponse(TypedDict, total=False):
+    BatchChannelMemberships: MessagingBatchChannelMemberships | None
+    Errors: Sequence[MessagingBatchCreateChannelMembershipError] | None
+
+
+class MessagingChannelFlowCallbackResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    CallbackId: str | None
+
+
+class MessagingCreateChannelResponse(TypedDict, total=False):
+    ChannelArn: str | None
+
+
+class MessagingCreateChannelBanResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    Member: MessagingIdentity | None
+
+
+class MessagingCreateChannelFlowResponse(TypedDict, total=False):
+    ChannelFlowArn: str | None
+
+
+class MessagingCreateChannelMembershipResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    Member: MessagingIdentity | None
+    SubChannelId: str | None
+
+
+class MessagingCreateChannelModeratorResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    ChannelModerator: MessagingIdentity | None
+
+
+class MessagingChannel(TypedDict, total=False):
+    Name: str | None
+    ChannelArn: str | None
+    Mode: str | None
+    Privacy: str | None
+    Metadata: str | None
+    CreatedBy: MessagingIdentity | None
+    CreatedTimestamp: float | None
+    LastMessageTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+    ChannelFlowArn: str | None
+    ElasticChannelConfiguration: MessagingElasticChannelConfiguration | None
+    ExpirationSettings: MessagingExpirationSettings | None
+
+
+class MessagingDescribeChannelResponse(TypedDict, total=False):
+    Channel: MessagingChannel | None
+
+
+class MessagingChannelBan(TypedDict, total=False):
+    Member: MessagingIdentity | None
+    ChannelArn: str | None
+    CreatedTimestamp: float | None
+    CreatedBy: MessagingIdentity | None
+
+
+class MessagingDescribeChannelBanResponse(TypedDict, total=False):
+    ChannelBan: MessagingChannelBan | None
+
+
+class MessagingChannelFlow(TypedDict, total=False):
+    ChannelFlowArn: str | None
+    Processors: Sequence[MessagingProcessor] | None
+    Name: str | None
+    CreatedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+
+
+class MessagingDescribeChannelFlowResponse(TypedDict, total=False):
+    ChannelFlow: MessagingChannelFlow | None
+
+
+class MessagingChannelMembership(TypedDict, total=False):
+    InvitedBy: MessagingIdentity | None
+    Type: str | None
+    Member: MessagingIdentity | None
+    ChannelArn: str | None
+    CreatedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+    SubChannelId: str | None
+
+
+class MessagingDescribeChannelMembershipResponse(TypedDict, total=False):
+    ChannelMembership: MessagingChannelMembership | None
+
+
+class MessagingChannelSummary(TypedDict, total=False):
+    Name: str | None
+    ChannelArn: str | None
+    Mode: str | None
+    Privacy: str | None
+    Metadata: str | None
+    LastMessageTimestamp: float | None
+
+
+class MessagingAppInstanceUserMembershipSummary(TypedDict, total=False):
+    Type: str | None
+    ReadMarkerTimestamp: float | None
+    SubChannelId: str | None
+
+
+class MessagingChannelMembershipForAppInstanceUserSummary(TypedDict, total=False):
+    ChannelSummary: MessagingChannelSummary | None
+    AppInstanceUserMembershipSummary: MessagingAppInstanceUserMembershipSummary | None
+
+
+class MessagingDescribeChannelMembershipForAppInstanceUserResponse(TypedDict, total=False):
+    ChannelMembership: MessagingChannelMembershipForAppInstanceUserSummary | None
+
+
+class MessagingChannelModeratedByAppInstanceUserSummary(TypedDict, total=False):
+    ChannelSummary: MessagingChannelSummary | None
+
+
+class MessagingDescribeChannelModeratedByAppInstanceUserResponse(TypedDict, total=False):
+    Channel: MessagingChannelModeratedByAppInstanceUserSummary | None
+
+
+class MessagingChannelModerator(TypedDict, total=False):
+    Moderator: MessagingIdentity | None
+    ChannelArn: str | None
+    CreatedTimestamp: float | None
+    CreatedBy: MessagingIdentity | None
+
+
+class MessagingDescribeChannelModeratorResponse(TypedDict, total=False):
+    ChannelModerator: MessagingChannelModerator | None
+
+
+class MessagingGetChannelMembershipPreferencesResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    Member: MessagingIdentity | None
+    Preferences: MessagingChannelMembershipPreferences | None
+
+
+class MessagingChannelMessageStatusStructure(TypedDict, total=False):
+    Value: str | None
+    Detail: str | None
+
+
+class MessagingChannelMessage(TypedDict, total=False):
+    ChannelArn: str | None
+    MessageId: str | None
+    Content: str | None
+    Metadata: str | None
+    Type: str | None
+    CreatedTimestamp: float | None
+    LastEditedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+    Sender: MessagingIdentity | None
+    Redacted: bool | None
+    Persistence: str | None
+    Status: MessagingChannelMessageStatusStructure | None
+    MessageAttributes: Mapping[str, MessagingMessageAttributeValue] | None
+    SubChannelId: str | None
+    ContentType: str | None
+    Target: Sequence[MessagingTarget] | None
+
+
+class MessagingGetChannelMessageResponse(TypedDict, total=False):
+    ChannelMessage: MessagingChannelMessage | None
+
+
+class MessagingGetChannelMessageStatusResponse(TypedDict, total=False):
+    Status: MessagingChannelMessageStatusStructure | None
+
+
+class MessagingMessagingSessionEndpoint(TypedDict, total=False):
+    Url: str | None
+
+
+class MessagingGetMessagingSessionEndpointResponse(TypedDict, total=False):
+    Endpoint: MessagingMessagingSessionEndpoint | None
+
+
+class MessagingChannelBanSummary(TypedDict, total=False):
+    Member: MessagingIdentity | None
+
+
+class MessagingListChannelBansResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    NextToken: str | None
+    ChannelBans: Sequence[MessagingChannelBanSummary] | None
+
+
+class MessagingChannelFlowSummary(TypedDict, total=False):
+    ChannelFlowArn: str | None
+    Name: str | None
+    Processors: Sequence[MessagingProcessor] | None
+
+
+class MessagingListChannelFlowsResponse(TypedDict, total=False):
+    ChannelFlows: Sequence[MessagingChannelFlowSummary] | None
+    NextToken: str | None
+
+
+class MessagingChannelMembershipSummary(TypedDict, total=False):
+    Member: MessagingIdentity | None
+
+
+class MessagingListChannelMembershipsResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    ChannelMemberships: Sequence[MessagingChannelMembershipSummary] | None
+    NextToken: str | None
+
+
+class MessagingListChannelMembershipsForAppInstanceUserResponse(TypedDict, total=False):
+    ChannelMemberships: Sequence[MessagingChannelMembershipForAppInstanceUserSummary] | None
+    NextToken: str | None
+
+
+class MessagingChannelMessageSummary(TypedDict, total=False):
+    MessageId: str | None
+    Content: str | None
+    Metadata: str | None
+    Type: str | None
+    CreatedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+    LastEditedTimestamp: float | None
+    Sender: MessagingIdentity | None
+    Redacted: bool | None
+    Status: MessagingChannelMessageStatusStructure | None
+    MessageAttributes: Mapping[str, MessagingMessageAttributeValue] | None
+    ContentType: str | None
+    Target: Sequence[MessagingTarget] | None
+
+
+class MessagingListChannelMessagesResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    NextToken: str | None
+    ChannelMessages: Sequence[MessagingChannelMessageSummary] | None
+    SubChannelId: str | None
+
+
+class MessagingChannelModeratorSummary(TypedDict, total=False):
+    Moderator: MessagingIdentity | None
+
+
+class MessagingListChannelModeratorsResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    NextToken: str | None
+    ChannelModerators: Sequence[MessagingChannelModeratorSummary] | None
+
+
+class MessagingListChannelsResponse(TypedDict, total=False):
+    Channels: Sequence[MessagingChannelSummary] | None
+    NextToken: str | None
+
+
+class MessagingChannelAssociatedWithFlowSummary(TypedDict, total=False):
+    Name: str | None
+    ChannelArn: str | None
+    Mode: str | None
+    Privacy: str | None
+    Metadata: str | None
+
+
+class MessagingListChannelsAssociatedWithChannelFlowResponse(TypedDict, total=False):
+    Channels: Sequence[MessagingChannelAssociatedWithFlowSummary] | None
+    NextToken: str | None
+
+
+class MessagingListChannelsModeratedByAppInstanceUserResponse(TypedDict, total=False):
+    Channels: Sequence[MessagingChannelModeratedByAppInstanceUserSummary] | None
+    NextToken: str | None
+
+
+class MessagingListTagsForResourceResponse(TypedDict, total=False):
+    Tags: Sequence[MessagingTag] | None
+
+
+class MessagingPutChannelExpirationSettingsResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    ExpirationSettings: MessagingExpirationSettings | None
+
+
+class MessagingPutChannelMembershipPreferencesResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    Member: MessagingIdentity | None
+    Preferences: MessagingChannelMembershipPreferences | None
+
+
+class MessagingRedactChannelMessageResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    MessageId: str | None
+    SubChannelId: str | None
+
+
+class MessagingSearchChannelsResponse(TypedDict, total=False):
+    Channels: Sequence[MessagingChannelSummary] | None
+    NextToken: str | None
+
+
+class MessagingSendChannelMessageResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    MessageId: str | None
+    Status: MessagingChannelMessageStatusStructure | None
+    SubChannelId: str | None
+
+
+class MessagingUpdateChannelResponse(TypedDict, total=False):
+    ChannelArn: str | None
+
+
+class MessagingUpdateChannelFlowResponse(TypedDict, total=False):
+    ChannelFlowArn: str | None
+
+
+class MessagingUpdateChannelMessageResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    MessageId: str | None
+    Status: MessagingChannelMessageStatusStructure | None
+    SubChannelId: str | None
+
+
+class MessagingUpdateChannelReadMarkerResponse(TypedDict, total=False):
+    ChannelArn: str | None
 
 
 class IamCreateAccessKeyRequest(TypedDict, total=False):
@@ -714,6 +1249,125 @@ class IamUpdateAssumeRolePolicyRequest(TypedDict, total=False):
     PolicyDocument: Required[str]
 
 
+class IamAccessKey(TypedDict, total=False):
+    UserName: Required[str]
+    AccessKeyId: Required[str]
+    Status: Required[str]
+    SecretAccessKey: Required[str]
+    CreateDate: float | None
+
+
+class IamCreateAccessKeyResponse(TypedDict, total=False):
+    AccessKey: Required[IamAccessKey]
+
+
+class IamAttachedPermissionsBoundary(TypedDict, total=False):
+    PermissionsBoundaryType: str | None
+    PermissionsBoundaryArn: str | None
+
+
+class IamRoleLastUsed(TypedDict, total=False):
+    LastUsedDate: float | None
+    Region: str | None
+
+
+class IamSourceRoleTemplate(TypedDict, total=False):
+    TemplateArn: Required[str]
+    TemplateMinorVersion: Required[int]
+
+
+class IamRole(TypedDict, total=False):
+    Path: Required[str]
+    RoleName: Required[str]
+    RoleId: Required[str]
+    Arn: Required[str]
+    CreateDate: Required[float]
+    AssumeRolePolicyDocument: str | None
+    Description: str | None
+    MaxSessionDuration: int | None
+    MaxSigninSessionDuration: int | None
+    PermissionsBoundary: IamAttachedPermissionsBoundary | None
+    Tags: Sequence[IamTag] | None
+    RoleLastUsed: IamRoleLastUsed | None
+    SourceRoleTemplate: IamSourceRoleTemplate | None
+
+
+class IamCreateRoleResponse(TypedDict, total=False):
+    Role: Required[IamRole]
+
+
+class IamUser(TypedDict, total=False):
+    Path: Required[str]
+    UserName: Required[str]
+    UserId: Required[str]
+    Arn: Required[str]
+    CreateDate: Required[float]
+    PasswordLastUsed: float | None
+    PermissionsBoundary: IamAttachedPermissionsBoundary | None
+    Tags: Sequence[IamTag] | None
+
+
+class IamCreateUserResponse(TypedDict, total=False):
+    User: IamUser | None
+
+
+class IamGetRoleResponse(TypedDict, total=False):
+    Role: Required[IamRole]
+
+
+class IamGetRolePolicyResponse(TypedDict, total=False):
+    RoleName: Required[str]
+    PolicyName: Required[str]
+    PolicyDocument: Required[str]
+
+
+class IamGetUserResponse(TypedDict, total=False):
+    User: Required[IamUser]
+
+
+class IamGetUserPolicyResponse(TypedDict, total=False):
+    UserName: Required[str]
+    PolicyName: Required[str]
+    PolicyDocument: Required[str]
+
+
+class IamAccessKeyMetadata(TypedDict, total=False):
+    UserName: str | None
+    AccessKeyId: str | None
+    Status: str | None
+    CreateDate: float | None
+
+
+class IamListAccessKeysResponse(TypedDict, total=False):
+    AccessKeyMetadata: Required[Sequence[IamAccessKeyMetadata]]
+    IsTruncated: bool | None
+    Marker: str | None
+
+
+class IamListRolePoliciesResponse(TypedDict, total=False):
+    PolicyNames: Required[Sequence[str]]
+    IsTruncated: bool | None
+    Marker: str | None
+
+
+class IamListRolesResponse(TypedDict, total=False):
+    Roles: Required[Sequence[IamRole]]
+    IsTruncated: bool | None
+    Marker: str | None
+
+
+class IamListUserPoliciesResponse(TypedDict, total=False):
+    PolicyNames: Required[Sequence[str]]
+    IsTruncated: bool | None
+    Marker: str | None
+
+
+class IamListUsersResponse(TypedDict, total=False):
+    Users: Required[Sequence[IamUser]]
+    IsTruncated: bool | None
+    Marker: str | None
+
+
 class StsPolicyDescriptorType(TypedDict, total=False):
     arn: str
 
@@ -753,3 +1407,36 @@ class StsGetSessionTokenRequest(TypedDict, total=False):
     SerialNumber: str
     TokenCode: str
     MinimumSessionTokenSize: int
+
+
+class StsCredentials(TypedDict, total=False):
+    AccessKeyId: Required[str]
+    SecretAccessKey: Required[str]
+    SessionToken: Required[str]
+    Expiration: Required[float]
+
+
+class StsAssumedRoleUser(TypedDict, total=False):
+    AssumedRoleId: Required[str]
+    Arn: Required[str]
+
+
+class StsAssumeRoleResponse(TypedDict, total=False):
+    Credentials: StsCredentials | None
+    AssumedRoleUser: StsAssumedRoleUser | None
+    PackedPolicySize: int | None
+    SourceIdentity: str | None
+    SessionTokenUtilization: int | None
+    SessionTokenSize: int | None
+
+
+class StsGetCallerIdentityResponse(TypedDict, total=False):
+    UserId: str | None
+    Account: str | None
+    Arn: str | None
+
+
+class StsGetSessionTokenResponse(TypedDict, total=False):
+    Credentials: StsCredentials | None
+    SessionTokenUtilization: int | None
+    SessionTokenSize: int | None

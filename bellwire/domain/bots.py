@@ -10,22 +10,30 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from bellwire import ids
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import BadRequest, NotFound
 from bellwire.aws.shapes import (
+    IdentityAppInstanceBot,
+    IdentityAppInstanceBotSummary,
     IdentityCreateAppInstanceBotRequest,
+    IdentityCreateAppInstanceBotResponse,
     IdentityDeleteAppInstanceBotRequest,
     IdentityDescribeAppInstanceBotRequest,
+    IdentityDescribeAppInstanceBotResponse,
     IdentityListAppInstanceBotsRequest,
+    IdentityListAppInstanceBotsResponse,
     IdentityUpdateAppInstanceBotRequest,
+    IdentityUpdateAppInstanceBotResponse,
+    NoOutput,
 )
 from bellwire.domain import lex, shapes
 from bellwire.domain.delivery import BusEvent, membership_deleted, message_event
 from bellwire.domain.identity import require_app_instance
 from bellwire.domain.operation import (
+    AnyResult,
     Call,
     Result,
     decode_token,
@@ -83,11 +91,15 @@ def _shape(b: AppInstanceBot) -> dict[str, Any]:
 
 
 @operation("CreateAppInstanceBot", writes=True)
-def create_bot(tx: Tx, call: Call, p: IdentityCreateAppInstanceBotRequest) -> Result:
+def create_bot(
+    tx: Tx, call: Call, p: IdentityCreateAppInstanceBotRequest
+) -> Result[IdentityCreateAppInstanceBotResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     scope = f"CreateAppInstanceBot|{app.arn}"
     alive = lambda out: tx.bot(out["AppInstanceBotArn"]) is not None  # noqa: E731
-    if (previous := replay(tx, scope, p, alive)) is not None:
+    if (
+        previous := replay(tx, scope, p, alive, output=IdentityCreateAppInstanceBotResponse)
+    ) is not None:
         return Result(previous)
     configuration = dict(p["Configuration"])
     _check_configuration(call.resources, configuration)
@@ -99,18 +111,23 @@ def create_bot(tx: Tx, call: Call, p: IdentityCreateAppInstanceBotRequest) -> Re
     )
     if p.get("Tags"):
         tx.put_tags(arn, {t["Key"]: t["Value"] for t in p["Tags"]})
-    output = {"AppInstanceBotArn": arn}
+    output = IdentityCreateAppInstanceBotResponse(AppInstanceBotArn=arn)
     remember(tx, call, scope, p, output)
     return Result(output)
 
 
 @operation("DescribeAppInstanceBot", writes=False)
-def describe_bot(tx: Tx, call: Call, p: IdentityDescribeAppInstanceBotRequest) -> Result:
-    return Result({"AppInstanceBot": _shape(_require_bot(tx, p["AppInstanceBotArn"]))})
+def describe_bot(
+    tx: Tx, call: Call, p: IdentityDescribeAppInstanceBotRequest
+) -> Result[IdentityDescribeAppInstanceBotResponse]:
+    shape = cast(IdentityAppInstanceBot, _shape(_require_bot(tx, p["AppInstanceBotArn"])))
+    return Result(IdentityDescribeAppInstanceBotResponse(AppInstanceBot=shape))
 
 
 @operation("UpdateAppInstanceBot", writes=True)
-def update_bot(tx: Tx, call: Call, p: IdentityUpdateAppInstanceBotRequest) -> Result:
+def update_bot(
+    tx: Tx, call: Call, p: IdentityUpdateAppInstanceBotRequest
+) -> Result[IdentityUpdateAppInstanceBotResponse]:
     bot = _require_bot(tx, p["AppInstanceBotArn"])
     configuration: Mapping[str, Any] = bot.configuration
     if p.get("Configuration"):
@@ -119,11 +136,11 @@ def update_bot(tx: Tx, call: Call, p: IdentityUpdateAppInstanceBotRequest) -> Re
     tx.update_bot(bot.arn, p["Name"], p["Metadata"], configuration, call.now)
     # The name members see as Sender and in memberships.
     tx.update_user(bot.arn, p["Name"], p["Metadata"], call.now)
-    return Result({"AppInstanceBotArn": bot.arn})
+    return Result(IdentityUpdateAppInstanceBotResponse(AppInstanceBotArn=bot.arn))
 
 
 @operation("DeleteAppInstanceBot", writes=True)
-def delete_bot(tx: Tx, call: Call, p: IdentityDeleteAppInstanceBotRequest) -> Result:
+def delete_bot(tx: Tx, call: Call, p: IdentityDeleteAppInstanceBotRequest) -> Result[NoOutput]:
     """The bot leaves its channels as a deleted user does: the members see it go."""
     bot = _require_bot(tx, p["AppInstanceBotArn"])
     memberships = [m for m, _ in tx.memberships_with_channels(bot.arn)]
@@ -139,11 +156,13 @@ def delete_bot(tx: Tx, call: Call, p: IdentityDeleteAppInstanceBotRequest) -> Re
     ]
     tx.delete_user(bot.arn)
     tx.delete_bot(bot.arn)
-    return Result({}, events)
+    return Result(NoOutput(), events)
 
 
 @operation("ListAppInstanceBots", writes=False)
-def list_bots(tx: Tx, call: Call, p: IdentityListAppInstanceBotsRequest) -> Result:
+def list_bots(
+    tx: Tx, call: Call, p: IdentityListAppInstanceBotsRequest
+) -> Result[IdentityListAppInstanceBotsResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     limit = page_size(p)
     rows, token = paginate(
@@ -161,7 +180,13 @@ def list_bots(tx: Tx, call: Call, p: IdentityListAppInstanceBotsRequest) -> Resu
         }
         for b in rows
     ]
-    return Result({"AppInstanceArn": app.arn, "AppInstanceBots": summaries, "NextToken": token})
+    return Result(
+        IdentityListAppInstanceBotsResponse(
+            AppInstanceArn=app.arn,
+            AppInstanceBots=cast(list[IdentityAppInstanceBotSummary], summaries),
+            NextToken=token,
+        )
+    )
 
 
 # --- when bots are called ----------------------------------------------------------------------
@@ -225,7 +250,7 @@ def welcome_call(tx: Tx, channel_arn: str, bot_arn: str) -> BotCall | None:
     return BotCall(bot.arn, bot.app_instance_arn, config, channel_arn, bot.arn, None, None)
 
 
-def post_reply(tx: Tx, now: float, call: BotCall, reply: lex.Reply) -> Result:
+def post_reply(tx: Tx, now: float, call: BotCall, reply: lex.Reply) -> AnyResult:
     """Post the bot's answer in the channel as the bot, if the bot is still a member; an answer
     to a targeted message is targeted back at its sender."""
     channel = tx.channel(call.channel_arn)

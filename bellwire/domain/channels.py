@@ -3,38 +3,64 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from bellwire import ids
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import BadRequest, Conflict, Forbidden, NotFound, ResourceLimitExceeded
 from bellwire.aws.shapes import (
+    MessagingBatchChannelMemberships,
+    MessagingBatchCreateChannelMembershipError,
     MessagingBatchCreateChannelMembershipRequest,
+    MessagingBatchCreateChannelMembershipResponse,
+    MessagingChannelMembershipPreferences,
     MessagingCreateChannelBanRequest,
+    MessagingCreateChannelBanResponse,
     MessagingCreateChannelMembershipRequest,
+    MessagingCreateChannelMembershipResponse,
     MessagingCreateChannelModeratorRequest,
+    MessagingCreateChannelModeratorResponse,
     MessagingCreateChannelRequest,
+    MessagingCreateChannelResponse,
     MessagingDeleteChannelBanRequest,
     MessagingDeleteChannelMembershipRequest,
     MessagingDeleteChannelModeratorRequest,
     MessagingDeleteChannelRequest,
     MessagingDescribeChannelBanRequest,
+    MessagingDescribeChannelBanResponse,
     MessagingDescribeChannelMembershipForAppInstanceUserRequest,
+    MessagingDescribeChannelMembershipForAppInstanceUserResponse,
     MessagingDescribeChannelMembershipRequest,
+    MessagingDescribeChannelMembershipResponse,
     MessagingDescribeChannelModeratedByAppInstanceUserRequest,
+    MessagingDescribeChannelModeratedByAppInstanceUserResponse,
     MessagingDescribeChannelModeratorRequest,
+    MessagingDescribeChannelModeratorResponse,
     MessagingDescribeChannelRequest,
+    MessagingDescribeChannelResponse,
     MessagingGetChannelMembershipPreferencesRequest,
+    MessagingGetChannelMembershipPreferencesResponse,
     MessagingListChannelBansRequest,
+    MessagingListChannelBansResponse,
     MessagingListChannelMembershipsForAppInstanceUserRequest,
+    MessagingListChannelMembershipsForAppInstanceUserResponse,
     MessagingListChannelMembershipsRequest,
+    MessagingListChannelMembershipsResponse,
     MessagingListChannelModeratorsRequest,
+    MessagingListChannelModeratorsResponse,
     MessagingListChannelsModeratedByAppInstanceUserRequest,
+    MessagingListChannelsModeratedByAppInstanceUserResponse,
     MessagingListChannelsRequest,
+    MessagingListChannelsResponse,
     MessagingPutChannelExpirationSettingsRequest,
+    MessagingPutChannelExpirationSettingsResponse,
     MessagingPutChannelMembershipPreferencesRequest,
+    MessagingPutChannelMembershipPreferencesResponse,
     MessagingSearchChannelsRequest,
+    MessagingSearchChannelsResponse,
     MessagingUpdateChannelRequest,
+    MessagingUpdateChannelResponse,
+    NoOutput,
 )
 from bellwire.domain import push_filter, shapes
 from bellwire.domain.delivery import (
@@ -102,7 +128,9 @@ def _require_may_add(who: Actor, type_: str) -> None:
 
 
 @operation("CreateChannel", writes=True)
-def create_channel(tx: Tx, call: Call, p: MessagingCreateChannelRequest) -> Result:
+def create_channel(
+    tx: Tx, call: Call, p: MessagingCreateChannelRequest
+) -> Result[MessagingCreateChannelResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     creator = bearer_user(tx, p.get("ChimeBearer"))
     if creator.app_instance_arn != app.arn:
@@ -111,7 +139,7 @@ def create_channel(tx: Tx, call: Call, p: MessagingCreateChannelRequest) -> Resu
         raise BadRequest("Elastic channels are not supported by this server yet.")
     scope = f"CreateChannel|{app.arn}|{creator.arn}"
     alive = lambda out: tx.channel(out["ChannelArn"]) is not None  # noqa: E731
-    if (previous := replay(tx, scope, p, alive)) is not None:
+    if (previous := replay(tx, scope, p, alive, output=MessagingCreateChannelResponse)) is not None:
         return Result(previous)
     channel_id = p.get("ChannelId") or ids.hex_id(32)
     arn = arns.child(app.arn, "channel", channel_id)
@@ -147,13 +175,15 @@ def create_channel(tx: Tx, call: Call, p: MessagingCreateChannelRequest) -> Resu
     event = channel_created(
         arn, tx.next_seq(arn), shapes.channel(channel, names, shapes.event_ts), tuple(members)
     )
-    output = {"ChannelArn": arn}
+    output: MessagingCreateChannelResponse = {"ChannelArn": arn}
     remember(tx, call, scope, p, output)
     return Result(output, [event])
 
 
 @operation("DescribeChannel", writes=False)
-def describe_channel(tx: Tx, call: Call, p: MessagingDescribeChannelRequest) -> Result:
+def describe_channel(
+    tx: Tx, call: Call, p: MessagingDescribeChannelRequest
+) -> Result[MessagingDescribeChannelResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_read()
     channel = shapes.channel(who.channel, _names(tx, who.channel.created_by))
@@ -163,7 +193,9 @@ def describe_channel(tx: Tx, call: Call, p: MessagingDescribeChannelRequest) -> 
 
 
 @operation("UpdateChannel", writes=True)
-def update_channel(tx: Tx, call: Call, p: MessagingUpdateChannelRequest) -> Result:
+def update_channel(
+    tx: Tx, call: Call, p: MessagingUpdateChannelRequest
+) -> Result[MessagingUpdateChannelResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("update the channel")
     c = who.channel
@@ -178,7 +210,7 @@ def update_channel(tx: Tx, call: Call, p: MessagingUpdateChannelRequest) -> Resu
 
 
 @operation("DeleteChannel", writes=True)
-def delete_channel(tx: Tx, call: Call, p: MessagingDeleteChannelRequest) -> Result:
+def delete_channel(tx: Tx, call: Call, p: MessagingDeleteChannelRequest) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("delete the channel")
     c = who.channel
@@ -190,7 +222,9 @@ def delete_channel(tx: Tx, call: Call, p: MessagingDeleteChannelRequest) -> Resu
 
 
 @operation("ListChannels", writes=False)
-def list_channels(tx: Tx, call: Call, p: MessagingListChannelsRequest) -> Result:
+def list_channels(
+    tx: Tx, call: Call, p: MessagingListChannelsRequest
+) -> Result[MessagingListChannelsResponse]:
     """Non-admins list PUBLIC channels; only an AppInstanceAdmin may list PRIVATE ones."""
     app = require_app_instance(tx, p["AppInstanceArn"])
     user = bearer_user(tx, p.get("ChimeBearer"))
@@ -209,7 +243,9 @@ def list_channels(tx: Tx, call: Call, p: MessagingListChannelsRequest) -> Result
 
 
 @operation("SearchChannels", writes=False)
-def search_channels(tx: Tx, call: Call, p: MessagingSearchChannelsRequest) -> Result:
+def search_channels(
+    tx: Tx, call: Call, p: MessagingSearchChannelsRequest
+) -> Result[MessagingSearchChannelsResponse]:
     """MEMBERS search. A user bearer sees only channels it belongs to; admins and calls
     without a bearer (the app backend) see all."""
     bearer = p.get("ChimeBearer")
@@ -244,7 +280,7 @@ def search_channels(tx: Tx, call: Call, p: MessagingSearchChannelsRequest) -> Re
 @operation("PutChannelExpirationSettings", writes=True)
 def put_channel_expiration(
     tx: Tx, call: Call, p: MessagingPutChannelExpirationSettingsRequest
-) -> Result:
+) -> Result[MessagingPutChannelExpirationSettingsResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("change the expiration settings")
     settings = p.get("ExpirationSettings")
@@ -260,7 +296,9 @@ def put_channel_expiration(
 
 
 @operation("CreateChannelMembership", writes=True)
-def create_membership(tx: Tx, call: Call, p: MessagingCreateChannelMembershipRequest) -> Result:
+def create_membership(
+    tx: Tx, call: Call, p: MessagingCreateChannelMembershipRequest
+) -> Result[MessagingCreateChannelMembershipResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     if p.get("SubChannelId"):
         raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
@@ -285,7 +323,7 @@ def create_membership(tx: Tx, call: Call, p: MessagingCreateChannelMembershipReq
 @operation("BatchCreateChannelMembership", writes=True)
 def batch_create_memberships(
     tx: Tx, call: Call, p: MessagingBatchCreateChannelMembershipRequest
-) -> Result:
+) -> Result[MessagingBatchCreateChannelMembershipResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     if p.get("SubChannelId"):
         raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
@@ -298,7 +336,7 @@ def batch_create_memberships(
             f"The channel {c.arn} can take {max(room, 0)} more members, not {len(set(p['MemberArns']))}."
         )
     added: list[str] = []
-    errors: list[dict[str, str]] = []
+    errors: list[MessagingBatchCreateChannelMembershipError] = []
     for member_arn in dict.fromkeys(p["MemberArns"]):
         try:
             _add_membership(tx, call, c, member_arn, type_, who.arn)
@@ -309,7 +347,7 @@ def batch_create_memberships(
         else:
             added.append(member_arn)
     names = _names(tx, who.arn, *added)
-    batch = {
+    batch: MessagingBatchChannelMemberships = {
         "InvitedBy": shapes.identity(who.arn, names),
         "Type": type_,
         "Members": [shapes.identity(a, names) for a in added],
@@ -322,7 +360,9 @@ def batch_create_memberships(
 
 
 @operation("DescribeChannelMembership", writes=False)
-def describe_membership(tx: Tx, call: Call, p: MessagingDescribeChannelMembershipRequest) -> Result:
+def describe_membership(
+    tx: Tx, call: Call, p: MessagingDescribeChannelMembershipRequest
+) -> Result[MessagingDescribeChannelMembershipResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_read()
     m = tx.membership(who.channel.arn, p["MemberArn"])
@@ -333,7 +373,9 @@ def describe_membership(tx: Tx, call: Call, p: MessagingDescribeChannelMembershi
 
 
 @operation("ListChannelMemberships", writes=False)
-def list_memberships(tx: Tx, call: Call, p: MessagingListChannelMembershipsRequest) -> Result:
+def list_memberships(
+    tx: Tx, call: Call, p: MessagingListChannelMembershipsRequest
+) -> Result[MessagingListChannelMembershipsResponse]:
     """Without a Type filter only DEFAULT members are listed; HIDDEN ones only when asked."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_read()
@@ -356,7 +398,9 @@ def list_memberships(tx: Tx, call: Call, p: MessagingListChannelMembershipsReque
 
 
 @operation("DeleteChannelMembership", writes=True)
-def delete_membership(tx: Tx, call: Call, p: MessagingDeleteChannelMembershipRequest) -> Result:
+def delete_membership(
+    tx: Tx, call: Call, p: MessagingDeleteChannelMembershipRequest
+) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     member_arn = p["MemberArn"]
     if member_arn != who.arn:
@@ -378,7 +422,7 @@ def _remove_member(tx: Tx, c: Channel, m: Membership) -> BusEvent:
 @operation("ListChannelMembershipsForAppInstanceUser", writes=False)
 def list_memberships_for_user(
     tx: Tx, call: Call, p: MessagingListChannelMembershipsForAppInstanceUserRequest
-) -> Result:
+) -> Result[MessagingListChannelMembershipsForAppInstanceUserResponse]:
     user = _subject(tx, p)
     limit = page_size(p)
     rows, token = paginate(
@@ -391,10 +435,10 @@ def list_memberships_for_user(
             "ChannelMemberships": [
                 {
                     "ChannelSummary": shapes.channel_summary(c),
+                    # A None member is left out by the codec.
                     "AppInstanceUserMembershipSummary": {
-                        k: v
-                        for k, v in (("Type", m.type), ("ReadMarkerTimestamp", m.read_marker))
-                        if v is not None
+                        "Type": m.type,
+                        "ReadMarkerTimestamp": m.read_marker,
                     },
                 }
                 for m, c in rows
@@ -423,20 +467,21 @@ def _subject(tx: Tx, p: Mapping[str, Any]) -> str:
 @operation("DescribeChannelMembershipForAppInstanceUser", writes=False)
 def describe_membership_for_user(
     tx: Tx, call: Call, p: MessagingDescribeChannelMembershipForAppInstanceUserRequest
-) -> Result:
+) -> Result[MessagingDescribeChannelMembershipForAppInstanceUserResponse]:
     user = _subject(tx, p)
     c = require_channel(tx, p["ChannelArn"])
     m = tx.membership(c.arn, user)
     if m is None:
         raise NotFound(f"{user} is not a member of the channel {c.arn}.")
-    summary = {
-        k: v for k, v in (("Type", m.type), ("ReadMarkerTimestamp", m.read_marker)) if v is not None
-    }
     return Result(
         {
             "ChannelMembership": {
                 "ChannelSummary": shapes.channel_summary(c),
-                "AppInstanceUserMembershipSummary": summary,
+                # A None member is left out by the codec.
+                "AppInstanceUserMembershipSummary": {
+                    "Type": m.type,
+                    "ReadMarkerTimestamp": m.read_marker,
+                },
             }
         }
     )
@@ -445,14 +490,15 @@ def describe_membership_for_user(
 @operation("GetChannelMembershipPreferences", writes=False)
 def get_preferences(
     tx: Tx, call: Call, p: MessagingGetChannelMembershipPreferencesRequest
-) -> Result:
+) -> Result[MessagingGetChannelMembershipPreferencesResponse]:
     who, m = _own_membership(tx, p)
     names = _names(tx, m.member_arn)
     return Result(
         {
             "ChannelArn": who.channel.arn,
             "Member": shapes.identity(m.member_arn, names),
-            "Preferences": m.preferences or {},
+            # Stored as PutChannelMembershipPreferences took it, validated against the model.
+            "Preferences": cast(MessagingChannelMembershipPreferences, m.preferences or {}),
         }
     )
 
@@ -460,7 +506,7 @@ def get_preferences(
 @operation("PutChannelMembershipPreferences", writes=True)
 def put_preferences(
     tx: Tx, call: Call, p: MessagingPutChannelMembershipPreferencesRequest
-) -> Result:
+) -> Result[MessagingPutChannelMembershipPreferencesResponse]:
     who, m = _own_membership(tx, p)
     try:
         push_filter.check_preferences(p["Preferences"])
@@ -491,7 +537,9 @@ def _own_membership(tx: Tx, p: Mapping[str, Any]) -> tuple[Actor, Membership]:
 
 
 @operation("CreateChannelModerator", writes=True)
-def create_moderator(tx: Tx, call: Call, p: MessagingCreateChannelModeratorRequest) -> Result:
+def create_moderator(
+    tx: Tx, call: Call, p: MessagingCreateChannelModeratorRequest
+) -> Result[MessagingCreateChannelModeratorResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("add moderators")
     c = who.channel
@@ -511,7 +559,9 @@ def create_moderator(tx: Tx, call: Call, p: MessagingCreateChannelModeratorReque
 
 
 @operation("DescribeChannelModerator", writes=False)
-def describe_moderator(tx: Tx, call: Call, p: MessagingDescribeChannelModeratorRequest) -> Result:
+def describe_moderator(
+    tx: Tx, call: Call, p: MessagingDescribeChannelModeratorRequest
+) -> Result[MessagingDescribeChannelModeratorResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("describe moderators")
     m = tx.moderator(who.channel.arn, p["ChannelModeratorArn"])
@@ -523,7 +573,9 @@ def describe_moderator(tx: Tx, call: Call, p: MessagingDescribeChannelModeratorR
 
 
 @operation("ListChannelModerators", writes=False)
-def list_moderators(tx: Tx, call: Call, p: MessagingListChannelModeratorsRequest) -> Result:
+def list_moderators(
+    tx: Tx, call: Call, p: MessagingListChannelModeratorsRequest
+) -> Result[MessagingListChannelModeratorsResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("list moderators")
     limit = page_size(p)
@@ -545,7 +597,9 @@ def list_moderators(tx: Tx, call: Call, p: MessagingListChannelModeratorsRequest
 
 
 @operation("DeleteChannelModerator", writes=True)
-def delete_moderator(tx: Tx, call: Call, p: MessagingDeleteChannelModeratorRequest) -> Result:
+def delete_moderator(
+    tx: Tx, call: Call, p: MessagingDeleteChannelModeratorRequest
+) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("remove moderators")
     if tx.moderator(who.channel.arn, p["ChannelModeratorArn"]) is None:
@@ -557,7 +611,7 @@ def delete_moderator(tx: Tx, call: Call, p: MessagingDeleteChannelModeratorReque
 @operation("ListChannelsModeratedByAppInstanceUser", writes=False)
 def list_moderated(
     tx: Tx, call: Call, p: MessagingListChannelsModeratedByAppInstanceUserRequest
-) -> Result:
+) -> Result[MessagingListChannelsModeratedByAppInstanceUserResponse]:
     user = _subject(tx, p)
     limit = page_size(p)
     rows, token = paginate(
@@ -574,7 +628,7 @@ def list_moderated(
 @operation("DescribeChannelModeratedByAppInstanceUser", writes=False)
 def describe_moderated(
     tx: Tx, call: Call, p: MessagingDescribeChannelModeratedByAppInstanceUserRequest
-) -> Result:
+) -> Result[MessagingDescribeChannelModeratedByAppInstanceUserResponse]:
     user = _subject(tx, p)
     c = require_channel(tx, p["ChannelArn"])
     if tx.moderator(c.arn, user) is None:
@@ -586,7 +640,9 @@ def describe_moderated(
 
 
 @operation("CreateChannelBan", writes=True)
-def create_ban(tx: Tx, call: Call, p: MessagingCreateChannelBanRequest) -> Result:
+def create_ban(
+    tx: Tx, call: Call, p: MessagingCreateChannelBanRequest
+) -> Result[MessagingCreateChannelBanResponse]:
     """Banning kicks the member out (DELETE_CHANNEL_MEMBERSHIP) and keeps them out."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("ban members")
@@ -608,7 +664,9 @@ def create_ban(tx: Tx, call: Call, p: MessagingCreateChannelBanRequest) -> Resul
 
 
 @operation("DescribeChannelBan", writes=False)
-def describe_ban(tx: Tx, call: Call, p: MessagingDescribeChannelBanRequest) -> Result:
+def describe_ban(
+    tx: Tx, call: Call, p: MessagingDescribeChannelBanRequest
+) -> Result[MessagingDescribeChannelBanResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("describe bans")
     b = tx.ban(who.channel.arn, p["MemberArn"])
@@ -618,7 +676,9 @@ def describe_ban(tx: Tx, call: Call, p: MessagingDescribeChannelBanRequest) -> R
 
 
 @operation("ListChannelBans", writes=False)
-def list_bans(tx: Tx, call: Call, p: MessagingListChannelBansRequest) -> Result:
+def list_bans(
+    tx: Tx, call: Call, p: MessagingListChannelBansRequest
+) -> Result[MessagingListChannelBansResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("list bans")
     limit = page_size(p)
@@ -638,7 +698,7 @@ def list_bans(tx: Tx, call: Call, p: MessagingListChannelBansRequest) -> Result:
 
 
 @operation("DeleteChannelBan", writes=True)
-def delete_ban(tx: Tx, call: Call, p: MessagingDeleteChannelBanRequest) -> Result:
+def delete_ban(tx: Tx, call: Call, p: MessagingDeleteChannelBanRequest) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("lift bans")
     if tx.ban(who.channel.arn, p["MemberArn"]) is None:

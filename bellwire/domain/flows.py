@@ -13,26 +13,37 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from bellwire import ids
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import BadRequest, Conflict, Forbidden, NotFound, ResourceLimitExceeded
 from bellwire.aws.shapes import (
     MessagingAssociateChannelFlowRequest,
+    MessagingChannelAssociatedWithFlowSummary,
+    MessagingChannelFlow,
     MessagingChannelFlowCallbackRequest,
+    MessagingChannelFlowCallbackResponse,
     MessagingCreateChannelFlowRequest,
+    MessagingCreateChannelFlowResponse,
     MessagingDeleteChannelFlowRequest,
     MessagingDescribeChannelFlowRequest,
+    MessagingDescribeChannelFlowResponse,
     MessagingDisassociateChannelFlowRequest,
     MessagingListChannelFlowsRequest,
+    MessagingListChannelFlowsResponse,
     MessagingListChannelsAssociatedWithChannelFlowRequest,
+    MessagingListChannelsAssociatedWithChannelFlowResponse,
+    MessagingProcessor,
     MessagingUpdateChannelFlowRequest,
+    MessagingUpdateChannelFlowResponse,
+    NoOutput,
 )
 from bellwire.domain import bots, push, shapes
 from bellwire.domain.delivery import BusEvent, message_event, sender_only_event
 from bellwire.domain.identity import require_app_instance
 from bellwire.domain.operation import (
+    AnyResult,
     Call,
     Result,
     decode_token,
@@ -120,11 +131,15 @@ def _flow_shape(f: ChannelFlow) -> dict[str, Any]:
 
 
 @operation("CreateChannelFlow", writes=True)
-def create_flow(tx: Tx, call: Call, p: MessagingCreateChannelFlowRequest) -> Result:
+def create_flow(
+    tx: Tx, call: Call, p: MessagingCreateChannelFlowRequest
+) -> Result[MessagingCreateChannelFlowResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     scope = f"CreateChannelFlow|{app.arn}"
     alive = lambda out: tx.flow(out["ChannelFlowArn"]) is not None  # noqa: E731
-    if (previous := replay(tx, scope, p, alive)) is not None:
+    if (
+        previous := replay(tx, scope, p, alive, output=MessagingCreateChannelFlowResponse)
+    ) is not None:
         return Result(previous)
     processors = _check_processors(call, p["Processors"])
     if tx.count_flows(app.arn) >= MAX_FLOWS_PER_APP_INSTANCE:
@@ -135,18 +150,23 @@ def create_flow(tx: Tx, call: Call, p: MessagingCreateChannelFlowRequest) -> Res
     tx.insert_flow(ChannelFlow(arn, app.arn, p["Name"], processors, call.now, call.now))
     if p.get("Tags"):
         tx.put_tags(arn, {t["Key"]: t["Value"] for t in p["Tags"]})
-    output = {"ChannelFlowArn": arn}
+    output = MessagingCreateChannelFlowResponse(ChannelFlowArn=arn)
     remember(tx, call, scope, p, output)
     return Result(output)
 
 
 @operation("DescribeChannelFlow", writes=False)
-def describe_flow(tx: Tx, call: Call, p: MessagingDescribeChannelFlowRequest) -> Result:
-    return Result({"ChannelFlow": _flow_shape(_require_flow(tx, p["ChannelFlowArn"]))})
+def describe_flow(
+    tx: Tx, call: Call, p: MessagingDescribeChannelFlowRequest
+) -> Result[MessagingDescribeChannelFlowResponse]:
+    flow = cast(MessagingChannelFlow, _flow_shape(_require_flow(tx, p["ChannelFlowArn"])))
+    return Result(MessagingDescribeChannelFlowResponse(ChannelFlow=flow))
 
 
 @operation("UpdateChannelFlow", writes=True)
-def update_flow(tx: Tx, call: Call, p: MessagingUpdateChannelFlowRequest) -> Result:
+def update_flow(
+    tx: Tx, call: Call, p: MessagingUpdateChannelFlowRequest
+) -> Result[MessagingUpdateChannelFlowResponse]:
     """Messages already handed to a processor finish with the processor they were given to."""
     flow = _require_flow(tx, p["ChannelFlowArn"])
     tx.update_flow(flow.arn, p["Name"], _check_processors(call, p["Processors"]), call.now)
@@ -154,7 +174,7 @@ def update_flow(tx: Tx, call: Call, p: MessagingUpdateChannelFlowRequest) -> Res
 
 
 @operation("DeleteChannelFlow", writes=True)
-def delete_flow(tx: Tx, call: Call, p: MessagingDeleteChannelFlowRequest) -> Result:
+def delete_flow(tx: Tx, call: Call, p: MessagingDeleteChannelFlowRequest) -> Result[NoOutput]:
     flow = _require_flow(tx, p["ChannelFlowArn"])
     if tx.channels_of_flow(flow.arn, None, 1):
         raise Conflict(
@@ -165,7 +185,9 @@ def delete_flow(tx: Tx, call: Call, p: MessagingDeleteChannelFlowRequest) -> Res
 
 
 @operation("ListChannelFlows", writes=False)
-def list_flows(tx: Tx, call: Call, p: MessagingListChannelFlowsRequest) -> Result:
+def list_flows(
+    tx: Tx, call: Call, p: MessagingListChannelFlowsRequest
+) -> Result[MessagingListChannelFlowsResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     limit = page_size(p)
     rows, token = paginate(
@@ -174,7 +196,11 @@ def list_flows(tx: Tx, call: Call, p: MessagingListChannelFlowsRequest) -> Resul
     return Result(
         {
             "ChannelFlows": [
-                {"ChannelFlowArn": f.arn, "Name": f.name, "Processors": list(f.processors)}
+                {
+                    "ChannelFlowArn": f.arn,
+                    "Name": f.name,
+                    "Processors": cast(list[MessagingProcessor], list(f.processors)),
+                }
                 for f in rows
             ],
             "NextToken": token,
@@ -183,7 +209,7 @@ def list_flows(tx: Tx, call: Call, p: MessagingListChannelFlowsRequest) -> Resul
 
 
 @operation("AssociateChannelFlow", writes=True)
-def associate_flow(tx: Tx, call: Call, p: MessagingAssociateChannelFlowRequest) -> Result:
+def associate_flow(tx: Tx, call: Call, p: MessagingAssociateChannelFlowRequest) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("associate a channel flow")
     flow = _require_flow(tx, p["ChannelFlowArn"])
@@ -202,7 +228,9 @@ def associate_flow(tx: Tx, call: Call, p: MessagingAssociateChannelFlowRequest) 
 
 
 @operation("DisassociateChannelFlow", writes=True)
-def disassociate_flow(tx: Tx, call: Call, p: MessagingDisassociateChannelFlowRequest) -> Result:
+def disassociate_flow(
+    tx: Tx, call: Call, p: MessagingDisassociateChannelFlowRequest
+) -> Result[NoOutput]:
     """Messages already handed to the processor still finish through it."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("disassociate a channel flow")
@@ -218,7 +246,7 @@ def disassociate_flow(tx: Tx, call: Call, p: MessagingDisassociateChannelFlowReq
 @operation("ListChannelsAssociatedWithChannelFlow", writes=False)
 def list_flow_channels(
     tx: Tx, call: Call, p: MessagingListChannelsAssociatedWithChannelFlowRequest
-) -> Result:
+) -> Result[MessagingListChannelsAssociatedWithChannelFlowResponse]:
     flow = _require_flow(tx, p["ChannelFlowArn"])
     limit = page_size(p)
     rows, token = paginate(
@@ -238,7 +266,12 @@ def list_flow_channels(
         }
         for c in rows
     ]
-    return Result({"Channels": channels, "NextToken": token})
+    return Result(
+        MessagingListChannelsAssociatedWithChannelFlowResponse(
+            Channels=cast(list[MessagingChannelAssociatedWithFlowSummary], channels),
+            NextToken=token,
+        )
+    )
 
 
 # --- messages through a flow -------------------------------------------------------------------
@@ -262,7 +295,7 @@ def _message(columns: Mapping[str, Any]) -> Message:
 
 def submit(
     tx: Tx, call: Call, message: Message, kind: str, flow_arn: str, *, event_seq: int | None
-) -> Result:
+) -> AnyResult:
     """Hand ``message`` (a new one, or one as it would read after an edit) to the flow: the
     invocation is kept with the write, the sender alone hears PENDING_*, and the processor is
     called once the write is committed. ``event_seq``: the seq the create already took."""
@@ -339,14 +372,18 @@ _CALLBACK_MEMBERS = {
 
 
 @operation("ChannelFlowCallback", writes=True)
-def callback(tx: Tx, call: Call, p: MessagingChannelFlowCallbackRequest) -> Result:
+def callback(
+    tx: Tx, call: Call, p: MessagingChannelFlowCallbackRequest
+) -> Result[MessagingChannelFlowCallbackResponse]:
     """The processor's answer. No bearer: IAM allows chime:ChannelFlowCallback on the channel.
     The same CallbackId with the same body answers the same again; with another body it is a
     Conflict; once the FallbackAction ended the invocation (an unreachable processor, or the
     window passed), Forbidden."""
     from bellwire.domain import messages  # the content rules; messages imports this module
 
-    output = {"ChannelArn": p["ChannelArn"], "CallbackId": p["CallbackId"]}
+    output = MessagingChannelFlowCallbackResponse(
+        ChannelArn=p["ChannelArn"], CallbackId=p["CallbackId"]
+    )
     invocation = tx.invocation(p["CallbackId"])
     if invocation is None or invocation.channel_arn != p["ChannelArn"]:
         raise BadRequest(
@@ -385,11 +422,15 @@ def callback(tx: Tx, call: Call, p: MessagingChannelFlowCallbackRequest) -> Resu
     )
 
 
-def _with(output: dict[str, Any], result: Result) -> Result:
-    return dataclasses.replace(result, output=output)
+def _with(
+    output: MessagingChannelFlowCallbackResponse, result: AnyResult
+) -> Result[MessagingChannelFlowCallbackResponse]:
+    return Result(
+        output, result.events, result.iam, result.invocations, result.bot_calls, result.pushes
+    )
 
 
-def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result:
+def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> AnyResult:
     """The processor could not be invoked, or did not call back in time: its FallbackAction
     decides. ABORT fails the message, CONTINUE sends it as it was submitted. An invocation that
     already ended is left alone (a callback may have won the race)."""
@@ -410,7 +451,7 @@ def settle(
     updates: Mapping[str, Any] | None = None,
     detail: str | None = None,
     fingerprint: str | None = None,
-) -> Result:
+) -> AnyResult:
     """End ``invocation`` as SENT, DENIED or FAILED: the stored message, and who hears what."""
     tx.end_invocation(invocation.callback_id, state, now, detail=detail, fingerprint=fingerprint)
     m = dataclasses.replace(_message(invocation.message), **(updates or {}))
@@ -503,7 +544,7 @@ def _to_members(kind: EventType, m: Message, seq: int) -> BusEvent:
 def _to_sender(tx: Tx, kind: EventType, m: Message, status: str, detail: str | None) -> BusEvent:
     payload = shapes.channel_message(dataclasses.replace(m, status=status), shapes.event_ts)
     if detail:
-        payload["Status"]["Detail"] = detail[:256]
+        payload["Status"] = {**(payload.get("Status") or {}), "Detail": detail[:256]}
     return sender_only_event(kind, m.channel_arn, tx.next_seq(m.channel_arn), payload, m.sender_arn)
 
 

@@ -19,31 +19,50 @@ import base64
 import secrets
 import string
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Required, TypedDict, cast
 
 from bellwire.aws.shapes import (
     IamCreateAccessKeyRequest,
+    IamCreateAccessKeyResponse,
     IamCreateRoleRequest,
+    IamCreateRoleResponse,
     IamCreateUserRequest,
+    IamCreateUserResponse,
     IamDeleteAccessKeyRequest,
     IamDeleteRolePolicyRequest,
     IamDeleteRoleRequest,
     IamDeleteUserPolicyRequest,
     IamDeleteUserRequest,
     IamGetRolePolicyRequest,
+    IamGetRolePolicyResponse,
     IamGetRoleRequest,
+    IamGetRoleResponse,
     IamGetUserPolicyRequest,
+    IamGetUserPolicyResponse,
     IamGetUserRequest,
+    IamGetUserResponse,
     IamListAccessKeysRequest,
+    IamListAccessKeysResponse,
     IamListRolePoliciesRequest,
+    IamListRolePoliciesResponse,
     IamListRolesRequest,
+    IamListRolesResponse,
     IamListUserPoliciesRequest,
+    IamListUserPoliciesResponse,
     IamListUsersRequest,
+    IamListUsersResponse,
     IamPutRolePolicyRequest,
     IamPutUserPolicyRequest,
     IamTag,
     IamUpdateAccessKeyRequest,
     IamUpdateAssumeRolePolicyRequest,
+    NoOutput,
+)
+from bellwire.aws.shapes import (
+    IamRole as RoleShape,
+)
+from bellwire.aws.shapes import (
+    IamUser as UserShape,
 )
 from bellwire.domain.operation import Call, IamContext, Result, operation
 from bellwire.iam.errors import (
@@ -104,7 +123,7 @@ def parse_tags(raw: Sequence[IamTag] | None) -> dict[str, str]:
     return tags
 
 
-def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+def _tag_list(tags: Mapping[str, str]) -> list[IamTag]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
@@ -137,9 +156,14 @@ def _after(marker: str | None) -> str | None:
         raise InvalidInput("Invalid Marker.") from None
 
 
-def _page(
-    items: list[Any], limit: int, key: Callable[[Any], str]
-) -> tuple[list[Any], dict[str, Any]]:
+class _Truncation(TypedDict, total=False):
+    """The paging members every IAM list answer has."""
+
+    IsTruncated: Required[bool]
+    Marker: str
+
+
+def _page(items: list[Any], limit: int, key: Callable[[Any], str]) -> tuple[list[Any], _Truncation]:
     """Cut one page of ``limit + 1`` fetched items; the extra one says whether more follow."""
     if len(items) > limit:
         page = items[:limit]
@@ -231,8 +255,8 @@ def _get_user_resources(call: Call, params: dict[str, Any]) -> list[str]:
 # --- shapes --------------------------------------------------------------------------------------
 
 
-def _user_json(user: IamUser, account_id: str, *, tags: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def _user_json(user: IamUser, account_id: str, *, tags: bool = True) -> UserShape:
+    out: UserShape = {
         "Path": user.path,
         "UserName": user.name,
         "UserId": user.user_id,
@@ -244,8 +268,8 @@ def _user_json(user: IamUser, account_id: str, *, tags: bool = True) -> dict[str
     return out
 
 
-def _role_json(role: IamRole, account_id: str, *, tags: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def _role_json(role: IamRole, account_id: str, *, tags: bool = True) -> RoleShape:
+    out: RoleShape = {
         "Path": role.path,
         "RoleName": role.name,
         "RoleId": role.role_id,
@@ -277,7 +301,9 @@ def _identity_policy(text: str, name: str, max_size: int) -> Policy:
 
 
 @operation("CreateUser", service="iam", writes=True, resources=_new_user)
-def create_user(tx: IamTx, call: Call, params: IamCreateUserRequest) -> Result:
+def create_user(
+    tx: IamTx, call: Call, params: IamCreateUserRequest
+) -> Result[IamCreateUserResponse]:
     name, path = params["UserName"], _path(params)
     if params.get("PermissionsBoundary"):
         raise InvalidInput("Permissions boundaries are not supported by this server.")
@@ -293,10 +319,12 @@ def create_user(tx: IamTx, call: Call, params: IamCreateUserRequest) -> Result:
 
 
 @operation("GetUser", service="iam", writes=False, resources=_get_user_resources)
-def get_user(tx: IamTx, call: Call, params: IamGetUserRequest) -> Result:
+def get_user(tx: IamTx, call: Call, params: IamGetUserRequest) -> Result[IamGetUserResponse]:
     principal = caller(call)
     if not params.get("UserName") and principal.kind == "root":
-        return Result({"User": {"UserId": principal.user_id, "Arn": principal.arn, "Path": "/"}})
+        # AWS answers the root user without the UserName and CreateDate the model requires.
+        root = {"UserId": principal.user_id, "Arn": principal.arn, "Path": "/"}
+        return Result({"User": cast(UserShape, root)})
     name = target_user(call, params)
     user = tx.iam_user(name)
     if user is None:
@@ -305,7 +333,7 @@ def get_user(tx: IamTx, call: Call, params: IamGetUserRequest) -> Result:
 
 
 @operation("ListUsers", service="iam", writes=False, resources=_all_users)
-def list_users(tx: IamTx, call: Call, params: IamListUsersRequest) -> Result:
+def list_users(tx: IamTx, call: Call, params: IamListUsersRequest) -> Result[IamListUsersResponse]:
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
     prefix = str(params.get("PathPrefix") or "/")
@@ -315,7 +343,7 @@ def list_users(tx: IamTx, call: Call, params: IamListUsersRequest) -> Result:
 
 
 @operation("DeleteUser", service="iam", writes=True, resources=the_user)
-def delete_user(tx: IamTx, call: Call, params: IamDeleteUserRequest) -> Result:
+def delete_user(tx: IamTx, call: Call, params: IamDeleteUserRequest) -> Result[NoOutput]:
     name = params["UserName"]
     itx = tx
     if itx.iam_user(name) is None:
@@ -333,13 +361,15 @@ def delete_user(tx: IamTx, call: Call, params: IamDeleteUserRequest) -> Result:
 
 
 @operation("CreateAccessKey", service="iam", writes=True, resources=the_user)
-def create_access_key(tx: IamTx, call: Call, params: IamCreateAccessKeyRequest) -> Result:
+def create_access_key(
+    tx: IamTx, call: Call, params: IamCreateAccessKeyRequest
+) -> Result[IamCreateAccessKeyResponse]:
     return add_access_key(tx, call, target_user(call, params))
 
 
 def add_access_key(
     tx: IamTx, call: Call, name: str, access_key_id: str | None = None, secret: str | None = None
-) -> Result:
+) -> Result[IamCreateAccessKeyResponse]:
     """Create a key (a fixed one for TOML declarations); authorized by the caller, if any."""
     key = AccessKey(
         access_key_id or new_access_key_id(),
@@ -359,7 +389,7 @@ def add_access_key(
     ):
         raise EntityAlreadyExists(f"Access key {key.access_key_id} already exists.")
     itx.insert_access_key(key)
-    output = {
+    output: IamCreateAccessKeyResponse = {
         "AccessKey": {
             "UserName": user.name,
             "AccessKeyId": key.access_key_id,
@@ -372,7 +402,9 @@ def add_access_key(
 
 
 @operation("ListAccessKeys", service="iam", writes=False, resources=the_user)
-def list_access_keys(tx: IamTx, call: Call, params: IamListAccessKeysRequest) -> Result:
+def list_access_keys(
+    tx: IamTx, call: Call, params: IamListAccessKeysRequest
+) -> Result[IamListAccessKeysResponse]:
     name = target_user(call, params)
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
@@ -400,7 +432,7 @@ def list_access_keys(tx: IamTx, call: Call, params: IamListAccessKeysRequest) ->
 
 def _change_key(
     tx: IamTx, name: str, access_key_id: str, change: Callable[[IamTx], None]
-) -> Result:
+) -> Result[NoOutput]:
     itx = tx
     if itx.iam_user(name) is None:
         raise no_user(name)
@@ -412,7 +444,7 @@ def _change_key(
 
 
 @operation("UpdateAccessKey", service="iam", writes=True, resources=the_user)
-def update_access_key(tx: IamTx, call: Call, params: IamUpdateAccessKeyRequest) -> Result:
+def update_access_key(tx: IamTx, call: Call, params: IamUpdateAccessKeyRequest) -> Result[NoOutput]:
     name = target_user(call, params)
     key_id, status = params["AccessKeyId"], params["Status"]
     if status not in ("Active", "Inactive"):  # the model's enum also has "Expired"
@@ -421,7 +453,7 @@ def update_access_key(tx: IamTx, call: Call, params: IamUpdateAccessKeyRequest) 
 
 
 @operation("DeleteAccessKey", service="iam", writes=True, resources=the_user)
-def delete_access_key(tx: IamTx, call: Call, params: IamDeleteAccessKeyRequest) -> Result:
+def delete_access_key(tx: IamTx, call: Call, params: IamDeleteAccessKeyRequest) -> Result[NoOutput]:
     name = target_user(call, params)
     key_id = params["AccessKeyId"]
     return _change_key(tx, name, key_id, lambda itx: itx.delete_access_key(key_id))
@@ -430,7 +462,9 @@ def delete_access_key(tx: IamTx, call: Call, params: IamDeleteAccessKeyRequest) 
 # --- inline policies -----------------------------------------------------------------------------
 
 
-def put_policy(tx: IamTx, kind: str, name: str, policy_name: str, document: str) -> Result:
+def put_policy(
+    tx: IamTx, kind: str, name: str, policy_name: str, document: str
+) -> Result[NoOutput]:
     limit = MAX_USER_INLINE if kind == "user" else MAX_ROLE_INLINE
     _identity_policy(document, policy_name, limit)
     itx = tx
@@ -451,7 +485,8 @@ def _state(itx: IamTx, kind: str, name: str) -> IamChange:
     return IamChange(roles={name_key(name): itx.iam_role_state(name)})
 
 
-def _get_policy(tx: IamTx, kind: str, name: str, policy_name: str) -> Result:
+def _get_policy(tx: IamTx, kind: str, name: str, policy_name: str) -> tuple[str, str]:
+    """The owner's name as stored and the policy's document."""
     itx = tx
     owner = itx.iam_user(name) if kind == "user" else itx.iam_role(name)
     document = itx.inline_policy(kind, name, policy_name)
@@ -459,11 +494,12 @@ def _get_policy(tx: IamTx, kind: str, name: str, policy_name: str) -> Result:
         raise no_user(name) if kind == "user" else no_role(name)
     if document is None:
         raise NoSuchEntity(f"The {kind} policy with name {policy_name} cannot be found.")
-    member = "UserName" if kind == "user" else "RoleName"
-    return Result({member: owner.name, "PolicyName": policy_name, "PolicyDocument": document})
+    return owner.name, document
 
 
-def _list_policies(tx: IamTx, kind: str, name: str, params: Mapping[str, Any]) -> Result:
+def _list_policies(
+    tx: IamTx, kind: str, name: str, params: Mapping[str, Any]
+) -> Result[IamListUserPoliciesResponse]:  # ListRolePolicies' shape is the same
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
     itx = tx
@@ -475,7 +511,7 @@ def _list_policies(tx: IamTx, kind: str, name: str, params: Mapping[str, Any]) -
     return Result({"PolicyNames": page, **more})
 
 
-def _delete_policy(tx: IamTx, kind: str, name: str, policy_name: str) -> Result:
+def _delete_policy(tx: IamTx, kind: str, name: str, policy_name: str) -> Result[NoOutput]:
     itx = tx
     owner = itx.iam_user(name) if kind == "user" else itx.iam_role(name)
     if owner is None:
@@ -487,46 +523,62 @@ def _delete_policy(tx: IamTx, kind: str, name: str, policy_name: str) -> Result:
 
 
 @operation("PutUserPolicy", service="iam", writes=True, resources=the_user)
-def put_user_policy(tx: IamTx, call: Call, params: IamPutUserPolicyRequest) -> Result:
+def put_user_policy(tx: IamTx, call: Call, params: IamPutUserPolicyRequest) -> Result[NoOutput]:
     return put_policy(
         tx, "user", params["UserName"], params["PolicyName"], params["PolicyDocument"]
     )
 
 
 @operation("GetUserPolicy", service="iam", writes=False, resources=the_user)
-def get_user_policy(tx: IamTx, call: Call, params: IamGetUserPolicyRequest) -> Result:
-    return _get_policy(tx, "user", params["UserName"], params["PolicyName"])
+def get_user_policy(
+    tx: IamTx, call: Call, params: IamGetUserPolicyRequest
+) -> Result[IamGetUserPolicyResponse]:
+    name, document = _get_policy(tx, "user", params["UserName"], params["PolicyName"])
+    policy_name = params["PolicyName"]
+    return Result({"UserName": name, "PolicyName": policy_name, "PolicyDocument": document})
 
 
 @operation("ListUserPolicies", service="iam", writes=False, resources=the_user)
-def list_user_policies(tx: IamTx, call: Call, params: IamListUserPoliciesRequest) -> Result:
+def list_user_policies(
+    tx: IamTx, call: Call, params: IamListUserPoliciesRequest
+) -> Result[IamListUserPoliciesResponse]:
     return _list_policies(tx, "user", params["UserName"], params)
 
 
 @operation("DeleteUserPolicy", service="iam", writes=True, resources=the_user)
-def delete_user_policy(tx: IamTx, call: Call, params: IamDeleteUserPolicyRequest) -> Result:
+def delete_user_policy(
+    tx: IamTx, call: Call, params: IamDeleteUserPolicyRequest
+) -> Result[NoOutput]:
     return _delete_policy(tx, "user", params["UserName"], params["PolicyName"])
 
 
 @operation("PutRolePolicy", service="iam", writes=True, resources=the_role)
-def put_role_policy(tx: IamTx, call: Call, params: IamPutRolePolicyRequest) -> Result:
+def put_role_policy(tx: IamTx, call: Call, params: IamPutRolePolicyRequest) -> Result[NoOutput]:
     return put_policy(
         tx, "role", params["RoleName"], params["PolicyName"], params["PolicyDocument"]
     )
 
 
 @operation("GetRolePolicy", service="iam", writes=False, resources=the_role)
-def get_role_policy(tx: IamTx, call: Call, params: IamGetRolePolicyRequest) -> Result:
-    return _get_policy(tx, "role", params["RoleName"], params["PolicyName"])
+def get_role_policy(
+    tx: IamTx, call: Call, params: IamGetRolePolicyRequest
+) -> Result[IamGetRolePolicyResponse]:
+    name, document = _get_policy(tx, "role", params["RoleName"], params["PolicyName"])
+    policy_name = params["PolicyName"]
+    return Result({"RoleName": name, "PolicyName": policy_name, "PolicyDocument": document})
 
 
 @operation("ListRolePolicies", service="iam", writes=False, resources=the_role)
-def list_role_policies(tx: IamTx, call: Call, params: IamListRolePoliciesRequest) -> Result:
+def list_role_policies(
+    tx: IamTx, call: Call, params: IamListRolePoliciesRequest
+) -> Result[IamListRolePoliciesResponse]:
     return _list_policies(tx, "role", params["RoleName"], params)
 
 
 @operation("DeleteRolePolicy", service="iam", writes=True, resources=the_role)
-def delete_role_policy(tx: IamTx, call: Call, params: IamDeleteRolePolicyRequest) -> Result:
+def delete_role_policy(
+    tx: IamTx, call: Call, params: IamDeleteRolePolicyRequest
+) -> Result[NoOutput]:
     return _delete_policy(tx, "role", params["RoleName"], params["PolicyName"])
 
 
@@ -534,7 +586,9 @@ def delete_role_policy(tx: IamTx, call: Call, params: IamDeleteRolePolicyRequest
 
 
 @operation("CreateRole", service="iam", writes=True, resources=_new_role)
-def create_role(tx: IamTx, call: Call, params: IamCreateRoleRequest) -> Result:
+def create_role(
+    tx: IamTx, call: Call, params: IamCreateRoleRequest
+) -> Result[IamCreateRoleResponse]:
     name, path = params["RoleName"], _path(params)
     if params.get("PermissionsBoundary"):
         raise InvalidInput("Permissions boundaries are not supported by this server.")
@@ -566,7 +620,7 @@ def create_role(tx: IamTx, call: Call, params: IamCreateRoleRequest) -> Result:
 
 
 @operation("GetRole", service="iam", writes=False, resources=the_role)
-def get_role(tx: IamTx, call: Call, params: IamGetRoleRequest) -> Result:
+def get_role(tx: IamTx, call: Call, params: IamGetRoleRequest) -> Result[IamGetRoleResponse]:
     name = params["RoleName"]
     role = tx.iam_role(name)
     if role is None:
@@ -575,7 +629,7 @@ def get_role(tx: IamTx, call: Call, params: IamGetRoleRequest) -> Result:
 
 
 @operation("ListRoles", service="iam", writes=False, resources=_all_roles)
-def list_roles(tx: IamTx, call: Call, params: IamListRolesRequest) -> Result:
+def list_roles(tx: IamTx, call: Call, params: IamListRolesRequest) -> Result[IamListRolesResponse]:
     limit = bounded(params.get("MaxItems"), DEFAULT_MAX_ITEMS, 1, 1000, "maxItems")
     after = _after(params.get("Marker"))
     prefix = str(params.get("PathPrefix") or "/")
@@ -585,7 +639,7 @@ def list_roles(tx: IamTx, call: Call, params: IamListRolesRequest) -> Result:
 
 
 @operation("DeleteRole", service="iam", writes=True, resources=the_role)
-def delete_role(tx: IamTx, call: Call, params: IamDeleteRoleRequest) -> Result:
+def delete_role(tx: IamTx, call: Call, params: IamDeleteRoleRequest) -> Result[NoOutput]:
     name = params["RoleName"]
     itx = tx
     if itx.iam_role(name) is None:
@@ -600,13 +654,13 @@ def delete_role(tx: IamTx, call: Call, params: IamDeleteRoleRequest) -> Result:
 @operation("UpdateAssumeRolePolicy", service="iam", writes=True, resources=the_role)
 def update_assume_role_policy(
     tx: IamTx, call: Call, params: IamUpdateAssumeRolePolicyRequest
-) -> Result:
+) -> Result[NoOutput]:
     return update_role(tx, params["RoleName"], trust_policy=params["PolicyDocument"])
 
 
 def update_role(
     tx: IamTx, name: str, *, trust_policy: str | None = None, max_session: int | None = None
-) -> Result:
+) -> Result[NoOutput]:
     if trust_policy is not None:
         parse_policy(trust_policy, name="trust", kind=PolicyKind.TRUST, max_size=MAX_TRUST)
     itx = tx

@@ -12,23 +12,39 @@ from typing import Any
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import BadRequest, Conflict, NotFound
 from bellwire.aws.shapes import (
+    IdentityAppInstanceRetentionSettings,
     IdentityCreateAppInstanceAdminRequest,
+    IdentityCreateAppInstanceAdminResponse,
     IdentityCreateAppInstanceRequest,
+    IdentityCreateAppInstanceResponse,
     IdentityCreateAppInstanceUserRequest,
+    IdentityCreateAppInstanceUserResponse,
     IdentityDeleteAppInstanceAdminRequest,
     IdentityDeleteAppInstanceRequest,
     IdentityDeleteAppInstanceUserRequest,
     IdentityDescribeAppInstanceAdminRequest,
+    IdentityDescribeAppInstanceAdminResponse,
     IdentityDescribeAppInstanceRequest,
+    IdentityDescribeAppInstanceResponse,
     IdentityDescribeAppInstanceUserRequest,
+    IdentityDescribeAppInstanceUserResponse,
     IdentityGetAppInstanceRetentionSettingsRequest,
+    IdentityGetAppInstanceRetentionSettingsResponse,
     IdentityListAppInstanceAdminsRequest,
+    IdentityListAppInstanceAdminsResponse,
     IdentityListAppInstancesRequest,
+    IdentityListAppInstancesResponse,
     IdentityListAppInstanceUsersRequest,
+    IdentityListAppInstanceUsersResponse,
     IdentityPutAppInstanceRetentionSettingsRequest,
+    IdentityPutAppInstanceRetentionSettingsResponse,
     IdentityPutAppInstanceUserExpirationSettingsRequest,
+    IdentityPutAppInstanceUserExpirationSettingsResponse,
     IdentityUpdateAppInstanceRequest,
+    IdentityUpdateAppInstanceResponse,
     IdentityUpdateAppInstanceUserRequest,
+    IdentityUpdateAppInstanceUserResponse,
+    NoOutput,
 )
 from bellwire.domain import shapes
 from bellwire.domain.delivery import BusEvent, UserEvent, channel_deleted, membership_deleted
@@ -63,36 +79,46 @@ def require_user(tx: Tx, arn: str) -> AppInstanceUser:
 
 
 @operation("CreateAppInstance", writes=True)
-def create_app_instance(tx: Tx, call: Call, p: IdentityCreateAppInstanceRequest) -> Result:
+def create_app_instance(
+    tx: Tx, call: Call, p: IdentityCreateAppInstanceRequest
+) -> Result[IdentityCreateAppInstanceResponse]:
     scope = f"CreateAppInstance|{call.account_id}"
     alive = lambda out: tx.app_instance(out["AppInstanceArn"]) is not None  # noqa: E731
-    if (previous := replay(tx, scope, p, alive)) is not None:
+    if (
+        previous := replay(tx, scope, p, alive, output=IdentityCreateAppInstanceResponse)
+    ) is not None:
         return Result(previous)
     arn = arns.app_instance(call.region, call.account_id, str(uuid.uuid4()))
     tx.insert_app_instance(AppInstance(arn, p["Name"], p.get("Metadata"), call.now, call.now))
     if p.get("Tags"):
         tx.put_tags(arn, {t["Key"]: t["Value"] for t in p["Tags"]})
-    output = {"AppInstanceArn": arn}
+    output: IdentityCreateAppInstanceResponse = {"AppInstanceArn": arn}
     remember(tx, call, scope, p, output)
     return Result(output)
 
 
 @operation("DescribeAppInstance", writes=False)
-def describe_app_instance(tx: Tx, call: Call, p: IdentityDescribeAppInstanceRequest) -> Result:
+def describe_app_instance(
+    tx: Tx, call: Call, p: IdentityDescribeAppInstanceRequest
+) -> Result[IdentityDescribeAppInstanceResponse]:
     return Result(
         {"AppInstance": shapes.app_instance(require_app_instance(tx, p["AppInstanceArn"]))}
     )
 
 
 @operation("UpdateAppInstance", writes=True)
-def update_app_instance(tx: Tx, call: Call, p: IdentityUpdateAppInstanceRequest) -> Result:
+def update_app_instance(
+    tx: Tx, call: Call, p: IdentityUpdateAppInstanceRequest
+) -> Result[IdentityUpdateAppInstanceResponse]:
     arn = require_app_instance(tx, p["AppInstanceArn"]).arn
     tx.update_app_instance(arn, p["Name"], p.get("Metadata"), call.now)
     return Result({"AppInstanceArn": arn})
 
 
 @operation("DeleteAppInstance", writes=True)
-def delete_app_instance(tx: Tx, call: Call, p: IdentityDeleteAppInstanceRequest) -> Result:
+def delete_app_instance(
+    tx: Tx, call: Call, p: IdentityDeleteAppInstanceRequest
+) -> Result[NoOutput]:
     """Everything in the instance goes; members hear DELETE_CHANNEL, users' sessions close."""
     arn = require_app_instance(tx, p["AppInstanceArn"]).arn
     channels = tx.list_channels(arn, None, None, 1 << 30)
@@ -107,7 +133,9 @@ def delete_app_instance(tx: Tx, call: Call, p: IdentityDeleteAppInstanceRequest)
 
 
 @operation("ListAppInstances", writes=False)
-def list_app_instances(tx: Tx, call: Call, p: IdentityListAppInstancesRequest) -> Result:
+def list_app_instances(
+    tx: Tx, call: Call, p: IdentityListAppInstancesRequest
+) -> Result[IdentityListAppInstancesResponse]:
     limit = page_size(p)
     rows, token = paginate(
         tx.list_app_instances(decode_token(p, str), limit + 1), limit, lambda r: r.arn
@@ -118,7 +146,9 @@ def list_app_instances(tx: Tx, call: Call, p: IdentityListAppInstancesRequest) -
 
 
 @operation("PutAppInstanceRetentionSettings", writes=True)
-def put_retention(tx: Tx, call: Call, p: IdentityPutAppInstanceRetentionSettingsRequest) -> Result:
+def put_retention(
+    tx: Tx, call: Call, p: IdentityPutAppInstanceRetentionSettingsRequest
+) -> Result[IdentityPutAppInstanceRetentionSettingsResponse]:
     arn = require_app_instance(tx, p["AppInstanceArn"]).arn
     settings = p["AppInstanceRetentionSettings"]
     days = (settings.get("ChannelRetentionSettings") or {}).get("RetentionDays")
@@ -127,10 +157,14 @@ def put_retention(tx: Tx, call: Call, p: IdentityPutAppInstanceRetentionSettings
 
 
 @operation("GetAppInstanceRetentionSettings", writes=False)
-def get_retention(tx: Tx, call: Call, p: IdentityGetAppInstanceRetentionSettingsRequest) -> Result:
+def get_retention(
+    tx: Tx, call: Call, p: IdentityGetAppInstanceRetentionSettingsRequest
+) -> Result[IdentityGetAppInstanceRetentionSettingsResponse]:
     arn = require_app_instance(tx, p["AppInstanceArn"]).arn
     days = tx.retention_days(arn)
-    settings = {} if days is None else {"ChannelRetentionSettings": {"RetentionDays": days}}
+    settings: IdentityAppInstanceRetentionSettings = (
+        {} if days is None else {"ChannelRetentionSettings": {"RetentionDays": days}}
+    )
     return Result({"AppInstanceRetentionSettings": settings})
 
 
@@ -138,11 +172,15 @@ def get_retention(tx: Tx, call: Call, p: IdentityGetAppInstanceRetentionSettings
 
 
 @operation("CreateAppInstanceUser", writes=True)
-def create_user(tx: Tx, call: Call, p: IdentityCreateAppInstanceUserRequest) -> Result:
+def create_user(
+    tx: Tx, call: Call, p: IdentityCreateAppInstanceUserRequest
+) -> Result[IdentityCreateAppInstanceUserResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     scope = f"CreateAppInstanceUser|{app.arn}"
     alive = lambda out: tx.user(out["AppInstanceUserArn"]) is not None  # noqa: E731
-    if (previous := replay(tx, scope, p, alive)) is not None:
+    if (
+        previous := replay(tx, scope, p, alive, output=IdentityCreateAppInstanceUserResponse)
+    ) is not None:
         return Result(previous)
     user_id = p["AppInstanceUserId"]
     if not arns.valid_id(user_id):
@@ -165,27 +203,31 @@ def create_user(tx: Tx, call: Call, p: IdentityCreateAppInstanceUserRequest) -> 
     )
     if p.get("Tags"):
         tx.put_tags(arn, {t["Key"]: t["Value"] for t in p["Tags"]})
-    output = {"AppInstanceUserArn": arn}
+    output: IdentityCreateAppInstanceUserResponse = {"AppInstanceUserArn": arn}
     remember(tx, call, scope, p, output)
     return Result(output)
 
 
 @operation("DescribeAppInstanceUser", writes=False)
-def describe_user(tx: Tx, call: Call, p: IdentityDescribeAppInstanceUserRequest) -> Result:
+def describe_user(
+    tx: Tx, call: Call, p: IdentityDescribeAppInstanceUserRequest
+) -> Result[IdentityDescribeAppInstanceUserResponse]:
     return Result(
         {"AppInstanceUser": shapes.app_instance_user(require_user(tx, p["AppInstanceUserArn"]))}
     )
 
 
 @operation("UpdateAppInstanceUser", writes=True)
-def update_user(tx: Tx, call: Call, p: IdentityUpdateAppInstanceUserRequest) -> Result:
+def update_user(
+    tx: Tx, call: Call, p: IdentityUpdateAppInstanceUserRequest
+) -> Result[IdentityUpdateAppInstanceUserResponse]:
     arn = require_user(tx, p["AppInstanceUserArn"]).arn
     tx.update_user(arn, p["Name"], p.get("Metadata"), call.now)
     return Result({"AppInstanceUserArn": arn})
 
 
 @operation("DeleteAppInstanceUser", writes=True)
-def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> Result:
+def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> Result[NoOutput]:
     user = require_user(tx, p["AppInstanceUserArn"])
     memberships = [m for m, _ in tx.memberships_with_channels(user.arn)]
     names = tx.user_names([user.arn, *(m.invited_by for m in memberships)])
@@ -205,7 +247,9 @@ def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> 
 
 
 @operation("ListAppInstanceUsers", writes=False)
-def list_users(tx: Tx, call: Call, p: IdentityListAppInstanceUsersRequest) -> Result:
+def list_users(
+    tx: Tx, call: Call, p: IdentityListAppInstanceUsersRequest
+) -> Result[IdentityListAppInstanceUsersResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     limit = page_size(p)
     rows, token = paginate(
@@ -223,7 +267,7 @@ def list_users(tx: Tx, call: Call, p: IdentityListAppInstanceUsersRequest) -> Re
 @operation("PutAppInstanceUserExpirationSettings", writes=True)
 def put_user_expiration(
     tx: Tx, call: Call, p: IdentityPutAppInstanceUserExpirationSettingsRequest
-) -> Result:
+) -> Result[IdentityPutAppInstanceUserExpirationSettingsResponse]:
     arn = require_user(tx, p["AppInstanceUserArn"]).arn
     settings = p.get("ExpirationSettings")
     tx.set_user_expiration(
@@ -239,7 +283,9 @@ def put_user_expiration(
 
 
 @operation("CreateAppInstanceAdmin", writes=True)
-def create_admin(tx: Tx, call: Call, p: IdentityCreateAppInstanceAdminRequest) -> Result:
+def create_admin(
+    tx: Tx, call: Call, p: IdentityCreateAppInstanceAdminRequest
+) -> Result[IdentityCreateAppInstanceAdminResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     admin_arn = p["AppInstanceAdminArn"]
     user = tx.user(admin_arn)
@@ -255,7 +301,9 @@ def create_admin(tx: Tx, call: Call, p: IdentityCreateAppInstanceAdminRequest) -
 
 
 @operation("DescribeAppInstanceAdmin", writes=False)
-def describe_admin(tx: Tx, call: Call, p: IdentityDescribeAppInstanceAdminRequest) -> Result:
+def describe_admin(
+    tx: Tx, call: Call, p: IdentityDescribeAppInstanceAdminRequest
+) -> Result[IdentityDescribeAppInstanceAdminResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     admin = tx.admin(app.arn, p["AppInstanceAdminArn"])
     if admin is None:
@@ -265,7 +313,7 @@ def describe_admin(tx: Tx, call: Call, p: IdentityDescribeAppInstanceAdminReques
 
 
 @operation("DeleteAppInstanceAdmin", writes=True)
-def delete_admin(tx: Tx, call: Call, p: IdentityDeleteAppInstanceAdminRequest) -> Result:
+def delete_admin(tx: Tx, call: Call, p: IdentityDeleteAppInstanceAdminRequest) -> Result[NoOutput]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     if tx.admin(app.arn, p["AppInstanceAdminArn"]) is None:
         raise NotFound(f"{p['AppInstanceAdminArn']} is not an admin of {app.arn}.")
@@ -274,7 +322,9 @@ def delete_admin(tx: Tx, call: Call, p: IdentityDeleteAppInstanceAdminRequest) -
 
 
 @operation("ListAppInstanceAdmins", writes=False)
-def list_admins(tx: Tx, call: Call, p: IdentityListAppInstanceAdminsRequest) -> Result:
+def list_admins(
+    tx: Tx, call: Call, p: IdentityListAppInstanceAdminsRequest
+) -> Result[IdentityListAppInstanceAdminsResponse]:
     app = require_app_instance(tx, p["AppInstanceArn"])
     limit = page_size(p)
     rows, token = paginate(

@@ -5,20 +5,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from bellwire import ids
 from bellwire.aws.errors import BadRequest, NotFound
 from bellwire.aws.shapes import (
     MessagingDeleteChannelMessageRequest,
     MessagingGetChannelMessageRequest,
+    MessagingGetChannelMessageResponse,
     MessagingGetChannelMessageStatusRequest,
+    MessagingGetChannelMessageStatusResponse,
     MessagingGetMessagingSessionEndpointRequest,
+    MessagingGetMessagingSessionEndpointResponse,
     MessagingListChannelMessagesRequest,
+    MessagingListChannelMessagesResponse,
     MessagingRedactChannelMessageRequest,
+    MessagingRedactChannelMessageResponse,
     MessagingSendChannelMessageRequest,
+    MessagingSendChannelMessageResponse,
     MessagingUpdateChannelMessageRequest,
+    MessagingUpdateChannelMessageResponse,
     MessagingUpdateChannelReadMarkerRequest,
+    MessagingUpdateChannelReadMarkerResponse,
+    NoOutput,
 )
 from bellwire.domain import bots, flows, push, shapes
 from bellwire.domain.delivery import message_event
@@ -94,7 +103,9 @@ def _event(kind: EventType, tx: Tx, m: Message) -> Any:
 
 
 @operation("SendChannelMessage", writes=True)
-def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> Result:
+def send_message(
+    tx: Tx, call: Call, p: MessagingSendChannelMessageRequest
+) -> Result[MessagingSendChannelMessageResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     # Admins and moderators need a membership to send, like everyone; hidden members observe.
@@ -102,7 +113,7 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
     if who.membership is not None and who.membership.type == "HIDDEN":
         raise who.deny("send messages: hidden members can observe but not send")
     scope = f"SendChannelMessage|{who.channel.arn}|{who.arn}"
-    if (previous := replay(tx, scope, p)) is not None:
+    if (previous := replay(tx, scope, p, output=MessagingSendChannelMessageResponse)) is not None:
         return Result(previous)
     type_ = p["Type"]
     _check_content(type_, p["Content"])
@@ -113,7 +124,9 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
     if p.get("Target"):
         if len(p["Target"]) != 1:
             raise BadRequest("Target must name exactly one member.")
-        target = p["Target"][0]["MemberArn"]
+        target = p["Target"][0].get("MemberArn")
+        if target is None:  # the model leaves it optional: the codec lets [{}] through
+            raise BadRequest("Target must name exactly one member.")
         if tx.membership(who.channel.arn, target) is None:
             raise BadRequest(f"The target {target} is not a member of the channel.")
     persistent = p["Persistence"] == "PERSISTENT"
@@ -147,7 +160,8 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
     if flow_arn is not None:
         held = flows.submit(tx, call, message, "CREATE", flow_arn, event_seq=seq)
         remember(tx, call, scope, p, held.output)
-        return held
+        # submit answers with the PENDING SendChannelMessage output.
+        return cast("Result[MessagingSendChannelMessageResponse]", held)
     event = message_event(
         EventType.CREATE_CHANNEL_MESSAGE,
         who.channel.arn,
@@ -157,7 +171,7 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
         sender=who.arn,
         target=target,
     )
-    output = {
+    output: MessagingSendChannelMessageResponse = {
         "ChannelArn": who.channel.arn,
         "MessageId": message.message_id,
         "Status": {"Value": "SENT"},
@@ -172,7 +186,9 @@ def send_message(tx: Tx, call: Call, p: MessagingSendChannelMessageRequest) -> R
 
 
 @operation("GetChannelMessage", writes=False)
-def get_message(tx: Tx, call: Call, p: MessagingGetChannelMessageRequest) -> Result:
+def get_message(
+    tx: Tx, call: Call, p: MessagingGetChannelMessageRequest
+) -> Result[MessagingGetChannelMessageResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     who.require_read()
@@ -182,7 +198,9 @@ def get_message(tx: Tx, call: Call, p: MessagingGetChannelMessageRequest) -> Res
 
 
 @operation("GetChannelMessageStatus", writes=False)
-def get_message_status(tx: Tx, call: Call, p: MessagingGetChannelMessageStatusRequest) -> Result:
+def get_message_status(
+    tx: Tx, call: Call, p: MessagingGetChannelMessageStatusRequest
+) -> Result[MessagingGetChannelMessageStatusResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     held = flows.pending_message(tx, who.channel.arn, p["MessageId"])
@@ -214,7 +232,9 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 @operation("ListChannelMessages", writes=False)
-def list_messages(tx: Tx, call: Call, p: MessagingListChannelMessagesRequest) -> Result:
+def list_messages(
+    tx: Tx, call: Call, p: MessagingListChannelMessagesRequest
+) -> Result[MessagingListChannelMessagesResponse]:
     """Newest first unless SortOrder is ASCENDING; redacted messages appear empty, deleted and
     non-persistent ones not at all, targeted ones only to their target and sender."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
@@ -245,7 +265,9 @@ def list_messages(tx: Tx, call: Call, p: MessagingListChannelMessagesRequest) ->
 
 
 @operation("UpdateChannelMessage", writes=True)
-def update_message(tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest) -> Result:
+def update_message(
+    tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest
+) -> Result[MessagingUpdateChannelMessageResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
     m = _visible_message(tx, who, p["MessageId"])
@@ -269,7 +291,8 @@ def update_message(tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest) 
             last_updated=call.now,
             last_edited=call.now,
         )
-        return flows.submit(tx, call, edit, "UPDATE", flow_arn, event_seq=None)
+        held = flows.submit(tx, call, edit, "UPDATE", flow_arn, event_seq=None)
+        return cast("Result[MessagingUpdateChannelMessageResponse]", held)
     tx.update_message(
         m.channel_arn,
         m.message_id,
@@ -289,7 +312,9 @@ def update_message(tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest) 
 
 
 @operation("RedactChannelMessage", writes=True)
-def redact_message(tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest) -> Result:
+def redact_message(
+    tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest
+) -> Result[MessagingRedactChannelMessageResponse]:
     """Members redact their own messages; moderators and admins any message."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
@@ -317,7 +342,7 @@ def redact_message(tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest) 
 
 
 @operation("DeleteChannelMessage", writes=True)
-def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) -> Result:
+def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) -> Result[NoOutput]:
     """Only AppInstanceAdmins delete; the event carries the message as it was."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     _no_subchannel(p)
@@ -328,7 +353,9 @@ def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) 
 
 
 @operation("UpdateChannelReadMarker", writes=True)
-def update_read_marker(tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRequest) -> Result:
+def update_read_marker(
+    tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRequest
+) -> Result[MessagingUpdateChannelReadMarkerResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_member("update a read marker")
     tx.set_read_marker(who.channel.arn, who.arn, call.now)
@@ -338,6 +365,6 @@ def update_read_marker(tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRe
 @operation("GetMessagingSessionEndpoint", writes=False)
 def get_messaging_session_endpoint(
     tx: Tx, call: Call, p: MessagingGetMessagingSessionEndpointRequest
-) -> Result:
+) -> Result[MessagingGetMessagingSessionEndpointResponse]:
     """Where clients open their messaging sessions: this server, as configured or as bound."""
     return Result({"Endpoint": {"Url": call.session_endpoint()}})

@@ -1,7 +1,7 @@
 """The frame every operation runs in: its call context, its result and the registry.
 
 An operation of any of the four services (Chime SDK identity and messaging, IAM, STS) is a plain
-function ``(tx, call, params) -> Result`` registered under its service and API name, with how
+function ``(tx, call, params) -> Result[output]`` registered under its service and API name, with how
 its authorization resources are found (``bellwire.api.operations`` authorizes and runs it).
 It runs entirely inside one store transaction (reads on a snapshot, writes in the writer), so a
 rule check and the change it guards can never interleave with another request.
@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, Generic, TypeVar, cast
 
 from bellwire.aws.errors import BadRequest, Conflict
 from bellwire.domain.delivery import BusEvent
@@ -55,9 +55,15 @@ class Call:
     resources: ResourceMap = field(default_factory=ResourceMap)
 
 
+# An operation's output: its generated TypedDict (bellwire/aws/shapes.py), which the codecs
+# serialize against the model. Covariant, so that any Result is a Result[Mapping[str, Any]] for
+# the code that only hands it on; nothing changes a Result once made.
+Out_co = TypeVar("Out_co", bound=Mapping[str, Any], covariant=True)
+
+
 @dataclass(slots=True)
-class Result:
-    output: dict[str, Any]
+class Result(Generic[Out_co]):
+    output: Out_co
     events: list[BusEvent] = field(default_factory=list)
     # What an IAM/STS write changed, for the credential index (applied after the commit).
     iam: IamChange | None = None
@@ -70,9 +76,11 @@ class Result:
 
 # What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as
 # the Tx it needs).
-Operation = Callable[[IamTx, Call, dict[str, Any]], Result]
+Operation = Callable[[IamTx, Call, dict[str, Any]], "AnyResult"]
+AnyResult = Result[Mapping[str, Any]]  # a result whose output is only handed on
 P = TypeVar("P", bound=Mapping[str, Any])  # an operation's input: a TypedDict or a dict
 X = TypeVar("X", bound=Tx)  # the transaction an operation reads: Tx, or IamTx for IAM/STS
+Out = TypeVar("Out", bound=Mapping[str, Any])  # an operation's output: its generated TypedDict
 # The ARNs an operation acts on, checked against the caller's policies as ``<service>:<name>``.
 Resources = Callable[[Call, dict[str, Any]], Sequence[str]]
 
@@ -125,15 +133,16 @@ def operation(
     service: str = "chime",
     resources: Resources | None = resource_members,
     refused: bool = False,
-) -> Callable[[Callable[[X, Call, P], Result]], Callable[[X, Call, P], Result]]:
+) -> Callable[[Callable[[X, Call, P], Result[Out]]], Callable[[X, Call, P], Result[Out]]]:
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
 
-    def register(fn: Callable[[X, Call, P], Result]) -> Callable[[X, Call, P], Result]:
+    def register(fn: Callable[[X, Call, P], Result[Out]]) -> Callable[[X, Call, P], Result[Out]]:
         if (service, name) in REGISTRY:
             raise RuntimeError(f"operation {service}:{name} registered twice")
         # The codecs validated params against the model, which the TypedDict P is written
-        # from (bellwire/aws/shapes.py): the registry holds them all as plain dicts.
+        # from (bellwire/aws/shapes.py): the registry holds them all as plain dicts, and their
+        # outputs as mappings the codecs serialize against the same model.
         REGISTRY[(service, name)] = Registered(
             name, service, cast(Operation, fn), writes, resources, refused
         )
@@ -215,8 +224,11 @@ def replay(
     scope: str,
     params: Mapping[str, Any],
     alive: Callable[[dict[str, Any]], bool] | None = None,
-) -> dict[str, Any] | None:
-    """The answer already given for this ClientRequestToken, if any (same token → same result).
+    *,
+    output: type[Out],
+) -> Out | None:
+    """The answer already given for this ClientRequestToken, if any (same token → same result):
+    the operation's own ``output`` type, which ``remember`` stored.
 
     Reusing a token with different parameters is a Conflict, as the AWS API standard has it.
     When what the first call created is gone again (``alive`` says no), the token is forgotten
@@ -227,20 +239,21 @@ def replay(
     found = tx.idempotent_result(scope, token)
     if found is None:
         return None
-    previous_fingerprint, output = found
+    previous_fingerprint, stored = found
     if previous_fingerprint != fingerprint(params):
         raise Conflict(
             f"The ClientRequestToken {token!r} was already used with different parameters."
         )
-    result: dict[str, Any] = output
+    result: dict[str, Any] = stored
     if alive is not None and not alive(result):
         tx.forget_result(scope, token)
         return None
-    return result
+    # The JSON of what remember() stored for this scope: this operation's own output.
+    return cast(Out, result)
 
 
 def remember(
-    tx: Tx, call: Call, scope: str, params: Mapping[str, Any], output: dict[str, Any]
+    tx: Tx, call: Call, scope: str, params: Mapping[str, Any], output: Mapping[str, Any]
 ) -> None:
     token = params.get("ClientRequestToken")
     if token:

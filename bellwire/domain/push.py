@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from bellwire import ids
 from bellwire.aws.errors import BadRequest, Conflict, NotFound, ResourceLimitExceeded
 from bellwire.aws.shapes import (
+    IdentityAppInstanceUserEndpoint,
+    IdentityAppInstanceUserEndpointSummary,
     IdentityDeregisterAppInstanceUserEndpointRequest,
     IdentityDescribeAppInstanceUserEndpointRequest,
+    IdentityDescribeAppInstanceUserEndpointResponse,
     IdentityListAppInstanceUserEndpointsRequest,
+    IdentityListAppInstanceUserEndpointsResponse,
     IdentityRegisterAppInstanceUserEndpointRequest,
+    IdentityRegisterAppInstanceUserEndpointResponse,
     IdentityUpdateAppInstanceUserEndpointRequest,
+    IdentityUpdateAppInstanceUserEndpointResponse,
+    NoOutput,
 )
 from bellwire.domain import push_filter, shapes
 from bellwire.domain.identity import require_user
@@ -86,11 +93,15 @@ def _shape(resources: ResourceMap, e: UserEndpoint) -> dict[str, Any]:
 @operation("RegisterAppInstanceUserEndpoint", writes=True)
 def register_endpoint(
     tx: Tx, call: Call, p: IdentityRegisterAppInstanceUserEndpointRequest
-) -> Result:
+) -> Result[IdentityRegisterAppInstanceUserEndpointResponse]:
     user = require_user(tx, p["AppInstanceUserArn"])
     scope = f"RegisterAppInstanceUserEndpoint|{user.arn}"
     alive = lambda out: tx.endpoint(user.arn, out["EndpointId"]) is not None  # noqa: E731
-    if (previous := replay(tx, scope, p, alive)) is not None:
+    if (
+        previous := replay(
+            tx, scope, p, alive, output=IdentityRegisterAppInstanceUserEndpointResponse
+        )
+    ) is not None:
         return Result(previous)
     if not PINPOINT_APP.fullmatch(p["ResourceArn"]):
         raise BadRequest(
@@ -126,7 +137,9 @@ def register_endpoint(
         updated=call.now,
     )
     tx.insert_endpoint(endpoint)
-    output = {"AppInstanceUserArn": user.arn, "EndpointId": endpoint.endpoint_id}
+    output = IdentityRegisterAppInstanceUserEndpointResponse(
+        AppInstanceUserArn=user.arn, EndpointId=endpoint.endpoint_id
+    )
     remember(tx, call, scope, p, output)
     return Result(output)
 
@@ -134,13 +147,16 @@ def register_endpoint(
 @operation("DescribeAppInstanceUserEndpoint", writes=False)
 def describe_endpoint(
     tx: Tx, call: Call, p: IdentityDescribeAppInstanceUserEndpointRequest
-) -> Result:
+) -> Result[IdentityDescribeAppInstanceUserEndpointResponse]:
     e = _require_endpoint(tx, p["AppInstanceUserArn"], p["EndpointId"])
-    return Result({"AppInstanceUserEndpoint": _shape(call.resources, e)})
+    shape = cast(IdentityAppInstanceUserEndpoint, _shape(call.resources, e))
+    return Result(IdentityDescribeAppInstanceUserEndpointResponse(AppInstanceUserEndpoint=shape))
 
 
 @operation("UpdateAppInstanceUserEndpoint", writes=True)
-def update_endpoint(tx: Tx, call: Call, p: IdentityUpdateAppInstanceUserEndpointRequest) -> Result:
+def update_endpoint(
+    tx: Tx, call: Call, p: IdentityUpdateAppInstanceUserEndpointRequest
+) -> Result[IdentityUpdateAppInstanceUserEndpointResponse]:
     e = _require_endpoint(tx, p["AppInstanceUserArn"], p["EndpointId"])
     tx.update_endpoint(
         e.user_arn,
@@ -149,20 +165,26 @@ def update_endpoint(tx: Tx, call: Call, p: IdentityUpdateAppInstanceUserEndpoint
         p.get("AllowMessages") or e.allow_messages,
         call.now,
     )
-    return Result({"AppInstanceUserArn": e.user_arn, "EndpointId": e.endpoint_id})
+    return Result(
+        IdentityUpdateAppInstanceUserEndpointResponse(
+            AppInstanceUserArn=e.user_arn, EndpointId=e.endpoint_id
+        )
+    )
 
 
 @operation("DeregisterAppInstanceUserEndpoint", writes=True)
 def deregister_endpoint(
     tx: Tx, call: Call, p: IdentityDeregisterAppInstanceUserEndpointRequest
-) -> Result:
+) -> Result[NoOutput]:
     e = _require_endpoint(tx, p["AppInstanceUserArn"], p["EndpointId"])
     tx.delete_endpoint(e.user_arn, e.endpoint_id)
-    return Result({})
+    return Result(NoOutput())
 
 
 @operation("ListAppInstanceUserEndpoints", writes=False)
-def list_endpoints(tx: Tx, call: Call, p: IdentityListAppInstanceUserEndpointsRequest) -> Result:
+def list_endpoints(
+    tx: Tx, call: Call, p: IdentityListAppInstanceUserEndpointsRequest
+) -> Result[IdentityListAppInstanceUserEndpointsResponse]:
     user = require_user(tx, p["AppInstanceUserArn"])
     limit = page_size(p)
     rows, token = paginate(
@@ -170,11 +192,12 @@ def list_endpoints(tx: Tx, call: Call, p: IdentityListAppInstanceUserEndpointsRe
         limit,
         lambda e: e.endpoint_id,
     )
+    summaries = [_summary(call.resources, e) for e in rows]
     return Result(
-        {
-            "AppInstanceUserEndpoints": [_summary(call.resources, e) for e in rows],
-            "NextToken": token,
-        }
+        IdentityListAppInstanceUserEndpointsResponse(
+            AppInstanceUserEndpoints=cast(list[IdentityAppInstanceUserEndpointSummary], summaries),
+            NextToken=token,
+        )
     )
 
 

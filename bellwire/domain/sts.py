@@ -16,13 +16,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any, Final, TypeVar
 
 from bellwire.aws.errors import AccessDenied
 from bellwire.aws.shapes import (
     StsAssumeRoleRequest,
+    StsAssumeRoleResponse,
     StsGetCallerIdentityRequest,
+    StsGetCallerIdentityResponse,
     StsGetSessionTokenRequest,
+    StsGetSessionTokenResponse,
 )
 from bellwire.domain.iam import (
     DEFAULT_ROLE_SESSION,
@@ -44,6 +48,7 @@ from bellwire.iam.policy import MAX_SESSION, PolicyKind, parse_policy
 from bellwire.records.iam import ASSUMED_ROLE, USER_SESSION, IamChange, StsSession
 from bellwire.store.base import IamTx
 
+Issued = TypeVar("Issued", bound=Mapping[str, Any])  # the answer of an operation issuing a session
 ROLE_CHAINING_MAX: Final = 3600  # a session assuming another role
 SESSION_TOKEN_DEFAULT: Final = 43200
 SESSION_TOKEN_MAX: Final = 129600
@@ -69,7 +74,9 @@ def _role_arn(call: Call, params: dict[str, Any]) -> list[str]:
 
 
 @operation("GetCallerIdentity", service="sts", writes=False, resources=None)
-def get_caller_identity(tx: IamTx, call: Call, params: StsGetCallerIdentityRequest) -> Result:
+def get_caller_identity(
+    tx: IamTx, call: Call, params: StsGetCallerIdentityRequest
+) -> Result[StsGetCallerIdentityResponse]:
     principal = caller(call)
     return Result(
         {"UserId": principal.user_id, "Account": principal.account_id, "Arn": principal.arn}
@@ -86,7 +93,7 @@ def _credentials(call: Call, duration: int) -> tuple[str, str, str, float, float
     )
 
 
-def _issue(tx: IamTx, session: StsSession, output: dict[str, Any]) -> Result:
+def _issue(tx: IamTx, session: StsSession, output: Issued) -> Result[Issued]:
     itx = tx
     if session.kind == ASSUMED_ROLE and itx.iam_role(session.owner_name) is None:
         raise no_role(session.owner_name)
@@ -99,7 +106,9 @@ def _issue(tx: IamTx, session: StsSession, output: dict[str, Any]) -> Result:
 
 
 @operation("AssumeRole", service="sts", writes=True, resources=_role_arn)
-def assume_role(tx: IamTx, call: Call, params: StsAssumeRoleRequest) -> Result:
+def assume_role(
+    tx: IamTx, call: Call, params: StsAssumeRoleRequest
+) -> Result[StsAssumeRoleResponse]:
     principal, iam = caller(call), context(call)
     role_arn, session_name = params["RoleArn"], params["RoleSessionName"]
     refused = AccessDenied(
@@ -160,7 +169,7 @@ def assume_role(tx: IamTx, call: Call, params: StsAssumeRoleRequest) -> Result:
         created=now,
         expires=expires,
     )
-    output: dict[str, Any] = {
+    output: StsAssumeRoleResponse = {
         "Credentials": {
             "AccessKeyId": key_id,
             "SecretAccessKey": secret,
@@ -179,7 +188,9 @@ def assume_role(tx: IamTx, call: Call, params: StsAssumeRoleRequest) -> Result:
 
 
 @operation("GetSessionToken", service="sts", writes=True, resources=None)
-def get_session_token(tx: IamTx, call: Call, params: StsGetSessionTokenRequest) -> Result:
+def get_session_token(
+    tx: IamTx, call: Call, params: StsGetSessionTokenRequest
+) -> Result[StsGetSessionTokenResponse]:
     principal, iam = caller(call), context(call)
     if principal.token_issued is not None or principal.kind == "assumed-role":
         raise AccessDenied("Cannot call GetSessionToken with session credentials")
@@ -204,7 +215,7 @@ def get_session_token(tx: IamTx, call: Call, params: StsGetSessionTokenRequest) 
         created=now,
         expires=expires,
     )
-    output: dict[str, Any] = {
+    output: StsGetSessionTokenResponse = {
         "Credentials": {
             "AccessKeyId": key_id,
             "SecretAccessKey": secret,

@@ -10,8 +10,10 @@ from bellwire.aws import arn as arns
 from bellwire.aws.errors import NotFound, ResourceLimitExceeded
 from bellwire.aws.shapes import (
     MessagingListTagsForResourceRequest,
+    MessagingListTagsForResourceResponse,
     MessagingTagResourceRequest,
     MessagingUntagResourceRequest,
+    NoOutput,
 )
 from bellwire.domain.operation import Call, Result, operation
 from bellwire.store.base import Tx
@@ -40,7 +42,7 @@ def _require_resource(tx: Tx, arn: str) -> str:
 
 
 @operation("TagResource", writes=True)
-def tag_resource(tx: Tx, call: Call, p: MessagingTagResourceRequest) -> Result:
+def tag_resource(tx: Tx, call: Call, p: MessagingTagResourceRequest) -> Result[NoOutput]:
     arn = _require_resource(tx, p["ResourceARN"])
     new = {t["Key"]: t["Value"] for t in p["Tags"]}
     if len(tx.tags(arn) | new) > MAX_TAGS:
@@ -50,12 +52,14 @@ def tag_resource(tx: Tx, call: Call, p: MessagingTagResourceRequest) -> Result:
 
 
 @operation("UntagResource", writes=True)
-def untag_resource(tx: Tx, call: Call, p: MessagingUntagResourceRequest) -> Result:
+def untag_resource(tx: Tx, call: Call, p: MessagingUntagResourceRequest) -> Result[NoOutput]:
     tx.delete_tags(_require_resource(tx, p["ResourceARN"]), p["TagKeys"])
     return Result({})
 
 
 @operation("ListTagsForResource", writes=False)
-def list_tags(tx: Tx, call: Call, p: MessagingListTagsForResourceRequest) -> Result:
+def list_tags(
+    tx: Tx, call: Call, p: MessagingListTagsForResourceRequest
+) -> Result[MessagingListTagsForResourceResponse]:
     tags = tx.tags(_require_resource(tx, p["ResourceARN"]))
     return Result({"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bellwire.aws.errors import BadRequest, InvalidAction
+from bellwire.aws.shapes import NoOutput
 from bellwire.domain.operation import Call, Result, operation
 from bellwire.store.base import Tx
 
@@ -247,7 +248,7 @@ STS_FEATURES: dict[str, tuple[str, ...]] = {
 
 
 def _refuse(feature: str, name: str) -> None:
-    def refuse(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    def refuse(tx: Tx, call: Call, p: dict[str, Any]) -> Result[NoOutput]:
         raise BadRequest(f"{feature} are not supported by this server yet ({name}).")
 
     operation(name, writes=False, refused=True)(refuse)
@@ -260,7 +261,7 @@ for _feature, _names in FEATURES.items():
 
 def _refuse_query(service: str, name: str) -> None:
     # The same answer as an operation the registry does not know, before any authorization.
-    def refuse(tx: Tx, call: Call, p: dict[str, Any]) -> Result:
+    def refuse(tx: Tx, call: Call, p: dict[str, Any]) -> Result[NoOutput]:
         raise InvalidAction(f"The operation {name} is not supported by this server.")
 
     operation(name, service=service, writes=False, resources=None, refused=True)(refuse)

@@ -336,6 +336,21 @@ async def test_messages_reach_everyone_or_only_sender_and_target(domain: Domain)
     assert got.output["ChannelMessage"]["Sender"]["Arn"] == bob
 
 
+async def test_a_target_must_name_one_member(domain: Domain) -> None:
+    app = await domain.app()
+    alice, bob = [await domain.user(app, n) for n in ("alice", "bob")]
+    channel = await domain.channel(app, alice, MemberArns=[bob])
+    common = {"ChannelArn": channel, "Type": "STANDARD", "Persistence": "PERSISTENT"}
+    # The model leaves Target's MemberArn optional, so the codec lets an empty one through.
+    for target in ([{}], [{"MemberArn": bob}, {"MemberArn": alice}]):
+        with pytest.raises(BadRequest, match="exactly one member"):
+            await domain.write(
+                messages.send_message, ChimeBearer=alice, Content="x", Target=target, **common
+            )
+    listed = await domain.read(messages.list_messages, ChannelArn=channel, ChimeBearer=alice)
+    assert listed.output["ChannelMessages"] == []  # nothing was sent
+
+
 async def test_a_non_member_cannot_send(domain: Domain) -> None:
     app = await domain.app()
     alice, eve = await domain.user(app, "alice"), await domain.user(app, "eve")
