@@ -149,9 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The server stack loads only for `serve`.
     from bellwire.devtls import DevTlsError
     from bellwire.server import serve
+    from bellwire.store.base import StoreUnavailable
+    from bellwire.store.migrations import SchemaTooNew
 
     try:
         asyncio.run(serve(settings, config_document=iam_document))
+    except (StoreUnavailable, SchemaTooNew) as exc:
+        print(f"bellwire: cannot start: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"bellwire: cannot start: {exc}", file=sys.stderr)
         return 1

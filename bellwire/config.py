@@ -106,15 +106,29 @@ class Settings:
     )
 
     # --- storage -------------------------------------------------------------------------
+    store: str = _setting(
+        "",
+        "Where state lives: empty for the embedded SQLite database in the data dir, or "
+        "postgresql://USER@HOST:PORT/DB for a PostgreSQL database that several nodes may "
+        "share (a password is best left to PGPASSWORD or ~/.pgpass, which libpq reads; see "
+        "docs/operations.md).",
+    )
     sqlite_synchronous: str = _setting(
         "full",
         "SQLite synchronous mode: 'full' survives power loss, 'normal' survives a "
         "process crash only.",
     )
     store_readers: int = _setting(
-        1, "Reader threads of the SQLite store; one avoids GIL contention on small machines."
+        1,
+        "Reader threads (each with its connection) of the store: on SQLite one avoids GIL "
+        "contention on small machines; on PostgreSQL, reads wait on the network, so 4 or so.",
     )
     store_max_batch: int = _setting(256, "Most writes grouped into one commit.")
+    store_writers: int = _setting(
+        4,
+        "Writer connections of the PostgreSQL store: batches of different channels commit in "
+        "parallel (the embedded SQLite store has one writer).",
+    )
     idempotency_window_seconds: int = _setting(
         86400, "How long a ClientRequestToken is remembered (same token, same answer)."
     )
@@ -216,6 +230,8 @@ class Settings:
             CorsPolicy.parse(self.cors_allowed_origins)
         except OriginListError as exc:
             problems.append(f"cors_allowed_origins: {exc}")
+        if self.store and not self.store.startswith(("postgresql://", "postgres://")):
+            problems.append("store must be empty (SQLite) or a postgresql:// URL")
         if self.sqlite_synchronous not in ("full", "normal"):
             problems.append("sqlite_synchronous must be 'full' or 'normal'")
         if self.log_level not in ("debug", "info", "warning", "error"):
@@ -228,6 +244,7 @@ class Settings:
             "max_body_bytes",
             "store_readers",
             "store_max_batch",
+            "store_writers",
             "idempotency_window_seconds",
             "max_sessions_per_user",
             "connect_burst",
@@ -375,6 +392,9 @@ OTHER_VARIABLES = frozenset(
         "RECONNECT_TIMEOUT_MS",
         "CHROMIUM",  # the browser tests: which chromium binary
         "PROFILE",  # the browser tests: a fresh --user-data-dir
+        "TEST_STORE",  # bellwire.testing: run its servers on PostgreSQL (databases made from it)
+        "TEST_POSTGRES",  # bellwire.testing: where PostgreSQL tests create their databases
+        "TEST_SKIP_POSTGRES",  # bellwire.testing: 1 skips the PostgreSQL tests explicitly
     )
 )
 

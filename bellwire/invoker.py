@@ -127,15 +127,12 @@ class FlowInvoker:
                 reason = f"The processor {resource} was not invoked: too many invocations in flight"
             else:
                 reason = f"The processor {resource} could not be invoked: {outcome.error}"
-            log.warning(
-                "channel flow invocation of message %s failed: %s", invocation.message_id, reason
-            )
         await self._fall_back(invocation.callback_id, reason)
 
     async def _fall_back(self, callback_id: str, reason: str) -> None:
         now = self._now()
         try:
-            await self._store.write(
+            result = await self._store.write(
                 lambda tx: flows.fall_back(tx, now, callback_id, reason), self._committed
             )
         except StoreClosed:
@@ -143,7 +140,10 @@ class FlowInvoker:
         except Exception:
             log.exception("applying the FallbackAction of %s failed", callback_id)
             return
+        if not result.output["Applied"]:
+            return  # a callback ended it first
         self.fell_back += 1
+        log.warning("channel flow callback %s: FallbackAction applied: %s", callback_id, reason)
 
     # --- the window ---------------------------------------------------------------------------
 

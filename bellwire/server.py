@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -61,10 +61,14 @@ from bellwire.invoker import FlowInvoker
 from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.pusher import Pusher
 from bellwire.store.base import Tx
+from bellwire.store.engines import open_store
 from bellwire.store.sqlite import SqliteStore
 from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
 from bellwire.wordfilter import PATH as WORD_FILTER_PATH
 from bellwire.wordfilter import WordFilter
+
+if TYPE_CHECKING:  # imported (with its driver) only when a node runs on PostgreSQL
+    from bellwire.store.postgres import PostgresStore
 
 log = logging.getLogger("bellwire")
 
@@ -93,7 +97,7 @@ class BellwireServer:
         self._listener: asyncio.AbstractServer | None = None
         self.guard: ConnectionGuard | None = None
         self._sock: socket.socket | None = None
-        self.store: SqliteStore | None = None
+        self.store: SqliteStore | PostgresStore | None = None
         self.bus = MemoryBus()
         self.rest: RestApi | None = None
         self.gateway: Gateway | None = None
@@ -125,11 +129,14 @@ class BellwireServer:
         index = self._credentials = CredentialIndex(
             s.account_id, root_credential(self.root_keys, s.account_id)
         )
-        _owner_only(s.data_dir / DB_FILE)
-        self.store = SqliteStore(
+        if not s.store:
+            _owner_only(s.data_dir / DB_FILE)
+        self.store = open_store(
+            s.store,
             s.data_dir / DB_FILE,
             synchronous=s.sqlite_synchronous,
             readers=s.store_readers,
+            writers=s.store_writers,
             max_batch=s.store_max_batch,
         )
         self.store.set_commit_observer(metrics.commit)

@@ -13,12 +13,22 @@ dir; ``bellwire_server_factory`` starts more (or restarts one on the same port a
         processor.target = server          # where it calls back, as root
 The server runs on its own event loop in a background thread, so both sync (boto3) and async
 tests can use it.
+
+With ``BELLWIRE_TEST_STORE=postgresql://USER@HOST:PORT/DB`` in the environment, every server
+started here without a ``store`` of its own runs on PostgreSQL instead, in a database created
+for its data dir with a random name (``DB`` is only where that database is created from) and
+dropped when the test process ends. :func:`temporary_database` does the same for one test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
+import os
+import secrets
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,11 +90,100 @@ class RunningServer:
             self._thread.join(timeout=30.0)
 
 
+# --- PostgreSQL databases of tests ------------------------------------------------------------
+
+TEST_STORE_ENV = "BELLWIRE_TEST_STORE"
+TEST_POSTGRES_ENV = "BELLWIRE_TEST_POSTGRES"
+SKIP_POSTGRES_ENV = "BELLWIRE_TEST_SKIP_POSTGRES"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_url() -> str:
+    """Where tests create their PostgreSQL databases: ``BELLWIRE_TEST_POSTGRES`` or the local
+    server. Unreachable, it fails the calling test with what to do, or skips it when
+    ``BELLWIRE_TEST_SKIP_POSTGRES=1`` says so explicitly: nothing is skipped silently."""
+    import psycopg
+
+    url = os.environ.get(TEST_POSTGRES_ENV) or DEFAULT_POSTGRES
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        reason = f"PostgreSQL is not reachable at {url}: {str(exc).strip().splitlines()[0]}"
+        if os.environ.get(SKIP_POSTGRES_ENV) == "1":
+            pytest.skip(f"{reason} ({SKIP_POSTGRES_ENV}=1)")
+        pytest.fail(
+            f"{reason}. Start PostgreSQL (trust auth for its user), point {TEST_POSTGRES_ENV} "
+            f"at one, or set {SKIP_POSTGRES_ENV}=1 to skip the PostgreSQL tests.",
+            pytrace=False,
+        )
+    return url
+
+
+def create_database(admin_url: str) -> str:
+    """Create a database with a random name next to ``admin_url``'s; returns its URL."""
+    import psycopg
+
+    name = "bellwire_test_" + secrets.token_hex(6)
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urllib.parse.urlsplit(admin_url)._replace(path="/" + name).geturl()
+
+
+def drop_database(url: str) -> None:
+    """Drop a database made by :func:`create_database` (closing what still uses it)."""
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name.startswith("bellwire_test_"):
+        raise ValueError(f"not a test database: {name}")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def temporary_database(admin_url: str | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database for the block; dropped after it."""
+    url = create_database(admin_url or postgres_url())
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+_databases: dict[Path, str] = {}
+
+
+def _drop_all() -> None:
+    for url in _databases.values():
+        with contextlib.suppress(Exception):
+            drop_database(url)
+    _databases.clear()
+
+
+atexit.register(_drop_all)
+
+
+def store_for(data_dir: Path) -> str | None:
+    """The PostgreSQL database of a data dir when ``BELLWIRE_TEST_STORE`` asks for one (the
+    same one when a server restarts on that data dir)."""
+    admin = os.environ.get(TEST_STORE_ENV)
+    if not admin:
+        return None
+    key = data_dir.resolve()
+    if key not in _databases:
+        _databases[key] = create_database(admin)
+    return _databases[key]
+
+
 def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
     """Start a server in a background thread; returns once it accepts connections."""
     from bellwire.server import BellwireServer
 
     values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": data_dir}
+    if "store" not in overrides:
+        values["store"] = store_for(data_dir)
     values.update(overrides)
     settings = load(environ={}, overrides=values)
     loop = asyncio.new_event_loop()

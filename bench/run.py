@@ -31,7 +31,16 @@ from bench.scenarios import FULL, QUICK, Sizes
 RESULTS = Path(__file__).resolve().parent / "results"
 # Counting sockets wake the load generator once this many frames wait (full speed only).
 LOWAT_FRAMES = 8
-SCENARIOS = ("fanout", "durable", "many_channels", "memory", "scale", "storm", "baselines")
+SCENARIOS = (
+    "fanout",
+    "durable",
+    "durable_pg",
+    "many_channels",
+    "memory",
+    "scale",
+    "storm",
+    "baselines",
+)
 
 
 # --- the machine ------------------------------------------------------------------------------
@@ -108,6 +117,7 @@ class Run:
         self.results: dict[str, Any] = {
             "fanout": {},
             "durable": {},
+            "durable_pg": {},
             "many_channels": {},
             "memory": {},
             "connect_storm": {},
@@ -130,6 +140,48 @@ class Run:
             self.results["profiles"][name] = await profile_record(pid, seconds, out, self.lg_core)
 
         return during
+
+    async def durable_postgres(self) -> None:
+        """Durable sends with the state in PostgreSQL (a database made for the run and dropped
+        after it), to set against the embedded store's figures of the same run."""
+        from bellwire.testing import (
+            DEFAULT_POSTGRES,
+            TEST_POSTGRES_ENV,
+            create_database,
+            drop_database,
+        )
+
+        s = self.sizes
+        admin = os.environ.get(TEST_POSTGRES_ENV) or DEFAULT_POSTGRES
+        try:
+            url = create_database(admin)
+        except Exception as exc:
+            if os.environ.get("BELLWIRE_TEST_SKIP_POSTGRES") == "1":
+                self.results["notes"].append(f"durable_pg skipped: PostgreSQL: {exc}")
+                return
+            raise
+        server = targets.Bellwire(
+            self.workdir / "bellwire-pg-data",
+            self.server_core,
+            self.log_file,
+            self.server_log_level,
+            store=url,
+        )
+        try:
+            await server.setup_fanout([], max(s.durable))
+            for clients in s.durable:
+                self.log(f"bellwire durable sends on PostgreSQL, {clients} clients")
+                during = (
+                    self.profiler(f"durable-pg-{clients}", server.proc.pid)
+                    if clients == max(s.durable)
+                    else None
+                )
+                self.results["durable_pg"][str(clients)] = await scenarios.durable_sends(
+                    server, clients, s.durable_duration, during
+                )
+        finally:
+            server.stop()
+            drop_database(url)
 
     async def bellwire(self) -> int:
         """All bellwire scenarios; returns the frame size for the baselines."""
@@ -283,6 +335,8 @@ class Run:
     async def all(self) -> None:
         self.log_file = RESULTS / "servers.log"
         frame_bytes = await self.bellwire()
+        if self.wants("durable_pg"):
+            await self.durable_postgres()
         if not self.wants("baselines"):
             return
         frame_bytes = frame_bytes or 300
@@ -356,6 +410,15 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
         out.append(
             (f"durable sends x{clients}: load-gen CPU", data["loadgen_cpu"], None, None, None)
         )
+    for clients, data in results["durable_pg"].items():
+        embedded = _get(results, "durable", clients, "requests_per_s")
+        rate = data["requests_per_s"]
+        out.append((f"durable sends x{clients} on PostgreSQL: requests/s", rate, None, None, None))
+        out.append(
+            (f"durable sends x{clients} on PostgreSQL: p99 ms", data["p99_ms"], None, None, None)
+        )
+        ratio = round(rate / embedded, 2) if rate and embedded else None
+        out.append((f"durable sends x{clients}: PostgreSQL / embedded", ratio, None, None, None))
     mc = results["many_channels"].get("bellwire")
     if mc:
         out.append(("many channels: deliveries/s", mc["deliveries_per_s"], None, None, None))
@@ -491,6 +554,13 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ">= 5,000/s",
         None if rate is None else rate >= 5000,
     )
+    pg = _get(results, "durable_pg", "64", "requests_per_s")
+    target(
+        "durable SendChannelMessage/s at 64 clients on PostgreSQL",
+        pg,
+        ">= 3,000/s",
+        None if pg is None else pg >= 3000,
+    )
     memory = _get(results, "memory", "bellwire", "kib_per_session")
     target(
         "server KiB per idle session", memory, "<= 6 KiB", None if memory is None else memory <= 6
@@ -530,6 +600,10 @@ def quick_check(results: dict[str, Any], sizes: Sizes, only: set[str]) -> list[s
         for clients in sizes.durable:
             rate = _get(results, "durable", str(clients), "requests_per_s")
             need(bool(rate), f"durable x{clients}: no requests")
+    if (not only or "durable_pg" in only) and os.environ.get("BELLWIRE_TEST_SKIP_POSTGRES") != "1":
+        for clients in sizes.durable:
+            rate = _get(results, "durable_pg", str(clients), "requests_per_s")
+            need(bool(rate), f"durable on PostgreSQL x{clients}: no requests")
     if not only or "many_channels" in only:
         need(
             bool(_get(results, "many_channels", "bellwire", "deliveries_per_s")),

@@ -89,9 +89,15 @@ class Bellwire:
     name = "bellwire"
 
     def __init__(
-        self, data_dir: Path, core: int | None, log: Path, log_level: str = "warning"
+        self,
+        data_dir: Path,
+        core: int | None,
+        log: Path,
+        log_level: str = "warning",
+        store: str = "",
     ) -> None:
         self.data_dir = data_dir
+        self.store = store  # empty: the embedded SQLite store; else a postgresql:// URL
         self.core = core
         self.log = log
         self.log_level = log_level  # "info" writes an access line per REST request
@@ -118,6 +124,7 @@ class Bellwire:
                 str(self.data_dir),
                 "--log-level",
                 self.log_level,
+                *(["--store", self.store] if self.store else []),
             ],
             env={
                 "BELLWIRE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,

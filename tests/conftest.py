@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 from session_watch import Watch
+from store_engines import Engine, postgres_engine, sqlite_engine
 
 from bellwire.client import MessagingSession
+from bellwire.testing import TEST_STORE_ENV
 
 
 @pytest.fixture
@@ -42,3 +46,24 @@ def _root_logging_restored() -> Iterator[None]:
         if handler not in root.handlers:
             root.addHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """Each store engine in turn (PostgreSQL in a database made for the test)."""
+    if request.param == "sqlite":
+        yield sqlite_engine(tmp_path)
+    else:
+        with postgres_engine() as made:
+            yield made
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With BELLWIRE_TEST_STORE, tests of the SQLite file itself are skipped by name (the -ra
+    summary lists them); their PostgreSQL counterparts are in test_transfer_postgres.py."""
+    if not os.environ.get(TEST_STORE_ENV):
+        return
+    skip = pytest.mark.skip(reason=f"sqlite_only: {TEST_STORE_ENV} runs the servers on PostgreSQL")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)

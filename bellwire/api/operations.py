@@ -94,13 +94,20 @@ class Operations:
         call = self.call_of(principal, facts, request_id)
         if registered.resources is not None:
             authorize(principal, registered.action, registered.resources(call, params), facts)
+        channel = params.get("ChannelArn")
         return (
-            await self._transact(registered.writes, lambda tx: registered.fn(tx, call, params))
+            await self._transact(
+                registered.writes,
+                lambda tx: registered.fn(tx, call, params),
+                channel if isinstance(channel, str) else None,
+            )
         ).output
 
-    async def _transact(self, writes: bool, unit: Callable[[IamTx], AnyResult]) -> AnyResult:
+    async def _transact(
+        self, writes: bool, unit: Callable[[IamTx], AnyResult], key: str | None = None
+    ) -> AnyResult:
         if writes:
-            return await self._store.write(unit, self._committed)
+            return await self._store.write(unit, self._committed, key=key)
         return await self._store.read(unit)
 
     # --- the server's own IAM writes (the [iam] declarations of the TOML file) -------------------

@@ -34,7 +34,7 @@ from bellwire.domain.roles import INVALID_BEARER
 from bellwire.iam.authenticate import Authenticator
 from bellwire.iam.authorize import transport_facts
 from bellwire.metrics import Metrics
-from bellwire.store.base import StoreClosed
+from bellwire.store.base import StoreClosed, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,17 @@ class RestApi:
             log.info("request %s refused: the server is shutting down", request_id)
             response = self._error(
                 ServiceUnavailable("The server is shutting down."), request_id, trace
+            )
+        except StoreUnavailable as exc:
+            # Nothing was committed (a batch is all or nothing): the SDKs retry a 503. The store
+            # logs the outage itself (rate-limited); the access line records each 503.
+            log.debug("request %s refused: the database is unavailable: %s", request_id, exc)
+            response = self._error(
+                ServiceUnavailable(
+                    "The service's database is unavailable; nothing was changed. Retry later."
+                ),
+                request_id,
+                trace,
             )
         except Exception:
             # The one record of a 500: its traceback, with the id the client was given.

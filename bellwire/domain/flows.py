@@ -35,6 +35,7 @@ from bellwire.aws.shapes import (
     MessagingListChannelsAssociatedWithChannelFlowRequest,
     MessagingListChannelsAssociatedWithChannelFlowResponse,
     MessagingProcessor,
+    MessagingSendChannelMessageResponse,
     MessagingUpdateChannelFlowRequest,
     MessagingUpdateChannelFlowResponse,
     NoOutput,
@@ -120,10 +121,15 @@ def _check_processors(call: Call, processors: Sequence[Mapping[str, Any]]) -> li
     return [dict(p) for p in sorted(processors, key=lambda p: p["ExecutionOrder"])]
 
 
-def _flow_shape(f: ChannelFlow) -> dict[str, Any]:
+def _processors(f: ChannelFlow) -> list[MessagingProcessor]:
+    # Stored as given, after the model validated them.
+    return [cast(MessagingProcessor, p) for p in f.processors]
+
+
+def _flow_shape(f: ChannelFlow) -> MessagingChannelFlow:
     return {
         "ChannelFlowArn": f.arn,
-        "Processors": list(f.processors),
+        "Processors": _processors(f),
         "Name": f.name,
         "CreatedTimestamp": f.created,
         "LastUpdatedTimestamp": f.updated,
@@ -137,9 +143,8 @@ def create_flow(
     app = require_app_instance(tx, p["AppInstanceArn"])
     scope = f"CreateChannelFlow|{app.arn}"
     alive = lambda out: tx.flow(out["ChannelFlowArn"]) is not None  # noqa: E731
-    if (
-        previous := replay(tx, scope, p, alive, output=MessagingCreateChannelFlowResponse)
-    ) is not None:
+    previous = replay(tx, scope, p, alive, output=MessagingCreateChannelFlowResponse)
+    if previous is not None:
         return Result(previous)
     processors = _check_processors(call, p["Processors"])
     if tx.count_flows(app.arn) >= MAX_FLOWS_PER_APP_INSTANCE:
@@ -150,7 +155,7 @@ def create_flow(
     tx.insert_flow(ChannelFlow(arn, app.arn, p["Name"], processors, call.now, call.now))
     if p.get("Tags"):
         tx.put_tags(arn, {t["Key"]: t["Value"] for t in p["Tags"]})
-    output = MessagingCreateChannelFlowResponse(ChannelFlowArn=arn)
+    output: MessagingCreateChannelFlowResponse = {"ChannelFlowArn": arn}
     remember(tx, call, scope, p, output)
     return Result(output)
 
@@ -159,8 +164,7 @@ def create_flow(
 def describe_flow(
     tx: Tx, call: Call, p: MessagingDescribeChannelFlowRequest
 ) -> Result[MessagingDescribeChannelFlowResponse]:
-    flow = cast(MessagingChannelFlow, _flow_shape(_require_flow(tx, p["ChannelFlowArn"])))
-    return Result(MessagingDescribeChannelFlowResponse(ChannelFlow=flow))
+    return Result({"ChannelFlow": _flow_shape(_require_flow(tx, p["ChannelFlowArn"]))})
 
 
 @operation("UpdateChannelFlow", writes=True)
@@ -196,11 +200,7 @@ def list_flows(
     return Result(
         {
             "ChannelFlows": [
-                {
-                    "ChannelFlowArn": f.arn,
-                    "Name": f.name,
-                    "Processors": cast(list[MessagingProcessor], list(f.processors)),
-                }
+                {"ChannelFlowArn": f.arn, "Name": f.name, "Processors": _processors(f)}
                 for f in rows
             ],
             "NextToken": token,
@@ -252,26 +252,18 @@ def list_flow_channels(
     rows, token = paginate(
         tx.channels_of_flow(flow.arn, decode_token(p, str), limit + 1), limit, lambda c: c.arn
     )
-    channels = [
-        {
-            k: v
-            for k, v in (
-                ("Name", c.name),
-                ("ChannelArn", c.arn),
-                ("Mode", c.mode),
-                ("Privacy", c.privacy),
-                ("Metadata", c.metadata),
-            )
-            if v is not None
+    channels: list[MessagingChannelAssociatedWithFlowSummary] = []
+    for c in rows:
+        summary: MessagingChannelAssociatedWithFlowSummary = {
+            "Name": c.name,
+            "ChannelArn": c.arn,
+            "Mode": c.mode,
+            "Privacy": c.privacy,
         }
-        for c in rows
-    ]
-    return Result(
-        MessagingListChannelsAssociatedWithChannelFlowResponse(
-            Channels=cast(list[MessagingChannelAssociatedWithFlowSummary], channels),
-            NextToken=token,
-        )
-    )
+        if c.metadata is not None:
+            summary["Metadata"] = c.metadata
+        channels.append(summary)
+    return Result({"Channels": channels, "NextToken": token})
 
 
 # --- messages through a flow -------------------------------------------------------------------
@@ -295,7 +287,7 @@ def _message(columns: Mapping[str, Any]) -> Message:
 
 def submit(
     tx: Tx, call: Call, message: Message, kind: str, flow_arn: str, *, event_seq: int | None
-) -> AnyResult:
+) -> Result[MessagingSendChannelMessageResponse]:
     """Hand ``message`` (a new one, or one as it would read after an edit) to the flow: the
     invocation is kept with the write, the sender alone hears PENDING_*, and the processor is
     called once the write is committed. ``event_seq``: the seq the create already took."""
@@ -323,7 +315,7 @@ def submit(
         shapes.channel_message(pending, shapes.event_ts),
         message.sender_arn,
     )
-    output = {
+    output: MessagingSendChannelMessageResponse = {
         "ChannelArn": message.channel_arn,
         "MessageId": message.message_id,
         "Status": {"Value": "PENDING"},
@@ -381,9 +373,10 @@ def callback(
     window passed), Forbidden."""
     from bellwire.domain import messages  # the content rules; messages imports this module
 
-    output = MessagingChannelFlowCallbackResponse(
-        ChannelArn=p["ChannelArn"], CallbackId=p["CallbackId"]
-    )
+    output: MessagingChannelFlowCallbackResponse = {
+        "ChannelArn": p["ChannelArn"],
+        "CallbackId": p["CallbackId"],
+    }
     invocation = tx.invocation(p["CallbackId"])
     if invocation is None or invocation.channel_arn != p["ChannelArn"]:
         raise BadRequest(
@@ -425,21 +418,22 @@ def callback(
 def _with(
     output: MessagingChannelFlowCallbackResponse, result: AnyResult
 ) -> Result[MessagingChannelFlowCallbackResponse]:
+    # The settled message's bot calls and pushes go on with it.
     return Result(
         output, result.events, result.iam, result.invocations, result.bot_calls, result.pushes
     )
 
 
-def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> AnyResult:
+def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result[dict[str, bool]]:
     """The processor could not be invoked, or did not call back in time: its FallbackAction
     decides. ABORT fails the message, CONTINUE sends it as it was submitted. An invocation that
     already ended is left alone (a callback may have won the race)."""
     invocation = tx.invocation(callback_id)
     if invocation is None or invocation.state != "PENDING":
-        return Result({})
-    if invocation.processor.get("FallbackAction") == "CONTINUE":
-        return settle(tx, now, invocation, "SENT", detail=reason)
-    return settle(tx, now, invocation, "FAILED", detail=reason)
+        return Result({"Applied": False})
+    state = "SENT" if invocation.processor.get("FallbackAction") == "CONTINUE" else "FAILED"
+    result = settle(tx, now, invocation, state, detail=reason)
+    return Result({"Applied": True}, result.events)
 
 
 def settle(
@@ -544,7 +538,7 @@ def _to_members(kind: EventType, m: Message, seq: int) -> BusEvent:
 def _to_sender(tx: Tx, kind: EventType, m: Message, status: str, detail: str | None) -> BusEvent:
     payload = shapes.channel_message(dataclasses.replace(m, status=status), shapes.event_ts)
     if detail:
-        payload["Status"] = {**(payload.get("Status") or {}), "Detail": detail[:256]}
+        payload["Status"] = {"Value": status, "Detail": detail[:256]}
     return sender_only_event(kind, m.channel_arn, tx.next_seq(m.channel_arn), payload, m.sender_arn)
 
 

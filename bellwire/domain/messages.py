@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from bellwire import ids
 from bellwire.aws.errors import BadRequest, NotFound
@@ -160,8 +160,7 @@ def send_message(
     if flow_arn is not None:
         held = flows.submit(tx, call, message, "CREATE", flow_arn, event_seq=seq)
         remember(tx, call, scope, p, held.output)
-        # submit answers with the PENDING SendChannelMessage output.
-        return cast("Result[MessagingSendChannelMessageResponse]", held)
+        return held
     event = message_event(
         EventType.CREATE_CHANNEL_MESSAGE,
         who.channel.arn,
@@ -291,8 +290,7 @@ def update_message(
             last_updated=call.now,
             last_edited=call.now,
         )
-        held = flows.submit(tx, call, edit, "UPDATE", flow_arn, event_seq=None)
-        return cast("Result[MessagingUpdateChannelMessageResponse]", held)
+        return flows.submit(tx, call, edit, "UPDATE", flow_arn, event_seq=None)
     tx.update_message(
         m.channel_arn,
         m.message_id,

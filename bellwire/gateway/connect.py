@@ -35,7 +35,7 @@ from bellwire.iam.principal import Principal
 from bellwire.logs import quoted, token
 from bellwire.metrics import Metrics, code_label
 from bellwire.records.chime import Channel, Membership, Message
-from bellwire.store.base import Store, StoreClosed, Tx
+from bellwire.store.base import Store, StoreClosed, StoreUnavailable, Tx
 
 log = logging.getLogger(__name__)
 session_log = logging.getLogger("bellwire.session")
@@ -287,6 +287,13 @@ class Gateway:
         except StoreClosed:
             self.hub.remove(session)
             sock.close(close_codes.SERVICE_RESTART, "The server is restarting.")
+            return
+        except StoreUnavailable:
+            # The database is unreachable: nothing to catch up from yet. 1013 is one the
+            # official clients reconnect on, with backoff, until it is back.
+            log.info("connect of %s refused: the database is unreachable", c.user_arn)
+            self.hub.remove(session)
+            sock.close(close_codes.TRY_AGAIN_LATER, "The database is unavailable; try again later.")
             return
         except Exception:
             # A session's 500: its traceback once, with the ids a client or operator can quote.

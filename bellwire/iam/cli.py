@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -346,10 +345,11 @@ def _principal(
     """The principal named on the command line, with its policies as stored now."""
     from bellwire.iam.credentials import CredentialIndex
     from bellwire.iam.principal import Credential
-    from bellwire.store.sql import SqlTx
+    from bellwire.store.base import StoreUnavailable
+    from bellwire.store.engines import read_only
 
     db = settings.data_dir / "bellwire.db"
-    if not db.exists():
+    if not settings.store and not db.exists():
         raise CliError(f"no database at {db}")
     account = settings.account_id
     spec = args.principal
@@ -360,11 +360,11 @@ def _principal(
         return root_principal(account), []
     kind, _, name = spec.partition("/")
     name = name.rsplit("/", 1)[-1]  # a path is not part of the name
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        snapshot = SqlTx(conn.cursor()).iam_snapshot()
-    finally:
-        conn.close()
+        with read_only(settings.store, db) as tx:
+            snapshot = tx.iam_snapshot()
+    except StoreUnavailable as exc:
+        raise CliError(str(exc)) from None
     index = CredentialIndex(account, Credential("", "", root_principal(account)))
     index.load(snapshot)
     if kind == "user":

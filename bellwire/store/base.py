@@ -43,6 +43,13 @@ class StoreClosed(Exception):
     """The store is shutting down; the request was not applied."""
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached (or kept conflicting); the request was not applied.
+
+    A server engine (PostgreSQL) raises it; the embedded one never does. REST answers it with
+    503 ServiceUnavailable, which the AWS SDKs retry."""
+
+
 class Results(Protocol):
     """Remembered results of requests with a ClientRequestToken (idempotent retries)."""
 
@@ -306,11 +313,18 @@ class IamTx(Tx, Iam, Protocol):
 class Store(Protocol):
     async def read(self, fn: Callable[[IamTx], T]) -> T: ...
     async def write(
-        self, fn: Callable[[IamTx], T], committed: Callable[[T], None] | None = None
+        self,
+        fn: Callable[[IamTx], T],
+        committed: Callable[[T], None] | None = None,
+        *,
+        key: str | None = None,
     ) -> T:
         """Run ``fn`` in the writer; return its result once durable. ``committed`` (if given)
         is called with that result on the caller's event loop, in commit order, before the
-        caller resumes: the place where an operation's events are published."""
+        caller resumes: the place where an operation's events are published. ``key`` (the
+        channel a unit changes, if it is known) lets an engine with several writers hand units
+        of one channel to one writer, so they share its group commits instead of queueing on
+        the channel's lock; an engine with one writer ignores it."""
         ...
 
     async def ping(self) -> bool: ...

@@ -6,6 +6,8 @@ Never edit a released migration: add a new one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the Chime SDK identity and messaging resources
     """
@@ -253,3 +255,26 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer bellwire: this one refuses to touch it."""
+
+
+def statements(version: int) -> list[str]:
+    """The statements of migration ``version`` (1-based), in order."""
+    return [s for s in MIGRATIONS[version - 1].split(";") if s.strip()]
+
+
+def pending(current: int) -> Iterator[int]:
+    """The versions to apply to a schema at ``current``; refuses a schema newer than known."""
+    if current > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"the database schema is version {current}, newer than this bellwire "
+            f"({len(MIGRATIONS)}); upgrade bellwire"
+        )
+    return iter(range(current + 1, len(MIGRATIONS) + 1))
+
+
+# The one table both engines keep their schema version in.
+VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"

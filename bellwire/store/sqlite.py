@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from bellwire.store.base import IamTx, StoreClosed
-from bellwire.store.migrations import MIGRATIONS
+from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statements
 from bellwire.store.sql import SqlTx
 
 T = TypeVar("T")
@@ -51,20 +51,13 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to the newest version; returns it."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    conn.execute(VERSION_TABLE)
     row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    current = row[0] or 0
-    if current > len(MIGRATIONS):
-        raise RuntimeError(
-            f"the database schema is version {current}, newer than this bellwire "
-            f"({len(MIGRATIONS)}); upgrade bellwire"
-        )
-    for version in range(current + 1, len(MIGRATIONS) + 1):
+    for version in pending(row[0] or 0):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[version - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in statements(version):
+                conn.execute(statement)
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             conn.execute("COMMIT")
         except BaseException:
@@ -114,7 +107,11 @@ class SqliteStore:
     # --- writes -------------------------------------------------------------------------------
 
     async def write(
-        self, fn: Callable[[IamTx], T], committed: Callable[[T], None] | None = None
+        self,
+        fn: Callable[[IamTx], T],
+        committed: Callable[[T], None] | None = None,
+        *,
+        key: str | None = None,  # one writer: every unit shares its commits already
     ) -> T:
         if self._closed:
             raise StoreClosed("the store is closed")

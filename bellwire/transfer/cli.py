@@ -21,7 +21,14 @@ from typing import Any, TextIO
 from bellwire import config
 from bellwire.iam.keys import ROOT_FILE
 from bellwire.transfer import records as fmt
-from bellwire.transfer.database import DB_FILE, DatabaseError, Target, backup, snapshot
+from bellwire.transfer.database import (
+    DB_FILE,
+    DatabaseError,
+    backup,
+    open_target,
+    snapshot,
+    without_password,
+)
 from bellwire.transfer.loader import Loader
 from bellwire.transfer.progress import Progress
 
@@ -131,6 +138,12 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return _settings(args).data_dir
 
 
+def _source(args: argparse.Namespace) -> Path | str:
+    """The database of the configured server: its ``store`` URL, or its data dir's file."""
+    settings = _settings(args)
+    return settings.store or settings.data_dir / DB_FILE
+
+
 def _progress(args: argparse.Namespace, label: str, total: int | None = None) -> Progress:
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
     return Progress(label, total_bytes=total, enabled=enabled)
@@ -192,11 +205,13 @@ def _output(path: Path | None) -> Iterator[TextIO]:
 def _export(args: argparse.Namespace) -> int:
     from bellwire.transfer import export
 
-    db = _data_dir(args) / DB_FILE
+    db = _source(args)
     progress = _progress(args, "export")
     count = 0
     with snapshot(db) as tx, _output(args.output) as out:
-        header = fmt.header(created=time.time(), source=str(db), secrets=args.include_secrets)
+        header = fmt.header(
+            created=time.time(), source=without_password(db), secrets=args.include_secrets
+        )
         out.write(export.line(header))
         for record in export.records(tx, secrets=args.include_secrets):
             out.write(export.line(record))
@@ -275,7 +290,7 @@ def _import(args: argparse.Namespace) -> int:
             items = importer.read_file(handle, args.file)
             progress = _progress(args, "import", total)
             source_name = args.file
-        target = Target(data_dir / DB_FILE)
+        target = open_target(settings.store or data_dir / DB_FILE)
         stack.callback(target.close)
         loader = Loader(target.tx)
         try:
@@ -338,6 +353,11 @@ def _resume_hint() -> str:
 
 
 def _backup(args: argparse.Namespace) -> int:
+    if _settings(args).store:
+        raise CliError(
+            "backup copies the embedded SQLite database; this configuration stores its state "
+            "in PostgreSQL: back it up with pg_dump (see docs/operations-data.md)"
+        )
     data_dir = _data_dir(args)
     dest: Path = args.dest
     if dest.resolve() == data_dir.resolve():

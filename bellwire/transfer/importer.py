@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from bellwire.transfer import records as fmt
-from bellwire.transfer.database import ConstraintError, Target
+from bellwire.transfer.database import ConstraintError, PgTarget, Target
 from bellwire.transfer.loader import IMPORTED, Loader, LoadError
 from bellwire.transfer.progress import Progress
 
@@ -55,7 +55,7 @@ def read_file(handle: BinaryIO, name: str) -> Iterator[Item]:
 
 
 def load(
-    target: Target,
+    target: Target | PgTarget,
     items: Iterable[Item],
     progress: Progress,
     *,

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import http.client
 import json
-import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
@@ -27,6 +25,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from server_process import Process
+from store_engines import dump_store
 
 from bellwire.testing import RunningServer, start_server
 
@@ -185,25 +184,6 @@ def raises(client: Any, shape: str, match: str | None = None) -> Iterator[list[C
 
 
 # --- the store, as seen from outside -----------------------------------------------------------
-
-
-def dump_store(running: RunningServer) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, read through a read-only connection to the server's file."""
-    path = Path(running.data_dir) / "bellwire.db"
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-                "ORDER BY name"
-            )
-        ]
-        return {
-            t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables
-        }
-    finally:
-        conn.close()
 
 
 @contextmanager

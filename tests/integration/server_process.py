@@ -19,6 +19,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from bellwire.testing import store_for
+
 ACCESS_KEY = "AKIADURABILITYTEST01"
 SECRET_KEY = "durability-test-secret-key-0123456789abcd"
 REGION = "us-east-1"
@@ -79,6 +81,9 @@ def start(
         BELLWIRE_ROOT_SECRET_ACCESS_KEY=SECRET_KEY,
         BELLWIRE_LOG_LEVEL=log_level,
     )
+    store = store_for(data_dir)  # PostgreSQL when BELLWIRE_TEST_STORE asks for it
+    if store:
+        env["BELLWIRE_STORE"] = store
 
     def limit_files() -> None:
         if file_limit is not None:

@@ -13,6 +13,9 @@ import pytest
 from bellwire.cli import main
 from bellwire.testing import RunningServer
 
+# These read and write the data dir's SQLite file; on PostgreSQL: test_transfer_postgres.py.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -642,6 +642,11 @@ def test_flow_metrics(app: App, server: RunningServer, processors: dict[str, Pro
     passing = channel_with_flow(app, SENDS)
     sent = app.send(passing, app.alice, "somewhere")
     assert wait_status(app.messaging, passing, sent, app.alice) == "SENT"
+    # Counted once the fallback's write is committed and its task resumes: poll briefly.
+    deadline = time.monotonic() + 10
+    while scraped(server, "bellwire_flow_fallbacks_total") < fallbacks + 1:
+        assert time.monotonic() < deadline, "the fallback was not counted"
+        time.sleep(0.05)
     assert scraped(server, "bellwire_flow_fallbacks_total") == fallbacks + 1
     assert scraped(server, "bellwire_flow_invocations_total") >= invoked + 1
     assert scraped(server, "bellwire_flow_invocations_in_flight") >= 0
@@ -1084,3 +1089,53 @@ def test_a_message_pending_when_the_flow_is_disassociated_still_finishes(
         app.messaging.get_channel_message_status(
             ChannelArn=channel, MessageId=sent, ChimeBearer=app.alice
         )
+
+
+def test_flows_on_postgresql(tmp_path: Path, callers: Callers) -> None:
+    """The same life of a message on the PostgreSQL engine: PENDING, the callback, SENT in
+    callback order; a denial; a fallback."""
+    from bellwire.testing import temporary_database
+
+    target = Processor(decide=decide, silent=True).start()
+    with temporary_database() as url:
+        running = start_server(
+            tmp_path / "pg",
+            store=url,
+            resources={QUIET: target.url, DEAD: f"http://127.0.0.1:{free_port()}/"},
+            webhook_secret=SECRET,
+            webhook_retries=0,
+        )
+        try:
+            app = make_app(
+                running.client("chime-sdk-identity"), running.client("chime-sdk-messaging")
+            )
+            channel = channel_with_flow(app, QUIET)
+            first = app.send(channel, app.alice, "one")
+            second = app.send(channel, app.alice, "forbidden two")
+            events = {e["ChannelMessage"]["MessageId"]: e for e in target.arrived(2)}
+            assert (
+                app.messaging.list_channel_messages(ChannelArn=channel, ChimeBearer=app.bob)[
+                    "ChannelMessages"
+                ]
+                == []
+            )
+            root = running.client("chime-sdk-messaging", config=NO_RETRY)
+            root.channel_flow_callback(
+                CallbackId=events[second]["CallbackId"],
+                ChannelArn=channel,
+                ChannelMessage={"MessageId": second},
+                DeleteResource=True,
+            )
+            root.channel_flow_callback(
+                CallbackId=events[first]["CallbackId"],
+                ChannelArn=channel,
+                ChannelMessage={"MessageId": first, "Content": "ONE"},
+            )
+            listed = app.messaging.list_channel_messages(ChannelArn=channel, ChimeBearer=app.bob)
+            assert [x["Content"] for x in listed["ChannelMessages"]] == ["ONE"]
+            failing = channel_with_flow(app, DEAD, "ABORT")
+            lost = app.send(failing, app.alice, "lost")
+            assert wait_status(app.messaging, failing, lost, app.alice) == "FAILED"
+        finally:
+            running.stop()
+            target.stop()

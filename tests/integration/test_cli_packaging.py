@@ -129,12 +129,24 @@ def test_every_parser_refuses_abbreviations_and_shows_defaults() -> None:
 def test_a_prefix_never_selects_another_flag(capsys: pytest.CaptureFixture[str]) -> None:
     for command in ("serve", "checkconfig"):
         with pytest.raises(SystemExit) as exited:
-            cli.main([command, "--store", "3"])
+            cli.main([command, "--store-read", "3"])
         assert exited.value.code == 2
-        assert "unrecognized arguments: --store" in capsys.readouterr().err
+        assert "unrecognized arguments: --store-read" in capsys.readouterr().err
     # the full flag still works
     assert cli.main(["checkconfig", "--store-readers", "3"]) == 0
     assert "store_readers = 3" in capsys.readouterr().out
+
+
+def test_store_is_its_own_flag_not_a_prefix_of_store_readers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql://postgres@127.0.0.1:5432/bellwire"
+    assert cli.main(["checkconfig", "--store", url]) == 0
+    out = capsys.readouterr().out
+    assert f"store = {url}" in out and "store_readers = 1" in out
+    # a value that is no store URL is refused by name, not handed to --store-readers
+    assert cli.main(["checkconfig", "--store", "3"]) == 2
+    assert "store must be empty (SQLite) or a postgresql:// URL" in capsys.readouterr().err
 
 
 def test_serve_help_shows_every_setting_default() -> None:

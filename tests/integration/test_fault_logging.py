@@ -37,6 +37,12 @@ def signed(
 
 
 def _drop(running: RunningServer, table: str) -> None:
+    if running.settings.store:  # the server runs on PostgreSQL
+        import psycopg
+
+        with psycopg.connect(running.settings.store, autocommit=True) as pg:
+            pg.execute(f'DROP TABLE "{table}"')
+        return
     conn = sqlite3.connect(running.data_dir / "bellwire.db")
     try:
         conn.execute(f'DROP TABLE "{table}"')

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -45,7 +46,10 @@ def _no_root_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def iam_cli(server: RunningServer, *argv: str) -> int:
     where = ["--endpoint-url", server.url, "--data-dir", str(server.data_dir)]
-    return main(["iam", *argv, *where])
+    # The commands that read the database find it as the server does (its store setting).
+    store = {"BELLWIRE_STORE": server.settings.store} if server.settings.store else {}
+    with mock.patch.dict(os.environ, store):
+        return main(["iam", *argv, *where])
 
 
 def test_create_user_key_and_policy_through_the_running_server(

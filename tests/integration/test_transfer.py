@@ -44,6 +44,9 @@ TRUST = json.dumps(
     }
 )
 
+# These read and write the data dir's SQLite file; on PostgreSQL: test_transfer_postgres.py.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ interface's reference engine; the tests see only what ``store/base.py`` promises
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from store_engines import Engine
 
 from bellwire.aws.errors import (
     AwsError,
@@ -26,7 +26,6 @@ from bellwire.domain.delivery import BusEvent, ChannelEvent, UserEvent
 from bellwire.domain.operation import Call, Result
 from bellwire.events import EventType
 from bellwire.store.base import Store, Tx
-from bellwire.store.sqlite import SqliteStore
 
 Operation = Callable[[Tx, Call, dict[str, Any]], Result]
 
@@ -74,8 +73,9 @@ class Domain:
 
 
 @pytest.fixture
-async def domain(tmp_path: Path) -> AsyncIterator[Domain]:
-    store = SqliteStore(tmp_path / "bellwire.db")
+async def domain(engine: Engine) -> AsyncIterator[Domain]:
+    """The rules over a real store: SQLite and PostgreSQL in turn."""
+    store = engine.open()
     try:
         yield Domain(store)
     finally:

@@ -12,6 +12,7 @@ import inspect
 import pytest
 
 from bellwire.store import base
+from bellwire.store.postgres import _PgTx
 from bellwire.store.sql import SqlTx
 
 AGGREGATES = [
@@ -44,9 +45,11 @@ def test_each_public_query_is_declared_in_exactly_one_aggregate() -> None:
     assert set().union(*(declared(p) for p in AGGREGATES)) == offered
 
 
+@pytest.mark.parametrize("engine_tx", [SqlTx, _PgTx], ids=["sqlite", "postgresql"])
 @pytest.mark.parametrize("protocol", AGGREGATES, ids=lambda p: p.__name__)
-def test_the_sql_engine_matches_each_signature(protocol: type) -> None:
+def test_the_sql_engine_matches_each_signature(protocol: type, engine_tx: type) -> None:
+    """Both engines hand units the shared SQL (PostgreSQL's adds lock bookkeeping to it)."""
     for name in declared(protocol):
         promised = inspect.signature(getattr(protocol, name))
-        given = inspect.signature(getattr(SqlTx, name))
+        given = inspect.signature(getattr(engine_tx, name))
         assert given == promised, f"{protocol.__name__}.{name}: {given} != {promised}"

@@ -89,7 +89,7 @@ class MessagesSql(SqlBase):
     ) -> None:
         self._run(
             "UPDATE messages SET content = ?, metadata = ?, content_type = ?, redacted = ?, "
-            "last_updated = ?, last_edited = CASE WHEN ? THEN ? ELSE last_edited END "
+            "last_updated = ?, last_edited = CASE WHEN ? = 1 THEN ? ELSE last_edited END "
             "WHERE channel_arn = ? AND message_id = ?",
             (
                 content,

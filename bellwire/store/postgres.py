@@ -1,0 +1,588 @@
+"""The PostgreSQL engine: several writer connections with group commit, reader connections.
+
+It keeps the embedded engine's contract (``store/sqlite.py``) on a database that several nodes
+share. Writes are units of work (``fn(tx) -> result``) on one queue; each of ``writers`` threads
+takes whatever is queued as one transaction, every unit inside its own SAVEPOINT so a failing
+unit rolls back alone, and commits once. Several writers let batches that touch different
+channels commit in parallel; batches that touch the same channel serialize on its row lock
+(``next_seq`` is ``UPDATE ... RETURNING``), which keeps each channel's sequence gap-free and in
+commit order across writers and nodes. A unit's future resolves only after COMMIT returned.
+Units that name their channel (``write(..., key=)``) go to that channel's writer, so a busy
+channel's sends share one writer's group commits.
+
+Conflicts between writers (a deadlock PostgreSQL detected, a serialization failure, a
+unique key taken by a concurrent transaction) roll the whole batch back and run its units again,
+one transaction each: nothing was committed and no consumer had run, so nothing runs twice.
+A lost connection fails the batch with :class:`StoreUnavailable` (503 at the REST edge); the
+next batch connects again, so the node recovers by itself when the database returns.
+
+Publication order: ``committed`` consumers of batches that took sequence numbers of one channel
+run in the order those numbers were taken (:class:`_Order`), whichever writer thread finished
+first; batches of unrelated channels do not wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import queue
+import random
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import psycopg
+from psycopg import errors as pgerrors
+
+from bellwire.log_throttle import Throttle
+from bellwire.store.base import IamTx, StoreClosed, StoreUnavailable
+from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statements
+from bellwire.store.sql import Row, SqlTx
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# One key for "a node is migrating this database" (pg_advisory_xact_lock takes a bigint).
+MIGRATION_LOCK = 0x62656C6C77697265  # "bellwire"
+CONFLICT_RETRIES = 8
+CONNECT_TIMEOUT_SECONDS = 3
+# Conflicts that a second try resolves: serialization failure, deadlock, lock wait timed out,
+# and a key a concurrent writer inserted first (the retry then sees it, as the embedded engine's
+# single writer would have).
+_RETRY = (
+    pgerrors.SerializationFailure,
+    pgerrors.DeadlockDetected,
+    pgerrors.LockNotAvailable,
+    pgerrors.UniqueViolation,
+)
+_STOP = object()
+_TRANSLATED_MAX = 4096
+
+
+def _translate(sql: str, cache: dict[str, str]) -> str:
+    """The one dialect difference the shared SQL has: ``?`` placeholders become ``%s``."""
+    out = cache.get(sql)
+    if out is None:
+        if len(cache) >= _TRANSLATED_MAX:  # IN (?, ?, ...) lists of every length: stay bounded
+            cache.clear()
+        out = cache[sql] = sql.replace("%", "%%").replace("?", "%s")
+    return out
+
+
+class PgCursor:
+    """A psycopg cursor as ``store/sql`` expects one (``?`` placeholders)."""
+
+    __slots__ = ("_cache", "_cur")
+
+    def __init__(self, cur: psycopg.Cursor[Any], cache: dict[str, str]) -> None:
+        self._cur = cur
+        self._cache = cache
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cur.execute(_translate(sql, self._cache), params)
+
+    def fetchone(self) -> Row | None:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Row]:
+        return self._cur.fetchall()
+
+
+def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """A connection that notices a vanished server within seconds (TCP keepalives, user
+    timeout), whether it is idle or waiting for an answer."""
+    try:
+        return psycopg.connect(
+            url,
+            autocommit=autocommit,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            # Keepalives cover idle connections; this bounds a statement whose packets go
+            # unanswered (a network cut that sends nothing back) to 10 s instead of TCP's minutes.
+            tcp_user_timeout=10_000,
+            application_name="bellwire",
+        )
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def migrate(conn: psycopg.Connection[Any]) -> int:
+    """Bring the schema to the newest version under an advisory lock (so nodes starting at once
+    do not race), in one transaction; returns the version. Refuses a newer schema."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(VERSION_TABLE)
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        for version in pending(row[0] if row and row[0] else 0):
+            for statement in statements(version):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+    return len(MIGRATIONS)
+
+
+# --- publication order ---------------------------------------------------------------------
+
+
+@dataclass(eq=False, slots=True)
+class _Ticket:
+    """One attempt at a batch, as the publication order sees it."""
+
+    channels: list[str] = field(default_factory=list)
+    done: bool = False
+    release: Callable[[], None] | None = None
+
+
+class _Order:
+    """Per channel, the batches holding (or having held) its row lock, in the order they took it.
+
+    A channel's row lock is held from ``next_seq`` to COMMIT or ROLLBACK, so the order in which
+    this node's batches take it is the order of their sequence numbers and of their commits. A
+    committed batch is released (its consumers scheduled on their loops) once it is at the head
+    of every channel it took; everything runs under one lock, so two releases reach a loop in
+    order. No cycle is possible: a batch behind another on a channel took its lock after the
+    other had finished.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[_Ticket]] = {}
+
+    def enter(self, ticket: _Ticket, channel: str) -> bool:
+        """Record that ``ticket`` took ``channel``'s lock; False if it already had."""
+        if channel in ticket.channels:
+            return False
+        with self._lock:
+            self._queues.setdefault(channel, deque()).append(ticket)
+        ticket.channels.append(channel)
+        return True
+
+    def leave(self, ticket: _Ticket, channels: Sequence[str]) -> None:
+        """Forget channels whose lock ``ticket`` gave back (unit or batch rolled back)."""
+        if not channels:
+            return
+        with self._lock:
+            for channel in channels:
+                ticket.channels.remove(channel)
+                q = self._queues.get(channel)
+                if q is not None:
+                    with contextlib.suppress(ValueError):
+                        q.remove(ticket)
+                    self._release_heads([channel])
+
+    def finish(self, ticket: _Ticket, release: Callable[[], None]) -> None:
+        """``ticket`` committed: run ``release`` now, or once the batches before it have."""
+        with self._lock:
+            ticket.done = True
+            ticket.release = release
+            if self._ready(ticket):
+                self._run(ticket)
+
+    def _ready(self, ticket: _Ticket) -> bool:
+        return ticket.done and all(self._queues[c][0] is ticket for c in ticket.channels)
+
+    def _run(self, ticket: _Ticket) -> None:
+        freed = []
+        for channel in ticket.channels:
+            q = self._queues[channel]
+            q.popleft()
+            if not q:
+                del self._queues[channel]
+            else:
+                freed.append(channel)
+        release, ticket.release = ticket.release, None
+        if release is not None:
+            release()
+        self._release_heads(freed)
+
+    def _release_heads(self, channels: list[str]) -> None:
+        for channel in channels:
+            q = self._queues.get(channel)
+            if q and self._ready(q[0]):
+                self._run(q[0])
+
+
+class _PgTx(SqlTx):
+    """The shared SQL, plus the bookkeeping of which channel locks this batch holds."""
+
+    __slots__ = ("_order", "entered", "ticket")
+
+    def __init__(self, cursor: PgCursor, order: _Order) -> None:
+        super().__init__(cursor)
+        self._order = order
+        self.ticket = _Ticket()
+        self.entered: list[str] = []  # channels the running unit took first in this batch
+
+    def next_seq(self, channel_arn: str, *, last_message: float | None = None) -> int:
+        seq = super().next_seq(channel_arn, last_message=last_message)
+        if self._order.enter(self.ticket, channel_arn):
+            self.entered.append(channel_arn)
+        return seq
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Unit(Generic[T]):
+    fn: Callable[[IamTx], T]
+    future: asyncio.Future[T]
+    loop: asyncio.AbstractEventLoop
+    committed: Callable[[T], None] | None
+
+
+Outcome = tuple[_Unit[Any], bool, Any]
+
+
+class _Conflict(Exception):
+    """The batch met a concurrent writer; it was rolled back and may run again."""
+
+
+class _Stale(Exception):
+    """The connection was found dead before anything ran: a fresh one may take the batch."""
+
+
+class PostgresStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        readers: int = 4,
+        writers: int = 4,
+        max_batch: int = 256,
+    ) -> None:
+        self.url = url
+        self._max_batch = max_batch
+        self._on_commit: Callable[[float, int], None] | None = None
+        self.reads_in_flight = 0
+        # One queue per writer: units of one channel (``key``) always go to the same writer, so
+        # a busy channel's sends share that writer's group commits rather than every writer
+        # taking a few and queueing on the channel's row lock (one fsync each). Units without
+        # a key go round the writers.
+        self._queues: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(writers)]
+        self._next = itertools.count()
+        self._closed = False
+        self._order = _Order()
+        # An outage fails every batch: one line per 10 s says so, with the count of the others.
+        self._log_throttle = Throttle(10.0)
+        self._log_lock = threading.Lock()
+        setup = connect(url)
+        try:
+            migrate(setup)
+            _warn_on_collation(setup)
+        finally:
+            setup.close()
+        self._writers = [
+            threading.Thread(
+                target=self._write_loop, args=(q,), name=f"bellwire-pg-writer-{n}", daemon=True
+            )
+            for n, q in enumerate(self._queues)
+        ]
+        for thread in self._writers:
+            thread.start()
+        self._local = threading.local()
+        self._reader_conns: list[psycopg.Connection[Any]] = []
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="bellwire-pg-reader")
+
+    def set_commit_observer(self, observer: Callable[[float, int], None]) -> None:
+        """``observer(seconds, writes)`` runs on a writer thread after each durable commit."""
+        self._on_commit = observer
+
+    @property
+    def queued_writes(self) -> int:
+        return sum(q.qsize() for q in self._queues)
+
+    # --- writes -------------------------------------------------------------------------------
+
+    async def write(
+        self,
+        fn: Callable[[IamTx], T],
+        committed: Callable[[T], None] | None = None,
+        *,
+        key: str | None = None,
+    ) -> T:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        slot = zlib.crc32(key.encode()) if key is not None else next(self._next)
+        self._queues[slot % len(self._queues)].put(_Unit(fn, future, loop, committed))
+        return await future
+
+    def _write_loop(self, units: queue.SimpleQueue[Any]) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        cache: dict[str, str] = {}
+        try:
+            while True:
+                first = units.get()
+                if first is _STOP:
+                    return
+                batch: list[_Unit[Any]] = [first]
+                stop_after = False
+                while len(batch) < self._max_batch:
+                    try:
+                        nxt = units.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop_after = True
+                        break
+                    batch.append(nxt)
+                conn = self._run_batch(conn, cache, batch)
+                if stop_after:
+                    return
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _run_batch(
+        self,
+        conn: psycopg.Connection[Any] | None,
+        cache: dict[str, str],
+        batch: list[_Unit[Any]],
+    ) -> psycopg.Connection[Any] | None:
+        """Commit ``batch`` (again unit by unit after a conflict); returns the connection to
+        keep, None if it was lost."""
+        groups = [batch]
+        tries = 0
+        while groups:
+            group = groups.pop(0)
+            try:
+                conn = self._usable(conn)
+                # A unit that still meets a taken key when it runs alone after a conflict
+                # inserts a duplicate of its own: that is its failure, not a conflict.
+                alone = len(group) == 1 and tries > 0
+                try:
+                    self._attempt(conn, cache, group, alone)
+                except _Stale:
+                    conn = self._usable(None)
+                    self._attempt(conn, cache, group, alone)
+            except _Stale:
+                conn = None
+                self._fail(group, StoreUnavailable("PostgreSQL closed the connection"))
+            except _Conflict:
+                tries += 1
+                if tries > CONFLICT_RETRIES * len(batch):
+                    self._fail(group, StoreUnavailable("the database kept reporting conflicts"))
+                    continue
+                # Alone, a unit conflicts only with other batches; a short random pause lets
+                # the one it met commit first.
+                time.sleep(random.uniform(0.001, 0.01) * min(tries, 5))
+                groups[:0] = [[unit] for unit in group]
+            except StoreUnavailable as exc:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                conn = None
+                self._fail(group, exc)
+        return conn
+
+    def _usable(self, conn: psycopg.Connection[Any] | None) -> psycopg.Connection[Any]:
+        """The writer's connection, made anew if it is gone (the database restarted)."""
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        return connect(self.url)
+
+    def _attempt(
+        self,
+        conn: psycopg.Connection[Any],
+        cache: dict[str, str],
+        batch: list[_Unit[Any]],
+        alone: bool = False,
+    ) -> None:
+        pg = conn.cursor()
+        tx = _PgTx(PgCursor(pg, cache), self._order)
+        outcomes: list[Outcome] = []
+        started = time.perf_counter()
+        try:
+            try:
+                pg.execute("BEGIN")
+            except psycopg.OperationalError as exc:
+                # An idle connection the server dropped (restart, pg_terminate_backend): nothing
+                # ran yet, so one fresh connection may take the batch.
+                conn.close()
+                raise _Stale() from exc
+            # One round trip per unit for its savepoint: the previous unit's RELEASE goes with
+            # the next SAVEPOINT, and COMMIT releases the last one.
+            open_savepoint = False
+            for unit in batch:
+                pg.execute(
+                    "RELEASE SAVEPOINT unit; SAVEPOINT unit" if open_savepoint else "SAVEPOINT unit"
+                )
+                open_savepoint = False
+                tx.entered = []
+                try:
+                    result = unit.fn(tx)
+                except _RETRY as exc:
+                    if not (alone and isinstance(exc, pgerrors.UniqueViolation)):
+                        raise _Conflict() from exc
+                    pg.execute("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit")
+                    self._order.leave(tx.ticket, tx.entered)
+                    outcomes.append((unit, False, exc))
+                except psycopg.OperationalError:
+                    raise
+                except BaseException as exc:  # the unit's own failure: undo it alone
+                    pg.execute("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit")
+                    self._order.leave(tx.ticket, tx.entered)
+                    outcomes.append((unit, False, exc))
+                else:
+                    open_savepoint = True
+                    outcomes.append((unit, True, result))
+            pg.execute("COMMIT")
+        except (_Conflict, _Stale):
+            self._abandon(conn, tx)
+            raise
+        except _RETRY as exc:  # at COMMIT (a deferred check) or a savepoint statement
+            self._abandon(conn, tx)
+            raise _Conflict() from exc
+        except psycopg.Error as exc:
+            # The connection or the server failed: the batch is not durable. (Lost during
+            # COMMIT, it may have been: the client's retry with its ClientRequestToken is safe.)
+            self._abandon(conn, tx)
+            raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
+        except BaseException:
+            self._abandon(conn, tx)
+            raise
+        seconds = time.perf_counter() - started
+        self._order.finish(tx.ticket, lambda: self._dispatch(outcomes))
+        if self._on_commit is not None:
+            try:
+                self._on_commit(seconds, len(batch))
+            except Exception:
+                log.exception("commit observer failed")
+
+    def _abandon(self, conn: psycopg.Connection[Any], tx: _PgTx) -> None:
+        if not conn.closed and not conn.broken:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+        self._order.leave(tx.ticket, list(tx.ticket.channels))
+
+    def _fail(self, batch: list[_Unit[Any]], exc: BaseException) -> None:
+        with self._log_lock:  # writer threads share it
+            dropped = self._log_throttle.allow("write failed", time.monotonic())
+        if dropped is not None:
+            more = f" ({dropped} more failed batches not logged)" if dropped else ""
+            log.warning("store write failed: %s%s", exc, more)
+        self._dispatch([(unit, False, exc) for unit in batch])
+
+    def _dispatch(self, outcomes: list[Outcome]) -> None:
+        # Resolve in queue order on each loop, as the embedded engine does.
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].loop, []).append(outcome)
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
+                loop.call_soon_threadsafe(_resolve, items)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[[IamTx], T]) -> T:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        loop = asyncio.get_running_loop()
+        self.reads_in_flight += 1
+        try:
+            return await loop.run_in_executor(self._readers, self._read_sync, fn)
+        finally:
+            self.reads_in_flight -= 1
+
+    def _reader(self, fresh: bool) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None and (fresh or conn.closed or conn.broken):
+            with contextlib.suppress(Exception):
+                conn.close()
+            conn = None
+        if conn is None:
+            conn = connect(self.url)
+            self._local.conn = conn
+            self._local.cache = {}
+            self._reader_conns = [c for c in self._reader_conns if not c.closed]
+            self._reader_conns.append(conn)
+        return conn
+
+    def _read_sync(self, fn: Callable[[IamTx], T]) -> T:
+        for attempt in (0, 1):
+            conn = self._reader(fresh=attempt > 0)
+            pg = conn.cursor()
+            try:
+                # One snapshot for the whole unit, so a listing and its counts agree.
+                pg.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            except psycopg.OperationalError as exc:
+                if attempt == 0:  # an idle connection the server dropped: try a fresh one
+                    continue
+                raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
+            try:
+                return fn(SqlTx(PgCursor(pg, self._local.cache)))
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
+            finally:
+                if not conn.broken:
+                    with contextlib.suppress(psycopg.Error):
+                        pg.execute("COMMIT")
+        raise AssertionError("unreachable")
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.read(lambda tx: tx.app_instance("") is None))
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for q in self._queues:
+            q.put(_STOP)
+        loop = asyncio.get_running_loop()
+        for thread in self._writers:
+            await loop.run_in_executor(None, thread.join)
+        self._readers.shutdown(wait=True)
+        for conn in self._reader_conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _resolve(items: list[Outcome]) -> None:
+    for unit, ok, value in items:
+        if ok and unit.committed is not None:
+            try:
+                unit.committed(value)
+            except Exception:
+                log.exception("after-commit consumer failed")
+        if unit.future.done():
+            continue
+        if ok:
+            unit.future.set_result(value)
+        else:
+            unit.future.set_exception(value)
+
+
+def _warn_on_collation(conn: psycopg.Connection[Any]) -> None:
+    """ARNs and names list in byte order (as on AWS and in the embedded engine) only under the
+    C collation; any other still pages correctly, in its own order."""
+    row = conn.execute(
+        "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    if row and str(row[0]) not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+        log.warning(
+            "the database's collation is %s: listings will not be in byte order "
+            "(create it with LC_COLLATE 'C' for the order AWS uses)",
+            row[0],
+        )

@@ -1,0 +1,159 @@
+"""What only the PostgreSQL engine has to prove: several writers and several nodes on one
+database, conflicts retried without running a consumer twice, concurrent migrations, and
+connections the server dropped. (Everything both engines promise is in test_store.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from bellwire.records.chime import AppInstance, Channel
+from bellwire.store.base import IamTx
+from bellwire.store.migrations import MIGRATIONS
+from bellwire.store.postgres import PostgresStore, migrate
+from bellwire.testing import postgres_url, temporary_database
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    with temporary_database(postgres_url()) as made:
+        yield made
+
+
+def channel(arn: str) -> Channel:
+    return Channel(arn, "arn:app", arn, "RESTRICTED", "PRIVATE", None, "u", 1.0, 1.0, None, 0)
+
+
+async def test_two_nodes_share_one_gapless_ordered_sequence(url: str) -> None:
+    """Two stores (two nodes) with several writers each send to one channel at once."""
+    a = PostgresStore(url, writers=3, max_batch=4)
+    b = PostgresStore(url, writers=3, max_batch=4)
+    seen: dict[str, list[int]] = {"a": [], "b": []}
+    try:
+        await a.write(lambda tx: tx.insert_channel(channel("c")))
+
+        def send(node: str, store: PostgresStore) -> Any:
+            return store.write(lambda tx: tx.next_seq("c"), seen[node].append)
+
+        results = await asyncio.gather(
+            *(send("a", a) for _ in range(150)), *(send("b", b) for _ in range(150))
+        )
+        assert sorted(results) == list(range(1, 301))  # none lost, none taken twice
+        # Each node publishes its share in sequence order, whichever writer committed it.
+        assert seen["a"] == sorted(seen["a"]) and seen["b"] == sorted(seen["b"])
+        assert sorted(seen["a"] + seen["b"]) == list(range(1, 301))
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_deadlock_between_writers_is_retried_and_consumed_once(url: str) -> None:
+    """Two units take two channels' locks in opposite orders on two writers: PostgreSQL (or the
+    lock timeout) breaks the cycle, the loser runs again, and every consumer runs once."""
+    store = PostgresStore(url, writers=2, max_batch=1)
+    runs: dict[str, int] = {"xy": 0, "yx": 0}
+    consumed: list[str] = []
+    both_in = threading.Barrier(2, timeout=5)
+
+    def crossing(first: str, second: str) -> Any:
+        def unit(tx: IamTx) -> str:
+            runs[first + second] += 1
+            tx.next_seq(first)
+            if runs[first + second] == 1:
+                both_in.wait()  # each holds its first lock before asking for the other
+            tx.next_seq(second)
+            return first + second
+
+        return unit
+
+    try:
+        await store.write(
+            lambda tx: (tx.insert_channel(channel("x")), tx.insert_channel(channel("y")))
+        )
+        done = await asyncio.gather(
+            store.write(crossing("x", "y"), consumed.append),
+            store.write(crossing("y", "x"), consumed.append),
+        )
+        assert sorted(done) == ["xy", "yx"]
+        assert sorted(consumed) == ["xy", "yx"]  # once each, though one unit ran twice
+        assert sum(runs.values()) >= 3
+        seqs = await store.read(lambda tx: (tx.channel("x"), tx.channel("y")))
+        assert [c.seq for c in seqs if c] == [2, 2]  # the undone attempt left no gap
+    finally:
+        await store.close()
+
+
+async def test_a_duplicate_key_of_a_units_own_fails_that_unit_alone(url: str) -> None:
+    store = PostgresStore(url)
+    app = AppInstance("arn:app/1", "one", None, 1.0, 1.0)
+    try:
+        await store.write(lambda tx: tx.insert_app_instance(app))
+        outcomes = await asyncio.gather(
+            store.write(lambda tx: tx.insert_app_instance(app)),
+            store.write(
+                lambda tx: tx.insert_app_instance(AppInstance("arn:app/2", "two", None, 1.0, 1.0))
+            ),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[0], psycopg.errors.UniqueViolation)
+        assert outcomes[1] is None
+        listed = await store.read(lambda tx: tx.list_app_instances(None, 10))
+        assert [a.arn for a in listed] == ["arn:app/1", "arn:app/2"]
+    finally:
+        await store.close()
+
+
+def test_nodes_migrating_at_once_do_not_race(url: str) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(4, timeout=10)
+
+    def node() -> None:
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                start.wait()
+                migrate(conn)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=node) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with psycopg.connect(url) as conn:
+        versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert [v for (v,) in versions] == list(range(1, len(MIGRATIONS) + 1))
+
+
+async def test_connections_the_server_dropped_are_replaced(url: str) -> None:
+    """pg_terminate_backend on every connection of the node (as a database restart does): the
+    next read and write reconnect without failing."""
+    store = PostgresStore(url, writers=2, readers=2)
+    try:
+        await store.write(
+            lambda tx: tx.insert_app_instance(AppInstance("arn:app/1", "a", None, 1.0, 1.0))
+        )
+        assert await store.read(lambda tx: tx.app_instance("arn:app/1")) is not None
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND application_name = 'bellwire'",
+                (name,),
+            ).fetchone()
+        assert killed and killed[0] >= 2
+        time.sleep(0.2)
+        assert await store.read(lambda tx: tx.app_instance("arn:app/1")) is not None
+        await store.write(
+            lambda tx: tx.insert_app_instance(AppInstance("arn:app/2", "b", None, 1.0, 1.0))
+        )
+        assert len(await store.read(lambda tx: tx.list_app_instances(None, 10))) == 2
+    finally:
+        await store.close()
