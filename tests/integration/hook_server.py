@@ -8,11 +8,15 @@ answers waiting (a slow endpoint); ``status`` other than 200 makes it fail.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +24,22 @@ from aiohttp import web
 from bellwire import webhook
 
 SECRET = "bots-and-push-test-secret"
+
+
+def integration_helpers() -> ModuleType:
+    """This suite's conftest under a name of its own (as the channel flow tests load it):
+    ``import conftest`` finds whichever conftest was imported first when several suites run in
+    one session."""
+    name = "integration_conftest"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("conftest.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
 
 Answer = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
 

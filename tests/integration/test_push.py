@@ -15,12 +15,16 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from conftest import App, make_app, raises
-from hook_server import SECRET, Hook
+from hook_server import SECRET, Hook, integration_helpers
 from prometheus_client.parser import text_string_to_metric_families
 from server_process import free_port
 
 from bellwire.testing import RunningServer, start_server
+
+_helpers = integration_helpers()
+App = _helpers.App
+make_app = _helpers.make_app
+raises = _helpers.raises
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
