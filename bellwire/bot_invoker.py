@@ -21,7 +21,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from bellwire.domain import bots, lex
+from bellwire.domain import bots, export, lex
 from bellwire.domain.delivery import BusEvent, ChannelEvent
 from bellwire.domain.operation import AnyResult
 from bellwire.records.bots import BotCall
@@ -97,8 +97,10 @@ class BotInvoker:
             self.answered += 1
         now = self._now()
         try:
+            # A write like any other: the reply's events reach the export stream too.
             await self._store.write(
-                lambda tx: bots.post_reply(tx, now, call, reply), self._committed
+                export.staged(lambda tx: bots.post_reply(tx, now, call, reply), self._now),
+                self._committed,
             )
         except StoreClosed:
             return

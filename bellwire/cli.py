@@ -146,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("configuration OK")
         return 0
     logs.configure(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        from bellwire import workers
+
+        raw = list(argv) if argv is not None else sys.argv[1:]
+        return workers.run(settings, raw[raw.index("serve") + 1 :])
     # The server stack loads only for `serve`.
     from bellwire.devtls import DevTlsError
     from bellwire.server import serve

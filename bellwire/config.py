@@ -65,6 +65,22 @@ class Settings:
         "it beyond your monitoring network.",
     )
 
+    # --- the admin console (docs/console.md) -------------------------------------------
+    console_enabled: bool = _setting(
+        True,
+        "Serve the admin console at /console (docs/console.md): sign-in with an access key, "
+        "then pages that act with that principal's permissions. false: /console answers like "
+        "any unknown path.",
+    )
+    console_session_seconds: int = _setting(
+        28800, "How long a console sign-in lasts (the cookie's Max-Age), in seconds."
+    )
+    console_signin_failures: int = _setting(
+        5,
+        "Failed console sign-ins allowed per client address per minute; more are refused "
+        "(429) until the oldest is a minute old.",
+    )
+
     # --- HTTP ----------------------------------------------------------------------------
     max_body_bytes: int = _setting(1 << 20, "Largest request body accepted, in bytes.")
     clock_skew_seconds: int = _setting(900, "Allowed SigV4 clock skew (AWS allows 15 min).")
@@ -161,6 +177,56 @@ class Settings:
         "members' connects (0: render for every connect).",
     )
 
+    # --- elastic channels (spec §7; AWS's default quotas) -----------------------------------
+    elastic_channels_per_app_instance: int = _setting(
+        1,
+        "Elastic channels an app instance may have (AWS's default quota; CreateChannel beyond "
+        "it answers ResourceLimitExceeded).",
+    )
+    elastic_max_sub_channels: int = _setting(
+        100, "Highest MaximumSubChannels an elastic channel may be created with."
+    )
+    elastic_max_memberships: int = _setting(
+        1_000_000,
+        "Highest MaximumSubChannels x TargetMembershipsPerSubChannel (the members an elastic "
+        "channel can hold).",
+    )
+
+    # --- several nodes -------------------------------------------------------------------
+    bus: str = _setting(
+        "",
+        "Where nodes tell each other what they committed: empty for the in-process bus of one "
+        "node, or redis://HOST:PORT/DB (rediss:// for TLS) for several nodes sharing one "
+        "store. A password in the URL is visible in the process list when given as a flag: "
+        "prefer BELLWIRE_BUS or the TOML file then.",
+    )
+    bus_prefix: str = _setting(
+        "bellwire",
+        "Prefix of the Redis Pub/Sub channel and keys of this cluster (clusters sharing one "
+        "Redis need different prefixes).",
+    )
+    bus_reorder_window_seconds: float = _setting(
+        1.0,
+        "How long an event that arrives ahead of its channel's sequence waits for the ones "
+        "before it; then the sessions that may have missed one are closed with 4410.",
+    )
+    session_lease_seconds: float = _setting(
+        30.0,
+        "With a Redis bus: sessions count against max_sessions_per_user cluster-wide through "
+        "leases their node renews; a dead node's sessions stop counting after this long.",
+    )
+    workers: int = _setting(
+        1,
+        "Processes of this node sharing its port (SO_REUSEPORT), to use every core; more than "
+        "one needs a PostgreSQL store and a Redis bus (each worker is a node of the cluster) "
+        "and a fixed port.",
+    )
+    iam_check_seconds: float = _setting(
+        2.0,
+        "With a Redis bus: how often a node compares its IAM version with the store's and "
+        "re-reads the IAM state when a change did not reach it.",
+    )
+
     # --- AWS resources bellwire cannot reach ---------------------------------------------
     resources: ResourceMap = field(
         default_factory=ResourceMap,
@@ -172,6 +238,34 @@ class Settings:
             "secret": False,
             "flag": "--resource",
         },
+    )
+
+    # --- streaming export, retention, expiration (docs/streaming.md) ---------------------
+    export_batch_records: int = _setting(
+        500, "Most outbox records the relay hands one sink at a time (one pipeline, one ack)."
+    )
+    export_poll_seconds: float = _setting(
+        1.0,
+        "How often the export relay looks for records written by other nodes (its own node's "
+        "writes wake it at once).",
+    )
+    export_retry_max_seconds: float = _setting(
+        60.0, "Longest wait between two tries of a failing sink (exponential backoff from 0.5 s)."
+    )
+    export_outbox_max_records: int = _setting(
+        1_000_000,
+        "Bound of the durable export outbox: beyond it, while a sink stays down, the oldest "
+        "records are dropped (logged and counted in bellwire_export_dropped_total).",
+    )
+    sweep_interval_seconds: float = _setting(
+        3600.0,
+        "Retention and expiration sweep: once at start, then every so many seconds (AWS "
+        "deletes expired resources within about 6 hours).",
+    )
+    sweep_batch: int = _setting(
+        500,
+        "Most messages, channels or users one sweep transaction deletes (the writer is "
+        "held for one batch at a time).",
     )
 
     # --- webhooks (channel flow processors, and other features' endpoints) ----------------
@@ -255,8 +349,15 @@ class Settings:
             "prefetch_memberships",
             "sts_min_duration_seconds",
             "max_unauthenticated_connections",
+            "console_session_seconds",
+            "console_signin_failures",
+            "export_batch_records",
+            "export_outbox_max_records",
+            "sweep_batch",
             "webhook_max_in_flight",
             "flow_callback_window_seconds",
+            "workers",
+            "elastic_max_memberships",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
@@ -269,7 +370,13 @@ class Settings:
             "http_body_timeout_seconds",
             "http_keepalive_timeout_seconds",
             "connect_upgrade_timeout_seconds",
+            "export_poll_seconds",
+            "export_retry_max_seconds",
+            "sweep_interval_seconds",
             "webhook_timeout_seconds",
+            "bus_reorder_window_seconds",
+            "session_lease_seconds",
+            "iam_check_seconds",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
@@ -277,6 +384,28 @@ class Settings:
             problems.append("connect_max_presign_seconds must be 1-604800 (one week)")
         if not 0 <= self.webhook_retries <= 10:
             problems.append("webhook_retries must be 0-10")
+        if self.workers > 1:
+            if not self.store:
+                problems.append(
+                    "workers above 1 need a PostgreSQL store (--store postgresql://...): "
+                    "SQLite takes one writer per database file, so workers would wait on "
+                    "each other's locks"
+                )
+            if not self.bus:
+                problems.append(
+                    "workers above 1 need a Redis bus (--bus redis://...): each worker is a "
+                    "node and must hear the others' commits"
+                )
+            if self.port == 0:
+                problems.append("workers above 1 need a fixed port (they share it), not 0")
+        if self.bus and not self.bus.startswith(("redis://", "rediss://", "unix://")):
+            problems.append("bus must be empty or a redis://, rediss:// or unix:// URL")
+        if not self.bus_prefix or any(c.isspace() or c in "{}" for c in self.bus_prefix):
+            problems.append("bus_prefix must be a non-empty name without spaces or braces")
+        if self.elastic_channels_per_app_instance < 0:
+            problems.append("elastic_channels_per_app_instance must not be negative")
+        if self.elastic_max_sub_channels < 2:
+            problems.append("elastic_max_sub_channels must be at least 2 (the model's minimum)")
         if self.prefetch_cache_bytes < 0:
             problems.append("prefetch_cache_bytes must not be negative")
         if problems:

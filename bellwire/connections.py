@@ -103,6 +103,14 @@ class ConnectionAuthenticator(Authenticator):
         return principal
 
 
+def mark_authenticated() -> None:
+    """The current request authenticated by other means than a signature (a console sign-in
+    cookie): its connection no longer counts against the unauthenticated cap."""
+    connection = _current.get()
+    if connection is not None:
+        connection.authenticate()
+
+
 class ConnectionGuard:
     """The deadlines, the cap and the throttled logs shared by every connection of a server."""
 

@@ -51,7 +51,7 @@ BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # Close codes kept as label values; any other code a client sends is counted as "other", so a
 # client cannot grow the number of series.
 _KNOWN_CODES: Final = frozenset(
-    {*range(1000, 1016), 4001, 4002, 4003, 4401, 4419, 4429, 4500, 4998}
+    {*range(1000, 1016), 4001, 4002, 4003, 4401, 4410, 4419, 4429, 4500, 4998}
 )
 
 
@@ -111,8 +111,67 @@ SAMPLED: Final = (
     ),
     Sampled("bellwire_http_connections", "Open HTTP connections, WebSocket sessions included."),
     Sampled(
+        "bellwire_bus_connected",
+        "1 while the node receives the other nodes' commits (always 1 with one node).",
+    ),
+    Sampled(
+        "bellwire_bus_losses_total",
+        "Times the node lost its bus connection (each closed every session with 4410).",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_bus_outbox_batches",
+        "Batches waiting to be published while the bus is unreachable (bounded at 10,000).",
+    ),
+    Sampled(
+        "bellwire_channel_gaps_total",
+        "Channel sequence gaps that did not fill within the reorder window (their sessions "
+        "were closed with 4410).",
+        counter=True,
+    ),
+    Sampled(
         "bellwire_http_unauthenticated_connections",
         "Connections with no authenticated request yet (max_unauthenticated_connections).",
+    ),
+    Sampled(
+        "bellwire_export_outbox_records",
+        "Stream records in the durable export outbox, not yet acknowledged by their sink.",
+        mode="livemax",
+    ),
+    Sampled(
+        "bellwire_export_lag_seconds",
+        "Age of the oldest record in the export outbox (0 when it is empty).",
+        mode="livemax",
+    ),
+    Sampled(
+        "bellwire_export_delivered_total",
+        "Stream records this node delivered to a sink (a retried batch counts again).",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_export_failures_total",
+        "Batches a sink did not take (down, refused, unmapped): retried with backoff.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_export_dropped_total",
+        "Stream records dropped because the outbox exceeded export_outbox_max_records.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_retention_deleted_messages_total",
+        "Messages deleted by the sweeper past their app instance's retention.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_expired_channels_total",
+        "Channels deleted by the sweeper under their ExpirationSettings.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_expired_users_total",
+        "App instance users deleted by the sweeper under their ExpirationSettings.",
+        counter=True,
     ),
     Sampled(
         "bellwire_flow_invocations_in_flight",

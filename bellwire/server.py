@@ -18,6 +18,7 @@ import socket
 import ssl
 import time
 import urllib.parse
+import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -33,7 +34,10 @@ from bellwire.api.admin import AdminApi
 from bellwire.api.operations import Operations
 from bellwire.api.rest import RestApi
 from bellwire.bot_invoker import BotInvoker
+from bellwire.bus.base import Bus
 from bellwire.bus.memory import MemoryBus
+from bellwire.bus.wire import BusMessage
+from bellwire.clock import Clock
 from bellwire.config import Settings
 from bellwire.connections import (
     ConnectionAuthenticator,
@@ -41,9 +45,16 @@ from bellwire.connections import (
     GuardedHandler,
     GuardedServer,
     Limits,
+    mark_authenticated,
     raise_file_limit,
 )
+from bellwire.console.shell import Console
+from bellwire.domain.delivery import CloseSessions
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.operation import AnyResult, IamContext
+from bellwire.export.backoff import Backoff
+from bellwire.export.relay import Relay
+from bellwire.export.sinks import open_sink
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.gateway.takeover import Detached
@@ -57,12 +68,15 @@ from bellwire.iam.keys import (
     prepare_data_dir,
     root_credential,
 )
+from bellwire.iam.sync import IamSync, Verdict
 from bellwire.invoker import FlowInvoker
 from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.pusher import Pusher
+from bellwire.records.iam import IamChange
 from bellwire.store.base import Tx
 from bellwire.store.engines import open_store
 from bellwire.store.sqlite import SqliteStore
+from bellwire.sweeper import Sweeper
 from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
 from bellwire.wordfilter import PATH as WORD_FILTER_PATH
 from bellwire.wordfilter import WordFilter
@@ -73,6 +87,16 @@ if TYPE_CHECKING:  # imported (with its driver) only when a node runs on Postgre
 log = logging.getLogger("bellwire")
 
 DB_FILE = "bellwire.db"
+NODE_FILE = "node-id"
+FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
+
+# Set by ``--workers N``'s parent (bellwire/workers.py) in each worker's environment: listen
+# with SO_REUSEPORT beside the other workers, and leave the first-start banner to the parent.
+WORKER_ENV = "_BELLWIRE_WORKER"
+
+
+def _is_worker() -> bool:
+    return os.environ.get(WORKER_ENV) == "1"
 
 
 def _owner_only(db: Path) -> None:
@@ -87,9 +111,20 @@ def _owner_only(db: Path) -> None:
 
 class BellwireServer:
     def __init__(
-        self, settings: Settings, config_document: Mapping[str, Any] | None = None
+        self,
+        settings: Settings,
+        config_document: Mapping[str, Any] | None = None,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        # The one wall clock of operations, retention, expiration and export (tests move it).
+        self.clock = clock or Clock()
+        self.node = ""  # who holds a lease in a shared store: kept in the data dir (start)
+        self.relay: Relay | None = None
+        self.sweeper: Sweeper | None = None
+        self.webhooks: WebhookCaller | None = None
+        self._background: list[asyncio.Task[None]] = []
         self.config_document = config_document or {}  # the whole TOML file, for [iam]
         self.draining = False
         self.root_keys: RootKeys | None = None
@@ -98,7 +133,12 @@ class BellwireServer:
         self.guard: ConnectionGuard | None = None
         self._sock: socket.socket | None = None
         self.store: SqliteStore | PostgresStore | None = None
-        self.bus = MemoryBus()
+        self.bus: Bus = MemoryBus()
+        self._limits: Any = None  # RedisLimits with a Redis bus
+        self._iam_sync: IamSync | None = None
+        self._iam_reload: asyncio.Task[None] | None = None
+        self._iam_wait: asyncio.TimerHandle | None = None
+        self._cluster_tasks: list[asyncio.Task[None]] = []
         self.rest: RestApi | None = None
         self.gateway: Gateway | None = None
         self.hub: Hub | None = None
@@ -114,6 +154,7 @@ class BellwireServer:
         self.bots: BotInvoker | None = None
         self.pusher: Pusher | None = None
         self.word_filter: WordFilter | None = None
+        self.console: Console | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -131,6 +172,7 @@ class BellwireServer:
         )
         if not s.store:
             _owner_only(s.data_dir / DB_FILE)
+        self.node = _node_id(s.data_dir)
         self.store = open_store(
             s.store,
             s.data_dir / DB_FILE,
@@ -140,7 +182,14 @@ class BellwireServer:
             max_batch=s.store_max_batch,
         )
         self.store.set_commit_observer(metrics.commit)
-        index.load(await self.store.read(lambda tx: tx.iam_snapshot()))
+        sync = self._iam_sync = IamSync(index)
+        sync.loaded(await self.store.read(lambda tx: tx.iam_snapshot()))
+        if s.bus:
+            from bellwire.bus.redis import RedisBus, RedisLimits
+
+            bus = RedisBus(s.bus, prefix=s.bus_prefix)
+            self.bus = bus
+            self._limits = RedisLimits(bus, lease_seconds=s.session_lease_seconds)
         self.operations = Operations(
             self.store,
             region=s.region,
@@ -148,7 +197,13 @@ class BellwireServer:
             iam=IamContext(index, sts_min_duration=s.sts_min_duration_seconds),
             committed=self._committed,
             endpoint_host=lambda: self.endpoint_host,
+            now=self.clock.now,
             resources=s.resources,
+            elastic=ElasticLimits(
+                channels_per_app_instance=s.elastic_channels_per_app_instance,
+                sub_channels_per_channel=s.elastic_max_sub_channels,
+                memberships_per_channel=s.elastic_max_memberships,
+            ),
         )
         webhook_secret = load_or_create_secret(s.data_dir, s.webhook_secret)
         self.word_filter = WordFilter(
@@ -168,7 +223,7 @@ class BellwireServer:
             self._committed,
             window=s.flow_callback_window_seconds,
         )
-        self.bots = BotInvoker(self.store, caller, s.resources, self._committed)
+        self.bots = BotInvoker(self.store, caller, s.resources, self._committed, now=self.clock.now)
         self.pusher = Pusher(caller, s.resources)
         await declare.apply(self.config_document, self.operations, index)
         authenticator = ConnectionAuthenticator(
@@ -188,8 +243,10 @@ class BellwireServer:
             buffer_limit=s.session_buffer_bytes,
             ping_interval=s.ping_interval_seconds,
             ping_timeout=s.ping_timeout_seconds,
+            reorder_window=s.bus_reorder_window_seconds if self.bus.remote else None,
         )
-        self.bus.subscribe(self.hub.on_event)
+        self.bus.subscribe(self._on_bus)
+        self.bus.on_status(self._bus_status)
         self.gateway = Gateway(
             store=self.store,
             authenticator=authenticator,
@@ -206,9 +263,28 @@ class BellwireServer:
                 max_presign_seconds=s.connect_max_presign_seconds,
             ),
             metrics=metrics,
+            limits=self._limits,
+            close_elsewhere=self._publish_close,
+            bus_ready=lambda: self.bus.connected,
         )
         metrics.sampler = self._sample
-        self.admin = AdminApi(authenticator=authenticator, hub=self.hub)
+        self.admin = AdminApi(
+            authenticator=authenticator,
+            hub=self.hub,
+            publish=self._publish_close,
+            cluster=self.bus.remote,
+        )
+        if s.console_enabled:
+            self.console = Console(
+                settings=s,
+                store=self.store,
+                operations=self.operations,
+                credentials=index,
+                hub=self.hub,
+                metrics=(lambda: metrics.render("")[0].decode()) if s.metrics_enabled else None,
+                ready=self._ready,
+                mark_authenticated=mark_authenticated,
+            )
         self.guard = self._guard()
         # REST requests get their own access line (bellwire.access); aiohttp's would repeat it.
         # Bodies are read as sent: SigV4 signs the compressed bytes (bellwire.aws.content_encoding).
@@ -217,7 +293,43 @@ class BellwireServer:
         )
         self._sock = _listen(s.host, s.port)
         loop = asyncio.get_running_loop()
+        await self.bus.start()
+        if self.bus.remote:
+            self._cluster_tasks = [
+                loop.create_task(self._check_iam()),
+                loop.create_task(self._renew_leases()),
+            ]
         self._maintenance = loop.create_task(self._maintain())
+        webhooks = self.webhooks = WebhookCaller(
+            load_or_create_secret(s.data_dir, s.webhook_secret), WebhookSettings.of(s)
+        )
+        self.relay = Relay(
+            self.store,
+            s.resources,
+            open_sink=functools.partial(open_sink, webhooks=webhooks),
+            node=self.node,
+            now=self.clock.now,
+            batch=s.export_batch_records,
+            poll_seconds=s.export_poll_seconds,
+            max_records=s.export_outbox_max_records,
+            backoff=Backoff(maximum=s.export_retry_max_seconds),
+        )
+        self.sweeper = Sweeper(
+            self.store,
+            self._committed,
+            node=self.node,
+            now=self.clock.now,
+            interval=s.sweep_interval_seconds,
+            batch=s.sweep_batch,
+        )
+        self._background = [
+            loop.create_task(self.relay.run(), name="bellwire-export-relay"),
+            loop.create_task(self.sweeper.run(), name="bellwire-sweeper"),
+        ]
+        # What is due at start (a restart after downtime, a clock moved forward) is applied
+        # before the first request; a long backlog goes on in the background after a while.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.sweeper.first_done.wait(), FIRST_SWEEP_WAIT_SECONDS)
         if metrics.multiprocess:
             self._refresher = loop.create_task(self._refresh_metrics())
         # The listener is made here rather than by an aiohttp site, which takes no TLS handshake
@@ -285,7 +397,7 @@ class BellwireServer:
             await asyncio.sleep(min(600.0, window / 4))
             if self.store is None:
                 return
-            prune = functools.partial(_forget_results_before, moment=time.time() - window)
+            prune = functools.partial(_forget_results_before, moment=self.clock.now() - window)
             try:
                 await self.store.write(prune)
             except Exception:
@@ -312,6 +424,10 @@ class BellwireServer:
             values["bellwire_delivered_bytes_total"] = hub.delivered_bytes
             values["bellwire_session_outbound_bytes"] = total
             values["bellwire_session_outbound_max_bytes"] = biggest
+            values["bellwire_channel_gaps_total"] = hub.gaps
+        values["bellwire_bus_connected"] = 1 if self.bus.connected else 0
+        values["bellwire_bus_losses_total"] = getattr(self.bus, "losses", 0)
+        values["bellwire_bus_outbox_batches"] = getattr(self.bus, "outbox", 0)
         if store is not None:
             values["bellwire_store_write_queue_length"] = store.queued_writes
             values["bellwire_store_reads_in_flight"] = store.reads_in_flight
@@ -324,6 +440,17 @@ class BellwireServer:
             values["bellwire_http_connections"] = len(self._http.connections) + upgraded
         if self.guard is not None:
             values["bellwire_http_unauthenticated_connections"] = len(self.guard.admission)
+        if self.relay is not None:
+            values["bellwire_export_outbox_records"] = self.relay.waiting
+            values["bellwire_export_lag_seconds"] = self.relay.lag_seconds
+            values["bellwire_export_delivered_total"] = self.relay.delivered
+            values["bellwire_export_failures_total"] = self.relay.failures
+            values["bellwire_export_dropped_total"] = self.relay.dropped
+        if self.sweeper is not None:
+            totals = self.sweeper.totals
+            values["bellwire_retention_deleted_messages_total"] = totals.messages
+            values["bellwire_expired_channels_total"] = totals.channels
+            values["bellwire_expired_users_total"] = totals.users
         if self.invoker is not None:
             values["bellwire_flow_invocations_in_flight"] = self.invoker.in_flight
             values["bellwire_flow_invocations_total"] = self.invoker.invoked
@@ -338,10 +465,28 @@ class BellwireServer:
 
     async def stop(self) -> None:
         self.draining = True
+        for task in self._cluster_tasks:
+            task.cancel()
+        if self._iam_wait is not None:
+            self._iam_wait.cancel()
         if self._maintenance is not None:
             self._maintenance.cancel()
         if self._refresher is not None:
             self._refresher.cancel()
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.relay is not None:
+            await self.relay.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()
+        if self.store is not None and self.node:
+            # Hand the export and sweeper leases over at once rather than when they expire.
+            node = self.node
+            with contextlib.suppress(Exception):
+                await self.store.write(lambda tx: tx.release_leases_of(node))
         sockets: list[Any] = []
         if self._listener is not None:
             # Stop accepting first: a session reconnecting after the drain's 1012 must find
@@ -352,6 +497,8 @@ class BellwireServer:
             sockets = [
                 h.transport.get_extra_info("socket") for h in self._http.connections if h.transport
             ]
+        if self.console is not None:
+            self.console.close()  # its live tails end now rather than at the grace period
         if self.gateway is not None:
             await self.gateway.drain()
         if self._http is not None:
@@ -371,6 +518,8 @@ class BellwireServer:
             await self.word_filter.close()
         if self.store is not None:
             await self.store.close()
+        if self._limits is not None:
+            await self._limits.drain()
         await self.bus.close()
         if self.guard is not None:
             self.guard.uninstall()
@@ -399,11 +548,17 @@ class BellwireServer:
 
     def _committed(self, result: AnyResult) -> None:
         """Every committed operation passes here, in commit order, before its caller resumes:
-        its events go to the bus, its IAM changes to the credential index."""
-        if result.events:
+        its IAM change goes to the credential index, and its events and IAM change to the bus
+        (which hands them to this node's hub at once, and to the other nodes)."""
+        if result.iam is not None:
+            assert self._iam_sync is not None
+            if self._iam_sync.committed(result.iam) is Verdict.RELOAD:
+                self._reload_iam()
+            self.bus.publish([*result.events, result.iam])
+        elif result.events:
             self.bus.publish(result.events)
-        if result.iam is not None and self._credentials is not None:
-            self._credentials.apply(result.iam)
+        if (result.events or result.exports) and self.relay is not None:
+            self.relay.wake()  # the write may have staged stream records
         if result.invocations and self.invoker is not None:
             self.invoker.submit(result.invocations)
         if self.bots is not None:
@@ -413,6 +568,100 @@ class BellwireServer:
                 self.bots.joined(result.events)
         if result.pushes and self.pusher is not None:
             self.pusher.submit(result.pushes)
+
+    def _publish_close(self, command: CloseSessions) -> None:
+        self.bus.publish([command])
+
+    def _on_bus(self, message: BusMessage) -> None:
+        if isinstance(message, IamChange):
+            self._iam_received(message)
+            return
+        if self.hub is not None:
+            self.hub.on_event(message)
+        if self.console is not None:
+            self.console.tail.on_event(message)
+
+    def _bus_status(self, connected: bool) -> None:
+        """Lost: whatever the other nodes published meanwhile is gone, so every session is
+        closed to reconnect and catch up from the store (connects are refused until the bus is
+        back). Back: the IAM state is re-read, since changes may have been missed."""
+        if not connected:
+            if self.hub is not None:
+                self.hub.resync_all("The server lost its link to its peers; reconnect.")
+            return
+        self._reload_iam()
+
+    # --- the credential index across nodes ------------------------------------------------------
+
+    def _iam_received(self, change: IamChange) -> None:
+        assert self._iam_sync is not None
+        verdict = self._iam_sync.received(change)
+        if verdict is Verdict.WAITING and self._iam_wait is None:
+            # An earlier change has not come yet: give it the reorder window, then re-read.
+            self._iam_wait = asyncio.get_running_loop().call_later(
+                self.settings.bus_reorder_window_seconds, self._iam_waited
+            )
+
+    def _iam_waited(self) -> None:
+        self._iam_wait = None
+        if self._iam_sync is not None and self._iam_sync.waiting:
+            self._reload_iam()
+
+    def _reload_iam(self) -> None:
+        if self._iam_reload is not None and not self._iam_reload.done():
+            return
+        self._iam_reload = asyncio.get_running_loop().create_task(self._reload_iam_now())
+
+    async def _reload_iam_now(self) -> None:
+        assert self._iam_sync is not None and self.store is not None
+        for attempt in range(5):
+            self._iam_sync.reloading()
+            try:
+                snapshot = await self.store.read(lambda tx: tx.iam_snapshot())
+            except Exception:
+                log.exception("re-reading the IAM state failed")
+                await asyncio.sleep(0.5 * (attempt + 1))
+                continue
+            if self._iam_sync.loaded(snapshot) is Verdict.APPLIED:
+                log.info("IAM state re-read from the store (version %d)", snapshot.version)
+                return
+
+    async def _check_iam(self) -> None:
+        """The fallback for an IAM change the bus lost: the store's IAM version, compared
+        every iam_check_seconds; behind twice in a row (a change in flight is not behind
+        for long), the node re-reads."""
+        assert self._iam_sync is not None and self.store is not None
+        seen: int | None = None  # a store version this node had not reached at the last check
+        while True:
+            await asyncio.sleep(self.settings.iam_check_seconds)
+            try:
+                version = await self.store.read(lambda tx: tx.iam_version())
+            except Exception as exc:
+                log.warning("reading the IAM version failed: %s", exc)
+                continue
+            if seen is not None and self._iam_sync.behind(seen):
+                log.warning("IAM version %d did not arrive on the bus; re-reading", seen)
+                self._reload_iam()
+            seen = version if self._iam_sync.behind(version) else None
+
+    async def _renew_leases(self) -> None:
+        """Renew this node's session leases every third of their life; a session whose lease
+        another node took (it replaced it while this one could not hear) is closed."""
+        period = self.settings.session_lease_seconds / 3
+        while True:
+            await asyncio.sleep(period)
+            if self.hub is None or self._limits is None:
+                continue
+            sessions = {(s.user_arn, s.id, s.lease): s for s in self.hub.all_sessions() if s.lease}
+            try:
+                lost = await self._limits.renew(sessions)
+            except Exception as exc:
+                log.warning("renewing session leases failed: %s", exc)
+                continue
+            for key in lost:
+                self.hub.close(
+                    sessions[key], 4003, "Replaced by a newer session elsewhere in the cluster."
+                )
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         connection = self.guard.begin(request) if self.guard is not None else None
@@ -440,6 +689,9 @@ class BellwireServer:
                 connection.drop()
                 return web.Response(status=408)  # never sent: the connection is gone
             return await self.gateway.connect(request, origin_allowed=self.cors.allows(origin))
+        if (path == "/console" or path.startswith("/console/")) and self.console is not None:
+            # Same-origin pages only: no CORS allowances (docs/console.md).
+            return await self.console.handle(request)
         response = await self._answer(request, path)
         response.headers.update(self.cors.response_headers(origin))
         return response
@@ -448,7 +700,7 @@ class BellwireServer:
         if path == "/healthz" and request.method == "GET":
             return _json(200, {"status": "alive"})
         if path == "/readyz" and request.method == "GET":
-            ready = not self.draining and self.store is not None and await self.store.ping()
+            ready = await self._ready()
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
         if path == "/metrics" and request.method == "GET" and self.settings.metrics_enabled:
             assert self.metrics is not None
@@ -466,6 +718,14 @@ class BellwireServer:
             return await self._admin(request, path)
         return await self.rest.handle(request)
 
+    async def _ready(self) -> bool:
+        return (
+            not self.draining
+            and self.bus.connected
+            and self.store is not None
+            and await self.store.ping()
+        )
+
     async def _admin(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         """Operator endpoints get an access line too (service "bellwire")."""
         assert self.admin is not None and self.metrics is not None
@@ -480,6 +740,20 @@ class BellwireServer:
         request_id = response.headers.get("x-amzn-RequestId", "-")
         Access(self.metrics).record(trace, response.status, started, request_id, request.remote)
         return response
+
+
+def _node_id(data_dir: Path) -> str:
+    """This node's name in the store's leases, the same across restarts: a node restarted
+    after a crash resumes its own leases instead of waiting for them to expire."""
+    path = data_dir / NODE_FILE
+    try:
+        found = path.read_text().strip()
+    except FileNotFoundError:
+        found = ""
+    if not found:
+        found = uuid.uuid4().hex
+        path.write_text(found + "\n")
+    return found
 
 
 def dev_tls_hosts(s: Settings) -> list[str]:
@@ -504,6 +778,8 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if _is_worker():
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.setblocking(False)
@@ -520,7 +796,7 @@ async def serve(
     server = BellwireServer(settings, config_document)
     await server.start()
     keys = server.root_keys
-    if keys is not None and not keys.shown:
+    if keys is not None and not keys.shown and not _is_worker():
         # Shown at the first start that listens, not the one that generated the keys: that
         # one may have failed (port in use, bad TLS file) before anyone could read them.
         print(_first_start_banner(server), flush=True)

@@ -3,6 +3,11 @@
     def test_my_chat_app(bellwire_server):
         client = boto3.client("chime-sdk-messaging", **bellwire_server.boto3_kwargs())
 
+    def test_old_messages_go(bellwire_server):
+        ...  # PutAppInstanceRetentionSettings with RetentionDays=1, send a message
+        bellwire_server.advance_clock(days=2)
+        bellwire_server.sweep()  # the message is gone
+
 ``bellwire_server`` starts one server per test on a free loopback port with a temporary data
 dir; ``bellwire_server_factory`` starts more (or restarts one on the same port and data dir).
 ``bellwire_processor_factory`` starts a channel flow processor next to them::
@@ -36,6 +41,7 @@ from typing import Any
 
 import pytest
 
+from bellwire.clock import Clock
 from bellwire.config import Settings, load
 
 
@@ -78,6 +84,25 @@ class RunningServer:
     @property
     def server(self) -> Any:
         return self._server
+
+    # --- time: retention and expiration without waiting days ---------------------------------
+
+    def advance_clock(self, seconds: float = 0.0, *, days: float = 0.0) -> float:
+        """Move the server's clock forward (operations, retention, expiration and export read
+        it); returns the new "now". Follow with :meth:`sweep` to apply what became due."""
+        now: float = self._server.clock.advance(seconds, days=days)
+        return now
+
+    def sweep(self) -> Any:
+        """Run one retention and expiration sweep now (the server also sweeps at start and
+        every ``sweep_interval_seconds``); returns what it deleted (messages, channels, users)."""
+        return self.run(self._server.sweeper.sweep())
+
+    def relay_export(self) -> int:
+        """Deliver the export outbox now (it is also delivered in the background); returns how
+        many records the sinks took."""
+        delivered: int = self.run(self._server.relay.relay_once())
+        return delivered
 
     def stop(self) -> None:
         if self._stopped:
@@ -177,8 +202,9 @@ def store_for(data_dir: Path) -> str | None:
     return _databases[key]
 
 
-def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
-    """Start a server in a background thread; returns once it accepts connections."""
+def start_server(data_dir: Path, clock: Clock | None = None, **overrides: Any) -> RunningServer:
+    """Start a server in a background thread; returns once it accepts connections. ``clock``:
+    the server's wall clock (``Clock(offset=...)`` starts it as if restarted days later)."""
     from bellwire.server import BellwireServer
 
     values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": data_dir}
@@ -187,7 +213,7 @@ def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
     values.update(overrides)
     settings = load(environ={}, overrides=values)
     loop = asyncio.new_event_loop()
-    server = BellwireServer(settings)
+    server = BellwireServer(settings, clock=clock)
     started = threading.Event()
     failure: list[BaseException] = []
 
@@ -238,8 +264,12 @@ def bellwire_server_factory(tmp_path: Path) -> Iterator[Callable[..., RunningSer
     started: list[RunningServer] = []
     counter = iter(range(1_000_000))
 
-    def factory(data_dir: Path | None = None, **overrides: Any) -> RunningServer:
-        running = start_server(data_dir or tmp_path / f"bellwire-{next(counter)}", **overrides)
+    def factory(
+        data_dir: Path | None = None, clock: Clock | None = None, **overrides: Any
+    ) -> RunningServer:
+        running = start_server(
+            data_dir or tmp_path / f"bellwire-{next(counter)}", clock, **overrides
+        )
         started.append(running)
         return running
 

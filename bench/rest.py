@@ -191,10 +191,12 @@ class _Http(asyncio.Protocol):
         head = bytes(self.buffer[:end]).lower()
         status = int(head[9:12])
         marker = head.find(b"\r\ncontent-length:")
-        if marker < 0:
+        if marker < 0 and status not in (204, 304):  # those have no body (RFC 9110)
             raise RuntimeError("response without Content-Length")
         line_end = head.find(b"\r\n", marker + 2)
-        length = int(head[marker + 17 : line_end if line_end > 0 else len(head)])
+        length = (
+            0 if marker < 0 else int(head[marker + 17 : line_end if line_end > 0 else len(head)])
+        )
         total = end + 4 + length
         if len(self.buffer) < total:
             return

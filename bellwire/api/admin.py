@@ -8,8 +8,11 @@ node: ``{"Sessions": [{"UserArn", "SessionId", "ConnectedSince" (ISO 8601, UTC),
 ``POST /admin/sessions/close`` with a JSON body ``{"UserArn": ..., "Code": 4003, "Reason":
 "...", "SessionId": "..."}`` (``Reason`` and ``SessionId`` optional), SigV4-signed like any
 Chime call (service ``chime``) and authorized as ``bellwire:CloseSessions`` on the user ARN.
-It closes every session of the user on this node (or only ``SessionId``) with ``Code`` and
-answers ``{"Closed": ["<sessionId>", ...]}``. ``Code`` 1006 cannot be sent in a close frame; it
+It closes every session of the user (or only ``SessionId``) with ``Code`` on every node: the
+command goes on the bus, which hands it to this node's hub at once and to the other nodes. It
+answers ``{"Closed": ["<sessionId>", ...]}``, the sessions closed on this node, plus
+``"OtherNodes": true`` with a Redis bus (the others close theirs as the command reaches them;
+the listing above stays per node). ``Code`` 1006 cannot be sent in a close frame; it
 drops the TCP connection instead, which is what a client sees on a network failure.
 
 Uses: kick a user (4003), make clients refresh credentials (4419), rehearse how an app handles
@@ -29,8 +32,11 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the server side loads lazily: ``bellwire sessions close`` needs none of it
+    from collections.abc import Callable
+
     from aiohttp import web
 
+    from bellwire.domain.delivery import CloseSessions
     from bellwire.gateway.hub import Hub
     from bellwire.iam.authenticate import Authenticator
 
@@ -50,9 +56,22 @@ def sendable(code: int) -> bool:
 
 
 class AdminApi:
-    def __init__(self, *, authenticator: Authenticator, hub: Hub, max_body_bytes: int = 65536):
+    def __init__(
+        self,
+        *,
+        authenticator: Authenticator,
+        hub: Hub,
+        publish: Callable[[CloseSessions], None] | None = None,
+        cluster: bool = False,
+        max_body_bytes: int = 65536,
+    ):
+        """``publish`` sends the close command on the bus (to every node, this one
+        included); without it the hub closes the sessions directly. ``cluster``: other nodes
+        hold sessions too (the answer says so)."""
         self._auth = authenticator
         self._hub = hub
+        self._publish = publish
+        self._cluster = cluster
         self._max_body = max_body_bytes
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -118,16 +137,28 @@ class AdminApi:
         ):
             raise BadRequest("Reason and SessionId must be strings.")
         authorize(principal, ACTION, [user_arn], transport_facts(request.remote, request.secure))
-        closed = []
-        for session in list(self._hub.sessions_of(user_arn)):
-            if session_id is not None and session.id != session_id:
-                continue
-            closed.append(session.id)
-            if code == DROP:
-                self._hub.drop(session, reason)
-            else:
-                self._hub.close(session, code, reason)
-        return web.json_response({"Closed": closed})
+        closed = [
+            session.id
+            for session in self._hub.sessions_of(user_arn)
+            if session_id is None or session.id == session_id
+        ]
+        if self._publish is not None:
+            from bellwire.domain.delivery import CloseSessions
+
+            self._publish(CloseSessions(user_arn, code, reason, session_id))
+        else:
+            for session in list(self._hub.sessions_of(user_arn)):
+                if session_id is not None and session.id != session_id:
+                    continue
+                if code == DROP:
+                    self._hub.drop(session, reason)
+                else:
+                    self._hub.close(session, code, reason)
+        answer: dict[str, Any] = {"Closed": closed}
+        if self._cluster:
+            # The other nodes close theirs when the command reaches them; they do not answer.
+            answer["OtherNodes"] = True
+        return web.json_response(answer)
 
     async def _list(self, request: web.BaseRequest, query: str) -> web.StreamResponse:
         import time

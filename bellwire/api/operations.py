@@ -8,13 +8,16 @@ lacks (a newer botocore adds some) answers the service's modeled refusal, never 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from bellwire import __version__
 from bellwire.aws.errors import AwsError, BadRequest, InvalidAction
-from bellwire.domain import operations
+from bellwire.domain import export, operations
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.domain.iam import add_access_key, put_policy, update_role
 from bellwire.domain.operation import AnyResult, Call, IamContext, Registered
 from bellwire.iam.authorize import Facts, authorize
@@ -51,6 +54,7 @@ class Operations:
         endpoint_host: Callable[[], str] = str,
         now: Callable[[], float] = time.time,
         resources: ResourceMap | None = None,
+        elastic: ElasticLimits | None = None,
     ) -> None:
         """``committed`` takes each committed write's result (its events and IAM changes), in
         commit order, before the caller resumes."""
@@ -62,6 +66,7 @@ class Operations:
         self._endpoint_host = endpoint_host
         self._now = now
         self._resources = resources if resources is not None else ResourceMap()
+        self._elastic = elastic or ElasticLimits()
 
     def call_of(
         self, principal: Principal | None, facts: Facts | None, request_id: str = ""
@@ -78,6 +83,7 @@ class Operations:
             session_endpoint=self._endpoint_host,
             iam=self._iam,
             resources=self._resources,
+            elastic=self._elastic,
         )
 
     async def run(
@@ -107,7 +113,10 @@ class Operations:
         self, writes: bool, unit: Callable[[IamTx], AnyResult], key: str | None = None
     ) -> AnyResult:
         if writes:
-            return await self._store.write(unit, self._committed, key=key)
+            staged = export.staged(unit, self._now)
+            return await self._store.write(
+                functools.partial(_versioned, staged), self._committed, key=key
+            )
         return await self._store.read(unit)
 
     # --- the server's own IAM writes (the [iam] declarations of the TOML file) -------------------
@@ -146,3 +155,12 @@ class Operations:
             True,
             lambda tx: update_role(tx, name, trust_policy=trust_policy, max_session=max_session),
         )
+
+
+def _versioned(unit: Callable[[IamTx], AnyResult], tx: IamTx) -> AnyResult:
+    """An IAM change takes the store's next IAM version in its own transaction: the order in
+    which every node's credential index applies it, and how a node notices one it missed."""
+    result = unit(tx)
+    if result.iam is None:
+        return result
+    return replace(result, iam=replace(result.iam, version=tx.next_iam_version()))

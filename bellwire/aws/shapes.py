@@ -544,6 +544,10 @@ class MessagingDeleteChannelModeratorRequest(TypedDict, total=False):
     ChimeBearer: Required[str]
 
 
+class MessagingDeleteMessagingStreamingConfigurationsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+
+
 class MessagingDescribeChannelRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     ChimeBearer: Required[str]
@@ -614,6 +618,10 @@ class MessagingGetMessagingSessionEndpointRequest(TypedDict, total=False):
     NetworkType: str
 
 
+class MessagingGetMessagingStreamingConfigurationsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+
+
 class MessagingListChannelBansRequest(TypedDict, total=False):
     ChannelArn: Required[str]
     MaxResults: int
@@ -682,6 +690,13 @@ class MessagingListChannelsModeratedByAppInstanceUserRequest(TypedDict, total=Fa
     ChimeBearer: Required[str]
 
 
+class MessagingListSubChannelsRequest(TypedDict, total=False):
+    ChannelArn: Required[str]
+    ChimeBearer: Required[str]
+    MaxResults: int
+    NextToken: str
+
+
 class MessagingListTagsForResourceRequest(TypedDict, total=False):
     ResourceARN: Required[str]
 
@@ -706,6 +721,16 @@ class MessagingPutChannelMembershipPreferencesRequest(TypedDict, total=False):
     MemberArn: Required[str]
     ChimeBearer: Required[str]
     Preferences: Required[MessagingChannelMembershipPreferences]
+
+
+class MessagingStreamingConfiguration(TypedDict, total=False):
+    DataType: Required[str]
+    ResourceArn: Required[str]
+
+
+class MessagingPutMessagingStreamingConfigurationsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    StreamingConfigurations: Required[list[MessagingStreamingConfiguration]]
 
 
 class MessagingRedactChannelMessageRequest(TypedDict, total=False):
@@ -984,6 +1009,10 @@ class MessagingGetMessagingSessionEndpointResponse(TypedDict, total=False):
     Endpoint: MessagingMessagingSessionEndpoint | None
 
 
+class MessagingGetMessagingStreamingConfigurationsResponse(TypedDict, total=False):
+    StreamingConfigurations: Sequence[MessagingStreamingConfiguration] | None
+
+
 class MessagingChannelBanSummary(TypedDict, total=False):
     Member: MessagingIdentity | None
 
@@ -1076,6 +1105,17 @@ class MessagingListChannelsModeratedByAppInstanceUserResponse(TypedDict, total=F
     NextToken: str | None
 
 
+class MessagingSubChannelSummary(TypedDict, total=False):
+    SubChannelId: str | None
+    MembershipCount: int | None
+
+
+class MessagingListSubChannelsResponse(TypedDict, total=False):
+    ChannelArn: str | None
+    SubChannels: Sequence[MessagingSubChannelSummary] | None
+    NextToken: str | None
+
+
 class MessagingListTagsForResourceResponse(TypedDict, total=False):
     Tags: Sequence[MessagingTag] | None
 
@@ -1089,6 +1129,10 @@ class MessagingPutChannelMembershipPreferencesResponse(TypedDict, total=False):
     ChannelArn: str | None
     Member: MessagingIdentity | None
     Preferences: MessagingChannelMembershipPreferences | None
+
+
+class MessagingPutMessagingStreamingConfigurationsResponse(TypedDict, total=False):
+    StreamingConfigurations: Sequence[MessagingStreamingConfiguration] | None
 
 
 class MessagingRedactChannelMessageResponse(TypedDict, total=False):

@@ -1,20 +1,59 @@
-"""The Bus interface: committed events travel from the REST side to every gateway node.
+"""The Bus interface: what one node learns from a commit travels to every node.
 
-The bus carries fan-out only, never authoritative state (that is in the store), so a node that
-joins late loses nothing but live events, exactly like a client that connects late.
+The bus carries fan-out and cache invalidation, never authoritative state (that is in the
+store): channel and user events for the gateways, IAM changes for the credential indexes, and
+the operator's close-sessions command. A node that misses messages must find out (a channel's
+sequence, the IAM version, the bus connection's state) and recover from the store, or close the
+sessions that could have missed something with a reconnectable code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from bellwire.domain.delivery import BusEvent
+from bellwire.bus.wire import BusMessage
 
-Listener = Callable[[BusEvent], None]
+Listener = Callable[[BusMessage], None]
+# Told False when the node may have missed messages (the bus connection was lost), True once
+# it receives again.
+StatusListener = Callable[[bool], None]
 
 
 class Bus(Protocol):
-    def publish(self, events: Sequence[BusEvent]) -> None: ...
+    @property
+    def remote(self) -> bool:
+        """Whether other nodes publish on this bus (the in-process one: no)."""
+        ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    def publish(self, messages: Sequence[BusMessage]) -> None:
+        """Hand ``messages`` (one commit's, in commit order) to this node's listeners now,
+        synchronously and in order, and to every other node."""
+        ...
+
     def subscribe(self, listener: Listener) -> Callable[[], None]: ...
+    def on_status(self, listener: StatusListener) -> None: ...
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    lease: str  # what the session gives back when it ends
+    replaced: list[tuple[str, str]]  # the sessions it replaces: (session id, node)
+
+
+class ClusterLimits(Protocol):
+    """Per-user limits counted across every node (the Redis bus provides them; one node alone
+    counts in its own memory)."""
+
+    async def take_connect_token(self, user_arn: str, rate: float, burst: int) -> bool: ...
+
+    async def admit(self, user_arn: str, session_id: str, limit: int) -> Admission: ...
+
+    def release(self, user_arn: str, session_id: str, lease: str) -> None: ...

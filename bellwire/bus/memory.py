@@ -1,7 +1,8 @@
 """The in-process bus of the embedded mode: a synchronous hand-off on the event loop.
 
 Listeners run inline and must not block (the gateway only appends to buffers), so publishing
-after a commit costs microseconds and keeps each channel's events in sequence order.
+after a commit costs microseconds and keeps each channel's events in sequence order. Nothing is
+ever lost, so its status never changes.
 """
 
 from __future__ import annotations
@@ -9,27 +10,42 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from bellwire.bus.base import Listener
-from bellwire.domain.delivery import BusEvent
+from bellwire.bus.base import Listener, StatusListener
+from bellwire.bus.wire import BusMessage
 
 log = logging.getLogger(__name__)
 
 
 class MemoryBus:
+    remote = False
+    connected = True
+
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
 
-    def publish(self, events: Sequence[BusEvent]) -> None:
-        for event in events:
-            for listener in self._listeners:
-                try:
-                    listener(event)
-                except Exception:  # one broken listener must not starve the others
-                    log.exception("bus listener failed on %r", event)
+    async def start(self) -> None:
+        return None
+
+    def publish(self, messages: Sequence[BusMessage]) -> None:
+        deliver(self._listeners, messages)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    def on_status(self, listener: StatusListener) -> None:
+        return None
+
     async def close(self) -> None:
         self._listeners.clear()
+
+
+def deliver(listeners: list[Listener], messages: Sequence[BusMessage]) -> None:
+    """Every message to every listener, in order; one failing listener does not starve the
+    others."""
+    for message in messages:
+        for listener in listeners:
+            try:
+                listener(message)
+            except Exception:
+                log.exception("bus listener failed on %r", message)

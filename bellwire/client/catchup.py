@@ -71,6 +71,8 @@ def caught_up_payload(channel_arn: str, summary: Mapping[str, Any]) -> dict[str,
 class _Channel:
     last_seen: datetime | None = None  # newest CreatedTimestamp seen (server clock)
     ids: dict[str, None] = field(default_factory=dict)  # an insertion-ordered, bounded set
+    # An elastic channel's messages are listed per sub-channel: the user's, as last seen.
+    sub_channel_id: str | None = None
 
 
 class CatchUpState:
@@ -98,6 +100,15 @@ class CatchUpState:
         state = self._channels.get(channel_arn)
         return None if state is None else state.last_seen
 
+    def sub_channel(self, channel_arn: str) -> str | None:
+        """The sub-channel of an elastic channel the user was last seen in (None otherwise)."""
+        state = self._channels.get(channel_arn)
+        return None if state is None else state.sub_channel_id
+
+    def in_sub_channel(self, channel_arn: str, sub_channel_id: str) -> None:
+        """The user's sub-channel, as its memberships listing says (elastic channels)."""
+        self._channel(channel_arn).sub_channel_id = sub_channel_id
+
     def seen(self, channel_arn: str, message_id: str) -> bool:
         state = self._channels.get(channel_arn)
         return state is not None and message_id in state.ids
@@ -122,13 +133,19 @@ class CatchUpState:
         if not isinstance(arn, str):
             return
         left = event.type == EventType.DELETE_CHANNEL_MEMBERSHIP and self._is_me(payload)
+        sub = payload.get("SubChannelId")
         if event.type == EventType.DELETE_CHANNEL or left:
             self._channels.pop(arn, None)
         elif event.type in _KNOWN_MESSAGE_EVENTS:
             self._message(arn, payload)
+            if isinstance(sub, str):
+                self._channel(arn).sub_channel_id = sub
         else:
-            # CREATE/UPDATE_CHANNEL and the membership events: the user is (still) in there.
-            self._channel(arn)
+            # CREATE/UPDATE_CHANNEL and the membership events: the user is (still) in there;
+            # its own membership events say in which sub-channel (UPDATE: it was moved).
+            state = self._channel(arn)
+            if isinstance(sub, str) and self._is_me(payload):
+                state.sub_channel_id = sub
 
     def _is_me(self, payload: Mapping[str, Any]) -> bool:
         member = payload.get("Member")

@@ -633,7 +633,10 @@ class MessagingSession:
                 except Exception as exc:
                     failures.append((channel_arn, _describe(exc)))
                     break
+                sub = page.get("SubChannelId")
                 for summary in page.get("ChannelMessages") or ():
+                    # A live payload of an elastic channel names its sub-channel; so does this.
+                    summary = {**summary, "SubChannelId": sub} if sub else summary
                     payload = state.accept(channel_arn, summary)
                     if payload is None:
                         continue
@@ -665,6 +668,9 @@ class MessagingSession:
                 arn = (item.get("ChannelSummary") or {}).get("ChannelArn")
                 if isinstance(arn, str):
                     arns.append(arn)
+                    sub = (item.get("AppInstanceUserMembershipSummary") or {}).get("SubChannelId")
+                    if isinstance(sub, str) and self._catch_up is not None:
+                        self._catch_up.in_sub_channel(arn, sub)
             token = page.get("NextToken")
             if not token:
                 return arns
@@ -681,6 +687,9 @@ class MessagingSession:
         }
         if token:
             kwargs["NextToken"] = token
+        sub = self._catch_up.sub_channel(channel_arn) if self._catch_up is not None else None
+        if sub is not None:  # an elastic channel: its messages are per sub-channel
+            kwargs["SubChannelId"] = sub
         page: dict[str, Any] = self._api_client.list_channel_messages(**kwargs)
         return page
 

@@ -9,6 +9,7 @@ from bellwire import ids
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import BadRequest, Conflict, Forbidden, NotFound, ResourceLimitExceeded
 from bellwire.aws.shapes import (
+    MessagingAppInstanceUserMembershipSummary,
     MessagingBatchChannelMemberships,
     MessagingBatchCreateChannelMembershipError,
     MessagingBatchCreateChannelMembershipRequest,
@@ -62,15 +63,20 @@ from bellwire.aws.shapes import (
     MessagingUpdateChannelResponse,
     NoOutput,
 )
-from bellwire.domain import push_filter, shapes
+from bellwire.domain import push_filter, shapes, sub_channels
 from bellwire.domain.delivery import (
     BusEvent,
+    ban_created,
+    ban_deleted,
     channel_created,
     channel_deleted,
+    channel_expiration_updated,
     channel_updated,
     membership_created,
     membership_deleted,
     memberships_batch_created,
+    moderator_created,
+    moderator_deleted,
 )
 from bellwire.domain.identity import require_app_instance
 from bellwire.domain.operation import (
@@ -117,6 +123,16 @@ def _add_membership(
     return membership
 
 
+def _join_elastic(
+    tx: Tx, call: Call, c: Channel, member_arn: str, type_: str, by: str, p: Mapping[str, Any]
+) -> tuple[Membership, list[BusEvent]]:
+    """The rules every channel shares (instance, ban), then the elastic channel's own."""
+    _member_of_instance(tx, c.app_instance_arn, member_arn)
+    if tx.ban(c.arn, member_arn) is not None:
+        raise Forbidden(f"{member_arn} is banned from the channel {c.arn}; delete the ban first.")
+    return sub_channels.join(tx, call, c, member_arn, type_, by, p.get("SubChannelId"))
+
+
 def _require_may_add(who: Actor, type_: str) -> None:
     if type_ == "HIDDEN" and not who.can_moderate:
         raise who.deny("create a HIDDEN membership: only moderators and admins may")
@@ -135,12 +151,15 @@ def create_channel(
     creator = bearer_user(tx, p.get("ChimeBearer"))
     if creator.app_instance_arn != app.arn:
         raise Forbidden(f"The bearer {creator.arn} does not belong to the app instance {app.arn}.")
+    elastic = None
     if p.get("ElasticChannelConfiguration"):
-        raise BadRequest("Elastic channels are not supported by this server yet.")
+        elastic = sub_channels.check_creation(tx, call, app.arn, p)
     scope = f"CreateChannel|{app.arn}|{creator.arn}"
     alive = lambda out: tx.channel(out["ChannelArn"]) is not None  # noqa: E731
     if (previous := replay(tx, scope, p, alive, output=MessagingCreateChannelResponse)) is not None:
         return Result(previous)
+    if elastic is not None:
+        sub_channels.check_quota(tx, call, app.arn)
     channel_id = p.get("ChannelId") or ids.hex_id(32)
     arn = arns.child(app.arn, "channel", channel_id)
     if tx.channel(arn) is not None:
@@ -150,7 +169,7 @@ def create_channel(
         arn=arn,
         app_instance_arn=app.arn,
         name=p["Name"],
-        mode=p.get("Mode") or "UNRESTRICTED",
+        mode=p.get("Mode") or ("RESTRICTED" if elastic else "UNRESTRICTED"),
         privacy=p.get("Privacy") or "PRIVATE",
         metadata=p.get("Metadata"),
         created_by=creator.arn,
@@ -160,10 +179,16 @@ def create_channel(
         seq=0,
         expiration_days=expiration.get("ExpirationDays"),
         expiration_criterion=expiration.get("ExpirationCriterion"),
+        elastic=elastic,
     )
     tx.insert_channel(channel)
-    # The creator becomes member and moderator; then the listed members and moderators.
+    # The creator becomes member and moderator; then the listed members and moderators. An
+    # elastic channel's creator is its moderator only, and it starts with one sub-channel.
     members = list(dict.fromkeys([creator.arn, *(p.get("MemberArns") or [])]))
+    created: list[BusEvent] = []
+    if elastic is not None:
+        members = []
+        created = sub_channels.first_sub_channel(tx, call, channel)
     for member in members:
         _add_membership(tx, call, channel, member, "DEFAULT", creator.arn)
     for moderator in dict.fromkeys([creator.arn, *(p.get("ModeratorArns") or [])]):
@@ -177,7 +202,7 @@ def create_channel(
     )
     output: MessagingCreateChannelResponse = {"ChannelArn": arn}
     remember(tx, call, scope, p, output)
-    return Result(output, [event])
+    return Result(output, [event, *created])
 
 
 @operation("DescribeChannel", writes=False)
@@ -201,24 +226,37 @@ def update_channel(
     c = who.channel
     name = p.get("Name") or c.name
     mode = p.get("Mode") or c.mode
+    if c.elastic is not None and mode != "RESTRICTED":
+        raise BadRequest("Elastic channels must stay RESTRICTED.")
     metadata = p.get("Metadata", c.metadata)
     tx.update_channel(c.arn, name, mode, metadata, call.now)
     updated = tx.channel(c.arn)
     assert updated is not None
     payload = shapes.channel(updated, _names(tx, c.created_by), shapes.event_ts)
-    return Result({"ChannelArn": c.arn}, [channel_updated(c.arn, tx.next_seq(c.arn), payload)])
+    seq = tx.next_seq(c.arn)
+    return Result(
+        {"ChannelArn": c.arn},
+        [channel_updated(route, seq, payload) for route in sub_channels.routes(tx, c)],
+    )
 
 
 @operation("DeleteChannel", writes=True)
 def delete_channel(tx: Tx, call: Call, p: MessagingDeleteChannelRequest) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("delete the channel")
-    c = who.channel
-    event = channel_deleted(
-        c.arn, tx.next_seq(c.arn), shapes.channel(c, _names(tx, c.created_by), shapes.event_ts)
-    )
+    return Result({}, remove_channel(tx, who.channel))
+
+
+def remove_channel(tx: Tx, c: Channel) -> list[BusEvent]:
+    """Delete a channel with everything in it (DeleteChannel, expiration): its DELETE_CHANNEL,
+    on each of its routes (the sub-channels of an elastic channel)."""
+    payload = shapes.channel(c, _names(tx, c.created_by), shapes.event_ts)
+    seq = tx.next_seq(c.arn)
+    events: list[BusEvent] = [
+        channel_deleted(route, seq, payload) for route in sub_channels.routes(tx, c)
+    ]
     tx.delete_channel(c.arn)
-    return Result({}, [event])
+    return events
 
 
 @operation("ListChannels", writes=False)
@@ -289,7 +327,13 @@ def put_channel_expiration(
         settings["ExpirationDays"] if settings else None,
         settings["ExpirationCriterion"] if settings else None,
     )
-    return Result({"ChannelArn": who.channel.arn, "ExpirationSettings": settings})
+    updated = tx.channel(who.channel.arn)
+    assert updated is not None
+    payload = shapes.channel(updated, _names(tx, updated.created_by), shapes.event_ts)
+    return Result(
+        {"ChannelArn": who.channel.arn, "ExpirationSettings": settings},
+        exports=[channel_expiration_updated(updated.arn, payload)],
+    )
 
 
 # --- memberships ---------------------------------------------------------------------------------
@@ -300,11 +344,21 @@ def create_membership(
     tx: Tx, call: Call, p: MessagingCreateChannelMembershipRequest
 ) -> Result[MessagingCreateChannelMembershipResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
-    if p.get("SubChannelId"):
-        raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
     type_ = p["Type"]
-    _require_may_add(who, type_)
     c = who.channel
+    if c.elastic is not None:
+        _require_may_add(who, "DEFAULT")
+        membership, events = _join_elastic(tx, call, c, p["MemberArn"], type_, who.arn, p)
+        names = _names(tx, membership.member_arn)
+        output: MessagingCreateChannelMembershipResponse = {
+            "ChannelArn": c.arn,
+            "Member": shapes.identity(membership.member_arn, names),
+            "SubChannelId": membership.sub_channel_id,
+        }
+        return Result(output, events)
+    if p.get("SubChannelId"):
+        raise BadRequest(sub_channels.NOT_ELASTIC.format(arn=c.arn))
+    _require_may_add(who, type_)
     if len(tx.member_arns(c.arn)) >= MAX_MEMBERSHIPS_PER_CHANNEL:
         raise ResourceLimitExceeded(f"The channel {c.arn} has the maximum number of members.")
     membership = _add_membership(tx, call, c, p["MemberArn"], type_, who.arn)
@@ -325,11 +379,13 @@ def batch_create_memberships(
     tx: Tx, call: Call, p: MessagingBatchCreateChannelMembershipRequest
 ) -> Result[MessagingBatchCreateChannelMembershipResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
-    if p.get("SubChannelId"):
-        raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
     type_ = p.get("Type") or "DEFAULT"
-    _require_may_add(who, type_)
     c = who.channel
+    if c.elastic is not None:
+        return _batch_elastic(tx, call, who, p, type_)
+    if p.get("SubChannelId"):
+        raise BadRequest(sub_channels.NOT_ELASTIC.format(arn=c.arn))
+    _require_may_add(who, type_)
     room = MAX_MEMBERSHIPS_PER_CHANNEL - len(tx.member_arns(c.arn))
     if len(set(p["MemberArns"])) > room:
         raise ResourceLimitExceeded(
@@ -359,13 +415,49 @@ def batch_create_memberships(
     return Result({"BatchChannelMemberships": batch, "Errors": errors}, events)
 
 
+def _batch_elastic(
+    tx: Tx, call: Call, who: Actor, p: MessagingBatchCreateChannelMembershipRequest, type_: str
+) -> Result[MessagingBatchCreateChannelMembershipResponse]:
+    """On an elastic channel each member is added (and balanced) alone and announced with its
+    own CREATE_CHANNEL_MEMBERSHIP: there is no BATCH_CREATE_CHANNEL_MEMBERSHIP (spec §7)."""
+    _require_may_add(who, "DEFAULT")
+    c = who.channel
+    added: list[str] = []
+    errors: list[MessagingBatchCreateChannelMembershipError] = []
+    events: list[BusEvent] = []
+    for member_arn in dict.fromkeys(p["MemberArns"]):
+        try:
+            _, more = _join_elastic(tx, call, c, member_arn, type_, who.arn, p)
+        except (NotFound, Forbidden, Conflict, BadRequest, ResourceLimitExceeded) as exc:
+            errors.append(
+                {"MemberArn": member_arn, "ErrorCode": exc.code, "ErrorMessage": exc.message}
+            )
+        else:
+            added.append(member_arn)
+            events += more
+    names = _names(tx, who.arn, *added)
+    batch: MessagingBatchChannelMemberships = {
+        "InvitedBy": shapes.identity(who.arn, names),
+        "Type": type_,
+        "Members": [shapes.identity(a, names) for a in added],
+        "ChannelArn": c.arn,
+        "SubChannelId": p.get("SubChannelId"),
+    }
+    return Result({"BatchChannelMemberships": batch, "Errors": errors}, events)
+
+
 @operation("DescribeChannelMembership", writes=False)
 def describe_membership(
     tx: Tx, call: Call, p: MessagingDescribeChannelMembershipRequest
 ) -> Result[MessagingDescribeChannelMembershipResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    who = sub_channels.scope(tx, who, p, required=False)
     who.require_read()
-    m = tx.membership(who.channel.arn, p["MemberArn"])
+    sub = p.get("SubChannelId")
+    if sub:
+        m = tx.sub_channel_membership(who.channel.arn, sub, p["MemberArn"])
+    else:
+        m = tx.membership(who.channel.arn, p["MemberArn"])
     if m is None:
         raise NotFound(f"{p['MemberArn']} is not a member of the channel {who.channel.arn}.")
     names = _names(tx, m.member_arn, m.invited_by)
@@ -378,15 +470,22 @@ def list_memberships(
 ) -> Result[MessagingListChannelMembershipsResponse]:
     """Without a Type filter only DEFAULT members are listed; HIDDEN ones only when asked."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    if who.channel.elastic is not None and not p.get("SubChannelId"):
+        # The whole channel's roster is for those who see every sub-channel.
+        who.require_moderator("list the memberships of every sub-channel")
+    who = sub_channels.scope(tx, who, p, required=False)
     who.require_read()
     limit = page_size(p)
-    rows, token = paginate(
-        tx.list_memberships(
-            who.channel.arn, p.get("Type") or "DEFAULT", decode_token(p, str), limit + 1
-        ),
-        limit,
-        lambda m: m.member_arn,
-    )
+    type_, after = p.get("Type") or "DEFAULT", decode_token(p, str)
+    if who.channel.elastic is not None:
+        found = tx.list_sub_channel_memberships(
+            who.channel.arn, p.get("SubChannelId"), type_, after, limit + 1
+        )
+        # A moderator in several sub-channels is listed once.
+        found = list({m.member_arn: m for m in found}.values())
+    else:
+        found = tx.list_memberships(who.channel.arn, type_, after, limit + 1)
+    rows, token = paginate(found, limit, lambda m: m.member_arn)
     names = _names(tx, *(m.member_arn for m in rows))
     return Result(
         {
@@ -406,6 +505,10 @@ def delete_membership(
     if member_arn != who.arn:
         who.require_moderator("remove another member")
     c = who.channel
+    if c.elastic is not None:
+        return Result({}, sub_channels.leave(tx, call, c, member_arn, p.get("SubChannelId")))
+    if p.get("SubChannelId"):
+        raise BadRequest(sub_channels.NOT_ELASTIC.format(arn=c.arn))
     m = tx.membership(c.arn, member_arn)
     if m is None:
         raise NotFound(f"{member_arn} is not a member of the channel {c.arn}.")
@@ -425,27 +528,27 @@ def list_memberships_for_user(
 ) -> Result[MessagingListChannelMembershipsForAppInstanceUserResponse]:
     user = _subject(tx, p)
     limit = page_size(p)
-    rows, token = paginate(
-        tx.memberships_of_user(user, decode_token(p, str), limit + 1),
-        limit,
-        lambda pair: pair[0].channel_arn,
-    )
+    found = tx.memberships_of_user(user, decode_token(p, str), limit + 1)
+    # A moderator of an elastic channel may hold several memberships of it: listed once.
+    found = list({m.channel_arn: (m, c) for m, c in reversed(found)}.values())[::-1]
+    rows, token = paginate(found, limit, lambda pair: pair[0].channel_arn)
     return Result(
         {
             "ChannelMemberships": [
                 {
                     "ChannelSummary": shapes.channel_summary(c),
-                    # A None member is left out by the codec.
-                    "AppInstanceUserMembershipSummary": {
-                        "Type": m.type,
-                        "ReadMarkerTimestamp": m.read_marker,
-                    },
+                    "AppInstanceUserMembershipSummary": _user_summary(m),
                 }
                 for m, c in rows
             ],
             "NextToken": token,
         }
     )
+
+
+def _user_summary(m: Membership) -> MessagingAppInstanceUserMembershipSummary:
+    # A None member is left out by the codec.
+    return {"Type": m.type, "ReadMarkerTimestamp": m.read_marker, "SubChannelId": m.sub_channel_id}
 
 
 def _subject(tx: Tx, p: Mapping[str, Any]) -> str:
@@ -477,11 +580,7 @@ def describe_membership_for_user(
         {
             "ChannelMembership": {
                 "ChannelSummary": shapes.channel_summary(c),
-                # A None member is left out by the codec.
-                "AppInstanceUserMembershipSummary": {
-                    "Type": m.type,
-                    "ReadMarkerTimestamp": m.read_marker,
-                },
+                "AppInstanceUserMembershipSummary": _user_summary(m),
             }
         }
     )
@@ -525,6 +624,7 @@ def put_preferences(
 
 def _own_membership(tx: Tx, p: Mapping[str, Any]) -> tuple[Actor, Membership]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    sub_channels.refuse(who.channel, "Membership preferences")
     if p["MemberArn"] != who.arn and not who.is_admin:
         raise who.deny("read or change another member's preferences")
     m = tx.membership(who.channel.arn, p["MemberArn"])
@@ -552,9 +652,17 @@ def create_moderator(
         >= MAX_MODERATORS_PER_CHANNEL
     ):
         raise ResourceLimitExceeded(f"The channel {c.arn} has the maximum number of moderators.")
-    tx.insert_moderator(Moderator(c.arn, target, who.arn, call.now))
+    # On an elastic channel a promotion ends the user's memberships (spec §7).
+    events = sub_channels.leave(tx, call, c, target, None, everywhere=True) if c.elastic else []
+    moderator = Moderator(c.arn, target, who.arn, call.now)
+    tx.insert_moderator(moderator)
+    names = _names(tx, target, who.arn)
     return Result(
-        {"ChannelArn": c.arn, "ChannelModerator": shapes.identity(target, _names(tx, target))}
+        {"ChannelArn": c.arn, "ChannelModerator": shapes.identity(target, names)},
+        events,
+        exports=[
+            moderator_created(c.arn, shapes.channel_moderator(moderator, names, shapes.event_ts))
+        ],
     )
 
 
@@ -602,10 +710,17 @@ def delete_moderator(
 ) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("remove moderators")
-    if tx.moderator(who.channel.arn, p["ChannelModeratorArn"]) is None:
+    moderator = tx.moderator(who.channel.arn, p["ChannelModeratorArn"])
+    if moderator is None:
         raise NotFound(f"{p['ChannelModeratorArn']} is not a moderator of {who.channel.arn}.")
-    tx.delete_moderator(who.channel.arn, p["ChannelModeratorArn"])
-    return Result({})
+    c = who.channel
+    target = p["ChannelModeratorArn"]
+    # On an elastic channel a demotion ends the user's memberships (spec §7).
+    events = sub_channels.leave(tx, call, c, target, None, everywhere=True) if c.elastic else []
+    tx.delete_moderator(c.arn, target)
+    names = _names(tx, moderator.moderator_arn, moderator.created_by)
+    payload = shapes.channel_moderator(moderator, names, shapes.event_ts)
+    return Result({}, events, exports=[moderator_deleted(moderator.channel_arn, payload)])
 
 
 @operation("ListChannelsModeratedByAppInstanceUser", writes=False)
@@ -631,6 +746,7 @@ def describe_moderated(
 ) -> Result[MessagingDescribeChannelModeratedByAppInstanceUserResponse]:
     user = _subject(tx, p)
     c = require_channel(tx, p["ChannelArn"])
+    sub_channels.refuse(c, "DescribeChannelModeratedByAppInstanceUser calls")
     if tx.moderator(c.arn, user) is None:
         raise NotFound(f"{user} is not a moderator of the channel {c.arn}.")
     return Result({"Channel": {"ChannelSummary": shapes.channel_summary(c)}})
@@ -653,13 +769,19 @@ def create_ban(
         raise who.deny("ban a moderator or an app instance admin")
     if tx.ban(c.arn, target) is not None:
         raise Conflict(f"{target} is already banned from the channel {c.arn}.")
-    tx.insert_ban(Ban(c.arn, target, who.arn, call.now))
+    ban = Ban(c.arn, target, who.arn, call.now)
+    tx.insert_ban(ban)
     events: list[BusEvent] = []
     m = tx.membership(c.arn, target)
-    if m is not None:
+    if c.elastic is not None:
+        events = sub_channels.leave(tx, call, c, target, None, everywhere=True)
+    elif m is not None:
         events.append(_remove_member(tx, c, m))
+    names = _names(tx, target, who.arn)
     return Result(
-        {"ChannelArn": c.arn, "Member": shapes.identity(target, _names(tx, target))}, events
+        {"ChannelArn": c.arn, "Member": shapes.identity(target, names)},
+        events,
+        exports=[ban_created(c.arn, shapes.channel_ban(ban, names, shapes.event_ts))],
     )
 
 
@@ -701,7 +823,10 @@ def list_bans(
 def delete_ban(tx: Tx, call: Call, p: MessagingDeleteChannelBanRequest) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("lift bans")
-    if tx.ban(who.channel.arn, p["MemberArn"]) is None:
+    ban = tx.ban(who.channel.arn, p["MemberArn"])
+    if ban is None:
         raise NotFound(f"{p['MemberArn']} is not banned from the channel {who.channel.arn}.")
     tx.delete_ban(who.channel.arn, p["MemberArn"])
-    return Result({})
+    names = _names(tx, ban.member_arn, ban.created_by)
+    payload = shapes.channel_ban(ban, names, shapes.event_ts)
+    return Result({}, exports=[ban_deleted(ban.channel_arn, payload)])

@@ -6,15 +6,23 @@ user is a member, and applies an event like this: sessions of ``subscribe`` join
 the frame goes to the channel's sessions (or, with ``only``, to those of the listed users), then
 sessions of ``unsubscribe`` leave, and ``close_channel`` drops the channel. So the membership
 index is maintained by the same ordered stream it routes, with no lookups on the hot path.
+
+Elastic channels (spec §7) route by sub-channel: ``channel_arn`` of their events is the
+sub-channel's route key (``records.chime.route_key``), so a message's fan-out touches only the
+sessions of its sub-channel; channel-wide events (UPDATE_CHANNEL, DELETE_CHANNEL) are published
+once per sub-channel. A member moved by balancing leaves ``moved_from`` as it joins the new key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from bellwire.events import Event, EventType, MessageType
+
+SUBCHANNEL_DELETED = "subchannel_DELETED"  # x-amz-chime-event-reason (spec §2.5, §7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +34,9 @@ class ChannelEvent:
     subscribe: tuple[str, ...] = ()
     unsubscribe: tuple[str, ...] = ()
     close_channel: bool = False
+    # Sessions of ``subscribe`` leave this route key first (a member moved between
+    # sub-channels of an elastic channel).
+    moved_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +47,36 @@ class UserEvent:
     deleted: bool = False
 
 
-BusEvent = ChannelEvent | UserEvent
+@dataclass(frozen=True, slots=True)
+class CloseSessions:
+    """An operator's order to close a user's sessions (all of them, or one ``session_id``) on
+    every node that holds one. Code 1006 drops the connection without a close frame."""
+
+    user_arn: str
+    code: int
+    reason: str
+    session_id: str | None = None
+
+
+class SubChannelChange(StrEnum):
+    """Named as the streaming export (Kinesis) names these records; not WebSocket events."""
+
+    CREATE_SUB_CHANNEL = "CREATE_SUB_CHANNEL"
+    DELETE_SUB_CHANNEL = "DELETE_SUB_CHANNEL"
+
+
+@dataclass(frozen=True, slots=True)
+class SubChannelEvent:
+    """Balancing created or deleted a sub-channel of an elastic channel. No session receives
+    it; it is there for consumers of committed changes (streaming export)."""
+
+    kind: SubChannelChange
+    channel_arn: str
+    sub_channel_id: str
+    membership_count: int = 0
+
+
+BusEvent = ChannelEvent | UserEvent | SubChannelEvent | CloseSessions
 
 
 def message_event(
@@ -128,4 +168,90 @@ def membership_deleted(
         seq,
         Event(EventType.DELETE_CHANNEL_MEMBERSHIP, MessageType.SYSTEM, payload),
         unsubscribe=(member,),
+    )
+
+
+# --- the stream (streaming export, spec §11A.1) ---------------------------------------------------
+# Every ChannelEvent above that AWS also streams is turned into a stream record by
+# domain/export.py. What only the stream carries (bans, moderators, expiration-setting changes)
+# is a StreamEvent, returned in Result.exports; balancing's SubChannelEvents are streamed too.
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """An event for the export stream only: no messaging session receives it."""
+
+    channel_arn: str
+    event_type: str  # one of domain/export.py STREAM_ONLY
+    payload: Mapping[str, Any]
+
+
+def ban_created(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
+    return StreamEvent(channel_arn, "CREATE_CHANNEL_BAN", payload)
+
+
+def ban_deleted(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
+    return StreamEvent(channel_arn, "DELETE_CHANNEL_BAN", payload)
+
+
+def moderator_created(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
+    return StreamEvent(channel_arn, "CREATE_CHANNEL_MODERATOR", payload)
+
+
+def moderator_deleted(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
+    return StreamEvent(channel_arn, "DELETE_CHANNEL_MODERATOR", payload)
+
+
+def channel_expiration_updated(channel_arn: str, payload: Mapping[str, Any]) -> StreamEvent:
+    return StreamEvent(channel_arn, "UPDATE_CHANNEL_EXPIRATION_SETTINGS", payload)
+
+
+# --- elastic channels ----------------------------------------------------------------------------
+
+
+def membership_moved(
+    route: str, seq: int, payload: Mapping[str, Any], member: str, moved_from: str
+) -> ChannelEvent:
+    """UPDATE_CHANNEL_MEMBERSHIP with the new SubChannelId goes only to the moved member, whose
+    sessions leave the old sub-channel and join the new one before it is delivered."""
+    return ChannelEvent(
+        route,
+        seq,
+        Event(EventType.UPDATE_CHANNEL_MEMBERSHIP, MessageType.SYSTEM, payload),
+        only=frozenset({member}),
+        subscribe=(member,),
+        moved_from=moved_from,
+    )
+
+
+def sub_channel_membership_dropped(
+    route: str, seq: int, payload: Mapping[str, Any], moderator: str
+) -> ChannelEvent:
+    """A moderator's membership of a sub-channel that balancing deleted: only they hear it."""
+    return ChannelEvent(
+        route,
+        seq,
+        Event(
+            EventType.DELETE_CHANNEL_MEMBERSHIP,
+            MessageType.SYSTEM,
+            payload,
+            reason=SUBCHANNEL_DELETED,
+        ),
+        only=frozenset({moderator}),
+        unsubscribe=(moderator,),
+    )
+
+
+def sub_channel_closed(route: str, seq: int, channel_arn: str, sub_channel_id: str) -> ChannelEvent:
+    """No one is left in a deleted sub-channel; its route key is dropped (no frame is sent)."""
+    return ChannelEvent(
+        route,
+        seq,
+        Event(
+            EventType.DELETE_CHANNEL_MEMBERSHIP,
+            MessageType.SYSTEM,
+            {"ChannelArn": channel_arn, "SubChannelId": sub_channel_id},
+        ),
+        only=frozenset(),
+        close_channel=True,
     )

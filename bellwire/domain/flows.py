@@ -419,9 +419,7 @@ def _with(
     output: MessagingChannelFlowCallbackResponse, result: AnyResult
 ) -> Result[MessagingChannelFlowCallbackResponse]:
     # The settled message's bot calls and pushes go on with it.
-    return Result(
-        output, result.events, result.iam, result.invocations, result.bot_calls, result.pushes
-    )
+    return Result(output, result.events, bot_calls=result.bot_calls, pushes=result.pushes)
 
 
 def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result[dict[str, bool]]:

@@ -46,7 +46,7 @@ from bellwire.aws.shapes import (
     IdentityUpdateAppInstanceUserResponse,
     NoOutput,
 )
-from bellwire.domain import shapes
+from bellwire.domain import shapes, sub_channels
 from bellwire.domain.delivery import BusEvent, UserEvent, channel_deleted, membership_deleted
 from bellwire.domain.operation import (
     Call,
@@ -58,7 +58,7 @@ from bellwire.domain.operation import (
     remember,
     replay,
 )
-from bellwire.records.chime import Admin, AppInstance, AppInstanceUser
+from bellwire.records.chime import Admin, AppInstance, AppInstanceUser, route_key
 from bellwire.store.base import Tx
 
 
@@ -123,10 +123,10 @@ def delete_app_instance(
     arn = require_app_instance(tx, p["AppInstanceArn"]).arn
     channels = tx.list_channels(arn, None, None, 1 << 30)
     names = tx.user_names(c.created_by for c in channels)
-    events: list[BusEvent] = [
-        channel_deleted(c.arn, tx.next_seq(c.arn), shapes.channel(c, names, shapes.event_ts))
-        for c in channels
-    ]
+    events: list[BusEvent] = []
+    for c in channels:
+        seq, payload = tx.next_seq(c.arn), shapes.channel(c, names, shapes.event_ts)
+        events += [channel_deleted(route, seq, payload) for route in sub_channels.routes(tx, c)]
     events += [UserEvent(u.arn, deleted=True) for u in tx.list_users(arn, None, 1 << 30)]
     tx.delete_app_instance(arn)
     return Result({}, events)
@@ -228,13 +228,21 @@ def update_user(
 
 @operation("DeleteAppInstanceUser", writes=True)
 def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> Result[NoOutput]:
-    user = require_user(tx, p["AppInstanceUserArn"])
-    memberships = [m for m, _ in tx.memberships_with_channels(user.arn)]
+    return Result({}, remove_user(tx, call, require_user(tx, p["AppInstanceUserArn"])))
+
+
+def remove_user(tx: Tx, call: Call, user: AppInstanceUser) -> list[BusEvent]:
+    """Delete a user (DeleteAppInstanceUser, expiration): its channels' members see it leave,
+    its own sessions are closed."""
+    pairs = tx.memberships_with_channels(user.arn)
+    memberships = [m for m, _ in pairs]
+    # Elastic channels the user leaves as a regular member rebalance afterwards (SCALE_IN).
+    rebalance = {c.arn: c for m, c in pairs if c.elastic is not None and not m.moderator}
     names = tx.user_names([user.arn, *(m.invited_by for m in memberships)])
     # The other members see the departure like any removal; the user's own sessions are closed.
     events: list[BusEvent] = [
         membership_deleted(
-            m.channel_arn,
+            route_key(m.channel_arn, m.sub_channel_id),
             tx.next_seq(m.channel_arn),
             shapes.channel_membership(m, names, shapes.event_ts),
             user.arn,
@@ -242,8 +250,10 @@ def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> 
         for m in memberships
     ]
     tx.delete_user(user.arn)
+    for channel in rebalance.values():
+        events += sub_channels.scale_in(tx, call, channel)
     events.append(UserEvent(user.arn, deleted=True))
-    return Result({}, events)
+    return events
 
 
 @operation("ListAppInstanceUsers", writes=False)

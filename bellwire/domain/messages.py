@@ -29,7 +29,7 @@ from bellwire.aws.shapes import (
     MessagingUpdateChannelReadMarkerResponse,
     NoOutput,
 )
-from bellwire.domain import bots, flows, push, shapes
+from bellwire.domain import bots, flows, push, shapes, sub_channels
 from bellwire.domain.delivery import message_event
 from bellwire.domain.operation import (
     Call,
@@ -43,7 +43,7 @@ from bellwire.domain.operation import (
 )
 from bellwire.domain.roles import Actor, actor
 from bellwire.events import EventType
-from bellwire.records.chime import Message
+from bellwire.records.chime import Message, route_key
 from bellwire.store.base import Tx
 
 # Spec §5: content "up to 4KB" for STANDARD, 30 bytes for CONTROL; attributes 1 KB in total.
@@ -78,14 +78,15 @@ def check_message(type_: str, content: str, attributes: Mapping[str, Any] | None
     _check_attributes(attributes)
 
 
-def _no_subchannel(p: Mapping[str, Any]) -> None:
-    if p.get("SubChannelId"):
-        raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
+def _scoped(tx: Tx, p: Mapping[str, Any]) -> Actor:
+    """The bearer in the request's channel, or in its sub-channel of an elastic channel (where
+    messages live: one is never seen from another sub-channel)."""
+    return sub_channels.scope(tx, actor(tx, p.get("ChimeBearer"), p["ChannelArn"]), p)
 
 
-def _visible_message(tx: Tx, who: Actor, message_id: str) -> Message:
+def _visible_message(tx: Tx, who: Actor, message_id: str, p: Mapping[str, Any]) -> Message:
     m = tx.message(who.channel.arn, message_id)
-    if m is None or not m.visible_to(who.arn):
+    if m is None or not m.visible_to(who.arn) or m.sub_channel_id != p.get("SubChannelId"):
         raise NotFound(f"The message {message_id} does not exist in the channel {who.channel.arn}.")
     return m
 
@@ -93,7 +94,7 @@ def _visible_message(tx: Tx, who: Actor, message_id: str) -> Message:
 def _event(kind: EventType, tx: Tx, m: Message) -> Any:
     return message_event(
         kind,
-        m.channel_arn,
+        route_key(m.channel_arn, m.sub_channel_id),
         tx.next_seq(m.channel_arn),
         shapes.channel_message(m, shapes.event_ts),
         message_type=m.type,
@@ -106,8 +107,7 @@ def _event(kind: EventType, tx: Tx, m: Message) -> Any:
 def send_message(
     tx: Tx, call: Call, p: MessagingSendChannelMessageRequest
 ) -> Result[MessagingSendChannelMessageResponse]:
-    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
-    _no_subchannel(p)
+    who = _scoped(tx, p)
     # Admins and moderators need a membership to send, like everyone; hidden members observe.
     who.require_member("send messages")
     if who.membership is not None and who.membership.type == "HIDDEN":
@@ -127,7 +127,13 @@ def send_message(
         target = p["Target"][0].get("MemberArn")
         if target is None:  # the model leaves it optional: the codec lets [{}] through
             raise BadRequest("Target must name exactly one member.")
-        if tx.membership(who.channel.arn, target) is None:
+        sub = p.get("SubChannelId")
+        where = (
+            tx.sub_channel_membership(who.channel.arn, sub, target)
+            if sub
+            else tx.membership(who.channel.arn, target)
+        )
+        if where is None:
             raise BadRequest(f"The target {target} is not a member of the channel.")
     persistent = p["Persistence"] == "PERSISTENT"
     flow_arn = flows.flow_for(tx, who.channel.arn, type_)
@@ -153,6 +159,7 @@ def send_message(
         target_arn=target,
         push=p.get("PushNotification"),
         status="SENT" if flow_arn is None else "PENDING",
+        sub_channel_id=p.get("SubChannelId"),
     )
     # NON_PERSISTENT messages are delivered to whoever is connected and never kept.
     if persistent:
@@ -163,7 +170,7 @@ def send_message(
         return held
     event = message_event(
         EventType.CREATE_CHANNEL_MESSAGE,
-        who.channel.arn,
+        route_key(who.channel.arn, message.sub_channel_id),
         seq,
         shapes.channel_message(message, shapes.event_ts),
         message_type=type_,
@@ -174,6 +181,7 @@ def send_message(
         "ChannelArn": who.channel.arn,
         "MessageId": message.message_id,
         "Status": {"Value": "SENT"},
+        "SubChannelId": message.sub_channel_id,
     }
     remember(tx, call, scope, p, output)
     return Result(
@@ -188,11 +196,10 @@ def send_message(
 def get_message(
     tx: Tx, call: Call, p: MessagingGetChannelMessageRequest
 ) -> Result[MessagingGetChannelMessageResponse]:
-    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
-    _no_subchannel(p)
+    who = _scoped(tx, p)
     who.require_read()
     return Result(
-        {"ChannelMessage": shapes.channel_message(_visible_message(tx, who, p["MessageId"]))}
+        {"ChannelMessage": shapes.channel_message(_visible_message(tx, who, p["MessageId"], p))}
     )
 
 
@@ -200,10 +207,9 @@ def get_message(
 def get_message_status(
     tx: Tx, call: Call, p: MessagingGetChannelMessageStatusRequest
 ) -> Result[MessagingGetChannelMessageStatusResponse]:
-    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
-    _no_subchannel(p)
+    who = _scoped(tx, p)
     held = flows.pending_message(tx, who.channel.arn, p["MessageId"])
-    m = held if held is not None else _visible_message(tx, who, p["MessageId"])
+    m = held if held is not None else _visible_message(tx, who, p["MessageId"], p)
     if m.sender_arn != who.arn:
         raise who.deny("read the status of another member's message")
     return Result({"Status": {"Value": "PENDING" if held is not None else m.status}})
@@ -236,8 +242,7 @@ def list_messages(
 ) -> Result[MessagingListChannelMessagesResponse]:
     """Newest first unless SortOrder is ASCENDING; redacted messages appear empty, deleted and
     non-persistent ones not at all, targeted ones only to their target and sender."""
-    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
-    _no_subchannel(p)
+    who = _scoped(tx, p)
     who.require_read()
     descending = p.get("SortOrder", "DESCENDING") == "DESCENDING"
     limit = page_size(p)
@@ -250,6 +255,7 @@ def list_messages(
             not_after=_epoch(p.get("NotAfter")),
             after_seq=_position(p, descending),
             limit=limit + 1,
+            sub_channel_id=p.get("SubChannelId"),
         ),
         limit,
         lambda m: [m.seq, "DESCENDING" if descending else "ASCENDING"],
@@ -259,6 +265,7 @@ def list_messages(
             "ChannelArn": who.channel.arn,
             "ChannelMessages": [shapes.channel_message_summary(m) for m in rows],
             "NextToken": token,
+            "SubChannelId": p.get("SubChannelId"),
         }
     )
 
@@ -267,9 +274,8 @@ def list_messages(
 def update_message(
     tx: Tx, call: Call, p: MessagingUpdateChannelMessageRequest
 ) -> Result[MessagingUpdateChannelMessageResponse]:
-    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
-    _no_subchannel(p)
-    m = _visible_message(tx, who, p["MessageId"])
+    who = _scoped(tx, p)
+    m = _visible_message(tx, who, p["MessageId"], p)
     if m.sender_arn != who.arn:
         raise who.deny("edit another member's message: only the sender may")
     who.require_member("edit messages")
@@ -304,7 +310,12 @@ def update_message(
     updated = tx.message(m.channel_arn, m.message_id)
     assert updated is not None
     return Result(
-        {"ChannelArn": m.channel_arn, "MessageId": m.message_id, "Status": {"Value": "SENT"}},
+        {
+            "ChannelArn": m.channel_arn,
+            "MessageId": m.message_id,
+            "Status": {"Value": "SENT"},
+            "SubChannelId": m.sub_channel_id,
+        },
         [_event(EventType.UPDATE_CHANNEL_MESSAGE, tx, updated)],
     )
 
@@ -314,9 +325,8 @@ def redact_message(
     tx: Tx, call: Call, p: MessagingRedactChannelMessageRequest
 ) -> Result[MessagingRedactChannelMessageResponse]:
     """Members redact their own messages; moderators and admins any message."""
-    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
-    _no_subchannel(p)
-    m = _visible_message(tx, who, p["MessageId"])
+    who = _scoped(tx, p)
+    m = _visible_message(tx, who, p["MessageId"], p)
     if m.sender_arn != who.arn:
         who.require_moderator("redact another member's message")
     elif not who.can_moderate:
@@ -334,7 +344,11 @@ def redact_message(
     redacted = tx.message(m.channel_arn, m.message_id)
     assert redacted is not None
     return Result(
-        {"ChannelArn": m.channel_arn, "MessageId": m.message_id},
+        {
+            "ChannelArn": m.channel_arn,
+            "MessageId": m.message_id,
+            "SubChannelId": m.sub_channel_id,
+        },
         [_event(EventType.REDACT_CHANNEL_MESSAGE, tx, redacted)],
     )
 
@@ -342,10 +356,9 @@ def redact_message(
 @operation("DeleteChannelMessage", writes=True)
 def delete_message(tx: Tx, call: Call, p: MessagingDeleteChannelMessageRequest) -> Result[NoOutput]:
     """Only AppInstanceAdmins delete; the event carries the message as it was."""
-    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
-    _no_subchannel(p)
+    who = _scoped(tx, p)
     who.require_admin("delete messages")
-    m = _visible_message(tx, who, p["MessageId"])
+    m = _visible_message(tx, who, p["MessageId"], p)
     tx.delete_message(m.channel_arn, m.message_id)
     return Result({}, [_event(EventType.DELETE_CHANNEL_MESSAGE, tx, m)])
 
@@ -355,6 +368,8 @@ def update_read_marker(
     tx: Tx, call: Call, p: MessagingUpdateChannelReadMarkerRequest
 ) -> Result[MessagingUpdateChannelReadMarkerResponse]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
+    if who.channel.elastic is not None:
+        raise who.deny("update a read marker: elastic channels have no read markers")
     who.require_member("update a read marker")
     tx.set_read_marker(who.channel.arn, who.arn, call.now)
     return Result({"ChannelArn": who.channel.arn})

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar, cast
 
 from bellwire.aws.errors import BadRequest, Conflict
-from bellwire.domain.delivery import BusEvent
+from bellwire.domain.delivery import BusEvent, StreamEvent
+from bellwire.domain.elastic import ElasticLimits
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
@@ -51,8 +52,9 @@ class Call:
     # The messaging session endpoint's host (GetMessagingSessionEndpoint), asked when needed.
     session_endpoint: Callable[[], str] = str
     iam: IamContext | None = None
-    # The [resources] map: ARNs of AWS resources (a flow's Lambda) to the URLs standing for them.
+    # The [resources] map: the URLs of the AWS resources this server cannot reach.
     resources: ResourceMap = field(default_factory=ResourceMap)
+    elastic: ElasticLimits = field(default_factory=ElasticLimits)  # quotas (settings)
 
 
 # An operation's output: its generated TypedDict (bellwire/aws/shapes.py), which the codecs
@@ -67,6 +69,9 @@ class Result(Generic[Out_co]):
     events: list[BusEvent] = field(default_factory=list)
     # What an IAM/STS write changed, for the credential index (applied after the commit).
     iam: IamChange | None = None
+    # Events only the export stream carries (bans, moderators...): domain/export.py stages
+    # them, with the stream records of ``events``, in the write's own transaction.
+    exports: list[StreamEvent] = field(default_factory=list)
     # Messages handed to a channel flow's processor, invoked once the write is committed.
     invocations: list[FlowInvocation] = field(default_factory=list)
     # Bots a sent message invokes, and devices it is pushed to: called once committed.

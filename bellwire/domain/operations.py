@@ -9,7 +9,9 @@ from bellwire.domain import (
     identity,
     messages,
     push,
+    streaming,
     sts,
+    sub_channels,
     tags,
     unsupported,
 )
@@ -26,7 +28,9 @@ __all__ = [
     "messages",
     "push",
     "shapes_source",
+    "streaming",
     "sts",
+    "sub_channels",
     "tags",
     "unsupported",
 ]

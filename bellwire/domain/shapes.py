@@ -33,6 +33,7 @@ from bellwire.aws.shapes import (
     MessagingExpirationSettings,
     MessagingIdentity,
 )
+from bellwire.domain.elastic import configuration_shape
 from bellwire.events import iso_timestamp
 from bellwire.records.chime import (
     Admin,
@@ -148,6 +149,9 @@ def channel(c: Channel, names: Names, ts: Timestamp = rest_ts) -> MessagingChann
         "LastMessageTimestamp": ts(c.last_message),
         "LastUpdatedTimestamp": ts(c.updated),
         "ExpirationSettings": channel_expiration(c),
+        "ElasticChannelConfiguration": (
+            None if c.elastic is None else configuration_shape(c.elastic)
+        ),
     }
     return _clean(shape)
 
@@ -186,6 +190,7 @@ def channel_message(m: Message, ts: Timestamp = rest_ts) -> MessagingChannelMess
         "MessageAttributes": None if m.redacted else m.attributes,
         "ContentType": None if m.redacted else m.content_type,
         "Target": [{"MemberArn": m.target_arn}] if m.target_arn else None,
+        "SubChannelId": m.sub_channel_id,
     }
     return _clean(shape)
 
@@ -220,6 +225,7 @@ def channel_membership(
         "ChannelArn": m.channel_arn,
         "CreatedTimestamp": ts(m.created),
         "LastUpdatedTimestamp": ts(m.updated),
+        "SubChannelId": m.sub_channel_id,
     }
     return _clean(shape)
 

@@ -16,6 +16,9 @@ FORBIDDEN = 4003  # not allowed (IAM), user unknown or deleted, or replaced by a
 UNAUTHORIZED = 4401  # bad or expired signature, unknown key, invalid or expired token
 CREDENTIALS_EXPIRED = 4419  # the session's temporary credentials expired: refresh and return
 TOO_MANY_CONNECTS = 4429  # the per-user connect rate was exceeded: back off and return
+# The node may have missed events for the session (a gap in a channel's sequence that did not
+# fill within the reorder window, or a lost bus connection): reconnect and catch up.
+EVENTS_MISSED = 4410
 
 REASON_LIMIT = 123  # RFC 6455: a close reason fits in 123 bytes
 

@@ -23,6 +23,8 @@ from bellwire import ids
 from bellwire.aws import arn as arns
 from bellwire.aws import sigv4
 from bellwire.aws.errors import AccessDenied, AwsError
+from bellwire.bus.base import ClusterLimits
+from bellwire.domain.delivery import CloseSessions
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import close_codes, handshake, prefetch
 from bellwire.gateway.frames import event_frame
@@ -34,7 +36,7 @@ from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
 from bellwire.logs import quoted, token
 from bellwire.metrics import Metrics, code_label
-from bellwire.records.chime import Channel, Membership, Message
+from bellwire.records.chime import Channel, Membership, Message, route_key
 from bellwire.store.base import Store, StoreClosed, StoreUnavailable, Tx
 
 log = logging.getLogger(__name__)
@@ -101,8 +103,17 @@ class Gateway:
         settings: GatewaySettings,
         metrics: Metrics,
         now: Callable[[], float] = time.time,
+        limits: ClusterLimits | None = None,
+        close_elsewhere: Callable[[CloseSessions], None] | None = None,
+        bus_ready: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``limits``: per-user limits across the cluster (else counted here);
+        ``close_elsewhere`` publishes a close command to the other nodes; ``bus_ready`` is
+        False while the node may be missing other nodes' events (connects are refused)."""
         self._store = store
+        self._limits = limits
+        self._close_elsewhere = close_elsewhere
+        self._bus_ready = bus_ready
         self._metrics = metrics
         self._auth = authenticator
         self.hub = hub
@@ -190,6 +201,18 @@ class Gateway:
             expires_at=credential.expires_at if credential else None,
         )
 
+    async def _connect_token(self, user_arn: str) -> bool:
+        if self._limits is None:
+            return self._take_connect_token(user_arn)
+        s = self._settings
+        try:
+            return await self._limits.take_connect_token(
+                user_arn, s.connects_per_second, s.connect_burst
+            )
+        except Exception as exc:  # the bus is down: no connect can be counted
+            log.warning("connect rate of %s not counted: %s", user_arn, exc)
+            return False
+
     def _take_connect_token(self, user_arn: str) -> bool:
         s = self._settings
         bucket = self._buckets.get(user_arn)
@@ -232,7 +255,11 @@ class Gateway:
             refusal = exc
         if self.draining:
             refusal = Refused(close_codes.SERVICE_RESTART, "The server is restarting.")
-        if refusal is None and connect and not self._take_connect_token(connect.user_arn):
+        elif refusal is None and not self._bus_ready():
+            refusal = Refused(
+                close_codes.TRY_AGAIN_LATER, "The server is reconnecting to its peers; retry."
+            )
+        if refusal is None and connect and not await self._connect_token(connect.user_arn):
             refusal = Refused(
                 close_codes.TOO_MANY_CONNECTS, "Too many connects for this user; retry later."
             )
@@ -281,37 +308,46 @@ class Gateway:
     async def _run(self, sock: SessionSocket, request: web.BaseRequest, c: ConnectRequest) -> None:
         loop = asyncio.get_running_loop()
         session = Session(c.user_arn, c.session_id, sock, sock.close)
+        if self._limits is not None and not await self._admit_in_cluster(sock, request, c, session):
+            return
         self._admit(session)
         try:
             snapshot = await self._store.read(lambda tx: self._snapshot(tx, c))
         except StoreClosed:
-            self.hub.remove(session)
+            self._end_early(session)
             sock.close(close_codes.SERVICE_RESTART, "The server is restarting.")
             return
         except StoreUnavailable:
             # The database is unreachable: nothing to catch up from yet. 1013 is one the
             # official clients reconnect on, with backoff, until it is back.
             log.info("connect of %s refused: the database is unreachable", c.user_arn)
-            self.hub.remove(session)
+            self._end_early(session)
             sock.close(close_codes.TRY_AGAIN_LATER, "The database is unavailable; try again later.")
             return
         except Exception:
             # A session's 500: its traceback once, with the ids a client or operator can quote.
             log.exception("connect of %s (sessionId %s) failed", c.user_arn, c.session_id)
-            self.hub.remove(session)
+            self._end_early(session)
             sock.close(1011, "Internal error")
             self._refused(request, Refused(1011, "Internal error"), c.user_arn)
             return
         if snapshot is None:
-            self.hub.remove(session)
+            self._end_early(session)
             reason = f"Forbidden: the user {c.user_arn} does not exist."
             sock.close(close_codes.FORBIDDEN, reason)
             self._refused(request, Refused(close_codes.FORBIDDEN, reason), c.user_arn)
             return
         if session.closed:  # replaced or deleted while the snapshot was read
+            self._end_early(session)
             self._refused(request, Refused(session.close_code, session.close_reason), c.user_arn)
             return
         subscriptions, details = snapshot
+        # SESSION_ESTABLISHED and the CHANNEL_DETAILS are queued first, then the events the
+        # node applied after the snapshot (establish replays them), then live events; all in
+        # this loop turn, so nothing comes between.
+        self.hub.send(session, ESTABLISHED)
+        for frame in details:
+            self.hub.send(session, frame)
         self.hub.establish(session, subscriptions)
         self._metrics.connects.labels("established", "").inc()
         if session_log.isEnabledFor(logging.INFO):
@@ -329,10 +365,6 @@ class Gateway:
                     "remote": request.remote,
                 },
             )
-        # SESSION_ESTABLISHED and the CHANNEL_DETAILS are queued together, before any live event.
-        self.hub.send(session, ESTABLISHED)
-        for frame in details:
-            self.hub.send(session, frame)
         if c.expires_at is not None:
             session.expiry = loop.call_at(
                 loop.time() + max(0.0, c.expires_at - self._now()),
@@ -346,6 +378,44 @@ class Gateway:
         if sock.lost:  # the connection went away while the session was being set up
             self.socket_lost(sock)
 
+    async def _admit_in_cluster(
+        self, sock: SessionSocket, request: web.BaseRequest, c: ConnectRequest, session: Session
+    ) -> bool:
+        """Take the session's lease in the cluster; the sessions it replaces elsewhere are
+        closed by a command on the bus (those on this node by _admit, as without a bus)."""
+        assert self._limits is not None
+        try:
+            replaced = await self._limits.admit(
+                c.user_arn, c.session_id, self._settings.max_sessions_per_user
+            )
+        except Exception as exc:
+            log.warning("session of %s not admitted: %s", c.user_arn, exc)
+            refusal = Refused(close_codes.TRY_AGAIN_LATER, "Sessions cannot be counted; retry.")
+            sock.close(refusal.code, refusal.reason)
+            self._refused(request, refusal, c.user_arn)
+            return False
+        session.lease = replaced.lease
+        for session_id, _node in replaced.replaced:
+            same = session_id == c.session_id
+            reason = (
+                "Replaced by a newer session with this sessionId."
+                if same
+                else "Replaced by a newer session: too many sessions."
+            )
+            if self._close_elsewhere is not None:
+                # Published before this session is registered, so that the command (which the
+                # bus also hands to this node) does not close the new session itself.
+                self._close_elsewhere(
+                    CloseSessions(c.user_arn, close_codes.FORBIDDEN, reason, session_id)
+                )
+        return True
+
+    def _end_early(self, session: Session) -> None:
+        """A session that ends before it is established."""
+        self.hub.remove(session)
+        if self._limits is not None:
+            self._limits.release(session.user_arn, session.id, session.lease)
+
     def socket_lost(self, sock: SessionSocket) -> None:
         """A /connect connection is closed: end its session, if it had one."""
         self._sockets.discard(sock)
@@ -353,6 +423,8 @@ class Gateway:
         if session is not None:
             sock.session = None
             self.hub.remove(session)
+            if self._limits is not None:
+                self._limits.release(session.user_arn, session.id, session.lease)
             self._closed(session, *(sock.ended or LOST))
         if not self._sockets and self._all_closed is not None:
             self._all_closed.set()
@@ -450,17 +522,19 @@ class Gateway:
         s = self._settings
         frames: list[bytes] = []
         mine = tx.memberships_with_channels(c.user_arn)
-        subscriptions = [(channel.arn, channel.seq) for _, channel in mine]
+        # An elastic channel's sessions subscribe to (and prefetch) their sub-channels.
+        subscriptions = [(route_key(ch.arn, m.sub_channel_id), ch.seq) for m, ch in mine]
         chosen = prefetch.select(mine, sort_by=c.sort_by, cap=s.prefetch_channels)
         for membership, channel in chosen:
-            shared = self._details.get(channel)
+            key = route_key(channel.arn, membership.sub_channel_id)
+            shared = self._details.get(channel, key)
             if shared is None:
                 rendered = self._render_details(tx, channel, membership)
                 if isinstance(rendered, bytes):  # this reader's own frame
                     frames.append(rendered)
                     continue
                 shared = rendered
-                self._details.put(channel, shared)
+                self._details.put(channel, shared, key)
             frames.append(prefetch.details_frame(shared, membership.read_marker))
         return subscriptions, frames
 
@@ -474,7 +548,14 @@ class Gateway:
         message is targeted (members see different messages), this reader's whole frame."""
         s = self._settings
         caps = {"messages_cap": s.prefetch_messages, "members_cap": s.prefetch_memberships}
-        members, names = tx.members_with_names(channel.arn, "DEFAULT", s.prefetch_memberships)
+        sub = membership.sub_channel_id
+        if sub is None:
+            members, names = tx.members_with_names(channel.arn, "DEFAULT", s.prefetch_memberships)
+        else:
+            members = tx.list_sub_channel_memberships(
+                channel.arn, sub, "DEFAULT", None, s.prefetch_memberships
+            )
+            names = tx.user_names(m.member_arn for m in members)
 
         def newest(viewer: str | None) -> list[Message]:
             # Messages a channel flow holds or failed are not shown to every member alike.
@@ -488,6 +569,7 @@ class Gateway:
                     not_after=None,
                     after_seq=None,
                     limit=s.prefetch_messages + 1,
+                    sub_channel_id=sub,
                 )
                 if m.status == "SENT" or m.sender_arn == viewer
             ]

@@ -10,6 +10,13 @@
   bound is closed with 1013 (reconnectable), and no one else notices.
 - One sweep per ping interval pings every session and drops those that did not answer the last
   ping within the timeout.
+- Live events are applied in each channel's sequence order, not in arrival order: several nodes
+  publish at once, so an event may overtake an earlier one on the bus. An event ahead of the
+  next expected number waits (the reorder window); a gap that does not fill in time closes the
+  sessions that could have missed it with 4410 (reconnect and catch up), never silently.
+- A connecting session's snapshot and the live stream meet by sequence number: events the node
+  applied after the snapshot was read are replayed to the new session from a short log, and
+  events the snapshot already holds are not delivered again.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bellwire.domain.delivery import BusEvent, ChannelEvent, UserEvent
+from bellwire.domain.delivery import BusEvent, ChannelEvent, CloseSessions, UserEvent
 from bellwire.gateway import close_codes
 from bellwire.gateway.frames import PING, event_frame
 
@@ -28,6 +36,13 @@ log = logging.getLogger(__name__)
 
 # What a session needs of its socket: write bytes now, close with a code later.
 Closer = Callable[[int, str], None]
+
+# Channel events kept while sessions connect, to replay what a snapshot misses; a session
+# whose missing events fell out of it is closed with 4410 instead.
+CONNECT_LOG = 4096
+DROP = 1006  # a CloseSessions code that drops the connection without a close frame
+SUB_CHANNEL = "/subchannel/"  # in the route key of an elastic channel's sub-channel
+GAP_REASON = "Events of a channel were lost between nodes; reconnect to catch up."
 
 
 class Session:
@@ -43,6 +58,7 @@ class Session:
         "established",
         "expiry",
         "id",
+        "lease",
         "pending",
         "ping_sent",
         "transport",
@@ -66,6 +82,7 @@ class Session:
         self.closed = False
         self.close_code = 0  # set by whoever closes it first: the hub here, or the peer
         self.close_reason = ""
+        self.lease = ""  # its lease in the cluster's session registry (with a Redis bus)
 
 
 class Hub:
@@ -75,12 +92,29 @@ class Hub:
         buffer_limit: int,
         ping_interval: float,
         ping_timeout: float,
+        reorder_window: float | None = None,
     ) -> None:
+        """``reorder_window``: with a bus between nodes, how long an event ahead of its channel's
+        next number waits before the gap closes sessions. None (one node, the in-process bus):
+        events cannot be lost or overtaken, so a skipped number is one a change took without
+        an event, and the event applies at once."""
         self.buffer_limit = buffer_limit
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
+        self.reorder_window = reorder_window or 0.0
+        self.strict = reorder_window is not None
         self.users: dict[str, list[Session]] = {}
         self.channels: dict[str, set[Session]] = {}
+        # The last sequence number applied, per channel with local subscribers.
+        self.seqs: dict[str, int] = {}
+        # Events ahead of their channel's next number, waiting for the ones before them.
+        self._held: dict[str, dict[int, ChannelEvent]] = {}
+        self._held_timers: dict[str, asyncio.TimerHandle] = {}
+        # Sessions whose snapshot is ahead of the channel: they join once it reaches their seq.
+        self._deferred: dict[str, list[tuple[int, Session]]] = {}
+        # Channel events applied while some session was connecting (see establish).
+        self._log: deque[ChannelEvent] = deque(maxlen=CONNECT_LOG)
+        self.gaps = 0  # channel gaps that closed sessions, for metrics
         self._connecting: set[Session] = set()
         self._dirty: list[Session] = []
         self._flush_scheduled = False
@@ -109,21 +143,93 @@ class Hub:
 
     def establish(self, session: Session, snapshot: Iterable[tuple[str, int]]) -> None:
         """Subscribe to the channels of a consistent snapshot, corrected by the membership
-        changes that arrived while it was being read (newer sequence numbers win)."""
+        changes that arrived while it was being read (newer sequence numbers win), and meet
+        the live stream at each channel's sequence number."""
         self._connecting.discard(session)
         state = {channel: (seq, True) for channel, seq in snapshot}
         for channel, (seq, subscribed) in session.pending.items():
             if channel not in state or seq > state[channel][0]:
                 state[channel] = (seq, subscribed)
         session.pending = {}
-        for channel, (_, subscribed) in state.items():
-            if subscribed:
-                self._subscribe(session, channel)
         session.established = True
+        logged: dict[str, list[ChannelEvent]] | None = None
+        for channel, (seq, subscribed) in state.items():
+            if not subscribed:
+                continue
+            last = self.seqs.get(channel)
+            if last is not None and last < seq:
+                # The node has not yet applied everything the snapshot holds: join when it has.
+                self._deferred.setdefault(channel, []).append((seq, session))
+                continue
+            self._subscribe(session, channel)
+            if last is None:
+                self.seqs[channel] = seq
+            if last is None or last > seq:
+                if logged is None:
+                    logged = self._logged()
+                if not self._catch_up(session, channel, seq, last, logged.get(channel, [])):
+                    self.close(session, close_codes.EVENTS_MISSED, GAP_REASON)
+                    break
+        if not self._connecting:
+            self._log.clear()
+
+    def _logged(self) -> dict[str, list[ChannelEvent]]:
+        by_channel: dict[str, list[ChannelEvent]] = {}
+        for event in self._log:
+            by_channel.setdefault(event.channel_arn, []).append(event)
+        return by_channel
+
+    def _catch_up(
+        self,
+        session: Session,
+        channel: str,
+        seq: int,
+        last: int | None,
+        logged: list[ChannelEvent],
+    ) -> bool:
+        """Give a new session the events of ``channel`` after its snapshot (``seq``) that the
+        node applied while it connected; False when some of them are no longer in the log."""
+        newer = sorted((e for e in logged if e.seq > seq), key=lambda e: e.seq)
+        if last is None:
+            # Nobody here followed the channel: what was applied was applied without order.
+            # Replay what follows the snapshot without a hole; the rest waits for its turn.
+            expected = seq
+            for event in newer:
+                if event.seq != expected + 1 and self.strict:
+                    self._hold(event)
+                    continue
+                self._replay(session, event)
+                expected = event.seq
+            self.seqs[channel] = expected
+            if channel in self._held:
+                self._drain(channel)
+            return True
+        wanted = [e for e in newer if e.seq <= last]
+        if self.strict:
+            if len({e.seq for e in wanted}) != last - seq:
+                return False
+        elif len(self._log) == CONNECT_LOG:
+            return False  # in process numbers may be skipped: a full log is the only doubt
+        for event in wanted:
+            self._replay(session, event)
+        return True
+
+    def _replay(self, session: Session, event: ChannelEvent) -> None:
+        """One logged event, for one session that missed it."""
+        channel = event.channel_arn
+        if session.user_arn in event.subscribe:
+            self._subscribe(session, channel)
+        if channel in session.channels and (event.only is None or session.user_arn in event.only):
+            self.send(session, event_frame(event.event))
+        if session.user_arn in event.unsubscribe or event.close_channel:
+            self._unsubscribe(session, channel)
 
     def remove(self, session: Session) -> None:
         session.closed = True
-        self._connecting.discard(session)
+        if session in self._connecting:
+            self._connecting.discard(session)
+            if not self._connecting:
+                self._log.clear()
         peers = self.users.get(session.user_arn)
         if peers is not None:
             if session in peers:
@@ -137,6 +243,7 @@ class Hub:
                 members.discard(session)
                 if not members:
                     del self.channels[channel]
+                    self.seqs.pop(channel, None)
         session.channels.clear()
         session.buffer.clear()
         if session.expiry is not None:
@@ -153,27 +260,59 @@ class Hub:
             members.discard(session)
             if not members:
                 del self.channels[channel]
+                self.seqs.pop(channel, None)
 
     # --- events ---------------------------------------------------------------------------------
 
     def on_event(self, event: BusEvent) -> None:
-        if isinstance(event, UserEvent):
+        if isinstance(event, ChannelEvent):
+            self._on_channel_event(event)
+        elif isinstance(event, UserEvent):
             if event.deleted:
                 for session in list(self.sessions_of(event.user_arn)):
                     self.close(session, close_codes.FORBIDDEN, "The app instance user was deleted.")
-            return
-        self._on_channel_event(event)
+        elif isinstance(event, CloseSessions):
+            for session in list(self.sessions_of(event.user_arn)):
+                if event.session_id is not None and session.id != event.session_id:
+                    continue
+                if event.code == DROP:
+                    self.drop(session, event.reason)
+                else:
+                    self.close(session, event.code, event.reason)
 
     def _on_channel_event(self, event: ChannelEvent) -> None:
         channel = event.channel_arn
+        last = self.seqs.get(channel)
+        # A sub-channel of an elastic channel shares its channel's numbers with the other
+        # sub-channels: its own events skip numbers, so they are applied as they come.
+        if last is not None and event.seq != last + 1 and SUB_CHANNEL not in channel:
+            if event.seq <= last:
+                return  # an event the node's sessions already have (their snapshot holds it)
+            if self.strict:
+                self._hold(event)
+                return
+        self._apply(event)
+        if channel in self._held:
+            self._drain(channel)
+
+    def _apply(self, event: ChannelEvent) -> None:
+        channel = event.channel_arn
+        moved_from = event.moved_from
+        if self._connecting:
+            self._log.append(event)
         for user in event.subscribe:
             for session in self.sessions_of(user):
                 if session.established:
+                    if moved_from is not None:
+                        self._unsubscribe(session, moved_from)
                     self._subscribe(session, channel)
                 else:
+                    if moved_from is not None:
+                        session.pending[moved_from] = (event.seq, False)
                     session.pending[channel] = (event.seq, True)
         members = self.channels.get(channel)
         if members:
+            self.seqs[channel] = event.seq
             frame = event_frame(event.event)
             if event.only is None:
                 count = len(members)
@@ -199,8 +338,92 @@ class Hub:
         if event.close_channel:
             for session in self.channels.pop(channel, ()):
                 session.channels.discard(channel)
+            self.seqs.pop(channel, None)
             for session in self._connecting:
                 session.pending[channel] = (event.seq, False)
+        if self._deferred and channel in self._deferred:
+            self._join_deferred(channel, event.seq)
+
+    def _join_deferred(self, channel: str, seq: int) -> None:
+        """Sessions whose snapshot holds everything up to ``seq`` join the channel now."""
+        later: list[tuple[int, Session]] = []
+        for wanted, session in self._deferred.pop(channel):
+            if session.closed:
+                continue
+            if wanted > seq:
+                later.append((wanted, session))
+                continue
+            self._subscribe(session, channel)
+            self.seqs[channel] = seq
+        if later:
+            self._deferred[channel] = later
+
+    def _hold(self, event: ChannelEvent) -> None:
+        channel = event.channel_arn
+        self._held.setdefault(channel, {})[event.seq] = event
+        if channel not in self._held_timers:
+            self._held_timers[channel] = self._get_loop().call_later(
+                self.reorder_window, self._gap, channel
+            )
+
+    def _drain(self, channel: str) -> None:
+        """Apply the held events that are now next in line."""
+        held = self._held[channel]
+        while True:
+            last = self.seqs.get(channel)
+            if last is None:
+                # The channel has no local subscriber any more: nothing to order for.
+                break
+            event = held.pop(last + 1, None)
+            if event is None:
+                break
+            self._apply(event)
+        for seq in [s for s in held if s <= self.seqs.get(channel, 0)]:
+            del held[seq]
+        if self.seqs.get(channel) is None and held:
+            # Nobody follows the channel here: apply the rest in order (they may subscribe).
+            for seq in sorted(held):
+                self._apply(held.pop(seq))
+        if not held:
+            del self._held[channel]
+            timer = self._held_timers.pop(channel, None)
+            if timer is not None:
+                timer.cancel()
+
+    def _gap(self, channel: str) -> None:
+        """A missing event did not arrive within the reorder window: every session that could
+        have received it is closed with 4410, to reconnect and read from the store."""
+        self._held_timers.pop(channel, None)
+        held = self._held.pop(channel, {})
+        affected = set(self.channels.get(channel, ()))
+        affected.update(session for _, session in self._deferred.pop(channel, []))
+        for event in held.values():
+            for user in (*event.subscribe, *event.unsubscribe, *(event.only or ())):
+                affected.update(self.sessions_of(user))
+        self.seqs.pop(channel, None)
+        self.gaps += 1
+        log.warning(
+            "channel %s: an event did not arrive within %.1fs; closing %d session(s) with %d",
+            channel,
+            self.reorder_window,
+            len(affected),
+            close_codes.EVENTS_MISSED,
+        )
+        for session in affected:
+            self.close(session, close_codes.EVENTS_MISSED, GAP_REASON)
+
+    def resync_all(self, reason: str) -> None:
+        """The node may have missed anything (its bus connection was lost): every session,
+        connecting or not, is closed with 4410 and the order state starts over."""
+        for session in [*self.all_sessions(), *self._connecting]:
+            self.close(session, close_codes.EVENTS_MISSED, reason)
+        for timer in self._held_timers.values():
+            timer.cancel()
+        self._held_timers.clear()
+        self._held.clear()
+        self._deferred.clear()
+        self.seqs.clear()
+        self._log.clear()
 
     # --- output ---------------------------------------------------------------------------------
 
@@ -304,6 +527,9 @@ class Hub:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        for timer in self._held_timers.values():
+            timer.cancel()
+        self._held_timers.clear()
 
     def all_sessions(self) -> list[Session]:
         return [s for sessions in self.users.values() for s in sessions]

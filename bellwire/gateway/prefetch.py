@@ -142,22 +142,25 @@ class DetailsCache:
         self._entries: OrderedDict[str, tuple[tuple[int, int], SharedDetails]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, channel: Channel) -> SharedDetails | None:
+    def get(self, channel: Channel, key: str | None = None) -> SharedDetails | None:
+        """``key``: the route key when it is not the channel's (a sub-channel)."""
+        key = key or channel.arn
         with self._lock:
-            entry = self._entries.get(channel.arn)
+            entry = self._entries.get(key)
             if entry is None or entry[0] != _version(channel):
                 return None
-            self._entries.move_to_end(channel.arn)
+            self._entries.move_to_end(key)
             return entry[1]
 
-    def put(self, channel: Channel, shared: SharedDetails) -> None:
+    def put(self, channel: Channel, shared: SharedDetails, key: str | None = None) -> None:
         if shared.size > self._budget:
             return
+        key = key or channel.arn
         with self._lock:
-            old = self._entries.pop(channel.arn, None)
+            old = self._entries.pop(key, None)
             if old is not None:
                 self._used -= old[1].size
-            self._entries[channel.arn] = (_version(channel), shared)
+            self._entries[key] = (_version(channel), shared)
             self._used += shared.size
             while self._used > self._budget:
                 _, (_, evicted) = self._entries.popitem(last=False)

@@ -127,6 +127,18 @@ class CredentialIndex:
         for session in snapshot.sessions:
             self._add_session(session)
 
+    def replace_all(self, snapshot: IamSnapshot) -> None:
+        """Forget everything but the pinned credentials and load ``snapshot`` (a node that may
+        have missed changes re-reads the store)."""
+        self._by_key = dict(self._pinned)
+        self._users.clear()
+        self._roles.clear()
+        self._sessions.clear()
+        self._session_policies.clear()
+        self._user_keys.clear()
+        self._owned.clear()
+        self.load(snapshot)
+
     def apply(self, change: IamChange) -> None:
         for key in change.sessions_removed:
             self._remove_session(key)

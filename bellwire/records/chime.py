@@ -36,6 +36,15 @@ class Admin:
 
 
 @dataclass(frozen=True, slots=True)
+class ElasticConfiguration:
+    """An elastic channel's ElasticChannelConfiguration, fixed when the channel is created."""
+
+    maximum_sub_channels: int
+    target_memberships: int  # TargetMembershipsPerSubChannel
+    minimum_percentage: int  # MinimumMembershipPercentage
+
+
+@dataclass(frozen=True, slots=True)
 class Channel:
     arn: str
     app_instance_arn: str
@@ -53,6 +62,27 @@ class Channel:
     # Bumped by what CHANNEL_DETAILS shows but no channel event announces (read markers,
     # members' names): with seq, it versions everything that members see alike.
     details_version: int = 0
+    elastic: ElasticConfiguration | None = None
+
+
+def route_key(channel_arn: str, sub_channel_id: str | None) -> str:
+    """The key under which a channel's events are routed to sessions: the channel ARN, or for a
+    sub-channel of an elastic channel the ARN and the sub-channel (no channel ID holds '/')."""
+    return channel_arn if not sub_channel_id else f"{channel_arn}/subchannel/{sub_channel_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SubChannel:
+    channel_arn: str
+    sub_channel_id: str
+    ordinal: int  # creation order within the channel: ties in balancing go to the older
+    members: int  # regular memberships (what balancing counts)
+    moderators: int  # moderators' memberships (never moved)
+    created: float
+
+    @property
+    def membership_count(self) -> int:
+        return self.members + self.moderators
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +95,8 @@ class Membership:
     updated: float
     read_marker: float | None = None
     preferences: Mapping[str, Any] | None = None
+    sub_channel_id: str | None = None  # elastic channels only
+    moderator: bool = False  # an elastic channel's moderator membership (never moved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +135,7 @@ class Message:
     content_type: str | None = None
     target_arn: str | None = None
     push: Mapping[str, Any] | None = None
+    sub_channel_id: str | None = None  # elastic channels only
 
     def visible_to(self, user_arn: str) -> bool:
         """Targeted messages are visible only to their target and their sender; a message a
@@ -119,3 +152,14 @@ class Page:
     items: tuple[Any, ...]
     next_token: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One stream record waiting in the export outbox (spec §11A.1)."""
+
+    id: int  # grows in commit order; consumers de-duplicate by it
+    resource_arn: str  # the Kinesis stream ARN the record is for
+    channel_arn: str  # the partition key: records of one channel keep their order
+    record: str  # the JSON the stream receives: {"EventType", "Payload"}
+    created: float

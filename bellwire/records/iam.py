@@ -92,6 +92,7 @@ class IamSnapshot:
     users: tuple[UserState, ...]
     roles: tuple[RoleState, ...]
     sessions: tuple[StsSession, ...]
+    version: int = 0  # the store's IAM version the snapshot was read at
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +109,6 @@ class IamChange:
     roles: Mapping[str, RoleState | None] = field(default_factory=dict)
     sessions_added: tuple[StsSession, ...] = ()
     sessions_removed: tuple[str, ...] = ()  # access key ids
+    # The store's IAM version this change produced (each IAM write takes the next one in its
+    # transaction): nodes apply changes in this order and re-read the store on a gap.
+    version: int = 0

@@ -192,7 +192,81 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE idempotency_answers RENAME TO idempotency;
     CREATE INDEX idempotency_by_token ON idempotency (token);
     """,
-    # 5: channel flows, the channel each is associated with (at most one flow per channel), and
+    # 5: elastic channels (spec §7). The channel keeps its immutable configuration; each
+    # sub-channel keeps its own counts (regular members, moderator memberships), so balancing
+    # reads at most MaximumSubChannels small rows and never counts memberships. A moderator may
+    # hold one membership per sub-channel, so the sub-channel joins the memberships' key ('' on
+    # regular channels); messages of an elastic channel name their sub-channel.
+    """
+    ALTER TABLE channels ADD COLUMN elastic_max_sub_channels INTEGER;
+    ALTER TABLE channels ADD COLUMN elastic_target_memberships INTEGER;
+    ALTER TABLE channels ADD COLUMN elastic_min_percentage INTEGER;
+    CREATE TABLE sub_channels (
+        channel_arn TEXT NOT NULL,
+        sub_channel_id TEXT NOT NULL,
+        ordinal BIGINT NOT NULL,
+        members BIGINT NOT NULL DEFAULT 0,
+        moderators BIGINT NOT NULL DEFAULT 0,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (channel_arn, sub_channel_id)
+    );
+    CREATE TABLE memberships_keyed (
+        channel_arn TEXT NOT NULL,
+        member_arn TEXT NOT NULL,
+        type TEXT NOT NULL,
+        invited_by TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL,
+        read_marker DOUBLE PRECISION,
+        preferences TEXT,
+        sub_channel_id TEXT NOT NULL DEFAULT '',
+        moderator INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (channel_arn, member_arn, sub_channel_id)
+    );
+    INSERT INTO memberships_keyed (channel_arn, member_arn, type, invited_by, created, updated,
+                                   read_marker, preferences)
+        SELECT channel_arn, member_arn, type, invited_by, created, updated, read_marker,
+               preferences FROM memberships;
+    DROP TABLE memberships;
+    ALTER TABLE memberships_keyed RENAME TO memberships;
+    CREATE INDEX memberships_by_member ON memberships (member_arn, channel_arn);
+    CREATE INDEX memberships_by_sub_channel ON memberships (channel_arn, sub_channel_id, member_arn);
+    ALTER TABLE messages ADD COLUMN sub_channel_id TEXT;
+    CREATE INDEX messages_by_sub_channel ON messages (channel_arn, sub_channel_id, seq)
+        WHERE sub_channel_id IS NOT NULL;
+    """,
+    # 6: streaming export (spec §11A.1). A configuration per (app instance, data type); the
+    # durable outbox, written in the transaction of the change it records, its ids taken from one
+    # counter row (so they follow commit order on every engine: the row is locked until commit);
+    # and named leases, so that one node at a time relays a sink or sweeps (multi-node safe).
+    """
+    CREATE TABLE streaming_configurations (
+        app_instance_arn TEXT NOT NULL,
+        data_type TEXT NOT NULL,
+        resource_arn TEXT NOT NULL,
+        PRIMARY KEY (app_instance_arn, data_type)
+    );
+    CREATE TABLE export_counter (
+        name TEXT PRIMARY KEY,
+        value BIGINT NOT NULL
+    );
+    INSERT INTO export_counter (name, value) VALUES ('outbox', 0);
+    CREATE TABLE export_outbox (
+        id BIGINT PRIMARY KEY,
+        resource_arn TEXT NOT NULL,
+        channel_arn TEXT NOT NULL,
+        record TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX export_outbox_by_sink ON export_outbox (resource_arn, id);
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX messages_by_age ON messages (created);
+    """,
+    # 7: channel flows, the channel each is associated with (at most one flow per channel), and
     # the processor invocations waiting for their callback: durable work that a restart resumes.
     """
     CREATE TABLE channel_flows (
@@ -228,7 +302,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX flow_invocations_by_message ON flow_invocations (channel_arn, message_id);
     CREATE INDEX flow_invocations_by_state ON flow_invocations (state, created);
     """,
-    # 6: AppInstanceBots (their configuration; their identity in channels is a users row under
+    # 8: the IAM version: every IAM/STS write takes the next one in its transaction, so the
+    # nodes sharing a store apply IAM changes in order and notice a change the bus lost.
+    """
+    CREATE TABLE iam_version (
+        id INTEGER PRIMARY KEY,
+        version BIGINT NOT NULL
+    );
+    INSERT INTO iam_version (id, version) VALUES (1, 0);
+    """,
+    # 9: AppInstanceBots (their configuration; their identity in channels is a users row under
     # the same ARN) and the push endpoints of users.
     """
     CREATE TABLE app_instance_bots (

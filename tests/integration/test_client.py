@@ -676,3 +676,57 @@ def test_admin_endpoint_refuses_bad_requests(app: Any, server: RunningServer) ->
         )
         == []
     )
+
+
+# --- elastic channels --------------------------------------------------------------------------
+
+
+async def test_elastic_channel_moves_and_catch_up_in_the_sub_channel(
+    app: Any, server: RunningServer, watch: Any
+) -> None:
+    m = app.messaging
+    erin = await asyncio.to_thread(app.user, "erin")
+    channel = (
+        await call(
+            m.create_channel,
+            AppInstanceArn=app.arn,
+            Name="elastic",
+            ChimeBearer=app.alice,
+            ElasticChannelConfiguration={
+                "MaximumSubChannels": 3,
+                "TargetMembershipsPerSubChannel": 3,
+                "MinimumMembershipPercentage": 10,
+            },
+        )
+    )["ChannelArn"]
+    w = watch(session_for(server, app.bob, catch_up=True))
+    await w.next(Established)
+    for member in (app.carol, app.dave, app.bob):  # bob last: the newest of a full sub-channel
+        await call(app.add, channel=channel, member=member)
+    joined = await w.event(EventType.CREATE_CHANNEL_MEMBERSHIP)
+    assert joined.payload is not None and joined.payload["Member"]["Arn"] == app.bob
+    first = joined.payload["SubChannelId"]
+
+    await call(app.add, channel=channel, member=erin)  # SCALE_OUT moves bob
+    moved = await w.event(EventType.UPDATE_CHANNEL_MEMBERSHIP)
+    assert moved.payload is not None and moved.channel_arn == channel
+    second = moved.payload["SubChannelId"]
+    assert second != first and moved.payload["Member"]["Arn"] == app.bob
+
+    # After a reconnect, catch-up lists the new sub-channel's messages (none is refused).
+    assert len(await kick(server, app.bob, 4410, "elastic test")) == 1
+    await w.next(Reconnecting)
+    sent = await call(
+        app.send, channel=channel, sender=erin, content="while away", SubChannelId=second
+    )
+    caught: CaughtUp = await w.next(CaughtUp)
+    assert caught.failures == ()
+    await call(app.send, channel=channel, sender=app.carol, content="elsewhere", SubChannelId=first)
+    live = await call(app.send, channel=channel, sender=erin, content="live", SubChannelId=second)
+    assert (await w.event(EventType.CREATE_CHANNEL_MESSAGE)).message_id in (sent, live)
+    await w.wait_for(
+        lambda i: isinstance(i, SessionEvent) and i.message_id == live, "the live message"
+    )
+    got = [i for i in w.items if isinstance(i, SessionEvent) and i.message_id]
+    assert sorted(i.message_id for i in got) == sorted([sent, live])  # once each, not s0's
+    assert all(i.payload is not None and i.payload["SubChannelId"] == second for i in got)

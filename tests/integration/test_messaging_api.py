@@ -681,56 +681,10 @@ def test_get_messaging_session_endpoint(server: RunningServer, messaging: Any) -
     assert "://" not in url and "/" not in url
 
 
-# --- unsupported features -----------------------------------------------------------------------------------
-
-
-def _unsupported_calls(app: Any, channel: str) -> list[tuple[Any, str, dict[str, Any]]]:
-    m = app.messaging
-    stream = [
-        {"DataType": "Channel", "ResourceArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s"}
-    ]
-    return [
-        (m, "list_sub_channels", {"ChannelArn": channel, "ChimeBearer": app.alice}),
-        (
-            m,
-            "create_channel",
-            {
-                "AppInstanceArn": app.arn,
-                "Name": "elastic",
-                "ChimeBearer": app.alice,
-                "ElasticChannelConfiguration": {
-                    "MaximumSubChannels": 2,
-                    "TargetMembershipsPerSubChannel": 2,
-                    "MinimumMembershipPercentage": 10,
-                },
-            },
-        ),
-        (
-            m,
-            "put_messaging_streaming_configurations",
-            {"AppInstanceArn": app.arn, "StreamingConfigurations": stream},
-        ),
-        (m, "get_messaging_streaming_configurations", {"AppInstanceArn": app.arn}),
-        (m, "delete_messaging_streaming_configurations", {"AppInstanceArn": app.arn}),
-    ]
-
-
-def test_unsupported_features_answer_bad_request(
-    app: Any, expect_error: Any, unchanged: Any
-) -> None:
-    channel = app.channel(app.alice)
-    calls = _unsupported_calls(app, channel)
-    assert len(calls) == 5
-    with unchanged():
-        for client, method, kwargs in calls:
-            with expect_error(client, "BadRequestException", "not supported"):
-                getattr(client, method)(**kwargs)
-
-
 @pytest.mark.parametrize("member", ["MemberArn", "MemberArns"])
 def test_sub_channel_ids_are_refused(app: Any, expect_error: Any, member: str) -> None:
-    channel = app.channel(app.alice)
-    with expect_error(app.messaging, "BadRequestException", "not supported"):
+    channel = app.channel(app.alice)  # a regular channel: SubChannelIds are elastic ones
+    with expect_error(app.messaging, "BadRequestException", "only to elastic channels"):
         if member == "MemberArn":
             app.messaging.create_channel_membership(
                 ChannelArn=channel,

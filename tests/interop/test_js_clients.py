@@ -482,3 +482,75 @@ def test_stop_fires_did_stop_and_does_not_reconnect(
         since=before,
     )
     session.assert_clean()
+
+
+# --- elastic channels: join, receive in one's sub-channel, get moved, keep receiving ----------------
+
+
+def test_elastic_channel_member_is_moved_and_keeps_receiving(
+    node: Callable[..., NodeScenario], server: RunningServer, world: World
+) -> None:
+    alice, bob = world.users["alice"], world.users["bob"]
+    others = [world.user(name) for name in ("carol", "dave", "erin", "frank")]
+    channel: str = world.messaging.create_channel(
+        AppInstanceArn=world.app,
+        Name="elastic",
+        ChimeBearer=alice,
+        ElasticChannelConfiguration={
+            "MaximumSubChannels": 3,
+            "TargetMembershipsPerSubChannel": 4,
+            "MinimumMembershipPercentage": 10,
+        },
+    )["ChannelArn"]
+
+    def add(member: str) -> None:
+        world.messaging.create_channel_membership(
+            ChannelArn=channel, MemberArn=member, Type="DEFAULT", ChimeBearer=alice
+        )
+
+    session = node(server, bob)
+    established(session)
+    for member in others[:3]:
+        add(member)
+    add(bob)  # the newest of a full sub-channel: the one the next join moves
+    (joined,) = session.wait_for(is_message("CREATE_CHANNEL_MEMBERSHIP"), "own membership")
+    first = payload_of(joined)["SubChannelId"]
+
+    # The v3 client sends into its sub-channel (SubChannelId) and lists the sub-channels.
+    identifier = session.command("listSubChannels", channel=channel, bearer=alice)
+    (listed,) = session.wait_for(is_event("subChannels", id=identifier), "ListSubChannels")
+    assert listed["subChannels"] == [{"SubChannelId": first, "MembershipCount": 4}]
+    mark = session.mark()
+    message_id = session.send(channel, "before the move", subChannelId=first)
+    (got,) = session.wait_for(
+        is_message("CREATE_CHANNEL_MESSAGE", MessageId=message_id), "own message", since=mark
+    )
+    assert payload_of(got)["SubChannelId"] == first
+
+    # SCALE_OUT: the fifth join moves bob into the new sub-channel; only bob hears of it.
+    mark = moving = session.mark()
+    add(others[3])
+    (moved,) = session.wait_for(is_message("UPDATE_CHANNEL_MEMBERSHIP"), "the move", since=mark)
+    second = payload_of(moved)["SubChannelId"]
+    assert second != first
+    assert payload_of(moved)["Member"]["Arn"] == bob
+    assert moved["headers"]["x-amz-chime-message-type"] == "SYSTEM"
+    session.wait_for(
+        is_message("CREATE_CHANNEL_MEMBERSHIP", SubChannelId=second), "frank's join", since=mark
+    )
+
+    # Bob keeps receiving, from its new sub-channel only.
+    mark = session.mark()
+    world.send(channel, others[0], "in the old sub-channel", SubChannelId=first)
+    world.send(channel, others[3], "in the new sub-channel", SubChannelId=second)
+    (after,) = session.wait_for(is_message("CREATE_CHANNEL_MESSAGE"), "a message", since=mark)
+    assert payload_of(after)["Content"] == "in the new sub-channel"
+    mark = session.mark()
+    message_id = session.send(channel, "after the move", subChannelId=second)
+    session.wait_for(
+        is_message("CREATE_CHANNEL_MESSAGE", MessageId=message_id), "own message", since=mark
+    )
+    session.quiet(
+        is_message("CREATE_CHANNEL_MESSAGE", SubChannelId=first), "old sub-channel", since=moving
+    )
+    session.assert_clean()

@@ -177,3 +177,32 @@ def test_caught_up_payload_keeps_an_explicit_persistence() -> None:
 def test_negative_margin_is_refused() -> None:
     with pytest.raises(ValueError):
         CatchUpState(ME, margin=timedelta(seconds=-1))
+
+
+def test_an_elastic_channel_is_caught_up_in_the_users_sub_channel(state: CatchUpState) -> None:
+    assert state.sub_channel(C1) is None
+    state.observe(
+        system(
+            EventType.CREATE_CHANNEL_MEMBERSHIP,
+            {"ChannelArn": C1, "Member": {"Arn": ME}, "SubChannelId": "s0"},
+        )
+    )
+    assert state.sub_channel(C1) == "s0"
+    # Someone else's membership says nothing of the user's sub-channel.
+    state.observe(
+        system(
+            EventType.CREATE_CHANNEL_MEMBERSHIP,
+            {"ChannelArn": C1, "Member": {"Arn": OTHER}, "SubChannelId": "s9"},
+        )
+    )
+    assert state.sub_channel(C1) == "s0"
+    # Balancing moved the user: UPDATE_CHANNEL_MEMBERSHIP names the new sub-channel.
+    state.observe(
+        system(
+            EventType.UPDATE_CHANNEL_MEMBERSHIP,
+            {"ChannelArn": C1, "Member": {"Arn": ME}, "SubChannelId": "s1"},
+        )
+    )
+    assert state.sub_channel(C1) == "s1"
+    state.in_sub_channel(C2, "s7")  # from ListChannelMembershipsForAppInstanceUser
+    assert state.sub_channel(C2) == "s7"

@@ -125,8 +125,8 @@ async def test_changes_while_connecting_are_applied_by_sequence() -> None:
 async def test_deleted_channel_is_forgotten_after_its_event() -> None:
     h = hub()
     session, alice, _ = make(h, "alice")
-    h.on_event(delivery.channel_deleted(CH, 2, {"ChannelArn": CH}))
-    h.on_event(message(3))
+    h.on_event(delivery.channel_deleted(CH, 1, {"ChannelArn": CH}))
+    h.on_event(message(2))
     await turn()
     assert (
         alice.writes[0].count(b"DELETE_CHANNEL") == 1
@@ -230,3 +230,63 @@ async def test_deliveries_are_counted_per_recipient_with_their_bytes() -> None:
     transports[0].backlog, transports[1].backlog = 500, 200  # the sockets' own buffers
     h.on_event(message(3))  # queued in the hub until the loop turns
     assert h.outbound() == (700 + 3 * len(frame), 500 + len(frame))
+
+
+S0, S1 = f"{CH}/subchannel/s0", f"{CH}/subchannel/s1"
+
+
+async def test_a_moved_member_leaves_its_old_sub_channel_with_the_move() -> None:
+    h = hub()
+    _, alice, _ = make(h, "alice", channels=((S0, 1),))
+    _, bob, _ = make(h, "bob", channels=((S0, 1),))
+    _, carol, _ = make(h, "carol", channels=((S1, 1),))
+    moved = delivery.membership_moved(S1, 2, {"SubChannelId": "s1"}, "bob", S0)
+    h.on_event(moved)
+    in_s0 = delivery.message_event(
+        EventType.CREATE_CHANNEL_MESSAGE,
+        S0,
+        3,
+        {"N": 0},
+        message_type="STANDARD",
+        sender="alice",
+        target=None,
+    )
+    in_s1 = delivery.message_event(
+        EventType.CREATE_CHANNEL_MESSAGE,
+        S1,
+        4,
+        {"N": 1},
+        message_type="STANDARD",
+        sender="carol",
+        target=None,
+    )
+    h.on_event(in_s0)
+    h.on_event(in_s1)
+    await turn()
+    # Only bob hears of its move; then nothing of s0, everything of s1.
+    assert bob.writes == [event_frame(moved.event) + event_frame(in_s1.event)]
+    assert alice.writes == [event_frame(in_s0.event)]
+    assert carol.writes == [event_frame(in_s1.event)]
+
+
+async def test_a_move_while_connecting_is_applied_to_both_sub_channels() -> None:
+    h = hub()
+    session = Session("bob", "s", Transport(), lambda c, r: None)
+    h.add(session)
+    h.on_event(delivery.membership_moved(S1, 6, {}, "bob", S0))
+    h.establish(session, [(S0, 5)])  # the snapshot was read before the move
+    assert session.channels == {S1}
+
+
+async def test_a_deleted_sub_channel_tells_its_moderators_only_and_is_dropped() -> None:
+    h = hub()
+    _, mod, _ = make(h, "mod", channels=((S1, 1),))
+    _, bob, _ = make(h, "bob", channels=((S1, 1),))
+    dropped = delivery.sub_channel_membership_dropped(S1, 2, {"SubChannelId": "s1"}, "mod")
+    h.on_event(dropped)
+    h.on_event(delivery.sub_channel_closed(S1, 3, CH, "s1"))
+    await turn()
+    assert mod.writes == [event_frame(dropped.event)]
+    assert b"subchannel_DELETED" in mod.writes[0]
+    assert bob.writes == []
+    assert S1 not in h.channels

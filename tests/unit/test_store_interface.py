@@ -23,7 +23,10 @@ AGGREGATES = [
     base.Messages,
     base.Flows,
     base.Bots,
+    base.SubChannels,
     base.Snapshots,
+    base.Exports,
+    base.Upkeep,
     base.Iam,
 ]
 

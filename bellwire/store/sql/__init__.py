@@ -9,18 +9,33 @@ from __future__ import annotations
 
 from bellwire.store.sql.bots import BotsSql
 from bellwire.store.sql.common import Cursor, Row
+from bellwire.store.sql.exports import ExportsSql
 from bellwire.store.sql.flows import FlowsSql
 from bellwire.store.sql.iam import IamSql
 from bellwire.store.sql.identity import IdentitySql
 from bellwire.store.sql.messages import MessagesSql
 from bellwire.store.sql.results import ResultsSql
 from bellwire.store.sql.snapshots import SnapshotsSql
+from bellwire.store.sql.sub_channels import SubChannelsSql
 from bellwire.store.sql.tags import TagsSql
+from bellwire.store.sql.upkeep import UpkeepSql
 
 __all__ = ["Cursor", "Row", "SqlTx"]
 
 
-class SqlTx(ResultsSql, IdentitySql, TagsSql, MessagesSql, SnapshotsSql, FlowsSql, BotsSql, IamSql):
+class SqlTx(
+    ResultsSql,
+    IdentitySql,
+    TagsSql,
+    MessagesSql,
+    SnapshotsSql,
+    SubChannelsSql,
+    FlowsSql,
+    BotsSql,
+    ExportsSql,
+    UpkeepSql,
+    IamSql,
+):
     """Every aggregate's queries and changes inside one transaction (implements ``IamTx``)."""
 
     __slots__ = ()

@@ -5,20 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bellwire.records.chime import Ban, Channel, Membership, Moderator
+from bellwire.records.chime import Ban, Channel, ElasticConfiguration, Membership, Moderator
 from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
 
 _CHANNEL_COLUMNS = (
     "arn, app_instance_arn, name, mode, privacy, metadata, created_by, created, updated, "
-    "last_message, seq, expiration_days, expiration_criterion, details_version"
+    "last_message, seq, expiration_days, expiration_criterion, details_version, "
+    "elastic_max_sub_channels, elastic_target_memberships, elastic_min_percentage"
 )
 _MEMBERSHIP_COLUMNS = (
-    "channel_arn, member_arn, type, invited_by, created, updated, read_marker, preferences"
+    "channel_arn, member_arn, type, invited_by, created, updated, read_marker, preferences, "
+    "sub_channel_id, moderator"
 )
+MEMBERSHIP_WIDTH = 10  # columns of _MEMBERSHIP_COLUMNS
 
 
 def _channel(row: Row) -> Channel:
-    return Channel(*row)
+    elastic = None if row[15] is None else ElasticConfiguration(row[14], row[15], row[16])
+    return Channel(*row[:14], elastic=elastic)  # type: ignore[misc]
 
 
 def _membership(row: Row) -> Membership:
@@ -31,6 +35,8 @@ def _membership(row: Row) -> Membership:
         updated=row[5],
         read_marker=row[6],
         preferences=unjson_column(row[7]),
+        sub_channel_id=row[8] or None,
+        moderator=bool(row[9]),
     )
 
 
@@ -41,7 +47,8 @@ class ChannelsSql(SqlBase):
 
     def insert_channel(self, c: Channel) -> None:
         self._run(
-            f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO channels ({_CHANNEL_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 c.arn,
                 c.app_instance_arn,
@@ -57,6 +64,9 @@ class ChannelsSql(SqlBase):
                 c.expiration_days,
                 c.expiration_criterion,
                 c.details_version,
+                c.elastic.maximum_sub_channels if c.elastic else None,
+                c.elastic.target_memberships if c.elastic else None,
+                c.elastic.minimum_percentage if c.elastic else None,
             ),
         )
 
@@ -95,7 +105,14 @@ class ChannelsSql(SqlBase):
         return int(row[0])
 
     def delete_channel(self, arn: str) -> None:
-        for table in ("memberships", "moderators", "bans", "messages", "channel_flow_associations"):
+        for table in (
+            "memberships",
+            "moderators",
+            "bans",
+            "messages",
+            "sub_channels",
+            "channel_flow_associations",
+        ):
             self._run(f"DELETE FROM {table} WHERE channel_arn = ?", (arn,))
         self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
         self._run("DELETE FROM channels WHERE arn = ?", (arn,))
@@ -130,7 +147,7 @@ class ChannelsSql(SqlBase):
 
     def insert_membership(self, m: Membership) -> None:
         self._run(
-            f"INSERT INTO memberships ({_MEMBERSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO memberships ({_MEMBERSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 m.channel_arn,
                 m.member_arn,
@@ -140,6 +157,8 @@ class ChannelsSql(SqlBase):
                 m.updated,
                 m.read_marker,
                 json_column(m.preferences),
+                m.sub_channel_id or "",
+                int(m.moderator),
             ),
         )
 
@@ -178,7 +197,7 @@ class ChannelsSql(SqlBase):
             " WHERE m.channel_arn = ? AND m.type = ? ORDER BY m.member_arn LIMIT ?",
             (channel_arn, type, limit),
         )
-        names = {row[1]: row[8] for row in rows if row[8] is not None}
+        names = {row[1]: row[MEMBERSHIP_WIDTH] for row in rows if row[MEMBERSHIP_WIDTH] is not None}
         return [_membership(row) for row in rows], names
 
     def member_arns(self, channel_arn: str) -> list[str]:
@@ -199,7 +218,8 @@ class ChannelsSql(SqlBase):
             "WHERE m.member_arn = ? AND m.channel_arn > ? ORDER BY m.channel_arn LIMIT ?",
             (member_arn, after or "", limit),
         )
-        return [(_membership(r[:8]), _channel(r[8:])) for r in rows]
+        w = MEMBERSHIP_WIDTH
+        return [(_membership(r[:w]), _channel(r[w:])) for r in rows]
 
     def set_read_marker(self, channel_arn: str, member_arn: str, now: float) -> None:
         self._run(

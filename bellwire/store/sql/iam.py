@@ -306,4 +306,17 @@ class IamSql(SqlBase):
                 for r in map(_iam_role, roles)
             ),
             sessions=tuple(_sts_session(r) for r in sessions),
+            version=self.iam_version(),
         )
+
+    def next_iam_version(self) -> int:
+        """Take the next IAM version (one per IAM/STS write, in its transaction)."""
+        row = self._one(
+            "UPDATE iam_version SET version = version + 1 WHERE id = 1 RETURNING version"
+        )
+        assert row is not None
+        return int(row[0])
+
+    def iam_version(self) -> int:
+        row = self._one("SELECT version FROM iam_version WHERE id = 1")
+        return 0 if row is None else int(row[0])

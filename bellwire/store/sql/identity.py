@@ -63,6 +63,7 @@ class IdentitySql(ChannelsSql):
         self._run("DELETE FROM admins WHERE app_instance_arn = ?", (arn,))
         # The bots' identities went with the users above.
         self._run("DELETE FROM app_instance_bots WHERE app_instance_arn = ?", (arn,))
+        self._run("DELETE FROM streaming_configurations WHERE app_instance_arn = ?", (arn,))
         self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
         self._run("DELETE FROM app_instances WHERE arn = ?", (arn,))
         return channels
@@ -129,6 +130,20 @@ class IdentitySql(ChannelsSql):
             r[0]
             for r in self._all("SELECT channel_arn FROM memberships WHERE member_arn = ?", (arn,))
         ]
+        # Sub-channels of elastic channels keep their counts: take the user's memberships out.
+        self._run(
+            "UPDATE sub_channels SET "
+            "members = members - (SELECT COUNT(*) FROM memberships m WHERE m.member_arn = ? "
+            "AND m.channel_arn = sub_channels.channel_arn "
+            "AND m.sub_channel_id = sub_channels.sub_channel_id AND m.moderator = 0), "
+            "moderators = moderators - (SELECT COUNT(*) FROM memberships m WHERE m.member_arn = ? "
+            "AND m.channel_arn = sub_channels.channel_arn "
+            "AND m.sub_channel_id = sub_channels.sub_channel_id AND m.moderator = 1) "
+            "WHERE EXISTS (SELECT 1 FROM memberships m WHERE m.member_arn = ? "
+            "AND m.channel_arn = sub_channels.channel_arn "
+            "AND m.sub_channel_id = sub_channels.sub_channel_id)",
+            (arn, arn, arn),
+        )
         self._run("DELETE FROM memberships WHERE member_arn = ?", (arn,))
         self._run("DELETE FROM moderators WHERE moderator_arn = ?", (arn,))
         self._run("DELETE FROM bans WHERE member_arn = ?", (arn,))

@@ -10,7 +10,7 @@ from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
 _MESSAGE_COLUMNS = (
     "channel_arn, message_id, seq, sender_arn, sender_name, content, metadata, type, "
     "persistence, redacted, created, last_updated, last_edited, status, attributes, "
-    "content_type, target_arn, push"
+    "content_type, target_arn, push, sub_channel_id"
 )
 
 
@@ -34,6 +34,7 @@ def _message(row: Row) -> Message:
         content_type=row[15],
         target_arn=row[16],
         push=unjson_column(row[17]),
+        sub_channel_id=row[18],
     )
 
 
@@ -45,7 +46,7 @@ class MessagesSql(SqlBase):
     def insert_message(self, m: Message) -> None:
         self._run(
             f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 m.channel_arn,
                 m.message_id,
@@ -65,6 +66,7 @@ class MessagesSql(SqlBase):
                 m.content_type,
                 m.target_arn,
                 json_column(m.push),
+                m.sub_channel_id,
             ),
         )
 
@@ -120,10 +122,15 @@ class MessagesSql(SqlBase):
         not_after: float | None,
         after_seq: int | None,
         limit: int,
+        sub_channel_id: str | None = None,
     ) -> list[Message]:
-        """Messages in channel order (by sequence), skipping those targeted at someone else."""
+        """Messages in channel order (by sequence), skipping those targeted at someone else;
+        with ``sub_channel_id``, those of one sub-channel of an elastic channel."""
         sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE channel_arn = ?"
         params: list[Any] = [channel_arn]
+        if sub_channel_id is not None:
+            sql += " AND sub_channel_id = ?"
+            params.append(sub_channel_id)
         if viewer is not None:
             # Targeted messages reach their target and sender; a message held or failed by a
             # channel flow (status other than SENT) only its sender.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bellwire.records.chime import Channel, Membership
+from bellwire.records.chime import Channel, Membership, route_key
 from bellwire.store.sql.channels import ChannelsSql
 
 
@@ -12,13 +12,14 @@ class SnapshotsSql(ChannelsSql):
     # --- messaging sessions -----------------------------------------------------------------
 
     def subscriptions(self, member_arn: str) -> list[tuple[str, int]]:
-        """(channel ARN, channel sequence) of every channel the user belongs to, in one snapshot."""
+        """(route key, channel sequence) of every channel (or, in elastic channels, every
+        sub-channel) the user belongs to, in one snapshot."""
         rows = self._all(
-            "SELECT c.arn, c.seq FROM memberships m JOIN channels c ON c.arn = m.channel_arn "
-            "WHERE m.member_arn = ?",
+            "SELECT c.arn, c.seq, m.sub_channel_id FROM memberships m "
+            "JOIN channels c ON c.arn = m.channel_arn WHERE m.member_arn = ?",
             (member_arn,),
         )
-        return [(r[0], int(r[1])) for r in rows]
+        return [(route_key(r[0], r[2]), int(r[1])) for r in rows]
 
     def memberships_with_channels(self, member_arn: str) -> list[tuple[Membership, Channel]]:
         return self.memberships_of_user(member_arn, None, 1 << 30)

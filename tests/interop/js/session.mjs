@@ -11,11 +11,17 @@
 //
 // Events written (JSON lines): ready, didStartConnecting{reconnecting}, didStart,
 // message{type,headers,payload}, didStop{code,reason}, startResolved, startRejected{code,reason},
-// sent{id,messageId}, stopCalled, log{level,msg}, plus the harness's error events.
-// Commands read from stdin: {"cmd":"send", id, channel, content, type, persistence, messageAttributes},
+// sent{id,messageId,subChannelId}, subChannels{id,subChannels}, stopCalled, log{level,msg}, plus
+// the harness's error events.
+// Commands read from stdin: {"cmd":"send", id, channel, content, type, persistence, subChannelId,
+// messageAttributes},
+// {"cmd":"listSubChannels", id, channel, bearer},
 // {"cmd":"stop"}, {"cmd":"exit"}.
 
-import { SendChannelMessageCommand } from '@aws-sdk/client-chime-sdk-messaging';
+import {
+  ListSubChannelsCommand,
+  SendChannelMessageCommand,
+} from '@aws-sdk/client-chime-sdk-messaging';
 import {
   DefaultMessagingSession,
   MessagingSessionConfiguration,
@@ -84,10 +90,18 @@ readCommands(async command => {
           Persistence: command.persistence ?? 'PERSISTENT',
           Metadata: command.metadata,
           MessageAttributes: command.messageAttributes,
+          SubChannelId: command.subChannelId,
           ChimeBearer: userArn,
         }),
       );
-      emit('sent', { id: command.id, messageId: output.MessageId });
+      emit('sent', { id: command.id, messageId: output.MessageId, subChannelId: output.SubChannelId });
+      break;
+    }
+    case 'listSubChannels': {
+      const output = await sender.send(
+        new ListSubChannelsCommand({ ChannelArn: command.channel, ChimeBearer: command.bearer }),
+      );
+      emit('subChannels', { id: command.id, subChannels: output.SubChannels });
       break;
     }
     case 'stop':

@@ -1,0 +1,424 @@
+"""The Redis bus of the multi-node mode: Pub/Sub for fan-out, Lua for cluster-wide limits.
+
+Why Pub/Sub and not Streams (docs/protocol-decisions.md, "The Redis bus"): the store is the
+truth and sessions catch up from it, so the bus needs speed and *detectable* loss, not replay.
+Redis never drops a Pub/Sub message for a subscriber that stays connected: a subscriber that
+falls behind its output buffer limit is disconnected. So every loss is a lost connection,
+which this module reports (status False), and the channels' sequence numbers and the IAM
+version are a second check on top.
+
+- One Pub/Sub channel (``<prefix>:bus``) carries every batch (:mod:`bellwire.bus.wire`). A node
+  delivers its own batches to its listeners synchronously (as the memory bus does) and skips
+  them when Redis echoes them back.
+- One task publishes, in order, pipelining whatever queued meanwhile; a publish that fails is
+  retried after the connection is back (receivers drop duplicates by sequence and version).
+  If the outbox overflows while Redis is unreachable, the node publishes a *resync* once it
+  is back: every node then treats it as a lost connection.
+- One task subscribes, pings every ``ping_interval`` and declares the connection lost when no
+  answer came for three intervals (a silent network), or on any error; it then reconnects with
+  backoff. Listeners of :meth:`on_status` hear False on a loss and True once subscribed again.
+- :class:`RedisLimits`: the per-user session registry with expiring leases and the connect
+  token bucket, each one atomic Lua script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from bellwire.bus.base import Admission, Listener, StatusListener
+from bellwire.bus.memory import deliver
+from bellwire.bus.wire import RESYNC, BusMessage, Resync, WireError, decode, encode
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 10_000  # batches kept while Redis is unreachable; beyond, a resync follows
+BACKOFF = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+def node_id() -> str:
+    return secrets.token_hex(6)
+
+
+class RedisBus:
+    remote = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "bellwire",
+        node: str | None = None,
+        ping_interval: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.node = node or node_id()
+        self.channel = f"{prefix}:bus"
+        self.ping_interval = ping_interval
+        self._listeners: list[Listener] = []
+        self._status: list[StatusListener] = []
+        self._outbox: deque[bytes] = deque()
+        self._overflowed = False
+        self._in_flight = 0  # batches taken from the outbox, not yet acknowledged by Redis
+        self._wake = asyncio.Event()
+        self._connected = False
+        self._ever_connected = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        # Commands (publish, the limits' scripts): a short timeout, one retry.
+        self.client: Redis = Redis.from_url(
+            url,
+            socket_connect_timeout=2.0,
+            socket_timeout=2.0,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self.losses = 0  # lost connections, for metrics and tests
+        self.received = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def outbox(self) -> int:
+        """Batches not yet published."""
+        return len(self._outbox) + self._in_flight
+
+    async def start(self, wait: float = 5.0) -> None:
+        """Start publishing and subscribing; wait up to ``wait`` seconds for the first
+        subscription (the node starts without it, not ready, and keeps trying)."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._subscriber()), loop.create_task(self._publisher())]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ever_connected.wait(), wait)
+        if not self._connected:
+            log.warning("bus %s: not reachable yet; retrying", _redacted(self.url))
+
+    def publish(self, messages: Sequence[BusMessage]) -> None:
+        deliver(self._listeners, messages)
+        self._send(encode(self.node, messages))
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def on_status(self, listener: StatusListener) -> None:
+        self._status.append(listener)
+
+    async def close(self) -> None:
+        self._closing = True
+        # What is still queued goes out first (the drain publishes nothing after this).
+        if self._outbox and self._connected:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flushed(), 2.0)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._listeners.clear()
+        with contextlib.suppress(RedisError, OSError):
+            await self.client.aclose()
+
+    async def _flushed(self) -> None:
+        while self._outbox or self._in_flight:
+            await asyncio.sleep(0.01)
+
+    # --- publishing -----------------------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        self._outbox.append(data)
+        self._trim()
+        self._wake.set()
+
+    def _trim(self) -> None:
+        while len(self._outbox) > OUTBOX_LIMIT:
+            self._outbox.popleft()
+            self._overflowed = True
+
+    async def _publisher(self) -> None:
+        attempt = 0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                if self._overflowed:
+                    # Some batches never left: every node must assume it missed something.
+                    self._overflowed = False
+                    self._outbox.appendleft(encode(self.node, [RESYNC]))
+                batch = list(self._outbox)
+                self._outbox.clear()
+                self._in_flight = len(batch)
+                try:
+                    async with self.client.pipeline(transaction=False) as pipe:
+                        for data in batch:
+                            pipe.publish(self.channel, data)
+                        await pipe.execute()
+                except (RedisError, OSError) as exc:
+                    self._in_flight = 0
+                    # Back in front of what was queued meanwhile, in order; retried later.
+                    self._outbox.extendleft(reversed(batch))
+                    self._trim()
+                    log.debug("bus publish failed (%s); retrying", exc)
+                    await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+                    attempt += 1
+                    continue
+                self._in_flight = 0
+                attempt = 0
+
+    # --- subscribing ----------------------------------------------------------------------------
+
+    def _set_status(self, connected: bool) -> None:
+        if connected == self._connected:
+            return
+        self._connected = connected
+        if connected:
+            self._ever_connected.set()
+            log.info("bus %s: subscribed (node %s)", _redacted(self.url), self.node)
+        else:
+            self.losses += 1
+            log.warning("bus %s: connection lost", _redacted(self.url))
+        for listener in list(self._status):
+            try:
+                listener(connected)
+            except Exception:
+                log.exception("bus status listener failed")
+
+    async def _subscriber(self) -> None:
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while not self._closing:
+            # No silent reconnects inside redis-py: a reconnect must be seen, since messages
+            # published meanwhile are gone.
+            client: Redis = Redis.from_url(
+                self.url, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 0)
+            )
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                answered = pinged = loop.time()
+                while True:
+                    message = await pubsub.get_message(timeout=self.ping_interval / 2)
+                    now = loop.time()
+                    if message is not None:
+                        answered = now
+                        kind = message["type"]
+                        if kind == "subscribe":
+                            attempt = 0
+                            self._set_status(True)
+                        elif kind == "message":
+                            self._received(message["data"])
+                    if now - pinged >= self.ping_interval:
+                        pinged = now
+                        await pubsub.ping()
+                    if now - answered > 3 * self.ping_interval:
+                        raise ConnectionError("the bus stopped answering pings")
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, ConnectionError) as exc:
+                log.debug("bus subscription ended: %s", exc)
+            finally:
+                if not self._closing:  # a node shutting down has drained its sessions already
+                    self._set_status(False)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+            attempt += 1
+
+    def _received(self, data: bytes) -> None:
+        try:
+            batch = decode(data)
+        except WireError as exc:
+            # Whatever it carried is lost to this node: act as on a lost connection.
+            log.error("bus: a batch does not decode (%s); resynchronizing", exc)
+            self._set_status(False)
+            self._set_status(True)
+            return
+        if batch.node == self.node:
+            return  # delivered when it was published
+        self.received += 1
+        if RESYNC in batch.messages:
+            log.warning("bus: node %s lost outgoing batches; resynchronizing", batch.node)
+            self._set_status(False)
+            self._set_status(True)
+            return
+        deliver(self._listeners, [m for m in batch.messages if not isinstance(m, Resync)])
+
+
+# --- cluster-wide limits ------------------------------------------------------------------------
+
+_TIME_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: bucket. ARGV: rate per second, burst. Returns 1 when a token was taken.
+_TAKE_TOKEN = (
+    _TIME_MS
+    + """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens, stamp = tonumber(b[1]), tonumber(b[2])
+if tokens == nil or stamp == nil then tokens = burst; stamp = now end
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate / 1000)
+local ok = 0
+if tokens >= 1 then tokens = tokens - 1; ok = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return ok
+"""
+)
+
+# A user's sessions: KEYS[1] a sorted set (session id by connect time), KEYS[2] a hash
+# (session id -> "<lease expiry ms> <node>"). Expired leases are dropped first; a session with
+# the same id, then the oldest ones beyond the limit, are replaced. ARGV: session id, lease
+# holder ("<node>/<token>", one per session), limit, lease ms. Returns the replaced sessions as
+# [id, holder, id, holder, ...].
+_ADMIT = (
+    _TIME_MS
+    + """
+local sid, node, limit, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local replaced = {}
+local function owner(v) return string.sub(v, string.find(v, ' ') + 1) end
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('HGET', KEYS[2], m)
+  local expiry = v and tonumber(string.sub(v, 1, string.find(v, ' ') - 1))
+  if not expiry or expiry < now then
+    redis.call('ZREM', KEYS[1], m); redis.call('HDEL', KEYS[2], m)
+  elseif m == sid then
+    table.insert(replaced, m); table.insert(replaced, owner(v))
+    redis.call('ZREM', KEYS[1], m); redis.call('HDEL', KEYS[2], m)
+  end
+end
+while redis.call('ZCARD', KEYS[1]) >= limit do
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+  table.insert(replaced, oldest); table.insert(replaced, owner(redis.call('HGET', KEYS[2], oldest)))
+  redis.call('ZREM', KEYS[1], oldest); redis.call('HDEL', KEYS[2], oldest)
+end
+redis.call('ZADD', KEYS[1], now, sid)
+redis.call('HSET', KEYS[2], sid, tostring(now + lease) .. ' ' .. node)
+redis.call('PEXPIRE', KEYS[1], lease * 2); redis.call('PEXPIRE', KEYS[2], lease * 2)
+return replaced
+"""
+)
+
+# Renew a lease (ARGV: id, holder, lease ms); 0 when another session holds it now or it is gone
+# (replaced, or expired while the node was away).
+_RENEW = (
+    _TIME_MS
+    + """
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if not v or string.sub(v, string.find(v, ' ') + 1) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], tostring(now + tonumber(ARGV[3])) .. ' ' .. ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
+return 1
+"""
+)
+
+# Release a lease (ARGV: id, holder): only the session that holds it gives it back.
+_RELEASE = """
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if v and string.sub(v, string.find(v, ' ') + 1) == ARGV[2] then
+  redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 0
+"""
+
+
+class RedisLimits:
+    """Sessions per user and the connect rate, counted for the whole cluster in Redis.
+
+    Each session holds a lease that its node renews every third of ``lease_seconds``; the
+    leases of a node that died expire, so its sessions stop counting within ``lease_seconds``.
+    """
+
+    def __init__(self, bus: RedisBus, *, lease_seconds: float = 30.0) -> None:
+        self._bus = bus
+        self.node = bus.node
+        self.lease_ms = max(1000, int(lease_seconds * 1000))
+        client = bus.client
+        self._take = client.register_script(_TAKE_TOKEN)
+        self._admit = client.register_script(_ADMIT)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._releases: set[asyncio.Task[None]] = set()
+
+    def _keys(self, user_arn: str) -> list[str]:
+        p = self._bus.prefix
+        # One hash tag per user: both keys of a user live on one Redis Cluster slot.
+        return [f"{p}:sessions:{{{user_arn}}}", f"{p}:leases:{{{user_arn}}}"]
+
+    async def take_connect_token(self, user_arn: str, rate: float, burst: int) -> bool:
+        key = f"{self._bus.prefix}:connects:{{{user_arn}}}"
+        return bool(await self._take(keys=[key], args=[rate, burst]))
+
+    async def admit(self, user_arn: str, session_id: str, limit: int) -> Admission:
+        """Register a session; its lease and the sessions it replaces (id, node)."""
+        lease = f"{self.node}/{secrets.token_hex(4)}"
+        raw = await self._admit(
+            keys=self._keys(user_arn), args=[session_id, lease, limit, self.lease_ms]
+        )
+        items = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
+        replaced = [
+            (sid, holder.partition("/")[0])
+            for sid, holder in zip(items[::2], items[1::2], strict=True)
+        ]
+        return Admission(lease, replaced)
+
+    def release(self, user_arn: str, session_id: str, lease: str) -> None:
+        """Give the lease back (in the background: a session's end waits for nothing)."""
+        task = asyncio.get_running_loop().create_task(
+            self._release_one(user_arn, session_id, lease)
+        )
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def drain(self, within: float = 2.0) -> None:
+        """Wait for the leases being given back (shutdown)."""
+        if self._releases:
+            await asyncio.wait(list(self._releases), timeout=within)
+
+    async def _release_one(self, user_arn: str, session_id: str, lease: str) -> None:
+        try:
+            await self._release(keys=self._keys(user_arn), args=[session_id, lease])
+        except (RedisError, OSError) as exc:  # the lease expires by itself
+            log.debug("releasing a session lease failed: %s", exc)
+
+    async def renew(self, leases: Iterable[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+        """Renew leases (user, session id, lease); those no longer held."""
+        leases = list(leases)
+        lost: list[tuple[str, str, str]] = []
+        for start in range(0, len(leases), 500):
+            chunk = leases[start : start + 500]
+            async with self._bus.client.pipeline(transaction=False) as pipe:
+                for user_arn, session_id, lease in chunk:
+                    await self._renew(
+                        keys=self._keys(user_arn),
+                        args=[session_id, lease, self.lease_ms],
+                        client=pipe,
+                    )
+                results: list[Any] = await pipe.execute()
+            lost += [s for s, held in zip(chunk, results, strict=True) if not held]
+        return lost
+
+
+def _redacted(url: str) -> str:
+    """The URL without a password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return scheme + sep + rest

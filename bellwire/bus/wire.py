@@ -1,0 +1,353 @@
+"""The bus's wire encoding: everything one node tells the others, as one JSON document (pure).
+
+A *batch* is what one commit (or one operator command) publishes: the events of one ``Result``
+in commit order, with the publishing node's id so that a node skips its own batches (it has
+already delivered them in process, synchronously, as the embedded mode does)::
+
+    {"v": 1, "node": "<node id>", "m": [<message>, ...]}
+
+Messages are tagged by ``"t"``:
+
+- ``"c"`` a :class:`ChannelEvent`: ``ch`` channel ARN, ``seq``, ``et`` event type, ``mt``
+  message type, ``p`` payload (the API shape, or null), ``r`` event reason (optional), ``only``,
+  ``sub``, ``unsub`` (lists of user ARNs, optional), ``cc`` close_channel (optional, true);
+- ``"s"`` a :class:`SubChannelEvent` (``k`` kind, ``ch``, ``sub``, ``n`` membership count);
+  a ChannelEvent's ``mv`` is its ``moved_from`` (elastic channels);
+- ``"u"`` a :class:`UserEvent` (``u`` user ARN, ``d`` deleted);
+- ``"x"`` a :class:`CloseSessions` (``u``, ``code``, ``r``, ``sid`` optional);
+- ``"r"`` :data:`RESYNC`: the publishing node lost batches it could not send, so every node
+  must act as on a lost connection (close its sessions with 4410, re-read the IAM state);
+- ``"i"`` an :class:`IamChange` (``ver``, ``users`` / ``roles``: name key -> state or null,
+  ``sa`` sessions added, ``sr`` access key ids removed). The API answer (``output``) stays on
+  the node that answered. IAM states carry secrets, as the store does: the bus must be as
+  private as the database (docs/architecture.md, "The bus").
+
+Decoding is strict: anything else raises :class:`WireError`; a node that receives such a batch
+acts as on a lost connection, since it cannot know what the batch carried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bellwire.domain.delivery import (
+    BusEvent,
+    ChannelEvent,
+    CloseSessions,
+    SubChannelChange,
+    SubChannelEvent,
+    UserEvent,
+)
+from bellwire.events import Event, EventType, MessageType
+from bellwire.records.iam import (
+    AccessKey,
+    IamChange,
+    IamRole,
+    IamUser,
+    RoleState,
+    StsSession,
+    UserState,
+)
+
+VERSION = 1
+
+BusMessage = BusEvent | IamChange
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Not for listeners: the bus itself acts on it."""
+
+
+RESYNC = Resync()
+Sent = BusMessage | Resync
+
+
+class WireError(ValueError):
+    """A batch that is not in this encoding (another version, or damaged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    node: str
+    messages: tuple[Sent, ...]
+
+
+def encode(node: str, messages: Sequence[Sent]) -> bytes:
+    document = {"v": VERSION, "node": node, "m": [_encode_message(m) for m in messages]}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(data: bytes | str) -> Batch:
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise WireError(f"not JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("v") != VERSION:
+        raise WireError("not a version 1 bus batch")
+    node, messages = document.get("node"), document.get("m")
+    if not isinstance(node, str) or not isinstance(messages, list):
+        raise WireError("a batch needs node and m")
+    try:
+        return Batch(node, tuple(_decode_message(m) for m in messages))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WireError(f"malformed message: {exc!r}") from None
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _encode_message(message: Sent) -> dict[str, Any]:
+    if isinstance(message, ChannelEvent):
+        event = message.event
+        out: dict[str, Any] = {
+            "t": "c",
+            "ch": message.channel_arn,
+            "seq": message.seq,
+            "et": str(event.type),
+            "mt": str(event.message_type),
+            "p": None if event.payload is None else dict(event.payload),
+        }
+        if event.reason is not None:
+            out["r"] = event.reason
+        if message.only is not None:
+            out["only"] = sorted(message.only)
+        if message.subscribe:
+            out["sub"] = list(message.subscribe)
+        if message.unsubscribe:
+            out["unsub"] = list(message.unsubscribe)
+        if message.close_channel:
+            out["cc"] = True
+        if message.moved_from is not None:
+            out["mv"] = message.moved_from
+        return out
+    if isinstance(message, SubChannelEvent):
+        return {
+            "t": "s",
+            "k": str(message.kind),
+            "ch": message.channel_arn,
+            "sub": message.sub_channel_id,
+            "n": message.membership_count,
+        }
+    if isinstance(message, UserEvent):
+        return {"t": "u", "u": message.user_arn, "d": message.deleted}
+    if isinstance(message, CloseSessions):
+        out = {"t": "x", "u": message.user_arn, "code": message.code, "r": message.reason}
+        if message.session_id is not None:
+            out["sid"] = message.session_id
+        return out
+    if isinstance(message, Resync):
+        return {"t": "r"}
+    return {
+        "t": "i",
+        "ver": message.version,
+        "users": {k: None if v is None else _user_state(v) for k, v in message.users.items()},
+        "roles": {k: None if v is None else _role_state(v) for k, v in message.roles.items()},
+        "sa": [_sts_session(s) for s in message.sessions_added],
+        "sr": list(message.sessions_removed),
+    }
+
+
+def _decode_message(raw: Any) -> Sent:
+    kind = raw["t"]
+    if kind == "r":
+        return RESYNC
+    if kind == "c":
+        et = _str(raw["et"])
+        event = Event(
+            EventType(et) if et in EventType.__members__ else et,
+            MessageType(raw["mt"]),
+            _optional_mapping(raw["p"]),
+            _optional_str(raw.get("r")),
+        )
+        only = raw.get("only")
+        return ChannelEvent(
+            _str(raw["ch"]),
+            _int(raw["seq"]),
+            event,
+            only=None if only is None else frozenset(_strs(only)),
+            subscribe=_strs(raw.get("sub", [])),
+            unsubscribe=_strs(raw.get("unsub", [])),
+            close_channel=raw.get("cc") is True,
+            moved_from=_optional_str(raw.get("mv")),
+        )
+    if kind == "s":
+        return SubChannelEvent(
+            SubChannelChange(raw["k"]), _str(raw["ch"]), _str(raw["sub"]), _int(raw["n"])
+        )
+    if kind == "u":
+        return UserEvent(_str(raw["u"]), deleted=raw["d"] is True)
+    if kind == "x":
+        return CloseSessions(
+            _str(raw["u"]), _int(raw["code"]), _str(raw["r"]), _optional_str(raw.get("sid"))
+        )
+    if kind == "i":
+        users = raw["users"]
+        roles = raw["roles"]
+        return IamChange(
+            users={_str(k): None if v is None else _decode_user_state(v) for k, v in users.items()},
+            roles={_str(k): None if v is None else _decode_role_state(v) for k, v in roles.items()},
+            sessions_added=tuple(_decode_sts_session(s) for s in raw["sa"]),
+            sessions_removed=_strs(raw["sr"]),
+            version=_int(raw["ver"]),
+        )
+    raise WireError(f"unknown message kind {kind!r}")
+
+
+# --- IAM records ------------------------------------------------------------------------------
+
+
+def _user_state(state: UserState) -> dict[str, Any]:
+    user = state.user
+    return {
+        "user": {
+            "name": user.name,
+            "id": user.user_id,
+            "path": user.path,
+            "created": user.created,
+            "tags": dict(user.tags),
+        },
+        "keys": [
+            {
+                "id": k.access_key_id,
+                "user": k.user_name,
+                "secret": k.secret,
+                "status": k.status,
+                "created": k.created,
+            }
+            for k in state.keys
+        ],
+        "policies": dict(state.policies),
+    }
+
+
+def _decode_user_state(raw: Any) -> UserState:
+    u = raw["user"]
+    return UserState(
+        IamUser(
+            _str(u["name"]), _str(u["id"]), _str(u["path"]), _float(u["created"]), _tags(u["tags"])
+        ),
+        tuple(
+            AccessKey(
+                _str(k["id"]),
+                _str(k["user"]),
+                _str(k["secret"]),
+                _str(k["status"]),
+                _float(k["created"]),
+            )
+            for k in raw["keys"]
+        ),
+        _tags(raw["policies"]),
+    )
+
+
+def _role_state(state: RoleState) -> dict[str, Any]:
+    role = state.role
+    return {
+        "role": {
+            "name": role.name,
+            "id": role.role_id,
+            "path": role.path,
+            "description": role.description,
+            "trust": role.trust_policy,
+            "max_session": role.max_session_duration,
+            "created": role.created,
+            "tags": dict(role.tags),
+        },
+        "policies": dict(state.policies),
+    }
+
+
+def _decode_role_state(raw: Any) -> RoleState:
+    r = raw["role"]
+    return RoleState(
+        IamRole(
+            _str(r["name"]),
+            _str(r["id"]),
+            _str(r["path"]),
+            _optional_str(r["description"]),
+            _str(r["trust"]),
+            _int(r["max_session"]),
+            _float(r["created"]),
+            _tags(r["tags"]),
+        ),
+        _tags(raw["policies"]),
+    )
+
+
+def _sts_session(s: StsSession) -> dict[str, Any]:
+    return {
+        "id": s.access_key_id,
+        "secret": s.secret,
+        "token_sha256": s.token_sha256,
+        "kind": s.kind,
+        "owner": s.owner_name,
+        "name": s.session_name,
+        "tags": dict(s.tags),
+        "policy": s.session_policy,
+        "created": s.created,
+        "expires": s.expires,
+    }
+
+
+def _decode_sts_session(raw: Any) -> StsSession:
+    return StsSession(
+        _str(raw["id"]),
+        _str(raw["secret"]),
+        _str(raw["token_sha256"]),
+        _str(raw["kind"]),
+        _str(raw["owner"]),
+        _str(raw["name"]),
+        _tags(raw["tags"]),
+        _optional_str(raw["policy"]),
+        _float(raw["created"]),
+        _float(raw["expires"]),
+    )
+
+
+# --- strict scalars ---------------------------------------------------------------------------
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {value!r}")
+    return tuple(_str(v) for v in value)
+
+
+def _tags(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {value!r}")
+    return {_str(k): _str(v) for k, v in value.items()}
+
+
+def _optional_mapping(value: Any) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {value!r}")
+    return value

@@ -1,0 +1,89 @@
+"""What the background sweeper reads and the leases that keep it (and the export relay) to one
+node at a time (migration 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bellwire.records.chime import AppInstanceUser, Channel
+from bellwire.store.sql.channels import _CHANNEL_COLUMNS, ChannelsSql, _channel
+
+_DAY = 86400.0
+
+
+class UpkeepSql(ChannelsSql):
+    __slots__ = ()
+
+    # --- leases -----------------------------------------------------------------------------
+
+    def claim_lease(self, name: str, owner: str, now: float, seconds: float) -> bool:
+        """Take or renew the lease ``name`` until ``now + seconds``; True if ``owner`` holds it.
+
+        Granted when free, expired or already ``owner``'s: with a shared PostgreSQL store the
+        row's lock makes two claimants' upserts take turns, so only one wins."""
+        self._run(
+            "INSERT INTO leases (name, owner, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires = excluded.expires "
+            "WHERE leases.owner = excluded.owner OR leases.expires < ?",
+            (name, owner, now + seconds, now),
+        )
+        row = self._one("SELECT owner FROM leases WHERE name = ?", (name,))
+        return row is not None and row[0] == owner
+
+    def release_leases_of(self, owner: str) -> None:
+        self._run("DELETE FROM leases WHERE owner = ?", (owner,))
+
+    # --- what is due ------------------------------------------------------------------------
+
+    def retained_app_instances(self) -> list[tuple[str, int]]:
+        """App instances with a retention period: (ARN, RetentionDays)."""
+        rows = self._all(
+            "SELECT arn, retention_days FROM app_instances WHERE retention_days IS NOT NULL "
+            "ORDER BY arn"
+        )
+        return [(r[0], int(r[1])) for r in rows]
+
+    def messages_created_before(
+        self, app_instance_arn: str, before: float, limit: int
+    ) -> list[tuple[str, str]]:
+        """Up to ``limit`` messages of the instance created before ``before``, oldest first:
+        (channel ARN, message id)."""
+        rows = self._all(
+            "SELECT m.channel_arn, m.message_id FROM messages m "
+            "JOIN channels c ON c.arn = m.channel_arn "
+            "WHERE c.app_instance_arn = ? AND m.created < ? ORDER BY m.created LIMIT ?",
+            (app_instance_arn, before, limit),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def purge_messages(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete messages past retention, (channel ARN, message id) each. No event announces
+        it, so the channels' details version moves: no prefetch serves them from its cache."""
+        for channel_arn, message_id in keys:
+            self._run(
+                "DELETE FROM messages WHERE channel_arn = ? AND message_id = ?",
+                (channel_arn, message_id),
+            )
+        for channel_arn in dict.fromkeys(c for c, _ in keys):
+            self._details_changed(channel_arn)
+
+    def channels_expiring_by(self, now: float, limit: int) -> list[Channel]:
+        """Channels whose ExpirationSettings have run out at ``now`` (spec §11A.5:
+        LAST_MESSAGE_TIMESTAMP counts from the last message, else from the creation)."""
+        rows = self._all(
+            f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE expiration_days IS NOT NULL AND "
+            "(CASE WHEN expiration_criterion = 'LAST_MESSAGE_TIMESTAMP' "
+            "THEN COALESCE(last_message, created) ELSE created END) "
+            "+ expiration_days * ? <= ? ORDER BY arn LIMIT ?",
+            (_DAY, now, limit),
+        )
+        return [_channel(r) for r in rows]
+
+    def users_expiring_by(self, now: float, limit: int) -> list[AppInstanceUser]:
+        rows = self._all(
+            "SELECT arn, app_instance_arn, name, metadata, created, updated, expiration_days, "
+            "expiration_criterion FROM users WHERE expiration_days IS NOT NULL AND "
+            "created + expiration_days * ? <= ? ORDER BY arn LIMIT ?",
+            (_DAY, now, limit),
+        )
+        return [AppInstanceUser(*r) for r in rows]

@@ -1,0 +1,249 @@
+"""``python -m bench.cross_node [--quick]``: delivery latency between nodes of one cluster.
+
+Two ``bellwire serve`` nodes share a PostgreSQL database (created with a random name, dropped
+after) and a private ``redis-server`` (a free port, no persistence). One channel; half of its
+members hold a session on node A, half on node B; a sender sends messages through node A's
+REST API at a fixed rate, each stamped with the monotonic time just before its request. The
+figures are the latency from that stamp to the frame's arrival, p50 and p99, for the sessions
+on the *other* node (B: the bus's hop) against those on the *same* node (A), measured in the
+same run, so the ratio says what the bus adds. Writes JSON to ``bench/results/cross-node.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import procs, wsclient
+from bench.rest import messages_path
+from bench.targets import ACCESS_KEY_ID, SECRET, Bellwire
+from bench.wsclient import Totals
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SENDERS = 8
+POSTGRES = os.environ.get("BELLWIRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class Node(Bellwire):
+    """A bellwire node of the cluster (the fan-out target, with a store and a bus)."""
+
+    def __init__(self, data_dir: Path, log: Path, store: str, bus: str, prefix: str) -> None:
+        self.cluster_args = ["--store", store, "--bus", bus, "--bus-prefix", prefix]
+        super().__init__(data_dir, None, log)
+
+    def _start(self) -> procs.Proc:
+        proc = procs.Proc(
+            "bellwire",
+            [
+                sys.executable,
+                "-m",
+                "bellwire",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--log-level",
+                "warning",
+                "--max-sessions-per-user",
+                "100",
+                *self.cluster_args,
+            ],
+            env={
+                "BELLWIRE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
+                "BELLWIRE_ROOT_SECRET_ACCESS_KEY": SECRET,
+            },
+            core=None,
+            log=self.log,
+        )
+        procs.wait_port(self.port, 60.0, proc)
+        return proc
+
+
+def percentile(values: list[int], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+
+def summary(totals: Totals) -> dict[str, Any]:
+    samples = totals.latencies_ns
+    if not samples:
+        return {"samples": 0}
+    return {
+        "samples": len(samples),
+        "p50_ms": round(percentile(samples, 0.50), 3),
+        "p99_ms": round(percentile(samples, 0.99), 3),
+        "max_ms": round(max(samples) / 1e6, 3),
+        "mean_ms": round(statistics.fmean(samples) / 1e6, 3),
+    }
+
+
+async def measure(a: Node, b: Node, members: int, rate: float, seconds: float) -> dict[str, Any]:
+    chime = a.chime()
+    app = await chime.create_app_instance("bench-cross-node")
+    users = await a.create_users(app, "x", members, workers=8)
+    channel = await chime.create_channel(app, users[0], "cross", users[1:10])
+    await chime.add_members(channel, users[0], users[10:])
+    local, remote = Totals(), Totals()
+    half = members // 2
+    on_a = await wsclient.connect_many(
+        half,
+        lambda i: a.connect_target(users[i]),
+        a.port,
+        local,
+        lambda _i: wsclient.SAMPLE,
+        host_header=a.host,
+    )
+    on_b = await wsclient.connect_many(
+        members - half,
+        lambda i: b.connect_target(users[half + i]),
+        b.port,
+        remote,
+        lambda _i: wsclient.SAMPLE,
+        host_header=b.host,
+    )
+    path = messages_path(channel)
+    try:
+        await asyncio.sleep(0.5)
+        # Warm both paths, then measure at the offered rate.
+        for _ in range(20):
+            await chime.send_message(path, users[0], wsclient.stamp())
+        await asyncio.sleep(0.5)
+        local.reset()
+        remote.reset()
+        # Several senders, each on its own connection, share the offered rate (one sender
+        # waiting for each answer could not offer it).
+        senders = [a.chime() for _ in range(SENDERS)]
+        counts = [0] * SENDERS
+        started = time.monotonic()
+
+        async def send(index: int) -> None:
+            share = rate / SENDERS
+            while (elapsed := time.monotonic() - started) < seconds:
+                if counts[index] < int(elapsed * share):
+                    status = await senders[index].send_message(path, users[0], wsclient.stamp())
+                    if status not in (200, 201):
+                        raise RuntimeError(f"SendChannelMessage answered {status}")
+                    counts[index] += 1
+                else:
+                    await asyncio.sleep(0.002)
+
+        try:
+            await asyncio.gather(*(send(i) for i in range(SENDERS)))
+        finally:
+            for sender in senders:
+                sender.close()
+        sent = sum(counts)
+        await asyncio.sleep(1.0)
+    finally:
+        wsclient.close_all(on_a + on_b)
+        chime.close()
+    duration = time.monotonic() - started
+    same, other = summary(local), summary(remote)
+    return {
+        "members": members,
+        "messages": sent,
+        "deliveries_per_s": round((local.delivered + remote.delivered) / duration),
+        "same_node": same,
+        "other_node": other,
+        "other_vs_same_p50": round(other["p50_ms"] / same["p50_ms"], 2)
+        if same["samples"]
+        else None,
+        "other_vs_same_p99": round(other["p99_ms"] / same["p99_ms"], 2)
+        if same["samples"]
+        else None,
+        "expected_deliveries": sent * members,
+        "delivered": local.delivered + remote.delivered,
+    }
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    if shutil.which("redis-server") is None:
+        raise SystemExit("redis-server is not installed")
+    port = procs.free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    procs.wait_port(port, 10.0)
+    return proc, port
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cross_node", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
+    parser.add_argument("--json", type=Path, default=RESULTS / "cross-node.json")
+    args = parser.parse_args(argv)
+    import psycopg
+
+    # Full: 200 members x 100 messages/s = 20,000 deliveries/s, the issue's figure.
+    members, rate, seconds = (20, 50.0, 2.0) if args.quick else (200, 100.0, 10.0)
+    workdir = Path(tempfile.mkdtemp(prefix="bellwire-cross-node-"))
+    procs.install_cleanup()
+    name = "bellwire_bench_" + secrets.token_hex(6)
+    with psycopg.connect(POSTGRES, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    store = POSTGRES.rsplit("/", 1)[0] + "/" + name
+    redis, redis_port = start_redis(workdir)
+    nodes: list[Node] = []
+    try:
+        bus = f"redis://127.0.0.1:{redis_port}/0"
+        prefix = "bench-" + secrets.token_hex(3)
+        for index in range(2):
+            data_dir = workdir / f"node{index}"
+            data_dir.mkdir()
+            nodes.append(Node(data_dir, workdir / f"node{index}.log", store, bus, prefix))
+        result = asyncio.run(measure(nodes[0], nodes[1], members, rate, seconds))
+    finally:
+        for node in nodes:
+            node.stop()
+        redis.kill()
+        redis.wait()
+        with psycopg.connect(POSTGRES, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["offered_messages_per_s"] = rate
+    result["quick"] = args.quick
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    same, other = result["same_node"], result["other_node"]
+    print(f"cross-node delivery, {members} members (half on each node), {rate:g} messages/s:")
+    print(f"  same node : p50 {same.get('p50_ms')} ms  p99 {same.get('p99_ms')} ms")
+    print(f"  other node: p50 {other.get('p50_ms')} ms  p99 {other.get('p99_ms')} ms")
+    print(
+        f"  other/same: p50 x{result['other_vs_same_p50']}  p99 x{result['other_vs_same_p99']}"
+        f"  ({result['deliveries_per_s']} deliveries/s, "
+        f"{result['delivered']}/{result['expected_deliveries']} delivered)"
+    )
+    print(f"JSON: {args.json}")
+    return 0 if result["delivered"] >= result["expected_deliveries"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

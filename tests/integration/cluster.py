@@ -1,0 +1,190 @@
+"""Several ``bellwire serve`` processes sharing one PostgreSQL database and one Redis, on loopback.
+
+Redis is a ``redis-server`` of the test's own, on a free port and without persistence, so that
+a test can kill and restart it (the machine's shared Redis is never touched); PostgreSQL is a
+database created with a random name and dropped afterwards (``bellwire.testing``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import server_process
+from server_process import ACCESS_KEY, REGION, SECRET_KEY, Process
+
+from bellwire.testing import temporary_database
+
+
+class RedisServer:
+    """A private redis-server: started, killed with SIGKILL, restarted on the same port."""
+
+    def __init__(self, workdir: Path) -> None:
+        if shutil.which("redis-server") is None:
+            pytest.fail("redis-server is not installed (apt-get install redis-server)")
+        self.port = server_process.free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.ping():
+                return
+            time.sleep(0.02)
+        raise AssertionError("redis-server did not start")
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+
+@dataclass
+class Node:
+    """One bellwire process; also what ``ws_helpers.connect_url`` needs to sign a connect."""
+
+    process: Process
+    data_dir: Path
+    access_key_id: str = ACCESS_KEY
+    secret_access_key: str = SECRET_KEY
+    region: str = REGION
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    @property
+    def endpoint_host(self) -> str:
+        return f"127.0.0.1:{self.process.port}"
+
+    def client(self, service: str, **kwargs: object) -> object:
+        return self.process.client(service, **kwargs)
+
+    def kill(self) -> None:
+        if self.process.proc.poll() is None:
+            self.process.proc.send_signal(signal.SIGKILL)
+            self.process.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.process.proc.poll() is None:
+            self.process.proc.send_signal(signal.SIGTERM)
+            try:
+                self.process.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class Cluster:
+    store: str
+    redis: RedisServer
+    prefix: str
+    root: Path
+    options: tuple[str, ...]
+    nodes: list[Node] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start_node(self, *extra: str) -> Node:
+        data_dir = self.root / f"node-{secrets.token_hex(4)}"
+        data_dir.mkdir()
+        process = server_process.start(
+            data_dir,
+            server_process.free_port(),
+            "--store",
+            self.store,
+            "--bus",
+            self.redis.url,
+            "--bus-prefix",
+            self.prefix,
+            *self.options,
+            *extra,
+        )
+        node = Node(process, data_dir)
+        with self._lock:
+            self.nodes.append(node)
+        return node
+
+    def start_nodes(self, count: int) -> None:
+        """Start ``count`` nodes at once (each takes seconds to import and migrate)."""
+        with ThreadPoolExecutor(count) as pool:
+            for future in [pool.submit(self.start_node) for _ in range(count)]:
+                future.result()
+
+    def stop(self) -> None:
+        with ThreadPoolExecutor(max(1, len(self.nodes))) as pool:
+            list(pool.map(Node.stop, self.nodes))
+
+
+# Short periods, so that what the tests wait for happens within a second or two.
+OPTIONS = (
+    "--max-sessions-per-user",
+    "2",
+    "--connect-burst",
+    "6",
+    "--connects-per-user-per-second",
+    "0.2",
+    "--session-lease-seconds",
+    "3",
+    "--iam-check-seconds",
+    "0.5",
+    "--bus-reorder-window-seconds",
+    "0.5",
+)
+
+
+@contextlib.contextmanager
+def cluster(root: Path, nodes: int = 2, options: tuple[str, ...] = OPTIONS) -> Iterator[Cluster]:
+    redis = RedisServer(root)
+    redis.start()
+    try:
+        with temporary_database() as store:
+            running = Cluster(store, redis, f"bw-test-{secrets.token_hex(4)}", root, options)
+            try:
+                running.start_nodes(nodes)
+                yield running
+            finally:
+                running.stop()
+    finally:
+        redis.kill()
