@@ -375,3 +375,57 @@ def test_a_redis_outage_delays_records_and_loses_none(
         }
     finally:
         proxy.close()
+
+
+def test_an_elastic_channel_streams_its_sub_channels_and_one_record_per_channel_event(
+    bellwire_server_factory: Callable[..., RunningServer], redis_stream: RedisStream
+) -> None:
+    channels_arn = stream_arn()
+    running = bellwire_server_factory(resources={channels_arn: redis_stream.url})
+    identity, messaging, app, users = app_with_users(running, "mod", "u1", "u2", "u3")
+    moderator, members = users[0], users[1:]
+    identity.create_app_instance_admin(AppInstanceArn=app, AppInstanceAdminArn=moderator)
+    configure(messaging, app, Channel=channels_arn)
+    channel = messaging.create_channel(
+        AppInstanceArn=app,
+        Name="live",
+        Mode="RESTRICTED",
+        ChimeBearer=moderator,
+        ElasticChannelConfiguration={
+            "MaximumSubChannels": 3,
+            "TargetMembershipsPerSubChannel": 2,
+            "MinimumMembershipPercentage": 40,
+        },
+    )["ChannelArn"]
+    for member in members:  # the third join finds every sub-channel full: SCALE_OUT
+        messaging.create_channel_membership(
+            ChannelArn=channel, MemberArn=member, Type="DEFAULT", ChimeBearer=moderator
+        )
+    live = messaging.list_sub_channels(ChannelArn=channel, ChimeBearer=moderator)["SubChannels"]
+    assert len(live) == 2
+    alone = next(s["SubChannelId"] for s in live if s["MembershipCount"] == 1)
+    lonely = next(
+        m
+        for m in members
+        if messaging.describe_channel_membership(
+            ChannelArn=channel, MemberArn=m, ChimeBearer=moderator
+        )["ChannelMembership"]["SubChannelId"]
+        == alone
+    )
+    # Its last member leaves: the sub-channel falls below the minimum and is merged away.
+    messaging.delete_channel_membership(ChannelArn=channel, MemberArn=lonely, ChimeBearer=moderator)
+    messaging.delete_channel(ChannelArn=channel, ChimeBearer=moderator)
+
+    def kinds() -> list[str]:
+        return [decoded(e["record"])[0] for e in redis_stream.entries()]
+
+    wait_for(lambda: "DELETE_CHANNEL" in kinds())
+    records = [decoded(e["record"]) for e in redis_stream.entries()]
+    created = [p["SubChannelId"] for k, p in records if k == "CREATE_SUB_CHANNEL"]
+    deleted = [p["SubChannelId"] for k, p in records if k == "DELETE_SUB_CHANNEL"]
+    assert set(created) == {s["SubChannelId"] for s in live}  # the first one and SCALE_OUT's
+    assert alone in deleted
+    assert all(p["ChannelArn"] == channel for k, p in records if k.endswith("_SUB_CHANNEL"))
+    # DELETE_CHANNEL reaches every sub-channel's sessions, but is one record on the stream.
+    assert [k for k, _ in records].count("DELETE_CHANNEL") == 1
+    assert [k for k, _ in records].count("CREATE_CHANNEL_MEMBERSHIP") == len(members)
