@@ -461,12 +461,12 @@ class PostgresStore:
             self._abandon(conn, tx)
             raise
         seconds = time.perf_counter() - started
-        self._order.finish(tx.ticket, lambda: self._dispatch(outcomes))
-        if self._on_commit is not None:
+        if self._on_commit is not None:  # before the answers, as in the SQLite engine
             try:
                 self._on_commit(seconds, len(batch))
             except Exception:
                 log.exception("commit observer failed")
+        self._order.finish(tx.ticket, lambda: self._dispatch(outcomes))
 
     def _abandon(self, conn: psycopg.Connection[Any], tx: _PgTx) -> None:
         if not conn.closed and not conn.broken:
