@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from bellwire.domain import flows
+from bellwire.domain import export, flows
 from bellwire.domain.operation import AnyResult
 from bellwire.records.flows import FlowInvocation
 from bellwire.resources import ResourceMap
@@ -132,8 +132,10 @@ class FlowInvoker:
     async def _fall_back(self, callback_id: str, reason: str) -> None:
         now = self._now()
         try:
+            # Staged like every write: a message its FallbackAction sends reaches the stream.
             result = await self._store.write(
-                lambda tx: flows.fall_back(tx, now, callback_id, reason), self._committed
+                export.staged(lambda tx: flows.fall_back(tx, now, callback_id, reason), self._now),
+                self._committed,
             )
         except StoreClosed:
             return  # stays PENDING: the next start decides

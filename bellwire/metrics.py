@@ -188,6 +188,26 @@ SAMPLED: Final = (
         "invoked, too many in flight, or no callback within flow_callback_window_seconds).",
         counter=True,
     ),
+    Sampled(
+        "bellwire_bot_answers_total",
+        "Bot calls whose answer was posted in the channel as the bot's message.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_bot_failures_total",
+        "Bot calls that ended in an application/amz-chime-lex-error message.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_pushes_delivered_total",
+        "Devices handed to a push gateway that accepted them (2xx).",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_pushes_failed_total",
+        "Devices not pushed: their gateway unmapped, busy, failing or unreachable.",
+        counter=True,
+    ),
 )
 
 Sampler = Callable[[], Mapping[str, float]]

@@ -33,6 +33,7 @@ from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
 from bellwire.api.operations import Operations
 from bellwire.api.rest import RestApi
+from bellwire.bot_invoker import BotInvoker
 from bellwire.bus.base import Bus
 from bellwire.bus.memory import MemoryBus
 from bellwire.bus.wire import BusMessage
@@ -70,6 +71,7 @@ from bellwire.iam.keys import (
 from bellwire.iam.sync import IamSync, Verdict
 from bellwire.invoker import FlowInvoker
 from bellwire.metrics import REFRESH_SECONDS, Metrics
+from bellwire.pusher import Pusher
 from bellwire.records.iam import IamChange
 from bellwire.store.base import Tx
 from bellwire.store.engines import open_store
@@ -149,6 +151,8 @@ class BellwireServer:
         self.metrics: Metrics | None = None
         self._refresher: asyncio.Task[None] | None = None
         self.invoker: FlowInvoker | None = None
+        self.bots: BotInvoker | None = None
+        self.pusher: Pusher | None = None
         self.word_filter: WordFilter | None = None
         self.console: Console | None = None
 
@@ -209,13 +213,18 @@ class BellwireServer:
             s.word_filter_deny,
             s.word_filter_mask,
         )
+        # One webhook caller (one pool, one bound on calls in flight) for every feature; the
+        # flow invoker closes it last.
+        caller = WebhookCaller(webhook_secret, WebhookSettings.of(s))
         self.invoker = FlowInvoker(
             self.store,
-            WebhookCaller(webhook_secret, WebhookSettings.of(s)),
+            caller,
             s.resources,
             self._committed,
             window=s.flow_callback_window_seconds,
         )
+        self.bots = BotInvoker(self.store, caller, s.resources, self._committed, now=self.clock.now)
+        self.pusher = Pusher(caller, s.resources)
         await declare.apply(self.config_document, self.operations, index)
         authenticator = ConnectionAuthenticator(
             index.get,
@@ -446,6 +455,12 @@ class BellwireServer:
             values["bellwire_flow_invocations_in_flight"] = self.invoker.in_flight
             values["bellwire_flow_invocations_total"] = self.invoker.invoked
             values["bellwire_flow_fallbacks_total"] = self.invoker.fell_back
+        if self.bots is not None:
+            values["bellwire_bot_answers_total"] = self.bots.answered
+            values["bellwire_bot_failures_total"] = self.bots.failed
+        if self.pusher is not None:
+            values["bellwire_pushes_delivered_total"] = self.pusher.delivered
+            values["bellwire_pushes_failed_total"] = self.pusher.failed
         return values
 
     async def stop(self) -> None:
@@ -493,6 +508,10 @@ class BellwireServer:
             self._http.pre_shutdown()
             await self._http.shutdown(self.settings.shutdown_grace_seconds)
         await _hang_up(sockets)
+        if self.bots is not None:
+            await self.bots.close()
+        if self.pusher is not None:
+            await self.pusher.close()
         if self.invoker is not None:
             await self.invoker.close()
         if self.word_filter is not None:
@@ -542,6 +561,13 @@ class BellwireServer:
             self.relay.wake()  # the write may have staged stream records
         if result.invocations and self.invoker is not None:
             self.invoker.submit(result.invocations)
+        if self.bots is not None:
+            if result.bot_calls:
+                self.bots.submit(result.bot_calls)
+            if result.events:
+                self.bots.joined(result.events)
+        if result.pushes and self.pusher is not None:
+            self.pusher.submit(result.pushes)
 
     def _publish_close(self, command: CloseSessions) -> None:
         self.bus.publish([command])

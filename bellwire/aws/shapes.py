@@ -27,6 +27,32 @@ class IdentityCreateAppInstanceAdminRequest(TypedDict, total=False):
     AppInstanceArn: Required[str]
 
 
+class IdentityInvokedBy(TypedDict, total=False):
+    StandardMessages: Required[str]
+    TargetedMessages: Required[str]
+
+
+class IdentityLexConfiguration(TypedDict, total=False):
+    RespondsTo: str | None
+    InvokedBy: IdentityInvokedBy | None
+    LexBotAliasArn: Required[str]
+    LocaleId: Required[str]
+    WelcomeIntent: str | None
+
+
+class IdentityConfiguration(TypedDict, total=False):
+    Lex: Required[IdentityLexConfiguration]
+
+
+class IdentityCreateAppInstanceBotRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    Name: str
+    Metadata: str
+    ClientRequestToken: Required[str]
+    Tags: list[IdentityTag]
+    Configuration: Required[IdentityConfiguration]
+
+
 class IdentityExpirationSettings(TypedDict, total=False):
     ExpirationDays: Required[int]
     ExpirationCriterion: Required[str]
@@ -51,8 +77,17 @@ class IdentityDeleteAppInstanceAdminRequest(TypedDict, total=False):
     AppInstanceArn: Required[str]
 
 
+class IdentityDeleteAppInstanceBotRequest(TypedDict, total=False):
+    AppInstanceBotArn: Required[str]
+
+
 class IdentityDeleteAppInstanceUserRequest(TypedDict, total=False):
     AppInstanceUserArn: Required[str]
+
+
+class IdentityDeregisterAppInstanceUserEndpointRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+    EndpointId: Required[str]
 
 
 class IdentityDescribeAppInstanceRequest(TypedDict, total=False):
@@ -64,8 +99,17 @@ class IdentityDescribeAppInstanceAdminRequest(TypedDict, total=False):
     AppInstanceArn: Required[str]
 
 
+class IdentityDescribeAppInstanceBotRequest(TypedDict, total=False):
+    AppInstanceBotArn: Required[str]
+
+
 class IdentityDescribeAppInstanceUserRequest(TypedDict, total=False):
     AppInstanceUserArn: Required[str]
+
+
+class IdentityDescribeAppInstanceUserEndpointRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+    EndpointId: Required[str]
 
 
 class IdentityGetAppInstanceRetentionSettingsRequest(TypedDict, total=False):
@@ -74,6 +118,18 @@ class IdentityGetAppInstanceRetentionSettingsRequest(TypedDict, total=False):
 
 class IdentityListAppInstanceAdminsRequest(TypedDict, total=False):
     AppInstanceArn: Required[str]
+    MaxResults: int
+    NextToken: str
+
+
+class IdentityListAppInstanceBotsRequest(TypedDict, total=False):
+    AppInstanceArn: Required[str]
+    MaxResults: int
+    NextToken: str
+
+
+class IdentityListAppInstanceUserEndpointsRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
     MaxResults: int
     NextToken: str
 
@@ -107,16 +163,45 @@ class IdentityPutAppInstanceUserExpirationSettingsRequest(TypedDict, total=False
     ExpirationSettings: IdentityExpirationSettings
 
 
+class IdentityEndpointAttributes(TypedDict, total=False):
+    DeviceToken: Required[str]
+    VoipDeviceToken: str | None
+
+
+class IdentityRegisterAppInstanceUserEndpointRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+    Name: str
+    Type: Required[str]
+    ResourceArn: Required[str]
+    EndpointAttributes: Required[IdentityEndpointAttributes]
+    ClientRequestToken: Required[str]
+    AllowMessages: str
+
+
 class IdentityUpdateAppInstanceRequest(TypedDict, total=False):
     AppInstanceArn: Required[str]
     Name: Required[str]
     Metadata: Required[str]
 
 
+class IdentityUpdateAppInstanceBotRequest(TypedDict, total=False):
+    AppInstanceBotArn: Required[str]
+    Name: Required[str]
+    Metadata: Required[str]
+    Configuration: IdentityConfiguration
+
+
 class IdentityUpdateAppInstanceUserRequest(TypedDict, total=False):
     AppInstanceUserArn: Required[str]
     Name: Required[str]
     Metadata: Required[str]
+
+
+class IdentityUpdateAppInstanceUserEndpointRequest(TypedDict, total=False):
+    AppInstanceUserArn: Required[str]
+    EndpointId: Required[str]
+    Name: str
+    AllowMessages: str
 
 
 class IdentityCreateAppInstanceResponse(TypedDict, total=False):
@@ -131,6 +216,10 @@ class IdentityIdentity(TypedDict, total=False):
 class IdentityCreateAppInstanceAdminResponse(TypedDict, total=False):
     AppInstanceAdmin: IdentityIdentity | None
     AppInstanceArn: str | None
+
+
+class IdentityCreateAppInstanceBotResponse(TypedDict, total=False):
+    AppInstanceBotArn: str | None
 
 
 class IdentityCreateAppInstanceUserResponse(TypedDict, total=False):
@@ -159,6 +248,19 @@ class IdentityDescribeAppInstanceAdminResponse(TypedDict, total=False):
     AppInstanceAdmin: IdentityAppInstanceAdmin | None
 
 
+class IdentityAppInstanceBot(TypedDict, total=False):
+    AppInstanceBotArn: str | None
+    Name: str | None
+    Configuration: IdentityConfiguration | None
+    CreatedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+    Metadata: str | None
+
+
+class IdentityDescribeAppInstanceBotResponse(TypedDict, total=False):
+    AppInstanceBot: IdentityAppInstanceBot | None
+
+
 class IdentityAppInstanceUser(TypedDict, total=False):
     AppInstanceUserArn: str | None
     Name: str | None
@@ -170,6 +272,28 @@ class IdentityAppInstanceUser(TypedDict, total=False):
 
 class IdentityDescribeAppInstanceUserResponse(TypedDict, total=False):
     AppInstanceUser: IdentityAppInstanceUser | None
+
+
+class IdentityEndpointState(TypedDict, total=False):
+    Status: Required[str]
+    StatusReason: str | None
+
+
+class IdentityAppInstanceUserEndpoint(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    EndpointId: str | None
+    Name: str | None
+    Type: str | None
+    ResourceArn: str | None
+    EndpointAttributes: IdentityEndpointAttributes | None
+    CreatedTimestamp: float | None
+    LastUpdatedTimestamp: float | None
+    AllowMessages: str | None
+    EndpointState: IdentityEndpointState | None
+
+
+class IdentityDescribeAppInstanceUserEndpointResponse(TypedDict, total=False):
+    AppInstanceUserEndpoint: IdentityAppInstanceUserEndpoint | None
 
 
 class IdentityGetAppInstanceRetentionSettingsResponse(TypedDict, total=False):
@@ -184,6 +308,32 @@ class IdentityAppInstanceAdminSummary(TypedDict, total=False):
 class IdentityListAppInstanceAdminsResponse(TypedDict, total=False):
     AppInstanceArn: str | None
     AppInstanceAdmins: Sequence[IdentityAppInstanceAdminSummary] | None
+    NextToken: str | None
+
+
+class IdentityAppInstanceBotSummary(TypedDict, total=False):
+    AppInstanceBotArn: str | None
+    Name: str | None
+    Metadata: str | None
+
+
+class IdentityListAppInstanceBotsResponse(TypedDict, total=False):
+    AppInstanceArn: str | None
+    AppInstanceBots: Sequence[IdentityAppInstanceBotSummary] | None
+    NextToken: str | None
+
+
+class IdentityAppInstanceUserEndpointSummary(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    EndpointId: str | None
+    Name: str | None
+    Type: str | None
+    AllowMessages: str | None
+    EndpointState: IdentityEndpointState | None
+
+
+class IdentityListAppInstanceUserEndpointsResponse(TypedDict, total=False):
+    AppInstanceUserEndpoints: Sequence[IdentityAppInstanceUserEndpointSummary] | None
     NextToken: str | None
 
 
@@ -220,12 +370,26 @@ class IdentityPutAppInstanceUserExpirationSettingsResponse(TypedDict, total=Fals
     ExpirationSettings: IdentityExpirationSettings | None
 
 
+class IdentityRegisterAppInstanceUserEndpointResponse(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    EndpointId: str | None
+
+
 class IdentityUpdateAppInstanceResponse(TypedDict, total=False):
     AppInstanceArn: str | None
 
 
+class IdentityUpdateAppInstanceBotResponse(TypedDict, total=False):
+    AppInstanceBotArn: str | None
+
+
 class IdentityUpdateAppInstanceUserResponse(TypedDict, total=False):
     AppInstanceUserArn: str | None
+
+
+class IdentityUpdateAppInstanceUserEndpointResponse(TypedDict, total=False):
+    AppInstanceUserArn: str | None
+    EndpointId: str | None
 
 
 class MessagingAssociateChannelFlowRequest(TypedDict, total=False):

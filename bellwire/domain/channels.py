@@ -63,7 +63,7 @@ from bellwire.aws.shapes import (
     MessagingUpdateChannelResponse,
     NoOutput,
 )
-from bellwire.domain import shapes, sub_channels
+from bellwire.domain import push_filter, shapes, sub_channels
 from bellwire.domain.delivery import (
     BusEvent,
     ban_created,
@@ -607,6 +607,10 @@ def put_preferences(
     tx: Tx, call: Call, p: MessagingPutChannelMembershipPreferencesRequest
 ) -> Result[MessagingPutChannelMembershipPreferencesResponse]:
     who, m = _own_membership(tx, p)
+    try:
+        push_filter.check_preferences(p["Preferences"])
+    except push_filter.FilterRuleError as exc:
+        raise BadRequest(f"Preferences.PushNotifications: {exc}.") from None
     tx.set_preferences(who.channel.arn, m.member_arn, p["Preferences"], call.now)
     names = _names(tx, m.member_arn)
     return Result(

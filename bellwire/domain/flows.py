@@ -40,7 +40,7 @@ from bellwire.aws.shapes import (
     MessagingUpdateChannelFlowResponse,
     NoOutput,
 )
-from bellwire.domain import shapes
+from bellwire.domain import bots, push, shapes
 from bellwire.domain.delivery import BusEvent, message_event, sender_only_event
 from bellwire.domain.identity import require_app_instance
 from bellwire.domain.operation import (
@@ -418,7 +418,8 @@ def callback(
 def _with(
     output: MessagingChannelFlowCallbackResponse, result: AnyResult
 ) -> Result[MessagingChannelFlowCallbackResponse]:
-    return Result(output, result.events)
+    # The settled message's bot calls and pushes go on with it.
+    return Result(output, result.events, bot_calls=result.bot_calls, pushes=result.pushes)
 
 
 def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result[dict[str, bool]]:
@@ -463,6 +464,13 @@ def settle(
             if persistent:
                 _store(tx, m, seq=seq, now=m.last_updated, edited=False)
             events.append(_to_members(EventType.CREATE_CHANNEL_MESSAGE, m, seq))
+            # Bots and pushes see the message as the flow let it through.
+            return Result(
+                {},
+                events,
+                bot_calls=bots.calls_for(tx, channel.app_instance_arn, m),
+                pushes=push.pushes_for(tx, m),
+            )
         elif state == "DENIED":
             # Nothing of a denied message is kept (GetChannelMessageStatus: not found).
             if persistent:

@@ -70,7 +70,9 @@ def require_app_instance(tx: Tx, arn: str) -> AppInstance:
 
 
 def require_user(tx: Tx, arn: str) -> AppInstanceUser:
-    found = tx.user(arn)
+    parsed = arns.parse(arn)
+    # A bot's identity is a users row too, but it is no AppInstanceUser.
+    found = tx.user(arn) if parsed is not None and parsed.kind == "user" else None
     if found is None:
         raise NotFound(f"The app instance user {arn} does not exist.")
     return found

@@ -29,7 +29,7 @@ from bellwire.aws.shapes import (
     MessagingUpdateChannelReadMarkerResponse,
     NoOutput,
 )
-from bellwire.domain import flows, shapes, sub_channels
+from bellwire.domain import bots, flows, push, shapes, sub_channels
 from bellwire.domain.delivery import message_event
 from bellwire.domain.operation import (
     Call,
@@ -184,7 +184,12 @@ def send_message(
         "SubChannelId": message.sub_channel_id,
     }
     remember(tx, call, scope, p, output)
-    return Result(output, [event])
+    return Result(
+        output,
+        [event],
+        bot_calls=bots.calls_for(tx, who.channel.app_instance_arn, message),
+        pushes=push.pushes_for(tx, message),
+    )
 
 
 @operation("GetChannelMessage", writes=False)

@@ -22,6 +22,7 @@ from bellwire.domain.elastic import ElasticLimits
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
+from bellwire.records.bots import BotCall, PushCall
 from bellwire.records.flows import FlowInvocation
 from bellwire.records.iam import IamChange
 from bellwire.resources import ResourceMap
@@ -73,6 +74,9 @@ class Result(Generic[Out_co]):
     exports: list[StreamEvent] = field(default_factory=list)
     # Messages handed to a channel flow's processor, invoked once the write is committed.
     invocations: list[FlowInvocation] = field(default_factory=list)
+    # Bots a sent message invokes, and devices it is pushed to: called once committed.
+    bot_calls: list[BotCall] = field(default_factory=list)
+    pushes: list[PushCall] = field(default_factory=list)
 
 
 # What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as

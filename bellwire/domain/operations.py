@@ -2,11 +2,13 @@
 
 from bellwire.aws.genshapes import generate, models_of
 from bellwire.domain import (
+    bots,
     channels,
     flows,
     iam,
     identity,
     messages,
+    push,
     streaming,
     sts,
     sub_channels,
@@ -17,12 +19,14 @@ from bellwire.domain.operation import REGISTRY
 
 __all__ = [
     "REGISTRY",
+    "bots",
     "channels",
     "flows",
     "iam",
     "identity",
     "implemented",
     "messages",
+    "push",
     "shapes_source",
     "streaming",
     "sts",

@@ -19,9 +19,10 @@ INVALID_BEARER = (
 
 
 def bearer_user(tx: Tx, bearer: str | None) -> AppInstanceUser:
-    """The AppInstanceUser named by ``x-amz-chime-bearer``; anything else is Unauthorized."""
+    """The AppInstanceUser or AppInstanceBot named by ``x-amz-chime-bearer`` (a bot's identity
+    is a users row under its own ARN); anything else is Unauthorized."""
     parsed = arns.parse(bearer) if bearer else None
-    if parsed is None or parsed.kind != "user":
+    if parsed is None or parsed.kind not in ("user", "bot"):
         raise UnauthorizedClient(INVALID_BEARER)
     user = tx.user(bearer or "")
     if user is None:

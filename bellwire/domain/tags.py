@@ -32,6 +32,8 @@ def _require_resource(tx: Tx, arn: str) -> str:
         if parsed.kind == "channel"
         else tx.flow(arn) is not None
         if parsed.kind == "channel-flow"
+        else tx.bot(arn) is not None
+        if parsed.kind == "bot"
         else False
     )
     if not exists:

@@ -8,6 +8,7 @@ implemented operations against botocore's models: every modeled operation is in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bellwire.aws.errors import BadRequest, InvalidAction
@@ -15,22 +16,9 @@ from bellwire.aws.shapes import NoOutput
 from bellwire.domain.operation import Call, Result, operation
 from bellwire.store.base import Tx
 
-FEATURES: dict[str, tuple[str, ...]] = {
-    "App instance bots": (
-        "CreateAppInstanceBot",
-        "DescribeAppInstanceBot",
-        "UpdateAppInstanceBot",
-        "DeleteAppInstanceBot",
-        "ListAppInstanceBots",
-    ),
-    "App instance user endpoints": (
-        "RegisterAppInstanceUserEndpoint",
-        "DescribeAppInstanceUserEndpoint",
-        "UpdateAppInstanceUserEndpoint",
-        "DeregisterAppInstanceUserEndpoint",
-        "ListAppInstanceUserEndpoints",
-    ),
-}
+# Every Chime feature of the pinned models is served; a newer model's operations land here
+# (feature name -> operations) until they are, refused with a BadRequest.
+FEATURES: dict[str, tuple[str, ...]] = {}
 
 
 # IAM serves users, access keys, roles and inline policies: what a Chime backend needs.
@@ -255,11 +243,17 @@ STS_FEATURES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _refuse(feature: str, name: str) -> None:
+def refusal(feature: str, name: str) -> Callable[[Tx, Call, dict[str, Any]], Result[NoOutput]]:
+    """The handler of a refused Chime operation: a BadRequest naming its feature."""
+
     def refuse(tx: Tx, call: Call, p: dict[str, Any]) -> Result[NoOutput]:
         raise BadRequest(f"{feature} are not supported by this server yet ({name}).")
 
-    operation(name, writes=False, refused=True)(refuse)
+    return refuse
+
+
+def _refuse(feature: str, name: str) -> None:
+    operation(name, writes=False, refused=True)(refusal(feature, name))
 
 
 for _feature, _names in FEATURES.items():

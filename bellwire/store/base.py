@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+from bellwire.records.bots import AppInstanceBot, UserEndpoint
 from bellwire.records.chime import (
     Admin,
     AppInstance,
@@ -342,6 +343,32 @@ class Iam(Protocol):
     def iam_version(self) -> int: ...
 
 
+class Bots(Protocol):
+    """AppInstanceBots (their configuration) and users' push endpoints."""
+
+    def insert_bot(self, b: AppInstanceBot) -> None: ...
+    def bot(self, arn: str) -> AppInstanceBot | None: ...
+    def update_bot(
+        self, arn: str, name: str, metadata: str | None, configuration: Any, now: float
+    ) -> None: ...
+    def list_bots(
+        self, app_instance_arn: str, after: str | None, limit: int
+    ) -> list[AppInstanceBot]: ...
+    def delete_bot(self, arn: str) -> None: ...
+    def bots_in_channel(self, app_instance_arn: str, channel_arn: str) -> list[AppInstanceBot]: ...
+    def count_shown_members(self, channel_arn: str) -> int: ...
+    def insert_endpoint(self, e: UserEndpoint) -> None: ...
+    def endpoint(self, user_arn: str, endpoint_id: str) -> UserEndpoint | None: ...
+    def update_endpoint(
+        self, user_arn: str, endpoint_id: str, name: str | None, allow_messages: str, now: float
+    ) -> None: ...
+    def delete_endpoint(self, user_arn: str, endpoint_id: str) -> None: ...
+    def list_endpoints(
+        self, user_arn: str, after: str | None, limit: int
+    ) -> list[UserEndpoint]: ...
+    def push_targets(self, channel_arn: str) -> list[tuple[str, Any, UserEndpoint]]: ...
+
+
 class Tx(
     Results,
     Identity,
@@ -349,6 +376,7 @@ class Tx(
     Channels,
     Messages,
     Flows,
+    Bots,
     SubChannels,
     Snapshots,
     Exports,

@@ -311,6 +311,32 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO iam_version (id, version) VALUES (1, 0);
     """,
+    # 9: AppInstanceBots (their configuration; their identity in channels is a users row under
+    # the same ARN) and the push endpoints of users.
+    """
+    CREATE TABLE app_instance_bots (
+        arn TEXT PRIMARY KEY,
+        app_instance_arn TEXT NOT NULL,
+        name TEXT NOT NULL,
+        metadata TEXT,
+        configuration TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX app_instance_bots_by_app_instance ON app_instance_bots (app_instance_arn, arn);
+    CREATE TABLE user_endpoints (
+        user_arn TEXT NOT NULL,
+        endpoint_id TEXT NOT NULL,
+        name TEXT,
+        type TEXT NOT NULL,
+        resource_arn TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        allow_messages TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (user_arn, endpoint_id)
+    );
+    """,
 )
 
 

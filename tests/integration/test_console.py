@@ -257,7 +257,7 @@ def test_listings_are_paginated_by_key(bellwire_server: RunningServer) -> None:
     assert 'rel="next"' not in second.text
 
 
-def test_channel_messages_newest_first_and_unsupported_features(
+def test_channel_messages_newest_first_and_sub_channels_tab(
     bellwire_server: RunningServer,
 ) -> None:
     world = World.create(bellwire_server, "chan")
@@ -277,8 +277,28 @@ def test_channel_messages_newest_first_and_unsupported_features(
     # Sub-channels are listed through ListSubChannels, which needs an admin as bearer.
     sub = root.get(f"/console/channel?arn={quote(channel)}&tab=subchannels")
     assert sub.status == 200 and "add an AppInstanceAdmin" in sub.text
-    bots = root.get(f"/console/app?arn={quote(world.app_arn)}&tab=bots")
-    assert bots.status == 200 and "not supported by this server" in bots.text
+
+
+def test_an_app_instance_tab_lists_its_bots(
+    bellwire_server_factory: Callable[..., RunningServer],
+) -> None:
+    alias = "arn:aws:lex:us-east-1:123456789012:bot-alias/CONSOLEBOT/ALIAS00001"
+    running = bellwire_server_factory(resources={alias: "http://127.0.0.1:9/"})  # never called
+    world = World.create(running, "bots")
+    root = signed_in(running)
+    tab = f"/console/app?arn={quote(world.app_arn)}&tab=bots"
+    empty = root.get(tab)
+    assert empty.status == 200 and "No bots." in empty.text
+    bot = world.identity.create_app_instance_bot(
+        AppInstanceArn=world.app_arn,
+        Name="Helpdesk <bot>",
+        Configuration={"Lex": {"LexBotAliasArn": alias, "LocaleId": "en_US"}},
+        ClientRequestToken=uuid.uuid4().hex,
+    )["AppInstanceBotArn"]
+    page = root.get(tab)
+    assert page.status == 200 and "not supported" not in page.text
+    # ListAppInstanceBots' columns: the bot's ARN and its name, escaped.
+    assert bot in page.text and "Helpdesk &lt;bot&gt;" in page.text
 
 
 def test_console_can_be_turned_off(bellwire_server_factory: Callable[..., RunningServer]) -> None:

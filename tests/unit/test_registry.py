@@ -7,6 +7,7 @@ lack. An operation a newer model adds still answers the service's modeled refusa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import cast
 
 import pytest
 
@@ -14,7 +15,9 @@ from bellwire.api.operations import find
 from bellwire.aws.errors import AwsError, BadRequest, InvalidAction
 from bellwire.aws.model import IAM, IDENTITY, MESSAGING, STS, load_service_model
 from bellwire.domain import unsupported
+from bellwire.domain.operation import Call
 from bellwire.domain.operations import REGISTRY
+from bellwire.store.base import Tx
 
 
 def modeled() -> dict[str, set[str]]:
@@ -108,6 +111,19 @@ def test_an_operation_the_registry_lacks_answers_a_modeled_refusal(
         find(service, name)
     assert caught.value.status == 400
     assert f"{name} is not supported by this server" in caught.value.message
+
+
+def test_a_refused_chime_feature_answers_a_bad_request_naming_it() -> None:
+    """Every Chime feature of the pinned models is served, so no refusal is registered now;
+    the handler a feature gets when a newer model brings one still answers a BadRequest."""
+    refuse = unsupported.refusal("Frobnications", "FrobnicateChannel")
+    call = Call(region="us-east-1", account_id="123456789012", now=0.0)
+    with pytest.raises(BadRequest) as caught:
+        refuse(cast(Tx, None), call, {})  # refuses before touching the transaction
+    assert caught.value.status == 400
+    assert "Frobnications are not supported by this server yet (FrobnicateChannel)" in (
+        caught.value.message
+    )
 
 
 def test_authorization_resources_are_declared_per_operation() -> None:

@@ -22,6 +22,7 @@ AGGREGATES = [
     base.Channels,
     base.Messages,
     base.Flows,
+    base.Bots,
     base.SubChannels,
     base.Snapshots,
     base.Exports,

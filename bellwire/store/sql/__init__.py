@@ -7,6 +7,7 @@ aggregate's class, not the whole transaction.
 
 from __future__ import annotations
 
+from bellwire.store.sql.bots import BotsSql
 from bellwire.store.sql.common import Cursor, Row
 from bellwire.store.sql.exports import ExportsSql
 from bellwire.store.sql.flows import FlowsSql
@@ -30,6 +31,7 @@ class SqlTx(
     SnapshotsSql,
     SubChannelsSql,
     FlowsSql,
+    BotsSql,
     ExportsSql,
     UpkeepSql,
     IamSql,

@@ -61,6 +61,8 @@ class IdentitySql(ChannelsSql):
         for user_arn in users:
             self.delete_user(user_arn)
         self._run("DELETE FROM admins WHERE app_instance_arn = ?", (arn,))
+        # The bots' identities went with the users above.
+        self._run("DELETE FROM app_instance_bots WHERE app_instance_arn = ?", (arn,))
         self._run("DELETE FROM streaming_configurations WHERE app_instance_arn = ?", (arn,))
         self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
         self._run("DELETE FROM app_instances WHERE arn = ?", (arn,))
@@ -113,7 +115,9 @@ class IdentitySql(ChannelsSql):
         self, app_instance_arn: str, after: str | None, limit: int
     ) -> list[AppInstanceUser]:
         rows = self._all(
-            self._USER + " WHERE app_instance_arn = ? AND arn > ? ORDER BY arn LIMIT ?",
+            # A bot's identity is a users row too; it is no AppInstanceUser.
+            self._USER + " WHERE app_instance_arn = ? AND arn > ? "
+            "AND arn NOT IN (SELECT arn FROM app_instance_bots) ORDER BY arn LIMIT ?",
             (app_instance_arn, after or "", limit),
         )
         return [AppInstanceUser(*r) for r in rows]
@@ -145,6 +149,7 @@ class IdentitySql(ChannelsSql):
         self._run("DELETE FROM bans WHERE member_arn = ?", (arn,))
         self._run("DELETE FROM admins WHERE admin_arn = ?", (arn,))
         self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
+        self._run("DELETE FROM user_endpoints WHERE user_arn = ?", (arn,))
         self._run("DELETE FROM users WHERE arn = ?", (arn,))
         return channels
 

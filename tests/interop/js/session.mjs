@@ -13,7 +13,8 @@
 // message{type,headers,payload}, didStop{code,reason}, startResolved, startRejected{code,reason},
 // sent{id,messageId,subChannelId}, subChannels{id,subChannels}, stopCalled, log{level,msg}, plus
 // the harness's error events.
-// Commands read from stdin: {"cmd":"send", id, channel, content, type, persistence, subChannelId},
+// Commands read from stdin: {"cmd":"send", id, channel, content, type, persistence, subChannelId,
+// messageAttributes},
 // {"cmd":"listSubChannels", id, channel, bearer},
 // {"cmd":"stop"}, {"cmd":"exit"}.
 
@@ -88,6 +89,7 @@ readCommands(async command => {
           Type: command.type ?? 'STANDARD',
           Persistence: command.persistence ?? 'PERSISTENT',
           Metadata: command.metadata,
+          MessageAttributes: command.messageAttributes,
           SubChannelId: command.subChannelId,
           ChimeBearer: userArn,
         }),
