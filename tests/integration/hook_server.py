@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from aiohttp import web
+from threaded_http import ThreadedHttp
 
 from bellwire import webhook
 
@@ -55,9 +56,7 @@ class Hook:
     refused: int = 0
     url: str = ""
     _hold: threading.Event = field(default_factory=threading.Event)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-    _runner: web.AppRunner | None = None
+    _server: ThreadedHttp = field(default_factory=lambda: ThreadedHttp("test-hook"))
 
     def __post_init__(self) -> None:
         self._hold.set()
@@ -90,37 +89,10 @@ class Hook:
         return web.json_response(answer, status=status)
 
     def start(self) -> Hook:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-
-            async def boot() -> None:
-                app = web.Application()
-                app.router.add_post("/{tail:.*}", self._handle)
-                self._runner = web.AppRunner(app, access_log=None)
-                await self._runner.setup()
-                site = web.TCPSite(self._runner, "127.0.0.1", 0)
-                await site.start()
-                self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hook"
-                ready.set()
-
-            loop.run_until_complete(boot())
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="test-hook", daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        port = self._server.start("/{tail:.*}", self._handle)
+        self.url = f"http://127.0.0.1:{port}/hook"
         return self
 
     def stop(self) -> None:
         self.release()
-        if self._loop is None or self._runner is None:
-            return
-        runner = self._runner
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._server.stop()
