@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -45,6 +45,7 @@ from bellwire.log_throttle import Throttle
 from bellwire.store.base import IamTx, StoreClosed, StoreUnavailable
 from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statements
 from bellwire.store.sql import Row, SqlTx
+from bellwire.store.units import Outcome, Unit, dispatch
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -237,17 +238,6 @@ class _PgTx(SqlTx):
 # --- the engine ------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Unit(Generic[T]):
-    fn: Callable[[IamTx], T]
-    future: asyncio.Future[T]
-    loop: asyncio.AbstractEventLoop
-    committed: Callable[[T], None] | None
-
-
-Outcome = tuple[_Unit[Any], bool, Any]
-
-
 class _Conflict(Exception):
     """The batch met a concurrent writer; it was rolled back and may run again."""
 
@@ -320,7 +310,7 @@ class PostgresStore:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         slot = zlib.crc32(key.encode()) if key is not None else next(self._next)
-        self._queues[slot % len(self._queues)].put(_Unit(fn, future, loop, committed))
+        self._queues[slot % len(self._queues)].put(Unit(fn, future, loop, committed))
         return await future
 
     def _write_loop(self, units: queue.SimpleQueue[Any]) -> None:
@@ -331,7 +321,7 @@ class PostgresStore:
                 first = units.get()
                 if first is _STOP:
                     return
-                batch: list[_Unit[Any]] = [first]
+                batch: list[Unit[Any]] = [first]
                 stop_after = False
                 while len(batch) < self._max_batch:
                     try:
@@ -353,7 +343,7 @@ class PostgresStore:
         self,
         conn: psycopg.Connection[Any] | None,
         cache: dict[str, str],
-        batch: list[_Unit[Any]],
+        batch: list[Unit[Any]],
     ) -> psycopg.Connection[Any] | None:
         """Commit ``batch`` (again unit by unit after a conflict); returns the connection to
         keep, None if it was lost."""
@@ -404,7 +394,7 @@ class PostgresStore:
         self,
         conn: psycopg.Connection[Any],
         cache: dict[str, str],
-        batch: list[_Unit[Any]],
+        batch: list[Unit[Any]],
         alone: bool = False,
     ) -> None:
         pg = conn.cursor()
@@ -466,7 +456,7 @@ class PostgresStore:
                 self._on_commit(seconds, len(batch))
             except Exception:
                 log.exception("commit observer failed")
-        self._order.finish(tx.ticket, lambda: self._dispatch(outcomes))
+        self._order.finish(tx.ticket, lambda: dispatch(outcomes))
 
     def _abandon(self, conn: psycopg.Connection[Any], tx: _PgTx) -> None:
         if not conn.closed and not conn.broken:
@@ -474,22 +464,13 @@ class PostgresStore:
                 conn.execute("ROLLBACK")
         self._order.leave(tx.ticket, list(tx.ticket.channels))
 
-    def _fail(self, batch: list[_Unit[Any]], exc: BaseException) -> None:
+    def _fail(self, batch: list[Unit[Any]], exc: BaseException) -> None:
         with self._log_lock:  # writer threads share it
             dropped = self._log_throttle.allow("write failed", time.monotonic())
         if dropped is not None:
             more = f" ({dropped} more failed batches not logged)" if dropped else ""
             log.warning("store write failed: %s%s", exc, more)
-        self._dispatch([(unit, False, exc) for unit in batch])
-
-    def _dispatch(self, outcomes: list[Outcome]) -> None:
-        # Resolve in queue order on each loop, as the embedded engine does.
-        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
-        for outcome in outcomes:
-            by_loop.setdefault(outcome[0].loop, []).append(outcome)
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
-                loop.call_soon_threadsafe(_resolve, items)
+        dispatch([(unit, False, exc) for unit in batch])
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -557,21 +538,6 @@ class PostgresStore:
         for conn in self._reader_conns:
             with contextlib.suppress(Exception):
                 conn.close()
-
-
-def _resolve(items: list[Outcome]) -> None:
-    for unit, ok, value in items:
-        if ok and unit.committed is not None:
-            try:
-                unit.committed(value)
-            except Exception:
-                log.exception("after-commit consumer failed")
-        if unit.future.done():
-            continue
-        if ok:
-            unit.future.set_result(value)
-        else:
-            unit.future.set_exception(value)
 
 
 def _warn_on_collation(conn: psycopg.Connection[Any]) -> None:

@@ -9,7 +9,6 @@ commit returned, so a 2xx answer always means the change is on disk.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import queue
 import sqlite3
@@ -17,24 +16,16 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from bellwire.store.base import IamTx, StoreClosed
 from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statements
 from bellwire.store.sql import SqlTx
+from bellwire.store.units import Outcome, Unit, dispatch
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class _Unit(Generic[T]):
-    fn: Callable[[IamTx], T]
-    future: asyncio.Future[T]
-    loop: asyncio.AbstractEventLoop
-    committed: Callable[[T], None] | None
 
 
 _STOP = object()
@@ -117,7 +108,7 @@ class SqliteStore:
             raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Unit(fn, future, loop, committed))
+        self._queue.put(Unit(fn, future, loop, committed))
         return await future
 
     def _write_loop(self) -> None:
@@ -129,7 +120,7 @@ class SqliteStore:
                 first = self._queue.get()
                 if first is _STOP:
                     return
-                batch: list[_Unit[Any]] = [first]
+                batch: list[Unit[Any]] = [first]
                 stop_after = False
                 while len(batch) < self._max_batch:
                     try:
@@ -147,9 +138,9 @@ class SqliteStore:
             conn.close()
 
     def _run_batch(
-        self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, tx: SqlTx, batch: list[_Unit[Any]]
+        self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, tx: SqlTx, batch: list[Unit[Any]]
     ) -> None:
-        outcomes: list[tuple[_Unit[Any], bool, Any]] = []
+        outcomes: list[Outcome] = []
         started = time.perf_counter()
         committed: float | None = None
         try:
@@ -172,11 +163,6 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.rollback()
             outcomes = [(unit, False, exc) for unit in batch]
-        # Resolve in queue order on each loop, so events of one channel are published in the
-        # order their sequence numbers were taken.
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Unit[Any], bool, Any]]] = {}
-        for outcome in outcomes:
-            by_loop.setdefault(outcome[0].loop, []).append(outcome)
         # Observed before the answers go out (a histogram sample costs microseconds), so that a
         # client that got its 2xx finds its commit counted in the next scrape.
         if committed is not None and self._on_commit is not None:
@@ -184,23 +170,7 @@ class SqliteStore:
                 self._on_commit(committed, len(batch))
             except Exception:
                 log.exception("commit observer failed")
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
-                loop.call_soon_threadsafe(self._resolve, items)
-
-    def _resolve(self, items: list[tuple[_Unit[Any], bool, Any]]) -> None:
-        for unit, ok, value in items:
-            if ok and unit.committed is not None:
-                try:
-                    unit.committed(value)
-                except Exception:
-                    log.exception("after-commit consumer failed")
-            if unit.future.done():
-                continue
-            if ok:
-                unit.future.set_result(value)
-            else:
-                unit.future.set_exception(value)
+        dispatch(outcomes)
 
     # --- reads --------------------------------------------------------------------------------
 
