@@ -464,12 +464,20 @@ async def test_workers_share_one_port_and_are_nodes_of_the_cluster(nodes: Cluste
             MemberArns=users[10:],
             ChimeBearer=users[0],
         )
-        clients = [await connect(workers, user) for user in users]
-        leases: set[str] = set()
-        with redis.Redis.from_url(nodes.redis.url) as registry:
-            for user in users:
-                for holder in registry.hvals(f"{nodes.prefix}:leases:{{{user}}}"):
-                    leases.add(holder.decode().split(" ", 1)[1].split("/")[0])
+        # The node answers once its first worker listens; the second may bind a moment later,
+        # so connect again (a fresh spread by the kernel) until both hold sessions.
+        for _ in range(8):
+            clients = [await connect(workers, user) for user in users]
+            leases: set[str] = set()
+            with redis.Redis.from_url(nodes.redis.url) as registry:
+                for user in users:
+                    for holder in registry.hvals(f"{nodes.prefix}:leases:{{{user}}}"):
+                        leases.add(holder.decode().split(" ", 1)[1].split("/")[0])
+            if len(leases) == 2:
+                break
+            for client in clients:
+                await client.close()
+            await asyncio.sleep(0.5)
         assert len(leases) == 2  # the kernel spread the connections over both workers
         wa.send(channel, users[0], "to all")  # through another node
         for client in clients:
