@@ -295,6 +295,11 @@ class Settings:
     word_filter_mask: str = _setting(
         "", "Comma-separated words the example processor replaces with asterisks."
     )
+    flow_max_processors: int = _setting(
+        3,
+        "Most processors a channel flow may have, invoked one after another in ExecutionOrder "
+        "(1-3, the model's bound; AWS's default quota is 1).",
+    )
     flow_callback_window_seconds: int = _setting(
         172800,
         "How long a channel flow processor has to call ChannelFlowCallback (AWS: 48 hours); "
@@ -404,6 +409,8 @@ class Settings:
             problems.append("bus_prefix must be a non-empty name without spaces or braces")
         if self.elastic_channels_per_app_instance < 0:
             problems.append("elastic_channels_per_app_instance must not be negative")
+        if not 1 <= self.flow_max_processors <= 3:
+            problems.append("flow_max_processors must be 1, 2 or 3 (the model's bound)")
         if self.elastic_max_sub_channels < 2:
             problems.append("elastic_max_sub_channels must be at least 2 (the model's minimum)")
         if self.prefetch_cache_bytes < 0:

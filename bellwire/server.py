@@ -204,6 +204,7 @@ class BellwireServer:
                 sub_channels_per_channel=s.elastic_max_sub_channels,
                 memberships_per_channel=s.elastic_max_memberships,
             ),
+            flow_max_processors=s.flow_max_processors,
         )
         webhook_secret = load_or_create_secret(s.data_dir, s.webhook_secret)
         self.word_filter = WordFilter(
