@@ -59,7 +59,7 @@ from bellwire.domain.operation import (
 )
 from bellwire.domain.roles import actor
 from bellwire.events import EventType, iso_timestamp
-from bellwire.records.chime import Message
+from bellwire.records.chime import Message, route_key
 from bellwire.records.flows import ChannelFlow, FlowInvocation
 from bellwire.resources import ResourceError
 from bellwire.store.base import Tx
@@ -316,7 +316,7 @@ def submit(
     seq = event_seq if event_seq is not None else tx.next_seq(message.channel_arn)
     event = sender_only_event(
         _PENDING[kind],
-        message.channel_arn,
+        route_key(message.channel_arn, message.sub_channel_id),
         seq,
         shapes.channel_message(pending, shapes.event_ts),
         message.sender_arn,
@@ -326,6 +326,8 @@ def submit(
         "MessageId": message.message_id,
         "Status": {"Value": "PENDING"},
     }
+    if message.sub_channel_id:
+        output["SubChannelId"] = message.sub_channel_id
     return Result(output, [event], invocations=[invocation])
 
 
@@ -350,6 +352,8 @@ def lambda_event(invocation: FlowInvocation) -> dict[str, Any]:
         "LastEditedTimestamp": iso_timestamp(m.last_edited) if m.last_edited else None,
         "Type": m.type,
         "CreatedTimestamp": iso_timestamp(m.created),
+        # An elastic channel's message names its sub-channel; the callback may name it back.
+        "SubChannelId": m.sub_channel_id,
     }
     return {
         "EventType": EVENT_TYPE,
@@ -407,8 +411,18 @@ def callback(
         raise Conflict(
             f"The CallbackId {p['CallbackId']} was already used with a different callback."
         )
-    if changed.get("SubChannelId"):
-        raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
+    sub = changed.get("SubChannelId")
+    if sub is not None and sub != invocation.message.get("sub_channel_id"):
+        # The message stays where it was sent: a processor cannot move it to another one.
+        raise BadRequest(
+            f"The message {invocation.message_id} was sent to "
+            + (
+                f"the sub-channel {invocation.message['sub_channel_id']}"
+                if invocation.message.get("sub_channel_id")
+                else "a channel without sub-channels"
+            )
+            + f", not to the sub-channel {sub}."
+        )
     if p.get("DeleteResource"):
         return _with(output, settle(tx, call.now, invocation, "DENIED", fingerprint=print_))
     updates = {
@@ -581,7 +595,7 @@ def _store(tx: Tx, m: Message, *, seq: int | None, now: float, edited: bool) -> 
 def _to_members(kind: EventType, m: Message, seq: int) -> BusEvent:
     return message_event(
         kind,
-        m.channel_arn,
+        route_key(m.channel_arn, m.sub_channel_id),  # an elastic channel: its sub-channel only
         seq,
         shapes.channel_message(m, shapes.event_ts),
         message_type=m.type,
@@ -594,7 +608,8 @@ def _to_sender(tx: Tx, kind: EventType, m: Message, status: str, detail: str | N
     payload = shapes.channel_message(dataclasses.replace(m, status=status), shapes.event_ts)
     if detail:
         payload["Status"] = {"Value": status, "Detail": detail[:256]}
-    return sender_only_event(kind, m.channel_arn, tx.next_seq(m.channel_arn), payload, m.sender_arn)
+    route = route_key(m.channel_arn, m.sub_channel_id)
+    return sender_only_event(kind, route, tx.next_seq(m.channel_arn), payload, m.sender_arn)
 
 
 def expired(tx: Tx, created_before: float, limit: int) -> list[str]:

@@ -65,6 +65,11 @@ def test_an_edit_carries_metadata_and_its_edit_time() -> None:
     )
 
 
+def test_an_elastic_channel_message_names_its_sub_channel() -> None:
+    message = lambda_event(invocation(sub_channel_id="s0"))["ChannelMessage"]
+    assert message["SubChannelId"] == "s0"
+
+
 def test_the_kit_parses_what_the_server_sends() -> None:
     event = flows.parse_event(json.dumps(lambda_event(invocation())).encode())
     assert (event.callback_id, event.channel_arn, event.message_id) == ("c" * 64, CHANNEL, "m1")
