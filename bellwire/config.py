@@ -231,8 +231,9 @@ class Settings:
     resources: ResourceMap = field(
         default_factory=ResourceMap,
         metadata={
-            "help": "ARN=URL pairs mapping the Lambda functions, Kinesis streams, Lex bot aliases "
-            "and Pinpoint applications that features name to URLs bellwire can reach: the "
+            "help": "ARN=URL pairs mapping the Lambda functions, Kinesis streams, Lex bot aliases, "
+            "Pinpoint applications and the default EventBridge bus that features name to URLs "
+            "bellwire can reach: the "
             "[resources] table of the TOML file, BELLWIRE_RESOURCES (pairs separated by "
             "whitespace), a repeated --resource ARN=URL; later layers win per ARN.",
             "secret": False,

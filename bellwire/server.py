@@ -223,6 +223,8 @@ class BellwireServer:
             s.resources,
             self._committed,
             window=s.flow_callback_window_seconds,
+            region=s.region,
+            account_id=s.account_id,
         )
         self.bots = BotInvoker(self.store, caller, s.resources, self._committed, now=self.clock.now)
         self.pusher = Pusher(caller, s.resources)
@@ -456,6 +458,8 @@ class BellwireServer:
             values["bellwire_flow_invocations_in_flight"] = self.invoker.in_flight
             values["bellwire_flow_invocations_total"] = self.invoker.invoked
             values["bellwire_flow_fallbacks_total"] = self.invoker.fell_back
+            values["bellwire_flow_failure_events_total"] = self.invoker.failure_events
+            values["bellwire_flow_failure_events_lost_total"] = self.invoker.failure_events_lost
         if self.bots is not None:
             values["bellwire_bot_answers_total"] = self.bots.answered
             values["bellwire_bot_failures_total"] = self.bots.failed

@@ -362,6 +362,49 @@ def lambda_event(invocation: FlowInvocation) -> dict[str, Any]:
     }
 
 
+FAILURE_SOURCE = "aws.chime"
+FAILURE_DETAIL_TYPE = "Chime ChannelFlow Processing Status"
+
+
+def default_event_bus(region: str, account_id: str) -> str:
+    """The ARN of the account's default EventBridge bus: what the ``[resources]`` map maps to
+    the URL that receives processor failure events."""
+    return f"arn:aws:events:{region}:{account_id}:event-bus/default"
+
+
+def failure_event(
+    invocation: FlowInvocation,
+    reason: str,
+    *,
+    region: str,
+    account_id: str,
+    event_id: str,
+    now: float,
+) -> dict[str, Any]:
+    """The EventBridge event AWS emits when a processor could not be invoked, whatever its
+    FallbackAction (the event-bridge-events guide): the EventBridge envelope, ``time`` in whole
+    seconds as EventBridge writes it."""
+    channel = arns.parse(invocation.channel_arn)
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": FAILURE_DETAIL_TYPE,
+        "source": FAILURE_SOURCE,
+        "account": account_id,
+        "time": (iso_timestamp(now) or "")[:19] + "Z",
+        "region": region,
+        "resources": [],
+        "detail": {
+            "eventType": "ProcessorInvocationFailure",
+            "appInstanceArn": channel.app_instance_arn if channel is not None else "",
+            "channelArn": invocation.channel_arn,
+            "messageId": invocation.message_id,
+            "processorResourceArn": invocation.processor["Configuration"]["Lambda"]["ResourceArn"],
+            "failureReason": reason,
+        },
+    }
+
+
 # --- how an invocation ends --------------------------------------------------------------------
 
 _CALLBACK_MEMBERS = {

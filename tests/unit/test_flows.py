@@ -119,3 +119,42 @@ def test_the_example_word_filter(content: str, decision: flows.Decision) -> None
     decide = flows.word_filter(deny=["spam"], mask=["darn"])
     event = flows.parse_event(lambda_event(invocation(content=content)))
     assert decide(event) == decision
+
+
+def test_the_failure_event_is_eventbridges() -> None:
+    from bellwire.domain.flows import default_event_bus, failure_event
+
+    app = "arn:aws:chime:us-east-1:123456789012:app-instance/a"
+    failed = FlowInvocation(
+        "c" * 64,
+        f"{app}/channel/c",
+        "m1",
+        "CREATE",
+        "flow",
+        {"Configuration": {"Lambda": {"ResourceArn": "arn:aws:lambda:us-east-1:1:function:f"}}},
+        {},
+        "PENDING",
+        0.0,
+    )
+    event = failure_event(
+        failed, "HTTP 503", region="us-east-1", account_id="1", event_id="e", now=1700000000.75
+    )
+    assert default_event_bus("us-east-1", "1") == "arn:aws:events:us-east-1:1:event-bus/default"
+    assert event == {
+        "version": "0",
+        "id": "e",
+        "detail-type": "Chime ChannelFlow Processing Status",
+        "source": "aws.chime",
+        "account": "1",
+        "time": "2023-11-14T22:13:20Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventType": "ProcessorInvocationFailure",
+            "appInstanceArn": app,
+            "channelArn": f"{app}/channel/c",
+            "messageId": "m1",
+            "processorResourceArn": "arn:aws:lambda:us-east-1:1:function:f",
+            "failureReason": "HTTP 503",
+        },
+    }
