@@ -80,6 +80,7 @@ from bellwire.sweeper import Sweeper
 from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
 from bellwire.wordfilter import PATH as WORD_FILTER_PATH
 from bellwire.wordfilter import WordFilter
+from bellwire.wordfilter import callback_principal as word_filter_principal
 
 if TYPE_CHECKING:  # imported (with its driver) only when a node runs on PostgreSQL
     from bellwire.store.postgres import PostgresStore
@@ -210,7 +211,7 @@ class BellwireServer:
         self.word_filter = WordFilter(
             webhook_secret,
             self.operations,
-            index.root.principal,
+            word_filter_principal(s.account_id, s.region),
             s.word_filter_deny,
             s.word_filter_mask,
         )

@@ -158,3 +158,27 @@ def test_the_failure_event_is_eventbridges() -> None:
             "failureReason": "HTTP 503",
         },
     }
+
+
+def test_the_built_in_word_filter_may_only_call_back() -> None:
+    """The in-process example processor calls back as a role session allowed
+    chime:ChannelFlowCallback on this server's app instances, and nothing else."""
+    from bellwire.aws.errors import AccessDenied
+    from bellwire.iam.authorize import authorize
+    from bellwire.wordfilter import callback_principal
+
+    principal = callback_principal("123456789012", "us-east-1")
+    assert not principal.is_root and principal.kind == "assumed-role"
+    assert principal.arn == (
+        "arn:aws:sts::123456789012:assumed-role/bellwire-word-filter/word-filter"
+    )
+    authorize(principal, "chime:ChannelFlowCallback", [CHANNEL])
+    for action, resource in [
+        ("chime:SendChannelMessage", CHANNEL),
+        ("chime:DeleteChannel", CHANNEL),
+        ("iam:CreateUser", "*"),
+        ("chime:ChannelFlowCallback", CHANNEL.replace("123456789012", "999999999999")),
+        ("chime:ChannelFlowCallback", CHANNEL.replace("us-east-1", "eu-west-1")),
+    ]:
+        with pytest.raises(AccessDenied):
+            authorize(principal, action, [resource])
