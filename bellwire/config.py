@@ -231,8 +231,9 @@ class Settings:
     resources: ResourceMap = field(
         default_factory=ResourceMap,
         metadata={
-            "help": "ARN=URL pairs mapping the Lambda functions, Kinesis streams, Lex bot aliases "
-            "and Pinpoint applications that features name to URLs bellwire can reach: the "
+            "help": "ARN=URL pairs mapping the Lambda functions, Kinesis streams, Lex bot aliases, "
+            "Pinpoint applications and the default EventBridge bus that features name to URLs "
+            "bellwire can reach: the "
             "[resources] table of the TOML file, BELLWIRE_RESOURCES (pairs separated by "
             "whitespace), a repeated --resource ARN=URL; later layers win per ARN.",
             "secret": False,
@@ -294,6 +295,11 @@ class Settings:
     )
     word_filter_mask: str = _setting(
         "", "Comma-separated words the example processor replaces with asterisks."
+    )
+    flow_max_processors: int = _setting(
+        3,
+        "Most processors a channel flow may have, invoked one after another in ExecutionOrder "
+        "(1-3, the model's bound; AWS's default quota is 1).",
     )
     flow_callback_window_seconds: int = _setting(
         172800,
@@ -404,6 +410,8 @@ class Settings:
             problems.append("bus_prefix must be a non-empty name without spaces or braces")
         if self.elastic_channels_per_app_instance < 0:
             problems.append("elastic_channels_per_app_instance must not be negative")
+        if not 1 <= self.flow_max_processors <= 3:
+            problems.append("flow_max_processors must be 1, 2 or 3 (the model's bound)")
         if self.elastic_max_sub_channels < 2:
             problems.append("elastic_max_sub_channels must be at least 2 (the model's minimum)")
         if self.prefetch_cache_bytes < 0:

@@ -189,6 +189,17 @@ SAMPLED: Final = (
         counter=True,
     ),
     Sampled(
+        "bellwire_flow_failure_events_total",
+        "Processor failure events (EventBridge's ProcessorInvocationFailure) accepted by the URL "
+        "mapped to the account's default event bus.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_flow_failure_events_lost_total",
+        "Processor failure events that the URL mapped to the default event bus did not accept.",
+        counter=True,
+    ),
+    Sampled(
         "bellwire_bot_answers_total",
         "Bot calls whose answer was posted in the channel as the bot's message.",
         counter=True,

@@ -80,6 +80,7 @@ from bellwire.sweeper import Sweeper
 from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
 from bellwire.wordfilter import PATH as WORD_FILTER_PATH
 from bellwire.wordfilter import WordFilter
+from bellwire.wordfilter import callback_principal as word_filter_principal
 
 if TYPE_CHECKING:  # imported (with its driver) only when a node runs on PostgreSQL
     from bellwire.store.postgres import PostgresStore
@@ -204,12 +205,13 @@ class BellwireServer:
                 sub_channels_per_channel=s.elastic_max_sub_channels,
                 memberships_per_channel=s.elastic_max_memberships,
             ),
+            flow_max_processors=s.flow_max_processors,
         )
         webhook_secret = load_or_create_secret(s.data_dir, s.webhook_secret)
         self.word_filter = WordFilter(
             webhook_secret,
             self.operations,
-            index.root.principal,
+            word_filter_principal(s.account_id, s.region),
             s.word_filter_deny,
             s.word_filter_mask,
         )
@@ -222,6 +224,8 @@ class BellwireServer:
             s.resources,
             self._committed,
             window=s.flow_callback_window_seconds,
+            region=s.region,
+            account_id=s.account_id,
         )
         self.bots = BotInvoker(self.store, caller, s.resources, self._committed, now=self.clock.now)
         self.pusher = Pusher(caller, s.resources)
@@ -455,6 +459,8 @@ class BellwireServer:
             values["bellwire_flow_invocations_in_flight"] = self.invoker.in_flight
             values["bellwire_flow_invocations_total"] = self.invoker.invoked
             values["bellwire_flow_fallbacks_total"] = self.invoker.fell_back
+            values["bellwire_flow_failure_events_total"] = self.invoker.failure_events
+            values["bellwire_flow_failure_events_lost_total"] = self.invoker.failure_events_lost
         if self.bots is not None:
             values["bellwire_bot_answers_total"] = self.bots.answered
             values["bellwire_bot_failures_total"] = self.bots.failed
