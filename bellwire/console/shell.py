@@ -55,6 +55,7 @@ from bellwire.iam.authorize import Facts, authorize, transport_facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
 from bellwire.records.chime import Membership
+from bellwire.records.flows import ChannelFlow
 from bellwire.records.iam import IamUser, name_key
 from bellwire.store.base import IamTx, Store
 
@@ -435,11 +436,18 @@ class Console:
             self._may(principal, "chime", "ListChannelMessages", params, facts)
             content = chime_pages.channel_tail(channel)
         elif tab == "flows":
-            found = feature("app", "flows")
-            assert found is not None
-            content = await self._feature(
-                found, principal, facts, channel.app_instance_arn, channel.app_instance_arn, query
-            )
+            # The channel's own flow: DescribeChannel already names it; its processors are
+            # what DescribeChannelFlow shows, so that action is checked on the flow's ARN.
+            def own_flow(tx: IamTx) -> ChannelFlow | None:
+                flow_arn = tx.flow_of_channel(arn)
+                return None if flow_arn is None else tx.flow(flow_arn)
+
+            flow = await self._read(own_flow)
+            if flow is not None:
+                self._may(
+                    principal, "chime", "DescribeChannelFlow", {"ChannelFlowArn": flow.arn}, facts
+                )
+            content = chime_pages.channel_flow(channel, flow)
         else:
             found = feature("channel", tab)
             if found is None:

@@ -301,6 +301,57 @@ def test_an_app_instance_tab_lists_its_bots(
     assert bot in page.text and "Helpdesk &lt;bot&gt;" in page.text
 
 
+def test_a_channel_flows_tab_shows_the_channel_own_flow(
+    bellwire_server_factory: Callable[..., RunningServer],
+) -> None:
+    lam = "arn:aws:lambda:us-east-1:123456789012:function:console-flow"
+    running = bellwire_server_factory(resources={lam: "http://127.0.0.1:9/"})  # never called
+    world = World.create(running, "flows")
+    alice = world.user("alice")
+    channel = world.channel(alice, name="moderated")
+    processor = {
+        "Name": "screen <p>",
+        "Configuration": {"Lambda": {"ResourceArn": lam, "InvocationType": "ASYNC"}},
+        "ExecutionOrder": 1,
+        "FallbackAction": "CONTINUE",
+    }
+
+    def make(name: str) -> str:
+        arn: str = world.messaging.create_channel_flow(
+            AppInstanceArn=world.app_arn,
+            Processors=[processor],
+            Name=name,
+            ClientRequestToken=uuid.uuid4().hex,
+        )["ChannelFlowArn"]
+        return arn
+
+    own, other = make("own-flow"), make("other-flow")
+    root = signed_in(running)
+    tab = f"/console/channel?arn={quote(channel)}&tab=flows"
+    none = root.get(tab)
+    assert none.status == 200 and "No channel flow is associated" in none.text
+    assert own not in none.text and other not in none.text  # not the app instance's flows
+
+    world.messaging.associate_channel_flow(
+        ChannelArn=channel, ChannelFlowArn=own, ChimeBearer=alice
+    )
+    page = root.get(tab)
+    assert page.status == 200 and "No channel flow" not in page.text
+    assert own in page.text and "own-flow" in page.text
+    assert other not in page.text and "other-flow" not in page.text
+    assert "screen &lt;p&gt;" in page.text and lam in page.text and "CONTINUE" in page.text
+
+    # Its processors are what DescribeChannelFlow shows: a user without it is refused.
+    _, key, secret = limited_user(running, ["chime:DescribeChannel"])
+    limited = signed_in(running, key, secret)
+    assert limited.get(tab).status == 403
+    world.messaging.disassociate_channel_flow(
+        ChannelArn=channel, ChannelFlowArn=own, ChimeBearer=alice
+    )
+    assert "No channel flow is associated" in root.get(tab).text
+    assert limited.get(tab).status == 200
+
+
 def test_console_can_be_turned_off(bellwire_server_factory: Callable[..., RunningServer]) -> None:
     running = bellwire_server_factory(console_enabled=False)
     client = ConsoleClient(running.url)
