@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bellwire.cors import CorsPolicy, OriginListError
+from bellwire.forwarded import parse_trusted
 from bellwire.resources import ResourceError, ResourceMap
 
 ENV_PREFIX = "BELLWIRE_"
@@ -79,6 +80,13 @@ class Settings:
         5,
         "Failed console sign-ins allowed per client address per minute; more are refused "
         "(429) until the oldest is a minute old.",
+    )
+    console_trusted_proxies: str = _setting(
+        "",
+        "Reverse proxies trusted to name the client in Forwarded / X-Forwarded-For, as a "
+        "comma-separated list of addresses or CIDR blocks (e.g. '10.0.0.5, 192.168.0.0/16'); "
+        "the console's sign-in throttle and log then use the client's address (the rightmost "
+        "one that is not a trusted proxy). Empty: the peer's address, headers ignored.",
     )
 
     # --- HTTP ----------------------------------------------------------------------------
@@ -324,6 +332,10 @@ class Settings:
             CorsPolicy.parse(self.cors_allowed_origins)
         except OriginListError as exc:
             problems.append(f"cors_allowed_origins: {exc}")
+        try:
+            parse_trusted(self.console_trusted_proxies)
+        except ValueError as exc:
+            problems.append(f"console_trusted_proxies: {exc}")
         if self.store and not self.store.startswith(("postgresql://", "postgres://")):
             problems.append("store must be empty (SQLite) or a postgresql:// URL")
         if self.sqlite_synchronous not in ("full", "normal"):

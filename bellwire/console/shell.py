@@ -50,6 +50,7 @@ from bellwire.console.security import (
     secret_ok,
 )
 from bellwire.console.tail import Tail
+from bellwire.forwarded import client_address, parse_trusted
 from bellwire.gateway.hub import Hub
 from bellwire.iam.authorize import Facts, authorize, transport_facts
 from bellwire.iam.credentials import CredentialIndex
@@ -96,6 +97,7 @@ class Console:
         self.tail = Tail()
         self.sessions = SessionBook(settings.console_session_seconds)
         self.throttle = SignInThrottle(settings.console_signin_failures, 60.0)
+        self._proxies = parse_trusted(settings.console_trusted_proxies)
         self._node = f"{socket.gethostname()} (pid {os.getpid()})"
         self._static = {
             name: (resources.files("bellwire.console").joinpath("static", name).read_bytes(), kind)
@@ -204,7 +206,15 @@ class Console:
         return credential.principal
 
     async def _sign_in(self, request: web.BaseRequest) -> web.StreamResponse:
-        address = request.remote or "-"
+        address = (
+            client_address(
+                request.remote,
+                request.headers.getall("Forwarded", []),
+                request.headers.getall("X-Forwarded-For", []),
+                self._proxies,
+            )
+            or "-"
+        )
         now = self._now()
         wait = self.throttle.retry_after(address, now)
         if wait > 0:

@@ -122,6 +122,51 @@ def test_failed_sign_ins_are_throttled_per_address(
     assert client.cookie is None
 
 
+def test_behind_a_trusted_proxy_the_throttle_counts_per_forwarded_client(
+    bellwire_server_factory: Callable[..., RunningServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    # The test's own connections come from 127.0.0.1: that is the proxy here.
+    running = bellwire_server_factory(
+        console_signin_failures=2, console_trusted_proxies="127.0.0.0/8, ::1"
+    )
+    client = ConsoleClient(running.url)
+    mallory = {"X-Forwarded-For": "1.1.1.1, 198.51.100.7"}  # the first hop is mallory's lie
+    for _ in range(2):
+        assert client.post("/console/signin", {"access_key_id": "AKIAX"}, **mallory).status == 401
+    assert client.post("/console/signin", {}, **mallory).status == 429
+    # The same client named through RFC 7239 is the same address, and still refused.
+    assert client.post("/console/signin", {}, Forwarded='for="198.51.100.7:5000"').status == 429
+    # Another client behind the same proxy keeps its own budget and signs in.
+    other = ConsoleClient(running.url)
+    answer = other.post(
+        "/console/signin",
+        {"access_key_id": running.access_key_id, "secret_access_key": running.secret_access_key},
+        Forwarded="for=198.51.100.8;proto=http",
+    )
+    assert answer.status == 303
+    # Mallory cannot escape by prepending another address: the rightmost untrusted one counts.
+    lie = {"X-Forwarded-For": "203.0.113.1, 198.51.100.7"}
+    assert client.post("/console/signin", {}, **lie).status == 429
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "failed sign-in from 198.51.100.7" in logged
+    assert "signed in from 198.51.100.8" in logged
+
+
+def test_forwarded_headers_are_ignored_from_an_untrusted_peer(
+    bellwire_server_factory: Callable[..., RunningServer],
+) -> None:
+    running = bellwire_server_factory(
+        console_signin_failures=2, console_trusted_proxies="192.0.2.1"
+    )
+    client = ConsoleClient(running.url)
+    for i in range(2):
+        forged = {"X-Forwarded-For": f"198.51.100.{i}"}
+        assert client.post("/console/signin", {}, **forged).status == 401
+    # A new forged address each time changes nothing: the peer (loopback) is out of budget.
+    assert client.post("/console/signin", {}, **{"X-Forwarded-For": "198.51.100.99"}).status == 429
+
+
 def test_temporary_credentials_cannot_sign_in(bellwire_server: RunningServer) -> None:
     token = bellwire_server.client("sts").get_session_token()["Credentials"]
     client = ConsoleClient(bellwire_server.url)
