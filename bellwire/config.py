@@ -213,6 +213,12 @@ class Settings:
         "Prefix of the Redis Pub/Sub channel and keys of this cluster (clusters sharing one "
         "Redis need different prefixes).",
     )
+    bus_admin_timeout_seconds: float = _setting(
+        1.0,
+        "With a Redis bus: how long an operator's cluster-wide listing (the console's Sessions "
+        "page, GET /admin/sessions) waits for the other nodes' answers; the answer names the "
+        "nodes that did not answer in time.",
+    )
     bus_reorder_window_seconds: float = _setting(
         1.0,
         "How long an event that arrives ahead of its channel's sequence waits for the ones "
@@ -387,6 +393,7 @@ class Settings:
             "sweep_interval_seconds",
             "webhook_timeout_seconds",
             "bus_reorder_window_seconds",
+            "bus_admin_timeout_seconds",
             "session_lease_seconds",
             "iam_check_seconds",
         ):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import logging
 import os
 import socket
@@ -30,6 +29,7 @@ from bellwire.api.operations import Operations, find
 from bellwire.aws import codec
 from bellwire.aws.errors import AccessDenied, AwsError, BadRequest, NotFound
 from bellwire.aws.query import QueryCodec
+from bellwire.bus.wire import ClusterSessions, SessionsAsk, merge
 from bellwire.config import Settings
 from bellwire.console import chime_pages, figures, frame, iam_pages, live_pages, simulator
 from bellwire.console.actions import ACTIONS, Action, inputs
@@ -50,6 +50,7 @@ from bellwire.console.security import (
     secret_ok,
 )
 from bellwire.console.tail import Tail
+from bellwire.domain.delivery import CloseSessions
 from bellwire.forwarded import client_address, parse_trusted
 from bellwire.gateway.hub import Hub
 from bellwire.iam.authorize import Facts, authorize, transport_facts
@@ -84,8 +85,14 @@ class Console:
         ready: Callable[[], Awaitable[bool]],
         mark_authenticated: Callable[[], None] = lambda: None,
         now: Callable[[], float] = time.time,
+        ask_sessions: Callable[[str | None, int, int], Awaitable[ClusterSessions]] | None = None,
+        publish_close: Callable[[CloseSessions], None] | None = None,
     ) -> None:
+        """``ask_sessions`` lists every node's sessions (the bus's ask; without it, this
+        node's); ``publish_close`` sends a close command to the other nodes (a Redis bus)."""
         self._settings = settings
+        self._ask = ask_sessions
+        self._publish_close = publish_close
         self._store = store
         self._ops = operations
         self._credentials = credentials
@@ -522,31 +529,28 @@ class Console:
             start = max(0, int(query.get("start") or 0))
         except ValueError:
             raise BadRequest("The page position is not a number.") from None
-        # Sessions live in memory: a page walks the hub's index from ``start`` (connection
-        # order), never copying all of it.
-        found = (
-            (s for s in self._hub.sessions_of(user) if not s.closed)
-            if user
-            else (s for sessions in self._hub.users.values() for s in sessions if not s.closed)
-        )
-        page = list(itertools.islice(found, start, start + SESSIONS_PAGE + 1))
-        offset = time.time() - time.monotonic()
-        rows = []
-        for s in page[:SESSIONS_PAGE]:
-            pending = s.transport.get_write_buffer_size() if s.transport is not None else 0
-            since = datetime.fromtimestamp(s.connected_at + offset, UTC)
-            rows.append(
-                SessionRow(
-                    s.user_arn,
-                    s.id,
-                    self._node,
-                    since.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                    s.established,
-                    s.buffered + pending,
-                )
+        # Sessions live in memory: a page walks each node's index from ``start`` (its
+        # connection order), never copying all of it.
+        if self._ask is not None:
+            cluster = await self._ask(user, start, SESSIONS_PAGE)
+        else:
+            ask = SessionsAsk("local", "", "", user, start, SESSIONS_PAGE)
+            cluster = merge([admin_api.local_sessions(self._hub, "local", self._node, ask)], {})
+        rows = [
+            SessionRow(
+                r.session.user_arn,
+                r.session.session_id,
+                r.node,
+                datetime.fromtimestamp(r.session.since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                r.session.established,
+                r.session.buffered,
             )
-        more = start + SESSIONS_PAGE if len(page) > SESSIONS_PAGE else None
-        return live_pages.sessions(viewer, rows, user, more)
+            for r in cluster.sessions
+        ]
+        more = start + SESSIONS_PAGE if cluster.truncated else None
+        return live_pages.sessions(
+            viewer, rows, user, more, answered=cluster.answered, missing=cluster.missing
+        )
 
     def _close_session(self, principal: Principal, form: Mapping[str, str], facts: Facts) -> None:
         user, session_id = form.get("UserArn", ""), form.get("SessionId", "")
@@ -567,6 +571,11 @@ class Console:
                 else:
                     self._hub.close(session, code, reason)
                 return
+        if self._publish_close is not None:
+            # Held by another node (the Sessions page lists the cluster's): the command goes
+            # to every node, as POST /admin/sessions/close sends it; the holder closes it.
+            self._publish_close(CloseSessions(user, code, reason, session_id))
+            return
         raise NotFound(f"Session {session_id} of {user} is not open on this node.")
 
     # --- IAM -----------------------------------------------------------------------------------
