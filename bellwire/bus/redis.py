@@ -382,7 +382,10 @@ class RedisBus:
         deadline = loop.time() + timeout
         try:
             live = await self.live_nodes()
-            live.setdefault(self.node, self.name)
+            if self._sessions is not None:
+                live.setdefault(self.node, self.name)  # not registered yet: it answered anyway
+            else:
+                live.pop(self.node, None)  # nothing to answer with: not waited for
             await self.client.publish(self.admin_channel, encode_ask(ask))
             while not live.keys() <= {a.node for a in answers}:
                 left = deadline - loop.time()
