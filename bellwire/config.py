@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bellwire.cors import CorsPolicy, OriginListError
+from bellwire.forwarded import parse_trusted
 from bellwire.resources import ResourceError, ResourceMap
 
 ENV_PREFIX = "BELLWIRE_"
@@ -79,6 +80,13 @@ class Settings:
         5,
         "Failed console sign-ins allowed per client address per minute; more are refused "
         "(429) until the oldest is a minute old.",
+    )
+    console_trusted_proxies: str = _setting(
+        "",
+        "Reverse proxies trusted to name the client in Forwarded / X-Forwarded-For, as a "
+        "comma-separated list of addresses or CIDR blocks (e.g. '10.0.0.5, 192.168.0.0/16'); "
+        "the console's sign-in throttle and log then use the client's address (the rightmost "
+        "one that is not a trusted proxy). Empty: the peer's address, headers ignored.",
     )
 
     # --- HTTP ----------------------------------------------------------------------------
@@ -205,6 +213,12 @@ class Settings:
         "Prefix of the Redis Pub/Sub channel and keys of this cluster (clusters sharing one "
         "Redis need different prefixes).",
     )
+    bus_admin_timeout_seconds: float = _setting(
+        1.0,
+        "With a Redis bus: how long an operator's cluster-wide listing (the console's Sessions "
+        "page, GET /admin/sessions) waits for the other nodes' answers; the answer names the "
+        "nodes that did not answer in time.",
+    )
     bus_reorder_window_seconds: float = _setting(
         1.0,
         "How long an event that arrives ahead of its channel's sequence waits for the ones "
@@ -330,6 +344,10 @@ class Settings:
             CorsPolicy.parse(self.cors_allowed_origins)
         except OriginListError as exc:
             problems.append(f"cors_allowed_origins: {exc}")
+        try:
+            parse_trusted(self.console_trusted_proxies)
+        except ValueError as exc:
+            problems.append(f"console_trusted_proxies: {exc}")
         if self.store and not self.store.startswith(("postgresql://", "postgres://")):
             problems.append("store must be empty (SQLite) or a postgresql:// URL")
         if self.sqlite_synchronous not in ("full", "normal"):
@@ -381,6 +399,7 @@ class Settings:
             "sweep_interval_seconds",
             "webhook_timeout_seconds",
             "bus_reorder_window_seconds",
+            "bus_admin_timeout_seconds",
             "session_lease_seconds",
             "iam_check_seconds",
         ):

@@ -36,7 +36,7 @@ from bellwire.api.rest import RestApi
 from bellwire.bot_invoker import BotInvoker
 from bellwire.bus.base import Bus
 from bellwire.bus.memory import MemoryBus
-from bellwire.bus.wire import BusMessage
+from bellwire.bus.wire import BusMessage, ClusterSessions
 from bellwire.clock import Clock
 from bellwire.config import Settings
 from bellwire.connections import (
@@ -94,6 +94,11 @@ FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
 # Set by ``--workers N``'s parent (bellwire/workers.py) in each worker's environment: listen
 # with SO_REUSEPORT beside the other workers, and leave the first-start banner to the parent.
 WORKER_ENV = "_BELLWIRE_WORKER"
+
+
+def node_name() -> str:
+    """How a node is named to people (the console, GET /admin/sessions): host and process."""
+    return f"{socket.gethostname()} (pid {os.getpid()})"
 
 
 def _is_worker() -> bool:
@@ -188,7 +193,7 @@ class BellwireServer:
         if s.bus:
             from bellwire.bus.redis import RedisBus, RedisLimits
 
-            bus = RedisBus(s.bus, prefix=s.bus_prefix)
+            bus = RedisBus(s.bus, prefix=s.bus_prefix, name=node_name())
             self.bus = bus
             self._limits = RedisLimits(bus, lease_seconds=s.session_lease_seconds)
         self.operations = Operations(
@@ -272,10 +277,16 @@ class BellwireServer:
             bus_ready=lambda: self.bus.connected,
         )
         metrics.sampler = self._sample
+        hub, bus_node = self.hub, getattr(self.bus, "node", "local")
+        # This node's answer when an operator asks the cluster which sessions are open.
+        self.bus.answer_sessions(
+            lambda ask: admin_api.local_sessions(hub, bus_node, node_name(), ask)
+        )
         self.admin = AdminApi(
             authenticator=authenticator,
             hub=self.hub,
             publish=self._publish_close,
+            ask_sessions=self._ask_sessions,
             cluster=self.bus.remote,
         )
         if s.console_enabled:
@@ -288,6 +299,8 @@ class BellwireServer:
                 metrics=(lambda: metrics.render("")[0].decode()) if s.metrics_enabled else None,
                 ready=self._ready,
                 mark_authenticated=mark_authenticated,
+                ask_sessions=self._ask_sessions,
+                publish_close=self._publish_close if self.bus.remote else None,
             )
         self.guard = self._guard()
         # REST requests get their own access line (bellwire.access); aiohttp's would repeat it.
@@ -577,6 +590,10 @@ class BellwireServer:
 
     def _publish_close(self, command: CloseSessions) -> None:
         self.bus.publish([command])
+
+    async def _ask_sessions(self, user_arn: str | None, start: int, limit: int) -> ClusterSessions:
+        timeout = self.settings.bus_admin_timeout_seconds
+        return await self.bus.ask_sessions(user_arn, start, limit, timeout)
 
     def _on_bus(self, message: BusMessage) -> None:
         if isinstance(message, IamChange):
