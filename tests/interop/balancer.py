@@ -32,10 +32,8 @@ def adapt(text: str, *, port: int, pem: Path, servers: list[int]) -> str:
     text = text.replace(
         "    bind :8080\n", f"    bind 127.0.0.1:{port} ssl crt {pem} alpn http/1.1\n"
     )
-    text = text.replace(
-        "check inter 2s fall 2 rise 2 resolvers docker init-addr last,libc,none",
-        "check inter 500ms fall 2 rise 2",
-    )
+    text = text.replace(" resolvers docker init-addr last,libc,none", "")
+    text = text.replace("check inter 2s ", "check inter 500ms ")
     nodes = text.index("backend nodes")
     text = text[:nodes] + text[nodes:].replace("balance leastconn", "balance first", 1)
     for i, server_port in enumerate(servers, 1):

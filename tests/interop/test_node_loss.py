@@ -10,6 +10,7 @@ ListChannelMessages), hold every acknowledged message exactly once, in the chann
 from __future__ import annotations
 
 import json
+import signal
 import ssl
 import sys
 import threading
@@ -173,9 +174,13 @@ def js_message_ids(scenario: NodeScenario, since: int = 0) -> list[str]:
     return [json.loads(e["payload"])["MessageId"] for e in found]
 
 
-async def test_a_killed_node_loses_no_acknowledged_message_for_js_and_python_clients(
-    site: Site, node: Callable[..., NodeScenario], watch: Any
+@pytest.mark.parametrize("signal", [signal.SIGKILL, signal.SIGSTOP], ids=["kill", "stop"])
+async def test_a_lost_node_loses_no_acknowledged_message_for_js_and_python_clients(
+    site: Site, node: Callable[..., NodeScenario], watch: Any, signal: signal.Signals
 ) -> None:
+    """SIGKILL: the node's sockets close at once. SIGSTOP: a node that hangs (its sockets stay
+    open, silent): HAProxy's health check marks it down and ``on-marked-down
+    shutdown-sessions`` closes its tunnels, so the clients notice within seconds."""
     identity = site.client("chime-sdk-identity")
     messaging = site.client("chime-sdk-messaging")
     app = identity.create_app_instance(Name="node-loss")["AppInstanceArn"]
@@ -222,7 +227,7 @@ async def test_a_killed_node_loses_no_acknowledged_message_for_js_and_python_cli
             assert time.monotonic() < deadline, "messages do not flow"
             await _sleep(0.1)
         mark = js.mark()
-        first.kill()  # SIGKILL, while messages flow
+        first.process.proc.send_signal(signal)  # while messages flow
 
         assert (await py.next(Reconnecting, timeout=15)).code == 1006
         back = await py.next(Established, timeout=30)
@@ -242,6 +247,8 @@ async def test_a_killed_node_loses_no_acknowledged_message_for_js_and_python_cli
     finally:
         sender.halt.set()
         sender.join(20)
+        if signal == signal.SIGSTOP:
+            first.kill()  # a stopped process would not drain on SIGTERM
     await _sleep(2.0)  # the last sends reach every session
 
     assert sum(sessions_open(n.url) for n in others) == 2  # both moved to the survivors
