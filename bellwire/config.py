@@ -240,6 +240,13 @@ class Settings:
         "With a Redis bus: how often a node compares its IAM version with the store's and "
         "re-reads the IAM state when a change did not reach it.",
     )
+    channel_check_seconds: float = _setting(
+        5.0,
+        "With a Redis bus: how often a node compares the last event it applied in each channel "
+        "it follows with the store's position; a channel still behind after the reorder window "
+        "(its last events were committed but never published) has its sessions closed with "
+        "4410.",
+    )
 
     # --- AWS resources bellwire cannot reach ---------------------------------------------
     resources: ResourceMap = field(
@@ -402,6 +409,7 @@ class Settings:
             "bus_admin_timeout_seconds",
             "session_lease_seconds",
             "iam_check_seconds",
+            "channel_check_seconds",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")

@@ -55,6 +55,7 @@ from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.export.backoff import Backoff
 from bellwire.export.relay import Relay
 from bellwire.export.sinks import open_sink
+from bellwire.gateway import positions
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.gateway.takeover import Detached
@@ -315,6 +316,7 @@ class BellwireServer:
             self._cluster_tasks = [
                 loop.create_task(self._check_iam()),
                 loop.create_task(self._renew_leases()),
+                loop.create_task(self._check_positions()),
             ]
         self._maintenance = loop.create_task(self._maintain())
         webhooks = self.webhooks = WebhookCaller(
@@ -667,6 +669,33 @@ class BellwireServer:
                 self._reload_iam()
             seen = version if self._iam_sync.behind(version) else None
 
+    async def _check_positions(self) -> None:
+        """The fallback for a channel's last events that never reached the bus (their node
+        died between commit and publish): no later event shows the gap, so the store's
+        positions are compared every channel_check_seconds (``gateway/positions.py``)."""
+        assert self.store is not None and self.hub is not None
+        hub, store = self.hub, self.store
+        while True:
+            await asyncio.sleep(self.settings.channel_check_seconds)
+            before = hub.applied()
+            followed = positions.comparable(before)
+            if not followed:
+                continue
+            try:
+                stored = await store.read(functools.partial(_positions, followed))
+            except Exception as exc:
+                log.warning("reading the channels' positions failed: %s", exc)
+                continue
+            suspects = positions.behind(before, stored)
+            if not suspects:
+                continue
+            # Events committed while the positions were read may still be on the bus.
+            await asyncio.sleep(self.settings.bus_reorder_window_seconds)
+            for channel in positions.still_behind(suspects, hub.applied()):
+                hub.resync_channel(
+                    channel, f"its events up to {suspects[channel]} never arrived on the bus"
+                )
+
     async def _renew_leases(self) -> None:
         """Renew this node's session leases every third of their life; a session whose lease
         another node took (it replaced it while this one could not hear) is closed."""
@@ -886,3 +915,7 @@ async def _hang_up(sockets: list[Any], within: float = 1.0) -> None:
 
 def _forget_results_before(tx: Tx, moment: float) -> None:
     tx.forget_results_before(moment)
+
+
+def _positions(channels: list[str], tx: Tx) -> dict[str, int]:
+    return tx.channel_positions(channels)

@@ -234,6 +234,12 @@ class _PgTx(SqlTx):
             self.entered.append(channel_arn)
         return seq
 
+    def channel_positions(self, arns: Sequence[str]) -> dict[str, int]:
+        """One statement whatever the count: the ARNs travel as one array parameter (the shared
+        SQL's chunks of ``IN (?, ...)`` cost a round trip and a plan each)."""
+        rows = self._all("SELECT arn, seq FROM channels WHERE arn = ANY(?)", (list(arns),))
+        return {arn: int(seq) for arn, seq in rows}
+
 
 # --- the engine ------------------------------------------------------------------------------
 
