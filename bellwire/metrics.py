@@ -86,6 +86,12 @@ SAMPLED: Final = (
         counter=True,
     ),
     Sampled(
+        "bellwire_session_writes_total",
+        "Socket writes of event frames to sessions; each carries all the frames a session had "
+        "queued (deliveries_total / session_writes_total is the coalescing).",
+        counter=True,
+    ),
+    Sampled(
         "bellwire_session_outbound_bytes",
         "Bytes waiting to be sent to sessions: the hub's buffers plus the sockets' own.",
     ),

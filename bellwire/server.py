@@ -254,6 +254,7 @@ class BellwireServer:
             ping_interval=s.ping_interval_seconds,
             ping_timeout=s.ping_timeout_seconds,
             reorder_window=s.bus_reorder_window_seconds if self.bus.remote else None,
+            flush_interval=s.session_flush_interval_seconds,
         )
         self.bus.subscribe(self._on_bus)
         self.bus.on_status(self._bus_status)
@@ -441,6 +442,7 @@ class BellwireServer:
             values["bellwire_sessions_open"] = hub.session_count
             values["bellwire_deliveries_total"] = hub.delivered
             values["bellwire_delivered_bytes_total"] = hub.delivered_bytes
+            values["bellwire_session_writes_total"] = hub.writes
             values["bellwire_session_outbound_bytes"] = total
             values["bellwire_session_outbound_max_bytes"] = biggest
             values["bellwire_channel_gaps_total"] = hub.gaps

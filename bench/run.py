@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,11 +208,15 @@ class Run:
                     server.fanout_size = size
                     self.log(f"bellwire fan-out to {size}")
                     during = self.profiler(f"fanout-{size}", server.proc.pid)
-                    self.results["fanout"].setdefault("bellwire", {})[
-                        str(size)
-                    ] = await scenarios.fanout(
+                    before = await asyncio.to_thread(scraped, server.port, WRITE_METRICS)
+                    result = await scenarios.fanout(
                         server, size, s, pad=0, during=during, rcvlowat=LOWAT_FRAMES * frame_bytes
                     )
+                    after = await asyncio.to_thread(scraped, server.port, WRITE_METRICS)
+                    deliveries, writes = (after[m] - before[m] for m in WRITE_METRICS)
+                    # The coalescing over the whole scenario (sync, full speed and offered).
+                    result["frames_per_write"] = round(deliveries / writes, 2) if writes else None
+                    self.results["fanout"].setdefault("bellwire", {})[str(size)] = result
             if self.wants("durable"):
                 for clients in s.durable:
                     self.log(f"bellwire durable sends, {clients} clients")
@@ -399,6 +404,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
             (("offered", "max_ms"), "max ms (offered)", True),
             (("full_speed", "server_cpu"), "server CPU (full speed)", None),
             (("full_speed", "loadgen_cpu"), "load-gen CPU (full speed)", None),
+            (("frames_per_write",), "frames per socket write (whole scenario)", None),
         ):
             values = [_get(fan, t, size, *key) for t in ("bellwire", *BASELINES)]
             out.append((f"fan-out C={size}: {label}", *values, lower))
@@ -610,6 +616,21 @@ def quick_check(results: dict[str, Any], sizes: Sizes, only: set[str]) -> list[s
             "many channels: no deliveries",
         )
     return problems
+
+
+WRITE_METRICS = ("bellwire_deliveries_total", "bellwire_session_writes_total")
+
+
+def scraped(port: int, names: tuple[str, ...]) -> dict[str, float]:
+    """Values of bellwire's /metrics (0 for a metric it does not have)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = dict.fromkeys(names, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in values:
+            values[name] = float(value)
+    return values
 
 
 # --- main -------------------------------------------------------------------------------------
