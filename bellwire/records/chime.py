@@ -100,6 +100,19 @@ class Membership:
 
 
 @dataclass(frozen=True, slots=True)
+class BearerInChannel:
+    """What the role rules need about one bearer and one channel, read together (one query on
+    the hottest path, SendChannelMessage): either may be missing. ``membership`` is the
+    bearer's membership of a regular channel; on an elastic one it is looked up separately."""
+
+    user: AppInstanceUser | None
+    channel: Channel | None
+    is_admin: bool
+    is_moderator: bool
+    membership: Membership | None
+
+
+@dataclass(frozen=True, slots=True)
 class Moderator:
     channel_arn: str
     moderator_arn: str

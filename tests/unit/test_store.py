@@ -234,3 +234,108 @@ async def test_consumers_see_a_channels_sequence_in_order(engine: Engine) -> Non
         assert seen == {n: list(range(1, 101)) for n in names}
     finally:
         await store.close()
+
+
+async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engine) -> None:
+    from bellwire.records.chime import (
+        Admin,
+        AppInstanceUser,
+        Channel,
+        ElasticConfiguration,
+        Membership,
+        Moderator,
+    )
+
+    ai, other = "arn:app/0001", "arn:app/0002"
+    users = [AppInstanceUser(f"{ai}/user/u{i}", ai, f"u{i}", None, 1.0, 1.0) for i in range(5)]
+    stranger = AppInstanceUser(f"{other}/user/s", other, "s", "meta", 1.0, 2.0, 3, "CREATED")
+    regular = Channel(
+        f"{ai}/channel/c", ai, "c", "RESTRICTED", "PRIVATE", None, "x", 1.0, 1.0, None, 0
+    )
+    elastic = Channel(
+        f"{ai}/channel/e",
+        ai,
+        "e",
+        "RESTRICTED",
+        "PRIVATE",
+        None,
+        "x",
+        1.0,
+        1.0,
+        None,
+        0,
+        elastic=ElasticConfiguration(5, 10, 30),
+    )
+
+    def setup(tx: Tx) -> None:
+        tx.insert_app_instance(app(1))
+        tx.insert_app_instance(app(2))
+        for u in [*users, stranger]:
+            tx.insert_user(u)
+        tx.insert_channel(regular)
+        tx.insert_channel(elastic)
+        tx.insert_admin(Admin(ai, users[1].arn, 1.0))
+        tx.insert_moderator(Moderator(regular.arn, users[2].arn, "x", 1.0))
+        tx.insert_moderator(Moderator(elastic.arn, users[2].arn, "x", 1.0))
+        for u in users[:3]:
+            tx.insert_membership(
+                Membership(regular.arn, u.arn, "DEFAULT", "x", 1.0, 1.0, preferences={"a": 1})
+            )
+        tx.insert_membership(Membership(regular.arn, users[3].arn, "HIDDEN", "x", 1.0, 1.0, 2.0))
+        tx.insert_membership(
+            Membership(
+                elastic.arn,
+                users[2].arn,
+                "DEFAULT",
+                "x",
+                1.0,
+                1.0,
+                sub_channel_id="s1",
+                moderator=True,
+            )
+        )
+        tx.insert_membership(
+            Membership(elastic.arn, users[0].arn, "DEFAULT", "x", 1.0, 1.0, sub_channel_id="s2")
+        )
+
+    def both(tx: Tx) -> list[tuple[object, object]]:
+        pairs = []
+        for bearer in [*(u.arn for u in users), stranger.arn, f"{ai}/user/none"]:
+            for channel in (regular.arn, elastic.arn, f"{ai}/channel/none"):
+                found = tx.bearer_in_channel(bearer, channel)
+                c = tx.channel(channel)
+                one_by_one = (
+                    tx.user(bearer),
+                    c,
+                    c is not None and tx.admin(c.app_instance_arn, bearer) is not None,
+                    tx.moderator(channel, bearer) is not None,
+                    tx.membership(channel, bearer),
+                )
+                if one_by_one[0] is None or c is None:
+                    # Nothing but the missing record matters then (the rules stop there).
+                    pairs.append(((found.user, found.channel), one_by_one[:2]))
+                    continue
+                got = (
+                    found.user,
+                    found.channel,
+                    found.is_admin,
+                    found.is_moderator,
+                    found.membership,
+                )
+                pairs.append((got, one_by_one))
+        return pairs
+
+    store = engine.open()
+    try:
+        await store.write(setup)
+        pairs = await store.read(both)
+    finally:
+        await store.close()
+    assert len(pairs) == 21
+    for got, want in pairs:
+        assert got == want
+    # The fixtures reach every branch: an admin, a moderator, a hidden member, an elastic
+    # membership, a stranger from another app instance.
+    assert any(g[2] for g, _ in pairs if len(g) == 5)
+    assert any(g[3] for g, _ in pairs if len(g) == 5)
+    assert any(g[4] is not None and g[4].sub_channel_id for g, _ in pairs if len(g) == 5)
