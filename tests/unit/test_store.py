@@ -4,6 +4,7 @@ Each test runs on SQLite and on PostgreSQL (the ``engine`` fixture), with the sa
 """
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -80,6 +81,48 @@ async def test_a_failing_unit_is_undone_alone(engine: Engine) -> None:
         arns = [a.arn for a in await store.read(lambda tx: tx.list_app_instances(None, 10))]
         assert arns == [app(0).arn, app(2).arn]
     finally:
+        await store.close()
+
+
+async def test_a_write_that_fails_as_the_last_statement_of_a_unit_fails_that_unit(
+    engine: Engine,
+) -> None:
+    """A statement whose answer the unit never reads (PostgreSQL queues it in a pipeline) still
+    fails its own unit, not the next one, and the units around it commit."""
+    store = engine.open()
+    # The writer is held on a first unit so that the next ones share one batch (one key: one
+    # writer of several).
+    gate = threading.Event()
+
+    def wait(tx: Tx) -> None:
+        gate.wait(5)
+
+    def bad_last_write(tx: Tx) -> str:
+        tx.insert_app_instance(app(1))
+        # NOT NULL broken (no conflict to retry), and nothing read after it.
+        tx.insert_app_instance(AppInstance("arn:app/bad", None, None, 1.0, 1.0))  # type: ignore[arg-type]
+        return "bad"
+
+    try:
+        first = asyncio.ensure_future(store.write(wait, key="k"))
+        await asyncio.sleep(0.1)
+        later = asyncio.gather(
+            store.write(lambda tx: (tx.insert_app_instance(app(0)), "a")[1], key="k"),
+            store.write(bad_last_write, key="k"),
+            store.write(lambda tx: (tx.app_instance(app(0).arn), "c")[1], key="k"),
+            store.write(lambda tx: (tx.insert_app_instance(app(2)), "d")[1], key="k"),
+            return_exceptions=True,
+        )
+        await asyncio.sleep(0.1)
+        gate.set()
+        await first
+        outcomes = await later
+        assert outcomes[0] == "a" and outcomes[2] == "c" and outcomes[3] == "d", outcomes
+        assert isinstance(outcomes[1], Exception) and not isinstance(outcomes[1], AssertionError)
+        arns = [a.arn for a in await store.read(lambda tx: tx.list_app_instances(None, 10))]
+        assert arns == [app(0).arn, app(2).arn]
+    finally:
+        gate.set()
         await store.close()
 
 
