@@ -4,7 +4,7 @@
                                  [--clients 1,16,64] [--duration 5] [--rounds 1]
 
 Each round runs the servers in the order A B B A (A the base ref's ``bellwire/``, exported with
-``git archive``; B this checkout), each on a fresh database, so drift in the machine's load
+``git archive``; B a copy of this checkout's, taken at the start), each on a fresh database, so drift in the machine's load
 falls on both sides alike. Per engine and client count it reports SendChannelMessage/s and the
 server's CPU per send (its process, all threads; PostgreSQL's own backends are not counted)
 with the ratio B/A. ``postgresql`` runs with a private redis-server as the bus, as a
@@ -42,7 +42,7 @@ def export_ref(ref: str, into: Path) -> Path:
 
 
 async def one_server(
-    source: Path | None,
+    source: Path,
     engine: str,
     clients: list[int],
     duration: float,
@@ -87,7 +87,12 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     server_core, lg_core = procs.placement()
     procs.pin_self(lg_core)
     base = export_ref(args.base, workdir / "base")
-    sides = {"A": base, "B": None}
+    # This checkout as it is now: edits made while the comparison runs do not reach it.
+    this = workdir / "this"
+    shutil.copytree(
+        ROOT / "bellwire", this / "bellwire", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    sides: dict[str, Path] = {"A": base, "B": this}
     clients = [int(c) for c in args.clients.split(",")]
     results: dict[str, Any] = {"base": args.base, "clients": clients, "engines": {}}
     for engine in args.engines.split(","):

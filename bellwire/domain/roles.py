@@ -46,6 +46,8 @@ class Actor:
     is_admin: bool
     is_moderator: bool
     membership: Membership | None
+    # The channel flow associated with the channel, read with the roles (a send needs it).
+    flow_arn: str | None = None
 
     @property
     def arn(self) -> str:
@@ -106,6 +108,7 @@ def actor(tx: Tx, bearer: str | None, channel_arn: str) -> Actor:
         is_admin=found.is_admin,
         is_moderator=found.is_moderator,
         membership=found.membership,
+        flow_arn=found.flow_arn,
     )
 
 

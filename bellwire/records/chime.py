@@ -110,6 +110,7 @@ class BearerInChannel:
     is_admin: bool
     is_moderator: bool
     membership: Membership | None
+    flow_arn: str | None = None  # the channel flow associated with the channel, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,8 @@ class Channels(Protocol):
     def bearer_in_channel(self, bearer_arn: str, channel_arn: str) -> BearerInChannel:
         """The user, the channel, the bearer's admin and moderator rights and its membership,
         in one statement: what ``channel``, ``user``, ``admin``, ``moderator`` and
-        ``membership`` would return one by one (admin of the channel's app instance)."""
+        ``membership`` would return one by one (admin of the channel's app instance), and the
+        channel's ``flow_of_channel``."""
         ...
 
     def update_channel(

@@ -318,6 +318,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         tx.insert_channel(regular)
         tx.insert_channel(elastic)
         tx.insert_admin(Admin(ai, users[1].arn, 1.0))
+        tx.associate_flow(regular.arn, f"{ai}/channel-flow/f", 1.0)
         tx.insert_moderator(Moderator(regular.arn, users[2].arn, "x", 1.0))
         tx.insert_moderator(Moderator(elastic.arn, users[2].arn, "x", 1.0))
         for u in users[:3]:
@@ -353,6 +354,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
                     c is not None and tx.admin(c.app_instance_arn, bearer) is not None,
                     tx.moderator(channel, bearer) is not None,
                     tx.membership(channel, bearer),
+                    tx.flow_of_channel(channel),
                 )
                 if one_by_one[0] is None or c is None:
                     # Nothing but the missing record matters then (the rules stop there).
@@ -364,6 +366,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
                     found.is_admin,
                     found.is_moderator,
                     found.membership,
+                    found.flow_arn,
                 )
                 pairs.append((got, one_by_one))
         return pairs
@@ -379,6 +382,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         assert got == want
     # The fixtures reach every branch: an admin, a moderator, a hidden member, an elastic
     # membership, a stranger from another app instance.
-    assert any(g[2] for g, _ in pairs if len(g) == 5)
-    assert any(g[3] for g, _ in pairs if len(g) == 5)
-    assert any(g[4] is not None and g[4].sub_channel_id for g, _ in pairs if len(g) == 5)
+    assert any(g[2] for g, _ in pairs if len(g) == 6)
+    assert any(g[3] for g, _ in pairs if len(g) == 6)
+    assert any(g[4] is not None and g[4].sub_channel_id for g, _ in pairs if len(g) == 6)
+    assert any(g[5] is not None for g, _ in pairs if len(g) == 6)

@@ -44,7 +44,8 @@ _BEARER_IN_CHANNEL = (
     "EXISTS (SELECT 1 FROM admins a "
     "WHERE a.app_instance_arn = c.app_instance_arn AND a.admin_arn = u.arn), "
     "EXISTS (SELECT 1 FROM moderators o WHERE o.channel_arn = c.arn AND o.moderator_arn = u.arn), "
-    f"{_prefixed('m', _MEMBERSHIP_COLUMNS)} "
+    f"{_prefixed('m', _MEMBERSHIP_COLUMNS)}, "
+    "(SELECT f.flow_arn FROM channel_flow_associations f WHERE f.channel_arn = c.arn) "
     "FROM (SELECT 1 AS one) AS q "
     "LEFT JOIN users u ON u.arn = ? "
     "LEFT JOIN channels c ON c.arn = ? "
@@ -116,10 +117,13 @@ class ChannelsSql(SqlBase):
         m0 = c0 + _CHANNEL_WIDTH + 2
         user = None if row[0] is None else AppInstanceUser(*row[:c0])
         channel = None if row[c0] is None else _channel(row[c0 : m0 - 2])
-        membership = None if row[m0] is None else _membership(row[m0:])
+        f0 = m0 + MEMBERSHIP_WIDTH
+        membership = None if row[m0] is None else _membership(row[m0:f0])
         if channel is not None and user is not None and channel.elastic is not None:
             membership = self.membership(channel_arn, bearer_arn)
-        return BearerInChannel(user, channel, bool(row[m0 - 2]), bool(row[m0 - 1]), membership)
+        return BearerInChannel(
+            user, channel, bool(row[m0 - 2]), bool(row[m0 - 1]), membership, row[f0]
+        )
 
     def update_channel(
         self, arn: str, name: str, mode: str, metadata: str | None, now: float
