@@ -187,8 +187,10 @@ def send_message(
     return Result(
         output,
         [event],
-        bot_calls=bots.calls_for(tx, who.channel.app_instance_arn, message),
+        # No bot is a member: nothing to ask (bearer_in_channel looked, in this transaction).
+        bot_calls=bots.calls_for(tx, who.channel.app_instance_arn, message) if who.has_bots else [],
         pushes=push.pushes_for(tx, message),
+        streaming={} if who.streaming is None else {who.channel.app_instance_arn: who.streaming},
     )
 
 

@@ -6,6 +6,7 @@ rules decide, inside the service, what the *bearer* (the AppInstanceUser acting)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bellwire.aws import arn as arns
@@ -48,6 +49,10 @@ class Actor:
     membership: Membership | None
     # The channel flow associated with the channel, read with the roles (a send needs it).
     flow_arn: str | None = None
+    # Whether bots of the app instance are members, and the app instance's streaming
+    # configurations: what a send's last steps would read again (None: not read).
+    has_bots: bool = True
+    streaming: Mapping[str, str] | None = None
 
     @property
     def arn(self) -> str:
@@ -109,6 +114,8 @@ def actor(tx: Tx, bearer: str | None, channel_arn: str) -> Actor:
         is_moderator=found.is_moderator,
         membership=found.membership,
         flow_arn=found.flow_arn,
+        has_bots=found.has_bots,
+        streaming=found.streaming,
     )
 
 

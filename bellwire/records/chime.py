@@ -111,6 +111,9 @@ class BearerInChannel:
     is_moderator: bool
     membership: Membership | None
     flow_arn: str | None = None  # the channel flow associated with the channel, if any
+    has_bots: bool = True  # whether any AppInstanceBot of its app instance is a member
+    # The streaming configurations of the channel's app instance ({DataType: stream ARN}).
+    streaming: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

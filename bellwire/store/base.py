@@ -111,7 +111,8 @@ class Channels(Protocol):
         """The user, the channel, the bearer's admin and moderator rights and its membership,
         in one statement: what ``channel``, ``user``, ``admin``, ``moderator`` and
         ``membership`` would return one by one (admin of the channel's app instance), and the
-        channel's ``flow_of_channel``."""
+        channel's ``flow_of_channel``, whether ``bots_in_channel`` has any, and its app
+        instance's ``streaming_configurations``."""
         ...
 
     def update_channel(

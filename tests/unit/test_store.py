@@ -280,6 +280,7 @@ async def test_consumers_see_a_channels_sequence_in_order(engine: Engine) -> Non
 
 
 async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engine) -> None:
+    from bellwire.records.bots import AppInstanceBot
     from bellwire.records.chime import (
         Admin,
         AppInstanceUser,
@@ -319,6 +320,10 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         tx.insert_channel(elastic)
         tx.insert_admin(Admin(ai, users[1].arn, 1.0))
         tx.associate_flow(regular.arn, f"{ai}/channel-flow/f", 1.0)
+        bot = f"{ai}/bot/b"
+        tx.insert_bot(AppInstanceBot(bot, ai, "b", None, {}, 1.0, 1.0))
+        tx.insert_membership(Membership(regular.arn, bot, "DEFAULT", "x", 1.0, 1.0))
+        tx.set_streaming_configurations(ai, {"ChannelMessage": "arn:aws:kinesis:s"})
         tx.insert_moderator(Moderator(regular.arn, users[2].arn, "x", 1.0))
         tx.insert_moderator(Moderator(elastic.arn, users[2].arn, "x", 1.0))
         for u in users[:3]:
@@ -355,6 +360,8 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
                     tx.moderator(channel, bearer) is not None,
                     tx.membership(channel, bearer),
                     tx.flow_of_channel(channel),
+                    c is not None and bool(tx.bots_in_channel(c.app_instance_arn, channel)),
+                    c and tx.streaming_configurations(c.app_instance_arn),
                 )
                 if one_by_one[0] is None or c is None:
                     # Nothing but the missing record matters then (the rules stop there).
@@ -367,6 +374,8 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
                     found.is_moderator,
                     found.membership,
                     found.flow_arn,
+                    found.has_bots,
+                    found.streaming,
                 )
                 pairs.append((got, one_by_one))
         return pairs
@@ -382,7 +391,18 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         assert got == want
     # The fixtures reach every branch: an admin, a moderator, a hidden member, an elastic
     # membership, a stranger from another app instance.
-    assert any(g[2] for g, _ in pairs if len(g) == 6)
-    assert any(g[3] for g, _ in pairs if len(g) == 6)
-    assert any(g[4] is not None and g[4].sub_channel_id for g, _ in pairs if len(g) == 6)
-    assert any(g[5] is not None for g, _ in pairs if len(g) == 6)
+    assert any(g[2] for g, _ in pairs if len(g) == 8)
+    assert any(g[3] for g, _ in pairs if len(g) == 8)
+    assert any(g[4] is not None and g[4].sub_channel_id for g, _ in pairs if len(g) == 8)
+    assert any(g[5] is not None for g, _ in pairs if len(g) == 8)
+    assert any(g[6] for g, _ in pairs if len(g) == 8) and not all(
+        g[6] for g, _ in pairs if len(g) == 8
+    )
+    assert any(g[7] for g, _ in pairs if len(g) == 8)
+
+
+def test_bearer_in_channel_reads_every_streaming_data_type() -> None:
+    from bellwire.domain.export import DataType
+    from bellwire.store.sql.channels import STREAM_DATA_TYPES
+
+    assert set(STREAM_DATA_TYPES) == {str(t) for t in DataType}

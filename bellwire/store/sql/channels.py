@@ -31,6 +31,11 @@ _USER_COLUMNS = (
 )
 
 
+# The DataTypes of streaming configurations (domain/export.py DataType; a test keeps the two
+# alike): bearer_in_channel reads each as a column.
+STREAM_DATA_TYPES = ("Channel", "ChannelMessage")
+
+
 def _prefixed(alias: str, columns: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
 
@@ -45,8 +50,16 @@ _BEARER_IN_CHANNEL = (
     "WHERE a.app_instance_arn = c.app_instance_arn AND a.admin_arn = u.arn), "
     "EXISTS (SELECT 1 FROM moderators o WHERE o.channel_arn = c.arn AND o.moderator_arn = u.arn), "
     f"{_prefixed('m', _MEMBERSHIP_COLUMNS)}, "
-    "(SELECT f.flow_arn FROM channel_flow_associations f WHERE f.channel_arn = c.arn) "
-    "FROM (SELECT 1 AS one) AS q "
+    "(SELECT f.flow_arn FROM channel_flow_associations f WHERE f.channel_arn = c.arn), "
+    "EXISTS (SELECT 1 FROM app_instance_bots b JOIN memberships bm "
+    "ON bm.channel_arn = c.arn AND bm.member_arn = b.arn "
+    "WHERE b.app_instance_arn = c.app_instance_arn), "
+    + ", ".join(
+        "(SELECT s.resource_arn FROM streaming_configurations s "
+        f"WHERE s.app_instance_arn = c.app_instance_arn AND s.data_type = '{data_type}')"
+        for data_type in STREAM_DATA_TYPES
+    )
+    + " FROM (SELECT 1 AS one) AS q "
     "LEFT JOIN users u ON u.arn = ? "
     "LEFT JOIN channels c ON c.arn = ? "
     "LEFT JOIN memberships m ON m.channel_arn = c.arn AND m.member_arn = u.arn "
@@ -121,8 +134,20 @@ class ChannelsSql(SqlBase):
         membership = None if row[m0] is None else _membership(row[m0:f0])
         if channel is not None and user is not None and channel.elastic is not None:
             membership = self.membership(channel_arn, bearer_arn)
+        streaming = {
+            data_type: arn
+            for data_type, arn in zip(STREAM_DATA_TYPES, row[f0 + 2 :], strict=True)
+            if arn is not None
+        }
         return BearerInChannel(
-            user, channel, bool(row[m0 - 2]), bool(row[m0 - 1]), membership, row[f0]
+            user,
+            channel,
+            bool(row[m0 - 2]),
+            bool(row[m0 - 1]),
+            membership,
+            flow_arn=row[f0],
+            has_bots=bool(row[f0 + 1]),
+            streaming=streaming if channel is not None else None,
         )
 
     def update_channel(
