@@ -95,9 +95,15 @@ class Bellwire:
         log: Path,
         log_level: str = "warning",
         store: str = "",
+        *,
+        bus: str = "",
+        source: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store = store  # empty: the embedded SQLite store; else a postgresql:// URL
+        self.bus = bus  # empty: the in-process bus; else a redis:// URL
+        # Another checkout's source to run (A/B comparisons): its bellwire/ comes first.
+        self.source = source
         self.core = core
         self.log = log
         self.log_level = log_level  # "info" writes an access line per REST request
@@ -125,12 +131,15 @@ class Bellwire:
                 "--log-level",
                 self.log_level,
                 *(["--store", self.store] if self.store else []),
+                *(["--bus", self.bus] if self.bus else []),
             ],
             env={
                 "BELLWIRE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
                 "BELLWIRE_ROOT_SECRET_ACCESS_KEY": SECRET,
+                **({"PYTHONPATH": str(self.source)} if self.source else {}),
             },
             core=self.core,
+            cwd=self.source,
             log=self.log,
         )
         procs.wait_port(self.port, 60.0, proc)

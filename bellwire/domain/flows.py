@@ -57,7 +57,7 @@ from bellwire.domain.operation import (
     remember,
     replay,
 )
-from bellwire.domain.roles import actor
+from bellwire.domain.roles import Actor, actor
 from bellwire.events import EventType, iso_timestamp
 from bellwire.records.chime import Message, route_key
 from bellwire.records.flows import ChannelFlow, FlowInvocation
@@ -270,6 +270,11 @@ def list_flow_channels(
 
 
 # --- messages through a flow -------------------------------------------------------------------
+
+
+def flow_of_send(who: Actor, message_type: str) -> str | None:
+    """``flow_for`` of the actor's channel, from what the role lookup read with it."""
+    return who.flow_arn if message_type == "STANDARD" else None
 
 
 def flow_for(tx: Tx, channel_arn: str, message_type: str) -> str | None:
