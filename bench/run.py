@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import procs, scenarios, targets
+from bench import procs, receivers, scenarios, targets
 from bench.profile import record as profile_record
 from bench.scenarios import FULL, QUICK, Sizes
 
@@ -106,8 +106,12 @@ class Run:
         profile: bool,
         workdir: Path,
         server_log_level: str = "warning",
+        receiver_kinds: tuple[str, ...] = ("python",),
     ) -> None:
         self.sizes = sizes
+        # Who holds the fan-out subscribers' sockets; the first is the one of the main table,
+        # the others run the same fan-out again for comparison ("fanout_by_receiver").
+        self.receivers = receiver_kinds
         self.fd_limit = 1 << 20  # set by main once raised
         self.server_log_level = server_log_level
         self.only = only
@@ -116,6 +120,7 @@ class Run:
         self.server_core, self.lg_core = procs.placement()
         self.results: dict[str, Any] = {
             "fanout": {},
+            "fanout_by_receiver": {},
             "durable": {},
             "durable_pg": {},
             "many_channels": {},
@@ -127,6 +132,37 @@ class Run:
 
     def wants(self, name: str) -> bool:
         return not self.only or name in self.only
+
+    async def fanouts(
+        self, target: targets.Target, frame_bytes: int, pad: int, bellwire: bool
+    ) -> None:
+        """Every fan-out size with every receiver (the first receiver's figures are the main
+        table's)."""
+        s = self.sizes
+        for kind in self.receivers:
+            for size in s.fanout:
+                if bellwire:
+                    assert isinstance(target, targets.Bellwire)
+                    target.fanout_size = size
+                self.log(f"{target.name} fan-out to {size} ({kind} receiver)")
+                during = (
+                    self.profiler(f"fanout-{size}", target.proc.pid)
+                    if bellwire and kind == self.receivers[0]
+                    else None
+                )
+                data = await scenarios.fanout(
+                    target,
+                    size,
+                    s,
+                    pad=pad,
+                    during=during,
+                    rcvlowat=LOWAT_FRAMES * frame_bytes,
+                    receiver=kind,
+                )
+                by_kind = self.results["fanout_by_receiver"].setdefault(kind, {})
+                by_kind.setdefault(target.name, {})[str(size)] = data
+                if kind == self.receivers[0]:
+                    self.results["fanout"].setdefault(target.name, {})[str(size)] = data
 
     def log(self, text: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
@@ -203,15 +239,7 @@ class Run:
             self.results["frame"] = probe
             self.log(f"bellwire message frame: {frame_bytes} bytes")
             if self.wants("fanout"):
-                for size in s.fanout:
-                    server.fanout_size = size
-                    self.log(f"bellwire fan-out to {size}")
-                    during = self.profiler(f"fanout-{size}", server.proc.pid)
-                    self.results["fanout"].setdefault("bellwire", {})[
-                        str(size)
-                    ] = await scenarios.fanout(
-                        server, size, s, pad=0, during=during, rcvlowat=LOWAT_FRAMES * frame_bytes
-                    )
+                await self.fanouts(server, frame_bytes, pad=0, bellwire=True)
             if self.wants("durable"):
                 for clients in s.durable:
                     self.log(f"bellwire durable sends, {clients} clients")
@@ -305,13 +333,7 @@ class Run:
         pad = max(0, frame_bytes - 4 - len(scenarios.content(None, 0)))
         try:
             if self.wants("fanout"):
-                for size in s.fanout:
-                    self.log(f"{target.name} fan-out to {size}")
-                    self.results["fanout"].setdefault(target.name, {})[
-                        str(size)
-                    ] = await scenarios.fanout(
-                        target, size, s, pad=pad, rcvlowat=LOWAT_FRAMES * frame_bytes
-                    )
+                await self.fanouts(target, frame_bytes, pad=pad, bellwire=False)
             if self.wants("memory"):
                 target.restart()
                 self.log(f"{target.name} idle memory, {s.memory_sessions} sessions")
@@ -402,6 +424,19 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
         ):
             values = [_get(fan, t, size, *key) for t in ("bellwire", *BASELINES)]
             out.append((f"fan-out C={size}: {label}", *values, lower))
+    # The same fan-outs with the other receivers: the figures and both CPUs.
+    primary = next(iter(results.get("fanout_by_receiver", {})), None)
+    for kind, by_target in results.get("fanout_by_receiver", {}).items():
+        if kind == primary:
+            continue
+        for size in sorted({k for t in by_target.values() for k in t}, key=int):
+            for key, label, lower in (
+                (("full_speed", "deliveries_per_s"), "deliveries/s (full speed)", False),
+                (("full_speed", "server_cpu"), "server CPU (full speed)", None),
+                (("full_speed", "loadgen_cpu"), "load-gen CPU (full speed)", None),
+            ):
+                values = [_get(by_target, t, size, *key) for t in ("bellwire", *BASELINES)]
+                out.append((f"fan-out C={size}, {kind} receiver: {label}", *values, lower))
     for clients, data in results["durable"].items():
         out.append(
             (f"durable sends x{clients}: requests/s", data["requests_per_s"], None, None, None)
@@ -630,6 +665,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=("debug", "info", "warning", "error"),
         help="bellwire's --log-level; 'info' adds its access line per REST request",
     )
+    parser.add_argument(
+        "--receiver",
+        default="auto",
+        help="who holds the fan-out subscribers' sockets: auto (C when gcc is found), c or "
+        "python; a comma-separated list runs the fan-outs once with each, the first in the "
+        "main table",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="output file")
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
@@ -637,19 +679,27 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     sizes = QUICK if args.quick else FULL
+    try:
+        kinds = [receivers.resolve(x.strip()) for x in args.receiver.split(",") if x.strip()]
+    except ValueError as exc:
+        parser.error(str(exc))
+    receiver_kinds = tuple(dict.fromkeys(kinds)) or ("python",)
+    if "c" in receiver_kinds:
+        receivers.build()  # before the clock starts; an error here is the compiler's
 
     procs.install_cleanup()
     fd_limit = procs.raise_fd_limit(2 * sizes.scale_sessions + 10_000)
     RESULTS.mkdir(parents=True, exist_ok=True)
     busy = cpu_busy(0.5 if args.quick else 1.0)
     workdir = Path(tempfile.mkdtemp(prefix="bellwire-bench-"))
-    run = Run(sizes, only, args.profile, workdir, args.server_log_level)
+    run = Run(sizes, only, args.profile, workdir, args.server_log_level, receiver_kinds)
     run.fd_limit = fd_limit
     procs.pin_self(run.lg_core)
     info = machine()
     run.log(
         f"{info['nproc']} cores ({info['cpu_model']}), server on core {run.server_core}, "
-        f"load generator on core {run.lg_core}; CPU busy before start: {busy:.0%}"
+        f"load generator on core {run.lg_core}; CPU busy before start: {busy:.0%}; "
+        f"fan-out receiver: {', '.join(receiver_kinds)}"
     )
     if busy > 0.15:
         run.results["notes"].append(
@@ -688,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_core": run.server_core,
         "loadgen_core": run.lg_core,
         "loadgen_loop": loop_name,
+        "receivers": list(receiver_kinds),
         "sizes": sizes.__dict__,
         "server_log_level": args.server_log_level,
         "error": repr(failure) if failure else None,

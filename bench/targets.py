@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bellwire.aws import sigv4
-from bench import procs, wsclient
+from bench import procs, receivers, wsclient
 from bench.rest import Chime, Signer, messages_path
 from bench.wsclient import Frame, Totals, WsClient
 
@@ -45,8 +45,8 @@ class Target(Protocol):
     port: int
 
     async def subscribe(
-        self, count: int, totals: Totals, mode_of: Callable[[int], int]
-    ) -> list[WsClient]: ...
+        self, count: int, totals: Totals, mode_of: Callable[[int], int], receiver: str
+    ) -> receivers.Subscribers: ...
 
     async def publishers(self, count: int) -> list[Publisher]: ...
 
@@ -247,17 +247,13 @@ class Bellwire:
     # --- the Target interface (fan-out) --------------------------------------------------------
 
     async def subscribe(
-        self, count: int, totals: Totals, mode_of: Callable[[int], int]
-    ) -> list[WsClient]:
+        self, count: int, totals: Totals, mode_of: Callable[[int], int], receiver: str
+    ) -> receivers.Subscribers:
         assert self.fanout is not None
         users = self.fanout.users
-        return await wsclient.connect_many(
-            count,
-            lambda i: self.connect_target(users[i], **self.connect_params),
-            self.port,
-            totals,
-            mode_of,
-            host_header=self.host,
+        paths = [self.connect_target(users[i], **self.connect_params) for i in range(count)]
+        return await receivers.subscribe(
+            receiver, self.port, paths, totals, mode_of, host_header=self.host
         )
 
     async def publishers(self, count: int) -> list[Publisher]:
@@ -321,9 +317,9 @@ class Baseline:
         return "/"
 
     async def subscribe(
-        self, count: int, totals: Totals, mode_of: Callable[[int], int]
-    ) -> list[WsClient]:
-        return await wsclient.connect_many(count, lambda _i: "/", self.port, totals, mode_of)
+        self, count: int, totals: Totals, mode_of: Callable[[int], int], receiver: str
+    ) -> receivers.Subscribers:
+        return await receivers.subscribe(receiver, self.port, ["/"] * count, totals, mode_of)
 
     async def publishers(self, count: int) -> list[Publisher]:
         result: list[Publisher] = []
