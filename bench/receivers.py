@@ -316,3 +316,54 @@ async def subscribe(
         await subs.close()
         raise
     return subs
+
+
+async def subscribe_spread(
+    port: int,
+    paths: Sequence[str],
+    totals: Totals,
+    *,
+    per_process: int,
+    host_header: str | None = None,
+    source_of: Callable[[int], str | None] | None = None,
+    concurrency: int = 200,
+    timeout: float = 600.0,
+) -> list[CSubscribers]:
+    """Open ``len(paths)`` counting connections over as many C receivers as hold
+    ``per_process`` each (a process's open-files limit is its own), all at once."""
+    host = host_header or f"127.0.0.1:{port}"
+    groups: list[CSubscribers] = []
+    try:
+        slices = [
+            range(s, min(s + per_process, len(paths))) for s in range(0, len(paths), per_process)
+        ]
+        for _ in slices:
+            groups.append(await start_c(totals))
+        await asyncio.gather(
+            *(
+                group.connect(
+                    port,
+                    [paths[i] for i in part],
+                    lambda _i: wsclient.COUNT,
+                    host,
+                    _shifted(source_of, part.start),
+                    concurrency,
+                    timeout,
+                )
+                for group, part in zip(groups, slices, strict=True)
+            )
+        )
+    except BaseException:
+        for group in groups:
+            await group.close()
+        raise
+    return groups
+
+
+def _shifted(
+    source_of: Callable[[int], str | None] | None, base: int
+) -> Callable[[int], str | None] | None:
+    """``source_of`` for a slice that starts at ``base`` of the whole."""
+    if source_of is None:
+        return None
+    return lambda i: source_of(base + i)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -275,25 +276,38 @@ class Run:
                 if self.wants("scale") and s.scale_sessions:
                     server.restart()
                     # Each side needs a descriptor per session: without the right to raise
-                    # the hard limit (CAP_SYS_RESOURCE), the scenario runs at what it allows.
+                    # the hard limit (CAP_SYS_RESOURCE), one process holds what it allows;
+                    # scale_workers() goes past it with several server processes.
                     count = min(s.scale_sessions, self.fd_limit - 1000)
                     if count < s.scale_sessions:
                         self.results["notes"].append(
-                            f"idle memory at scale: {count:,} sessions, not "
-                            f"{s.scale_sessions:,}: the open-files limit is {self.fd_limit:,}"
+                            f"idle memory at scale, one process: {count:,} sessions, not "
+                            f"{s.scale_sessions:,}: the open-files limit is {self.fd_limit:,} "
+                            "per process and raising it needs CAP_SYS_RESOURCE"
                         )
                     users = mc.users
-                    self.log(f"bellwire idle memory at scale, {count} sessions")
+                    self.log(f"bellwire idle memory at scale, {count} sessions, one process")
                     # Several sessions per user (each its own sessionId), within the per-user
                     # limit; several loopback source addresses, for the ephemeral ports.
                     urls = [server.connect_target(users[i % len(users)]) for i in range(count)]
-                    self.results["memory_scale"] = await scenarios.idle_memory(
-                        server.port,
-                        urls,
-                        server.proc,
-                        host_header=server.host,
-                        sources=-(-count // 25_000),
-                    )
+                    if "c" in self.receivers:
+                        pid = server.proc.pid
+                        self.results["memory_scale"] = await scenarios.idle_memory_scale(
+                            server.port,
+                            urls,
+                            lambda: procs.rss_kib(pid),
+                            host_header=server.host,
+                            sources=-(-count // 25_000),
+                            per_process=self.fd_limit - 1000,
+                        )
+                    else:
+                        self.results["memory_scale"] = await scenarios.idle_memory(
+                            server.port,
+                            urls,
+                            server.proc,
+                            host_header=server.host,
+                            sources=-(-count // 25_000),
+                        )
                 if self.wants("storm"):
                     server.restart()
                     count = min(s.storm_sessions, len(mc.users))
@@ -354,9 +368,96 @@ class Run:
         finally:
             target.stop()
 
+    async def scale_workers(self) -> None:
+        """Idle memory at ``scale_sessions`` when one process cannot hold them (its open-files
+        limit): ``serve --workers N`` on PostgreSQL and Redis, the sessions spread over the
+        workers by the kernel (SO_REUSEPORT) and held by as many C receivers as needed. The RSS
+        is that of the supervisor and its workers; Redis's growth is reported beside it."""
+        from bellwire.testing import (
+            DEFAULT_POSTGRES,
+            TEST_POSTGRES_ENV,
+            create_database,
+            drop_database,
+        )
+
+        s = self.sizes
+        count = s.scale_sessions
+        per_process = self.fd_limit - 2500  # a worker's pools, listeners and files besides
+        workers = -(-count // per_process)
+        if "c" not in self.receivers:
+            self.results["notes"].append(
+                f"idle memory at {count:,} sessions with workers skipped: it needs the C receiver"
+            )
+            return
+        if shutil.which("redis-server") is None:
+            self.results["notes"].append(
+                f"idle memory at {count:,} sessions with workers skipped: no redis-server"
+            )
+            return
+        admin = os.environ.get(TEST_POSTGRES_ENV) or DEFAULT_POSTGRES
+        try:
+            url = create_database(admin)
+        except Exception as exc:
+            self.results["notes"].append(
+                f"idle memory at {count:,} sessions with workers skipped: PostgreSQL: {exc}"
+            )
+            return
+        redis, redis_url = targets.redis_server(None, self.log_file, self.workdir)
+        server: targets.Bellwire | None = None
+        try:
+            server = targets.Bellwire(
+                self.workdir / "bellwire-scale-data",
+                self.server_core,
+                self.log_file,
+                self.server_log_level,
+                store=url,
+                bus=redis_url,
+                workers=workers,
+            )
+            chime = server.chime()
+            try:
+                app = await chime.create_app_instance("bench-scale")
+            finally:
+                chime.close()
+            per_user = 5
+            t0 = time.monotonic()
+            users = await server.create_users(app, "s", -(-count // per_user), workers=16)
+            self.log(f"scale setup: {len(users)} users in {time.monotonic() - t0:.1f}s")
+            self.log(
+                f"bellwire idle memory at scale, {count} sessions, {workers} workers "
+                "on PostgreSQL and Redis"
+            )
+            urls = [server.connect_target(users[i % len(users)]) for i in range(count + 1)]
+            pid = server.proc.pid
+            redis_before = redis.rss_kib()
+            result = await scenarios.idle_memory_scale(
+                server.port,
+                urls,
+                lambda: procs.tree_rss_kib(pid),
+                host_header=server.host,
+                sources=-(-count // 25_000),
+                per_process=self.fd_limit - 1000,
+                # bellwire's Redis client pools 100 connections per worker (redis-py's
+                # default) and refuses a connect it cannot count: stay well below.
+                concurrency=40,
+            )
+            result["workers"] = workers
+            result["server_processes"] = 1 + len(procs.descendants(pid))
+            result["redis_rss_growth_kib"] = redis.rss_kib() - redis_before
+            self.results["memory_scale_workers"] = result
+        finally:
+            if server is not None:
+                server.stop()
+            redis.stop()
+            drop_database(url)
+
     async def all(self) -> None:
         self.log_file = RESULTS / "servers.log"
         frame_bytes = await self.bellwire()
+        s = self.sizes
+        single = _get(self.results, "memory_scale", "sessions")
+        if self.wants("scale") and s.scale_sessions and (single or 0) < s.scale_sessions:
+            await self.scale_workers()
         if self.wants("durable_pg"):
             await self.durable_postgres()
         if not self.wants("baselines"):
@@ -484,12 +585,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
     if memory:
         values = [_get(memory, t, "kib_per_session") for t in ("bellwire", *BASELINES)]
         out.append(("idle memory: KiB per session", *values, True))
-    scale = results.get("memory_scale")
-    if scale:
-        n = f"{scale['sessions']:,}"
+    for scale_key in ("memory_scale", "memory_scale_workers"):
+        scale = results.get(scale_key)
+        if not scale:
+            continue
+        n = f"{scale['sessions']:,} sessions"
+        if scale.get("workers"):
+            n += f" ({scale['workers']} workers)"
         out.append(
             (
-                f"idle memory at {n} sessions: KiB per session",
+                f"idle memory at {n}: KiB per session",
                 scale["kib_per_session"],
                 None,
                 None,
@@ -498,7 +603,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
         )
         out.append(
             (
-                f"idle memory at {n} sessions: seconds to establish",
+                f"idle memory at {n}: seconds to establish",
                 scale["seconds_to_establish"],
                 None,
                 None,
@@ -672,6 +777,12 @@ def main(argv: list[str] | None = None) -> int:
         "python; a comma-separated list runs the fan-outs once with each, the first in the "
         "main table",
     )
+    parser.add_argument(
+        "--scale-sessions",
+        type=int,
+        default=None,
+        help="idle sessions of the scale scenario (default: 50,000 in a full run)",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="output file")
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
@@ -679,6 +790,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     sizes = QUICK if args.quick else FULL
+    if args.scale_sessions is not None:
+        sizes = dataclasses.replace(sizes, scale_sessions=args.scale_sessions)
     try:
         kinds = [receivers.resolve(x.strip()) for x in args.receiver.split(",") if x.strip()]
     except ValueError as exc:

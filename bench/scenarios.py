@@ -743,3 +743,74 @@ async def idle_memory(
         "sessions_lost": lost,
         "seconds_to_establish": round(seconds, 1),
     }
+
+
+async def idle_memory_scale(
+    port: int,
+    paths: list[str],
+    rss_kib: Callable[[], int],
+    *,
+    host_header: str,
+    sources: int,
+    per_process: int,
+    concurrency: int = 200,
+    settle: float = 3.0,
+) -> dict[str, Any]:
+    """Server RSS (``rss_kib``: of every server process) before and after ``len(paths)``
+    idle established sessions held by C receivers, ``per_process`` each (each process has an
+    open-files limit of its own), and the time to establish them. ``sources``: loopback
+    addresses to connect from (one has about 28,000 ephemeral ports towards one port)."""
+    warm = await wsclient.connect(port, paths[0], Totals(), PARSE, host_header=host_header)
+    await asyncio.sleep(0.3)
+    warm.abort()
+    await asyncio.sleep(1.0)
+    before = rss_kib()
+    totals = Totals()
+    started = time.monotonic()
+    groups = await receivers.subscribe_spread(
+        port,
+        paths[1:],
+        totals,
+        per_process=per_process,
+        host_header=host_header,
+        source_of=(lambda i: f"127.0.0.{2 + i % sources}") if sources > 1 else None,
+        concurrency=concurrency,
+    )
+    upgraded = time.monotonic() - started
+    try:
+        # bellwire's 101 leaves in the same write as SESSION_ESTABLISHED (one frame each).
+        sessions = len(paths) - 1
+
+        async def frames() -> int:
+            for group in groups:
+                await group.settle()
+            return sum(g.frames for g in groups)
+
+        deadline = time.monotonic() + 120.0
+        while (got := await frames()) < sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        if got < sessions:
+            raise RuntimeError(
+                f"{got} of {sessions} sessions got SESSION_ESTABLISHED "
+                f"(close codes of the others: {totals.close_codes})"
+            )
+        seconds = time.monotonic() - started
+        await asyncio.sleep(settle)
+        after = rss_kib()
+        lost = sum(g.dropped() for g in groups)
+    finally:
+        for group in groups:
+            await group.close()
+        await asyncio.sleep(1.0)  # let the server see the resets before it is stopped
+    return {
+        "sessions": sessions,
+        "receiver_processes": len(groups),
+        "connects_in_flight": concurrency * len(groups),
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "kib_per_session": round((after - before) / sessions, 2),
+        "sessions_lost": lost,
+        "seconds_to_upgraded": round(upgraded, 1),
+        "seconds_to_establish": round(seconds, 1),
+        "established_per_s": round(sessions / seconds, 1),
+    }

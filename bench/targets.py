@@ -95,9 +95,13 @@ class Bellwire:
         log: Path,
         log_level: str = "warning",
         store: str = "",
+        bus: str = "",
+        workers: int = 1,
     ) -> None:
         self.data_dir = data_dir
         self.store = store  # empty: the embedded SQLite store; else a postgresql:// URL
+        self.bus = bus  # empty: the in-process bus; else a redis:// URL
+        self.workers = workers  # above 1: `serve --workers N` (needs PostgreSQL and Redis)
         self.core = core
         self.log = log
         self.log_level = log_level  # "info" writes an access line per REST request
@@ -125,6 +129,8 @@ class Bellwire:
                 "--log-level",
                 self.log_level,
                 *(["--store", self.store] if self.store else []),
+                *(["--bus", self.bus] if self.bus else []),
+                *(["--workers", str(self.workers)] if self.workers > 1 else []),
             ],
             env={
                 "BELLWIRE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
@@ -327,6 +333,31 @@ class Baseline:
             client = await wsclient.connect(self.port, "/publish", Totals(), wsclient.PARSE)
             result.append(WsPublisher(client))
         return result
+
+
+def redis_server(core: int | None, log: Path, workdir: Path) -> tuple[procs.Proc, str]:
+    """A private ``redis-server`` without persistence; returns it and its URL."""
+    port = procs.free_port()
+    proc = procs.Proc(
+        "redis",
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        core=core,
+        log=log,
+    )
+    procs.wait_port(port, 30.0, proc)
+    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def websockets_baseline(core: int | None, log: Path) -> Baseline:

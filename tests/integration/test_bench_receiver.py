@@ -283,3 +283,39 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@needs_gcc
+async def test_connections_are_spread_over_receiver_processes() -> None:
+    async def behaviour(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(UPGRADE + frame(0x1, stamp().encode()))
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    totals = Totals()
+    async with raw_server(behaviour) as port:
+        groups = await receivers.subscribe_spread(
+            port, ["/"] * 5, totals, per_process=2, source_of=lambda i: f"127.0.0.{2 + i % 2}"
+        )
+        try:
+            assert [g.count for g in groups] == [2, 2, 1]
+            assert len({g.proc.pid for g in groups}) == 3
+            assert await wait_for(lambda: totals.delivered == 5)
+            for group in groups:
+                await group.settle()
+            assert totals.delivered == 5 and sum(g.frames for g in groups) == 5
+        finally:
+            for group in groups:
+                await group.close()
+
+
+def test_the_rss_of_a_process_tree_counts_its_children() -> None:
+    from bench import procs
+
+    child = subprocess.Popen(["sleep", "10"])
+    try:
+        assert child.pid in procs.descendants(os.getpid())
+        assert procs.tree_rss_kib(os.getpid()) > procs.rss_kib(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
