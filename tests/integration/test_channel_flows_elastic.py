@@ -8,6 +8,7 @@ Events are read with the Python MessagingSession client.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -30,10 +31,12 @@ from test_channel_flows import (
     session_for,
 )
 
+from bellwire import flows
 from bellwire.client import Established, EventType
 from bellwire.testing import RunningServer, start_server
 
 QUIET = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:elastic-quiet"
+SHOUTS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:elastic-shouts"
 CONFIG = {
     "MaximumSubChannels": 3,
     "TargetMembershipsPerSubChannel": 2,
@@ -54,12 +57,25 @@ def quiet(callers: Callers) -> Iterator[Processor]:
 
 
 @pytest.fixture(scope="module")
+def shouts(callers: Callers) -> Iterator[Processor]:
+    """A processor written with the kit: its callbacks name the sub-channel back."""
+    started = Processor(
+        decide=lambda e: flows.Send(content=e.content.upper()), client=callers.client
+    ).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, quiet: Processor, callers: Callers
+    tmp_path_factory: pytest.TempPathFactory,
+    quiet: Processor,
+    shouts: Processor,
+    callers: Callers,
 ) -> Iterator[RunningServer]:
     running = start_server(
         tmp_path_factory.mktemp("elastic-flows"),
-        resources={QUIET: quiet.url},
+        resources={QUIET: quiet.url, SHOUTS: shouts.url},
         webhook_secret=SECRET,
         connects_per_user_per_second=1000.0,
         connect_burst=1000,
@@ -201,3 +217,32 @@ def test_a_callback_naming_a_sub_channel_on_a_plain_channel_is_refused(
             ChannelArn=channel,
             ChannelMessage={"MessageId": sent, "SubChannelId": "nope"},
         )
+
+
+def test_a_kit_processor_on_an_elastic_channel(app: App, shouts: Processor) -> None:
+    m = app.messaging
+    channel = app.channel(app.alice, ElasticChannelConfiguration=CONFIG)
+    app.add(channel, app.bob)
+    sub = sub_channel_of(app, channel, app.bob)
+    flow_arn = m.create_channel_flow(
+        AppInstanceArn=app.arn,
+        Processors=[processor(SHOUTS)],
+        Name="kit",
+        ClientRequestToken=uuid.uuid4().hex,
+    )["ChannelFlowArn"]
+    m.associate_channel_flow(ChannelArn=channel, ChannelFlowArn=flow_arn, ChimeBearer=app.alice)
+    sent = app.send(channel, app.bob, "quiet words", SubChannelId=sub)
+    deadline = time.monotonic() + 15
+    status = "PENDING"
+    while status == "PENDING" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status = m.get_channel_message_status(
+            ChannelArn=channel, MessageId=sent, ChimeBearer=app.bob, SubChannelId=sub
+        )["Status"]["Value"]
+    assert status == "SENT", shouts.errors
+    [callback] = [c for c in shouts.callbacks if c["ChannelMessage"]["MessageId"] == sent]
+    assert callback["ChannelMessage"]["SubChannelId"] == sub
+    got = m.get_channel_message(
+        ChannelArn=channel, MessageId=sent, ChimeBearer=app.bob, SubChannelId=sub
+    )["ChannelMessage"]
+    assert (got["Content"], got["SubChannelId"]) == ("QUIET WORDS", sub)

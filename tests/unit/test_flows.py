@@ -182,3 +182,13 @@ def test_the_built_in_word_filter_may_only_call_back() -> None:
     ]:
         with pytest.raises(AccessDenied):
             authorize(principal, action, [resource])
+
+
+def test_the_kit_names_the_sub_channel_back() -> None:
+    event = flows.parse_event(lambda_event(invocation(sub_channel_id="s0")))
+    assert event.sub_channel_id == "s0"
+    assert flows.callback_request(event, flows.Send(content="x"))["ChannelMessage"] == {
+        "MessageId": "m1",
+        "SubChannelId": "s0",
+        "Content": "x",
+    }
