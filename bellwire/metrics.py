@@ -131,8 +131,8 @@ SAMPLED: Final = (
     ),
     Sampled(
         "bellwire_channel_gaps_total",
-        "Channel sequence gaps that did not fill within the reorder window (their sessions "
-        "were closed with 4410).",
+        "Channel sequence gaps that did not fill within the reorder window, and channels the "
+        "position check found behind the store (their sessions were closed with 4410).",
         counter=True,
     ),
     Sampled(

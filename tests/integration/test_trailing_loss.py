@@ -133,3 +133,45 @@ def test_the_check_is_a_setting(tmp_path: Path) -> None:
     from bellwire.config import Settings
 
     assert Settings().channel_check_seconds == 5.0
+
+
+async def test_elastic_sub_channels_are_not_mistaken_for_a_lost_tail(nodes: Cluster) -> None:
+    """A sub-channel's events carry its channel's numbers, shared with the other sub-channels:
+    its last number is behind the channel's position whenever another sub-channel spoke last.
+    The check must leave its sessions alone."""
+    (b,) = nodes.nodes[:1]
+    w = World.create(b)  # type: ignore[arg-type]
+    mod = w.user()
+    members = [w.user() for _ in range(4)]
+    channel = w.channel(
+        mod,
+        ElasticChannelConfiguration={
+            "MaximumSubChannels": 2,
+            "TargetMembershipsPerSubChannel": 2,
+            "MinimumMembershipPercentage": 10,
+        },
+    )
+    for member in members:
+        w.add(channel, member, by=mod)
+
+    def sub_of(member: str) -> str:
+        m = w.messaging.describe_channel_membership(
+            ChannelArn=channel, MemberArn=member, ChimeBearer=mod
+        )["ChannelMembership"]
+        return str(m["SubChannelId"])
+
+    subs = {member: sub_of(member) for member in members}
+    assert len(set(subs.values())) == 2
+    watched = members[0]
+    others = [m for m in members if subs[m] != subs[watched]]
+    watcher = await session(b, watched)  # type: ignore[arg-type]
+    # The watched sub-channel speaks, then only the other one: the channel's position moves on
+    # while the watched sub-channel's last number stays behind it.
+    await off(w.send, channel, watched, "mine", SubChannelId=subs[watched])
+    for i in range(3):
+        await off(w.send, channel, others[0], f"theirs{i}", SubChannelId=subs[others[0]])
+    assert contents(await watcher.take(1)) == ["mine"]
+    await off(time.sleep, 4 * CHECK + 0.5)
+    assert not watcher.closed
+    await watcher.quiet(0.1)
+    await watcher.close()
