@@ -152,13 +152,20 @@ def routed(
     return rows
 
 
-def stage(tx: Tx, now: float, events: Iterable[BusEvent], exports: Iterable[StreamEvent]) -> int:
+def stage(
+    tx: Tx,
+    now: float,
+    events: Iterable[BusEvent],
+    exports: Iterable[StreamEvent],
+    known: Mapping[str, Mapping[str, str]] | None = None,
+) -> int:
     """Write the stream records of a unit of work's events to the outbox, in its transaction
-    (so they commit, or roll back, with the change). Returns how many were staged."""
+    (so they commit, or roll back, with the change). Returns how many were staged. ``known``:
+    configurations the unit read already in this transaction."""
     records = records_of(events, exports)
     if not records:
         return 0
-    configurations: dict[str, dict[str, str]] = {}
+    configurations: dict[str, Mapping[str, str]] = dict(known or {})
     for record in records:
         instance = app_instance_of(record.channel_arn)
         if instance is not None and instance not in configurations:
@@ -177,7 +184,7 @@ def staged(
 
     def run(tx: IamTx) -> AnyResult:
         result = unit(tx)
-        stage(tx, now(), result.events, result.exports)
+        stage(tx, now(), result.events, result.exports, result.streaming)
         return result
 
     return run

@@ -136,7 +136,7 @@ def send_message(
         if where is None:
             raise BadRequest(f"The target {target} is not a member of the channel.")
     persistent = p["Persistence"] == "PERSISTENT"
-    flow_arn = flows.flow_for(tx, who.channel.arn, type_)
+    flow_arn = flows.flow_of_send(who, type_)
     # A message a flow holds is the channel's last message only once the flow sends it.
     seq = tx.next_seq(
         who.channel.arn, last_message=call.now if persistent and flow_arn is None else None
@@ -187,8 +187,10 @@ def send_message(
     return Result(
         output,
         [event],
-        bot_calls=bots.calls_for(tx, who.channel.app_instance_arn, message),
+        # No bot is a member: nothing to ask (bearer_in_channel looked, in this transaction).
+        bot_calls=bots.calls_for(tx, who.channel.app_instance_arn, message) if who.has_bots else [],
         pushes=push.pushes_for(tx, message),
+        streaming={} if who.streaming is None else {who.channel.app_instance_arn: who.streaming},
     )
 
 
@@ -209,6 +211,8 @@ def get_message_status(
 ) -> Result[MessagingGetChannelMessageStatusResponse]:
     who = _scoped(tx, p)
     held = flows.pending_message(tx, who.channel.arn, p["MessageId"])
+    if held is not None and held.sub_channel_id != p.get("SubChannelId"):
+        held = None  # named from another sub-channel: answered as any message is
     m = held if held is not None else _visible_message(tx, who, p["MessageId"], p)
     if m.sender_arn != who.arn:
         raise who.deny("read the status of another member's message")

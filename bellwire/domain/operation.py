@@ -55,6 +55,7 @@ class Call:
     # The [resources] map: the URLs of the AWS resources this server cannot reach.
     resources: ResourceMap = field(default_factory=ResourceMap)
     elastic: ElasticLimits = field(default_factory=ElasticLimits)  # quotas (settings)
+    flow_max_processors: int = 3  # a setting: the processors a channel flow may chain
 
 
 # An operation's output: its generated TypedDict (bellwire/aws/shapes.py), which the codecs
@@ -77,6 +78,9 @@ class Result(Generic[Out_co]):
     # Bots a sent message invokes, and devices it is pushed to: called once committed.
     bot_calls: list[BotCall] = field(default_factory=list)
     pushes: list[PushCall] = field(default_factory=list)
+    # Streaming configurations the unit already read in its transaction (app instance ARN ->
+    # {DataType: stream ARN}): staging its stream records does not read them again.
+    streaming: dict[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 # What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as

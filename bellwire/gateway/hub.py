@@ -400,10 +400,24 @@ class Hub:
             if timer is not None:
                 timer.cancel()
 
+    def applied(self) -> dict[str, int]:
+        """The last sequence number applied per channel followed here (a copy, for the
+        position check of ``positions.py``)."""
+        return dict(self.seqs)
+
     def _gap(self, channel: str) -> None:
         """A missing event did not arrive within the reorder window: every session that could
         have received it is closed with 4410, to reconnect and read from the store."""
         self._held_timers.pop(channel, None)
+        self.resync_channel(channel, f"an event did not arrive within {self.reorder_window:.1f}s")
+
+    def resync_channel(self, channel: str, why: str) -> None:
+        """The node missed some of ``channel``'s events (a gap that did not fill, or a tail the
+        store holds and the bus never brought): its sessions that could have received them are
+        closed with 4410 and the channel's order state starts over."""
+        timer = self._held_timers.pop(channel, None)
+        if timer is not None:
+            timer.cancel()
         held = self._held.pop(channel, {})
         affected = set(self.channels.get(channel, ()))
         affected.update(session for _, session in self._deferred.pop(channel, []))
@@ -413,9 +427,9 @@ class Hub:
         self.seqs.pop(channel, None)
         self.gaps += 1
         log.warning(
-            "channel %s: an event did not arrive within %.1fs; closing %d session(s) with %d",
+            "channel %s: %s; closing %d session(s) with %d",
             channel,
-            self.reorder_window,
+            why,
             len(affected),
             close_codes.EVENTS_MISSED,
         )

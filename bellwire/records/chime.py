@@ -100,6 +100,23 @@ class Membership:
 
 
 @dataclass(frozen=True, slots=True)
+class BearerInChannel:
+    """What the role rules need about one bearer and one channel, read together (one query on
+    the hottest path, SendChannelMessage): either may be missing. ``membership`` is the
+    bearer's membership of a regular channel; on an elastic one it is looked up separately."""
+
+    user: AppInstanceUser | None
+    channel: Channel | None
+    is_admin: bool
+    is_moderator: bool
+    membership: Membership | None
+    flow_arn: str | None = None  # the channel flow associated with the channel, if any
+    has_bots: bool = True  # whether any AppInstanceBot of its app instance is a member
+    # The streaming configurations of the channel's app instance ({DataType: stream ARN}).
+    streaming: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Moderator:
     channel_arn: str
     moderator_arn: str

@@ -20,6 +20,7 @@ from bellwire.records.chime import (
     AppInstance,
     AppInstanceUser,
     Ban,
+    BearerInChannel,
     Channel,
     Membership,
     Message,
@@ -106,11 +107,20 @@ class Channels(Protocol):
 
     def insert_channel(self, c: Channel) -> None: ...
     def channel(self, arn: str) -> Channel | None: ...
+    def bearer_in_channel(self, bearer_arn: str, channel_arn: str) -> BearerInChannel:
+        """The user, the channel, the bearer's admin and moderator rights and its membership,
+        in one statement: what ``channel``, ``user``, ``admin``, ``moderator`` and
+        ``membership`` would return one by one (admin of the channel's app instance), and the
+        channel's ``flow_of_channel``, whether ``bots_in_channel`` has any, and its app
+        instance's ``streaming_configurations``."""
+        ...
+
     def update_channel(
         self, arn: str, name: str, mode: str, metadata: str | None, now: float
     ) -> None: ...
     def set_channel_expiration(self, arn: str, days: int | None, criterion: str | None) -> None: ...
     def next_seq(self, channel_arn: str, *, last_message: float | None = None) -> int: ...
+    def channel_positions(self, arns: Sequence[str]) -> dict[str, int]: ...
     def delete_channel(self, arn: str) -> None: ...
     def list_channels(
         self, app_instance_arn: str, privacy: str | None, after: str | None, limit: int

@@ -33,7 +33,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -78,22 +78,33 @@ def _translate(sql: str, cache: dict[str, str]) -> str:
 
 
 class PgCursor:
-    """A psycopg cursor as ``store/sql`` expects one (``?`` placeholders)."""
+    """A psycopg cursor as ``store/sql`` expects one (``?`` placeholders).
 
-    __slots__ = ("_cache", "_cur")
+    In a writer's pipeline a statement whose result nobody fetches (an INSERT, an UPDATE
+    without RETURNING) is only queued: it travels with the next statement that is fetched.
+    ``unsynced`` says that something was queued since the last answer, so that the writer can
+    learn a unit's own failures before the unit ends."""
+
+    __slots__ = ("_cache", "_cur", "unsynced")
 
     def __init__(self, cur: psycopg.Cursor[Any], cache: dict[str, str]) -> None:
         self._cur = cur
         self._cache = cache
+        self.unsynced = False
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self.unsynced = True
         return self._cur.execute(_translate(sql, self._cache), params)
 
     def fetchone(self) -> Row | None:
-        return self._cur.fetchone()
+        row = self._cur.fetchone()  # in a pipeline: a sync, which answers everything queued
+        self.unsynced = False
+        return row
 
     def fetchall(self) -> list[Row]:
-        return self._cur.fetchall()
+        rows = self._cur.fetchall()
+        self.unsynced = False
+        return rows
 
 
 def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
@@ -234,8 +245,30 @@ class _PgTx(SqlTx):
             self.entered.append(channel_arn)
         return seq
 
+    def channel_positions(self, arns: Sequence[str]) -> dict[str, int]:
+        """One statement whatever the count: the ARNs travel as one array parameter (the shared
+        SQL's chunks of ``IN (?, ...)`` cost a round trip and a plan each)."""
+        rows = self._all("SELECT arn, seq FROM channels WHERE arn = ANY(?)", (list(arns),))
+        return {arn: int(seq) for arn, seq in rows}
+
 
 # --- the engine ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _pipeline(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Pipeline | None]:
+    """The connection in pipeline mode, or as it is where libpq lacks it (before 14)."""
+    if not psycopg.Pipeline.is_supported():
+        yield None
+        return
+    with conn.pipeline() as pipe:
+        yield pipe
+
+
+def _settle(pipe: psycopg.Pipeline | None) -> None:
+    """Wait for the answers to everything queued; raises the first statement's error."""
+    if pipe is not None:
+        pipe.sync()
 
 
 class _Conflict(Exception):
@@ -398,7 +431,8 @@ class PostgresStore:
         alone: bool = False,
     ) -> None:
         pg = conn.cursor()
-        tx = _PgTx(PgCursor(pg, cache), self._order)
+        cursor = PgCursor(pg, cache)
+        tx = _PgTx(cursor, self._order)
         outcomes: list[Outcome] = []
         started = time.perf_counter()
         try:
@@ -409,33 +443,37 @@ class PostgresStore:
                 # ran yet, so one fresh connection may take the batch.
                 conn.close()
                 raise _Stale() from exc
-            # One round trip per unit for its savepoint: the previous unit's RELEASE goes with
-            # the next SAVEPOINT, and COMMIT releases the last one.
-            open_savepoint = False
-            for unit in batch:
-                pg.execute(
-                    "RELEASE SAVEPOINT unit; SAVEPOINT unit" if open_savepoint else "SAVEPOINT unit"
-                )
+            # Pipeline mode: a statement whose answer is not needed yet (SAVEPOINT, RELEASE,
+            # an INSERT) is queued and leaves with the next one whose answer is, so a unit pays
+            # a round trip per read, not per statement. A unit's failures are still its own:
+            # whatever it queued is answered before it ends (``_settle``).
+            with _pipeline(conn) as pipe:
                 open_savepoint = False
-                tx.entered = []
-                try:
-                    result = unit.fn(tx)
-                except _RETRY as exc:
-                    if not (alone and isinstance(exc, pgerrors.UniqueViolation)):
-                        raise _Conflict() from exc
-                    pg.execute("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit")
-                    self._order.leave(tx.ticket, tx.entered)
-                    outcomes.append((unit, False, exc))
-                except psycopg.OperationalError:
-                    raise
-                except BaseException as exc:  # the unit's own failure: undo it alone
-                    pg.execute("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit")
-                    self._order.leave(tx.ticket, tx.entered)
-                    outcomes.append((unit, False, exc))
-                else:
-                    open_savepoint = True
-                    outcomes.append((unit, True, result))
-            pg.execute("COMMIT")
+                for unit in batch:
+                    if open_savepoint:  # the previous unit's, released with this one's start
+                        pg.execute("RELEASE SAVEPOINT unit")
+                    pg.execute("SAVEPOINT unit")
+                    open_savepoint = False
+                    tx.entered = []
+                    try:
+                        result = unit.fn(tx)
+                        if cursor.unsynced:
+                            _settle(pipe)
+                    except _RETRY as exc:
+                        if not (alone and isinstance(exc, pgerrors.UniqueViolation)):
+                            raise _Conflict() from exc
+                        self._undo_unit(pipe, pg, tx)
+                        outcomes.append((unit, False, exc))
+                    except psycopg.OperationalError:
+                        raise
+                    except BaseException as exc:  # the unit's own failure: undo it alone
+                        self._undo_unit(pipe, pg, tx)
+                        outcomes.append((unit, False, exc))
+                    else:
+                        open_savepoint = True
+                        outcomes.append((unit, True, result))
+                # COMMIT releases the last savepoint; leaving the pipeline waits for its answer.
+                pg.execute("COMMIT")
         except (_Conflict, _Stale):
             self._abandon(conn, tx)
             raise
@@ -457,6 +495,16 @@ class PostgresStore:
             except Exception:
                 log.exception("commit observer failed")
         self._order.finish(tx.ticket, lambda: dispatch(outcomes))
+
+    def _undo_unit(self, pipe: psycopg.Pipeline | None, pg: psycopg.Cursor[Any], tx: _PgTx) -> None:
+        """Roll the running unit back to its savepoint (after the pipeline dropped whatever
+        followed a failed statement of it)."""
+        if pipe is not None:
+            with contextlib.suppress(psycopg.errors.Error):
+                pipe.sync()
+        pg.execute("ROLLBACK TO SAVEPOINT unit")
+        pg.execute("RELEASE SAVEPOINT unit")
+        self._order.leave(tx.ticket, tx.entered)
 
     def _abandon(self, conn: psycopg.Connection[Any], tx: _PgTx) -> None:
         if not conn.closed and not conn.broken:

@@ -4,6 +4,7 @@ Each test runs on SQLite and on PostgreSQL (the ``engine`` fixture), with the sa
 """
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -83,6 +84,48 @@ async def test_a_failing_unit_is_undone_alone(engine: Engine) -> None:
         await store.close()
 
 
+async def test_a_write_that_fails_as_the_last_statement_of_a_unit_fails_that_unit(
+    engine: Engine,
+) -> None:
+    """A statement whose answer the unit never reads (PostgreSQL queues it in a pipeline) still
+    fails its own unit, not the next one, and the units around it commit."""
+    store = engine.open()
+    # The writer is held on a first unit so that the next ones share one batch (one key: one
+    # writer of several).
+    gate = threading.Event()
+
+    def wait(tx: Tx) -> None:
+        gate.wait(5)
+
+    def bad_last_write(tx: Tx) -> str:
+        tx.insert_app_instance(app(1))
+        # NOT NULL broken (no conflict to retry), and nothing read after it.
+        tx.insert_app_instance(AppInstance("arn:app/bad", None, None, 1.0, 1.0))  # type: ignore[arg-type]
+        return "bad"
+
+    try:
+        first = asyncio.ensure_future(store.write(wait, key="k"))
+        await asyncio.sleep(0.1)
+        later = asyncio.gather(
+            store.write(lambda tx: (tx.insert_app_instance(app(0)), "a")[1], key="k"),
+            store.write(bad_last_write, key="k"),
+            store.write(lambda tx: (tx.app_instance(app(0).arn), "c")[1], key="k"),
+            store.write(lambda tx: (tx.insert_app_instance(app(2)), "d")[1], key="k"),
+            return_exceptions=True,
+        )
+        await asyncio.sleep(0.1)
+        gate.set()
+        await first
+        outcomes = await later
+        assert outcomes[0] == "a" and outcomes[2] == "c" and outcomes[3] == "d", outcomes
+        assert isinstance(outcomes[1], Exception) and not isinstance(outcomes[1], AssertionError)
+        arns = [a.arn for a in await store.read(lambda tx: tx.list_app_instances(None, 10))]
+        assert arns == [app(0).arn, app(2).arn]
+    finally:
+        gate.set()
+        await store.close()
+
+
 async def test_reads_see_a_consistent_snapshot_and_cannot_write(engine: Engine) -> None:
     store = engine.open()
     try:
@@ -132,6 +175,29 @@ async def test_channel_sequence_is_per_channel_and_gapless(engine: Engine) -> No
         )
         assert sorted(s for s, c in zip(seqs, "abababa", strict=True) if c == "a") == [1, 2, 3, 4]
         assert sorted(s for s, c in zip(seqs, "abababa", strict=True) if c == "b") == [1, 2, 3]
+    finally:
+        await store.close()
+
+
+async def test_channel_positions_name_each_existing_channels_sequence(engine: Engine) -> None:
+    from bellwire.records.chime import Channel
+
+    store = engine.open()
+    arns = [f"arn:c/{i:04d}" for i in range(1200)]  # more than one chunk of parameters
+
+    def create(tx: Tx) -> None:
+        for i, arn in enumerate(arns):
+            tx.insert_channel(
+                Channel(arn, "arn:app", "n", "RESTRICTED", "PRIVATE", None, "u", 1.0, 1.0, None, i)
+            )
+
+    try:
+        await store.write(create)
+        await store.write(lambda tx: (tx.next_seq(arns[7]), tx.next_seq(arns[7])))
+        asked = [*arns, "arn:c/deleted"]
+        positions = await store.read(lambda tx: tx.channel_positions(asked))
+        assert positions == {arn: i + (2 if i == 7 else 0) for i, arn in enumerate(arns)}
+        assert await store.read(lambda tx: tx.channel_positions([])) == {}
     finally:
         await store.close()
 
@@ -234,3 +300,132 @@ async def test_consumers_see_a_channels_sequence_in_order(engine: Engine) -> Non
         assert seen == {n: list(range(1, 101)) for n in names}
     finally:
         await store.close()
+
+
+async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engine) -> None:
+    from bellwire.records.bots import AppInstanceBot
+    from bellwire.records.chime import (
+        Admin,
+        AppInstanceUser,
+        Channel,
+        ElasticConfiguration,
+        Membership,
+        Moderator,
+    )
+
+    ai, other = "arn:app/0001", "arn:app/0002"
+    users = [AppInstanceUser(f"{ai}/user/u{i}", ai, f"u{i}", None, 1.0, 1.0) for i in range(5)]
+    stranger = AppInstanceUser(f"{other}/user/s", other, "s", "meta", 1.0, 2.0, 3, "CREATED")
+    regular = Channel(
+        f"{ai}/channel/c", ai, "c", "RESTRICTED", "PRIVATE", None, "x", 1.0, 1.0, None, 0
+    )
+    elastic = Channel(
+        f"{ai}/channel/e",
+        ai,
+        "e",
+        "RESTRICTED",
+        "PRIVATE",
+        None,
+        "x",
+        1.0,
+        1.0,
+        None,
+        0,
+        elastic=ElasticConfiguration(5, 10, 30),
+    )
+
+    def setup(tx: Tx) -> None:
+        tx.insert_app_instance(app(1))
+        tx.insert_app_instance(app(2))
+        for u in [*users, stranger]:
+            tx.insert_user(u)
+        tx.insert_channel(regular)
+        tx.insert_channel(elastic)
+        tx.insert_admin(Admin(ai, users[1].arn, 1.0))
+        tx.associate_flow(regular.arn, f"{ai}/channel-flow/f", 1.0)
+        bot = f"{ai}/bot/b"
+        tx.insert_bot(AppInstanceBot(bot, ai, "b", None, {}, 1.0, 1.0))
+        tx.insert_membership(Membership(regular.arn, bot, "DEFAULT", "x", 1.0, 1.0))
+        tx.set_streaming_configurations(ai, {"ChannelMessage": "arn:aws:kinesis:s"})
+        tx.insert_moderator(Moderator(regular.arn, users[2].arn, "x", 1.0))
+        tx.insert_moderator(Moderator(elastic.arn, users[2].arn, "x", 1.0))
+        for u in users[:3]:
+            tx.insert_membership(
+                Membership(regular.arn, u.arn, "DEFAULT", "x", 1.0, 1.0, preferences={"a": 1})
+            )
+        tx.insert_membership(Membership(regular.arn, users[3].arn, "HIDDEN", "x", 1.0, 1.0, 2.0))
+        tx.insert_membership(
+            Membership(
+                elastic.arn,
+                users[2].arn,
+                "DEFAULT",
+                "x",
+                1.0,
+                1.0,
+                sub_channel_id="s1",
+                moderator=True,
+            )
+        )
+        tx.insert_membership(
+            Membership(elastic.arn, users[0].arn, "DEFAULT", "x", 1.0, 1.0, sub_channel_id="s2")
+        )
+
+    def both(tx: Tx) -> list[tuple[object, object]]:
+        pairs = []
+        for bearer in [*(u.arn for u in users), stranger.arn, f"{ai}/user/none"]:
+            for channel in (regular.arn, elastic.arn, f"{ai}/channel/none"):
+                found = tx.bearer_in_channel(bearer, channel)
+                c = tx.channel(channel)
+                one_by_one = (
+                    tx.user(bearer),
+                    c,
+                    c is not None and tx.admin(c.app_instance_arn, bearer) is not None,
+                    tx.moderator(channel, bearer) is not None,
+                    tx.membership(channel, bearer),
+                    tx.flow_of_channel(channel),
+                    c is not None and bool(tx.bots_in_channel(c.app_instance_arn, channel)),
+                    c and tx.streaming_configurations(c.app_instance_arn),
+                )
+                if one_by_one[0] is None or c is None:
+                    # Nothing but the missing record matters then (the rules stop there).
+                    pairs.append(((found.user, found.channel), one_by_one[:2]))
+                    continue
+                got = (
+                    found.user,
+                    found.channel,
+                    found.is_admin,
+                    found.is_moderator,
+                    found.membership,
+                    found.flow_arn,
+                    found.has_bots,
+                    found.streaming,
+                )
+                pairs.append((got, one_by_one))
+        return pairs
+
+    store = engine.open()
+    try:
+        await store.write(setup)
+        pairs = await store.read(both)
+    finally:
+        await store.close()
+    assert len(pairs) == 21
+    for got, want in pairs:
+        assert got == want
+    # The fixtures reach every branch: an admin, a moderator, a hidden member, an elastic
+    # membership, a stranger from another app instance.
+    assert any(g[2] for g, _ in pairs if len(g) == 8)
+    assert any(g[3] for g, _ in pairs if len(g) == 8)
+    assert any(g[4] is not None and g[4].sub_channel_id for g, _ in pairs if len(g) == 8)
+    assert any(g[5] is not None for g, _ in pairs if len(g) == 8)
+    assert any(g[6] for g, _ in pairs if len(g) == 8) and not all(
+        g[6] for g, _ in pairs if len(g) == 8
+    )
+    assert any(g[7] for g, _ in pairs if len(g) == 8)
+
+
+def test_bearer_in_channel_reads_every_streaming_data_type() -> None:
+    from bellwire.domain.export import DataType
+    from bellwire.store.sql.channels import STREAM_DATA_TYPES
+
+    assert set(STREAM_DATA_TYPES) == {str(t) for t in DataType}

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bellwire.records.chime import Ban, Channel, ElasticConfiguration, Membership, Moderator
+from bellwire.records.chime import (
+    AppInstanceUser,
+    Ban,
+    BearerInChannel,
+    Channel,
+    ElasticConfiguration,
+    Membership,
+    Moderator,
+)
 from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
 
 _CHANNEL_COLUMNS = (
@@ -18,6 +26,47 @@ _MEMBERSHIP_COLUMNS = (
     "sub_channel_id, moderator"
 )
 MEMBERSHIP_WIDTH = 10  # columns of _MEMBERSHIP_COLUMNS
+_USER_COLUMNS = (
+    "arn, app_instance_arn, name, metadata, created, updated, expiration_days, expiration_criterion"
+)
+
+
+# The DataTypes of streaming configurations (domain/export.py DataType; a test keeps the two
+# alike): bearer_in_channel reads each as a column.
+STREAM_DATA_TYPES = ("Channel", "ChannelMessage")
+
+
+def _prefixed(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
+
+
+# SendChannelMessage's role lookups as one statement (they were five round trips on a server
+# engine). The outer joins keep one row whether the user or the channel exists or not; the
+# membership of a regular channel is its one row under sub-channel '' (an elastic channel's
+# moderator may hold one per sub-channel: the caller asks for it on its own).
+_BEARER_IN_CHANNEL = (
+    f"SELECT {_prefixed('u', _USER_COLUMNS)}, {_prefixed('c', _CHANNEL_COLUMNS)}, "
+    "EXISTS (SELECT 1 FROM admins a "
+    "WHERE a.app_instance_arn = c.app_instance_arn AND a.admin_arn = u.arn), "
+    "EXISTS (SELECT 1 FROM moderators o WHERE o.channel_arn = c.arn AND o.moderator_arn = u.arn), "
+    f"{_prefixed('m', _MEMBERSHIP_COLUMNS)}, "
+    "(SELECT f.flow_arn FROM channel_flow_associations f WHERE f.channel_arn = c.arn), "
+    "EXISTS (SELECT 1 FROM app_instance_bots b JOIN memberships bm "
+    "ON bm.channel_arn = c.arn AND bm.member_arn = b.arn "
+    "WHERE b.app_instance_arn = c.app_instance_arn), "
+    + ", ".join(
+        "(SELECT s.resource_arn FROM streaming_configurations s "
+        f"WHERE s.app_instance_arn = c.app_instance_arn AND s.data_type = '{data_type}')"
+        for data_type in STREAM_DATA_TYPES
+    )
+    + " FROM (SELECT 1 AS one) AS q "
+    "LEFT JOIN users u ON u.arn = ? "
+    "LEFT JOIN channels c ON c.arn = ? "
+    "LEFT JOIN memberships m ON m.channel_arn = c.arn AND m.member_arn = u.arn "
+    "AND m.sub_channel_id = '' AND c.elastic_target_memberships IS NULL"
+)
+_USER_WIDTH = 8
+_CHANNEL_WIDTH = 17
 
 
 def _channel(row: Row) -> Channel:
@@ -74,6 +123,33 @@ class ChannelsSql(SqlBase):
         row = self._one(f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE arn = ?", (arn,))
         return None if row is None else _channel(row)
 
+    def bearer_in_channel(self, bearer_arn: str, channel_arn: str) -> BearerInChannel:
+        row = self._one(_BEARER_IN_CHANNEL, (bearer_arn, channel_arn))
+        assert row is not None  # the outer joins always yield the one row
+        c0 = _USER_WIDTH
+        m0 = c0 + _CHANNEL_WIDTH + 2
+        user = None if row[0] is None else AppInstanceUser(*row[:c0])
+        channel = None if row[c0] is None else _channel(row[c0 : m0 - 2])
+        f0 = m0 + MEMBERSHIP_WIDTH
+        membership = None if row[m0] is None else _membership(row[m0:f0])
+        if channel is not None and user is not None and channel.elastic is not None:
+            membership = self.membership(channel_arn, bearer_arn)
+        streaming = {
+            data_type: arn
+            for data_type, arn in zip(STREAM_DATA_TYPES, row[f0 + 2 :], strict=True)
+            if arn is not None
+        }
+        return BearerInChannel(
+            user,
+            channel,
+            bool(row[m0 - 2]),
+            bool(row[m0 - 1]),
+            membership,
+            flow_arn=row[f0],
+            has_bots=bool(row[f0 + 1]),
+            streaming=streaming if channel is not None else None,
+        )
+
     def update_channel(
         self, arn: str, name: str, mode: str, metadata: str | None, now: float
     ) -> None:
@@ -103,6 +179,20 @@ class ChannelsSql(SqlBase):
         if row is None:
             raise LookupError(channel_arn)
         return int(row[0])
+
+    def channel_positions(self, arns: Sequence[str]) -> dict[str, int]:
+        """The current sequence number of each channel of ``arns`` that exists (the position
+        check of ``gateway/positions.py``): one indexed lookup per ARN, in chunks that stay
+        below every engine's limit on parameters."""
+        positions: dict[str, int] = {}
+        for start in range(0, len(arns), 500):
+            chunk = arns[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for arn, seq in self._all(
+                f"SELECT arn, seq FROM channels WHERE arn IN ({marks})", chunk
+            ):
+                positions[arn] = int(seq)
+        return positions
 
     def delete_channel(self, arn: str) -> None:
         for table in (
