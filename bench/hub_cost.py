@@ -7,9 +7,10 @@ server end is an asyncio transport. A *burst* is ``--burst`` events; a round is 
 Only the hub's work is timed (``time.process_time`` around ``on_event`` and the flushes: the
 Python work and the ``send`` system calls, where the kernel's loopback work is also done);
 the peers are drained between rounds, untimed. Three ways, alternated round by round so that
-other load on the machine touches them alike:
+other load on the machine touches them alike (rounds should be a multiple of the number of ways):
 
-- ``main, per event``: the hub of git's ``main`` (when git can show it), flushed after every
+- ``before, per event``: the hub of ``--before`` (a git revision: by default the commit this
+  work started from, before frames were coalesced across loop turns), flushed after every
   event, which is what happens when each event arrives in its own loop turn (one commit each);
 - ``new, per event``: this hub, flushed the same way (``session_flush_interval_seconds = 0``);
 - ``new, per burst``: this hub, flushed once per burst (a flush interval that a burst fits in).
@@ -41,20 +42,23 @@ CH = "arn:aws:chime:us-east-1:123456789012:app-instance/a/channel/c"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main_hub() -> ModuleType | None:
-    """git's ``main`` version of bellwire/gateway/hub.py, as a module of its own."""
+BEFORE = "f81d53b"  # the last commit before the outbox and the flush interval
+
+
+def hub_of(revision: str = BEFORE) -> ModuleType | None:
+    """bellwire/gateway/hub.py of a git revision, as a module of its own."""
     try:
         source = subprocess.run(
-            ["git", "-C", str(ROOT), "show", "main:bellwire/gateway/hub.py"],
+            ["git", "-C", str(ROOT), "show", f"{revision}:bellwire/gateway/hub.py"],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    path = Path(tempfile.mkdtemp(prefix="hub-main-")) / "hub_main.py"
+    path = Path(tempfile.mkdtemp(prefix="hub-before-")) / "hub_before.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("bench_hub_main", path)
+    spec = importlib.util.spec_from_file_location("bench_hub_before", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -149,24 +153,28 @@ class Way:
         self.deliveries += self.hub.delivered - before
 
 
-async def run(sessions: int, burst: int, rounds: int, bursts: int, pad: int) -> list[Way]:
+async def run(
+    sessions: int, burst: int, rounds: int, bursts: int, pad: int, before: str = BEFORE
+) -> list[Way]:
     content = "x" * pad
     ways: list[Way] = []
     sets = []
-    old = main_hub()
+    old = hub_of(before)
     plan: list[tuple[str, Any, bool]] = []
     if old is not None:
-        plan.append(("main, per event", old, False))
+        plan.append(("before, per event", old, False))
     plan.append(("new, per event", new_hub, False))
     plan.append((f"new, per burst of {burst}", new_hub, True))
     for name, module, per_burst in plan:
         transports, peers = await pairs(sessions)
         sets.append(peers)
         ways.append(Way(name, module, transports, per_burst))
+    everyone = list(zip(ways, sets, strict=True))
     for r in range(rounds):
-        order = list(zip(ways, sets, strict=True))
-        if r % 2:
-            order.reverse()  # A B C C B A ...
+        # Each way takes each place in the order equally often (A B C, B C A, C A B, ...):
+        # the place alone moved the figures by a quarter on a busy machine.
+        shift = r % len(everyone)
+        order = everyone[shift:] + everyone[:shift]
         for way, peers in order:
             way.round(bursts, burst, content)
             await asyncio.sleep(0)  # let the loop send what a socket could not take at once
@@ -180,11 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--burst", type=int, default=8, help="events per burst")
     parser.add_argument("--bursts", type=int, default=4, help="bursts per round")
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--pad", type=int, default=200, help="message content characters")
+    parser.add_argument("--before", default=BEFORE, help="git revision of the hub to compare")
     args = parser.parse_args(argv)
     procs.raise_fd_limit(8 * args.sessions + 1000)
-    ways = asyncio.run(run(args.sessions, args.burst, args.rounds, args.bursts, args.pad))
+    ways = asyncio.run(
+        run(args.sessions, args.burst, args.rounds, args.bursts, args.pad, args.before)
+    )
     base = ways[0].deliveries / ways[0].cpu
     print(
         f"{args.sessions} sessions, bursts of {args.burst} events, "

@@ -49,15 +49,16 @@ from bellwire.bus.wire import (
     BusMessage,
     ClusterSessions,
     Resync,
+    Sent,
     SessionsAnswer,
     SessionsAsk,
     WireError,
     decode,
     decode_answer,
     decode_ask,
-    encode,
     encode_answer,
     encode_ask,
+    encode_batches,
     merge,
 )
 
@@ -125,7 +126,9 @@ class RedisBus:
         self.ping_interval = ping_interval
         self._listeners: list[Listener] = []
         self._status: list[StatusListener] = []
-        self._outbox: deque[bytes] = deque()
+        # Batches (one commit's messages each), encoded when they leave: those of a burst
+        # leave together, as one document.
+        self._outbox: deque[Sequence[Sent]] = deque()
         self._overflowed = False
         self._in_flight = 0  # batches taken from the outbox, not yet acknowledged by Redis
         self._wake = asyncio.Event()
@@ -166,7 +169,7 @@ class RedisBus:
 
     def publish(self, messages: Sequence[BusMessage]) -> None:
         deliver(self._listeners, messages)
-        self._send(encode(self.node, messages))
+        self._send(tuple(messages))  # the caller's list may change before it leaves
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -198,8 +201,8 @@ class RedisBus:
 
     # --- publishing -----------------------------------------------------------------------------
 
-    def _send(self, data: bytes) -> None:
-        self._outbox.append(data)
+    def _send(self, messages: Sequence[Sent]) -> None:
+        self._outbox.append(messages)
         self._trim()
         self._wake.set()
 
@@ -217,13 +220,20 @@ class RedisBus:
                 if self._overflowed:
                     # Some batches never left: every node must assume it missed something.
                     self._overflowed = False
-                    self._outbox.appendleft(encode(self.node, [RESYNC]))
+                    self._outbox.appendleft([RESYNC])
                 batch = list(self._outbox)
                 self._outbox.clear()
                 self._in_flight = len(batch)
                 try:
+                    documents = encode_batches(self.node, batch)
+                except Exception:  # a bug: the other nodes must not miss it silently
+                    log.exception("bus: batches do not encode; every node resynchronizes")
+                    self._in_flight = 0
+                    self._overflowed = True
+                    continue
+                try:
                     async with self.client.pipeline(transaction=False) as pipe:
-                        for data in batch:
+                        for data in documents:
                             pipe.publish(self.channel, data)
                         await pipe.execute()
                 except (RedisError, OSError) as exc:

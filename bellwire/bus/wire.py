@@ -2,7 +2,9 @@
 
 A *batch* is what one commit (or one operator command) publishes: the events of one ``Result``
 in commit order, with the publishing node's id so that a node skips its own batches (it has
-already delivered them in process, synchronously, as the embedded mode does)::
+already delivered them in process, synchronously, as the embedded mode does). The batches a
+node queued meanwhile travel as one document (:func:`encode_batches`), their messages in
+order::
 
     {"v": 1, "node": "<node id>", "m": [<message>, ...]}
 
@@ -79,6 +81,30 @@ class Batch:
 def encode(node: str, messages: Sequence[Sent]) -> bytes:
     document = {"v": VERSION, "node": node, "m": [_encode_message(m) for m in messages]}
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def encode_batches(node: str, batches: Sequence[Sequence[Sent]], limit: int = 1000) -> list[bytes]:
+    """Consecutive batches of one node as few documents as possible, in order: a burst of
+    commits costs one publish and one decode on each node instead of one per commit. A
+    document holds whole batches and at most ``limit`` messages (a larger batch stays whole and
+    alone); a :data:`RESYNC` is always a document of its own, since a node that reads one
+    drops the rest of that document."""
+    documents: list[bytes] = []
+    pending: list[Sent] = []
+    for batch in batches:
+        if RESYNC in batch:
+            if pending:
+                documents.append(encode(node, pending))
+                pending = []
+            documents.append(encode(node, batch))
+            continue
+        if pending and len(pending) + len(batch) > limit:
+            documents.append(encode(node, pending))
+            pending = []
+        pending.extend(batch)
+    if pending:
+        documents.append(encode(node, pending))
+    return documents
 
 
 def decode(data: bytes | str) -> Batch:

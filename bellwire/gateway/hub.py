@@ -490,14 +490,16 @@ class Hub:
         transport = session.transport
         if transport is None or transport.is_closing():
             return
-        if transport.get_write_buffer_size() + len(data) > self.buffer_limit:
+        backlog = transport.get_write_buffer_size()
+        if backlog + len(data) > self.buffer_limit:
             self._overflow(session)
             return
         transport.write(data)
         self.writes += 1
-        # What the socket could not take now counts against the session's bound until the
-        # next write looks again.
-        session.backlog = transport.get_write_buffer_size()
+        # What the socket held counts against the session's bound until the next write looks
+        # again (as of before this write: reading it again after would cost a call per write,
+        # and a session that looks over the bound is checked against its socket anyway).
+        session.backlog = backlog
 
     def _close_behind(self) -> None:
         behind, self._behind = self._behind, []
