@@ -754,6 +754,7 @@ async def idle_memory_scale(
     sources: int,
     per_process: int,
     concurrency: int = 200,
+    timeout: float = 600.0,
     settle: float = 3.0,
 ) -> dict[str, Any]:
     """Server RSS (``rss_kib``: of every server process) before and after ``len(paths)``
@@ -775,6 +776,7 @@ async def idle_memory_scale(
         host_header=host_header,
         source_of=(lambda i: f"127.0.0.{2 + i % sources}") if sources > 1 else None,
         concurrency=concurrency,
+        timeout=timeout,
     )
     upgraded = time.monotonic() - started
     try:
