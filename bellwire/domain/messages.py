@@ -138,13 +138,11 @@ def send_message(
     persistent = p["Persistence"] == "PERSISTENT"
     flow_arn = flows.flow_of_send(who, type_)
     # A message a flow holds is the channel's last message only once the flow sends it.
-    seq = tx.next_seq(
-        who.channel.arn, last_message=call.now if persistent and flow_arn is None else None
-    )
+    last_message = call.now if persistent and flow_arn is None else None
     message = Message(
         channel_arn=who.channel.arn,
         message_id=ids.ordered_hex_id(32, call.now),
-        seq=seq,
+        seq=0,  # the channel's next, taken as the message is stored
         sender_arn=who.arn,
         sender_name=who.user.name,
         content=p["Content"],
@@ -163,7 +161,10 @@ def send_message(
     )
     # NON_PERSISTENT messages are delivered to whoever is connected and never kept.
     if persistent:
-        tx.insert_message(message)
+        seq = tx.insert_message_at_next_seq(message, last_message=last_message)
+    else:
+        seq = tx.next_seq(who.channel.arn, last_message=last_message)
+    message = replace(message, seq=seq)
     if flow_arn is not None:
         held = flows.submit(tx, call, message, "CREATE", flow_arn, event_seq=seq)
         remember(tx, call, scope, p, held.output)

@@ -163,6 +163,12 @@ class Messages(Protocol):
     """Channel messages."""
 
     def insert_message(self, m: Message) -> None: ...
+    def insert_message_at_next_seq(self, m: Message, *, last_message: float | None) -> int:
+        """``next_seq(m.channel_arn, last_message=...)``, then ``insert_message`` of ``m`` under
+        that number (its own ``seq`` is ignored); returns the number. One statement where the
+        engine can: it is what every persistent send writes."""
+        ...
+
     def message(self, channel_arn: str, message_id: str) -> Message | None: ...
     def update_message(
         self,

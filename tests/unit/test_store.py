@@ -406,3 +406,64 @@ def test_bearer_in_channel_reads_every_streaming_data_type() -> None:
     from bellwire.store.sql.channels import STREAM_DATA_TYPES
 
     assert set(STREAM_DATA_TYPES) == {str(t) for t in DataType}
+
+
+async def test_insert_message_at_next_seq_is_next_seq_then_insert(engine: Engine) -> None:
+    from dataclasses import replace
+
+    from bellwire.records.chime import Channel, Message
+
+    ai = "arn:app/0001"
+    channel = Channel(f"{ai}/channel/c", ai, "c", "RESTRICTED", "PRIVATE", None, "x", 1, 1, None, 0)
+    m = Message(
+        channel_arn=channel.arn,
+        message_id="m1",
+        seq=0,
+        sender_arn=f"{ai}/user/u",
+        sender_name="u",
+        content="hi",
+        metadata="meta",
+        type="STANDARD",
+        persistence="PERSISTENT",
+        redacted=False,
+        created=5.5,
+        last_updated=5.5,
+        attributes={"a": {"StringValues": ["1"]}},
+        content_type="text/plain",
+        target_arn=None,
+        push={"Title": "t", "Body": "b", "Type": "DEFAULT"},
+        status="SENT",
+        sub_channel_id=None,
+    )
+
+    def run(tx: Tx) -> tuple[int, int, int]:
+        tx.insert_app_instance(app(1))
+        tx.insert_channel(channel)
+        first = tx.next_seq(channel.arn)
+        second = tx.insert_message_at_next_seq(m, last_message=None)
+        third = tx.insert_message_at_next_seq(replace(m, message_id="m2"), last_message=7.25)
+        return first, second, third
+
+    def missing(tx: Tx) -> int:
+        return tx.insert_message_at_next_seq(
+            replace(m, channel_arn=f"{ai}/channel/none"), last_message=1
+        )
+
+    store = engine.open()
+    try:
+        assert await store.write(run) == (1, 2, 3)
+        stored = await store.read(
+            lambda tx: (
+                tx.message(channel.arn, "m1"),
+                tx.message(channel.arn, "m2"),
+                tx.channel(channel.arn),
+            )
+        )
+        assert stored[0] == replace(m, seq=2)
+        assert stored[1] == replace(m, message_id="m2", seq=3)
+        assert stored[2] is not None and stored[2].seq == 3 and stored[2].last_message == 7.25
+        with pytest.raises(LookupError):
+            await store.write(missing)
+        assert engine.sql("SELECT COUNT(*) FROM messages", ()) == [(2,)]
+    finally:
+        await store.close()
