@@ -324,6 +324,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         tx.insert_bot(AppInstanceBot(bot, ai, "b", None, {}, 1.0, 1.0))
         tx.insert_membership(Membership(regular.arn, bot, "DEFAULT", "x", 1.0, 1.0))
         tx.set_streaming_configurations(ai, {"ChannelMessage": "arn:aws:kinesis:s"})
+        tx.remember_result("scope-1", "token-1", "fp", {"MessageId": "m"}, 1.0)
         tx.insert_moderator(Moderator(regular.arn, users[2].arn, "x", 1.0))
         tx.insert_moderator(Moderator(elastic.arn, users[2].arn, "x", 1.0))
         for u in users[:3]:
@@ -351,7 +352,10 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         pairs = []
         for bearer in [*(u.arn for u in users), stranger.arn, f"{ai}/user/none"]:
             for channel in (regular.arn, elastic.arn, f"{ai}/channel/none"):
-                found = tx.bearer_in_channel(bearer, channel)
+                found = tx.bearer_in_channel(bearer, channel, remembered=("scope-1", "token-1"))
+                other = tx.bearer_in_channel(bearer, channel, remembered=("scope-2", "token-1"))
+                assert other.remembered is None and other.remembered_key == ("scope-2", "token-1")
+                assert found.remembered == tx.idempotent_result("scope-1", "token-1")
                 c = tx.channel(channel)
                 one_by_one = (
                     tx.user(bearer),
