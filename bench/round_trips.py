@@ -11,7 +11,7 @@ staging and the IAM-version wrapper included), on a fresh database, and counts:
   between the store and PostgreSQL as the turns of the conversation (client speaks, server
   answers). Pipelined statements share a turn.
 
-Two shapes: ``serial`` sends one at a time (one unit per transaction: BEGIN and COMMIT are
+Sends carry a ClientRequestToken, as the AWS SDKs' do (``--no-token``: without). Two shapes: ``serial`` sends one at a time (one unit per transaction: BEGIN and COMMIT are
 the send's own), ``grouped`` sends them all at once (group commit: per-batch statements are
 shared). Only the writer's work is counted; the HTTP, SigV4 and IAM steps do not touch the
 store.
@@ -27,6 +27,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,7 +57,7 @@ def fixtures(tx: IamTx) -> None:
         tx.insert_membership(Membership(CHANNEL, arn, "DEFAULT", USERS[0], 1.0, 1.0))
 
 
-def send_unit(k: int) -> Callable[[IamTx], Any]:
+def send_unit(k: int, token: bool = True) -> Callable[[IamTx], Any]:
     registered = find("chime", "SendChannelMessage")
     call = Call("us-east-1", ACCOUNT, round(time.time(), 3))
     params = {
@@ -65,17 +66,22 @@ def send_unit(k: int) -> Callable[[IamTx], Any]:
         "Content": f"hello {k}",
         "Type": "STANDARD",
         "Persistence": "PERSISTENT",
+        # The AWS SDKs fill it in on every send (an idempotency token), as bench.run does.
+        **({"ClientRequestToken": uuid.uuid4().hex} if token else {}),
     }
     unit = export.staged(lambda tx: registered.fn(tx, call, params), time.time)
     return functools.partial(_versioned, unit)
 
 
+TOKEN = True  # --no-token: sends without a ClientRequestToken
+
+
 async def run_sends(store: Any, sends: int, grouped: bool) -> None:
     if grouped:
-        await asyncio.gather(*(store.write(send_unit(k), key=CHANNEL) for k in range(sends)))
+        await asyncio.gather(*(store.write(send_unit(k, TOKEN), key=CHANNEL) for k in range(sends)))
     else:
         for k in range(sends):
-            await store.write(send_unit(k), key=CHANNEL)
+            await store.write(send_unit(k, TOKEN), key=CHANNEL)
 
 
 # --- SQLite: every statement through the connection's trace callback -------------------------
@@ -228,7 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sends", type=int, default=200)
     parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--no-token", action="store_true", help="sends without a ClientRequestToken"
+    )
     args = parser.parse_args(argv)
+    global TOKEN
+    TOKEN = not args.no_token
     rows: list[tuple[str, str, dict[str, float]]] = []
     if args.engine in ("sqlite", "both"):
         for shape, data in asyncio.run(measure_sqlite(args.sends)).items():
@@ -236,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine in ("postgresql", "both"):
         for shape, data in asyncio.run(measure_postgres(args.sends)).items():
             rows.append(("postgresql", shape, data))
-    print(f"per SendChannelMessage, {args.sends} sends")
+    token = "with" if TOKEN else "without"
+    print(f"per SendChannelMessage, {args.sends} sends {token} a ClientRequestToken")
     print(f"{'engine':<11} {'shape':<8} {'statements':>10} {'round trips':>11}")
     for engine, shape, data in rows:
         trips = data.get("round_trips")

@@ -78,10 +78,12 @@ def check_message(type_: str, content: str, attributes: Mapping[str, Any] | None
     _check_attributes(attributes)
 
 
-def _scoped(tx: Tx, p: Mapping[str, Any]) -> Actor:
+def _scoped(tx: Tx, p: Mapping[str, Any], remembered: tuple[str, str] | None = None) -> Actor:
     """The bearer in the request's channel, or in its sub-channel of an elastic channel (where
-    messages live: one is never seen from another sub-channel)."""
-    return sub_channels.scope(tx, actor(tx, p.get("ChimeBearer"), p["ChannelArn"]), p)
+    messages live: one is never seen from another sub-channel). ``remembered``: a (scope,
+    token) to look up with the bearer (see ``replay``)."""
+    who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"], remembered=remembered)
+    return sub_channels.scope(tx, who, p)
 
 
 def _visible_message(tx: Tx, who: Actor, message_id: str, p: Mapping[str, Any]) -> Message:
@@ -107,13 +109,23 @@ def _event(kind: EventType, tx: Tx, m: Message) -> Any:
 def send_message(
     tx: Tx, call: Call, p: MessagingSendChannelMessageRequest
 ) -> Result[MessagingSendChannelMessageResponse]:
-    who = _scoped(tx, p)
+    token = p.get("ClientRequestToken")
+    # The retry check's lookup travels with the bearer's (same scope once the bearer is found).
+    ahead = (f"SendChannelMessage|{p['ChannelArn']}|{p.get('ChimeBearer')}", token)
+    who = _scoped(tx, p, ahead if token else None)
     # Admins and moderators need a membership to send, like everyone; hidden members observe.
     who.require_member("send messages")
     if who.membership is not None and who.membership.type == "HIDDEN":
         raise who.deny("send messages: hidden members can observe but not send")
     scope = f"SendChannelMessage|{who.channel.arn}|{who.arn}"
-    if (previous := replay(tx, scope, p, output=MessagingSendChannelMessageResponse)) is not None:
+    previous = replay(
+        tx,
+        scope,
+        p,
+        output=MessagingSendChannelMessageResponse,
+        read=(who.remembered_key, who.remembered),
+    )
+    if previous is not None:
         return Result(previous)
     type_ = p["Type"]
     _check_content(type_, p["Content"])
@@ -138,13 +150,11 @@ def send_message(
     persistent = p["Persistence"] == "PERSISTENT"
     flow_arn = flows.flow_of_send(who, type_)
     # A message a flow holds is the channel's last message only once the flow sends it.
-    seq = tx.next_seq(
-        who.channel.arn, last_message=call.now if persistent and flow_arn is None else None
-    )
+    last_message = call.now if persistent and flow_arn is None else None
     message = Message(
         channel_arn=who.channel.arn,
         message_id=ids.ordered_hex_id(32, call.now),
-        seq=seq,
+        seq=0,  # the channel's next, taken as the message is stored
         sender_arn=who.arn,
         sender_name=who.user.name,
         content=p["Content"],
@@ -161,9 +171,22 @@ def send_message(
         status="SENT" if flow_arn is None else "PENDING",
         sub_channel_id=p.get("SubChannelId"),
     )
+    output: MessagingSendChannelMessageResponse = {
+        "ChannelArn": who.channel.arn,
+        "MessageId": message.message_id,
+        "Status": {"Value": "SENT"},
+        "SubChannelId": message.sub_channel_id,
+    }
+    if flow_arn is None:
+        # Remembered before the message is stored (the answer names no sequence number): on
+        # PostgreSQL its INSERT then travels with the message's statement, not after it.
+        remember(tx, call, scope, p, output)
     # NON_PERSISTENT messages are delivered to whoever is connected and never kept.
     if persistent:
-        tx.insert_message(message)
+        seq = tx.insert_message_at_next_seq(message, last_message=last_message)
+    else:
+        seq = tx.next_seq(who.channel.arn, last_message=last_message)
+    message = replace(message, seq=seq)
     if flow_arn is not None:
         held = flows.submit(tx, call, message, "CREATE", flow_arn, event_seq=seq)
         remember(tx, call, scope, p, held.output)
@@ -177,13 +200,6 @@ def send_message(
         sender=who.arn,
         target=target,
     )
-    output: MessagingSendChannelMessageResponse = {
-        "ChannelArn": who.channel.arn,
-        "MessageId": message.message_id,
-        "Status": {"Value": "SENT"},
-        "SubChannelId": message.sub_channel_id,
-    }
-    remember(tx, call, scope, p, output)
     return Result(
         output,
         [event],

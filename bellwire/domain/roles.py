@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import Forbidden, NotFound, UnauthorizedClient
@@ -53,6 +54,9 @@ class Actor:
     # configurations: what a send's last steps would read again (None: not read).
     has_bots: bool = True
     streaming: Mapping[str, str] | None = None
+    # idempotent_result(*remembered_key), when the lookup read it (a send's retry check).
+    remembered_key: tuple[str, str] | None = None
+    remembered: tuple[str, Any] | None = None
 
     @property
     def arn(self) -> str:
@@ -90,13 +94,15 @@ class Actor:
             raise self.deny(f"{what}: the bearer must be a member of the channel")
 
 
-def actor(tx: Tx, bearer: str | None, channel_arn: str) -> Actor:
+def actor(
+    tx: Tx, bearer: str | None, channel_arn: str, *, remembered: tuple[str, str] | None = None
+) -> Actor:
     # The checks and their order are bearer_user's and require_channel's; the reads are one
     # statement (each was a round trip of its own on PostgreSQL, on every send).
     parsed = arns.parse(bearer) if bearer else None
     if parsed is None or parsed.kind not in ("user", "bot"):
         raise UnauthorizedClient(INVALID_BEARER)
-    found = tx.bearer_in_channel(bearer or "", channel_arn)
+    found = tx.bearer_in_channel(bearer or "", channel_arn, remembered=remembered)
     user, channel = found.user, found.channel
     if user is None:
         raise UnauthorizedClient(INVALID_BEARER)
@@ -116,6 +122,8 @@ def actor(tx: Tx, bearer: str | None, channel_arn: str) -> Actor:
         flow_arn=found.flow_arn,
         has_bots=found.has_bots,
         streaming=found.streaming,
+        remembered_key=found.remembered_key,
+        remembered=found.remembered,
     )
 
 

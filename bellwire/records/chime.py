@@ -114,6 +114,9 @@ class BearerInChannel:
     has_bots: bool = True  # whether any AppInstanceBot of its app instance is a member
     # The streaming configurations of the channel's app instance ({DataType: stream ARN}).
     streaming: Mapping[str, str] | None = None
+    # The answer of idempotent_result(scope, token) for ``remembered_key`` = (scope, token).
+    remembered_key: tuple[str, str] | None = None
+    remembered: tuple[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,12 +107,15 @@ class Channels(Protocol):
 
     def insert_channel(self, c: Channel) -> None: ...
     def channel(self, arn: str) -> Channel | None: ...
-    def bearer_in_channel(self, bearer_arn: str, channel_arn: str) -> BearerInChannel:
+    def bearer_in_channel(
+        self, bearer_arn: str, channel_arn: str, *, remembered: tuple[str, str] | None = None
+    ) -> BearerInChannel:
         """The user, the channel, the bearer's admin and moderator rights and its membership,
         in one statement: what ``channel``, ``user``, ``admin``, ``moderator`` and
         ``membership`` would return one by one (admin of the channel's app instance), and the
         channel's ``flow_of_channel``, whether ``bots_in_channel`` has any, and its app
-        instance's ``streaming_configurations``."""
+        instance's ``streaming_configurations``; with ``remembered`` = (scope, token), also
+        ``idempotent_result(scope, token)``."""
         ...
 
     def update_channel(
@@ -164,6 +167,12 @@ class Messages(Protocol):
     """Channel messages."""
 
     def insert_message(self, m: Message) -> None: ...
+    def insert_message_at_next_seq(self, m: Message, *, last_message: float | None) -> int:
+        """``next_seq(m.channel_arn, last_message=...)``, then ``insert_message`` of ``m`` under
+        that number (its own ``seq`` is ignored); returns the number. One statement where the
+        engine can: it is what every persistent send writes."""
+        ...
+
     def message(self, channel_arn: str, message_id: str) -> Message | None: ...
     def update_message(
         self,

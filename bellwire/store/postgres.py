@@ -42,9 +42,11 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from bellwire.log_throttle import Throttle
+from bellwire.records.chime import Message
 from bellwire.store.base import IamTx, StoreClosed, StoreUnavailable
 from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statements
 from bellwire.store.sql import Row, SqlTx
+from bellwire.store.sql.messages import MESSAGE_COLUMNS, message_params
 from bellwire.store.units import Outcome, Unit, dispatch
 
 T = TypeVar("T")
@@ -241,9 +243,47 @@ class _PgTx(SqlTx):
 
     def next_seq(self, channel_arn: str, *, last_message: float | None = None) -> int:
         seq = super().next_seq(channel_arn, last_message=last_message)
+        self._took(channel_arn)
+        return seq
+
+    def insert_message_at_next_seq(self, m: Message, *, last_message: float | None) -> int:
+        # One statement (and round trip) for the channel's UPDATE and the message's INSERT.
+        params = message_params(m)
+        row = self._one(
+            _SEND[last_message is not None],
+            (
+                *(() if last_message is None else (last_message,)),
+                m.channel_arn,
+                *params[:2],
+                *params[3:],
+            ),
+        )
+        if row is None:  # the channel is gone: as next_seq says it
+            raise LookupError(m.channel_arn)
+        self._took(m.channel_arn)
+        return int(row[0])
+
+    def _took(self, channel_arn: str) -> None:
         if self._order.enter(self.ticket, channel_arn):
             self.entered.append(channel_arn)
-        return seq
+
+
+# The types of the message columns, for INSERT ... SELECT (whose parameters PostgreSQL cannot
+# type from the target columns as it does in VALUES); the seq column comes from the UPDATE.
+_MESSAGE_TYPES = (
+    ("TEXT",) * 2 + ("-",) + ("TEXT",) * 6 + ("INTEGER",) + ("DOUBLE PRECISION",) * 3
+) + ("TEXT",) * 6
+_MESSAGE_VALUES = ", ".join("s.seq" if t == "-" else f"CAST(? AS {t})" for t in _MESSAGE_TYPES)
+assert len(_MESSAGE_TYPES) == len(MESSAGE_COLUMNS.split(","))
+_SEND = {
+    last: (
+        "WITH s AS (UPDATE channels SET seq = seq + 1"
+        + (", last_message = ?" if last else "")
+        + " WHERE arn = ? RETURNING seq) "
+        f"INSERT INTO messages ({MESSAGE_COLUMNS}) SELECT {_MESSAGE_VALUES} FROM s RETURNING seq"
+    )
+    for last in (False, True)
+}
 
     def channel_positions(self, arns: Sequence[str]) -> dict[str, int]:
         """One statement whatever the count: the ARNs travel as one array parameter (the shared

@@ -347,6 +347,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         tx.insert_bot(AppInstanceBot(bot, ai, "b", None, {}, 1.0, 1.0))
         tx.insert_membership(Membership(regular.arn, bot, "DEFAULT", "x", 1.0, 1.0))
         tx.set_streaming_configurations(ai, {"ChannelMessage": "arn:aws:kinesis:s"})
+        tx.remember_result("scope-1", "token-1", "fp", {"MessageId": "m"}, 1.0)
         tx.insert_moderator(Moderator(regular.arn, users[2].arn, "x", 1.0))
         tx.insert_moderator(Moderator(elastic.arn, users[2].arn, "x", 1.0))
         for u in users[:3]:
@@ -374,7 +375,10 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         pairs = []
         for bearer in [*(u.arn for u in users), stranger.arn, f"{ai}/user/none"]:
             for channel in (regular.arn, elastic.arn, f"{ai}/channel/none"):
-                found = tx.bearer_in_channel(bearer, channel)
+                found = tx.bearer_in_channel(bearer, channel, remembered=("scope-1", "token-1"))
+                other = tx.bearer_in_channel(bearer, channel, remembered=("scope-2", "token-1"))
+                assert other.remembered is None and other.remembered_key == ("scope-2", "token-1")
+                assert found.remembered == tx.idempotent_result("scope-1", "token-1")
                 c = tx.channel(channel)
                 one_by_one = (
                     tx.user(bearer),
@@ -429,3 +433,64 @@ def test_bearer_in_channel_reads_every_streaming_data_type() -> None:
     from bellwire.store.sql.channels import STREAM_DATA_TYPES
 
     assert set(STREAM_DATA_TYPES) == {str(t) for t in DataType}
+
+
+async def test_insert_message_at_next_seq_is_next_seq_then_insert(engine: Engine) -> None:
+    from dataclasses import replace
+
+    from bellwire.records.chime import Channel, Message
+
+    ai = "arn:app/0001"
+    channel = Channel(f"{ai}/channel/c", ai, "c", "RESTRICTED", "PRIVATE", None, "x", 1, 1, None, 0)
+    m = Message(
+        channel_arn=channel.arn,
+        message_id="m1",
+        seq=0,
+        sender_arn=f"{ai}/user/u",
+        sender_name="u",
+        content="hi",
+        metadata="meta",
+        type="STANDARD",
+        persistence="PERSISTENT",
+        redacted=False,
+        created=5.5,
+        last_updated=5.5,
+        attributes={"a": {"StringValues": ["1"]}},
+        content_type="text/plain",
+        target_arn=None,
+        push={"Title": "t", "Body": "b", "Type": "DEFAULT"},
+        status="SENT",
+        sub_channel_id=None,
+    )
+
+    def run(tx: Tx) -> tuple[int, int, int]:
+        tx.insert_app_instance(app(1))
+        tx.insert_channel(channel)
+        first = tx.next_seq(channel.arn)
+        second = tx.insert_message_at_next_seq(m, last_message=None)
+        third = tx.insert_message_at_next_seq(replace(m, message_id="m2"), last_message=7.25)
+        return first, second, third
+
+    def missing(tx: Tx) -> int:
+        return tx.insert_message_at_next_seq(
+            replace(m, channel_arn=f"{ai}/channel/none"), last_message=1
+        )
+
+    store = engine.open()
+    try:
+        assert await store.write(run) == (1, 2, 3)
+        stored = await store.read(
+            lambda tx: (
+                tx.message(channel.arn, "m1"),
+                tx.message(channel.arn, "m2"),
+                tx.channel(channel.arn),
+            )
+        )
+        assert stored[0] == replace(m, seq=2)
+        assert stored[1] == replace(m, message_id="m2", seq=3)
+        assert stored[2] is not None and stored[2].seq == 3 and stored[2].last_message == 7.25
+        with pytest.raises(LookupError):
+            await store.write(missing)
+        assert engine.sql("SELECT COUNT(*) FROM messages", ()) == [(2,)]
+    finally:
+        await store.close()

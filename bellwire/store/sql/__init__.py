@@ -7,6 +7,9 @@ aggregate's class, not the whole transaction.
 
 from __future__ import annotations
 
+import dataclasses
+
+from bellwire.records.chime import Message
 from bellwire.store.sql.bots import BotsSql
 from bellwire.store.sql.common import Cursor, Row
 from bellwire.store.sql.exports import ExportsSql
@@ -39,3 +42,8 @@ class SqlTx(
     """Every aggregate's queries and changes inside one transaction (implements ``IamTx``)."""
 
     __slots__ = ()
+
+    def insert_message_at_next_seq(self, m: Message, *, last_message: float | None) -> int:
+        seq = self.next_seq(m.channel_arn, last_message=last_message)
+        self.insert_message(dataclasses.replace(m, seq=seq))
+        return seq

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -59,7 +60,9 @@ _BEARER_IN_CHANNEL = (
         f"WHERE s.app_instance_arn = c.app_instance_arn AND s.data_type = '{data_type}')"
         for data_type in STREAM_DATA_TYPES
     )
-    + " FROM (SELECT 1 AS one) AS q "
+    + ", (SELECT i.fingerprint FROM idempotency i WHERE i.token = ? AND i.scope = ?), "
+    "(SELECT i.result FROM idempotency i WHERE i.token = ? AND i.scope = ?)"
+    " FROM (SELECT 1 AS one) AS q "
     "LEFT JOIN users u ON u.arn = ? "
     "LEFT JOIN channels c ON c.arn = ? "
     "LEFT JOIN memberships m ON m.channel_arn = c.arn AND m.member_arn = u.arn "
@@ -123,8 +126,11 @@ class ChannelsSql(SqlBase):
         row = self._one(f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE arn = ?", (arn,))
         return None if row is None else _channel(row)
 
-    def bearer_in_channel(self, bearer_arn: str, channel_arn: str) -> BearerInChannel:
-        row = self._one(_BEARER_IN_CHANNEL, (bearer_arn, channel_arn))
+    def bearer_in_channel(
+        self, bearer_arn: str, channel_arn: str, *, remembered: tuple[str, str] | None = None
+    ) -> BearerInChannel:
+        scope, token = remembered or (None, None)
+        row = self._one(_BEARER_IN_CHANNEL, (token, scope, token, scope, bearer_arn, channel_arn))
         assert row is not None  # the outer joins always yield the one row
         c0 = _USER_WIDTH
         m0 = c0 + _CHANNEL_WIDTH + 2
@@ -134,11 +140,14 @@ class ChannelsSql(SqlBase):
         membership = None if row[m0] is None else _membership(row[m0:f0])
         if channel is not None and user is not None and channel.elastic is not None:
             membership = self.membership(channel_arn, bearer_arn)
+        s0 = f0 + 2 + len(STREAM_DATA_TYPES)
         streaming = {
             data_type: arn
-            for data_type, arn in zip(STREAM_DATA_TYPES, row[f0 + 2 :], strict=True)
+            for data_type, arn in zip(STREAM_DATA_TYPES, row[f0 + 2 : s0], strict=True)
             if arn is not None
         }
+        # As idempotent_result answers it (the fingerprint is never NULL in a stored row).
+        result = None if row[s0] is None else (row[s0], json.loads(row[s0 + 1]))
         return BearerInChannel(
             user,
             channel,
@@ -148,6 +157,8 @@ class ChannelsSql(SqlBase):
             flow_arn=row[f0],
             has_bots=bool(row[f0 + 1]),
             streaming=streaming if channel is not None else None,
+            remembered_key=remembered,
+            remembered=result,
         )
 
     def update_channel(

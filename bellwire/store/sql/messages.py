@@ -7,7 +7,7 @@ from typing import Any
 from bellwire.records.chime import Message
 from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
 
-_MESSAGE_COLUMNS = (
+MESSAGE_COLUMNS = _MESSAGE_COLUMNS = (
     "channel_arn, message_id, seq, sender_arn, sender_name, content, metadata, type, "
     "persistence, redacted, created, last_updated, last_edited, status, attributes, "
     "content_type, target_arn, push, sub_channel_id"
@@ -38,6 +38,31 @@ def _message(row: Row) -> Message:
     )
 
 
+def message_params(m: Message) -> tuple[Any, ...]:
+    """``m`` as the values of ``MESSAGE_COLUMNS``, in their order."""
+    return (
+        m.channel_arn,
+        m.message_id,
+        m.seq,
+        m.sender_arn,
+        m.sender_name,
+        m.content,
+        m.metadata,
+        m.type,
+        m.persistence,
+        int(m.redacted),
+        m.created,
+        m.last_updated,
+        m.last_edited,
+        m.status,
+        json_column(m.attributes),
+        m.content_type,
+        m.target_arn,
+        json_column(m.push),
+        m.sub_channel_id,
+    )
+
+
 class MessagesSql(SqlBase):
     __slots__ = ()
 
@@ -47,27 +72,7 @@ class MessagesSql(SqlBase):
         self._run(
             f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                m.channel_arn,
-                m.message_id,
-                m.seq,
-                m.sender_arn,
-                m.sender_name,
-                m.content,
-                m.metadata,
-                m.type,
-                m.persistence,
-                int(m.redacted),
-                m.created,
-                m.last_updated,
-                m.last_edited,
-                m.status,
-                json_column(m.attributes),
-                m.content_type,
-                m.target_arn,
-                json_column(m.push),
-                m.sub_channel_id,
-            ),
+            message_params(m),
         )
 
     def message(self, channel_arn: str, message_id: str) -> Message | None:
