@@ -88,7 +88,8 @@ async def test_a_burst_reaches_every_member_in_order_in_fewer_writes(
         started = time.monotonic()
         for text in texts:
             await off(world.send, channel, alice, text)
-        sent_within_the_interval = time.monotonic() - started < 1.0
+        # With a margin: the last event may reach the hub just after its answer.
+        sent_within_the_interval = time.monotonic() - started < 0.8
         for raw in readers:
             assert messages(await off(read_messages, raw, len(texts))) == texts
         delivered = scraped(running, "bellwire_deliveries_total") - deliveries
