@@ -33,6 +33,11 @@ from bench.scenarios import FULL, QUICK, Sizes
 RESULTS = Path(__file__).resolve().parent / "results"
 # Counting sockets wake the load generator once this many frames wait (full speed only).
 LOWAT_FRAMES = 8
+# Connects in flight per receiver process in the scale scenario, the same in both of its parts
+# (the RSS left by a connect storm grows with the handshakes alive together). Low because
+# bellwire's Redis client pools 100 connections per worker (redis-py's default) and refuses a
+# connect it cannot count (docs/performance.md).
+SCALE_CONCURRENCY = 16
 SCENARIOS = (
     "fanout",
     "durable",
@@ -307,6 +312,7 @@ class Run:
                             host_header=server.host,
                             sources=-(-count // 25_000),
                             per_process=self.fd_limit - 1000,
+                            concurrency=SCALE_CONCURRENCY,
                         )
                     else:
                         self.results["memory_scale"] = await scenarios.idle_memory(
@@ -446,9 +452,7 @@ class Run:
                     host_header=server.host,
                     sources=-(-count // 25_000),
                     per_process=self.fd_limit - 1000,
-                    # bellwire's Redis client pools 100 connections per worker (redis-py's
-                    # default) and refuses a connect it cannot count: stay well below.
-                    concurrency=16,
+                    concurrency=SCALE_CONCURRENCY,
                     timeout=420.0,
                 )
             except Exception as exc:  # a finding about the multi-node mode, not a crash
