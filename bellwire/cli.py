@@ -46,12 +46,12 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         # default=None keeps the layering (file < env < flag); the help shows the real default.
         env = f"env {config.ENV_PREFIX}{name.upper()}"
         text = f.metadata["help"]
-        if "default" in text:  # the help explains a default that is not a plain value
-            text += f" ({env})"
-        elif f.type == "ResourceMap":
+        if f.type == "ResourceMap":  # repeatable, whatever its help says
             text += f" (default: none; {env})"
             parser.add_argument(flag, dest=name, action="append", metavar="ARN=URL", help=text)
             continue
+        if "default" in text:  # the help explains a default that is not a plain value
+            text += f" ({env})"
         else:
             text += f" (default: {'none' if f.default in (None, '') else f.default}; {env})"
         # A switch (--dev-tls) may also be given a value (--dev-tls false).

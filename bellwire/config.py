@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bellwire.cors import CorsPolicy, OriginListError
+from bellwire.forwarded import parse_trusted
 from bellwire.resources import ResourceError, ResourceMap
 
 ENV_PREFIX = "BELLWIRE_"
@@ -79,6 +80,13 @@ class Settings:
         5,
         "Failed console sign-ins allowed per client address per minute; more are refused "
         "(429) until the oldest is a minute old.",
+    )
+    console_trusted_proxies: str = _setting(
+        "",
+        "Reverse proxies trusted to name the client in Forwarded / X-Forwarded-For, as a "
+        "comma-separated list of addresses or CIDR blocks (e.g. '10.0.0.5, 192.168.0.0/16'); "
+        "the console's sign-in throttle and log then use the client's address (the rightmost "
+        "one that is not a trusted proxy). Empty: the peer's address, headers ignored.",
     )
 
     # --- HTTP ----------------------------------------------------------------------------
@@ -165,6 +173,12 @@ class Settings:
     session_buffer_bytes: int = _setting(
         1 << 20, "Outbound bytes a session may have queued before it is closed with 1013."
     )
+    session_flush_interval_seconds: float = _setting(
+        0.002,
+        "How long a session's first queued frame waits for others before they are written "
+        "together in one system call (0: at the next event-loop iteration). Longer raises "
+        "fan-out throughput and each delivery's latency by up to this much.",
+    )
     max_client_frame_bytes: int = _setting(
         4096, "Largest client frame tolerated (clients send none; larger closes with 1009)."
     )
@@ -205,6 +219,12 @@ class Settings:
         "Prefix of the Redis Pub/Sub channel and keys of this cluster (clusters sharing one "
         "Redis need different prefixes).",
     )
+    bus_admin_timeout_seconds: float = _setting(
+        1.0,
+        "With a Redis bus: how long an operator's cluster-wide listing (the console's Sessions "
+        "page, GET /admin/sessions) waits for the other nodes' answers; the answer names the "
+        "nodes that did not answer in time.",
+    )
     bus_reorder_window_seconds: float = _setting(
         1.0,
         "How long an event that arrives ahead of its channel's sequence waits for the ones "
@@ -226,13 +246,21 @@ class Settings:
         "With a Redis bus: how often a node compares its IAM version with the store's and "
         "re-reads the IAM state when a change did not reach it.",
     )
+    channel_check_seconds: float = _setting(
+        5.0,
+        "With a Redis bus: how often a node compares the last event it applied in each channel "
+        "it follows with the store's position; a channel still behind after the reorder window "
+        "(its last events were committed but never published) has its sessions closed with "
+        "4410.",
+    )
 
     # --- AWS resources bellwire cannot reach ---------------------------------------------
     resources: ResourceMap = field(
         default_factory=ResourceMap,
         metadata={
-            "help": "ARN=URL pairs mapping the Lambda functions, Kinesis streams, Lex bot aliases "
-            "and Pinpoint applications that features name to URLs bellwire can reach: the "
+            "help": "ARN=URL pairs mapping the Lambda functions, Kinesis streams, Lex bot aliases, "
+            "Pinpoint applications and the default EventBridge bus that features name to URLs "
+            "bellwire can reach: the "
             "[resources] table of the TOML file, BELLWIRE_RESOURCES (pairs separated by "
             "whitespace), a repeated --resource ARN=URL; later layers win per ARN.",
             "secret": False,
@@ -295,6 +323,11 @@ class Settings:
     word_filter_mask: str = _setting(
         "", "Comma-separated words the example processor replaces with asterisks."
     )
+    flow_max_processors: int = _setting(
+        3,
+        "Most processors a channel flow may have, invoked one after another in ExecutionOrder "
+        "(1-3, the model's bound; AWS's default quota is 1).",
+    )
     flow_callback_window_seconds: int = _setting(
         172800,
         "How long a channel flow processor has to call ChannelFlowCallback (AWS: 48 hours); "
@@ -324,6 +357,10 @@ class Settings:
             CorsPolicy.parse(self.cors_allowed_origins)
         except OriginListError as exc:
             problems.append(f"cors_allowed_origins: {exc}")
+        try:
+            parse_trusted(self.console_trusted_proxies)
+        except ValueError as exc:
+            problems.append(f"console_trusted_proxies: {exc}")
         if self.store and not self.store.startswith(("postgresql://", "postgres://")):
             problems.append("store must be empty (SQLite) or a postgresql:// URL")
         if self.sqlite_synchronous not in ("full", "normal"):
@@ -375,8 +412,10 @@ class Settings:
             "sweep_interval_seconds",
             "webhook_timeout_seconds",
             "bus_reorder_window_seconds",
+            "bus_admin_timeout_seconds",
             "session_lease_seconds",
             "iam_check_seconds",
+            "channel_check_seconds",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
@@ -404,8 +443,12 @@ class Settings:
             problems.append("bus_prefix must be a non-empty name without spaces or braces")
         if self.elastic_channels_per_app_instance < 0:
             problems.append("elastic_channels_per_app_instance must not be negative")
+        if not 1 <= self.flow_max_processors <= 3:
+            problems.append("flow_max_processors must be 1, 2 or 3 (the model's bound)")
         if self.elastic_max_sub_channels < 2:
             problems.append("elastic_max_sub_channels must be at least 2 (the model's minimum)")
+        if not 0 <= self.session_flush_interval_seconds <= 10:
+            problems.append("session_flush_interval_seconds must be 0-10")
         if self.prefetch_cache_bytes < 0:
             problems.append("prefetch_cache_bytes must not be negative")
         if problems:

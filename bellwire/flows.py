@@ -67,6 +67,12 @@ class ProcessorEvent:
         return None if value is None else str(value)
 
     @property
+    def sub_channel_id(self) -> str | None:
+        """The sub-channel of an elastic channel's message (None elsewhere)."""
+        value = self.message.get("SubChannelId")
+        return None if value is None else str(value)
+
+    @property
     def sender_arn(self) -> str:
         return str(self.message.get("Sender", {}).get("Arn", ""))
 
@@ -115,6 +121,8 @@ Decision = Send | Deny
 def callback_request(event: ProcessorEvent, decision: Decision) -> dict[str, Any]:
     """The ChannelFlowCallback parameters (boto3's) for a decision."""
     message: dict[str, Any] = {"MessageId": event.message_id}
+    if event.sub_channel_id is not None:
+        message["SubChannelId"] = event.sub_channel_id  # where the message was sent
     request: dict[str, Any] = {
         "CallbackId": event.callback_id,
         "ChannelArn": event.channel_arn,

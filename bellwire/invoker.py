@@ -8,6 +8,12 @@ task, so that a slow or dead processor holds only its own messages: never the ca
 cannot be made (no mapping, every attempt failed, too many in flight) ends at once with its
 processor's FallbackAction, in a write of its own.
 
+When a processor could not be invoked, the EventBridge event AWS emits for it ("Chime ChannelFlow
+Processing Status", ``ProcessorInvocationFailure``) is POSTed through the same caller to the URL
+the ``[resources]`` map gives for the account's default event bus, if it has one; otherwise the
+failure is only logged and counted. That event is best effort: sent once the FallbackAction is
+applied, retried like any webhook call, not kept across a restart.
+
 Durability: invocations are rows of the store, written with the message. At start every row
 still PENDING is invoked again (at least once: a processor may see a message twice and calls
 back with the same CallbackId, which answers the same), and a sweep ends the ones whose window
@@ -21,6 +27,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -49,6 +56,8 @@ class FlowInvoker:
         committed: Callable[[AnyResult], None],
         *,
         window: float,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
         now: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -62,6 +71,10 @@ class FlowInvoker:
         self._closing = False
         self.invoked = 0  # invocations accepted by their processor (2xx)
         self.fell_back = 0  # invocations ended by their FallbackAction
+        self._region = region
+        self._account_id = account_id
+        self.failure_events = 0  # failure events the event bus's URL accepted
+        self.failure_events_lost = 0  # failure events for a mapped bus that were not accepted
 
     @property
     def in_flight(self) -> int:
@@ -128,6 +141,34 @@ class FlowInvoker:
             else:
                 reason = f"The processor {resource} could not be invoked: {outcome.error}"
         await self._fall_back(invocation.callback_id, reason)
+        await self._report_failure(invocation, reason)
+
+    async def _report_failure(self, invocation: FlowInvocation, reason: str) -> None:
+        """Send the EventBridge failure event to the default bus's URL, if one is mapped."""
+        bus = flows.default_event_bus(self._region, self._account_id)
+        url = self._resources.url(bus)
+        if url is None or not url.startswith(("http://", "https://")):
+            return  # no bus: the fallback's warning and counter are all there is
+        event = flows.failure_event(
+            invocation,
+            reason,
+            region=self._region,
+            account_id=self._account_id,
+            event_id=str(uuid.uuid4()),
+            now=self._now(),
+        )
+        body = json.dumps(event, separators=(",", ":")).encode()
+        outcome = await self._caller.post(url, body, wait=False)
+        if outcome.ok:
+            self.failure_events += 1
+            return
+        self.failure_events_lost += 1
+        log.warning(
+            "the failure event of channel flow callback %s did not reach %s: %s",
+            invocation.callback_id,
+            bus,
+            outcome.error,
+        )
 
     async def _fall_back(self, callback_id: str, reason: str) -> None:
         now = self._now()

@@ -86,6 +86,12 @@ SAMPLED: Final = (
         counter=True,
     ),
     Sampled(
+        "bellwire_session_writes_total",
+        "Socket writes of event frames to sessions; each carries all the frames a session had "
+        "queued (deliveries_total / session_writes_total is the coalescing).",
+        counter=True,
+    ),
+    Sampled(
         "bellwire_session_outbound_bytes",
         "Bytes waiting to be sent to sessions: the hub's buffers plus the sockets' own.",
     ),
@@ -125,8 +131,8 @@ SAMPLED: Final = (
     ),
     Sampled(
         "bellwire_channel_gaps_total",
-        "Channel sequence gaps that did not fill within the reorder window (their sessions "
-        "were closed with 4410).",
+        "Channel sequence gaps that did not fill within the reorder window, and channels the "
+        "position check found behind the store (their sessions were closed with 4410).",
         counter=True,
     ),
     Sampled(
@@ -186,6 +192,17 @@ SAMPLED: Final = (
         "bellwire_flow_fallbacks_total",
         "Channel flow messages ended by their FallbackAction (the processor could not be "
         "invoked, too many in flight, or no callback within flow_callback_window_seconds).",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_flow_failure_events_total",
+        "Processor failure events (EventBridge's ProcessorInvocationFailure) accepted by the URL "
+        "mapped to the account's default event bus.",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_flow_failure_events_lost_total",
+        "Processor failure events that the URL mapped to the default event bus did not accept.",
         counter=True,
     ),
     Sampled(

@@ -36,7 +36,7 @@ from bellwire.api.rest import RestApi
 from bellwire.bot_invoker import BotInvoker
 from bellwire.bus.base import Bus
 from bellwire.bus.memory import MemoryBus
-from bellwire.bus.wire import BusMessage
+from bellwire.bus.wire import BusMessage, ClusterSessions
 from bellwire.clock import Clock
 from bellwire.config import Settings
 from bellwire.connections import (
@@ -55,6 +55,7 @@ from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.export.backoff import Backoff
 from bellwire.export.relay import Relay
 from bellwire.export.sinks import open_sink
+from bellwire.gateway import positions
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
 from bellwire.gateway.takeover import Detached
@@ -80,6 +81,7 @@ from bellwire.sweeper import Sweeper
 from bellwire.webhook import WebhookCaller, WebhookSettings, load_or_create_secret
 from bellwire.wordfilter import PATH as WORD_FILTER_PATH
 from bellwire.wordfilter import WordFilter
+from bellwire.wordfilter import callback_principal as word_filter_principal
 
 if TYPE_CHECKING:  # imported (with its driver) only when a node runs on PostgreSQL
     from bellwire.store.postgres import PostgresStore
@@ -93,6 +95,11 @@ FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
 # Set by ``--workers N``'s parent (bellwire/workers.py) in each worker's environment: listen
 # with SO_REUSEPORT beside the other workers, and leave the first-start banner to the parent.
 WORKER_ENV = "_BELLWIRE_WORKER"
+
+
+def node_name() -> str:
+    """How a node is named to people (the console, GET /admin/sessions): host and process."""
+    return f"{socket.gethostname()} (pid {os.getpid()})"
 
 
 def _is_worker() -> bool:
@@ -187,7 +194,7 @@ class BellwireServer:
         if s.bus:
             from bellwire.bus.redis import RedisBus, RedisLimits
 
-            bus = RedisBus(s.bus, prefix=s.bus_prefix)
+            bus = RedisBus(s.bus, prefix=s.bus_prefix, name=node_name())
             self.bus = bus
             self._limits = RedisLimits(bus, lease_seconds=s.session_lease_seconds)
         self.operations = Operations(
@@ -204,12 +211,13 @@ class BellwireServer:
                 sub_channels_per_channel=s.elastic_max_sub_channels,
                 memberships_per_channel=s.elastic_max_memberships,
             ),
+            flow_max_processors=s.flow_max_processors,
         )
         webhook_secret = load_or_create_secret(s.data_dir, s.webhook_secret)
         self.word_filter = WordFilter(
             webhook_secret,
             self.operations,
-            index.root.principal,
+            word_filter_principal(s.account_id, s.region),
             s.word_filter_deny,
             s.word_filter_mask,
         )
@@ -222,6 +230,8 @@ class BellwireServer:
             s.resources,
             self._committed,
             window=s.flow_callback_window_seconds,
+            region=s.region,
+            account_id=s.account_id,
         )
         self.bots = BotInvoker(self.store, caller, s.resources, self._committed, now=self.clock.now)
         self.pusher = Pusher(caller, s.resources)
@@ -244,6 +254,7 @@ class BellwireServer:
             ping_interval=s.ping_interval_seconds,
             ping_timeout=s.ping_timeout_seconds,
             reorder_window=s.bus_reorder_window_seconds if self.bus.remote else None,
+            flush_interval=s.session_flush_interval_seconds,
         )
         self.bus.subscribe(self._on_bus)
         self.bus.on_status(self._bus_status)
@@ -268,10 +279,16 @@ class BellwireServer:
             bus_ready=lambda: self.bus.connected,
         )
         metrics.sampler = self._sample
+        hub, bus_node = self.hub, getattr(self.bus, "node", "local")
+        # This node's answer when an operator asks the cluster which sessions are open.
+        self.bus.answer_sessions(
+            lambda ask: admin_api.local_sessions(hub, bus_node, node_name(), ask)
+        )
         self.admin = AdminApi(
             authenticator=authenticator,
             hub=self.hub,
             publish=self._publish_close,
+            ask_sessions=self._ask_sessions,
             cluster=self.bus.remote,
         )
         if s.console_enabled:
@@ -284,6 +301,8 @@ class BellwireServer:
                 metrics=(lambda: metrics.render("")[0].decode()) if s.metrics_enabled else None,
                 ready=self._ready,
                 mark_authenticated=mark_authenticated,
+                ask_sessions=self._ask_sessions,
+                publish_close=self._publish_close if self.bus.remote else None,
             )
         self.guard = self._guard()
         # REST requests get their own access line (bellwire.access); aiohttp's would repeat it.
@@ -298,6 +317,7 @@ class BellwireServer:
             self._cluster_tasks = [
                 loop.create_task(self._check_iam()),
                 loop.create_task(self._renew_leases()),
+                loop.create_task(self._check_positions()),
             ]
         self._maintenance = loop.create_task(self._maintain())
         webhooks = self.webhooks = WebhookCaller(
@@ -422,6 +442,7 @@ class BellwireServer:
             values["bellwire_sessions_open"] = hub.session_count
             values["bellwire_deliveries_total"] = hub.delivered
             values["bellwire_delivered_bytes_total"] = hub.delivered_bytes
+            values["bellwire_session_writes_total"] = hub.writes
             values["bellwire_session_outbound_bytes"] = total
             values["bellwire_session_outbound_max_bytes"] = biggest
             values["bellwire_channel_gaps_total"] = hub.gaps
@@ -455,6 +476,8 @@ class BellwireServer:
             values["bellwire_flow_invocations_in_flight"] = self.invoker.in_flight
             values["bellwire_flow_invocations_total"] = self.invoker.invoked
             values["bellwire_flow_fallbacks_total"] = self.invoker.fell_back
+            values["bellwire_flow_failure_events_total"] = self.invoker.failure_events
+            values["bellwire_flow_failure_events_lost_total"] = self.invoker.failure_events_lost
         if self.bots is not None:
             values["bellwire_bot_answers_total"] = self.bots.answered
             values["bellwire_bot_failures_total"] = self.bots.failed
@@ -572,6 +595,10 @@ class BellwireServer:
     def _publish_close(self, command: CloseSessions) -> None:
         self.bus.publish([command])
 
+    async def _ask_sessions(self, user_arn: str | None, start: int, limit: int) -> ClusterSessions:
+        timeout = self.settings.bus_admin_timeout_seconds
+        return await self.bus.ask_sessions(user_arn, start, limit, timeout)
+
     def _on_bus(self, message: BusMessage) -> None:
         if isinstance(message, IamChange):
             self._iam_received(message)
@@ -643,6 +670,33 @@ class BellwireServer:
                 log.warning("IAM version %d did not arrive on the bus; re-reading", seen)
                 self._reload_iam()
             seen = version if self._iam_sync.behind(version) else None
+
+    async def _check_positions(self) -> None:
+        """The fallback for a channel's last events that never reached the bus (their node
+        died between commit and publish): no later event shows the gap, so the store's
+        positions are compared every channel_check_seconds (``gateway/positions.py``)."""
+        assert self.store is not None and self.hub is not None
+        hub, store = self.hub, self.store
+        while True:
+            await asyncio.sleep(self.settings.channel_check_seconds)
+            before = hub.applied()
+            followed = positions.comparable(before)
+            if not followed:
+                continue
+            try:
+                stored = await store.read(functools.partial(_positions, followed))
+            except Exception as exc:
+                log.warning("reading the channels' positions failed: %s", exc)
+                continue
+            suspects = positions.behind(before, stored)
+            if not suspects:
+                continue
+            # Events committed while the positions were read may still be on the bus.
+            await asyncio.sleep(self.settings.bus_reorder_window_seconds)
+            for channel in positions.still_behind(suspects, hub.applied()):
+                hub.resync_channel(
+                    channel, f"its events up to {suspects[channel]} never arrived on the bus"
+                )
 
     async def _renew_leases(self) -> None:
         """Renew this node's session leases every third of their life; a session whose lease
@@ -863,3 +917,7 @@ async def _hang_up(sockets: list[Any], within: float = 1.0) -> None:
 
 def _forget_results_before(tx: Tx, moment: float) -> None:
     tx.forget_results_before(moment)
+
+
+def _positions(channels: list[str], tx: Tx) -> dict[str, int]:
+    return tx.channel_positions(channels)

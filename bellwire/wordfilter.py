@@ -3,8 +3,12 @@
 It answers at ``POST /processors/word-filter`` on the server's own port, like any processor:
 it checks the webhook signature (only this server's calls pass), answers 202, decides with
 ``bellwire.flows.word_filter`` (``word_filter_deny``, ``word_filter_mask``) and calls back. The
-callback runs the ChannelFlowCallback operation in-process as the server's root principal, with
-the same validation and commit as one that came over HTTP. Point a flow at it by mapping a Lambda
+callback runs the ChannelFlowCallback operation in-process, with the same authorization,
+validation and commit as one that came over HTTP, as a restricted identity of its own
+(:func:`callback_principal`): the session of a built-in role whose only permission is
+``chime:ChannelFlowCallback`` on the server's app instances, as a Lambda's execution role would
+be. It holds no access key, so nothing else can act as it, and a mistake in the filter can do
+nothing but answer callbacks. Point a flow at it by mapping a Lambda
 ARN to the URL (docs/channel-flows.md)::
 
     bellwire serve --word-filter-deny spam --resource \\
@@ -14,6 +18,7 @@ ARN to the URL (docs/channel-flows.md)::
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from aiohttp import web
@@ -21,12 +26,41 @@ from aiohttp import web
 from bellwire import flows, webhook
 from bellwire.api.operations import Operations, find
 from bellwire.aws.errors import AwsError
+from bellwire.iam.policy import parse_policy
 from bellwire.iam.principal import Principal
 
 PATH = "/processors/word-filter"
 MAX_EVENT_BYTES = 64 << 10  # an event holds one message of at most 4 KB
 
 log = logging.getLogger("bellwire.flows")
+
+
+ROLE_NAME = "bellwire-word-filter"
+SESSION_NAME = "word-filter"
+
+
+def callback_principal(account_id: str, region: str) -> Principal:
+    """The identity the word filter calls back as: a session of the role ``ROLE_NAME``, allowed
+    ``chime:ChannelFlowCallback`` on the channels of this server's app instances and nothing
+    else. It is built here, not stored: IAM does not list it and no key signs as it."""
+    allowed = f"arn:aws:chime:{region}:{account_id}:app-instance/*"
+    document = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "chime:ChannelFlowCallback", "Resource": allowed}
+            ],
+        }
+    )
+    return Principal(
+        arn=f"arn:aws:sts::{account_id}:assumed-role/{ROLE_NAME}/{SESSION_NAME}",
+        account_id=account_id,
+        kind="assumed-role",
+        user_id=f"AROABELLWIREWORDFILTER:{SESSION_NAME}",
+        name=SESSION_NAME,
+        policies=(parse_policy(document, name="word-filter-callbacks"),),
+        role_arn=f"arn:aws:iam::{account_id}:role/{ROLE_NAME}",
+    )
 
 
 def words(setting: str) -> list[str]:

@@ -132,6 +132,37 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, their children...), from the parent field of
+    every ``/proc/PID/stat``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(text[text.rindex(")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def tree_rss_kib(pid: int) -> int:
+    """VmRSS of ``pid`` and every process below it (a supervisor and its workers)."""
+    total = 0
+    for each in [pid, *descendants(pid)]:
+        with contextlib.suppress(OSError, RuntimeError):
+            total += rss_kib(each)
+    return total
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of all threads of ``pid`` (fields 14 and 15 of /proc/PID/stat)."""
     text = Path(f"/proc/{pid}/stat").read_text()

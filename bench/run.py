@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -19,12 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import procs, scenarios, targets
+from bench import procs, receivers, scenarios, targets
 from bench.profile import record as profile_record
 from bench.scenarios import FULL, QUICK, Sizes
 
@@ -106,8 +108,12 @@ class Run:
         profile: bool,
         workdir: Path,
         server_log_level: str = "warning",
+        receiver_kinds: tuple[str, ...] = ("python",),
     ) -> None:
         self.sizes = sizes
+        # Who holds the fan-out subscribers' sockets; the first is the one of the main table,
+        # the others run the same fan-out again for comparison ("fanout_by_receiver").
+        self.receivers = receiver_kinds
         self.fd_limit = 1 << 20  # set by main once raised
         self.server_log_level = server_log_level
         self.only = only
@@ -116,6 +122,7 @@ class Run:
         self.server_core, self.lg_core = procs.placement()
         self.results: dict[str, Any] = {
             "fanout": {},
+            "fanout_by_receiver": {},
             "durable": {},
             "durable_pg": {},
             "many_channels": {},
@@ -127,6 +134,44 @@ class Run:
 
     def wants(self, name: str) -> bool:
         return not self.only or name in self.only
+
+    async def fanouts(
+        self, target: targets.Target, frame_bytes: int, pad: int, bellwire: bool
+    ) -> None:
+        """Every fan-out size with every receiver (the first receiver's figures are the main
+        table's)."""
+        s = self.sizes
+        for kind in self.receivers:
+            for size in s.fanout:
+                if bellwire:
+                    assert isinstance(target, targets.Bellwire)
+                    target.fanout_size = size
+                self.log(f"{target.name} fan-out to {size} ({kind} receiver)")
+                during = (
+                    self.profiler(f"fanout-{size}", target.proc.pid)
+                    if bellwire and kind == self.receivers[0]
+                    else None
+                )
+                if bellwire:
+                    before = await asyncio.to_thread(scraped, target.port, WRITE_METRICS)
+                data = await scenarios.fanout(
+                    target,
+                    size,
+                    s,
+                    pad=pad,
+                    during=during,
+                    rcvlowat=LOWAT_FRAMES * frame_bytes,
+                    receiver=kind,
+                )
+                if bellwire:
+                    after = await asyncio.to_thread(scraped, target.port, WRITE_METRICS)
+                    deliveries, writes = (after[m] - before[m] for m in WRITE_METRICS)
+                    # The coalescing over the whole scenario (sync, full speed and offered).
+                    data["frames_per_write"] = round(deliveries / writes, 2) if writes else None
+                by_kind = self.results["fanout_by_receiver"].setdefault(kind, {})
+                by_kind.setdefault(target.name, {})[str(size)] = data
+                if kind == self.receivers[0]:
+                    self.results["fanout"].setdefault(target.name, {})[str(size)] = data
 
     def log(self, text: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
@@ -203,15 +248,7 @@ class Run:
             self.results["frame"] = probe
             self.log(f"bellwire message frame: {frame_bytes} bytes")
             if self.wants("fanout"):
-                for size in s.fanout:
-                    server.fanout_size = size
-                    self.log(f"bellwire fan-out to {size}")
-                    during = self.profiler(f"fanout-{size}", server.proc.pid)
-                    self.results["fanout"].setdefault("bellwire", {})[
-                        str(size)
-                    ] = await scenarios.fanout(
-                        server, size, s, pad=0, during=during, rcvlowat=LOWAT_FRAMES * frame_bytes
-                    )
+                await self.fanouts(server, frame_bytes, pad=0, bellwire=True)
             if self.wants("durable"):
                 for clients in s.durable:
                     self.log(f"bellwire durable sends, {clients} clients")
@@ -247,25 +284,38 @@ class Run:
                 if self.wants("scale") and s.scale_sessions:
                     server.restart()
                     # Each side needs a descriptor per session: without the right to raise
-                    # the hard limit (CAP_SYS_RESOURCE), the scenario runs at what it allows.
+                    # the hard limit (CAP_SYS_RESOURCE), one process holds what it allows;
+                    # scale_workers() goes past it with several server processes.
                     count = min(s.scale_sessions, self.fd_limit - 1000)
                     if count < s.scale_sessions:
                         self.results["notes"].append(
-                            f"idle memory at scale: {count:,} sessions, not "
-                            f"{s.scale_sessions:,}: the open-files limit is {self.fd_limit:,}"
+                            f"idle memory at scale, one process: {count:,} sessions, not "
+                            f"{s.scale_sessions:,}: the open-files limit is {self.fd_limit:,} "
+                            "per process and raising it needs CAP_SYS_RESOURCE"
                         )
                     users = mc.users
-                    self.log(f"bellwire idle memory at scale, {count} sessions")
+                    self.log(f"bellwire idle memory at scale, {count} sessions, one process")
                     # Several sessions per user (each its own sessionId), within the per-user
                     # limit; several loopback source addresses, for the ephemeral ports.
                     urls = [server.connect_target(users[i % len(users)]) for i in range(count)]
-                    self.results["memory_scale"] = await scenarios.idle_memory(
-                        server.port,
-                        urls,
-                        server.proc,
-                        host_header=server.host,
-                        sources=-(-count // 25_000),
-                    )
+                    if "c" in self.receivers:
+                        pid = server.proc.pid
+                        self.results["memory_scale"] = await scenarios.idle_memory_scale(
+                            server.port,
+                            urls,
+                            lambda: procs.rss_kib(pid),
+                            host_header=server.host,
+                            sources=-(-count // 25_000),
+                            per_process=self.fd_limit - 1000,
+                        )
+                    else:
+                        self.results["memory_scale"] = await scenarios.idle_memory(
+                            server.port,
+                            urls,
+                            server.proc,
+                            host_header=server.host,
+                            sources=-(-count // 25_000),
+                        )
                 if self.wants("storm"):
                     server.restart()
                     count = min(s.storm_sessions, len(mc.users))
@@ -305,13 +355,7 @@ class Run:
         pad = max(0, frame_bytes - 4 - len(scenarios.content(None, 0)))
         try:
             if self.wants("fanout"):
-                for size in s.fanout:
-                    self.log(f"{target.name} fan-out to {size}")
-                    self.results["fanout"].setdefault(target.name, {})[
-                        str(size)
-                    ] = await scenarios.fanout(
-                        target, size, s, pad=pad, rcvlowat=LOWAT_FRAMES * frame_bytes
-                    )
+                await self.fanouts(target, frame_bytes, pad=pad, bellwire=False)
             if self.wants("memory"):
                 target.restart()
                 self.log(f"{target.name} idle memory, {s.memory_sessions} sessions")
@@ -332,9 +376,104 @@ class Run:
         finally:
             target.stop()
 
+    async def scale_workers(self) -> None:
+        """Idle memory at ``scale_sessions`` when one process cannot hold them (its open-files
+        limit): ``serve --workers N`` on PostgreSQL and Redis, the sessions spread over the
+        workers by the kernel (SO_REUSEPORT) and held by as many C receivers as needed. The RSS
+        is that of the supervisor and its workers; Redis's growth is reported beside it."""
+        from bellwire.testing import (
+            DEFAULT_POSTGRES,
+            TEST_POSTGRES_ENV,
+            create_database,
+            drop_database,
+        )
+
+        s = self.sizes
+        count = s.scale_sessions
+        per_process = self.fd_limit - 2500  # a worker's pools, listeners and files besides
+        workers = -(-count // per_process)
+        if "c" not in self.receivers:
+            self.results["notes"].append(
+                f"idle memory at {count:,} sessions with workers skipped: it needs the C receiver"
+            )
+            return
+        if shutil.which("redis-server") is None:
+            self.results["notes"].append(
+                f"idle memory at {count:,} sessions with workers skipped: no redis-server"
+            )
+            return
+        admin = os.environ.get(TEST_POSTGRES_ENV) or DEFAULT_POSTGRES
+        try:
+            url = create_database(admin)
+        except Exception as exc:
+            self.results["notes"].append(
+                f"idle memory at {count:,} sessions with workers skipped: PostgreSQL: {exc}"
+            )
+            return
+        redis, redis_url = targets.redis_server(None, self.log_file, self.workdir)
+        server: targets.Bellwire | None = None
+        try:
+            server = targets.Bellwire(
+                self.workdir / "bellwire-scale-data",
+                self.server_core,
+                self.log_file,
+                self.server_log_level,
+                store=url,
+                bus=redis_url,
+                workers=workers,
+            )
+            chime = server.chime()
+            try:
+                app = await chime.create_app_instance("bench-scale")
+            finally:
+                chime.close()
+            per_user = 5
+            t0 = time.monotonic()
+            users = await server.create_users(app, "s", -(-count // per_user), workers=16)
+            self.log(f"scale setup: {len(users)} users in {time.monotonic() - t0:.1f}s")
+            self.log(
+                f"bellwire idle memory at scale, {count} sessions, {workers} workers "
+                "on PostgreSQL and Redis"
+            )
+            urls = [server.connect_target(users[i % len(users)]) for i in range(count + 1)]
+            pid = server.proc.pid
+            redis_before = redis.rss_kib()
+            try:
+                result = await scenarios.idle_memory_scale(
+                    server.port,
+                    urls,
+                    lambda: procs.tree_rss_kib(pid),
+                    host_header=server.host,
+                    sources=-(-count // 25_000),
+                    per_process=self.fd_limit - 1000,
+                    # bellwire's Redis client pools 100 connections per worker (redis-py's
+                    # default) and refuses a connect it cannot count: stay well below.
+                    concurrency=16,
+                    timeout=420.0,
+                )
+            except Exception as exc:  # a finding about the multi-node mode, not a crash
+                self.results["notes"].append(
+                    f"idle memory at {count:,} sessions with {workers} workers failed: {exc}"
+                )
+                self.results["memory_scale_workers"] = {"workers": workers, "error": str(exc)}
+                return
+            result["workers"] = workers
+            result["server_processes"] = 1 + len(procs.descendants(pid))
+            result["redis_rss_growth_kib"] = redis.rss_kib() - redis_before
+            self.results["memory_scale_workers"] = result
+        finally:
+            if server is not None:
+                server.stop()
+            redis.stop()
+            drop_database(url)
+
     async def all(self) -> None:
         self.log_file = RESULTS / "servers.log"
         frame_bytes = await self.bellwire()
+        s = self.sizes
+        single = _get(self.results, "memory_scale", "sessions")
+        if self.wants("scale") and s.scale_sessions and (single or 0) < s.scale_sessions:
+            await self.scale_workers()
         if self.wants("durable_pg"):
             await self.durable_postgres()
         if not self.wants("baselines"):
@@ -399,9 +538,23 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
             (("offered", "max_ms"), "max ms (offered)", True),
             (("full_speed", "server_cpu"), "server CPU (full speed)", None),
             (("full_speed", "loadgen_cpu"), "load-gen CPU (full speed)", None),
+            (("frames_per_write",), "frames per socket write (whole scenario)", None),
         ):
             values = [_get(fan, t, size, *key) for t in ("bellwire", *BASELINES)]
             out.append((f"fan-out C={size}: {label}", *values, lower))
+    # The same fan-outs with the other receivers: the figures and both CPUs.
+    primary = next(iter(results.get("fanout_by_receiver", {})), None)
+    for kind, by_target in results.get("fanout_by_receiver", {}).items():
+        if kind == primary:
+            continue
+        for size in sorted({k for t in by_target.values() for k in t}, key=int):
+            for key, label, lower in (
+                (("full_speed", "deliveries_per_s"), "deliveries/s (full speed)", False),
+                (("full_speed", "server_cpu"), "server CPU (full speed)", None),
+                (("full_speed", "loadgen_cpu"), "load-gen CPU (full speed)", None),
+            ):
+                values = [_get(by_target, t, size, *key) for t in ("bellwire", *BASELINES)]
+                out.append((f"fan-out C={size}, {kind} receiver: {label}", *values, lower))
     for clients, data in results["durable"].items():
         out.append(
             (f"durable sends x{clients}: requests/s", data["requests_per_s"], None, None, None)
@@ -449,12 +602,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
     if memory:
         values = [_get(memory, t, "kib_per_session") for t in ("bellwire", *BASELINES)]
         out.append(("idle memory: KiB per session", *values, True))
-    scale = results.get("memory_scale")
-    if scale:
-        n = f"{scale['sessions']:,}"
+    for scale_key in ("memory_scale", "memory_scale_workers"):
+        scale = results.get(scale_key)
+        if not scale or "error" in scale:
+            continue
+        n = f"{scale['sessions']:,} sessions"
+        if scale.get("workers"):
+            n += f" ({scale['workers']} workers)"
         out.append(
             (
-                f"idle memory at {n} sessions: KiB per session",
+                f"idle memory at {n}: KiB per session",
                 scale["kib_per_session"],
                 None,
                 None,
@@ -463,7 +620,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
         )
         out.append(
             (
-                f"idle memory at {n} sessions: seconds to establish",
+                f"idle memory at {n}: seconds to establish",
                 scale["seconds_to_establish"],
                 None,
                 None,
@@ -612,6 +769,21 @@ def quick_check(results: dict[str, Any], sizes: Sizes, only: set[str]) -> list[s
     return problems
 
 
+WRITE_METRICS = ("bellwire_deliveries_total", "bellwire_session_writes_total")
+
+
+def scraped(port: int, names: tuple[str, ...]) -> dict[str, float]:
+    """Values of bellwire's /metrics (0 for a metric it does not have)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = dict.fromkeys(names, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in values:
+            values[name] = float(value)
+    return values
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -630,6 +802,19 @@ def main(argv: list[str] | None = None) -> int:
         choices=("debug", "info", "warning", "error"),
         help="bellwire's --log-level; 'info' adds its access line per REST request",
     )
+    parser.add_argument(
+        "--receiver",
+        default="auto",
+        help="who holds the fan-out subscribers' sockets: auto (C when gcc is found), c or "
+        "python; a comma-separated list runs the fan-outs once with each, the first in the "
+        "main table",
+    )
+    parser.add_argument(
+        "--scale-sessions",
+        type=int,
+        default=None,
+        help="idle sessions of the scale scenario (default: 50,000 in a full run)",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="output file")
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
@@ -637,19 +822,29 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     sizes = QUICK if args.quick else FULL
+    if args.scale_sessions is not None:
+        sizes = dataclasses.replace(sizes, scale_sessions=args.scale_sessions)
+    try:
+        kinds = [receivers.resolve(x.strip()) for x in args.receiver.split(",") if x.strip()]
+    except ValueError as exc:
+        parser.error(str(exc))
+    receiver_kinds = tuple(dict.fromkeys(kinds)) or ("python",)
+    if "c" in receiver_kinds:
+        receivers.build()  # before the clock starts; an error here is the compiler's
 
     procs.install_cleanup()
     fd_limit = procs.raise_fd_limit(2 * sizes.scale_sessions + 10_000)
     RESULTS.mkdir(parents=True, exist_ok=True)
     busy = cpu_busy(0.5 if args.quick else 1.0)
     workdir = Path(tempfile.mkdtemp(prefix="bellwire-bench-"))
-    run = Run(sizes, only, args.profile, workdir, args.server_log_level)
+    run = Run(sizes, only, args.profile, workdir, args.server_log_level, receiver_kinds)
     run.fd_limit = fd_limit
     procs.pin_self(run.lg_core)
     info = machine()
     run.log(
         f"{info['nproc']} cores ({info['cpu_model']}), server on core {run.server_core}, "
-        f"load generator on core {run.lg_core}; CPU busy before start: {busy:.0%}"
+        f"load generator on core {run.lg_core}; CPU busy before start: {busy:.0%}; "
+        f"fan-out receiver: {', '.join(receiver_kinds)}"
     )
     if busy > 0.15:
         run.results["notes"].append(
@@ -688,6 +883,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_core": run.server_core,
         "loadgen_core": run.lg_core,
         "loadgen_loop": loop_name,
+        "receivers": list(receiver_kinds),
         "sizes": sizes.__dict__,
         "server_log_level": args.server_log_level,
         "error": repr(failure) if failure else None,

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import procs, wsclient
+from bench import procs, receivers, wsclient
 from bench.rest import messages_path
 from bench.targets import Bellwire, ManyChannelsApp, Publisher, Target
 from bench.wsclient import COUNT, PARSE, SAMPLE, Frame, Totals, WsClient
@@ -125,27 +125,40 @@ def lg_cpu() -> float:
 
 
 class Meter:
-    """Wall time, load-generator CPU and server CPU over one measured window."""
+    """Wall time, load-generator CPU and server CPU over one measured window.
 
-    def __init__(self, server: procs.Proc) -> None:
+    With ``subs``, the load generator includes the receiver process that holds the sockets
+    (``receiver_cpu`` is its part of ``loadgen_cpu``)."""
+
+    def __init__(self, server: procs.Proc, subs: receivers.Subscribers | None = None) -> None:
         self.server = server
+        self.subs = subs
         self.t0 = time.monotonic()
         self.lg0 = lg_cpu()
+        self.rx0 = subs.helper_cpu_seconds() if subs else 0.0
         self.srv0 = server.cpu_seconds()
         self.lg_wait0 = procs.runqueue_wait_seconds(os.getpid())
+        self.rx_wait0 = subs.helper_wait_seconds() if subs else 0.0
         self.srv_wait0 = server.wait_seconds()
 
     def read(self) -> dict[str, float]:
         """CPU used and run-queue wait, each in cores (seconds per second of the window)."""
         elapsed = time.monotonic() - self.t0
         lg_wait = procs.runqueue_wait_seconds(os.getpid()) - self.lg_wait0
-        return {
+        rx = rx_wait = 0.0
+        if self.subs is not None:
+            rx = self.subs.helper_cpu_seconds() - self.rx0
+            rx_wait = self.subs.helper_wait_seconds() - self.rx_wait0
+        usage = {
             "seconds": round(elapsed, 3),
-            "loadgen_cpu": round((lg_cpu() - self.lg0) / elapsed, 3),
+            "loadgen_cpu": round((lg_cpu() - self.lg0 + rx) / elapsed, 3),
             "server_cpu": round((self.server.cpu_seconds() - self.srv0) / elapsed, 3),
-            "loadgen_runq_wait": round(lg_wait / elapsed, 3),
+            "loadgen_runq_wait": round((lg_wait + rx_wait) / elapsed, 3),
             "server_runq_wait": round((self.server.wait_seconds() - self.srv_wait0) / elapsed, 3),
         }
+        if self.subs is not None:
+            usage["receiver_cpu"] = round(rx / elapsed, 3)
+        return usage
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:
@@ -197,7 +210,7 @@ async def closed_loop(
     pad: int,
     server: procs.Proc,
     during: Callable[[float], Awaitable[Any]] | None = None,
-    clients: list[WsClient] | None = None,
+    subs: receivers.Subscribers | None = None,
     rcvlowat: int = 1,
 ) -> dict[str, Any]:
     """Every publisher sends as fast as it is answered, while the deliveries of all but the
@@ -205,8 +218,8 @@ async def closed_loop(
 
     With ``rcvlowat`` > 1 the counting (not the sampling) sockets are read only once that many
     bytes wait (``SO_RCVLOWAT``), for the measurement only; the drain reads everything."""
-    if clients and rcvlowat > 1:
-        wsclient.set_rcvlowat(clients, rcvlowat)
+    if subs and rcvlowat > 1:
+        subs.set_rcvlowat(rcvlowat)
     sent = 0
     accepted = 0
     refused = 0
@@ -234,7 +247,7 @@ async def closed_loop(
     tasks = [asyncio.ensure_future(sender(p)) for p in publishers]
     try:
         await asyncio.sleep(sizes.warmup)
-        meter = Meter(server)
+        meter = Meter(server, subs)
         d0, a0 = totals.delivered, accepted
         totals.latencies_ns = []
         if during is not None:
@@ -249,8 +262,8 @@ async def closed_loop(
         outcomes = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60.0)
         totals.wake = None
         totals.wake_at = 1 << 62
-        if clients and rcvlowat > 1:
-            wsclient.set_rcvlowat(clients, 1)
+        if subs and rcvlowat > 1:
+            subs.set_rcvlowat(1)
     expected = start_delivered + accepted * subscribers
     drained = await wait_until(lambda: totals.delivered >= expected, 30.0)
     elapsed = usage["seconds"]
@@ -273,7 +286,7 @@ async def open_loop(
     duration: float,
     pad: int,
     server: procs.Proc,
-    clients: list[WsClient] | None = None,
+    subs: receivers.Subscribers | None = None,
     rcvlowat: int = 1,
 ) -> dict[str, Any]:
     """Messages at fixed times (``deliveries_per_s / subscribers`` per second), whatever the
@@ -281,8 +294,8 @@ async def open_loop(
     omission). Latencies come from the sampling sockets, which are read at once; with
     ``rcvlowat`` the counting sockets are read in batches, so that reading thousands of them
     does not delay the samples."""
-    if clients and rcvlowat > 1:
-        wsclient.set_rcvlowat(clients, rcvlowat)
+    if subs and rcvlowat > 1:
+        subs.set_rcvlowat(rcvlowat)
     rate = deliveries_per_s / subscribers
     count = max(1, int(rate * duration))
     idle: asyncio.Queue[Publisher] = asyncio.Queue()
@@ -304,7 +317,7 @@ async def open_loop(
 
     start_delivered = totals.delivered
     totals.latencies_ns = []
-    meter = Meter(server)
+    meter = Meter(server, subs)
     t0 = time.monotonic_ns()
     tasks: list[asyncio.Task[None]] = []
     for i in range(count):
@@ -314,8 +327,8 @@ async def open_loop(
             await asyncio.sleep(delay)
         tasks.append(asyncio.ensure_future(one(when)))
     await asyncio.wait_for(asyncio.gather(*tasks), 60.0)
-    if clients and rcvlowat > 1:
-        wsclient.set_rcvlowat(clients, 1)
+    if subs and rcvlowat > 1:
+        subs.set_rcvlowat(1)
     expected = start_delivered + accepted * subscribers
     drained = await wait_until(lambda: totals.delivered >= expected, 30.0)
     usage = meter.read()
@@ -336,10 +349,13 @@ async def fanout(
     pad: int,
     during: Callable[[float], Awaitable[Any]] | None = None,
     rcvlowat: int = 1,
+    receiver: str = "python",
 ) -> dict[str, Any]:
+    """``receiver``: who holds the subscribers' sockets (``c`` or ``python``, see
+    ``bench/receivers.py``); its CPU is part of the load generator's."""
     totals = Totals()
     t0 = time.monotonic()
-    clients = await target.subscribe(subscribers, totals, sample_every(subscribers))
+    subs = await target.subscribe(subscribers, totals, sample_every(subscribers), receiver)
     connect_s = time.monotonic() - t0
     publishers: list[Publisher] = []
     try:
@@ -353,7 +369,7 @@ async def fanout(
             pad,
             target.proc,
             during=during,
-            clients=clients,
+            subs=subs,
             rcvlowat=rcvlowat,
         )
         offered = await open_loop(
@@ -364,15 +380,16 @@ async def fanout(
             sizes.offered_duration,
             pad,
             target.proc,
-            clients=clients,
+            subs=subs,
             rcvlowat=rcvlowat,
         )
-        dropped = sum(1 for c in clients if c.lost)
+        dropped = subs.dropped()
     finally:
         close_publishers(publishers)
-        wsclient.close_all(clients)
+        await subs.close()
     await asyncio.sleep(1.0 if not sizes.quick else 0.2)
     return {
+        "receiver": subs.kind,
         "subscribers": subscribers,
         "senders": sizes.senders,
         "connect_seconds": round(connect_s, 2),
@@ -725,4 +742,77 @@ async def idle_memory(
         "kib_per_session": round((after - before) / sessions, 2),
         "sessions_lost": lost,
         "seconds_to_establish": round(seconds, 1),
+    }
+
+
+async def idle_memory_scale(
+    port: int,
+    paths: list[str],
+    rss_kib: Callable[[], int],
+    *,
+    host_header: str,
+    sources: int,
+    per_process: int,
+    concurrency: int = 200,
+    timeout: float = 600.0,
+    settle: float = 3.0,
+) -> dict[str, Any]:
+    """Server RSS (``rss_kib``: of every server process) before and after ``len(paths)``
+    idle established sessions held by C receivers, ``per_process`` each (each process has an
+    open-files limit of its own), and the time to establish them. ``sources``: loopback
+    addresses to connect from (one has about 28,000 ephemeral ports towards one port)."""
+    warm = await wsclient.connect(port, paths[0], Totals(), PARSE, host_header=host_header)
+    await asyncio.sleep(0.3)
+    warm.abort()
+    await asyncio.sleep(1.0)
+    before = rss_kib()
+    totals = Totals()
+    started = time.monotonic()
+    groups = await receivers.subscribe_spread(
+        port,
+        paths[1:],
+        totals,
+        per_process=per_process,
+        host_header=host_header,
+        source_of=(lambda i: f"127.0.0.{2 + i % sources}") if sources > 1 else None,
+        concurrency=concurrency,
+        timeout=timeout,
+    )
+    upgraded = time.monotonic() - started
+    try:
+        # bellwire's 101 leaves in the same write as SESSION_ESTABLISHED (one frame each).
+        sessions = len(paths) - 1
+
+        async def frames() -> int:
+            for group in groups:
+                await group.settle()
+            return sum(g.frames for g in groups)
+
+        deadline = time.monotonic() + 120.0
+        while (got := await frames()) < sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        if got < sessions:
+            raise RuntimeError(
+                f"{got} of {sessions} sessions got SESSION_ESTABLISHED "
+                f"(close codes of the others: {totals.close_codes})"
+            )
+        seconds = time.monotonic() - started
+        await asyncio.sleep(settle)
+        after = rss_kib()
+        lost = sum(g.dropped() for g in groups)
+    finally:
+        for group in groups:
+            await group.close()
+        await asyncio.sleep(1.0)  # let the server see the resets before it is stopped
+    return {
+        "sessions": sessions,
+        "receiver_processes": len(groups),
+        "connects_in_flight": concurrency * len(groups),
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "kib_per_session": round((after - before) / sessions, 2),
+        "sessions_lost": lost,
+        "seconds_to_upgraded": round(upgraded, 1),
+        "seconds_to_establish": round(seconds, 1),
+        "established_per_s": round(sessions / seconds, 1),
     }

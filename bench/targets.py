@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bellwire.aws import sigv4
-from bench import procs, wsclient
+from bench import procs, receivers, wsclient
 from bench.rest import Chime, Signer, messages_path
 from bench.wsclient import Frame, Totals, WsClient
 
@@ -45,8 +45,8 @@ class Target(Protocol):
     port: int
 
     async def subscribe(
-        self, count: int, totals: Totals, mode_of: Callable[[int], int]
-    ) -> list[WsClient]: ...
+        self, count: int, totals: Totals, mode_of: Callable[[int], int], receiver: str
+    ) -> receivers.Subscribers: ...
 
     async def publishers(self, count: int) -> list[Publisher]: ...
 
@@ -98,12 +98,14 @@ class Bellwire:
         *,
         bus: str = "",
         source: Path | None = None,
+        workers: int = 1,
     ) -> None:
         self.data_dir = data_dir
         self.store = store  # empty: the embedded SQLite store; else a postgresql:// URL
         self.bus = bus  # empty: the in-process bus; else a redis:// URL
         # Another checkout's source to run (A/B comparisons): its bellwire/ comes first.
         self.source = source
+        self.workers = workers  # above 1: `serve --workers N` (needs PostgreSQL and Redis)
         self.core = core
         self.log = log
         self.log_level = log_level  # "info" writes an access line per REST request
@@ -132,6 +134,7 @@ class Bellwire:
                 self.log_level,
                 *(["--store", self.store] if self.store else []),
                 *(["--bus", self.bus] if self.bus else []),
+                *(["--workers", str(self.workers)] if self.workers > 1 else []),
             ],
             env={
                 "BELLWIRE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
@@ -256,17 +259,13 @@ class Bellwire:
     # --- the Target interface (fan-out) --------------------------------------------------------
 
     async def subscribe(
-        self, count: int, totals: Totals, mode_of: Callable[[int], int]
-    ) -> list[WsClient]:
+        self, count: int, totals: Totals, mode_of: Callable[[int], int], receiver: str
+    ) -> receivers.Subscribers:
         assert self.fanout is not None
         users = self.fanout.users
-        return await wsclient.connect_many(
-            count,
-            lambda i: self.connect_target(users[i], **self.connect_params),
-            self.port,
-            totals,
-            mode_of,
-            host_header=self.host,
+        paths = [self.connect_target(users[i], **self.connect_params) for i in range(count)]
+        return await receivers.subscribe(
+            receiver, self.port, paths, totals, mode_of, host_header=self.host
         )
 
     async def publishers(self, count: int) -> list[Publisher]:
@@ -330,9 +329,9 @@ class Baseline:
         return "/"
 
     async def subscribe(
-        self, count: int, totals: Totals, mode_of: Callable[[int], int]
-    ) -> list[WsClient]:
-        return await wsclient.connect_many(count, lambda _i: "/", self.port, totals, mode_of)
+        self, count: int, totals: Totals, mode_of: Callable[[int], int], receiver: str
+    ) -> receivers.Subscribers:
+        return await receivers.subscribe(receiver, self.port, ["/"] * count, totals, mode_of)
 
     async def publishers(self, count: int) -> list[Publisher]:
         result: list[Publisher] = []
@@ -340,6 +339,31 @@ class Baseline:
             client = await wsclient.connect(self.port, "/publish", Totals(), wsclient.PARSE)
             result.append(WsPublisher(client))
         return result
+
+
+def redis_server(core: int | None, log: Path, workdir: Path) -> tuple[procs.Proc, str]:
+    """A private ``redis-server`` without persistence; returns it and its URL."""
+    port = procs.free_port()
+    proc = procs.Proc(
+        "redis",
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        core=core,
+        log=log,
+    )
+    procs.wait_port(port, 30.0, proc)
+    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def websockets_baseline(core: int | None, log: Path) -> Baseline:

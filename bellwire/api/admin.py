@@ -1,9 +1,13 @@
 """Operator endpoints of bellwire (not part of the Chime API): list and close messaging sessions.
 
 ``GET /admin/sessions`` (optionally ``?UserArn=...``), signed the same way and authorized as
-``bellwire:ListSessions`` on the user ARN (``*`` without one), answers the sessions open on this
-node: ``{"Sessions": [{"UserArn", "SessionId", "ConnectedSince" (ISO 8601, UTC),
-"Established", "BufferedBytes"}]}``, oldest first. ``bellwire sessions list`` is the CLI.
+``bellwire:ListSessions`` on the user ARN (``*`` without one), answers the sessions open on
+every node of the cluster: ``{"Sessions": [{"UserArn", "SessionId", "Node", "ConnectedSince"
+(ISO 8601, UTC), "Established", "BufferedBytes"}], "Nodes": {"Answered": [...], "Missing":
+[...]}, "Truncated": false}``, oldest first. With a Redis bus the node asks the others over the
+bus and waits up to ``bus_admin_timeout_seconds``; ``Missing`` names the live nodes that did not
+answer in time, and ``Truncated`` says a node held more than ``LIST_LIMIT`` sessions (filter by
+``UserArn``). ``bellwire sessions list`` is the CLI.
 
 ``POST /admin/sessions/close`` with a JSON body ``{"UserArn": ..., "Code": 4003, "Reason":
 "...", "SessionId": "..."}`` (``Reason`` and ``SessionId`` optional), SigV4-signed like any
@@ -11,9 +15,9 @@ Chime call (service ``chime``) and authorized as ``bellwire:CloseSessions`` on t
 It closes every session of the user (or only ``SessionId``) with ``Code`` on every node: the
 command goes on the bus, which hands it to this node's hub at once and to the other nodes. It
 answers ``{"Closed": ["<sessionId>", ...]}``, the sessions closed on this node, plus
-``"OtherNodes": true`` with a Redis bus (the others close theirs as the command reaches them;
-the listing above stays per node). ``Code`` 1006 cannot be sent in a close frame; it
-drops the TCP connection instead, which is what a client sees on a network failure.
+``"OtherNodes": true`` with a Redis bus (the others close theirs as the command reaches them).
+``Code`` 1006 cannot be sent in a close frame; it drops the TCP connection instead, which is
+what a client sees on a network failure.
 
 Uses: kick a user (4003), make clients refresh credentials (4419), rehearse how an app handles
 each close code of the "Handling disconnects" table. ``bellwire sessions close`` is the CLI.
@@ -32,10 +36,11 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the server side loads lazily: ``bellwire sessions close`` needs none of it
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from aiohttp import web
 
+    from bellwire.bus.wire import ClusterSessions, SessionsAnswer, SessionsAsk
     from bellwire.domain.delivery import CloseSessions
     from bellwire.gateway.hub import Hub
     from bellwire.iam.authenticate import Authenticator
@@ -47,6 +52,7 @@ ACTION = "bellwire:CloseSessions"
 SESSIONS_PATH = "/admin/sessions"
 LIST_ACTION = "bellwire:ListSessions"
 DROP = 1006  # not a close frame: the connection is dropped
+LIST_LIMIT = 10_000  # sessions per node in one GET /admin/sessions answer
 
 
 def sendable(code: int) -> bool:
@@ -62,14 +68,17 @@ class AdminApi:
         authenticator: Authenticator,
         hub: Hub,
         publish: Callable[[CloseSessions], None] | None = None,
+        ask_sessions: Callable[[str | None, int, int], Awaitable[ClusterSessions]] | None = None,
         cluster: bool = False,
         max_body_bytes: int = 65536,
     ):
         """``publish`` sends the close command on the bus (to every node, this one
-        included); without it the hub closes the sessions directly. ``cluster``: other nodes
-        hold sessions too (the answer says so)."""
+        included); without it the hub closes the sessions directly. ``ask_sessions`` lists
+        every node's sessions (the bus's ask); without it, this node's. ``cluster``: other
+        nodes hold sessions too (the answer says so)."""
         self._auth = authenticator
         self._hub = hub
+        self._ask = ask_sessions
         self._publish = publish
         self._cluster = cluster
         self._max_body = max_body_bytes
@@ -161,7 +170,6 @@ class AdminApi:
         return web.json_response(answer)
 
     async def _list(self, request: web.BaseRequest, query: str) -> web.StreamResponse:
-        import time
         from datetime import UTC, datetime
         from urllib.parse import parse_qs
 
@@ -185,28 +193,60 @@ class AdminApi:
             raise BadRequest("UserArn must not be empty.")
         facts = transport_facts(request.remote, request.secure)
         authorize(principal, LIST_ACTION, [user_arn or "*"], facts)
-        users = [user_arn] if user_arn is not None else list(self._hub.users)
-        # Session times are monotonic (immune to clock steps); shown as wall-clock instants.
-        offset = time.time() - time.monotonic()
-        sessions = sorted(
-            (s for user in users for s in self._hub.sessions_of(user) if not s.closed),
-            key=lambda s: s.connected_at,
+        if self._ask is not None:
+            cluster = await self._ask(user_arn, 0, LIST_LIMIT)
+        else:
+            from bellwire.bus.wire import SessionsAsk, merge
+
+            ask = SessionsAsk("local", "", "", user_arn, 0, LIST_LIMIT)
+            cluster = merge([local_sessions(self._hub, "local", "this node", ask)], {})
+        listed = [
+            {
+                "UserArn": row.session.user_arn,
+                "SessionId": row.session.session_id,
+                "Node": row.node,
+                "ConnectedSince": datetime.fromtimestamp(row.session.since, UTC).isoformat(
+                    timespec="milliseconds"
+                ),
+                "Established": row.session.established,
+                "BufferedBytes": row.session.buffered,
+            }
+            for row in cluster.sessions
+        ]
+        return web.json_response(
+            {
+                "Sessions": listed,
+                "Nodes": {"Answered": list(cluster.answered), "Missing": list(cluster.missing)},
+                "Truncated": cluster.truncated,
+            }
         )
-        listed = []
-        for session in sessions:
-            transport = session.transport
-            pending = transport.get_write_buffer_size() if transport is not None else 0
-            since = datetime.fromtimestamp(session.connected_at + offset, UTC)
-            listed.append(
-                {
-                    "UserArn": session.user_arn,
-                    "SessionId": session.id,
-                    "ConnectedSince": since.isoformat(timespec="milliseconds"),
-                    "Established": session.established,
-                    "BufferedBytes": session.buffered + pending,
-                }
+
+
+def local_sessions(hub: Hub, node: str, name: str, ask: SessionsAsk) -> SessionsAnswer:
+    """This node's answer to an operator's ask: one page of the hub's index (connection order
+    per user), never a copy of all of it."""
+    import itertools
+    import time
+
+    from bellwire.bus.wire import SessionInfo, SessionsAnswer
+
+    found = (
+        (s for s in hub.sessions_of(ask.user_arn) if not s.closed)
+        if ask.user_arn is not None
+        else (s for sessions in hub.users.values() for s in sessions if not s.closed)
+    )
+    page = list(itertools.islice(found, ask.start, ask.start + ask.limit + 1))
+    # Session times are monotonic (immune to clock steps); told as wall-clock instants.
+    offset = time.time() - time.monotonic()
+    rows = []
+    for s in page[: ask.limit]:
+        pending = s.transport.get_write_buffer_size() if s.transport is not None else 0
+        rows.append(
+            SessionInfo(
+                s.user_arn, s.id, s.connected_at + offset, s.established, s.buffered + pending
             )
-        return web.json_response({"Sessions": listed})
+        )
+    return SessionsAnswer(ask.ask_id, node, name, tuple(rows), len(page) > ask.limit)
 
 
 # --- the client side: ``bellwire sessions list|close`` -----------------------------------------
@@ -247,6 +287,26 @@ def _signed_call(
         raise RuntimeError(f"HTTP {err.code}: {detail}") from None
 
 
+def fetch_sessions(
+    endpoint_url: str,
+    user_arn: str | None = None,
+    *,
+    boto_session: Any = None,
+    region: str | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """``GET /admin/sessions`` on the server at *endpoint_url*: the whole answer (Sessions,
+    Nodes, Truncated)."""
+    from urllib.parse import urlencode
+
+    query = "?" + urlencode({"UserArn": user_arn}) if user_arn is not None else ""
+    url = endpoint_url.rstrip("/") + SESSIONS_PATH + query
+    answer = _signed_call("GET", url, b"", boto_session, region, timeout)
+    if not isinstance(answer, dict):
+        raise RuntimeError("the server's answer is not a JSON object")
+    return answer
+
+
 def list_sessions(
     endpoint_url: str,
     user_arn: str | None = None,
@@ -255,34 +315,45 @@ def list_sessions(
     region: str | None = None,
     timeout: float = 30.0,
 ) -> list[dict[str, Any]]:
-    """The sessions open on the server at *endpoint_url* (of one user if *user_arn*)."""
-    from urllib.parse import urlencode
-
-    query = "?" + urlencode({"UserArn": user_arn}) if user_arn is not None else ""
-    url = endpoint_url.rstrip("/") + SESSIONS_PATH + query
-    answer = _signed_call("GET", url, b"", boto_session, region, timeout)
-    sessions = answer.get("Sessions", [])
-    return [dict(item) for item in sessions]
+    """The sessions open on the cluster of the server at *endpoint_url* (of one user if
+    *user_arn*)."""
+    answer = fetch_sessions(
+        endpoint_url, user_arn, boto_session=boto_session, region=region, timeout=timeout
+    )
+    return [dict(item) for item in answer.get("Sessions", [])]
 
 
 def format_sessions(sessions: list[dict[str, Any]]) -> str:
     """A plain table, one session a line (pure)."""
-    header = ("CONNECTED SINCE", "BUFFERED", "SESSION ID", "USER ARN")
+    header = ("CONNECTED SINCE", "BUFFERED", "NODE", "SESSION ID", "USER ARN")
     rows = [
         (
             str(s["ConnectedSince"]),
             str(s["BufferedBytes"]),
+            str(s.get("Node", "-")),
             str(s["SessionId"]) + ("" if s.get("Established", True) else " (connecting)"),
             str(s["UserArn"]),
         )
         for s in sessions
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     lines = [
-        "  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), row[3]])
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)), row[4]])
         for row in [header, *rows]
     ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def format_coverage(answer: dict[str, Any]) -> list[str]:
+    """What the listing may lack: nodes that did not answer, a truncated list (pure)."""
+    notes = []
+    nodes = answer.get("Nodes") or {}
+    missing = nodes.get("Missing") or []
+    if missing:
+        notes.append(f"not answered in time (their sessions are not listed): {', '.join(missing)}")
+    if answer.get("Truncated"):
+        notes.append(f"truncated: a node holds more than {LIST_LIMIT} sessions; use --user-arn")
+    return notes
 
 
 def close_sessions(
@@ -334,7 +405,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     close.add_argument("--region", help="SigV4 region (default: from the AWS configuration)")
     close.add_argument("--profile", help="AWS profile to sign with")
-    listing = commands.add_parser("list", help="list the messaging sessions open on the server")
+    listing = commands.add_parser(
+        "list", help="list the messaging sessions open on every node of the server's cluster"
+    )
     listing.add_argument("--user-arn", help="only this AppInstanceUser's sessions")
     listing.add_argument(
         "--endpoint-url", required=True, help="the server's REST URL, e.g. http://127.0.0.1:8080"
@@ -349,7 +422,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
     if args.sessions_command == "list":
         try:
-            sessions = list_sessions(
+            answer = fetch_sessions(
                 args.endpoint_url,
                 args.user_arn,
                 boto_session=botocore.session.Session(profile=args.profile),
@@ -358,7 +431,10 @@ def run_cli(args: argparse.Namespace) -> int:
         except Exception as exc:
             print(f"bellwire: cannot list sessions: {exc}", file=sys.stderr)
             return 1
+        sessions = [dict(item) for item in answer.get("Sessions", [])]
         print(json.dumps(sessions, indent=2) if args.json else format_sessions(sessions))
+        for note in format_coverage(answer):
+            print(f"bellwire: {note}", file=sys.stderr)
         return 0
     if args.code is not None and not sendable(args.code):
         print(f"bellwire: close code {args.code} cannot be sent", file=sys.stderr)

@@ -55,6 +55,7 @@ class Operations:
         now: Callable[[], float] = time.time,
         resources: ResourceMap | None = None,
         elastic: ElasticLimits | None = None,
+        flow_max_processors: int = 3,
     ) -> None:
         """``committed`` takes each committed write's result (its events and IAM changes), in
         commit order, before the caller resumes."""
@@ -67,6 +68,7 @@ class Operations:
         self._now = now
         self._resources = resources if resources is not None else ResourceMap()
         self._elastic = elastic or ElasticLimits()
+        self._flow_max_processors = flow_max_processors
 
     def call_of(
         self, principal: Principal | None, facts: Facts | None, request_id: str = ""
@@ -84,6 +86,7 @@ class Operations:
             iam=self._iam,
             resources=self._resources,
             elastic=self._elastic,
+            flow_max_processors=self._flow_max_processors,
         )
 
     async def run(

@@ -13,9 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bellwire.bus.wire import BusMessage
+from bellwire.bus.wire import BusMessage, ClusterSessions, SessionsAnswer, SessionsAsk
 
 Listener = Callable[[BusMessage], None]
+# A node's own sessions for an operator's ask (synchronous: it reads the hub's index).
+SessionsProvider = Callable[[SessionsAsk], SessionsAnswer]
 # Told False when the node may have missed messages (the bus connection was lost), True once
 # it receives again.
 StatusListener = Callable[[bool], None]
@@ -40,6 +42,17 @@ class Bus(Protocol):
     def subscribe(self, listener: Listener) -> Callable[[], None]: ...
     def on_status(self, listener: StatusListener) -> None: ...
     async def close(self) -> None: ...
+
+    def answer_sessions(self, provider: SessionsProvider) -> None:
+        """How this node answers an operator's "which sessions are open" ask."""
+        ...
+
+    async def ask_sessions(
+        self, user_arn: str | None, start: int, limit: int, timeout: float
+    ) -> ClusterSessions:
+        """Every node's sessions (this node's at once), waiting up to ``timeout`` seconds
+        for the others; which nodes answered and which did not."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

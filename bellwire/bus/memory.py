@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from bellwire.bus.base import Listener, StatusListener
-from bellwire.bus.wire import BusMessage
+from bellwire.bus.base import Listener, SessionsProvider, StatusListener
+from bellwire.bus.wire import BusMessage, ClusterSessions, SessionsAsk, merge
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ class MemoryBus:
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._sessions: SessionsProvider | None = None
 
     async def start(self) -> None:
         return None
@@ -38,6 +39,17 @@ class MemoryBus:
 
     async def close(self) -> None:
         self._listeners.clear()
+
+    def answer_sessions(self, provider: SessionsProvider) -> None:
+        self._sessions = provider
+
+    async def ask_sessions(
+        self, user_arn: str | None, start: int, limit: int, timeout: float
+    ) -> ClusterSessions:
+        # One node: it answers itself.
+        if self._sessions is None:
+            return merge([], {})
+        return merge([self._sessions(SessionsAsk("local", "", "", user_arn, start, limit))], {})
 
 
 def deliver(listeners: list[Listener], messages: Sequence[BusMessage]) -> None:

@@ -17,6 +17,12 @@ version are a second check on top.
 - One task subscribes, pings every ``ping_interval`` and declares the connection lost when no
   answer came for three intervals (a silent network), or on any error; it then reconnects with
   backoff. Listeners of :meth:`on_status` hear False on a loss and True once subscribed again.
+- The operator's cluster-wide questions (:meth:`RedisBus.ask_sessions`): an ask goes on
+  ``<prefix>:admin`` (the same subscription), each node pushes its answer on the ask's reply
+  key, the asker pops answers until every live node answered or the timeout. Live nodes are
+  the hash ``<prefix>:nodes`` (node id -> when last seen, by Redis's clock, and its name),
+  which each node refreshes every ``ping_interval``; an entry older than ``NODE_LIVE_MS`` is
+  a node gone.
 - :class:`RedisLimits`: the per-user session registry with expiring leases and the connect
   token bucket, each one atomic Lua script.
 """
@@ -36,14 +42,60 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from bellwire.bus.base import Admission, Listener, StatusListener
+from bellwire.bus.base import Admission, Listener, SessionsProvider, StatusListener
 from bellwire.bus.memory import deliver
-from bellwire.bus.wire import RESYNC, BusMessage, Resync, WireError, decode, encode
+from bellwire.bus.wire import (
+    RESYNC,
+    BusMessage,
+    ClusterSessions,
+    Resync,
+    Sent,
+    SessionsAnswer,
+    SessionsAsk,
+    WireError,
+    decode,
+    decode_answer,
+    decode_ask,
+    encode_answer,
+    encode_ask,
+    encode_batches,
+    merge,
+)
 
 log = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 10_000  # batches kept while Redis is unreachable; beyond, a resync follows
 BACKOFF = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+NODE_LIVE_MS = 10_000  # a node not seen for this long is gone (killed, or cut off)
+REPLY_TTL_MS = 30_000  # an ask's reply key outlives its asker's wait, then goes
+
+# KEYS: the nodes hash. ARGV: node id, name. Stamped with Redis's clock (nodes' clocks differ).
+_ANNOUNCE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], tostring(now) .. ' ' .. ARGV[2])
+return 0
+"""
+
+# KEYS: the nodes hash. ARGV: how long a node stays live without a refresh (ms). Returns the
+# live nodes as [id, name, ...]; the entries of nodes gone are removed.
+_LIVE_NODES = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local v = all[i + 1]
+  local space = string.find(v, ' ')
+  local seen = tonumber(string.sub(v, 1, space - 1))
+  if seen + tonumber(ARGV[1]) >= now then
+    table.insert(out, all[i]); table.insert(out, string.sub(v, space + 1))
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return out
+"""
 
 
 def node_id() -> str:
@@ -59,16 +111,24 @@ class RedisBus:
         *,
         prefix: str = "bellwire",
         node: str | None = None,
+        name: str | None = None,
         ping_interval: float = 1.0,
     ) -> None:
         self.url = url
         self.prefix = prefix
         self.node = node or node_id()
+        self.name = name or self.node
         self.channel = f"{prefix}:bus"
+        self.admin_channel = f"{prefix}:admin"
+        self.nodes_key = f"{prefix}:nodes"
+        self._sessions: SessionsProvider | None = None
+        self._answering: set[asyncio.Task[None]] = set()
         self.ping_interval = ping_interval
         self._listeners: list[Listener] = []
         self._status: list[StatusListener] = []
-        self._outbox: deque[bytes] = deque()
+        # Batches (one commit's messages each), encoded when they leave: those of a burst
+        # leave together, as one document.
+        self._outbox: deque[Sequence[Sent]] = deque()
         self._overflowed = False
         self._in_flight = 0  # batches taken from the outbox, not yet acknowledged by Redis
         self._wake = asyncio.Event()
@@ -83,6 +143,8 @@ class RedisBus:
             socket_timeout=2.0,
             retry=Retry(NoBackoff(), 1),
         )
+        self._announce = self.client.register_script(_ANNOUNCE)
+        self._live_nodes = self.client.register_script(_LIVE_NODES)
         self.losses = 0  # lost connections, for metrics and tests
         self.received = 0
 
@@ -107,7 +169,7 @@ class RedisBus:
 
     def publish(self, messages: Sequence[BusMessage]) -> None:
         deliver(self._listeners, messages)
-        self._send(encode(self.node, messages))
+        self._send(tuple(messages))  # the caller's list may change before it leaves
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -122,12 +184,14 @@ class RedisBus:
         if self._outbox and self._connected:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._flushed(), 2.0)
-        for task in self._tasks:
+        for task in [*self._tasks, *self._answering]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._answering]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._listeners.clear()
+        with contextlib.suppress(RedisError, OSError):  # a node stopping is gone at once
+            await self.client.hdel(self.nodes_key, self.node)
         with contextlib.suppress(RedisError, OSError):
             await self.client.aclose()
 
@@ -137,8 +201,8 @@ class RedisBus:
 
     # --- publishing -----------------------------------------------------------------------------
 
-    def _send(self, data: bytes) -> None:
-        self._outbox.append(data)
+    def _send(self, messages: Sequence[Sent]) -> None:
+        self._outbox.append(messages)
         self._trim()
         self._wake.set()
 
@@ -156,13 +220,20 @@ class RedisBus:
                 if self._overflowed:
                     # Some batches never left: every node must assume it missed something.
                     self._overflowed = False
-                    self._outbox.appendleft(encode(self.node, [RESYNC]))
+                    self._outbox.appendleft([RESYNC])
                 batch = list(self._outbox)
                 self._outbox.clear()
                 self._in_flight = len(batch)
                 try:
+                    documents = encode_batches(self.node, batch)
+                except Exception:  # a bug: the other nodes must not miss it silently
+                    log.exception("bus: batches do not encode; every node resynchronizes")
+                    self._in_flight = 0
+                    self._overflowed = True
+                    continue
+                try:
                     async with self.client.pipeline(transaction=False) as pipe:
-                        for data in batch:
+                        for data in documents:
                             pipe.publish(self.channel, data)
                         await pipe.execute()
                 except (RedisError, OSError) as exc:
@@ -206,7 +277,7 @@ class RedisBus:
             )
             pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, self.admin_channel)
                 answered = pinged = loop.time()
                 while True:
                     message = await pubsub.get_message(timeout=self.ping_interval / 2)
@@ -217,11 +288,15 @@ class RedisBus:
                         if kind == "subscribe":
                             attempt = 0
                             self._set_status(True)
-                        elif kind == "message":
+                            self._spawn(self._announce_node())
+                        elif kind == "message" and _text(message["channel"]) == self.channel:
                             self._received(message["data"])
+                        elif kind == "message":
+                            self._asked(message["data"])
                     if now - pinged >= self.ping_interval:
                         pinged = now
                         await pubsub.ping()
+                        self._spawn(self._announce_node())
                     if now - answered > 3 * self.ping_interval:
                         raise ConnectionError("the bus stopped answering pings")
             except asyncio.CancelledError:
@@ -256,6 +331,93 @@ class RedisBus:
             self._set_status(True)
             return
         deliver(self._listeners, [m for m in batch.messages if not isinstance(m, Resync)])
+
+    # --- the operator's questions ----------------------------------------------------------------
+
+    def answer_sessions(self, provider: SessionsProvider) -> None:
+        self._sessions = provider
+
+    def _spawn(self, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _announce_node(self) -> None:
+        try:
+            await self._announce(keys=[self.nodes_key], args=[self.node, self.name])
+        except (RedisError, OSError) as exc:  # the next ping tries again
+            log.debug("bus: announcing node %s failed: %s", self.node, exc)
+
+    def _asked(self, data: bytes) -> None:
+        try:
+            ask = decode_ask(data)
+        except WireError as exc:  # another version's question: not ours to answer
+            log.warning("bus: an admin ask does not decode (%s)", exc)
+            return
+        if ask.node == self.node or self._sessions is None:
+            return  # the asker answered itself
+        try:
+            answer = self._sessions(ask)
+        except Exception:
+            log.exception("bus: answering an admin ask failed")
+            return
+        self._spawn(self._reply(ask.reply, encode_answer(answer)))
+
+    async def _reply(self, key: str, data: bytes) -> None:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.rpush(key, data)
+                pipe.pexpire(key, REPLY_TTL_MS)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("bus: answering an admin ask failed: %s", exc)
+
+    async def live_nodes(self) -> dict[str, str]:
+        """The nodes seen within ``NODE_LIVE_MS``: id -> name."""
+        raw = await self._live_nodes(keys=[self.nodes_key], args=[NODE_LIVE_MS])
+        items = [_text(x) for x in raw]
+        return dict(zip(items[::2], items[1::2], strict=True))
+
+    async def ask_sessions(
+        self, user_arn: str | None, start: int, limit: int, timeout: float
+    ) -> ClusterSessions:
+        ask_id = secrets.token_hex(8)
+        ask = SessionsAsk(
+            ask_id, self.node, f"{self.prefix}:admin:reply:{ask_id}", user_arn, start, limit
+        )
+        answers: list[SessionsAnswer] = []
+        if self._sessions is not None:
+            answers.append(self._sessions(ask))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            live = await self.live_nodes()
+            if self._sessions is not None:
+                live.setdefault(self.node, self.name)  # not registered yet: it answered anyway
+            else:
+                live.pop(self.node, None)  # nothing to answer with: not waited for
+            await self.client.publish(self.admin_channel, encode_ask(ask))
+            while not live.keys() <= {a.node for a in answers}:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                # Short pops: the command connection's socket timeout is 2 s.
+                popped = await self.client.blpop([ask.reply], timeout=min(left, 1.0))
+                if popped is None:
+                    continue
+                try:
+                    answer = decode_answer(popped[1])
+                except WireError as exc:
+                    log.warning("bus: an admin answer does not decode (%s)", exc)
+                    continue
+                if answer.ask_id == ask_id:
+                    answers.append(answer)
+            with contextlib.suppress(RedisError, OSError):
+                await self.client.delete(ask.reply)
+        except (RedisError, OSError) as exc:
+            log.warning("bus: asking the other nodes failed: %s", exc)
+            return merge(answers, {"?": "the other nodes (the bus is not reachable)"})
+        return merge(answers, live)
 
 
 # --- cluster-wide limits ------------------------------------------------------------------------
@@ -414,6 +576,10 @@ class RedisLimits:
                 results: list[Any] = await pipe.execute()
             lost += [s for s, held in zip(chunk, results, strict=True) if not held]
         return lost
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _redacted(url: str) -> str:

@@ -2,7 +2,9 @@
 
 A *batch* is what one commit (or one operator command) publishes: the events of one ``Result``
 in commit order, with the publishing node's id so that a node skips its own batches (it has
-already delivered them in process, synchronously, as the embedded mode does)::
+already delivered them in process, synchronously, as the embedded mode does). The batches a
+node queued meanwhile travel as one document (:func:`encode_batches`), their messages in
+order::
 
     {"v": 1, "node": "<node id>", "m": [<message>, ...]}
 
@@ -79,6 +81,30 @@ class Batch:
 def encode(node: str, messages: Sequence[Sent]) -> bytes:
     document = {"v": VERSION, "node": node, "m": [_encode_message(m) for m in messages]}
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def encode_batches(node: str, batches: Sequence[Sequence[Sent]], limit: int = 1000) -> list[bytes]:
+    """Consecutive batches of one node as few documents as possible, in order: a burst of
+    commits costs one publish and one decode on each node instead of one per commit. A
+    document holds whole batches and at most ``limit`` messages (a larger batch stays whole and
+    alone); a :data:`RESYNC` is always a document of its own, since a node that reads one
+    drops the rest of that document."""
+    documents: list[bytes] = []
+    pending: list[Sent] = []
+    for batch in batches:
+        if RESYNC in batch:
+            if pending:
+                documents.append(encode(node, pending))
+                pending = []
+            documents.append(encode(node, batch))
+            continue
+        if pending and len(pending) + len(batch) > limit:
+            documents.append(encode(node, pending))
+            pending = []
+        pending.extend(batch)
+    if pending:
+        documents.append(encode(node, pending))
+    return documents
 
 
 def decode(data: bytes | str) -> Batch:
@@ -350,4 +376,186 @@ def _optional_mapping(value: Any) -> Mapping[str, Any] | None:
         return None
     if not isinstance(value, dict):
         raise TypeError(f"expected an object, got {value!r}")
+    return value
+
+
+# --- the operator's cluster-wide questions (``<prefix>:admin``) ---------------------------------
+#
+# Not batches: an *ask* goes to every node on the admin channel, and each node answers with one
+# *answer* pushed on the ask's reply key (a Redis list the asker pops, so an answer waits there
+# even if it arrives before the asker listens)::
+#
+#     {"v": 1, "t": "ask", "id": "<ask id>", "node": "<asker>", "reply": "<key>", "q": "sessions",
+#      "u": "<user ARN>" (optional), "start": 0, "limit": 100}
+#     {"v": 1, "t": "ans", "id": "<ask id>", "node": "<node id>", "name": "<host (pid n)>",
+#      "s": [{"u": user ARN, "sid": session id, "since": epoch seconds, "est": established,
+#             "buf": buffered bytes}, ...], "more": <this node has more beyond the page>}
+#
+# ``start`` and ``limit`` page each node's own index (in its connection order): page k of the
+# cluster's list is page k of every node's, so no node ever copies its whole index.
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    user_arn: str
+    session_id: str
+    since: float  # wall clock, epoch seconds
+    established: bool
+    buffered: int  # bytes waiting to be written
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsAsk:
+    ask_id: str
+    node: str  # the asker, which answers itself without the bus
+    reply: str  # the key the answers are pushed on
+    user_arn: str | None  # only this user's sessions
+    start: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsAnswer:
+    ask_id: str
+    node: str
+    name: str  # for people: host and process
+    sessions: tuple[SessionInfo, ...]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSession:
+    node: str  # the answering node's name
+    session: SessionInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSessions:
+    """The sessions of every node that answered, oldest first."""
+
+    sessions: tuple[NodeSession, ...]
+    answered: tuple[str, ...]  # names of the nodes that answered
+    missing: tuple[str, ...]  # names of live nodes that did not answer in time
+    truncated: bool  # some node holds more beyond this page
+
+
+def encode_ask(ask: SessionsAsk) -> bytes:
+    document: dict[str, Any] = {
+        "v": VERSION,
+        "t": "ask",
+        "id": ask.ask_id,
+        "node": ask.node,
+        "reply": ask.reply,
+        "q": "sessions",
+        "start": ask.start,
+        "limit": ask.limit,
+    }
+    if ask.user_arn is not None:
+        document["u"] = ask.user_arn
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_ask(data: bytes | str) -> SessionsAsk:
+    raw = _document(data, "ask")
+    try:
+        if raw["q"] != "sessions":
+            raise WireError(f"unknown question {raw['q']!r}")
+        start, limit = _int(raw["start"]), _int(raw["limit"])
+        if start < 0 or limit < 1:
+            raise WireError("start must be >= 0 and limit >= 1")
+        return SessionsAsk(
+            _str(raw["id"]),
+            _str(raw["node"]),
+            _str(raw["reply"]),
+            _optional_str(raw.get("u")),
+            start,
+            limit,
+        )
+    except (KeyError, TypeError) as exc:
+        raise WireError(f"malformed ask: {exc!r}") from None
+
+
+def encode_answer(answer: SessionsAnswer) -> bytes:
+    document = {
+        "v": VERSION,
+        "t": "ans",
+        "id": answer.ask_id,
+        "node": answer.node,
+        "name": answer.name,
+        "s": [
+            {
+                "u": s.user_arn,
+                "sid": s.session_id,
+                "since": s.since,
+                "est": s.established,
+                "buf": s.buffered,
+            }
+            for s in answer.sessions
+        ],
+        "more": answer.more,
+    }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_answer(data: bytes | str) -> SessionsAnswer:
+    raw = _document(data, "ans")
+    try:
+        sessions = raw["s"]
+        if not isinstance(sessions, list):
+            raise TypeError("s must be a list")
+        return SessionsAnswer(
+            _str(raw["id"]),
+            _str(raw["node"]),
+            _str(raw["name"]),
+            tuple(
+                SessionInfo(
+                    _str(s["u"]),
+                    _str(s["sid"]),
+                    _float(s["since"]),
+                    _bool(s["est"]),
+                    _int(s["buf"]),
+                )
+                for s in sessions
+            ),
+            _bool(raw["more"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise WireError(f"malformed answer: {exc!r}") from None
+
+
+def merge(answers: Sequence[SessionsAnswer], live: Mapping[str, str]) -> ClusterSessions:
+    """The cluster's list from the nodes' answers (one per node; a repeated one is ignored).
+
+    ``live`` maps the node ids known to be running to their names: those that did not answer
+    are ``missing``."""
+    seen: dict[str, SessionsAnswer] = {}
+    for answer in answers:
+        seen.setdefault(answer.node, answer)
+    rows = sorted(
+        (NodeSession(a.name, s) for a in seen.values() for s in a.sessions),
+        key=lambda r: (r.session.since, r.session.session_id),
+    )
+    return ClusterSessions(
+        sessions=tuple(rows),
+        answered=tuple(sorted(a.name for a in seen.values())),
+        missing=tuple(sorted(name for node, name in live.items() if node not in seen)),
+        truncated=any(a.more for a in seen.values()),
+    )
+
+
+def _document(data: bytes | str, kind: str) -> dict[str, Any]:
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise WireError(f"not JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("v") != VERSION:
+        raise WireError("not a version 1 admin message")
+    if document.get("t") != kind:
+        raise WireError(f"not an {kind}")
+    return document
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
     return value

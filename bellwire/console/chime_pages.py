@@ -30,6 +30,7 @@ from bellwire.records.chime import (
     Message,
     Moderator,
 )
+from bellwire.records.flows import ChannelFlow
 
 # --- app instances -----------------------------------------------------------------------------
 
@@ -369,6 +370,42 @@ def channel_bans(channel: Channel, rows: Sequence[Ban], after: str | None) -> Ma
         "No bans.",
     )
     return join([listing, pager("/console/channel", {"arn": channel.arn, "tab": "bans"}, after)])
+
+
+def channel_flow(channel: Channel, flow: ChannelFlow | None) -> Markup:
+    """The channel's own flow (AssociateChannelFlow) and its processors, or that it has none."""
+    if flow is None:
+        return notice("No channel flow is associated with this channel.")
+    facts = table(
+        ("", ""),
+        [
+            ("Flow", flow.name),
+            ("ARN", el("code", None, flow.arn)),
+            ("Created", when(flow.created)),
+            ("Last updated", when(flow.updated)),
+        ],
+        "",
+    )
+
+    def lam(p: Mapping[str, Any]) -> Mapping[str, Any]:
+        lam = (p.get("Configuration") or {}).get("Lambda") or {}
+        return lam if isinstance(lam, Mapping) else {}
+
+    processors = table(
+        ("Order", "Processor", "Lambda function", "Invocation", "Fallback"),
+        [
+            (
+                str(p.get("ExecutionOrder", "-")),
+                str(p.get("Name", "-")),
+                el("code", None, str(lam(p).get("ResourceArn", "-"))),
+                str(lam(p).get("InvocationType", "-")),
+                str(p.get("FallbackAction", "-")),
+            )
+            for p in flow.processors
+        ],
+        "No processors.",
+    )
+    return join([facts, el("h2", None, "Processors"), processors])
 
 
 def channel_tail(channel: Channel) -> Markup:

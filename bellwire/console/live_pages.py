@@ -1,12 +1,12 @@
-"""Pure: the sessions page (the messaging sessions open on this node, with their close
-buttons)."""
+"""Pure: the sessions page (the messaging sessions open on every node that answered, with their
+close buttons)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bellwire.console.frame import Viewer, layout
+from bellwire.console.frame import Viewer, layout, notice
 from bellwire.console.markup import (
     Markup,
     action_form,
@@ -43,7 +43,13 @@ CLOSE_CODES = (
 
 
 def sessions(
-    viewer: Viewer, rows: Sequence[SessionRow], user: str | None, next_start: int | None
+    viewer: Viewer,
+    rows: Sequence[SessionRow],
+    user: str | None,
+    next_start: int | None,
+    *,
+    answered: Sequence[str] = (),
+    missing: Sequence[str] = (),
 ) -> Markup:
     def close(r: SessionRow) -> Markup:
         codes = el(
@@ -86,7 +92,20 @@ def sessions(
             )
             for r in rows
         ],
-        "No messaging sessions are open on this node.",
+        "No messaging sessions are open.",
+    )
+    coverage = join(
+        [
+            el("p", {"class": "hint"}, f"Nodes that answered: {', '.join(answered)}.")
+            if answered
+            else Markup(""),
+            notice(
+                f"Not answered in time, their sessions are not listed: {', '.join(missing)}.",
+                "error",
+            )
+            if missing
+            else Markup(""),
+        ]
     )
     filter_form = el(
         "form",
@@ -108,7 +127,7 @@ def sessions(
     )
     return layout(
         "Sessions",
-        join([filter_form, listing, more]),
+        join([filter_form, coverage, listing, more]),
         viewer,
         active="/console/sessions",
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import logging
 import os
 import socket
@@ -30,6 +29,7 @@ from bellwire.api.operations import Operations, find
 from bellwire.aws import codec
 from bellwire.aws.errors import AccessDenied, AwsError, BadRequest, NotFound
 from bellwire.aws.query import QueryCodec
+from bellwire.bus.wire import ClusterSessions, SessionsAsk, merge
 from bellwire.config import Settings
 from bellwire.console import chime_pages, figures, frame, iam_pages, live_pages, simulator
 from bellwire.console.actions import ACTIONS, Action, inputs
@@ -50,11 +50,14 @@ from bellwire.console.security import (
     secret_ok,
 )
 from bellwire.console.tail import Tail
+from bellwire.domain.delivery import CloseSessions
+from bellwire.forwarded import client_address, parse_trusted
 from bellwire.gateway.hub import Hub
 from bellwire.iam.authorize import Facts, authorize, transport_facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
 from bellwire.records.chime import Membership
+from bellwire.records.flows import ChannelFlow
 from bellwire.records.iam import IamUser, name_key
 from bellwire.store.base import IamTx, Store
 
@@ -82,8 +85,14 @@ class Console:
         ready: Callable[[], Awaitable[bool]],
         mark_authenticated: Callable[[], None] = lambda: None,
         now: Callable[[], float] = time.time,
+        ask_sessions: Callable[[str | None, int, int], Awaitable[ClusterSessions]] | None = None,
+        publish_close: Callable[[CloseSessions], None] | None = None,
     ) -> None:
+        """``ask_sessions`` lists every node's sessions (the bus's ask; without it, this
+        node's); ``publish_close`` sends a close command to the other nodes (a Redis bus)."""
         self._settings = settings
+        self._ask = ask_sessions
+        self._publish_close = publish_close
         self._store = store
         self._ops = operations
         self._credentials = credentials
@@ -95,6 +104,7 @@ class Console:
         self.tail = Tail()
         self.sessions = SessionBook(settings.console_session_seconds)
         self.throttle = SignInThrottle(settings.console_signin_failures, 60.0)
+        self._proxies = parse_trusted(settings.console_trusted_proxies)
         self._node = f"{socket.gethostname()} (pid {os.getpid()})"
         self._static = {
             name: (resources.files("bellwire.console").joinpath("static", name).read_bytes(), kind)
@@ -203,7 +213,15 @@ class Console:
         return credential.principal
 
     async def _sign_in(self, request: web.BaseRequest) -> web.StreamResponse:
-        address = request.remote or "-"
+        address = (
+            client_address(
+                request.remote,
+                request.headers.getall("Forwarded", []),
+                request.headers.getall("X-Forwarded-For", []),
+                self._proxies,
+            )
+            or "-"
+        )
         now = self._now()
         wait = self.throttle.retry_after(address, now)
         if wait > 0:
@@ -435,11 +453,18 @@ class Console:
             self._may(principal, "chime", "ListChannelMessages", params, facts)
             content = chime_pages.channel_tail(channel)
         elif tab == "flows":
-            found = feature("app", "flows")
-            assert found is not None
-            content = await self._feature(
-                found, principal, facts, channel.app_instance_arn, channel.app_instance_arn, query
-            )
+            # The channel's own flow: DescribeChannel already names it; its processors are
+            # what DescribeChannelFlow shows, so that action is checked on the flow's ARN.
+            def own_flow(tx: IamTx) -> ChannelFlow | None:
+                flow_arn = tx.flow_of_channel(arn)
+                return None if flow_arn is None else tx.flow(flow_arn)
+
+            flow = await self._read(own_flow)
+            if flow is not None:
+                self._may(
+                    principal, "chime", "DescribeChannelFlow", {"ChannelFlowArn": flow.arn}, facts
+                )
+            content = chime_pages.channel_flow(channel, flow)
         else:
             found = feature("channel", tab)
             if found is None:
@@ -504,31 +529,28 @@ class Console:
             start = max(0, int(query.get("start") or 0))
         except ValueError:
             raise BadRequest("The page position is not a number.") from None
-        # Sessions live in memory: a page walks the hub's index from ``start`` (connection
-        # order), never copying all of it.
-        found = (
-            (s for s in self._hub.sessions_of(user) if not s.closed)
-            if user
-            else (s for sessions in self._hub.users.values() for s in sessions if not s.closed)
-        )
-        page = list(itertools.islice(found, start, start + SESSIONS_PAGE + 1))
-        offset = time.time() - time.monotonic()
-        rows = []
-        for s in page[:SESSIONS_PAGE]:
-            pending = s.transport.get_write_buffer_size() if s.transport is not None else 0
-            since = datetime.fromtimestamp(s.connected_at + offset, UTC)
-            rows.append(
-                SessionRow(
-                    s.user_arn,
-                    s.id,
-                    self._node,
-                    since.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                    s.established,
-                    s.buffered + pending,
-                )
+        # Sessions live in memory: a page walks each node's index from ``start`` (its
+        # connection order), never copying all of it.
+        if self._ask is not None:
+            cluster = await self._ask(user, start, SESSIONS_PAGE)
+        else:
+            ask = SessionsAsk("local", "", "", user, start, SESSIONS_PAGE)
+            cluster = merge([admin_api.local_sessions(self._hub, "local", self._node, ask)], {})
+        rows = [
+            SessionRow(
+                r.session.user_arn,
+                r.session.session_id,
+                r.node,
+                datetime.fromtimestamp(r.session.since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                r.session.established,
+                r.session.buffered,
             )
-        more = start + SESSIONS_PAGE if len(page) > SESSIONS_PAGE else None
-        return live_pages.sessions(viewer, rows, user, more)
+            for r in cluster.sessions
+        ]
+        more = start + SESSIONS_PAGE if cluster.truncated else None
+        return live_pages.sessions(
+            viewer, rows, user, more, answered=cluster.answered, missing=cluster.missing
+        )
 
     def _close_session(self, principal: Principal, form: Mapping[str, str], facts: Facts) -> None:
         user, session_id = form.get("UserArn", ""), form.get("SessionId", "")
@@ -549,6 +571,11 @@ class Console:
                 else:
                     self._hub.close(session, code, reason)
                 return
+        if self._publish_close is not None:
+            # Held by another node (the Sessions page lists the cluster's): the command goes
+            # to every node, as POST /admin/sessions/close sends it; the holder closes it.
+            self._publish_close(CloseSessions(user, code, reason, session_id))
+            return
         raise NotFound(f"Session {session_id} of {user} is not open on this node.")
 
     # --- IAM -----------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """chime-sdk-messaging: channel flows, the processors that see messages first (spec §8).
 
-A flow names one processor, a Lambda function in AWS; here the ``[resources]`` map gives the
-URL that stands for it, and ``bellwire.invoker`` POSTs the Lambda's input event there once the
-write that made the message PENDING is committed. The processor answers with
-ChannelFlowCallback; if it cannot be reached, or does not call back within the window, the
-processor's FallbackAction decides (``fall_back``). Every ending passes through ``settle``, which
-is where each party's event is decided (PENDING_/DENIED_/FAILED_* to the sender alone, the
-ordinary CREATE/UPDATE_CHANNEL_MESSAGE to the members).
+A flow names one to three processors, Lambda functions in AWS; here the ``[resources]`` map
+gives the URL that stands for each, and ``bellwire.invoker`` POSTs the Lambda's input event there
+once the write that made the message PENDING is committed. The processors see the message one
+after another in ExecutionOrder: each answers with ChannelFlowCallback, and a callback that does
+not deny hands the message, as that processor changed it, to the next (``_hand_on``). If a
+processor cannot be reached, or does not call back within the window, its FallbackAction decides
+(``fall_back``). Every ending passes through ``settle``, which is where each party's event is
+decided (PENDING_/DENIED_/FAILED_* to the sender alone, the ordinary CREATE/UPDATE_CHANNEL_MESSAGE
+to the members).
 """
 
 from __future__ import annotations
@@ -57,13 +59,12 @@ from bellwire.domain.operation import (
 )
 from bellwire.domain.roles import Actor, actor
 from bellwire.events import EventType, iso_timestamp
-from bellwire.records.chime import Message
+from bellwire.records.chime import Message, route_key
 from bellwire.records.flows import ChannelFlow, FlowInvocation
 from bellwire.resources import ResourceError
 from bellwire.store.base import Tx
 
 MAX_FLOWS_PER_APP_INSTANCE = 100  # spec §10 quota
-MAX_PROCESSORS = 1  # spec §10 quota (the model allows 3)
 EVENT_TYPE = "CHANNEL_MESSAGE_EVENT"
 
 _PENDING = {
@@ -92,9 +93,11 @@ def _require_flow(tx: Tx, arn: str) -> ChannelFlow:
 
 def _check_processors(call: Call, processors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The model checked the shapes; these are the service's rules on top of them."""
-    if len(processors) > MAX_PROCESSORS:
+    most = call.flow_max_processors  # a setting; AWS's default quota is 1, the model's 3
+    if len(processors) > most:
         raise ResourceLimitExceeded(
-            f"A channel flow can have {MAX_PROCESSORS} processor; {len(processors)} were given."
+            f"A channel flow can have at most {most} processor{'s' if most > 1 else ''}; "
+            f"{len(processors)} were given."
         )
     orders = sorted(p["ExecutionOrder"] for p in processors)
     if orders != list(range(1, len(processors) + 1)):
@@ -171,7 +174,7 @@ def describe_flow(
 def update_flow(
     tx: Tx, call: Call, p: MessagingUpdateChannelFlowRequest
 ) -> Result[MessagingUpdateChannelFlowResponse]:
-    """Messages already handed to a processor finish with the processor they were given to."""
+    """Messages already handed to the flow finish through the processors it had then."""
     flow = _require_flow(tx, p["ChannelFlowArn"])
     tx.update_flow(flow.arn, p["Name"], _check_processors(call, p["Processors"]), call.now)
     return Result({"ChannelFlowArn": flow.arn})
@@ -231,7 +234,7 @@ def associate_flow(tx: Tx, call: Call, p: MessagingAssociateChannelFlowRequest) 
 def disassociate_flow(
     tx: Tx, call: Call, p: MessagingDisassociateChannelFlowRequest
 ) -> Result[NoOutput]:
-    """Messages already handed to the processor still finish through it."""
+    """Messages already handed to the flow still finish through it."""
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("disassociate a channel flow")
     if tx.flow_of_channel(who.channel.arn) != p["ChannelFlowArn"]:
@@ -310,12 +313,15 @@ def submit(
         message=_columns(pending),
         state="PENDING",
         created=call.now,
+        step=1,
+        # The flow as it is now: an UpdateChannelFlow does not change a message on its way.
+        chain=list(flow.processors) if len(flow.processors) > 1 else (),
     )
     tx.insert_invocation(invocation)
     seq = event_seq if event_seq is not None else tx.next_seq(message.channel_arn)
     event = sender_only_event(
         _PENDING[kind],
-        message.channel_arn,
+        route_key(message.channel_arn, message.sub_channel_id),
         seq,
         shapes.channel_message(pending, shapes.event_ts),
         message.sender_arn,
@@ -325,6 +331,8 @@ def submit(
         "MessageId": message.message_id,
         "Status": {"Value": "PENDING"},
     }
+    if message.sub_channel_id:
+        output["SubChannelId"] = message.sub_channel_id
     return Result(output, [event], invocations=[invocation])
 
 
@@ -349,11 +357,56 @@ def lambda_event(invocation: FlowInvocation) -> dict[str, Any]:
         "LastEditedTimestamp": iso_timestamp(m.last_edited) if m.last_edited else None,
         "Type": m.type,
         "CreatedTimestamp": iso_timestamp(m.created),
+        # An elastic channel's message names its sub-channel; the callback may name it back.
+        "SubChannelId": m.sub_channel_id,
     }
     return {
         "EventType": EVENT_TYPE,
         "CallbackId": invocation.callback_id,
         "ChannelMessage": {k: v for k, v in message.items() if v is not None},
+    }
+
+
+FAILURE_SOURCE = "aws.chime"
+FAILURE_DETAIL_TYPE = "Chime ChannelFlow Processing Status"
+
+
+def default_event_bus(region: str, account_id: str) -> str:
+    """The ARN of the account's default EventBridge bus: what the ``[resources]`` map maps to
+    the URL that receives processor failure events."""
+    return f"arn:aws:events:{region}:{account_id}:event-bus/default"
+
+
+def failure_event(
+    invocation: FlowInvocation,
+    reason: str,
+    *,
+    region: str,
+    account_id: str,
+    event_id: str,
+    now: float,
+) -> dict[str, Any]:
+    """The EventBridge event AWS emits when a processor could not be invoked, whatever its
+    FallbackAction (the event-bridge-events guide): the EventBridge envelope, ``time`` in whole
+    seconds as EventBridge writes it."""
+    channel = arns.parse(invocation.channel_arn)
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": FAILURE_DETAIL_TYPE,
+        "source": FAILURE_SOURCE,
+        "account": account_id,
+        "time": (iso_timestamp(now) or "")[:19] + "Z",
+        "region": region,
+        "resources": [],
+        "detail": {
+            "eventType": "ProcessorInvocationFailure",
+            "appInstanceArn": channel.app_instance_arn if channel is not None else "",
+            "channelArn": invocation.channel_arn,
+            "messageId": invocation.message_id,
+            "processorResourceArn": invocation.processor["Configuration"]["Lambda"]["ResourceArn"],
+            "failureReason": reason,
+        },
     }
 
 
@@ -406,8 +459,18 @@ def callback(
         raise Conflict(
             f"The CallbackId {p['CallbackId']} was already used with a different callback."
         )
-    if changed.get("SubChannelId"):
-        raise BadRequest("SubChannelId applies to elastic channels, which are not supported yet.")
+    sub = changed.get("SubChannelId")
+    if sub is not None and sub != invocation.message.get("sub_channel_id"):
+        # The message stays where it was sent: a processor cannot move it to another one.
+        raise BadRequest(
+            f"The message {invocation.message_id} was sent to "
+            + (
+                f"the sub-channel {invocation.message['sub_channel_id']}"
+                if invocation.message.get("sub_channel_id")
+                else "a channel without sub-channels"
+            )
+            + f", not to the sub-channel {sub}."
+        )
     if p.get("DeleteResource"):
         return _with(output, settle(tx, call.now, invocation, "DENIED", fingerprint=print_))
     updates = {
@@ -415,6 +478,9 @@ def callback(
     }
     proposed = dataclasses.replace(_message(invocation.message), **updates)
     messages.check_message(proposed.type, proposed.content or "", proposed.attributes)
+    if not invocation.last and _still_there(tx, invocation):
+        following = _hand_on(tx, call.now, invocation, proposed, fingerprint=print_)
+        return Result(output, invocations=[following])
     return _with(
         output, settle(tx, call.now, invocation, "SENT", updates=updates, fingerprint=print_)
     )
@@ -435,8 +501,56 @@ def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result[dict[
     if invocation is None or invocation.state != "PENDING":
         return Result({"Applied": False})
     state = "SENT" if invocation.processor.get("FallbackAction") == "CONTINUE" else "FAILED"
+    if state == "SENT" and not invocation.last and _still_there(tx, invocation):
+        # CONTINUE on a processor that is not the last: the next one sees the message as this
+        # one received it (AWS: only CONTINUE on the last processor sends the message).
+        following = _hand_on(tx, now, invocation, _message(invocation.message), detail=reason)
+        return Result({"Applied": True}, invocations=[following])
     result = settle(tx, now, invocation, state, detail=reason)
     return Result({"Applied": True}, result.events)
+
+
+def _still_there(tx: Tx, invocation: FlowInvocation) -> bool:
+    """Whether what the invocation is about still exists (``settle`` says what happens when it
+    does not: the message is moot, nobody hears anything)."""
+    if tx.channel(invocation.channel_arn) is None:
+        return False
+    if invocation.kind == "CREATE" and invocation.message.get("persistence") != "PERSISTENT":
+        return True
+    current = tx.message(invocation.channel_arn, invocation.message_id)
+    return current is not None and not (invocation.kind == "UPDATE" and current.redacted)
+
+
+def _hand_on(
+    tx: Tx,
+    now: float,
+    invocation: FlowInvocation,
+    message: Message,
+    *,
+    fingerprint: str | None = None,
+    detail: str | None = None,
+) -> FlowInvocation:
+    """End this step CONTINUED and start the next processor's invocation, with ``message`` as
+    this step left it and a CallbackId of its own. Its window starts now: each processor has
+    the whole window, as each Lambda would."""
+    tx.end_invocation(
+        invocation.callback_id, "CONTINUED", now, detail=detail, fingerprint=fingerprint
+    )
+    following = dataclasses.replace(
+        invocation,
+        callback_id=ids.hex_id(32),
+        processor=invocation.processors[invocation.step],
+        message=_columns(dataclasses.replace(message, status="PENDING")),
+        state="PENDING",
+        created=now,
+        ended=None,
+        detail=None,
+        fingerprint=None,
+        step=invocation.step + 1,
+        chain=list(invocation.processors),
+    )
+    tx.insert_invocation(following)
+    return following
 
 
 def settle(
@@ -529,7 +643,7 @@ def _store(tx: Tx, m: Message, *, seq: int | None, now: float, edited: bool) -> 
 def _to_members(kind: EventType, m: Message, seq: int) -> BusEvent:
     return message_event(
         kind,
-        m.channel_arn,
+        route_key(m.channel_arn, m.sub_channel_id),  # an elastic channel: its sub-channel only
         seq,
         shapes.channel_message(m, shapes.event_ts),
         message_type=m.type,
@@ -542,7 +656,8 @@ def _to_sender(tx: Tx, kind: EventType, m: Message, status: str, detail: str | N
     payload = shapes.channel_message(dataclasses.replace(m, status=status), shapes.event_ts)
     if detail:
         payload["Status"] = {"Value": status, "Detail": detail[:256]}
-    return sender_only_event(kind, m.channel_arn, tx.next_seq(m.channel_arn), payload, m.sender_arn)
+    route = route_key(m.channel_arn, m.sub_channel_id)
+    return sender_only_event(kind, route, tx.next_seq(m.channel_arn), payload, m.sender_arn)
 
 
 def expired(tx: Tx, created_before: float, limit: int) -> list[str]:

@@ -227,6 +227,8 @@ def get_message_status(
 ) -> Result[MessagingGetChannelMessageStatusResponse]:
     who = _scoped(tx, p)
     held = flows.pending_message(tx, who.channel.arn, p["MessageId"])
+    if held is not None and held.sub_channel_id != p.get("SubChannelId"):
+        held = None  # named from another sub-channel: answered as any message is
     m = held if held is not None else _visible_message(tx, who, p["MessageId"], p)
     if m.sender_arn != who.arn:
         raise who.deny("read the status of another member's message")

@@ -55,6 +55,7 @@ class Call:
     # The [resources] map: the URLs of the AWS resources this server cannot reach.
     resources: ResourceMap = field(default_factory=ResourceMap)
     elastic: ElasticLimits = field(default_factory=ElasticLimits)  # quotas (settings)
+    flow_max_processors: int = 3  # a setting: the processors a channel flow may chain
 
 
 # An operation's output: its generated TypedDict (bellwire/aws/shapes.py), which the codecs

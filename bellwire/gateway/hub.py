@@ -3,9 +3,11 @@
 - The hub indexes sessions by user and by channel. The channel index is maintained by the
   event stream itself (``subscribe`` / ``unsubscribe`` / ``close_channel`` of a ChannelEvent),
   so routing an event costs one dict lookup, never a store query.
-- An event's frame is encoded once and the same bytes are appended to each recipient's buffer.
-  Dirty sessions are flushed once per loop turn with one ``transport.write`` each (coalesced),
-  and the fan-out never awaits a socket.
+- An event's frame is encoded once and the same bytes are appended to each recipient's outbox
+  (:mod:`bellwire.gateway.outbox`). Dirty sessions are flushed once per burst, after
+  ``flush_interval`` (or at the next loop iteration), with one ``transport.write`` each
+  (coalesced), and the fan-out never awaits a socket. A session closed with anything but 1013
+  gets its queued frames before its close frame.
 - Each session's outbound bytes (ours plus the transport's) are bounded; a session over the
   bound is closed with 1013 (reconnectable), and no one else notices.
 - One sweep per ping interval pings every session and drops those that did not answer the last
@@ -31,6 +33,7 @@ from typing import Any
 from bellwire.domain.delivery import BusEvent, ChannelEvent, CloseSessions, UserEvent
 from bellwire.gateway import close_codes
 from bellwire.gateway.frames import PING, event_frame
+from bellwire.gateway.outbox import Outbox, fan_out
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +48,14 @@ SUB_CHANNEL = "/subchannel/"  # in the route key of an elastic channel's sub-cha
 GAP_REASON = "Events of a channel were lost between nodes; reconnect to catch up."
 
 
-class Session:
+class Session(Outbox):
+    """A session as the hub sees it: its outbox (the frames of its next write), its channels
+    and how to close it."""
+
     __slots__ = (
-        "buffer",
-        "buffered",
         "channels",
         "close_code",
         "close_reason",
-        "closed",
         "closer",
         "connected_at",
         "established",
@@ -66,20 +69,18 @@ class Session:
     )
 
     def __init__(self, user_arn: str, session_id: str, transport: Any, closer: Closer) -> None:
+        super().__init__()
         self.user_arn = user_arn
         self.id = session_id
         self.transport = transport
         self.closer = closer
         self.channels: set[str] = set()
-        self.buffer: list[bytes] = []
-        self.buffered = 0
         self.established = False
         # Membership changes seen while connecting: channel -> (sequence, subscribed?).
         self.pending: dict[str, tuple[int, bool]] = {}
         self.ping_sent = 0.0  # monotonic time of an unanswered ping, 0.0 when answered
         self.connected_at = time.monotonic()
         self.expiry: asyncio.TimerHandle | None = None
-        self.closed = False
         self.close_code = 0  # set by whoever closes it first: the hub here, or the peer
         self.close_reason = ""
         self.lease = ""  # its lease in the cluster's session registry (with a Redis bus)
@@ -93,12 +94,18 @@ class Hub:
         ping_interval: float,
         ping_timeout: float,
         reorder_window: float | None = None,
+        flush_interval: float = 0.0,
     ) -> None:
-        """``reorder_window``: with a bus between nodes, how long an event ahead of its channel's
+        """``flush_interval``: how long the first frame of a burst waits for others before the
+        dirty sessions are written (0: at the next loop iteration). Waiting lets the frames of
+        several commits share a system call, which is what a delivery costs.
+
+        ``reorder_window``: with a bus between nodes, how long an event ahead of its channel's
         next number waits before the gap closes sessions. None (one node, the in-process bus):
         events cannot be lost or overtaken, so a skipped number is one a change took without
         an event, and the event applies at once."""
         self.buffer_limit = buffer_limit
+        self.flush_interval = flush_interval
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.reorder_window = reorder_window or 0.0
@@ -117,7 +124,6 @@ class Hub:
         self.gaps = 0  # channel gaps that closed sessions, for metrics
         self._connecting: set[Session] = set()
         self._dirty: list[Session] = []
-        self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         # Sessions over their buffer during a fan-out, closed once it is done: closing one
@@ -128,6 +134,8 @@ class Hub:
         self.delivered = 0
         self.delivered_bytes = 0
         self.session_count = 0
+        self.writes = 0  # socket writes of frames: deliveries / writes is the coalescing
+        self._flush_timer: asyncio.Handle | None = None
 
     # --- membership of the hub ------------------------------------------------------------------
 
@@ -245,7 +253,7 @@ class Hub:
                     del self.channels[channel]
                     self.seqs.pop(channel, None)
         session.channels.clear()
-        session.buffer.clear()
+        session.clear()
         if session.expiry is not None:
             session.expiry.cancel()
 
@@ -313,20 +321,22 @@ class Hub:
         members = self.channels.get(channel)
         if members:
             self.seqs[channel] = event.seq
-            frame = event_frame(event.event)
+            frame = event_frame(event.event)  # once per event, for every recipient
+            dirty = self._dirty
             if event.only is None:
-                count = len(members)
-                for session in members:
-                    self._enqueue(session, frame)
+                count = fan_out(members, frame, self.buffer_limit, dirty, self._behind)
             else:
-                count = 0
-                for user in event.only:
-                    for session in self.sessions_of(user):
-                        if channel in session.channels:
-                            self._enqueue(session, frame)
-                            count += 1
+                targets = [
+                    session
+                    for user in event.only
+                    for session in self.sessions_of(user)
+                    if channel in session.channels
+                ]
+                count = fan_out(targets, frame, self.buffer_limit, dirty, self._behind)
             self.delivered += count
             self.delivered_bytes += count * len(frame)
+            if dirty:
+                self._schedule_flush()
             if self._behind:
                 self._close_behind()
         for user in event.unsubscribe:
@@ -390,10 +400,24 @@ class Hub:
             if timer is not None:
                 timer.cancel()
 
+    def applied(self) -> dict[str, int]:
+        """The last sequence number applied per channel followed here (a copy, for the
+        position check of ``positions.py``)."""
+        return dict(self.seqs)
+
     def _gap(self, channel: str) -> None:
         """A missing event did not arrive within the reorder window: every session that could
         have received it is closed with 4410, to reconnect and read from the store."""
         self._held_timers.pop(channel, None)
+        self.resync_channel(channel, f"an event did not arrive within {self.reorder_window:.1f}s")
+
+    def resync_channel(self, channel: str, why: str) -> None:
+        """The node missed some of ``channel``'s events (a gap that did not fill, or a tail the
+        store holds and the bus never brought): its sessions that could have received them are
+        closed with 4410 and the channel's order state starts over."""
+        timer = self._held_timers.pop(channel, None)
+        if timer is not None:
+            timer.cancel()
         held = self._held.pop(channel, {})
         affected = set(self.channels.get(channel, ()))
         affected.update(session for _, session in self._deferred.pop(channel, []))
@@ -403,9 +427,9 @@ class Hub:
         self.seqs.pop(channel, None)
         self.gaps += 1
         log.warning(
-            "channel %s: an event did not arrive within %.1fs; closing %d session(s) with %d",
+            "channel %s: %s; closing %d session(s) with %d",
             channel,
-            self.reorder_window,
+            why,
             len(affected),
             close_codes.EVENTS_MISSED,
         )
@@ -436,41 +460,58 @@ class Hub:
             self._close_behind()
 
     def _enqueue(self, session: Session, frame: bytes) -> None:
-        if session.closed:
-            return
-        session.buffer.append(frame)
-        session.buffered += len(frame)
-        if session.buffered > self.buffer_limit:
-            self._behind.append(session)
-            return
-        if len(session.buffer) == 1:
+        if session.put(frame):
             self._dirty.append(session)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self._get_loop().call_soon(self._flush)
+            self._schedule_flush()
+        if session.over(self.buffer_limit):
+            self._behind.append(session)
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
+    def _schedule_flush(self) -> None:
+        if self._flush_timer is None:
+            loop = self._get_loop()
+            if self.flush_interval > 0:
+                self._flush_timer = loop.call_later(self.flush_interval, self.flush)
+            else:
+                self._flush_timer = loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write each dirty session's frames in one write."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         dirty, self._dirty = self._dirty, []
         for session in dirty:
             if session.closed or not session.buffer:
                 continue
-            buffer = session.buffer
-            data = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-            session.buffer = []
-            session.buffered = 0
-            transport = session.transport
-            if transport is None or transport.is_closing():
-                continue
-            if transport.get_write_buffer_size() + len(data) > self.buffer_limit:
-                self._overflow(session)
-                continue
-            transport.write(data)
+            self._write(session)
+
+    def _write(self, session: Session) -> None:
+        data = session.take()
+        transport = session.transport
+        if transport is None or transport.is_closing():
+            return
+        backlog = transport.get_write_buffer_size()
+        if backlog + len(data) > self.buffer_limit:
+            self._overflow(session)
+            return
+        transport.write(data)
+        self.writes += 1
+        # What the socket held counts against the session's bound until the next write looks
+        # again (as of before this write: reading it again after would cost a call per write,
+        # and a session that looks over the bound is checked against its socket anyway).
+        session.backlog = backlog
 
     def _close_behind(self) -> None:
         behind, self._behind = self._behind, []
         for session in behind:
-            self._overflow(session)
+            if session.closed:
+                continue
+            # ``backlog`` was the socket's as of the last write: it may have drained since.
+            transport = session.transport
+            if transport is not None and not transport.is_closing():
+                session.backlog = transport.get_write_buffer_size()
+            if session.over(self.buffer_limit):
+                self._overflow(session)
 
     def _overflow(self, session: Session) -> None:
         self.close(session, close_codes.TRY_AGAIN_LATER, "The session fell behind; reconnect.")
@@ -479,6 +520,12 @@ class Hub:
         """Stop delivering to the session and close its socket with ``code``."""
         if session.closed:
             return
+        if session.buffer and code != close_codes.TRY_AGAIN_LATER:
+            # What was queued before the close goes out before the close frame; a session
+            # closed for falling behind gets nothing more.
+            self._write(session)
+            if session.closed:  # the write found it over its bound: closed with 1013
+                return
         session.close_code, session.close_reason = code, reason
         self.remove(session)
         session.closer(code, reason)
@@ -527,6 +574,9 @@ class Hub:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         for timer in self._held_timers.values():
             timer.cancel()
         self._held_timers.clear()

@@ -47,8 +47,19 @@ class FlowInvocation:
     flow_arn: str
     processor: Mapping[str, Any]
     message: Mapping[str, Any]
-    state: str  # PENDING | SENT | DENIED | FAILED
+    state: str  # PENDING | CONTINUED (handed to the next step) | SENT | DENIED | FAILED
     created: float
     ended: float | None = None
     detail: str | None = None  # why it failed
     fingerprint: str | None = None  # of the callback that ended it
+    step: int = 1
+    chain: Sequence[Mapping[str, Any]] = ()  # empty: ``processor`` alone
+
+    @property
+    def processors(self) -> Sequence[Mapping[str, Any]]:
+        return self.chain or (self.processor,)
+
+    @property
+    def last(self) -> bool:
+        """Whether this is the flow's last processor: its ending is the message's."""
+        return self.step >= len(self.processors)

@@ -337,6 +337,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (user_arn, endpoint_id)
     );
     """,
+    # 10: channel flows of several processors: each invocation is one step (its processor's
+    # ExecutionOrder) of the chain the flow had when the message was submitted (NULL: one).
+    """
+    ALTER TABLE flow_invocations ADD COLUMN step INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE flow_invocations ADD COLUMN chain TEXT
+    """,
 )
 
 

@@ -268,6 +268,12 @@ class _PgTx(SqlTx):
         self._took(m.channel_arn)
         return int(row[0])
 
+    def channel_positions(self, arns: Sequence[str]) -> dict[str, int]:
+        """One statement whatever the count: the ARNs travel as one array parameter (the shared
+        SQL's chunks of ``IN (?, ...)`` cost a round trip and a plan each)."""
+        rows = self._all("SELECT arn, seq FROM channels WHERE arn = ANY(?)", (list(arns),))
+        return {arn: int(seq) for arn, seq in rows}
+
     def _took(self, channel_arn: str) -> None:
         if self._order.enter(self.ticket, channel_arn):
             self.entered.append(channel_arn)

@@ -168,7 +168,12 @@ class Loader:
             return PRESENT
         # Listings order a channel's messages by sequence: they take it in the order they come,
         # which is the source's order (the export and the endpoint reader go oldest first).
-        self.tx.insert_message(replace(m, seq=self.tx.next_seq(m.channel_arn)))
+        m = replace(m, seq=self.tx.next_seq(m.channel_arn))
+        if m.status == "PENDING":
+            # Its processor's invocation is not part of the export (nor are flows): kept
+            # PENDING here, nothing would ever end it. FAILED tells its sender to send it again.
+            m = replace(m, status="FAILED")
+        self.tx.insert_message(m)
         return IMPORTED
 
     # --- IAM -----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ MEMBERSHIP: Final = "channel_membership"
 MODERATOR: Final = "channel_moderator"
 BAN: Final = "channel_ban"
 MESSAGE: Final = "channel_message"
+MESSAGE_STATUSES: Final = ("SENT", "PENDING", "FAILED")
 IAM_USER: Final = "iam_user"
 IAM_ACCESS_KEY: Final = "iam_access_key"
 IAM_ROLE: Final = "iam_role"
@@ -135,7 +136,8 @@ _SCHEMAS: Final[dict[str, dict[str, tuple[_Kind, bool]]]] = {
         "ContentType": ("str", _OPT),
         "MessageAttributes": ("object", _OPT),
         "Redacted": ("bool", _REQ),
-        "Status": ("str", _OPT),
+        # A channel flow's states that are stored (a DENIED message is not); absent: SENT.
+        "Status": (MESSAGE_STATUSES, _OPT),
         "CreatedTimestamp": ("ts", _REQ),
         "LastUpdatedTimestamp": ("ts", _REQ),
         "LastEditedTimestamp": ("ts", _OPT),

@@ -29,6 +29,7 @@ from node_packages import installed
 JS_DIR = Path(__file__).parent / "js"
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "browser"
 CHROMIUM = Path(os.environ.get("BELLWIRE_CHROMIUM", "/usr/bin/chromium"))
+FIREFOX = Path(os.environ.get("BELLWIRE_FIREFOX", "/usr/bin/firefox-esr"))
 STEP_TIMEOUT = 30.0
 SCREENSHOTS: list[Path] = []
 
@@ -134,6 +135,8 @@ class Browser:
     """Headless Chromium behind drive.mjs: commands out, JSON events in, bounded waits."""
 
     proc: subprocess.Popen[str]
+    # Screenshots of a browser other than Chromium are named after it (console-firefox-...).
+    name: str = "chromium"
     events: list[dict[str, Any]] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
     _arrived: threading.Condition = field(default_factory=threading.Condition)
@@ -207,6 +210,8 @@ class Browser:
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        if self.name != "chromium":
+            name = name.replace("-", f"-{self.name}-", 1) if "-" in name else f"{self.name}-{name}"
         path = ARTIFACTS / f"{name}.png"
         self.command("screenshot", path=str(path))
         SCREENSHOTS.append(path)

@@ -1,10 +1,12 @@
-"""The admin console in a real browser: headless Chromium (Debian's, driven by playwright-core)
-signs in with the root key, browses each section, follows a channel's live tail while boto3
+"""The admin console in real browsers: headless Chromium (Debian's, driven by playwright-core
+over CDP) and headless Firefox ESR (Debian's, driven by puppeteer-core over WebDriver BiDi) each
+sign in with the root key, browses each section, follows a channel's live tail while boto3
 sends, closes a messaging session with a chosen code after confirming (the client sees the
 code), and, signed in as a limited IAM user, is refused a write its policy lacks.
 
-Screenshots of each section land in test-artifacts/browser/console-*.png (docs/console.md
-shows copies of them).
+The console is served over plain http on loopback, so neither browser needs a CA trusted.
+Screenshots of each section land in test-artifacts/browser/console-*.png (Chromium's; Firefox's
+are console-firefox-*.png; docs/console.md shows copies of Chromium's).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from browser_world import CHROMIUM, JS_DIR, Browser, tool
+from browser_world import CHROMIUM, FIREFOX, JS_DIR, Browser, tool
 from websockets.sync.client import connect
 
 from bellwire.aws.sigv4 import presign_connect_url
@@ -31,21 +33,28 @@ from bellwire.testing import RunningServer, start_server
 pytestmark = pytest.mark.timeout(240)
 
 
-@pytest.fixture
-def console_browser(node_modules: Path, tmp_path: Path) -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
+@pytest.fixture(params=["chromium", "firefox"])
+def console_browser(
+    request: pytest.FixtureRequest, node_modules: Path, tmp_path: Path
+) -> Iterator[Browser]:
+    kind: str = request.param
+    executable = CHROMIUM if kind == "chromium" else FIREFOX
+    if not os.access(executable, os.X_OK):
         pytest.fail(
-            f"{CHROMIUM} is missing: the browser suite runs Debian's chromium, which "
-            "scripts/test installs (apt-get install -y chromium libnss3-tools)"
+            f"{executable} is missing: the browser suite runs Debian's chromium and firefox-esr, "
+            "which scripts/test installs (apt-get install -y chromium firefox-esr libnss3-tools)"
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BELLWIRE_"))}
     env.update(
         HOME=str(tmp_path / "home"),
+        BELLWIRE_BROWSER=kind,
         BELLWIRE_CHROMIUM=str(CHROMIUM),
+        BELLWIRE_FIREFOX=str(FIREFOX),
         BELLWIRE_PROFILE=str(tmp_path / "profile"),
         NO_PROXY="*",
         no_proxy="*",
     )
+    (tmp_path / "home").mkdir()
     proc = subprocess.Popen(
         [tool("node", "Node 20+ drives the browser"), "console_drive.mjs"],
         cwd=JS_DIR,
@@ -56,9 +65,12 @@ def console_browser(node_modules: Path, tmp_path: Path) -> Iterator[Browser]:
         text=True,
         bufsize=1,
     )
-    browser = Browser(proc)
+    browser = Browser(proc, name=kind)
     browser.start_reading()
-    browser.wait("ready", timeout=60)
+    ready = browser.wait("ready", timeout=60)
+    # The driver runs the browser it was asked for (a Firefox version reads "firefox/153...").
+    assert ready["browser"] == kind, ready
+    assert kind != "firefox" or "firefox" in ready["version"].lower(), ready
     try:
         yield browser
     finally:
@@ -104,7 +116,7 @@ class WatchedSession:
         self.closed.put(self.ws.close_code)
 
 
-def test_console_in_chromium(running: RunningServer, console_browser: Browser) -> None:
+def test_console_in_a_browser(running: RunningServer, console_browser: Browser) -> None:
     b = console_browser
     base = running.url
     identity = running.client("chime-sdk-identity")
@@ -175,6 +187,8 @@ def test_console_in_chromium(running: RunningServer, console_browser: Browser) -
         assert shown in b.command("text", selector="main")
     b.command("goto", url=f"{base}/console/channel?arn={quote(channel)}&tab=subchannels")
     assert "Sub-channels:" in b.command("text", selector="main")  # not an elastic channel
+    b.command("goto", url=f"{base}/console/channel?arn={quote(channel)}&tab=flows")
+    assert "No channel flow is associated" in b.command("text", selector="main")
     b.command("goto", url=f"{base}/console/channel?arn={quote(channel)}&tab=tail")
     b.command("waitText", selector="#tail", text="Following")
     messaging.send_channel_message(

@@ -175,11 +175,17 @@ OPTIONS = (
 
 
 @contextlib.contextmanager
-def cluster(root: Path, nodes: int = 2, options: tuple[str, ...] = OPTIONS) -> Iterator[Cluster]:
+def cluster(
+    root: Path,
+    nodes: int = 2,
+    options: tuple[str, ...] = OPTIONS,
+    postgres: str | None = None,
+) -> Iterator[Cluster]:
+    """``postgres``: the server to make the database on (default: the tests' shared one)."""
     redis = RedisServer(root)
     redis.start()
     try:
-        with temporary_database() as store:
+        with temporary_database(postgres) as store:
             running = Cluster(store, redis, f"bw-test-{secrets.token_hex(4)}", root, options)
             try:
                 running.start_nodes(nodes)

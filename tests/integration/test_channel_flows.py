@@ -332,9 +332,14 @@ def test_an_unmapped_lambda_is_refused_with_how_to_map_it(app: App) -> None:
     ("given", "shape", "match"),
     [
         (
-            [processor(SENDS), {**processor(QUIET, name="q"), "ExecutionOrder": 2}],
-            "ResourceLimitExceededException",
-            "1 processor",
+            [processor(SENDS), {**processor(QUIET, name="q"), "ExecutionOrder": 3}],
+            "BadRequestException",
+            "ExecutionOrder",
+        ),
+        (
+            [processor(SENDS), {**processor(QUIET), "ExecutionOrder": 2}],
+            "BadRequestException",
+            "unique",
         ),
         ([{**processor(SENDS), "ExecutionOrder": 2}], "BadRequestException", "ExecutionOrder"),
         (

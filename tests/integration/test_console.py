@@ -122,6 +122,51 @@ def test_failed_sign_ins_are_throttled_per_address(
     assert client.cookie is None
 
 
+def test_behind_a_trusted_proxy_the_throttle_counts_per_forwarded_client(
+    bellwire_server_factory: Callable[..., RunningServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    # The test's own connections come from 127.0.0.1: that is the proxy here.
+    running = bellwire_server_factory(
+        console_signin_failures=2, console_trusted_proxies="127.0.0.0/8, ::1"
+    )
+    client = ConsoleClient(running.url)
+    mallory = {"X-Forwarded-For": "1.1.1.1, 198.51.100.7"}  # the first hop is mallory's lie
+    for _ in range(2):
+        assert client.post("/console/signin", {"access_key_id": "AKIAX"}, **mallory).status == 401
+    assert client.post("/console/signin", {}, **mallory).status == 429
+    # The same client named through RFC 7239 is the same address, and still refused.
+    assert client.post("/console/signin", {}, Forwarded='for="198.51.100.7:5000"').status == 429
+    # Another client behind the same proxy keeps its own budget and signs in.
+    other = ConsoleClient(running.url)
+    answer = other.post(
+        "/console/signin",
+        {"access_key_id": running.access_key_id, "secret_access_key": running.secret_access_key},
+        Forwarded="for=198.51.100.8;proto=http",
+    )
+    assert answer.status == 303
+    # Mallory cannot escape by prepending another address: the rightmost untrusted one counts.
+    lie = {"X-Forwarded-For": "203.0.113.1, 198.51.100.7"}
+    assert client.post("/console/signin", {}, **lie).status == 429
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "failed sign-in from 198.51.100.7" in logged
+    assert "signed in from 198.51.100.8" in logged
+
+
+def test_forwarded_headers_are_ignored_from_an_untrusted_peer(
+    bellwire_server_factory: Callable[..., RunningServer],
+) -> None:
+    running = bellwire_server_factory(
+        console_signin_failures=2, console_trusted_proxies="192.0.2.1"
+    )
+    client = ConsoleClient(running.url)
+    for i in range(2):
+        forged = {"X-Forwarded-For": f"198.51.100.{i}"}
+        assert client.post("/console/signin", {}, **forged).status == 401
+    # A new forged address each time changes nothing: the peer (loopback) is out of budget.
+    assert client.post("/console/signin", {}, **{"X-Forwarded-For": "198.51.100.99"}).status == 429
+
+
 def test_temporary_credentials_cannot_sign_in(bellwire_server: RunningServer) -> None:
     token = bellwire_server.client("sts").get_session_token()["Credentials"]
     client = ConsoleClient(bellwire_server.url)
@@ -299,6 +344,57 @@ def test_an_app_instance_tab_lists_its_bots(
     assert page.status == 200 and "not supported" not in page.text
     # ListAppInstanceBots' columns: the bot's ARN and its name, escaped.
     assert bot in page.text and "Helpdesk &lt;bot&gt;" in page.text
+
+
+def test_a_channel_flows_tab_shows_the_channel_own_flow(
+    bellwire_server_factory: Callable[..., RunningServer],
+) -> None:
+    lam = "arn:aws:lambda:us-east-1:123456789012:function:console-flow"
+    running = bellwire_server_factory(resources={lam: "http://127.0.0.1:9/"})  # never called
+    world = World.create(running, "flows")
+    alice = world.user("alice")
+    channel = world.channel(alice, name="moderated")
+    processor = {
+        "Name": "screen <p>",
+        "Configuration": {"Lambda": {"ResourceArn": lam, "InvocationType": "ASYNC"}},
+        "ExecutionOrder": 1,
+        "FallbackAction": "CONTINUE",
+    }
+
+    def make(name: str) -> str:
+        arn: str = world.messaging.create_channel_flow(
+            AppInstanceArn=world.app_arn,
+            Processors=[processor],
+            Name=name,
+            ClientRequestToken=uuid.uuid4().hex,
+        )["ChannelFlowArn"]
+        return arn
+
+    own, other = make("own-flow"), make("other-flow")
+    root = signed_in(running)
+    tab = f"/console/channel?arn={quote(channel)}&tab=flows"
+    none = root.get(tab)
+    assert none.status == 200 and "No channel flow is associated" in none.text
+    assert own not in none.text and other not in none.text  # not the app instance's flows
+
+    world.messaging.associate_channel_flow(
+        ChannelArn=channel, ChannelFlowArn=own, ChimeBearer=alice
+    )
+    page = root.get(tab)
+    assert page.status == 200 and "No channel flow" not in page.text
+    assert own in page.text and "own-flow" in page.text
+    assert other not in page.text and "other-flow" not in page.text
+    assert "screen &lt;p&gt;" in page.text and lam in page.text and "CONTINUE" in page.text
+
+    # Its processors are what DescribeChannelFlow shows: a user without it is refused.
+    _, key, secret = limited_user(running, ["chime:DescribeChannel"])
+    limited = signed_in(running, key, secret)
+    assert limited.get(tab).status == 403
+    world.messaging.disassociate_channel_flow(
+        ChannelArn=channel, ChannelFlowArn=own, ChimeBearer=alice
+    )
+    assert "No channel flow is associated" in root.get(tab).text
+    assert limited.get(tab).status == 200
 
 
 def test_console_can_be_turned_off(bellwire_server_factory: Callable[..., RunningServer]) -> None:

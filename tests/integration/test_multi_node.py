@@ -6,8 +6,11 @@ a Redis restart)."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,15 +20,17 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
 import redis
 from botocore.exceptions import ClientError
 from cluster import Cluster, Node, cluster
+from console_client import ConsoleClient
 from ws_helpers import Client, World, connect_url, eventually, off, refused, session
 
-from bellwire.api.admin import close_sessions
+from bellwire.api.admin import close_sessions, fetch_sessions, format_coverage
 from bellwire.bus import wire
 from bellwire.domain.delivery import ChannelEvent
 from bellwire.events import Event, EventType, MessageType
@@ -302,6 +307,70 @@ async def test_admin_close_through_one_node_closes_sessions_on_every_node(nodes:
     assert closed == ["on-a"]
     assert await here.closed_with() == 4419
     assert await there.closed_with() == 4419
+
+
+# --- the operator's cluster-wide listing -------------------------------------------------------
+
+
+def _root_boto(node: Node) -> Any:
+    return boto3.Session(
+        aws_access_key_id=node.access_key_id,
+        aws_secret_access_key=node.secret_access_key,
+        region_name=node.region,
+    )._session
+
+
+async def test_sessions_are_listed_and_closed_cluster_wide(nodes: Cluster) -> None:
+    a, b = nodes.nodes[:2]
+    wa = world(a)
+    ivy, jon = wa.user(), wa.user()
+    here = await connect(a, ivy, session_id="ivy-on-a")
+    there = await connect(b, jon, session_id="jon-on-b")
+    name_a, name_b = (f"{socket.gethostname()} (pid {n.process.proc.pid})" for n in (a, b))
+
+    # GET /admin/sessions through A names B's session and the node holding each.
+    answer = await off(fetch_sessions, a.url, boto_session=_root_boto(a))
+    listed = {s["SessionId"]: s["Node"] for s in answer["Sessions"]}
+    assert listed["ivy-on-a"] == name_a and listed["jon-on-b"] == name_b
+    assert {name_a, name_b} <= set(answer["Nodes"]["Answered"])
+    assert answer["Nodes"]["Missing"] == [] and answer["Truncated"] is False
+    only = await off(fetch_sessions, b.url, jon, boto_session=_root_boto(b))
+    assert [s["SessionId"] for s in only["Sessions"]] == ["jon-on-b"]
+
+    # The console of A lists B's session, and closes it after confirming: B's client sees it.
+    console = ConsoleClient(a.url)
+    assert (await off(console.sign_in, a.access_key_id, a.secret_access_key)).status == 303
+    page = await off(console.get, f"/console/sessions?user={quote(jon)}")
+    assert page.status == 200 and "jon-on-b" in page.text and html.escape(name_b) in page.text
+    closed = await off(
+        console.write, "close-session", {"UserArn": jon, "SessionId": "jon-on-b", "Code": "4419"}
+    )
+    assert closed.status == 303
+    assert await there.closed_with() == 4419
+    assert not here.closed
+    await here.close()
+
+
+async def test_a_node_that_does_not_answer_is_named(nodes: Cluster) -> None:
+    a = nodes.nodes[0]
+    c = await off(nodes.start_node)
+    name_c = f"{socket.gethostname()} (pid {c.process.proc.pid})"
+    answer = await off(fetch_sessions, a.url, boto_session=_root_boto(a))
+    assert name_c in answer["Nodes"]["Answered"]
+    # Frozen, it stays subscribed and registered, but answers nothing.
+    c.process.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        answer = await off(fetch_sessions, a.url, boto_session=_root_boto(a))
+        waited = time.monotonic() - started
+        assert answer["Nodes"]["Missing"] == [name_c]
+        assert name_c not in answer["Nodes"]["Answered"]
+        assert 0.9 <= waited < 5.0  # bus_admin_timeout_seconds (1.0), not longer
+        table = await off(format_coverage, answer)
+        assert any(name_c in line for line in table)
+    finally:
+        c.process.proc.send_signal(signal.SIGCONT)
+        c.stop()
 
 
 # --- cluster-wide limits ----------------------------------------------------------------------

@@ -82,7 +82,16 @@ async def test_sessions_list_shows_who_is_connected(
 
     table = await _cli(server, "sessions", "list", "--user-arn", app.alice)
     lines = table.splitlines()
-    assert lines[0].split() == ["CONNECTED", "SINCE", "BUFFERED", "SESSION", "ID", "USER", "ARN"]
+    assert lines[0].split() == [
+        "CONNECTED",
+        "SINCE",
+        "BUFFERED",
+        "NODE",
+        "SESSION",
+        "ID",
+        "USER",
+        "ARN",
+    ]
     assert len(lines) == 2
     assert alice.session.session_id in lines[1] and lines[1].endswith(app.alice)
 
@@ -161,6 +170,7 @@ def test_sessions_table_format() -> None:
                 "ConnectedSince": "2026-01-02T03:04:05.678+00:00",
                 "Established": True,
                 "BufferedBytes": 12,
+                "Node": "host-a (pid 7)",
             },
             {
                 "UserArn": "arn:u/bob",
@@ -168,13 +178,14 @@ def test_sessions_table_format() -> None:
                 "ConnectedSince": "2026-01-02T03:04:06.000+00:00",
                 "Established": False,
                 "BufferedBytes": 0,
+                "Node": "host-b (pid 12)",
             },
         ]
     )
     assert table.splitlines() == [
-        "CONNECTED SINCE                BUFFERED  SESSION ID         USER ARN",
-        "2026-01-02T03:04:05.678+00:00  12        s-1                arn:u/alice",
-        "2026-01-02T03:04:06.000+00:00  0         s-22 (connecting)  arn:u/bob",
+        "CONNECTED SINCE                BUFFERED  NODE             SESSION ID         USER ARN",
+        "2026-01-02T03:04:05.678+00:00  12        host-a (pid 7)   s-1                arn:u/alice",
+        "2026-01-02T03:04:06.000+00:00  0         host-b (pid 12)  s-22 (connecting)  arn:u/bob",
     ]
 
 

@@ -8,8 +8,6 @@ a database that went away looks from the node. Restoring it is the database comi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import http.client
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -18,67 +16,13 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from tcp_forwarder import Forwarder
 from ws_helpers import World, connect_url, off, refused, session
 
 from bellwire.events import EventType
 from bellwire.testing import RunningServer, postgres_url, temporary_database
 
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
-
-
-class Forwarder:
-    """127.0.0.1:<port> -> the PostgreSQL server, with a switch that cuts it."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.cut = False
-        self.port = 0
-        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        self.sever()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    def sever(self) -> None:
-        """The database goes away: abort what is open, refuse what comes."""
-        self.cut = True
-        for a, b in list(self._pairs):
-            a.transport.abort()
-            b.transport.abort()
-
-    def restore(self) -> None:
-        self.cut = False
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.cut:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        pair = (writer, up_writer)
-        self._pairs.add(pair)
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError, OSError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        try:
-            await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-        finally:
-            self._pairs.discard(pair)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cluster import RedisServer
@@ -15,7 +17,7 @@ from server_process import free_port
 
 from bellwire.bus import redis as redis_bus
 from bellwire.bus.redis import RedisBus
-from bellwire.bus.wire import BusMessage
+from bellwire.bus.wire import BusMessage, SessionInfo, SessionsAnswer, SessionsAsk
 from bellwire.domain.delivery import CloseSessions, UserEvent
 
 
@@ -123,3 +125,80 @@ async def test_a_batch_that_does_not_decode_counts_as_a_loss(
     await one.client.publish(two.channel, b'{"v":99}')
     await until(lambda: seen_two.status == [True, False, True])
     assert seen_two.messages == []
+
+
+# --- the operator's ask: every node's sessions -------------------------------------------------
+
+
+def _answers(name: str, *session_ids: str) -> Any:
+    def provider(ask: SessionsAsk) -> SessionsAnswer:
+        rows = tuple(
+            SessionInfo("arn:u", sid, float(i), True, 0) for i, sid in enumerate(session_ids)
+        )
+        page = rows[ask.start : ask.start + ask.limit]
+        return SessionsAnswer(ask.ask_id, "", name, page, len(rows) > ask.start + ask.limit)
+
+    return provider
+
+
+def _own(bus: RedisBus, name: str, *session_ids: str) -> None:
+    inner = _answers(name, *session_ids)
+    bus.answer_sessions(lambda ask: replace(inner(ask), node=bus.node))
+
+
+async def test_an_ask_gathers_every_node_and_names_the_silent_ones(
+    server: RedisServer, pair: tuple[RedisBus, RedisBus]
+) -> None:
+    one, two = pair
+    _own(one, "one", "s-a")
+    _own(two, "two", "s-b", "s-c")
+    await one.start()
+    await two.start()
+    await until(lambda: one.connected and two.connected)
+    await until_registered(one, {one.node, two.node})
+    started = asyncio.get_running_loop().time()
+    cluster = await one.ask_sessions(None, 0, 10, timeout=5.0)
+    # Everyone answered: no waiting for the timeout.
+    assert asyncio.get_running_loop().time() - started < 2.0
+    assert sorted(r.session.session_id for r in cluster.sessions) == ["s-a", "s-b", "s-c"]
+    assert cluster.answered == ("one", "two") and cluster.missing == () and not cluster.truncated
+    paged = await one.ask_sessions(None, 0, 1, timeout=5.0)
+    assert paged.truncated and len(paged.sessions) == 2  # one of each node's
+
+    # A node registered a moment ago that does not answer: named after the timeout. One gone
+    # for longer than NODE_LIVE_MS is forgotten.
+    client = Redis.from_url(server.url)
+    try:
+        await client.hset(one.nodes_key, "ghost-old", "1000 long gone")
+        silent = RedisBus(server.url, prefix="t", node="silent", name="silent host")
+        await silent._announce_node()  # registered, never subscribed
+        await silent.client.aclose()
+        started = asyncio.get_running_loop().time()
+        cluster = await one.ask_sessions(None, 0, 10, timeout=0.5)
+        waited = asyncio.get_running_loop().time() - started
+        assert cluster.missing == ("silent host",) and 0.45 <= waited < 2.0
+        assert cluster.answered == ("one", "two")
+        assert await client.hget(one.nodes_key, "ghost-old") is None
+        assert await client.keys("t:admin:reply:*") == []  # the reply key is removed
+    finally:
+        await client.aclose()
+
+
+async def until_registered(bus: RedisBus, nodes: set[str]) -> None:
+    for _ in range(200):
+        if nodes <= set(await bus.live_nodes()):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("nodes not registered in time")
+
+
+async def test_without_redis_an_ask_answers_for_its_own_node() -> None:
+    alone = RedisBus(f"redis://127.0.0.1:{free_port()}/0", prefix="t")
+    _own(alone, "alone", "s-1")
+    try:
+        cluster = await alone.ask_sessions(None, 0, 10, timeout=0.5)
+    finally:
+        await alone.close()
+    assert [r.session.session_id for r in cluster.sessions] == ["s-1"]
+    assert cluster.answered == ("alone",)
+    assert cluster.missing == ("the other nodes (the bus is not reachable)",)

@@ -162,3 +162,104 @@ def test_an_iam_change_travels_without_its_api_answer() -> None:
 def test_anything_else_is_a_wire_error(data: bytes) -> None:
     with pytest.raises(wire.WireError):
         wire.decode(data)
+
+
+# --- the operator's asks and answers (``<prefix>:admin``) ---------------------------------------
+
+
+def test_a_sessions_ask_vector_and_round_trip() -> None:
+    ask = wire.SessionsAsk("a1", "n1", "bw:admin:reply:a1", ALICE, 100, 100)
+    data = wire.encode_ask(ask)
+    assert data == (
+        b'{"v":1,"t":"ask","id":"a1","node":"n1","reply":"bw:admin:reply:a1","q":"sessions",'
+        b'"start":100,"limit":100,"u":"' + ALICE.encode() + b'"}'
+    )
+    assert wire.decode_ask(data) == ask
+    everyone = wire.SessionsAsk("a2", "n1", "k", None, 0, 5)
+    assert b'"u"' not in wire.encode_ask(everyone)
+    assert wire.decode_ask(wire.encode_ask(everyone)) == everyone
+
+
+def test_a_sessions_answer_vector_and_round_trip() -> None:
+    answer = wire.SessionsAnswer(
+        "a1",
+        "n2",
+        "host-b (pid 12)",
+        (wire.SessionInfo(BOB, "s-1", 1764806400.25, True, 0),),
+        True,
+    )
+    data = wire.encode_answer(answer)
+    assert json.loads(data) == {
+        "v": 1,
+        "t": "ans",
+        "id": "a1",
+        "node": "n2",
+        "name": "host-b (pid 12)",
+        "s": [{"u": BOB, "sid": "s-1", "since": 1764806400.25, "est": True, "buf": 0}],
+        "more": True,
+    }
+    assert wire.decode_answer(data) == answer
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"nope",
+        b"[]",
+        b'{"v":2,"t":"ask"}',
+        b'{"v":1,"t":"ans","id":"a","node":"n","reply":"k","q":"sessions","start":0,"limit":1}',
+        b'{"v":1,"t":"ask","id":"a","node":"n","reply":"k","q":"users","start":0,"limit":1}',
+        b'{"v":1,"t":"ask","id":"a","node":"n","reply":"k","q":"sessions","start":-1,"limit":1}',
+        b'{"v":1,"t":"ask","id":"a","node":"n","reply":"k","q":"sessions","start":0,"limit":0}',
+        b'{"v":1,"t":"ask","id":"a","node":"n","reply":"k","q":"sessions","start":0}',
+        b'{"v":1,"t":"ask","id":1,"node":"n","reply":"k","q":"sessions","start":0,"limit":1}',
+    ],
+)
+def test_a_malformed_ask_is_a_wire_error(data: bytes) -> None:
+    with pytest.raises(wire.WireError):
+        wire.decode_ask(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"v":1,"t":"ask","id":"a","node":"n","name":"x","s":[],"more":false}',
+        b'{"v":1,"t":"ans","id":"a","node":"n","name":"x","s":{},"more":false}',
+        b'{"v":1,"t":"ans","id":"a","node":"n","name":"x","s":[],"more":0}',
+        b'{"v":1,"t":"ans","id":"a","node":"n","name":"x","s":[{"u":"u","sid":"s"}],"more":false}',
+        b'{"v":1,"t":"ans","id":"a","node":"n","s":[],"more":false}',
+    ],
+)
+def test_a_malformed_answer_is_a_wire_error(data: bytes) -> None:
+    with pytest.raises(wire.WireError):
+        wire.decode_answer(data)
+
+
+def test_merge_orders_the_cluster_and_names_who_did_not_answer() -> None:
+    a = wire.SessionsAnswer(
+        "x",
+        "n1",
+        "host-a",
+        (
+            wire.SessionInfo(ALICE, "s-3", 30.0, True, 0),
+            wire.SessionInfo(ALICE, "s-1", 10.0, True, 5),
+        ),
+        False,
+    )
+    b = wire.SessionsAnswer(
+        "x", "n2", "host-b", (wire.SessionInfo(BOB, "s-2", 20.0, False, 0),), True
+    )
+    again = wire.SessionsAnswer(
+        "x", "n2", "host-b", (wire.SessionInfo(BOB, "s-9", 1.0, True, 0),), False
+    )
+    merged = wire.merge([a, b, again], {"n1": "host-a", "n2": "host-b", "n3": "host-c"})
+    assert [(r.node, r.session.session_id) for r in merged.sessions] == [
+        ("host-a", "s-1"),
+        ("host-b", "s-2"),
+        ("host-a", "s-3"),
+    ]
+    assert merged.answered == ("host-a", "host-b")
+    assert merged.missing == ("host-c",)
+    assert merged.truncated  # host-b has more beyond this page
+    alone = wire.merge([a], {})
+    assert alone.missing == () and not alone.truncated and len(alone.sessions) == 2

@@ -114,3 +114,14 @@ def test_a_toml_boolean_is_a_switch(tmp_path: Path) -> None:
     toml = tmp_path / "b.toml"
     toml.write_text("[server]\nmetrics_enabled = false\n")
     assert config.load(config_file=toml, environ={}).metrics_enabled is False
+
+
+def test_resource_flags_repeat_and_merge() -> None:
+    """Every --resource counts, whatever the setting's help text says."""
+    first = "arn:aws:lambda:us-east-1:123456789012:function:first"
+    second = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    args = cli.build_parser().parse_args(
+        ["serve", "--resource", f"{first}=http://a/", "--resource", f"{second}=http://b/"]
+    )
+    resources = cli._settings(args).resources
+    assert (resources.url(first), resources.url(second)) == ("http://a/", "http://b/")

@@ -65,6 +65,11 @@ def test_an_edit_carries_metadata_and_its_edit_time() -> None:
     )
 
 
+def test_an_elastic_channel_message_names_its_sub_channel() -> None:
+    message = lambda_event(invocation(sub_channel_id="s0"))["ChannelMessage"]
+    assert message["SubChannelId"] == "s0"
+
+
 def test_the_kit_parses_what_the_server_sends() -> None:
     event = flows.parse_event(json.dumps(lambda_event(invocation())).encode())
     assert (event.callback_id, event.channel_arn, event.message_id) == ("c" * 64, CHANNEL, "m1")
@@ -114,3 +119,76 @@ def test_the_example_word_filter(content: str, decision: flows.Decision) -> None
     decide = flows.word_filter(deny=["spam"], mask=["darn"])
     event = flows.parse_event(lambda_event(invocation(content=content)))
     assert decide(event) == decision
+
+
+def test_the_failure_event_is_eventbridges() -> None:
+    from bellwire.domain.flows import default_event_bus, failure_event
+
+    app = "arn:aws:chime:us-east-1:123456789012:app-instance/a"
+    failed = FlowInvocation(
+        "c" * 64,
+        f"{app}/channel/c",
+        "m1",
+        "CREATE",
+        "flow",
+        {"Configuration": {"Lambda": {"ResourceArn": "arn:aws:lambda:us-east-1:1:function:f"}}},
+        {},
+        "PENDING",
+        0.0,
+    )
+    event = failure_event(
+        failed, "HTTP 503", region="us-east-1", account_id="1", event_id="e", now=1700000000.75
+    )
+    assert default_event_bus("us-east-1", "1") == "arn:aws:events:us-east-1:1:event-bus/default"
+    assert event == {
+        "version": "0",
+        "id": "e",
+        "detail-type": "Chime ChannelFlow Processing Status",
+        "source": "aws.chime",
+        "account": "1",
+        "time": "2023-11-14T22:13:20Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventType": "ProcessorInvocationFailure",
+            "appInstanceArn": app,
+            "channelArn": f"{app}/channel/c",
+            "messageId": "m1",
+            "processorResourceArn": "arn:aws:lambda:us-east-1:1:function:f",
+            "failureReason": "HTTP 503",
+        },
+    }
+
+
+def test_the_built_in_word_filter_may_only_call_back() -> None:
+    """The in-process example processor calls back as a role session allowed
+    chime:ChannelFlowCallback on this server's app instances, and nothing else."""
+    from bellwire.aws.errors import AccessDenied
+    from bellwire.iam.authorize import authorize
+    from bellwire.wordfilter import callback_principal
+
+    principal = callback_principal("123456789012", "us-east-1")
+    assert not principal.is_root and principal.kind == "assumed-role"
+    assert principal.arn == (
+        "arn:aws:sts::123456789012:assumed-role/bellwire-word-filter/word-filter"
+    )
+    authorize(principal, "chime:ChannelFlowCallback", [CHANNEL])
+    for action, resource in [
+        ("chime:SendChannelMessage", CHANNEL),
+        ("chime:DeleteChannel", CHANNEL),
+        ("iam:CreateUser", "*"),
+        ("chime:ChannelFlowCallback", CHANNEL.replace("123456789012", "999999999999")),
+        ("chime:ChannelFlowCallback", CHANNEL.replace("us-east-1", "eu-west-1")),
+    ]:
+        with pytest.raises(AccessDenied):
+            authorize(principal, action, [resource])
+
+
+def test_the_kit_names_the_sub_channel_back() -> None:
+    event = flows.parse_event(lambda_event(invocation(sub_channel_id="s0")))
+    assert event.sub_channel_id == "s0"
+    assert flows.callback_request(event, flows.Send(content="x"))["ChannelMessage"] == {
+        "MessageId": "m1",
+        "SubChannelId": "s0",
+        "Content": "x",
+    }

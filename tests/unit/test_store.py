@@ -179,6 +179,29 @@ async def test_channel_sequence_is_per_channel_and_gapless(engine: Engine) -> No
         await store.close()
 
 
+async def test_channel_positions_name_each_existing_channels_sequence(engine: Engine) -> None:
+    from bellwire.records.chime import Channel
+
+    store = engine.open()
+    arns = [f"arn:c/{i:04d}" for i in range(1200)]  # more than one chunk of parameters
+
+    def create(tx: Tx) -> None:
+        for i, arn in enumerate(arns):
+            tx.insert_channel(
+                Channel(arn, "arn:app", "n", "RESTRICTED", "PRIVATE", None, "u", 1.0, 1.0, None, i)
+            )
+
+    try:
+        await store.write(create)
+        await store.write(lambda tx: (tx.next_seq(arns[7]), tx.next_seq(arns[7])))
+        asked = [*arns, "arn:c/deleted"]
+        positions = await store.read(lambda tx: tx.channel_positions(asked))
+        assert positions == {arn: i + (2 if i == 7 else 0) for i, arn in enumerate(arns)}
+        assert await store.read(lambda tx: tx.channel_positions([])) == {}
+    finally:
+        await store.close()
+
+
 async def test_old_idempotency_tokens_are_forgotten(engine: Engine) -> None:
     store = engine.open()
     try:

@@ -1,4 +1,5 @@
-"""Channel flows (CreateChannelFlow ...): listed per app instance, and on a channel's page."""
+"""Channel flows (CreateChannelFlow ...): listed per app instance. A channel's page shows its own
+flow instead (``chime_pages.channel_flow``)."""
 
 from bellwire.console.features import Feature
 

@@ -11,7 +11,7 @@ from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
 _FLOW_COLUMNS = "arn, app_instance_arn, name, processors, created, updated"
 _INVOCATION_COLUMNS = (
     "callback_id, channel_arn, message_id, kind, flow_arn, processor, message, state, created, "
-    "ended, detail, fingerprint"
+    "ended, detail, fingerprint, step, chain"
 )
 
 
@@ -33,6 +33,8 @@ def _invocation(row: Row) -> FlowInvocation:
         ended=row[9],
         detail=row[10],
         fingerprint=row[11],
+        step=int(row[12]),
+        chain=() if row[13] is None else unjson_column(row[13]),
     )
 
 
@@ -118,7 +120,7 @@ class FlowsSql(SqlBase):
     def insert_invocation(self, i: FlowInvocation) -> None:
         self._run(
             f"INSERT INTO flow_invocations ({_INVOCATION_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 i.callback_id,
                 i.channel_arn,
@@ -132,6 +134,8 @@ class FlowsSql(SqlBase):
                 i.ended,
                 i.detail,
                 i.fingerprint,
+                i.step,
+                json_column(list(i.chain)) if i.chain else None,
             ),
         )
 

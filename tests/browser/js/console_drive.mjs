@@ -1,7 +1,10 @@
-// Drives headless Chromium (Debian's /usr/bin/chromium; no browser is ever downloaded) with
-// playwright-core through the bellwire admin console for tests/browser/test_console_page.py.
+// Drives a headless browser through the bellwire admin console for
+// tests/browser/test_console_page.py: Debian's Chromium (/usr/bin/chromium) with playwright-core
+// over CDP, or Debian's Firefox ESR (/usr/bin/firefox-esr) with puppeteer-core over WebDriver
+// BiDi. No browser is ever downloaded.
 //
-// Environment: BELLWIRE_CHROMIUM (the executable), BELLWIRE_PROFILE (a fresh --user-data-dir).
+// Environment: BELLWIRE_BROWSER ("chromium", the default, or "firefox"), BELLWIRE_CHROMIUM /
+// BELLWIRE_FIREFOX (the executable), BELLWIRE_PROFILE (a fresh profile directory).
 // Commands on stdin, one JSON object a line, each answered by result{id,value} or
 // failed{id,message}:
 //   {"cmd":"goto","url":...}                      load a page; its URL after redirects
@@ -11,34 +14,100 @@
 //   {"cmd":"text","selector":...}                 the element's visible text
 //   {"cmd":"waitText","selector":...,"text":...}  until the element's text contains it
 //   {"cmd":"screenshot","path":...}
-// Events on stdout besides: ready, console{type,text}, pageerror{message}.
+// Selectors are CSS, or `text=...` (an element showing that text) as playwright writes it.
+// Events on stdout besides: ready{browser,version}, console{type,text}, pageerror{message}.
 
 import { createInterface } from 'node:readline';
-
-import { chromium } from 'playwright-core';
 
 function emit(event, fields = {}) {
   process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
 }
 
-const context = await chromium.launchPersistentContext(process.env.BELLWIRE_PROFILE, {
-  executablePath: process.env.BELLWIRE_CHROMIUM,
-  headless: true,
-  chromiumSandbox: false, // root in a container
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-  env: { ...process.env },
-  viewport: { width: 1280, height: 800 }, // a laptop screen
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.on('console', message => emit('console', { type: message.type(), text: message.text() }));
-page.on('pageerror', error => emit('pageerror', { message: String(error?.stack ?? error) }));
+const VIEWPORT = { width: 1280, height: 800 }; // a laptop screen
+
+async function chromiumDriver() {
+  const { chromium } = await import('playwright-core');
+  const context = await chromium.launchPersistentContext(process.env.BELLWIRE_PROFILE, {
+    executablePath: process.env.BELLWIRE_CHROMIUM,
+    headless: true,
+    chromiumSandbox: false, // root in a container
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    env: { ...process.env },
+    viewport: VIEWPORT,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', message => emit('console', { type: message.type(), text: message.text() }));
+  page.on('pageerror', error => emit('pageerror', { message: String(error?.stack ?? error) }));
+  return {
+    version: context.browser()?.version() ?? 'persistent',
+    fill: (selector, value) => page.fill(selector, value),
+    select: (selector, value) => page.selectOption(selector, value),
+    click: selector => page.click(selector),
+    text: selector => page.innerText(selector),
+    waitFor: (selector, text, timeout) =>
+      page.waitForFunction(
+        ([s, t]) => document.querySelector(s)?.innerText.includes(t),
+        [selector, text],
+        { timeout },
+      ),
+    page,
+    close: () => context.close(),
+  };
+}
+
+async function firefoxDriver() {
+  const { default: puppeteer } = await import('puppeteer-core');
+  const browser = await puppeteer.launch({
+    browser: 'firefox',
+    protocol: 'webDriverBiDi',
+    executablePath: process.env.BELLWIRE_FIREFOX,
+    userDataDir: process.env.BELLWIRE_PROFILE,
+    headless: true,
+    defaultViewport: VIEWPORT,
+    env: { ...process.env },
+    extraPrefsFirefox: {
+      // Nothing fetched from outside loopback while the test runs.
+      'app.update.enabled': false,
+      'browser.shell.checkDefaultBrowser': false,
+      'datareporting.policy.dataSubmissionEnabled': false,
+      'network.captive-portal-service.enabled': false,
+      'network.connectivity-service.enabled': false,
+    },
+  });
+  const page = (await browser.pages())[0] ?? (await browser.newPage());
+  page.on('console', message => emit('console', { type: message.type(), text: message.text() }));
+  page.on('pageerror', error => emit('pageerror', { message: String(error?.stack ?? error) }));
+  // playwright's `text=...` is puppeteer's `::-p-text(...)`.
+  const css = selector =>
+    selector.startsWith('text=') ? `::-p-text(${selector.slice(5)})` : selector;
+  return {
+    version: await browser.version(),
+    fill: (selector, value) => page.locator(css(selector)).fill(value),
+    select: (selector, value) => page.select(css(selector), value),
+    click: selector => page.locator(css(selector)).click(),
+    text: selector => page.$eval(css(selector), element => element.innerText),
+    waitFor: (selector, text, timeout) =>
+      page.waitForFunction(
+        (s, t) => document.querySelector(s)?.innerText.includes(t),
+        { timeout },
+        selector,
+        text,
+      ),
+    page,
+    close: () => browser.close(),
+  };
+}
+
+const kind = process.env.BELLWIRE_BROWSER ?? 'chromium';
+const driver = kind === 'firefox' ? await firefoxDriver() : await chromiumDriver();
+const { page } = driver;
 
 async function run(command) {
   switch (command.cmd) {
@@ -46,23 +115,22 @@ async function run(command) {
       await page.goto(command.url, { waitUntil: 'load' });
       return page.url();
     case 'fill':
-      await page.fill(command.selector, command.value);
+      await driver.fill(command.selector, command.value);
       return null;
     case 'select':
-      await page.selectOption(command.selector, command.value);
+      await driver.select(command.selector, command.value);
       return null;
     case 'submit':
-      await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click(command.selector)]);
+      await Promise.all([
+        page.waitForNavigation({ waitUntil: 'load' }),
+        driver.click(command.selector),
+      ]);
       return page.url();
     case 'text':
-      return page.innerText(command.selector);
+      return driver.text(command.selector);
     case 'waitText':
-      await page.waitForFunction(
-        ([selector, text]) => document.querySelector(selector)?.innerText.includes(text),
-        [command.selector, command.text],
-        { timeout: command.timeout ?? 15000 },
-      );
-      return page.innerText(command.selector);
+      await driver.waitFor(command.selector, command.text, command.timeout ?? 15000);
+      return driver.text(command.selector);
     case 'screenshot':
       await page.screenshot({ path: command.path, fullPage: true });
       return command.path;
@@ -84,7 +152,7 @@ lines.on('line', async line => {
   }
 });
 lines.on('close', async () => {
-  await context.close();
+  await driver.close();
   process.exit(0);
 });
-emit('ready', { version: context.browser()?.version() ?? 'persistent' });
+emit('ready', { browser: kind, version: driver.version });

@@ -1,0 +1,49 @@
+"""Trailing loss: a channel's last events committed but never published.
+
+Gap detection (``hub.py``) notices a lost event only when a later one arrives. If a node commits
+a change and dies before its publish reaches the bus, and nothing else happens in the channel,
+no later event ever shows the hole. So every ``channel_check_seconds`` a node reads the store's
+position (``channels.seq``) of the channels it follows and compares it with the last number its
+hub applied: a channel still behind the position read once the reorder window has passed (an
+event in flight is not behind for long) lost its tail, and its sessions are closed with 4410.
+
+Pure: the shell (``server.py``) reads the positions, waits and closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# An elastic channel's sessions follow its sub-channels (route keys with this marker), whose
+# events share the channel's numbers: a sub-channel's last number is legitimately behind the
+# channel's position, so they cannot be compared (docs/protocol-decisions.md).
+SUB_CHANNEL = "/subchannel/"
+
+
+def comparable(applied: Mapping[str, int]) -> list[str]:
+    """The channels whose position tells whether the node is behind."""
+    return [channel for channel in applied if SUB_CHANNEL not in channel]
+
+
+def behind(applied: Mapping[str, int], positions: Mapping[str, int]) -> dict[str, int]:
+    """The channels the node applied less of than the store holds, each with the number it must
+    reach. A channel the store no longer has was deleted and its DELETE_CHANNEL not applied
+    here: it must reach any number past its last (the deletion would remove it instead)."""
+    suspects: dict[str, int] = {}
+    for channel in comparable(applied):
+        seq = applied[channel]
+        position = positions.get(channel)
+        if position is None:
+            suspects[channel] = seq + 1
+        elif position > seq:
+            suspects[channel] = position
+    return suspects
+
+
+def still_behind(suspects: Mapping[str, int], applied: Mapping[str, int]) -> list[str]:
+    """Of ``suspects``, the channels the node still follows and has not caught up with."""
+    return sorted(
+        channel
+        for channel, target in suspects.items()
+        if channel in applied and applied[channel] < target
+    )
