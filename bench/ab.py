@@ -1,10 +1,10 @@
 """Durable sends, this checkout against another git ref, alternately in one run.
 
-    .venv/bin/python -m bench.ab [--base main] [--engines sqlite,postgresql]
+    .venv/bin/python -m bench.ab [--base main] [--this REF] [--engines sqlite,postgresql]
                                  [--clients 1,16,64] [--duration 5] [--rounds 1]
 
 Each round runs the servers in the order A B B A (A the base ref's ``bellwire/``, exported with
-``git archive``; B a copy of this checkout's, taken at the start), each on a fresh database, so drift in the machine's load
+``git archive``; B a copy of this checkout's, taken at the start, or ``--this`` ref's), each on a fresh database, so drift in the machine's load
 falls on both sides alike. Per engine and client count it reports SendChannelMessage/s and the
 server's CPU per send (its process, all threads; PostgreSQL's own backends are not counted)
 with the ratio B/A. ``postgresql`` runs with a private redis-server as the bus, as a
@@ -87,14 +87,21 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     server_core, lg_core = procs.placement()
     procs.pin_self(lg_core)
     base = export_ref(args.base, workdir / "base")
-    # This checkout as it is now: edits made while the comparison runs do not reach it.
     this = workdir / "this"
-    shutil.copytree(
-        ROOT / "bellwire", this / "bellwire", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    if args.this:
+        export_ref(args.this, this)
+    else:  # this checkout as it is now: edits made while the comparison runs do not reach it
+        shutil.copytree(
+            ROOT / "bellwire", this / "bellwire", ignore=shutil.ignore_patterns("__pycache__")
+        )
     sides: dict[str, Path] = {"A": base, "B": this}
     clients = [int(c) for c in args.clients.split(",")]
-    results: dict[str, Any] = {"base": args.base, "clients": clients, "engines": {}}
+    results: dict[str, Any] = {
+        "base": args.base,
+        "this": args.this or "checkout",
+        "clients": clients,
+        "engines": {},
+    }
     for engine in args.engines.split(","):
         runs: dict[str, list[dict[int, dict[str, Any]]]] = {"A": [], "B": []}
         redis = None
@@ -148,7 +155,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def report(results: dict[str, Any]) -> str:
     lines = [
-        f"durable SendChannelMessage, A = {results['base']}, B = this checkout (mean of runs)",
+        f"durable SendChannelMessage, A = {results['base']}, B = {results['this']} (mean of runs)",
         f"{'engine':<11} {'clients':>7} {'A sends/s':>10} {'B sends/s':>10} {'B/A':>6} "
         f"{'A cpu ms':>9} {'B cpu ms':>9} {'B/A':>6}",
     ]
@@ -166,6 +173,7 @@ def report(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     parser.add_argument("--base", default="main", help="git ref to compare against")
+    parser.add_argument("--this", default="", help="git ref for B (default: this checkout)")
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--clients", default="1,16,64")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")

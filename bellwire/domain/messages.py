@@ -151,26 +151,32 @@ def send_message(
     flow_arn = flows.flow_of_send(who, type_)
     # A message a flow holds is the channel's last message only once the flow sends it.
     last_message = call.now if persistent and flow_arn is None else None
-    message = Message(
-        channel_arn=who.channel.arn,
-        message_id=ids.ordered_hex_id(32, call.now),
-        seq=0,  # the channel's next, taken as the message is stored
-        sender_arn=who.arn,
-        sender_name=who.user.name,
-        content=p["Content"],
-        metadata=p.get("Metadata"),
-        type=type_,
-        persistence=p["Persistence"],
-        redacted=False,
-        created=call.now,
-        last_updated=call.now,
-        attributes=p.get("MessageAttributes"),
-        content_type=p.get("ContentType"),
-        target_arn=target,
-        push=p.get("PushNotification"),
-        status="SENT" if flow_arn is None else "PENDING",
-        sub_channel_id=p.get("SubChannelId"),
-    )
+    message_id = ids.ordered_hex_id(32, call.now)
+
+    def sent(seq: int) -> Message:
+        # Built again once the sequence number is known (cheaper than dataclasses.replace).
+        return Message(
+            channel_arn=who.channel.arn,
+            message_id=message_id,
+            seq=seq,
+            sender_arn=who.arn,
+            sender_name=who.user.name,
+            content=p["Content"],
+            metadata=p.get("Metadata"),
+            type=type_,
+            persistence=p["Persistence"],
+            redacted=False,
+            created=call.now,
+            last_updated=call.now,
+            attributes=p.get("MessageAttributes"),
+            content_type=p.get("ContentType"),
+            target_arn=target,
+            push=p.get("PushNotification"),
+            status="SENT" if flow_arn is None else "PENDING",
+            sub_channel_id=p.get("SubChannelId"),
+        )
+
+    message = sent(0)  # the channel's next number is taken as the message is stored
     output: MessagingSendChannelMessageResponse = {
         "ChannelArn": who.channel.arn,
         "MessageId": message.message_id,
@@ -186,7 +192,7 @@ def send_message(
         seq = tx.insert_message_at_next_seq(message, last_message=last_message)
     else:
         seq = tx.next_seq(who.channel.arn, last_message=last_message)
-    message = replace(message, seq=seq)
+    message = sent(seq)
     if flow_arn is not None:
         held = flows.submit(tx, call, message, "CREATE", flow_arn, event_seq=seq)
         remember(tx, call, scope, p, held.output)

@@ -87,12 +87,17 @@ class PgCursor:
     ``unsynced`` says that something was queued since the last answer, so that the writer can
     learn a unit's own failures before the unit ends."""
 
-    __slots__ = ("_cache", "_cur", "unsynced")
+    __slots__ = ("_cache", "_cur", "answered", "unsynced")
 
     def __init__(self, cur: psycopg.Cursor[Any], cache: dict[str, str]) -> None:
         self._cur = cur
         self._cache = cache
         self.unsynced = False
+        self.answered = False  # the server answered something on this cursor
+
+    def synced(self) -> None:
+        self.unsynced = False
+        self.answered = True
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         self.unsynced = True
@@ -100,12 +105,12 @@ class PgCursor:
 
     def fetchone(self) -> Row | None:
         row = self._cur.fetchone()  # in a pipeline: a sync, which answers everything queued
-        self.unsynced = False
+        self.synced()
         return row
 
     def fetchall(self) -> list[Row]:
         rows = self._cur.fetchall()
-        self.unsynced = False
+        self.synced()
         return rows
 
 
@@ -476,18 +481,12 @@ class PostgresStore:
         outcomes: list[Outcome] = []
         started = time.perf_counter()
         try:
-            try:
-                pg.execute("BEGIN")
-            except psycopg.OperationalError as exc:
-                # An idle connection the server dropped (restart, pg_terminate_backend): nothing
-                # ran yet, so one fresh connection may take the batch.
-                conn.close()
-                raise _Stale() from exc
-            # Pipeline mode: a statement whose answer is not needed yet (SAVEPOINT, RELEASE,
-            # an INSERT) is queued and leaves with the next one whose answer is, so a unit pays
-            # a round trip per read, not per statement. A unit's failures are still its own:
-            # whatever it queued is answered before it ends (``_settle``).
+            # Pipeline mode: a statement whose answer is not needed yet (BEGIN, SAVEPOINT,
+            # RELEASE, an INSERT) is queued and leaves with the next one whose answer is, so a
+            # unit pays a round trip per read, not per statement. A unit's failures are still
+            # its own: whatever it queued is answered before it ends (``_settle``).
             with _pipeline(conn) as pipe:
+                pg.execute("BEGIN")
                 open_savepoint = False
                 for unit in batch:
                     if open_savepoint:  # the previous unit's, released with this one's start
@@ -499,6 +498,7 @@ class PostgresStore:
                         result = unit.fn(tx)
                         if cursor.unsynced:
                             _settle(pipe)
+                            cursor.synced()
                     except _RETRY as exc:
                         if not (alone and isinstance(exc, pgerrors.UniqueViolation)):
                             raise _Conflict() from exc
@@ -520,6 +520,16 @@ class PostgresStore:
         except _RETRY as exc:  # at COMMIT (a deferred check) or a savepoint statement
             self._abandon(conn, tx)
             raise _Conflict() from exc
+        except psycopg.OperationalError as exc:
+            if not cursor.answered and (conn.closed or conn.broken):
+                # An idle connection the server dropped (restart, pg_terminate_backend), found
+                # at the batch's first answer: nothing was committed, so one fresh connection
+                # may take the batch.
+                self._abandon(conn, tx)
+                conn.close()
+                raise _Stale() from exc
+            self._abandon(conn, tx)
+            raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
         except psycopg.Error as exc:
             # The connection or the server failed: the batch is not durable. (Lost during
             # COMMIT, it may have been: the client's retry with its ClientRequestToken is safe.)

@@ -155,5 +155,22 @@ async def test_connections_the_server_dropped_are_replaced(url: str) -> None:
             lambda tx: tx.insert_app_instance(AppInstance("arn:app/2", "b", None, 1.0, 1.0))
         )
         assert len(await store.read(lambda tx: tx.list_app_instances(None, 10))) == 2
+        # Again, with units that read before they write (the drop shows at the first answer).
+        with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND application_name = 'bellwire'",
+                (name,),
+            )
+        time.sleep(0.2)
+
+        def read_then_write(tx: IamTx, i: int) -> None:
+            assert tx.app_instance("arn:app/1") is not None
+            tx.insert_app_instance(AppInstance(f"arn:app/r{i}", "c", None, 1.0, 1.0))
+
+        await asyncio.gather(
+            *(store.write(lambda tx, i=i: read_then_write(tx, i)) for i in range(4))
+        )
+        assert len(await store.read(lambda tx: tx.list_app_instances(None, 10))) == 6
     finally:
         await store.close()

@@ -7,8 +7,6 @@ aggregate's class, not the whole transaction.
 
 from __future__ import annotations
 
-import dataclasses
-
 from bellwire.records.chime import Message
 from bellwire.store.sql.bots import BotsSql
 from bellwire.store.sql.common import Cursor, Row
@@ -16,7 +14,7 @@ from bellwire.store.sql.exports import ExportsSql
 from bellwire.store.sql.flows import FlowsSql
 from bellwire.store.sql.iam import IamSql
 from bellwire.store.sql.identity import IdentitySql
-from bellwire.store.sql.messages import MessagesSql
+from bellwire.store.sql.messages import INSERT_MESSAGE, MessagesSql, message_params
 from bellwire.store.sql.results import ResultsSql
 from bellwire.store.sql.snapshots import SnapshotsSql
 from bellwire.store.sql.sub_channels import SubChannelsSql
@@ -45,5 +43,6 @@ class SqlTx(
 
     def insert_message_at_next_seq(self, m: Message, *, last_message: float | None) -> int:
         seq = self.next_seq(m.channel_arn, last_message=last_message)
-        self.insert_message(dataclasses.replace(m, seq=seq))
+        params = message_params(m)
+        self._run(INSERT_MESSAGE, (*params[:2], seq, *params[3:]))
         return seq

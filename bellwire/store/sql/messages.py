@@ -38,6 +38,12 @@ def _message(row: Row) -> Message:
     )
 
 
+INSERT_MESSAGE = (
+    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def message_params(m: Message) -> tuple[Any, ...]:
     """``m`` as the values of ``MESSAGE_COLUMNS``, in their order."""
     return (
@@ -69,11 +75,7 @@ class MessagesSql(SqlBase):
     # --- messages ---------------------------------------------------------------------------
 
     def insert_message(self, m: Message) -> None:
-        self._run(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            message_params(m),
-        )
+        self._run(INSERT_MESSAGE, message_params(m))
 
     def message(self, channel_arn: str, message_id: str) -> Message | None:
         row = self._one(
