@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 from aiohttp import web
 
 from bellwire import webhook
@@ -121,6 +122,28 @@ async def processor(port: int, server_port: int, signer: Signer, waiters: Waiter
     return runner
 
 
+COMMIT_SERIES = (
+    "bellwire_store_commit_writes_count",
+    "bellwire_store_commit_writes_sum",
+    "bellwire_store_commit_duration_seconds_sum",
+)
+
+
+async def commit_counters(port: int) -> dict[str, float]:
+    """The store's group-commit counters from the server's /metrics."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in COMMIT_SERIES:
+            values[name] = float(value)
+    return values
+
+
 async def closed_loop(
     chimes: list[Chime],
     path: str,
@@ -129,6 +152,7 @@ async def closed_loop(
     waiters: Waiters | None,
     during: Any = None,
     server: procs.Proc | None = None,
+    port: int | None = None,
 ) -> dict[str, Any]:
     latencies: list[int] = []
     stop = False
@@ -161,9 +185,11 @@ async def closed_loop(
     measuring = True
     started = time.monotonic()
     meter = Meter(server) if server is not None else None
+    before = await commit_counters(port) if port is not None else {}
     await (during(duration) if during is not None else asyncio.sleep(duration))
     elapsed = time.monotonic() - started
     usage = meter.read() if meter is not None else {}
+    after = await commit_counters(port) if port is not None else {}
     measuring = False
     stop = True
     await asyncio.gather(*tasks)
@@ -174,9 +200,23 @@ async def closed_loop(
             for name, v in waiters.stages.items()
             if v
         }
+    commits: dict[str, float] = {}
+    if before and after and done:
+        delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in COMMIT_SERIES}
+        n = delta["bellwire_store_commit_writes_count"]
+        commits = {
+            "commits_per_message": round(n / done, 3),
+            "writes_per_commit": round(delta["bellwire_store_commit_writes_sum"] / n, 2)
+            if n
+            else 0,
+            "commit_ms_per_message": round(
+                1000 * delta["bellwire_store_commit_duration_seconds_sum"] / done, 3
+            ),
+        }
     return {
         "messages_per_s": round(done / elapsed, 1),
         **stages,
+        **commits,
         "failures": failures,
         **latency_summary(latencies),
         **{k: v for k, v in usage.items() if k != "seconds"},
@@ -258,7 +298,7 @@ async def run(
             bearer=users[0],
         )
         without = await closed_loop(
-            chimes, messages_path(plain), users, duration, None, server=server
+            chimes, messages_path(plain), users, duration, None, server=server, port=port
         )
         during = None
         if profile is not None:
@@ -269,7 +309,7 @@ async def run(
                 profile.with_suffix(".json").write_text(json.dumps(summary, indent=2))
 
         through = await closed_loop(
-            chimes, messages_path(flowing), users, duration, waiters, during, server
+            chimes, messages_path(flowing), users, duration, waiters, during, server, port
         )
     finally:
         for chime in chimes:
