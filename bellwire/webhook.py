@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -110,7 +111,174 @@ def backoff(
     return float(min(cap, base * 2.0 ** (attempt - 1)) * rand())
 
 
+# --- HTTP/1.1 framing (pure) ------------------------------------------------------------------
+
+MAX_HEAD_BYTES = 64 << 10  # an answer's status line and headers
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """An answer's status line and the headers that frame its body."""
+
+    status: int
+    length: int | None  # Content-Length; None when chunked or delimited by the close
+    chunked: bool
+    keep_alive: bool  # whether the connection may carry another request after the body
+
+
+def parse_head(raw: bytes) -> Head:
+    """Parse ``raw`` (status line and headers, up to the blank line); ValueError if malformed."""
+    lines = raw.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code = rest[:3]
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+        raise ValueError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise ValueError(f"malformed header line: {line[:80]!r}")
+        fields[name.strip().lower()] = value.strip()
+    chunked = "chunked" in fields.get("transfer-encoding", "").lower()
+    length: int | None = None
+    if not chunked and "content-length" in fields:
+        text = fields["content-length"]
+        if not text.isdigit():
+            raise ValueError(f"malformed Content-Length: {text[:40]!r}")
+        length = int(text)
+    status = int(code)
+    if status in (204, 304) or 100 <= status < 200:
+        length, chunked = 0, False  # no body, whatever the headers say
+    connection = fields.get("connection", "").lower()
+    keep_alive = (
+        (version == "HTTP/1.1" and "close" not in connection)
+        or (version == "HTTP/1.0" and "keep-alive" in connection)
+    ) and (chunked or length is not None)
+    return Head(status, length, chunked, keep_alive)
+
+
+def request_head(
+    path: str, host: str, headers: Mapping[str, str], length: int, user_agent: str
+) -> bytes:
+    """The head of a POST whose body is ``length`` bytes."""
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"User-Agent: {user_agent}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 # --- the caller (asyncio) --------------------------------------------------------------------
+
+
+class _Stale(Exception):
+    """A kept-alive connection was closed by the endpoint before it answered anything."""
+
+
+class _Connections:
+    """Keep-alive HTTP/1.1 connections to plain ``http://`` endpoints, one request at a time
+    each. aiohttp's client costs several times the CPU of the POST itself per call (its
+    request/response objects, timers and tasks); a channel flow makes one call per message, so
+    the plain-HTTP case has this lean path and everything else (https) stays on aiohttp."""
+
+    def __init__(self, user_agent: str) -> None:
+        self._user_agent = user_agent
+        self._idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+        self._idle = {}
+        self._targets: dict[str, tuple[str, int, str, str]] = {}
+
+    def _target(self, url: str) -> tuple[str, int, str, str]:
+        target = self._targets.get(url)
+        if target is None:
+            parts = urlsplit(url)
+            if parts.hostname is None:
+                raise ValueError(f"no host in {url!r}")
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            target = (parts.hostname, parts.port or 80, path, parts.netloc.rpartition("@")[2])
+            if len(self._targets) < 1024:  # URLs come from the resource map: few
+                self._targets[url] = target
+        return target
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        host, port, path, host_header = self._target(url)
+        request = request_head(path, host_header, headers, len(body), self._user_agent) + body
+        idle = self._idle.setdefault((host, port), [])
+        while idle:
+            reader, writer = idle.pop()
+            if reader.at_eof() or writer.is_closing():
+                writer.close()
+                continue
+            try:
+                return await self._exchange(reader, writer, request, idle)
+            except _Stale:
+                continue  # closed while idle: nothing was processed; try another connection
+        reader, writer = await asyncio.open_connection(host, port, limit=MAX_HEAD_BYTES)
+        try:
+            return await self._exchange(reader, writer, request, idle)
+        except _Stale as exc:
+            raise ConnectionResetError("the endpoint closed the connection") from exc
+
+    async def _exchange(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request: bytes,
+        idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+    ) -> tuple[int, bytes]:
+        reuse = False
+        try:
+            writer.write(request)
+            try:
+                raw = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
+                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                    raise
+                raise _Stale from exc
+            head = parse_head(raw)
+            while 100 <= head.status < 200:  # an interim answer: the final one follows
+                head = parse_head(await reader.readuntil(b"\r\n\r\n"))
+            answer, whole = await _read_body(reader, head)
+            reuse = head.keep_alive and whole
+            return head.status, answer
+        except asyncio.LimitOverrunError as exc:
+            raise ValueError("the answer's headers are too long") from exc
+        finally:
+            if reuse:
+                idle.append((reader, writer))
+            else:
+                writer.close()
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for _, writer in idle:
+                writer.close()
+        self._idle.clear()
+
+
+async def _read_body(reader: asyncio.StreamReader, head: Head) -> tuple[bytes, bool]:
+    """The body the head announces, at most MAX_RESPONSE_BYTES of it, and whether it was read
+    whole (a body cut short leaves the connection unusable for another request)."""
+    if head.length is not None:
+        if head.length > MAX_RESPONSE_BYTES:
+            return await reader.readexactly(MAX_RESPONSE_BYTES), False
+        return await reader.readexactly(head.length), True
+    if not head.chunked:
+        return await reader.read(MAX_RESPONSE_BYTES), False  # delimited by the close
+    parts: list[bytes] = []
+    kept = 0
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass  # trailers
+            return b"".join(parts), True
+        if kept + size > MAX_RESPONSE_BYTES:
+            parts.append(await reader.readexactly(MAX_RESPONSE_BYTES - kept))
+            return b"".join(parts), False
+        kept += size
+        parts.append((await reader.readexactly(size + 2))[:-2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +330,7 @@ class WebhookCaller:
         self._clock = clock
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self._plain = _Connections(user_agent)
         self._in_flight = 0
         self._waiters: asyncio.Semaphore | None = None
         self._closed = False
@@ -225,12 +394,16 @@ class WebhookCaller:
                 **sign(self._secret, body, int(self._now())),
             }
             try:
-                async with self._client().post(
-                    url, data=body, headers=signed, allow_redirects=False
-                ) as response:
-                    status = response.status
-                    answer = await response.content.read(MAX_RESPONSE_BYTES)
-            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+                if url.startswith("http://"):
+                    async with asyncio.timeout(s.timeout):
+                        status, answer = await self._plain.post(url, body, signed)
+                else:
+                    async with self._client().post(
+                        url, data=body, headers=signed, allow_redirects=False
+                    ) as response:
+                        status = response.status
+                        answer = await response.content.read(MAX_RESPONSE_BYTES)
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError, EOFError) as exc:
                 status, error = None, _describe(exc, s.timeout)
             else:
                 if 200 <= status < 300:
@@ -242,6 +415,7 @@ class WebhookCaller:
 
     async def close(self) -> None:
         self._closed = True
+        self._plain.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

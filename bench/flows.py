@@ -1,6 +1,6 @@
 """Durable sends through a channel flow, as a ratio of durable sends without one, same run.
 
-    .venv/bin/python -m bench.flows [--duration 10] [--clients 8]
+    .venv/bin/python -m bench.flows [--duration 10] [--clients 8] [--source DIR]
 
 One ``bellwire serve`` process (the processor's Lambda ARN mapped to a URL of this process); in
 this process: closed-loop senders over the lean signed client (``bench/rest.py``) and a
@@ -10,7 +10,10 @@ its 201. Phase 2 sends to a channel with a flow: a send is done when its callbac
 200, i.e. when the message is SENT and its CREATE_CHANNEL_MESSAGE published. Reported: each
 phase's messages/s and latency, the throughput ratio (target >= 0.5) and the added latency p50
 and p99 (target: p50 <= 5 ms). The processor shares this process's CPU with the senders, so the
-flow's own cost (the extra invocation, callback and commit) is all in the ratio.
+flow's own cost (the extra invocation, callback and commit) is all in the ratio. The flow phase
+also reports the p50 of its stages: ``invoke`` (201 to the event reaching the processor),
+``to_callback`` (the processor's own turn) and ``callback`` (ChannelFlowCallback's round trip).
+``--source DIR`` runs the server from ``DIR/bellwire`` (``bench.ab.export_ref``) for A/B runs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 from aiohttp import web
 
 from bellwire import webhook
@@ -45,6 +49,12 @@ class Waiters:
 
     def __init__(self) -> None:
         self._futures: dict[str, asyncio.Future[int]] = {}
+        # Per message: when its 201 came, the processor got the event, the callback left.
+        self.stamps: dict[str, dict[str, int]] = {}
+        self.stages: dict[str, list[int]] = {"invoke": [], "to_callback": [], "callback": []}
+
+    def stamp(self, message_id: str, what: str, at_ns: int) -> None:
+        self.stamps.setdefault(message_id, {})[what] = at_ns
 
     def get(self, message_id: str) -> asyncio.Future[int]:
         future = self._futures.get(message_id)
@@ -57,8 +67,13 @@ class Waiters:
         if not future.done():
             future.set_result(at_ns)
 
-    def forget(self, message_id: str) -> None:
+    def forget(self, message_id: str, measuring: bool) -> None:
         self._futures.pop(message_id, None)
+        at = self.stamps.pop(message_id, {})
+        if measuring and len(at) == 4:
+            self.stages["invoke"].append(at["event"] - at["sent"])
+            self.stages["to_callback"].append(at["callback"] - at["event"])
+            self.stages["callback"].append(at["done"] - at["callback"])
 
 
 async def processor(port: int, server_port: int, signer: Signer, waiters: Waiters) -> web.AppRunner:
@@ -75,6 +90,7 @@ async def processor(port: int, server_port: int, signer: Signer, waiters: Waiter
             "ChannelMessage": {"MessageId": message["MessageId"]},
         }
         chime = await idle.get()
+        waiters.stamp(message["MessageId"], "callback", time.monotonic_ns())
         try:
             status, body = await chime.raw(
                 "POST", path, "operation=channel-flow-callback", document
@@ -85,6 +101,7 @@ async def processor(port: int, server_port: int, signer: Signer, waiters: Waiter
         finally:
             idle.put_nowait(chime)
         if status == 200:
+            waiters.stamp(message["MessageId"], "done", time.monotonic_ns())
             waiters.done(message["MessageId"], time.monotonic_ns())
         else:
             print(f"callback answered {status}: {body[:200]!r}", file=sys.stderr)
@@ -92,7 +109,9 @@ async def processor(port: int, server_port: int, signer: Signer, waiters: Waiter
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()
         webhook.verify(WEBHOOK_SECRET.encode(), body, request.headers, time.time())
-        asyncio.get_running_loop().create_task(call_back(json.loads(body)))
+        event = json.loads(body)
+        waiters.stamp(event["ChannelMessage"]["MessageId"], "event", time.monotonic_ns())
+        asyncio.get_running_loop().create_task(call_back(event))
         return web.Response(status=202)
 
     app = web.Application()
@@ -103,6 +122,28 @@ async def processor(port: int, server_port: int, signer: Signer, waiters: Waiter
     return runner
 
 
+COMMIT_SERIES = (
+    "bellwire_store_commit_writes_count",
+    "bellwire_store_commit_writes_sum",
+    "bellwire_store_commit_duration_seconds_sum",
+)
+
+
+async def commit_counters(port: int) -> dict[str, float]:
+    """The store's group-commit counters from the server's /metrics."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in COMMIT_SERIES:
+            values[name] = float(value)
+    return values
+
+
 async def closed_loop(
     chimes: list[Chime],
     path: str,
@@ -111,6 +152,7 @@ async def closed_loop(
     waiters: Waiters | None,
     during: Any = None,
     server: procs.Proc | None = None,
+    port: int | None = None,
 ) -> dict[str, Any]:
     latencies: list[int] = []
     stop = False
@@ -131,8 +173,9 @@ async def closed_loop(
             end = time.monotonic_ns()
             if waiters is not None:
                 message_id = json.loads(body)["MessageId"]
+                waiters.stamp(message_id, "sent", end)
                 end = await asyncio.wait_for(waiters.get(message_id), 30)
-                waiters.forget(message_id)
+                waiters.forget(message_id, measuring)
             if measuring:
                 latencies.append(end - t0)
                 done += 1
@@ -142,21 +185,47 @@ async def closed_loop(
     measuring = True
     started = time.monotonic()
     meter = Meter(server) if server is not None else None
+    before = await commit_counters(port) if port is not None else {}
     await (during(duration) if during is not None else asyncio.sleep(duration))
     elapsed = time.monotonic() - started
     usage = meter.read() if meter is not None else {}
+    after = await commit_counters(port) if port is not None else {}
     measuring = False
     stop = True
     await asyncio.gather(*tasks)
+    stages = {}
+    if waiters is not None:
+        stages = {
+            f"stage_{name}_p50_ms": round(sorted(v)[len(v) // 2] / 1e6, 3)
+            for name, v in waiters.stages.items()
+            if v
+        }
+    commits: dict[str, float] = {}
+    if before and after and done:
+        delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in COMMIT_SERIES}
+        n = delta["bellwire_store_commit_writes_count"]
+        commits = {
+            "commits_per_message": round(n / done, 3),
+            "writes_per_commit": round(delta["bellwire_store_commit_writes_sum"] / n, 2)
+            if n
+            else 0,
+            "commit_ms_per_message": round(
+                1000 * delta["bellwire_store_commit_duration_seconds_sum"] / done, 3
+            ),
+        }
     return {
         "messages_per_s": round(done / elapsed, 1),
+        **stages,
+        **commits,
         "failures": failures,
         **latency_summary(latencies),
         **{k: v for k, v in usage.items() if k != "seconds"},
     }
 
 
-async def run(duration: float, clients: int, profile: Path | None = None) -> dict[str, Any]:
+async def run(
+    duration: float, clients: int, profile: Path | None = None, source: Path | None = None
+) -> dict[str, Any]:
     signer = Signer(ACCESS_KEY_ID, SECRET, REGION)
     port, processor_port = procs.free_port(), procs.free_port()
     workdir = Path(tempfile.mkdtemp(prefix="bench-flows-"))
@@ -186,6 +255,8 @@ async def run(duration: float, clients: int, profile: Path | None = None) -> dic
         },
         core=server_core,
         log=workdir / "server.log",
+        # The directory whose bellwire/ the server imports (bench.ab's export of another ref).
+        cwd=source,
     )
     procs.pin_self(lg_core)
     waiters = Waiters()
@@ -227,7 +298,7 @@ async def run(duration: float, clients: int, profile: Path | None = None) -> dic
             bearer=users[0],
         )
         without = await closed_loop(
-            chimes, messages_path(plain), users, duration, None, server=server
+            chimes, messages_path(plain), users, duration, None, server=server, port=port
         )
         during = None
         if profile is not None:
@@ -238,7 +309,7 @@ async def run(duration: float, clients: int, profile: Path | None = None) -> dic
                 profile.with_suffix(".json").write_text(json.dumps(summary, indent=2))
 
         through = await closed_loop(
-            chimes, messages_path(flowing), users, duration, waiters, during, server
+            chimes, messages_path(flowing), users, duration, waiters, during, server, port
         )
     finally:
         for chime in chimes:
@@ -274,9 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=Path, help="py-spy the server during the flow phase into this file"
     )
+    parser.add_argument(
+        "--source", type=Path, help="run the server from this directory's bellwire/ package"
+    )
     args = parser.parse_args(argv)
     try:
-        result = asyncio.run(run(args.duration, args.clients, args.profile))
+        result = asyncio.run(run(args.duration, args.clients, args.profile, args.source))
     finally:
         procs.stop_all()
     print(json.dumps(result, indent=2))

@@ -268,3 +268,124 @@ def test_the_secret_is_configured_or_kept_in_the_data_dir(tmp_path: Path) -> Non
     assert len(made) >= 32
     assert (tmp_path / webhook.SECRET_FILE).stat().st_mode & 0o777 == 0o600
     assert webhook.load_or_create_secret(tmp_path, "") == made  # the same after a restart
+
+
+# --- the plain-HTTP path's framing and connections ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", webhook.Head(202, 0, False, True)),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+            webhook.Head(200, None, True, False),
+        ),
+        # Neither length nor chunks: the body ends with the connection.
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n",
+            webhook.Head(200, None, False, False),
+        ),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", webhook.Head(200, 2, False, False)),
+        (
+            b"HTTP/1.0 200 OK\r\nconnection: Keep-Alive\r\ncontent-length: 2\r\n\r\n",
+            webhook.Head(200, 2, False, True),
+        ),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", webhook.Head(204, 0, False, True)),
+        (
+            b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n",
+            webhook.Head(307, 0, False, True),
+        ),
+    ],
+)
+def test_answer_heads_are_framed(raw: bytes, expected: webhook.Head) -> None:
+    assert webhook.parse_head(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 2x0 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+    ],
+)
+def test_malformed_heads_are_refused(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        webhook.parse_head(raw)
+
+
+def test_the_request_head() -> None:
+    head = webhook.request_head("/a?b=1", "h:8080", {"X-A": "1"}, 12, "ua")
+    assert head == (
+        b"POST /a?b=1 HTTP/1.1\r\nHost: h:8080\r\nUser-Agent: ua\r\nX-A: 1\r\n"
+        b"Content-Length: 12\r\n\r\n"
+    )
+
+
+async def test_calls_reuse_one_connection_and_read_chunked_answers(
+    endpoint: Callable[..., Awaitable[str]],
+) -> None:
+    peers: list[object] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        response = web.StreamResponse(status=200)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"x" * 70_000)  # more than is kept
+        await response.write(b"end")
+        await response.write_eof()
+        return response
+
+    async def small(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        response = web.StreamResponse(status=201)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"hello ")
+        await response.write(b"world")
+        await response.write_eof()
+        return response
+
+    big_url, small_url = await endpoint(handler), await endpoint(small)
+    caller = WebhookCaller(SECRET, FAST)
+    try:
+        first = await caller.post(small_url, b"{}")
+        second = await caller.post(small_url, b"{}")
+        big = await caller.post(big_url, b"{}")
+    finally:
+        await caller.close()
+    assert first == second == Outcome(True, 201, 1, body=b"hello world")
+    assert peers[0] == peers[1]  # kept alive
+    assert big.ok and big.body == b"x" * webhook.MAX_RESPONSE_BYTES
+
+
+async def test_a_connection_the_endpoint_closed_while_idle_is_replaced() -> None:
+    answered = 0
+
+    async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Answers one request as if keeping the connection, then closes it.
+        nonlocal answered
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        answered += 1
+        writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve_one, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    caller = WebhookCaller(SECRET, FAST)
+    try:
+        first = await caller.post(f"http://127.0.0.1:{port}/", b"{}")
+        await asyncio.sleep(0.05)  # the close reaches the caller's idle connection
+        second = await caller.post(f"http://127.0.0.1:{port}/", b"{}")
+    finally:
+        await caller.close()
+        server.close()
+        await server.wait_closed()
+    assert first == second == Outcome(True, 202, 1)
+    assert answered == 2
