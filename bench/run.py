@@ -355,6 +355,7 @@ class Run:
                         s.storm_concurrency,
                         details_expected=0,
                         host_header=server.host,
+                        during=self.profiler("storm-no-prefetch", server.proc.pid),
                     )
         finally:
             server.stop()
