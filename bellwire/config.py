@@ -116,6 +116,13 @@ class Settings:
         "Time from the TCP accept to the WebSocket upgrade of a /connect (request head and "
         "authentication included); a slower /connect is dropped.",
     )
+    listen_backlog: int = _setting(
+        1024,
+        "Connections the kernel queues for accept before it drops new ones (capped by "
+        "net.core.somaxconn); a dropped connect is retried by the client's TCP after 1 s, "
+        "so a connect storm larger than the backlog stalls. Also how many asyncio accepts "
+        "in one go before the unauthenticated cap counts them.",
+    )
     max_unauthenticated_connections: int = _setting(
         4096,
         "Connections held at once that have not yet passed SigV4 (REST) or authenticated a "
@@ -386,6 +393,7 @@ class Settings:
             "prefetch_memberships",
             "sts_min_duration_seconds",
             "max_unauthenticated_connections",
+            "listen_backlog",
             "console_session_seconds",
             "console_signin_failures",
             "export_batch_records",

@@ -310,7 +310,7 @@ class BellwireServer:
         self._http = GuardedServer(
             self._dispatch, guard=self.guard, access_log=None, auto_decompress=False
         )
-        self._sock = _listen(s.host, s.port)
+        self._sock = _listen(s.host, s.port, s.listen_backlog)
         loop = asyncio.get_running_loop()
         await self.bus.start()
         if self.bus.remote:
@@ -354,14 +354,16 @@ class BellwireServer:
             self._refresher = loop.create_task(self._refresh_metrics())
         # The listener is made here rather than by an aiohttp site, which takes no TLS handshake
         # timeout: a handshake that never completes is bounded by the head deadline, not by
-        # asyncio's default of 60 s. The backlog is also how many connections asyncio accepts
-        # in one go before any is counted against the cap (aiohttp's sites use 128 as well).
+        # asyncio's default of 60 s. asyncio calls listen() again with this backlog: it must
+        # be the setting's, not aiohttp's 128, under which a storm of 256 connects in flight
+        # overflowed the accept queue and waited out TCP's 1 s SYN retry. It is also how many
+        # connections asyncio accepts in one go before any is counted against the cap.
         context = self._ssl_context()
         self._listener = await loop.create_server(
             self._http,
             sock=self._sock,
             ssl=context,
-            backlog=128,
+            backlog=s.listen_backlog,
             ssl_handshake_timeout=s.http_head_timeout_seconds if context else None,
         )
         # Processors call back over REST: resume pending invocations once it listens.
@@ -828,14 +830,14 @@ def _json(status: int, document: dict[str, Any]) -> web.Response:
     )
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if _is_worker():
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(1024)
+    sock.listen(backlog)
     sock.setblocking(False)
     return sock
 

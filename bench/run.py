@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs, receivers, scenarios, targets
+from bench.ab import export_ref
 from bench.profile import record as profile_record
 from bench.scenarios import FULL, QUICK, Sizes
 
@@ -121,6 +122,7 @@ class Run:
         self.receivers = receiver_kinds
         self.fd_limit = 1 << 20  # set by main once raised
         self.server_log_level = server_log_level
+        self.server_source: Path | None = None  # another checkout's bellwire/ (A/B runs)
         self.only = only
         self.profile = profile
         self.workdir = workdir
@@ -216,6 +218,7 @@ class Run:
             self.log_file,
             self.server_log_level,
             store=url,
+            source=self.server_source,
         )
         try:
             await server.setup_fanout([], max(s.durable))
@@ -241,6 +244,7 @@ class Run:
             self.server_core,
             self.log_file,
             self.server_log_level,
+            source=self.server_source,
         )
         frame_bytes = 0
         try:
@@ -351,6 +355,7 @@ class Run:
                         s.storm_concurrency,
                         details_expected=0,
                         host_header=server.host,
+                        during=self.profiler("storm-no-prefetch", server.proc.pid),
                     )
         finally:
             server.stop()
@@ -427,6 +432,7 @@ class Run:
                 store=url,
                 bus=redis_url,
                 workers=workers,
+                source=self.server_source,
             )
             chime = server.chime()
             try:
@@ -819,6 +825,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="idle sessions of the scale scenario (default: 50,000 in a full run)",
     )
+    parser.add_argument(
+        "--server-ref",
+        default="",
+        help="run the server from this git ref's bellwire/ (exported with git archive) instead "
+        "of the checkout's, for A/B comparisons in one sitting",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="output file")
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
@@ -843,6 +855,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bellwire-bench-"))
     run = Run(sizes, only, args.profile, workdir, args.server_log_level, receiver_kinds)
     run.fd_limit = fd_limit
+    if args.server_ref:
+        run.server_source = export_ref(args.server_ref, workdir / "server-source")
     procs.pin_self(run.lg_core)
     info = machine()
     run.log(

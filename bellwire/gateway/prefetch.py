@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -98,6 +99,11 @@ class SharedDetails:
     """A CHANNEL_DETAILS frame as text, cut where the reader's own read marker goes."""
 
     head: str  # the frame text up to and including ``"ReadMarkerTimestamp":`` (escaped)
+    data: bytes = b""  # ``head`` encoded, once for every reader
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            object.__setattr__(self, "data", self.head.encode())
 
     @property
     def size(self) -> int:
@@ -126,10 +132,21 @@ def shared_details(
     return SharedDetails(text[:cut])
 
 
+# An ISO-8601 timestamp needs no JSON escaping, in the payload or in the frame's Payload string.
+_PLAIN_TIMESTAMP = re.compile(r"[0-9A-Za-z:.+-]*", re.ASCII)
+
+
 def details_frame(shared: SharedDetails, read_marker: float | None) -> bytes:
     """The reader's CHANNEL_DETAILS frame: the shared part and its read marker."""
-    tail = json.dumps(json.dumps(shapes.event_ts(read_marker)) + "}")[1:-1]
-    return text_frame((shared.head + tail + '"}').encode())
+    ts = shapes.event_ts(read_marker)
+    if ts is None:
+        tail = b'null}"}'
+    elif _PLAIN_TIMESTAMP.fullmatch(ts):
+        # The marker is a JSON string inside the Payload string: its quotes come escaped.
+        tail = b'\\"' + ts.encode() + b'\\"}"}'
+    else:
+        tail = (json.dumps(json.dumps(ts) + "}")[1:-1] + '"}').encode()
+    return text_frame(shared.data + tail)
 
 
 class DetailsCache:

@@ -9,6 +9,7 @@ commit returned, so a 2xx answer always means the change is on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -85,6 +86,8 @@ class SqliteStore:
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="bellwire-reader")
+        self._reader_count = readers
+        self._pending_reads: list[tuple[Callable[[IamTx], Any], asyncio.Future[Any]]] = []
 
     def set_commit_observer(self, observer: Callable[[float, int], None]) -> None:
         """``observer(seconds, writes)`` runs on the writer thread after each durable commit."""
@@ -175,14 +178,48 @@ class SqliteStore:
     # --- reads --------------------------------------------------------------------------------
 
     async def read(self, fn: Callable[[IamTx], T]) -> T:
+        """Reads asked for in one loop turn go to the reader threads together: one hop there
+        and one back for the lot (a connect storm's snapshots arrive many to a turn), each
+        read still in its own transaction, its failure its own."""
         if self._closed:
             raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending_reads:
+            loop.call_soon(self._submit_reads, loop)
+        self._pending_reads.append((fn, future))
         self.reads_in_flight += 1
         try:
-            return await loop.run_in_executor(self._readers, self._read_sync, fn)
+            return await future  # type: ignore[no-any-return]
         finally:
             self.reads_in_flight -= 1
+
+    def _submit_reads(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._pending_reads = self._pending_reads, []
+        if self._closed:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(StoreClosed("the store is closed"))
+            return
+        # Shared among the reader threads, in contiguous slices (one thread: one job).
+        jobs = min(self._reader_count, len(batch))
+        size = -(-len(batch) // jobs)
+        for start in range(0, len(batch), size):
+            self._readers.submit(self._read_batch, batch[start : start + size], loop)
+
+    def _read_batch(
+        self, batch: list[tuple[Callable[[IamTx], Any], asyncio.Future[Any]]], loop: Any
+    ) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        for fn, future in batch:
+            if future.cancelled():  # its caller is gone (e.g. the connection closed)
+                continue
+            try:
+                outcomes.append((future, True, self._read_sync(fn)))
+            except BaseException as exc:  # the read's own failure, for its caller alone
+                outcomes.append((future, False, exc))
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, outcomes)
 
     def _read_sync(self, fn: Callable[[IamTx], T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -214,3 +251,13 @@ class SqliteStore:
         self._readers.shutdown(wait=True)
         for conn in self._reader_conns:
             conn.close()
+
+
+def _resolve(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in outcomes:
+        if future.done():  # cancelled while the read ran
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

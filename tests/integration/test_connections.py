@@ -12,7 +12,9 @@ import http.client
 import json
 import logging
 import resource
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -183,6 +185,20 @@ def test_half_a_request_head_is_dropped_after_the_head_timeout(
         time.sleep(1.5)  # idle between requests: the keep-alive timeout's business
         kept.sendall(half)
         assert 0.5 < _closed_after(kept, 8) < 4
+
+
+def test_the_listener_keeps_the_configured_backlog(bellwire_server_factory: Factory) -> None:
+    """asyncio listens again with create_server's backlog: it must be the setting's (a
+    backlog of 128 overflowed under a storm of 256 connects, each waiting out a 1 s SYN retry)."""
+    ss = shutil.which("ss")
+    if ss is None:
+        pytest.skip("ss (iproute2) is not installed")
+    running = bellwire_server_factory(listen_backlog=777)
+    # For a listening socket, ss shows the backlog in the Send-Q column.
+    out = subprocess.run(
+        [ss, "-Hltn", f"sport = :{running.port}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == "LISTEN" and out[2] == "777", out
 
 
 def test_an_idle_keep_alive_connection_is_closed(bellwire_server_factory: Factory) -> None:

@@ -816,3 +816,30 @@ def test_scope_service_names_the_signing_service_or_nothing() -> None:
     assert sigv4.scope_service([("Authorization", "AWS4-HMAC-SHA256 Credential=a/b")]) is None
     twice = [("Authorization", VALID_AUTH), ("authorization", VALID_AUTH)]
     assert sigv4.scope_service(twice) is None
+
+
+def test_query_components_take_the_canonical_form_urllib_gives() -> None:
+    """The shortcut for components already in canonical form (unreserved characters and
+    upper-case escapes) agrees with decoding and re-encoding, for every byte escaped either way."""
+    from urllib.parse import quote, unquote_to_bytes
+
+    from bellwire.aws.sigv4 import _decode_component
+
+    def reference(raw: str) -> tuple[str, str]:
+        data = unquote_to_bytes(raw.replace("+", " "))
+        return data.decode("utf-8", "replace"), quote(data, safe="-_.~")
+
+    cases = [f"a%{b:02X}z" for b in range(256)] + [f"a%{b:02x}z" for b in range(256)]
+    cases += [
+        "arn%3Aaws%3Achime%3Aus-east-1%3A1%3Aapp-instance%2Fx%2Fuser%2Fu1",
+        "AKID%2F20261204%2Fus-east-1%2Fchime%2Faws4_request",
+        "%E2%82%AC%C3%A9",
+        "%FF%FE",
+        "a+b",
+        "%",
+        "%4",
+        "a%zz",
+        "%41%7E%2D",
+    ]
+    for raw in cases:
+        assert _decode_component(raw) == reference(raw), raw

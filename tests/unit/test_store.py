@@ -136,6 +136,31 @@ async def test_reads_see_a_consistent_snapshot_and_cannot_write(engine: Engine) 
         await store.close()
 
 
+async def test_reads_asked_together_fail_and_are_cancelled_alone(engine: Engine) -> None:
+    """Reads of one loop turn share a trip to the reader threads (SQLite): each still gets its
+    own answer, its own failure, and a cancelled one leaves the others alone."""
+    store = engine.open()
+    try:
+        await store.write(lambda tx: tx.insert_app_instance(app(1)))
+
+        def broken(tx: Tx) -> None:
+            raise LookupError("this read's own failure")
+
+        def names(tx: Tx) -> list[str]:
+            return [a.arn for a in tx.list_app_instances(None, 10)]
+
+        reads = [asyncio.ensure_future(store.read(f)) for f in (names, broken, names, names)]
+        reads[2].cancel()
+        done = await asyncio.gather(*reads, return_exceptions=True)
+        assert done[0] == [app(1).arn] and done[3] == [app(1).arn], done
+        assert isinstance(done[1], LookupError), done
+        assert isinstance(done[2], asyncio.CancelledError), done
+        # The reader is not left inside a transaction by the failure.
+        assert await store.read(names) == [app(1).arn]
+    finally:
+        await store.close()
+
+
 async def test_closed_store_refuses_work(engine: Engine) -> None:
     from bellwire.store.base import StoreClosed
 
