@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -113,6 +113,8 @@ class RedisBus:
         node: str | None = None,
         name: str | None = None,
         ping_interval: float = 1.0,
+        max_connections: int = 100,
+        pool_wait: float = 2.0,
     ) -> None:
         self.url = url
         self.prefix = prefix
@@ -136,12 +138,19 @@ class RedisBus:
         self._ever_connected = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
-        # Commands (publish, the limits' scripts): a short timeout, one retry.
-        self.client: Redis = Redis.from_url(
-            url,
-            socket_connect_timeout=2.0,
-            socket_timeout=2.0,
-            retry=Retry(NoBackoff(), 1),
+        # Commands (publish, the limits' scripts): a short timeout, one retry. A blocking pool:
+        # in a connect storm every connect holds a connection for a moment, and a full pool
+        # must make the next one wait its turn (up to ``pool_wait``), not fail at once with
+        # "Too many connections" as redis-py's default pool does.
+        self.client: Redis = Redis.from_pool(
+            BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=pool_wait,
+                socket_connect_timeout=2.0,
+                socket_timeout=2.0,
+                retry=Retry(NoBackoff(), 1),
+            )
         )
         self._announce = self.client.register_script(_ANNOUNCE)
         self._live_nodes = self.client.register_script(_LIVE_NODES)
@@ -279,11 +288,17 @@ class RedisBus:
             try:
                 await pubsub.subscribe(self.channel, self.admin_channel)
                 answered = pinged = loop.time()
+                # Pings sent since anything came: the bus is lost when three went unanswered
+                # *and* three intervals passed. Time alone is not enough: a loop too busy to
+                # read (a connect storm) finds the pongs waiting once it reads again, and a
+                # read that times out in the same turn as its data arrives reads nothing.
+                unanswered = 0
                 while True:
                     message = await pubsub.get_message(timeout=self.ping_interval / 2)
                     now = loop.time()
                     if message is not None:
                         answered = now
+                        unanswered = 0
                         kind = message["type"]
                         if kind == "subscribe":
                             attempt = 0
@@ -295,9 +310,10 @@ class RedisBus:
                             self._asked(message["data"])
                     if now - pinged >= self.ping_interval:
                         pinged = now
+                        unanswered += 1
                         await pubsub.ping()
                         self._spawn(self._announce_node())
-                    if now - answered > 3 * self.ping_interval:
+                    if unanswered > 3 and now - answered > 3 * self.ping_interval:
                         raise ConnectionError("the bus stopped answering pings")
             except asyncio.CancelledError:
                 raise
@@ -445,10 +461,11 @@ return ok
 )
 
 # A user's sessions: KEYS[1] a sorted set (session id by connect time), KEYS[2] a hash
-# (session id -> "<lease expiry ms> <node>"). Expired leases are dropped first; a session with
-# the same id, then the oldest ones beyond the limit, are replaced. ARGV: session id, lease
-# holder ("<node>/<token>", one per session), limit, lease ms. Returns the replaced sessions as
-# [id, holder, id, holder, ...].
+# (session id -> "<lease expiry ms> <node>"), KEYS[3] a hash of the sessions replaced lately
+# (session id -> holder), so that a renewal tells "replaced" from "expired". Expired leases are
+# dropped first; a session with the same id, then the oldest ones beyond the limit, are
+# replaced. ARGV: session id, lease holder ("<node>/<token>", one per session), limit, lease
+# ms. Returns the replaced sessions as [id, holder, id, holder, ...].
 _ADMIT = (
     _TIME_MS
     + """
@@ -470,6 +487,8 @@ while redis.call('ZCARD', KEYS[1]) >= limit do
   table.insert(replaced, oldest); table.insert(replaced, owner(redis.call('HGET', KEYS[2], oldest)))
   redis.call('ZREM', KEYS[1], oldest); redis.call('HDEL', KEYS[2], oldest)
 end
+for i = 1, #replaced, 2 do redis.call('HSET', KEYS[3], replaced[i], replaced[i + 1]) end
+if #replaced > 0 then redis.call('PEXPIRE', KEYS[3], lease * 2) end
 redis.call('ZADD', KEYS[1], now, sid)
 redis.call('HSET', KEYS[2], sid, tostring(now + lease) .. ' ' .. node)
 redis.call('PEXPIRE', KEYS[1], lease * 2); redis.call('PEXPIRE', KEYS[2], lease * 2)
@@ -477,13 +496,20 @@ return replaced
 """
 )
 
-# Renew a lease (ARGV: id, holder, lease ms); 0 when another session holds it now or it is gone
-# (replaced, or expired while the node was away).
+# Renew a lease (ARGV: id, holder, lease ms); 0 when another session holds it now or a newer
+# session replaced it. A lease that merely expired (its node could not renew it in time: Redis
+# unreachable, or too busy) is taken again, since its session is still open: closing it would
+# turn a slow Redis into a wave of closed sessions. It then counts from now.
 _RENEW = (
     _TIME_MS
     + """
 local v = redis.call('HGET', KEYS[2], ARGV[1])
-if not v or string.sub(v, string.find(v, ' ') + 1) ~= ARGV[2] then return 0 end
+if not v then
+  if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then return 0 end
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+elseif string.sub(v, string.find(v, ' ') + 1) ~= ARGV[2] then
+  return 0
+end
 redis.call('HSET', KEYS[2], ARGV[1], tostring(now + tonumber(ARGV[3])) .. ' ' .. ARGV[2])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
@@ -522,7 +548,11 @@ class RedisLimits:
     def _keys(self, user_arn: str) -> list[str]:
         p = self._bus.prefix
         # One hash tag per user: both keys of a user live on one Redis Cluster slot.
-        return [f"{p}:sessions:{{{user_arn}}}", f"{p}:leases:{{{user_arn}}}"]
+        return [
+            f"{p}:sessions:{{{user_arn}}}",
+            f"{p}:leases:{{{user_arn}}}",
+            f"{p}:replaced:{{{user_arn}}}",
+        ]
 
     async def take_connect_token(self, user_arn: str, rate: float, burst: int) -> bool:
         key = f"{self._bus.prefix}:connects:{{{user_arn}}}"
