@@ -15,6 +15,9 @@ would keep.
 
 Reported per side: connects admitted and refused (by error), bus connections lost (each closes
 a node's sessions with 4410), sessions kept after the renewal gap.
+
+``--renewals N`` measures instead one renewal of N leases (the best of three): its wall time
+and the CPU it costs the node's process.
 """
 
 from __future__ import annotations
@@ -94,7 +97,43 @@ async def storm(connects: int, in_flight: int) -> dict[str, Any]:
             proc.wait()
 
 
-def run_side(tree: Path, connects: int, in_flight: int) -> dict[str, Any]:
+async def renewals(sessions: int) -> dict[str, Any]:
+    """One renewal of ``sessions`` leases (one user each), as a node renews every third of
+    the lease time: its wall time and the CPU of this process (the node's event loop)."""
+    from bellwire.bus.redis import RedisBus, RedisLimits
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port = start_redis(Path(tmp))
+        try:
+            bus = RedisBus(f"redis://127.0.0.1:{port}/0", prefix="storm")
+            limits = RedisLimits(bus)
+            gate = asyncio.Semaphore(50)
+
+            async def admit(i: int) -> tuple[str, str, str]:
+                async with gate:
+                    user = f"arn:user/{i}"
+                    return user, f"s{i}", (await limits.admit(user, f"s{i}", 1)).lease
+
+            held = await asyncio.gather(*(admit(i) for i in range(sessions)))
+            walls, cpus = [], []
+            for _ in range(3):
+                wall, cpu = time.perf_counter(), time.process_time()
+                lost = await limits.renew(held)
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+                assert not lost
+            await bus.close()
+            return {
+                "sessions": sessions,
+                "renew_wall_s": round(min(walls), 3),
+                "renew_cpu_s": round(min(cpus), 3),
+            }
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def run_side(tree: Path, connects: int, in_flight: int, renew: int) -> dict[str, Any]:
     """One run in a child whose ``bellwire`` is ``tree``'s (its working directory)."""
     out = subprocess.run(
         [
@@ -106,6 +145,8 @@ def run_side(tree: Path, connects: int, in_flight: int) -> dict[str, Any]:
             str(connects),
             "--in-flight",
             str(in_flight),
+            "--renewals",
+            str(renew),
         ],
         cwd=tree,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin:/usr/local/bin"},
@@ -122,10 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="main", help="git ref of side A")
     parser.add_argument("--connects", type=int, default=10_000)
     parser.add_argument("--in-flight", type=int, default=400)
+    parser.add_argument(
+        "--renewals", type=int, default=0, help="instead: time one renewal of this many leases"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(asyncio.run(storm(args.connects, args.in_flight))))
+        work = renewals(args.renewals) if args.renewals else storm(args.connects, args.in_flight)
+        print(json.dumps(asyncio.run(work)))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         a = export_ref(args.base, Path(tmp) / "a")
@@ -134,10 +179,15 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(ROOT / "bellwire", b / "bellwire")
         runs: list[tuple[str, dict[str, Any]]] = []
         for side, tree in (("A", a), ("B", b), ("B", b), ("A", a)):
-            result = run_side(tree, args.connects, args.in_flight)
+            result = run_side(tree, args.connects, args.in_flight, args.renewals)
             runs.append((side, result))
             print(side, json.dumps(result), flush=True)
-    for key in ("admitted", "bus_losses", "sessions_kept"):
+    keys = (
+        ("renew_wall_s", "renew_cpu_s")
+        if args.renewals
+        else ("admitted", "bus_losses", "sessions_kept")
+    )
+    for key in keys:
         totals = {s: sum(r[key] for side, r in runs if side == s) for s in "AB"}
         ratio = f"{totals['B'] / totals['A']:.2f}" if totals["A"] else "n/a (A: 0)"
         print(f"{key}: A {totals['A']}, B {totals['B']} (B/A {ratio})")

@@ -68,6 +68,8 @@ OUTBOX_LIMIT = 10_000  # batches kept while Redis is unreachable; beyond, a resy
 BACKOFF = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 NODE_LIVE_MS = 10_000  # a node not seen for this long is gone (killed, or cut off)
 REPLY_TTL_MS = 30_000  # an ask's reply key outlives its asker's wait, then goes
+RENEW_BATCH = 500  # leases renewed by one script call (Redis runs nothing else meanwhile)
+RENEW_CALLS = 20  # script calls per round trip
 
 # KEYS: the nodes hash. ARGV: node id, name. Stamped with Redis's clock (nodes' clocks differ).
 _ANNOUNCE = """
@@ -496,24 +498,36 @@ return replaced
 """
 )
 
-# Renew a lease (ARGV: id, holder, lease ms); 0 when another session holds it now or a newer
-# session replaced it. A lease that merely expired (its node could not renew it in time: Redis
-# unreachable, or too busy) is taken again, since its session is still open: closing it would
-# turn a slow Redis into a wave of closed sessions. It then counts from now.
+# Renew leases, many at once (one call per RENEW_BATCH sessions: a node holding 50,000
+# sessions renews them in a few round trips, and its loop packs a few commands, not one per
+# session). KEYS: per session its user's three keys (as _ADMIT's); ARGV: lease ms, then per
+# session its id and holder. Returns per session 1 (held) or 0: another session holds it now,
+# or a newer session replaced it. A lease that merely expired (its node could not renew it in
+# time: Redis unreachable, or too busy) is taken again, since its session is still open:
+# closing it would turn a slow Redis into a wave of closed sessions. It then counts from now.
 _RENEW = (
     _TIME_MS
     + """
-local v = redis.call('HGET', KEYS[2], ARGV[1])
-if not v then
-  if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then return 0 end
-  redis.call('ZADD', KEYS[1], now, ARGV[1])
-elseif string.sub(v, string.find(v, ' ') + 1) ~= ARGV[2] then
-  return 0
+local lease = tonumber(ARGV[1])
+local out = {}
+for i = 0, #KEYS / 3 - 1 do
+  local zs, hs, rs = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local sid, holder = ARGV[2 * i + 2], ARGV[2 * i + 3]
+  local v = redis.call('HGET', hs, sid)
+  local held = 1
+  if not v then
+    if redis.call('HGET', rs, sid) == holder then held = 0 else redis.call('ZADD', zs, now, sid) end
+  elseif string.sub(v, string.find(v, ' ') + 1) ~= holder then
+    held = 0
+  end
+  if held == 1 then
+    redis.call('HSET', hs, sid, tostring(now + lease) .. ' ' .. holder)
+    redis.call('PEXPIRE', zs, lease * 2)
+    redis.call('PEXPIRE', hs, lease * 2)
+  end
+  out[i + 1] = held
 end
-redis.call('HSET', KEYS[2], ARGV[1], tostring(now + tonumber(ARGV[3])) .. ' ' .. ARGV[2])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
-return 1
+return out
 """
 )
 
@@ -594,17 +608,20 @@ class RedisLimits:
         """Renew leases (user, session id, lease); those no longer held."""
         leases = list(leases)
         lost: list[tuple[str, str, str]] = []
-        for start in range(0, len(leases), 500):
-            chunk = leases[start : start + 500]
+        for start in range(0, len(leases), RENEW_BATCH * RENEW_CALLS):
+            part = leases[start : start + RENEW_BATCH * RENEW_CALLS]
+            chunks = [part[i : i + RENEW_BATCH] for i in range(0, len(part), RENEW_BATCH)]
             async with self._bus.client.pipeline(transaction=False) as pipe:
-                for user_arn, session_id, lease in chunk:
-                    await self._renew(
-                        keys=self._keys(user_arn),
-                        args=[session_id, lease, self.lease_ms],
-                        client=pipe,
-                    )
+                for chunk in chunks:
+                    keys: list[str] = []
+                    args: list[str | int] = [self.lease_ms]
+                    for user_arn, session_id, lease in chunk:
+                        keys += self._keys(user_arn)
+                        args += (session_id, lease)
+                    await self._renew(keys=keys, args=args, client=pipe)
                 results: list[Any] = await pipe.execute()
-            lost += [s for s, held in zip(chunk, results, strict=True) if not held]
+            for chunk, held in zip(chunks, results, strict=True):
+                lost += [s for s, h in zip(chunk, held, strict=True) if not h]
         return lost
 
 

@@ -305,3 +305,29 @@ async def test_an_expired_lease_is_taken_again_and_a_replaced_one_is_not(
             assert await raw.zrange(limits._keys(user)[0], 0, -1) == [b"two"]
     finally:
         await bus.close()
+
+
+async def test_leases_are_renewed_many_per_call_and_the_replaced_ones_reported(
+    server: RedisServer,
+) -> None:
+    """A node's renewal is a few script calls, not one per session (at 50,000 sessions the
+    per-session calls took longer than a lease on a busy node)."""
+    bus = RedisBus(server.url, prefix="t")
+    limits = RedisLimits(bus)
+    try:
+        held = []
+        for i in range(1234):
+            user = f"arn:user/{i}"
+            held.append((user, f"s{i}", (await limits.admit(user, f"s{i}", 1)).lease))
+        # Three sessions replaced by newer ones of their users, one across each chunk edge.
+        replaced = [held[7], held[500], held[1233]]
+        for user, _, _ in replaced:
+            await limits.admit(user, "newer", 1)
+        async with Redis.from_url(server.url) as raw:
+            await raw.config_resetstat()
+            lost = await limits.renew(held)
+            calls = (await raw.info("commandstats"))["cmdstat_evalsha"]["calls"]
+        assert lost == replaced
+        assert calls == 3  # 1,234 sessions: 500 per call
+    finally:
+        await bus.close()
