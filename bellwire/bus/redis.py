@@ -40,6 +40,7 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from bellwire.bus.base import Admission, Listener, SessionsProvider, StatusListener
@@ -541,6 +542,54 @@ return 0
 """
 
 
+class _Coalesced:
+    """Script calls made while others are on their way go to Redis together, in one pipeline
+    on one connection: in a connect storm every connect runs two scripts, and one pooled
+    connection each (hundreds at once) exhausted the pool. At most ``pipelines`` are in
+    flight; each takes whatever queued meanwhile (up to ``most``)."""
+
+    def __init__(self, client: Redis, *, pipelines: int = 4, most: int = 1000) -> None:
+        self._client = client
+        self._pipelines = pipelines
+        self._most = most
+        self._queue: deque[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]] = deque()
+        self._running: set[asyncio.Task[None]] = set()
+
+    def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((script, keys, args, future))
+        if len(self._running) < self._pipelines:
+            task = loop.create_task(self._send())
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return future
+
+    async def _send(self) -> None:
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self._most, len(self._queue)))]
+            batch = [call for call in batch if not call[3].done()]  # the caller gave up
+            if not batch:
+                continue
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for script, keys, args, _ in batch:
+                        await script(keys=keys, args=args, client=pipe)
+                    results: list[Any] = await pipe.execute(raise_on_error=False)
+            except Exception as exc:  # the connection: every call of the batch failed
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (*_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
 class RedisLimits:
     """Sessions per user and the connect rate, counted for the whole cluster in Redis.
 
@@ -558,6 +607,7 @@ class RedisLimits:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._releases: set[asyncio.Task[None]] = set()
+        self._coalesced = _Coalesced(client)
 
     def _keys(self, user_arn: str) -> list[str]:
         p = self._bus.prefix
@@ -570,13 +620,13 @@ class RedisLimits:
 
     async def take_connect_token(self, user_arn: str, rate: float, burst: int) -> bool:
         key = f"{self._bus.prefix}:connects:{{{user_arn}}}"
-        return bool(await self._take(keys=[key], args=[rate, burst]))
+        return bool(await self._coalesced.call(self._take, [key], [rate, burst]))
 
     async def admit(self, user_arn: str, session_id: str, limit: int) -> Admission:
         """Register a session; its lease and the sessions it replaces (id, node)."""
         lease = f"{self.node}/{secrets.token_hex(4)}"
-        raw = await self._admit(
-            keys=self._keys(user_arn), args=[session_id, lease, limit, self.lease_ms]
+        raw = await self._coalesced.call(
+            self._admit, self._keys(user_arn), [session_id, lease, limit, self.lease_ms]
         )
         items = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
         replaced = [
@@ -600,7 +650,7 @@ class RedisLimits:
 
     async def _release_one(self, user_arn: str, session_id: str, lease: str) -> None:
         try:
-            await self._release(keys=self._keys(user_arn), args=[session_id, lease])
+            await self._coalesced.call(self._release, self._keys(user_arn), [session_id, lease])
         except (RedisError, OSError) as exc:  # the lease expires by itself
             log.debug("releasing a session lease failed: %s", exc)
 

@@ -331,3 +331,24 @@ async def test_leases_are_renewed_many_per_call_and_the_replaced_ones_reported(
         assert calls == 3  # 1,234 sessions: 500 per call
     finally:
         await bus.close()
+
+
+async def test_concurrent_connects_share_a_few_connections(server: RedisServer) -> None:
+    """The scripts of concurrent connects travel together: a storm of 400 takes at most a
+    handful of Redis connections, not one per connect in flight."""
+    bus = RedisBus(server.url, prefix="t")
+    limits = RedisLimits(bus)
+    try:
+        async with Redis.from_url(server.url) as raw:
+            before = (await raw.info("stats"))["total_connections_received"]
+
+            async def connect(i: int) -> None:
+                user = f"arn:user/{i}"
+                assert await limits.take_connect_token(user, 100.0, 100)
+                assert not (await limits.admit(user, "s", 1)).replaced
+
+            await asyncio.gather(*(connect(i) for i in range(400)))
+            opened = (await raw.info("stats"))["total_connections_received"] - before
+        assert opened <= 4
+    finally:
+        await bus.close()
