@@ -579,7 +579,10 @@ class _Coalesced:
             except Exception as exc:  # the connection: every call of the batch failed
                 for *_, future in batch:
                     if not future.done():
-                        future.set_exception(exc)
+                        # One exception each: a shared one would gather every raiser's frames.
+                        failure = RedisError(f"{type(exc).__name__}: {exc}")
+                        failure.__cause__ = exc
+                        future.set_exception(failure)
                 continue
             for (*_, future), result in zip(batch, results, strict=True):
                 if future.done():

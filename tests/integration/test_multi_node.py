@@ -424,6 +424,22 @@ async def test_a_connect_storm_beyond_the_nodes_redis_connections_is_admitted(
     nodes.nodes.remove(narrow)
 
 
+async def test_a_connect_the_cluster_cannot_count_is_refused_with_1013_not_4429(
+    nodes: Cluster,
+) -> None:
+    """Not the client's fault, so not "back off" (4429): retry (1013)."""
+    a = nodes.nodes[0]
+    kai = world(a).user()
+    with redis.Redis.from_url(nodes.redis.url) as registry:
+        # The user's bucket is not a hash: the rate script fails as a broken Redis would.
+        registry.set(f"{nodes.prefix}:connects:{{{kai}}}", "not a bucket")
+        code, _ = await refused(connect_url(a, kai))  # type: ignore[arg-type]
+        registry.delete(f"{nodes.prefix}:connects:{{{kai}}}")
+    assert code == 1013
+    client = await connect(a, kai)
+    await client.close()
+
+
 async def test_a_dead_nodes_sessions_stop_counting_when_their_leases_expire(
     nodes: Cluster,
 ) -> None:
