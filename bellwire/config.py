@@ -232,6 +232,17 @@ class Settings:
         "page, GET /admin/sessions) waits for the other nodes' answers; the answer names the "
         "nodes that did not answer in time.",
     )
+    bus_max_connections: int = _setting(
+        100,
+        "With a Redis bus: the most command connections a node (each worker) opens to Redis, "
+        "beside its subscription; when all are busy (a connect storm) a command waits for one "
+        "up to bus_pool_wait_seconds.",
+    )
+    bus_pool_wait_seconds: float = _setting(
+        2.0,
+        "With a Redis bus: how long a command waits for a free Redis connection; past it a "
+        "connect is refused with 1013 (retry).",
+    )
     bus_reorder_window_seconds: float = _setting(
         1.0,
         "How long an event that arrives ahead of its channel's sequence waits for the ones "
@@ -421,6 +432,8 @@ class Settings:
             "webhook_timeout_seconds",
             "bus_reorder_window_seconds",
             "bus_admin_timeout_seconds",
+            "bus_max_connections",
+            "bus_pool_wait_seconds",
             "session_lease_seconds",
             "iam_check_seconds",
             "channel_check_seconds",

@@ -194,7 +194,13 @@ class BellwireServer:
         if s.bus:
             from bellwire.bus.redis import RedisBus, RedisLimits
 
-            bus = RedisBus(s.bus, prefix=s.bus_prefix, name=node_name())
+            bus = RedisBus(
+                s.bus,
+                prefix=s.bus_prefix,
+                name=node_name(),
+                max_connections=s.bus_max_connections,
+                pool_wait=s.bus_pool_wait_seconds,
+            )
             self.bus = bus
             self._limits = RedisLimits(bus, lease_seconds=s.session_lease_seconds)
         self.operations = Operations(

@@ -37,9 +37,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from bellwire.bus.base import Admission, Listener, SessionsProvider, StatusListener
@@ -68,6 +69,8 @@ OUTBOX_LIMIT = 10_000  # batches kept while Redis is unreachable; beyond, a resy
 BACKOFF = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 NODE_LIVE_MS = 10_000  # a node not seen for this long is gone (killed, or cut off)
 REPLY_TTL_MS = 30_000  # an ask's reply key outlives its asker's wait, then goes
+RENEW_BATCH = 500  # leases renewed by one script call (Redis runs nothing else meanwhile)
+RENEW_CALLS = 20  # script calls per round trip
 
 # KEYS: the nodes hash. ARGV: node id, name. Stamped with Redis's clock (nodes' clocks differ).
 _ANNOUNCE = """
@@ -113,6 +116,8 @@ class RedisBus:
         node: str | None = None,
         name: str | None = None,
         ping_interval: float = 1.0,
+        max_connections: int = 100,
+        pool_wait: float = 2.0,
     ) -> None:
         self.url = url
         self.prefix = prefix
@@ -136,12 +141,19 @@ class RedisBus:
         self._ever_connected = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
-        # Commands (publish, the limits' scripts): a short timeout, one retry.
-        self.client: Redis = Redis.from_url(
-            url,
-            socket_connect_timeout=2.0,
-            socket_timeout=2.0,
-            retry=Retry(NoBackoff(), 1),
+        # Commands (publish, the limits' scripts): a short timeout, one retry. A blocking pool:
+        # in a connect storm every connect holds a connection for a moment, and a full pool
+        # must make the next one wait its turn (up to ``pool_wait``), not fail at once with
+        # "Too many connections" as redis-py's default pool does.
+        self.client: Redis = Redis.from_pool(
+            BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=pool_wait,
+                socket_connect_timeout=2.0,
+                socket_timeout=2.0,
+                retry=Retry(NoBackoff(), 1),
+            )
         )
         self._announce = self.client.register_script(_ANNOUNCE)
         self._live_nodes = self.client.register_script(_LIVE_NODES)
@@ -279,11 +291,17 @@ class RedisBus:
             try:
                 await pubsub.subscribe(self.channel, self.admin_channel)
                 answered = pinged = loop.time()
+                # Pings sent since anything came: the bus is lost when three went unanswered
+                # *and* three intervals passed. Time alone is not enough: a loop too busy to
+                # read (a connect storm) finds the pongs waiting once it reads again, and a
+                # read that times out in the same turn as its data arrives reads nothing.
+                unanswered = 0
                 while True:
                     message = await pubsub.get_message(timeout=self.ping_interval / 2)
                     now = loop.time()
                     if message is not None:
                         answered = now
+                        unanswered = 0
                         kind = message["type"]
                         if kind == "subscribe":
                             attempt = 0
@@ -295,9 +313,10 @@ class RedisBus:
                             self._asked(message["data"])
                     if now - pinged >= self.ping_interval:
                         pinged = now
+                        unanswered += 1
                         await pubsub.ping()
                         self._spawn(self._announce_node())
-                    if now - answered > 3 * self.ping_interval:
+                    if unanswered > 3 and now - answered > 3 * self.ping_interval:
                         raise ConnectionError("the bus stopped answering pings")
             except asyncio.CancelledError:
                 raise
@@ -445,10 +464,11 @@ return ok
 )
 
 # A user's sessions: KEYS[1] a sorted set (session id by connect time), KEYS[2] a hash
-# (session id -> "<lease expiry ms> <node>"). Expired leases are dropped first; a session with
-# the same id, then the oldest ones beyond the limit, are replaced. ARGV: session id, lease
-# holder ("<node>/<token>", one per session), limit, lease ms. Returns the replaced sessions as
-# [id, holder, id, holder, ...].
+# (session id -> "<lease expiry ms> <node>"), KEYS[3] a hash of the sessions replaced lately
+# (session id -> holder), so that a renewal tells "replaced" from "expired". Expired leases are
+# dropped first; a session with the same id, then the oldest ones beyond the limit, are
+# replaced. ARGV: session id, lease holder ("<node>/<token>", one per session), limit, lease
+# ms. Returns the replaced sessions as [id, holder, id, holder, ...].
 _ADMIT = (
     _TIME_MS
     + """
@@ -470,6 +490,8 @@ while redis.call('ZCARD', KEYS[1]) >= limit do
   table.insert(replaced, oldest); table.insert(replaced, owner(redis.call('HGET', KEYS[2], oldest)))
   redis.call('ZREM', KEYS[1], oldest); redis.call('HDEL', KEYS[2], oldest)
 end
+for i = 1, #replaced, 2 do redis.call('HSET', KEYS[3], replaced[i], replaced[i + 1]) end
+if #replaced > 0 then redis.call('PEXPIRE', KEYS[3], lease * 2) end
 redis.call('ZADD', KEYS[1], now, sid)
 redis.call('HSET', KEYS[2], sid, tostring(now + lease) .. ' ' .. node)
 redis.call('PEXPIRE', KEYS[1], lease * 2); redis.call('PEXPIRE', KEYS[2], lease * 2)
@@ -477,17 +499,36 @@ return replaced
 """
 )
 
-# Renew a lease (ARGV: id, holder, lease ms); 0 when another session holds it now or it is gone
-# (replaced, or expired while the node was away).
+# Renew leases, many at once (one call per RENEW_BATCH sessions: a node holding 50,000
+# sessions renews them in a few round trips, and its loop packs a few commands, not one per
+# session). KEYS: per session its user's three keys (as _ADMIT's); ARGV: lease ms, then per
+# session its id and holder. Returns per session 1 (held) or 0: another session holds it now,
+# or a newer session replaced it. A lease that merely expired (its node could not renew it in
+# time: Redis unreachable, or too busy) is taken again, since its session is still open:
+# closing it would turn a slow Redis into a wave of closed sessions. It then counts from now.
 _RENEW = (
     _TIME_MS
     + """
-local v = redis.call('HGET', KEYS[2], ARGV[1])
-if not v or string.sub(v, string.find(v, ' ') + 1) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], tostring(now + tonumber(ARGV[3])) .. ' ' .. ARGV[2])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
-return 1
+local lease = tonumber(ARGV[1])
+local out = {}
+for i = 0, #KEYS / 3 - 1 do
+  local zs, hs, rs = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local sid, holder = ARGV[2 * i + 2], ARGV[2 * i + 3]
+  local v = redis.call('HGET', hs, sid)
+  local held = 1
+  if not v then
+    if redis.call('HGET', rs, sid) == holder then held = 0 else redis.call('ZADD', zs, now, sid) end
+  elseif string.sub(v, string.find(v, ' ') + 1) ~= holder then
+    held = 0
+  end
+  if held == 1 then
+    redis.call('HSET', hs, sid, tostring(now + lease) .. ' ' .. holder)
+    redis.call('PEXPIRE', zs, lease * 2)
+    redis.call('PEXPIRE', hs, lease * 2)
+  end
+  out[i + 1] = held
+end
+return out
 """
 )
 
@@ -499,6 +540,57 @@ if v and string.sub(v, string.find(v, ' ') + 1) == ARGV[2] then
 end
 return 0
 """
+
+
+class _Coalesced:
+    """Script calls made while others are on their way go to Redis together, in one pipeline
+    on one connection: in a connect storm every connect runs two scripts, and one pooled
+    connection each (hundreds at once) exhausted the pool. At most ``pipelines`` are in
+    flight; each takes whatever queued meanwhile (up to ``most``)."""
+
+    def __init__(self, client: Redis, *, pipelines: int = 4, most: int = 1000) -> None:
+        self._client = client
+        self._pipelines = pipelines
+        self._most = most
+        self._queue: deque[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]] = deque()
+        self._running: set[asyncio.Task[None]] = set()
+
+    def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((script, keys, args, future))
+        if len(self._running) < self._pipelines:
+            task = loop.create_task(self._send())
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return future
+
+    async def _send(self) -> None:
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self._most, len(self._queue)))]
+            batch = [call for call in batch if not call[3].done()]  # the caller gave up
+            if not batch:
+                continue
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for script, keys, args, _ in batch:
+                        await script(keys=keys, args=args, client=pipe)
+                    results: list[Any] = await pipe.execute(raise_on_error=False)
+            except Exception as exc:  # the connection: every call of the batch failed
+                for *_, future in batch:
+                    if not future.done():
+                        # One exception each: a shared one would gather every raiser's frames.
+                        failure = RedisError(f"{type(exc).__name__}: {exc}")
+                        failure.__cause__ = exc
+                        future.set_exception(failure)
+                continue
+            for (*_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
 
 
 class RedisLimits:
@@ -518,21 +610,26 @@ class RedisLimits:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._releases: set[asyncio.Task[None]] = set()
+        self._coalesced = _Coalesced(client)
 
     def _keys(self, user_arn: str) -> list[str]:
         p = self._bus.prefix
         # One hash tag per user: both keys of a user live on one Redis Cluster slot.
-        return [f"{p}:sessions:{{{user_arn}}}", f"{p}:leases:{{{user_arn}}}"]
+        return [
+            f"{p}:sessions:{{{user_arn}}}",
+            f"{p}:leases:{{{user_arn}}}",
+            f"{p}:replaced:{{{user_arn}}}",
+        ]
 
     async def take_connect_token(self, user_arn: str, rate: float, burst: int) -> bool:
         key = f"{self._bus.prefix}:connects:{{{user_arn}}}"
-        return bool(await self._take(keys=[key], args=[rate, burst]))
+        return bool(await self._coalesced.call(self._take, [key], [rate, burst]))
 
     async def admit(self, user_arn: str, session_id: str, limit: int) -> Admission:
         """Register a session; its lease and the sessions it replaces (id, node)."""
         lease = f"{self.node}/{secrets.token_hex(4)}"
-        raw = await self._admit(
-            keys=self._keys(user_arn), args=[session_id, lease, limit, self.lease_ms]
+        raw = await self._coalesced.call(
+            self._admit, self._keys(user_arn), [session_id, lease, limit, self.lease_ms]
         )
         items = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
         replaced = [
@@ -556,7 +653,7 @@ class RedisLimits:
 
     async def _release_one(self, user_arn: str, session_id: str, lease: str) -> None:
         try:
-            await self._release(keys=self._keys(user_arn), args=[session_id, lease])
+            await self._coalesced.call(self._release, self._keys(user_arn), [session_id, lease])
         except (RedisError, OSError) as exc:  # the lease expires by itself
             log.debug("releasing a session lease failed: %s", exc)
 
@@ -564,17 +661,20 @@ class RedisLimits:
         """Renew leases (user, session id, lease); those no longer held."""
         leases = list(leases)
         lost: list[tuple[str, str, str]] = []
-        for start in range(0, len(leases), 500):
-            chunk = leases[start : start + 500]
+        for start in range(0, len(leases), RENEW_BATCH * RENEW_CALLS):
+            part = leases[start : start + RENEW_BATCH * RENEW_CALLS]
+            chunks = [part[i : i + RENEW_BATCH] for i in range(0, len(part), RENEW_BATCH)]
             async with self._bus.client.pipeline(transaction=False) as pipe:
-                for user_arn, session_id, lease in chunk:
-                    await self._renew(
-                        keys=self._keys(user_arn),
-                        args=[session_id, lease, self.lease_ms],
-                        client=pipe,
-                    )
+                for chunk in chunks:
+                    keys: list[str] = []
+                    args: list[str | int] = [self.lease_ms]
+                    for user_arn, session_id, lease in chunk:
+                        keys += self._keys(user_arn)
+                        args += (session_id, lease)
+                    await self._renew(keys=keys, args=args, client=pipe)
                 results: list[Any] = await pipe.execute()
-            lost += [s for s, held in zip(chunk, results, strict=True) if not held]
+            for chunk, held in zip(chunks, results, strict=True):
+                lost += [s for s, h in zip(chunk, held, strict=True) if not h]
         return lost
 
 

@@ -201,7 +201,10 @@ class Gateway:
             expires_at=credential.expires_at if credential else None,
         )
 
-    async def _connect_token(self, user_arn: str) -> bool:
+    async def _connect_token(self, user_arn: str) -> bool | None:
+        """Whether the user may connect now; None when the cluster cannot count it (Redis
+        unreachable, or its connections all busy past their wait): the client is not at fault,
+        so it hears 1013 (retry), not 4429 (back off)."""
         if self._limits is None:
             return self._take_connect_token(user_arn)
         s = self._settings
@@ -211,7 +214,7 @@ class Gateway:
             )
         except Exception as exc:  # the bus is down: no connect can be counted
             log.warning("connect rate of %s not counted: %s", user_arn, exc)
-            return False
+            return None
 
     def _take_connect_token(self, user_arn: str) -> bool:
         s = self._settings
@@ -259,10 +262,16 @@ class Gateway:
             refusal = Refused(
                 close_codes.TRY_AGAIN_LATER, "The server is reconnecting to its peers; retry."
             )
-        if refusal is None and connect and not await self._connect_token(connect.user_arn):
-            refusal = Refused(
-                close_codes.TOO_MANY_CONNECTS, "Too many connects for this user; retry later."
-            )
+        if refusal is None and connect:
+            token = await self._connect_token(connect.user_arn)
+            if token is None:
+                refusal = Refused(
+                    close_codes.TRY_AGAIN_LATER, "Connects cannot be counted now; retry."
+                )
+            elif not token:
+                refusal = Refused(
+                    close_codes.TOO_MANY_CONNECTS, "Too many connects for this user; retry later."
+                )
         try:
             accept = handshake.check_upgrade(request.method, request.headers)
         except handshake.HandshakeError as err:

@@ -408,6 +408,38 @@ async def test_the_connect_rate_is_counted_across_nodes(nodes: Cluster) -> None:
     assert code == 4429
 
 
+async def test_a_connect_storm_beyond_the_nodes_redis_connections_is_admitted(
+    nodes: Cluster,
+) -> None:
+    """More concurrent connects than the node has Redis connections: they wait their turn
+    (redis-py's default pool refused the surplus with "Too many connections": 1013)."""
+    narrow = nodes.start_node("--bus-max-connections", "2", "--bus-pool-wait-seconds", "10")
+    w = world(narrow)
+    users = [w.user() for _ in range(40)]
+    clients = await asyncio.gather(*(connect(narrow, u) for u in users))
+    assert len(clients) == 40 and not any(c.closed for c in clients)
+    for client in clients:
+        await client.close()
+    narrow.stop()
+    nodes.nodes.remove(narrow)
+
+
+async def test_a_connect_the_cluster_cannot_count_is_refused_with_1013_not_4429(
+    nodes: Cluster,
+) -> None:
+    """Not the client's fault, so not "back off" (4429): retry (1013)."""
+    a = nodes.nodes[0]
+    kai = world(a).user()
+    with redis.Redis.from_url(nodes.redis.url) as registry:
+        # The user's bucket is not a hash: the rate script fails as a broken Redis would.
+        registry.set(f"{nodes.prefix}:connects:{{{kai}}}", "not a bucket")
+        code, _ = await refused(connect_url(a, kai))  # type: ignore[arg-type]
+        registry.delete(f"{nodes.prefix}:connects:{{{kai}}}")
+    assert code == 1013
+    client = await connect(a, kai)
+    await client.close()
+
+
 async def test_a_dead_nodes_sessions_stop_counting_when_their_leases_expire(
     nodes: Cluster,
 ) -> None:

@@ -5,6 +5,8 @@ batches that could not be published sent once Redis answers again."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,10 +15,11 @@ from typing import Any
 import pytest
 from cluster import RedisServer
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from server_process import free_port
 
 from bellwire.bus import redis as redis_bus
-from bellwire.bus.redis import RedisBus
+from bellwire.bus.redis import RedisBus, RedisLimits
 from bellwire.bus.wire import BusMessage, SessionInfo, SessionsAnswer, SessionsAsk
 from bellwire.domain.delivery import CloseSessions, UserEvent
 
@@ -202,3 +205,150 @@ async def test_without_redis_an_ask_answers_for_its_own_node() -> None:
     assert [r.session.session_id for r in cluster.sessions] == ["s-1"]
     assert cluster.answered == ("alone",)
     assert cluster.missing == ("the other nodes (the bus is not reachable)",)
+
+
+async def test_a_busy_event_loop_is_not_taken_for_a_lost_bus(
+    pair: tuple[RedisBus, RedisBus],
+) -> None:
+    """A node whose loop is too busy to read for a while (a connect storm) still hears every
+    pong once it reads again: the bus must not be declared lost, which would close the
+    node's sessions with 4410."""
+    one, _ = pair
+    seen = Recorder(one)
+    await one.start()
+    assert seen.status == [True]
+
+    async def storm() -> None:
+        # Stalls of 0.8 s, each longer than three ping intervals (0.2 s), with the loop
+        # turning in between.
+        for _ in range(6):
+            time.sleep(0.8)
+            await asyncio.sleep(0.01)
+
+    await storm()
+    await asyncio.sleep(0.5)
+    assert one.losses == 0 and seen.status == [True]
+
+
+async def test_a_redis_that_stops_answering_is_still_reported_lost(
+    server: RedisServer, pair: tuple[RedisBus, RedisBus]
+) -> None:
+    one, _ = pair
+    seen = Recorder(one)
+    await one.start()
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGSTOP)  # connected, silent: only the pings can tell
+    try:
+        await until(lambda: seen.status == [True, False], timeout=3.0)
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    await until(lambda: seen.status == [True, False, True])
+
+
+async def test_a_connect_storm_waits_for_a_pooled_connection_instead_of_failing(
+    server: RedisServer,
+) -> None:
+    """Far more concurrent connects than pooled connections: each waits its turn (the
+    default pool of redis-py refuses the 101st with "Too many connections")."""
+    bus = RedisBus(server.url, prefix="t", max_connections=4, pool_wait=5.0)
+    limits = RedisLimits(bus)
+    try:
+
+        async def connect(i: int) -> None:
+            user = f"arn:user/{i % 50}"
+            assert await limits.take_connect_token(user, 100.0, 100)
+            await limits.admit(user, f"s{i}", 10)
+
+        await asyncio.gather(*(connect(i) for i in range(400)))
+        assert len(bus.client.connection_pool._in_use_connections) == 0  # type: ignore[attr-defined]
+    finally:
+        await bus.close()
+
+
+async def test_a_full_pool_past_its_wait_fails_as_a_redis_error(server: RedisServer) -> None:
+    """What the connect path turns into 1013: a bounded wait, then a RedisError."""
+    bus = RedisBus(server.url, prefix="t", max_connections=1, pool_wait=0.2)
+    try:
+        blocked = asyncio.ensure_future(bus.client.blpop(["t:nothing"], timeout=1))
+        await asyncio.sleep(0.1)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(RedisError):
+            await bus.client.ping()
+        assert asyncio.get_running_loop().time() - started < 1.0
+        await blocked
+    finally:
+        await bus.close()
+
+
+async def test_an_expired_lease_is_taken_again_and_a_replaced_one_is_not(
+    server: RedisServer,
+) -> None:
+    """A node that could not renew in time (Redis unreachable, or its pool busy) keeps its
+    sessions: only a session that a newer one replaced is reported lost."""
+    bus = RedisBus(server.url, prefix="t")
+    limits = RedisLimits(bus, lease_seconds=1.0)
+    try:
+        user = "arn:user/ann"
+        old = await limits.admit(user, "old", 2)
+        await asyncio.sleep(1.2)  # expired, not renewed: still the only holder
+        assert await limits.renew([(user, "old", old.lease)]) == []
+        # Renewed means counted again: two more sessions replace it, as the oldest.
+        await limits.admit(user, "two", 2)
+        three = await limits.admit(user, "three", 2)
+        assert [sid for sid, _ in three.replaced] == ["old"]
+        assert await limits.renew([(user, "old", old.lease)]) == [(user, "old", old.lease)]
+        # Its key gone (expired whole while its node was away): taken again.
+        async with Redis.from_url(server.url) as raw:
+            await raw.delete(*limits._keys(user))
+        assert await limits.renew([(user, "two", "x")]) == []
+        async with Redis.from_url(server.url) as raw:
+            assert await raw.zrange(limits._keys(user)[0], 0, -1) == [b"two"]
+    finally:
+        await bus.close()
+
+
+async def test_leases_are_renewed_many_per_call_and_the_replaced_ones_reported(
+    server: RedisServer,
+) -> None:
+    """A node's renewal is a few script calls, not one per session (at 50,000 sessions the
+    per-session calls took longer than a lease on a busy node)."""
+    bus = RedisBus(server.url, prefix="t")
+    limits = RedisLimits(bus)
+    try:
+        held = []
+        for i in range(1234):
+            user = f"arn:user/{i}"
+            held.append((user, f"s{i}", (await limits.admit(user, f"s{i}", 1)).lease))
+        # Three sessions replaced by newer ones of their users, one across each chunk edge.
+        replaced = [held[7], held[500], held[1233]]
+        for user, _, _ in replaced:
+            await limits.admit(user, "newer", 1)
+        async with Redis.from_url(server.url) as raw:
+            await raw.config_resetstat()
+            lost = await limits.renew(held)
+            calls = (await raw.info("commandstats"))["cmdstat_evalsha"]["calls"]
+        assert lost == replaced
+        assert calls == 3  # 1,234 sessions: 500 per call
+    finally:
+        await bus.close()
+
+
+async def test_concurrent_connects_share_a_few_connections(server: RedisServer) -> None:
+    """The scripts of concurrent connects travel together: a storm of 400 takes at most a
+    handful of Redis connections, not one per connect in flight."""
+    bus = RedisBus(server.url, prefix="t")
+    limits = RedisLimits(bus)
+    try:
+        async with Redis.from_url(server.url) as raw:
+            before = (await raw.info("stats"))["total_connections_received"]
+
+            async def connect(i: int) -> None:
+                user = f"arn:user/{i}"
+                assert await limits.take_connect_token(user, 100.0, 100)
+                assert not (await limits.admit(user, "s", 1)).replaced
+
+            await asyncio.gather(*(connect(i) for i in range(400)))
+            opened = (await raw.info("stats"))["total_connections_received"] - before
+        assert opened <= 4
+    finally:
+        await bus.close()
