@@ -9,6 +9,7 @@ Events are read with the Python MessagingSession client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -125,16 +126,61 @@ def callers() -> Callers:
     return Callers()
 
 
+@contextlib.contextmanager
+def running_processors(started: dict[str, Processor]) -> Iterator[dict[str, Processor]]:
+    """Processors by Lambda ARN, stopped on exit."""
+    try:
+        yield started
+    finally:
+        for p in started.values():
+            p.stop()
+
+
+@contextlib.contextmanager
+def flow_server(
+    data_dir: Path,
+    resources: dict[str, str],
+    callers: Callers | None = None,
+    caller_name: str = "processor",
+    **settings: Any,
+) -> Iterator[RunningServer]:
+    """A server whose resource map points Lambda ARNs at processors (signing with their secret
+    unless ``webhook_secret`` says otherwise); with ``callers``, the processors call back as a
+    new IAM user allowed only ``chime:ChannelFlowCallback``."""
+    settings = {
+        "webhook_secret": SECRET,
+        "connects_per_user_per_second": 1000.0,
+        "connect_burst": 1000,
+        **settings,
+    }
+    running = start_server(data_dir, resources=resources, **settings)
+    try:
+        if callers is not None:
+            callers.url = running.url
+            callers.keys = allow_callbacks(running, caller_name, "chime:ChannelFlowCallback")
+        yield running
+    finally:
+        running.stop()
+
+
+def app_on(running: RunningServer) -> App:
+    """A fresh app instance with its users, through clients that never retry."""
+    return make_app(
+        running.client("chime-sdk-identity", config=NO_RETRY),
+        running.client("chime-sdk-messaging", config=NO_RETRY),
+    )
+
+
 @pytest.fixture(scope="module")
 def processors(callers: Callers) -> Iterator[dict[str, Processor]]:
-    started = {
-        SENDS: Processor(decide=decide, client=callers.client).start(),
-        QUIET: Processor(silent=True, client=callers.client).start(),
-        SLOW: Processor(decide=decide, client=callers.client).start(),
-    }
-    yield started
-    for p in started.values():
-        p.stop()
+    with running_processors(
+        {
+            SENDS: Processor(decide=decide, client=callers.client).start(),
+            QUIET: Processor(silent=True, client=callers.client).start(),
+            SLOW: Processor(decide=decide, client=callers.client).start(),
+        }
+    ) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -143,21 +189,14 @@ def server(
 ) -> Iterator[RunningServer]:
     resources = {arn: p.url for arn, p in processors.items()}
     resources[DEAD] = f"http://127.0.0.1:{free_port()}/"  # nothing listens there
-    running = start_server(
+    with flow_server(
         tmp_path_factory.mktemp("flows"),
-        resources=resources,
-        webhook_secret=SECRET,
+        resources,
+        callers,
         webhook_retries=1,
         webhook_timeout_seconds=5.0,
-        connects_per_user_per_second=1000.0,
-        connect_burst=1000,
-    )
-    callers.url = running.url
-    callers.keys = allow_callbacks(running, "processor", "chime:ChannelFlowCallback")
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

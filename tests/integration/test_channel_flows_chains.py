@@ -25,12 +25,14 @@ from test_channel_flows import (
     REGION,
     App,
     Callers,
-    allow_callbacks,
+    app_on,
     call,
+    flow_server,
     make_app,
     of_type,
     processor,
     raises,
+    running_processors,
     session_for,
     wait_status,
 )
@@ -68,16 +70,16 @@ def callers() -> Callers:
 
 @pytest.fixture(scope="module")
 def processors(callers: Callers) -> Iterator[dict[str, Processor]]:
-    started = {
-        FIRST: Processor(decide=mark("+1"), client=callers.client).start(),
-        SECOND: Processor(decide=mark("+2"), client=callers.client).start(),
-        THIRD: Processor(decide=mark("+3"), client=callers.client).start(),
-        DENIES: Processor(decide=lambda e: flows.Deny(), client=callers.client).start(),
-        QUIET: Processor(silent=True, client=callers.client).start(),
-    }
-    yield started
-    for p in started.values():
-        p.stop()
+    with running_processors(
+        {
+            FIRST: Processor(decide=mark("+1"), client=callers.client).start(),
+            SECOND: Processor(decide=mark("+2"), client=callers.client).start(),
+            THIRD: Processor(decide=mark("+3"), client=callers.client).start(),
+            DENIES: Processor(decide=lambda e: flows.Deny(), client=callers.client).start(),
+            QUIET: Processor(silent=True, client=callers.client).start(),
+        }
+    ) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -86,29 +88,20 @@ def server(
 ) -> Iterator[RunningServer]:
     resources = {arn: p.url for arn, p in processors.items()}
     resources[DEAD] = f"http://127.0.0.1:{free_port()}/"  # nothing listens there
-    running = start_server(
+    with flow_server(
         tmp_path_factory.mktemp("chains"),
-        resources=resources,
-        webhook_secret=SECRET,
+        resources,
+        callers,
+        "chain-processor",
         webhook_retries=0,
         webhook_timeout_seconds=5.0,
-        connects_per_user_per_second=1000.0,
-        connect_burst=1000,
-    )
-    callers.url = running.url
-    callers.keys = allow_callbacks(running, "chain-processor", "chime:ChannelFlowCallback")
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 def app(server: RunningServer) -> App:
-    return make_app(
-        server.client("chime-sdk-identity", config=NO_RETRY),
-        server.client("chime-sdk-messaging", config=NO_RETRY),
-    )
+    return app_on(server)
 
 
 def chain(*steps: tuple[str, str]) -> list[dict[str, Any]]:

@@ -14,17 +14,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flow_processor import SECRET, Processor
+from flow_processor import Processor
 from test_channel_flows import (
     ACCOUNT,
     MESSAGE_EVENTS,
-    NO_RETRY,
     REGION,
     App,
     Callers,
-    allow_callbacks,
+    app_on,
     call,
-    make_app,
+    flow_server,
     of_type,
     processor,
     raises,
@@ -33,7 +32,7 @@ from test_channel_flows import (
 
 from bellwire import flows
 from bellwire.client import Established, EventType
-from bellwire.testing import RunningServer, start_server
+from bellwire.testing import RunningServer
 
 QUIET = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:elastic-quiet"
 SHOUTS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:elastic-shouts"
@@ -73,27 +72,18 @@ def server(
     shouts: Processor,
     callers: Callers,
 ) -> Iterator[RunningServer]:
-    running = start_server(
+    with flow_server(
         tmp_path_factory.mktemp("elastic-flows"),
-        resources={QUIET: quiet.url, SHOUTS: shouts.url},
-        webhook_secret=SECRET,
-        connects_per_user_per_second=1000.0,
-        connect_burst=1000,
-    )
-    callers.url = running.url
-    callers.keys = allow_callbacks(running, "elastic-processor", "chime:ChannelFlowCallback")
-    try:
+        {QUIET: quiet.url, SHOUTS: shouts.url},
+        callers,
+        "elastic-processor",
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 def app(server: RunningServer) -> App:
-    return make_app(
-        server.client("chime-sdk-identity", config=NO_RETRY),
-        server.client("chime-sdk-messaging", config=NO_RETRY),
-    )
+    return app_on(server)
 
 
 def sub_channel_of(app: App, channel: str, member: str) -> str:

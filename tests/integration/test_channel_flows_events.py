@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hook_server import SECRET, Hook
 from server_process import free_port
-from test_channel_flows import ACCOUNT, NO_RETRY, REGION, App, make_app, processor, wait_status
+from test_channel_flows import ACCOUNT, REGION, App, app_on, flow_server, processor, wait_status
 
 from bellwire.testing import RunningServer, start_server
 
@@ -33,24 +33,18 @@ def bus() -> Iterator[Hook]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, bus: Hook) -> Iterator[RunningServer]:
-    running = start_server(
+    with flow_server(
         tmp_path_factory.mktemp("flow-events"),
-        resources={DEAD: f"http://127.0.0.1:{free_port()}/", BUS: bus.url},
+        {DEAD: f"http://127.0.0.1:{free_port()}/", BUS: bus.url},
         webhook_secret=SECRET,
         webhook_retries=0,
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 def app(server: RunningServer) -> App:
-    return make_app(
-        server.client("chime-sdk-identity", config=NO_RETRY),
-        server.client("chime-sdk-messaging", config=NO_RETRY),
-    )
+    return app_on(server)
 
 
 def channel_with(app: App, fallback: str) -> str:
@@ -139,7 +133,7 @@ def test_a_bus_that_refuses_the_event_is_counted(tmp_path: Path) -> None:
         webhook_retries=0,
     )
     try:
-        app = make_app(running.client("chime-sdk-identity"), running.client("chime-sdk-messaging"))
+        app = app_on(running)
         channel = channel_with(app, "ABORT")
         sent = app.send(channel, app.alice, "lost event")
         assert wait_status(app.messaging, channel, sent, app.alice) == "FAILED"
