@@ -135,6 +135,10 @@ async def one_run(
         redis.stop()
     dps, mps = full["deliveries_per_s"], full["messages_per_s"]
     cpu = full["server_cpu"]
+    ours = cpu + full["loadgen_cpu"] + side.get("redis_cpu", 0.0) + side.get("postgres_cpu", 0.0)
+    if "machine_busy" in side:
+        # What other work on a shared machine took from the cores over the window.
+        side["others_cpu"] = round(max(0.0, side["machine_busy"] * (os.cpu_count() or 1) - ours), 3)
     return {
         "workers": workers,
         "server_processes": processes,
@@ -163,7 +167,10 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "redis_cpu",
         "postgres_cpu",
         "machine_busy",
+        "others_cpu",
+        "server_runq_wait",
         "server_cpu_us_per_delivery",
+        "server_cpu_ms_per_send",
         "p50_ms",
         "p99_ms",
     )
@@ -204,7 +211,7 @@ async def measure(
             f"{result['messages_per_s']} sends/s; CPU server {result['server_cpu']}, "
             f"load-gen {result['loadgen_cpu']} (receiver {result.get('receiver_cpu')}), "
             f"redis {result.get('redis_cpu')}, postgres {result.get('postgres_cpu')}; "
-            f"machine busy {result.get('machine_busy')}; "
+            f"machine busy {result.get('machine_busy')} (others {result.get('others_cpu')}); "
             f"{result['server_cpu_us_per_delivery']} us server CPU/delivery",
             flush=True,
         )
