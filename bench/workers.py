@@ -96,15 +96,24 @@ async def one_run(
         connect_s = time.monotonic() - t0
         publishers: list[targets.Publisher] = []
         side: dict[str, float] = {}
+        side_list: dict[str, list[float]] = {}
 
         async def during(seconds: float) -> None:
             # Redis's and PostgreSQL's share over the measured window only.
             pg = await asyncio.to_thread(backend_pids, url)
+            assert server is not None
+            tree = [server.proc.pid, *procs.descendants(server.proc.pid)]
+            t0 = [cpu_of([pid]) for pid in tree]
             r0, p0, m0 = redis.cpu_seconds(), cpu_of(pg), machine_ticks()
             w0 = time.monotonic()
             await asyncio.sleep(seconds)
             elapsed = time.monotonic() - w0
             m1 = machine_ticks()
+            # Each process's share: how evenly the kernel spread connections over the workers.
+            side_list["process_cpu"] = [
+                round((cpu_of([pid]) - before) / elapsed, 3)
+                for pid, before in zip(tree, t0, strict=True)
+            ]
             side["redis_cpu"] = round((redis.cpu_seconds() - r0) / elapsed, 3)
             side["postgres_cpu"] = round((cpu_of(pg) - p0) / elapsed, 3)
             side["postgres_backends"] = len(pg)
@@ -145,6 +154,7 @@ async def one_run(
         "connect_seconds": round(connect_s, 2),
         **full,
         **side,
+        **side_list,
         "server_cpu_us_per_delivery": round(cpu / dps * 1e6, 2) if dps else None,
         "server_cpu_ms_per_send": round(cpu / mps * 1e3, 3) if mps else None,
         "sessions_dropped": dropped,
@@ -176,12 +186,13 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     )
     counts = sorted({r["workers"] for r in runs})
     means = {str(n): {k: _round(mean(n, k)) for k in keys} for n in counts}
+    if len(counts) < 2:
+        return {"means": means}
+    low, high = str(counts[0]), str(counts[-1])
     ratios: dict[str, float | None] = {}
-    if len(counts) >= 2:
-        low, high = str(counts[0]), str(counts[-1])
-        for key in keys:
-            a, b = means[low][key], means[high][key]
-            ratios[key] = round(b / a, 3) if a and b is not None else None
+    for key in keys:
+        a, b = means[low][key], means[high][key]
+        ratios[key] = round(b / a, 3) if a and b is not None else None
     return {"means": means, f"ratio_{counts[-1]}_vs_{counts[0]}": ratios}
 
 
@@ -256,10 +267,17 @@ def main(argv: list[str] | None = None) -> int:
         if log.exists():
             print(log.read_text()[-4000:], file=sys.stderr)
         raise
+    else:
+        # The servers log at warning: anything there is a finding to read (kept in the JSON).
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        problems = [line for line in lines if "ERROR" in line or "Traceback" in line][:20]
+        for line in problems:
+            print(f"[workers] server log: {line}", file=sys.stderr)
     finally:
         drop_database(url)
         shutil.rmtree(workdir, ignore_errors=True)
     result = {
+        "server_log_problems": problems,
         "subscribers": size,
         "senders": sizes.senders,
         "window_msgs": sizes.window_msgs,
