@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs, receivers, scenarios, targets
+from bench import profile as bench_profile
 from bench.wsclient import Totals
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -57,6 +58,20 @@ def backend_pids(url: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def commits(url: str) -> int:
+    """Transactions committed in the run's database so far (PostgreSQL's statistics, which
+    lag by up to a second: over a window of seconds, commits per send within a few %)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (name,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def cpu_of(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -75,6 +90,7 @@ async def one_run(
     sizes: scenarios.Sizes,
     workdir: Path,
     log: Path,
+    profile: bool = False,
 ) -> dict[str, Any]:
     redis, redis_url = targets.redis_server(None, log, workdir)
     server: targets.Bellwire | None = None
@@ -97,18 +113,35 @@ async def one_run(
         publishers: list[targets.Publisher] = []
         side: dict[str, float] = {}
         side_list: dict[str, list[float]] = {}
+        profiles: list[dict[str, Any]] = []
 
         async def during(seconds: float) -> None:
             # Redis's and PostgreSQL's share over the measured window only.
             pg = await asyncio.to_thread(backend_pids, url)
+            c0 = await asyncio.to_thread(commits, url)
             assert server is not None
             tree = [server.proc.pid, *procs.descendants(server.proc.pid)]
             t0 = [cpu_of([pid]) for pid in tree]
             r0, p0, m0 = redis.cpu_seconds(), cpu_of(pg), machine_ticks()
             w0 = time.monotonic()
-            await asyncio.sleep(seconds)
+            if profile:
+                # One py-spy per serving process (the supervisor only waits), in parallel.
+                serving = tree[1:] if len(tree) > 1 else tree
+                found = await asyncio.gather(
+                    asyncio.sleep(seconds),
+                    *(
+                        bench_profile.record(
+                            pid, seconds, RESULTS / f"profile-workers-{workers}-{i}.raw", None
+                        )
+                        for i, pid in enumerate(serving)
+                    ),
+                )
+                profiles.extend(found[1:])
+            else:
+                await asyncio.sleep(seconds)
             elapsed = time.monotonic() - w0
             m1 = machine_ticks()
+            side["commits_per_s"] = round((await asyncio.to_thread(commits, url) - c0) / elapsed)
             # Each process's share: how evenly the kernel spread connections over the workers.
             side_list["process_cpu"] = [
                 round((cpu_of([pid]) - before) / elapsed, 3)
@@ -143,6 +176,9 @@ async def one_run(
             server.stop()
         redis.stop()
     dps, mps = full["deliveries_per_s"], full["messages_per_s"]
+    if mps and "commits_per_s" in side:
+        # Below 1: the store's group commit carried several sends per transaction.
+        side["commits_per_send"] = round(side["commits_per_s"] / mps, 3)
     cpu = full["server_cpu"]
     ours = cpu + full["loadgen_cpu"] + side.get("redis_cpu", 0.0) + side.get("postgres_cpu", 0.0)
     if "machine_busy" in side:
@@ -155,6 +191,7 @@ async def one_run(
         **full,
         **side,
         **side_list,
+        **({"profiles": profiles} if profile else {}),
         "server_cpu_us_per_delivery": round(cpu / dps * 1e6, 2) if dps else None,
         "server_cpu_ms_per_send": round(cpu / mps * 1e3, 3) if mps else None,
         "sessions_dropped": dropped,
@@ -181,6 +218,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "server_runq_wait",
         "server_cpu_us_per_delivery",
         "server_cpu_ms_per_send",
+        "commits_per_send",
         "p50_ms",
         "p99_ms",
     )
@@ -201,7 +239,13 @@ def _round(value: float | None) -> float | None:
 
 
 async def measure(
-    url: str, order: list[int], size: int, sizes: scenarios.Sizes, workdir: Path, log: Path
+    url: str,
+    order: list[int],
+    size: int,
+    sizes: scenarios.Sizes,
+    workdir: Path,
+    log: Path,
+    profile: bool = False,
 ) -> list[dict[str, Any]]:
     # The users and the channel, made once through a one-worker node on the same database.
     redis, redis_url = targets.redis_server(None, log, workdir)
@@ -215,7 +259,7 @@ async def measure(
         redis.stop()
     runs = []
     for workers in order:
-        result = await one_run(workers, url, state, size, sizes, workdir, log)
+        result = await one_run(workers, url, state, size, sizes, workdir, log, profile)
         runs.append(result)
         print(
             f"[workers] --workers {workers}: {result['deliveries_per_s']:,} deliveries/s, "
@@ -236,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=0, help="fan-out size")
     parser.add_argument("--senders", type=int, default=0, help="signed REST senders")
     parser.add_argument("--duration", type=float, default=0.0, help="measured seconds per run")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy each serving process (bench/results/profile-workers-K-I.txt); "
+        "the sampling takes CPU, so figures of such a run are not for comparison",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "workers.json")
     args = parser.parse_args(argv)
     from bellwire.testing import (
@@ -262,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     log = workdir / "servers.log"
     url = create_database(os.environ.get(TEST_POSTGRES_ENV) or DEFAULT_POSTGRES)
     try:
-        runs = asyncio.run(measure(url, order, size, sizes, workdir, log))
+        runs = asyncio.run(measure(url, order, size, sizes, workdir, log, args.profile))
     except BaseException:
         if log.exists():
             print(log.read_text()[-4000:], file=sys.stderr)
