@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import procs, wsclient
+from bench import procs, receivers, wsclient
 from bench.rest import messages_path
 from bench.targets import ACCESS_KEY_ID, SECRET, Bellwire
 from bench.wsclient import Totals
@@ -91,7 +91,9 @@ def summary(totals: Totals) -> dict[str, Any]:
     }
 
 
-async def measure(a: Node, b: Node, members: int, rate: float, seconds: float) -> dict[str, Any]:
+async def measure(
+    a: Node, b: Node, members: int, rate: float, seconds: float, receiver: str
+) -> dict[str, Any]:
     chime = a.chime()
     app = await chime.create_app_instance("bench-cross-node")
     users = await a.create_users(app, "x", members, workers=8)
@@ -99,22 +101,29 @@ async def measure(a: Node, b: Node, members: int, rate: float, seconds: float) -
     await chime.add_members(channel, users[0], users[10:])
     local, remote = Totals(), Totals()
     half = members // 2
-    on_a = await wsclient.connect_many(
-        half,
-        lambda i: a.connect_target(users[i]),
+    # Every session samples: with the C receiver a frame's arrival is read within microseconds
+    # whatever the others do; Python clients read the sockets one after another, so the last of
+    # a fan-out's frames is read later by the time the others took (a floor of ~20 ms at 200).
+    on_a = await receivers.subscribe(
+        receiver,
         a.port,
+        [a.connect_target(users[i]) for i in range(half)],
         local,
         lambda _i: wsclient.SAMPLE,
         host_header=a.host,
     )
-    on_b = await wsclient.connect_many(
-        members - half,
-        lambda i: b.connect_target(users[half + i]),
-        b.port,
-        remote,
-        lambda _i: wsclient.SAMPLE,
-        host_header=b.host,
-    )
+    try:
+        on_b = await receivers.subscribe(
+            receiver,
+            b.port,
+            [b.connect_target(users[i]) for i in range(half, members)],
+            remote,
+            lambda _i: wsclient.SAMPLE,
+            host_header=b.host,
+        )
+    except BaseException:
+        await on_a.close()
+        raise
     path = messages_path(channel)
     try:
         await asyncio.sleep(0.5)
@@ -149,7 +158,8 @@ async def measure(a: Node, b: Node, members: int, rate: float, seconds: float) -
         sent = sum(counts)
         await asyncio.sleep(1.0)
     finally:
-        wsclient.close_all(on_a + on_b)
+        await on_a.close()
+        await on_b.close()
         chime.close()
     duration = time.monotonic() - started
     same, other = summary(local), summary(remote)
@@ -198,12 +208,20 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cross_node", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
+    parser.add_argument("--members", type=int, default=0, help="channel members (both nodes)")
+    parser.add_argument("--rate", type=float, default=0.0, help="offered messages per second")
+    parser.add_argument("--seconds", type=float, default=0.0, help="measured seconds")
+    parser.add_argument(
+        "--receiver", default="auto", choices=receivers.KINDS, help="who holds the sessions"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "cross-node.json")
     args = parser.parse_args(argv)
     import psycopg
 
     # Full: 200 members x 100 messages/s = 20,000 deliveries/s, the figure.
     members, rate, seconds = (20, 50.0, 2.0) if args.quick else (200, 100.0, 10.0)
+    # A lower rate shows the latency's floor (what the path costs without queues).
+    members, rate, seconds = args.members or members, args.rate or rate, args.seconds or seconds
     workdir = Path(tempfile.mkdtemp(prefix="bellwire-cross-node-"))
     procs.install_cleanup()
     name = "bellwire_bench_" + secrets.token_hex(6)
@@ -219,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
             data_dir = workdir / f"node{index}"
             data_dir.mkdir()
             nodes.append(Node(data_dir, workdir / f"node{index}.log", store, bus, prefix))
-        result = asyncio.run(measure(nodes[0], nodes[1], members, rate, seconds))
+        receiver = receivers.resolve(args.receiver)
+        result = asyncio.run(measure(nodes[0], nodes[1], members, rate, seconds, receiver))
+        result["receiver"] = receiver
     finally:
         for node in nodes:
             node.stop()

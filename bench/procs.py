@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +87,8 @@ class Proc:
             stderr=self._log,
             start_new_session=True,
         )
+        # With ``serve --workers N`` the work is done by children: count the whole tree.
+        self.tree = False
         _STARTED.append(self)
 
     @property
@@ -119,9 +121,13 @@ class Proc:
         return rss_kib(self.pid)
 
     def cpu_seconds(self) -> float:
+        if self.tree:
+            return tree_cpu_seconds(self.pid)
         return cpu_seconds(self.pid)
 
     def wait_seconds(self) -> float:
+        if self.tree:
+            return sum(_alive(runqueue_wait_seconds, p) for p in [self.pid, *descendants(self.pid)])
         return runqueue_wait_seconds(self.pid)
 
 
@@ -168,6 +174,19 @@ def cpu_seconds(pid: int) -> float:
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _alive(read: Callable[[int], float], pid: int) -> float:
+    """``read(pid)``, or 0 for a process that has just exited."""
+    try:
+        return read(pid)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of ``pid`` and its live descendants (a worker that exited takes its share along)."""
+    return sum(_alive(cpu_seconds, p) for p in [pid, *descendants(pid)])
 
 
 def runqueue_wait_seconds(pid: int) -> float:
