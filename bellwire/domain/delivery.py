@@ -41,6 +41,10 @@ class ChannelEvent:
     # which the sub-channels share), taken in the commit's transaction; None when the
     # sub-channel was deleted by the same commit (or the event came from an older node).
     sub_seq: int | None = None
+    # A move: the number the sub-channel left (``moved_from``) had reached at the move, which
+    # takes none of its numbers. A node that has not applied that far yet keeps the moved
+    # member's sessions in it until it has, so that they miss none of its earlier events.
+    moved_from_seq: int | None = None
 
     @property
     def position(self) -> int:

@@ -65,19 +65,23 @@ def number(tx: Tx, events: list[BusEvent]) -> None:
     for event in events:
         if isinstance(event, ChannelEvent) and SUB_CHANNEL in event.channel_arn:
             counts[event.channel_arn] = counts.get(event.channel_arn, 0) + 1
+            if event.moved_from is not None:  # its number is read (a count of 0), not taken
+                counts.setdefault(event.moved_from, 0)
     if not counts:
         return
-    nexts: dict[str, int | None] = {}
+    # The last number given on each route so far: before the commit's first, then each.
+    reached: dict[str, int | None] = {}
     for key, count in counts.items():
         channel, _, sub = key.partition(SUB_CHANNEL)
         last = tx.next_sub_seqs(channel, sub, count)
-        nexts[key] = None if last is None else last - count + 1
+        reached[key] = None if last is None else last - count
     for i, event in enumerate(events):
         if isinstance(event, ChannelEvent):
-            seq = nexts.get(event.channel_arn)
+            seq = reached.get(event.channel_arn)
             if seq is not None:
-                events[i] = dataclasses.replace(event, sub_seq=seq)
-                nexts[event.channel_arn] = seq + 1
+                left = None if event.moved_from is None else reached.get(event.moved_from)
+                events[i] = dataclasses.replace(event, sub_seq=seq + 1, moved_from_seq=left)
+                reached[event.channel_arn] = seq + 1
 
 
 # --- creation ------------------------------------------------------------------------------------

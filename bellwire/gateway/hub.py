@@ -123,6 +123,8 @@ class Hub:
         self._held_timers: dict[str, asyncio.TimerHandle] = {}
         # Sessions whose snapshot is ahead of the channel: they join once it reaches their seq.
         self._deferred: dict[str, list[tuple[int, Session]]] = {}
+        # Moved members' sessions that leave a sub-channel once it reaches their move's number.
+        self._leaving: dict[str, list[tuple[int, Session]]] = {}
         # Channel events applied while some session was connecting (see establish).
         self._log: deque[ChannelEvent] = deque(maxlen=CONNECT_LOG)
         self.gaps = 0  # channel gaps that closed sessions, for metrics
@@ -322,7 +324,9 @@ class Hub:
             for session in self.sessions_of(user):
                 if session.established:
                     if moved_from is not None:
-                        self._unsubscribe(session, moved_from)
+                        self._leave(session, moved_from, event.moved_from_seq)
+                    if self._leaving and channel in self._leaving:
+                        self._stay(session, channel)  # moved back before it had left
                     self._subscribe(session, channel)
                 else:
                     if moved_from is not None:
@@ -366,6 +370,39 @@ class Hub:
                 session.pending[channel] = (position, False)
         if self._deferred and channel in self._deferred:
             self._join_deferred(channel, position)
+        if self._leaving and channel in self._leaving:
+            self._release(channel)
+
+    def _leave(self, session: Session, channel: str, until: int | None) -> None:
+        """A moved member's session leaves the sub-channel it was moved from, once the node
+        has applied that sub-channel's events up to the move (``until``): the sub-channels are
+        ordered each on its own, so an earlier event of the one left may still be on its way."""
+        last = self.seqs.get(channel)
+        if until is None or last is None or last >= until or channel not in session.channels:
+            self._unsubscribe(session, channel)
+            return
+        self._leaving.setdefault(channel, []).append((until, session))
+
+    def _stay(self, session: Session, channel: str) -> None:
+        waiting = [(u, s) for u, s in self._leaving[channel] if s is not session]
+        if waiting:
+            self._leaving[channel] = waiting
+        else:
+            del self._leaving[channel]
+
+    def _release(self, channel: str) -> None:
+        """The sessions waiting to leave ``channel`` whose move the node has now reached."""
+        last = self.seqs.get(channel)
+        waiting: list[tuple[int, Session]] = []
+        for until, session in self._leaving.pop(channel):
+            if session.closed:
+                continue
+            if last is not None and last < until:
+                waiting.append((until, session))
+            else:
+                self._unsubscribe(session, channel)
+        if waiting:
+            self._leaving[channel] = waiting
 
     def _join_deferred(self, channel: str, seq: int) -> None:
         """Sessions whose snapshot holds everything up to ``seq`` join the channel now."""
@@ -434,6 +471,7 @@ class Hub:
         held = self._held.pop(channel, {})
         affected = set(self.channels.get(channel, ()))
         affected.update(session for _, session in self._deferred.pop(channel, []))
+        self._leaving.pop(channel, None)  # they follow it still: closed with the others
         for event in held.values():
             for user in (*event.subscribe, *event.unsubscribe, *(event.only or ())):
                 affected.update(self.sessions_of(user))
@@ -459,6 +497,7 @@ class Hub:
         self._held_timers.clear()
         self._held.clear()
         self._deferred.clear()
+        self._leaving.clear()
         self.seqs.clear()
         self._log.clear()
 

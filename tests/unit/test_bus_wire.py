@@ -141,18 +141,20 @@ def test_a_sub_channel_event_vector_carries_its_own_number() -> None:
         subscribe=(BOB,),
         moved_from=f"{CH}/subchannel/a",
         sub_seq=4,
+        moved_from_seq=11,
     )
     expected = (
         '{"v":1,"node":"n1","m":[{"t":"c","ch":"SUB","seq":9,"et":"UPDATE_CHANNEL_MEMBERSHIP",'
-        '"mt":"SYSTEM","p":{},"only":["BOB"],"sub":["BOB"],"mv":"OLD","ss":4}]}'
+        '"mt":"SYSTEM","p":{},"only":["BOB"],"sub":["BOB"],"mv":"OLD","ss":4,"ms":11}]}'
     )
     for name, value in (("SUB", sub), ("BOB", BOB), ("OLD", f"{CH}/subchannel/a")):
         expected = expected.replace(f'"{name}"', f'"{value}"')
     assert wire.encode("n1", [event]) == expected.encode()
     assert wire.decode(expected.encode()).messages == (event,)
     # An older node's encoding has no "ss": decoded without a number of its own.
-    (old,) = wire.decode(expected.replace(',"ss":4', "").encode()).messages
+    (old,) = wire.decode(expected.replace(',"ss":4,"ms":11', "").encode()).messages
     assert isinstance(old, ChannelEvent) and old.sub_seq is None and old.position == 9
+    assert old.moved_from_seq is None
 
 
 def test_an_iam_change_travels_without_its_api_answer() -> None:

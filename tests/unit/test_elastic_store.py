@@ -265,12 +265,15 @@ async def test_each_sub_channel_numbers_its_own_events_without_holes(harness: Ha
     numbered: dict[str, list[int]] = {}
     unnumbered: list[ChannelEvent] = []
     moves: list[ChannelEvent] = []
+    left_at: list[int] = []
 
     def note(result: Result) -> None:
         for e in result.events:
             if isinstance(e, ChannelEvent):
                 if e.moved_from is not None:
                     moves.append(e)
+                    # The number the sub-channel left had reached: its events so far.
+                    left_at.append(len(numbered.get(e.moved_from, [])))
                 if e.sub_seq is None:
                     unnumbered.append(e)
                 else:
@@ -315,6 +318,7 @@ async def test_each_sub_channel_numbers_its_own_events_without_holes(harness: Ha
     routes = {route_key(channel, s.sub_channel_id) for s in subs}
     assert set(numbered) == routes and not unnumbered
     assert len(moves) == 1 and moves[0].sub_seq == 1  # the first event of the new sub-channel
+    assert moves[0].moved_from_seq == left_at[0] > 0  # and the move took none of its numbers
     for seqs in numbered.values():
         # 1, 2, 3...: a move takes a number of the sub-channel it joins, none of the one it left.
         assert seqs == list(range(1, len(seqs) + 1))

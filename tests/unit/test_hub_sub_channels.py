@@ -32,9 +32,12 @@ def msg(route: str, sub_seq: int | None, seq: int, sender: str = "alice") -> Cha
     return event if sub_seq is None else ChannelEvent(**{**_fields(event), "sub_seq": sub_seq})
 
 
-def moved(route: str, sub_seq: int, seq: int, member: str, source: str) -> ChannelEvent:
+def moved(
+    route: str, sub_seq: int, seq: int, member: str, source: str, left: int | None = None
+) -> ChannelEvent:
+    """``left``: the number ``source`` had reached at the move."""
     event = delivery.membership_moved(route, seq, {"SubChannelId": route[-2:]}, member, source)
-    return ChannelEvent(**{**_fields(event), "sub_seq": sub_seq})
+    return ChannelEvent(**{**_fields(event), "sub_seq": sub_seq, "moved_from_seq": left})
 
 
 def _fields(event: ChannelEvent) -> dict[str, object]:
@@ -138,3 +141,43 @@ async def test_a_deleted_sub_channels_unnumbered_events_leave_no_hole() -> None:
     await asyncio.sleep(0.1)
     assert closed == [] and mod.writes == [frames(dropped)]
     assert S1 not in h.channels and S1 not in h.seqs
+
+
+async def test_a_moved_member_keeps_what_its_old_sub_channel_said_before_the_move() -> None:
+    h = hub(window=5.0)
+    _, alice, _ = make(h, "alice", channels=((S0, 2),))
+    member, bob, bob_closed = make(h, "bob", channels=((S0, 2),))
+    # s0's 3 was committed before bob's move (s0 had reached 3) but arrives after it.
+    move = moved(S1, 6, 10, "bob", S0, left=3)
+    before, after = msg(S0, 3, 9), msg(S0, 4, 11)
+    h.on_event(move)
+    assert S0 in member.channels and S1 in member.channels  # in s1 now, in s0 until its 3
+    h.on_event(before)
+    h.on_event(after)
+    await turn()
+    assert bob.writes == [frames(move, before)]  # then it left s0: not 4
+    assert alice.writes == [frames(before, after)]
+    assert bob_closed == [] and not h._leaving
+
+
+async def test_a_moved_member_waiting_to_leave_is_closed_if_the_old_sub_channel_lost_events() -> (
+    None
+):
+    h = hub(window=0.05)
+    _, _, bob_closed = make(h, "bob", channels=((S0, 2),))
+    h.on_event(moved(S1, 6, 10, "bob", S0, left=3))  # s0's 3 never comes
+    h.on_event(msg(S0, 4, 11))
+    await asyncio.sleep(0.1)
+    assert bob_closed and bob_closed[0][0] == close_codes.EVENTS_MISSED
+
+
+async def test_a_member_moved_back_before_it_left_stays() -> None:
+    h = hub(window=5.0)
+    member, bob, _ = make(h, "bob", channels=((S0, 2),))
+    h.on_event(moved(S1, 6, 10, "bob", S0, left=3))  # waits for s0's 3 to leave s0
+    h.on_event(moved(S0, 3, 12, "bob", S1, left=6))  # and comes back with s0's very 3
+    back = msg(S0, 4, 13)
+    h.on_event(back)
+    await turn()
+    assert S0 in member.channels and S1 not in member.channels and not h._leaving
+    assert bob.writes[-1].endswith(frames(back))
