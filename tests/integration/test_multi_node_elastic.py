@@ -291,3 +291,27 @@ async def test_a_sub_channels_tail_that_never_reached_the_bus_is_found_by_the_ch
     await off(time.sleep, 2 * CHECK)
     assert not bystander.closed  # its sub-channel is not behind
     await bystander.close()
+
+
+async def test_a_session_connecting_with_prefetch_meets_its_sub_channel_by_its_numbers(
+    nodes: Cluster,
+) -> None:
+    """A prefetching connect reads its channels another way (with their details); it must start
+    a sub-channel at the sub-channel's number, not the channel's, which is further on."""
+    a, b = nodes.nodes[:2]
+    wa = World.create(a)  # type: ignore[arg-type]
+    mod = wa.user()
+    members = [wa.user() for _ in range(4)]
+    channel = elastic(wa, mod, members, target=2, minimum=1)
+    subs = {m: sub_of(wa, channel, m, mod) for m in members}
+    watched = members[0]
+    other = next(m for m in members if subs[m] != subs[watched])
+    for i in range(5):  # the channel's numbers move on; the watched sub-channel's do not
+        await off(wa.send, channel, other, f"theirs{i}", SubChannelId=subs[other])
+    watcher = await session(b, watched, prefetch=True)  # type: ignore[arg-type]
+    for i in range(3):
+        await off(wa.send, channel, watched, f"mine{i}", SubChannelId=subs[watched])
+    seen = await watcher.until(lambda e: e.type == MESSAGE and e.payload["Content"] == "mine2")
+    assert contents(seen) == ["mine0", "mine1", "mine2"]
+    assert not watcher.closed
+    await watcher.close()
