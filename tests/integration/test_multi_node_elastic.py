@@ -257,6 +257,13 @@ async def test_balancing_under_traffic_is_never_mistaken_for_a_loss(nodes: Clust
     assert sent[0] > 0
     closed = {c.user_arn: c.close_code for c in clients if c.closed}
     assert closed == {}
+    moves = [
+        e
+        for c in clients
+        for e in c.events
+        if e.type == EventType.UPDATE_CHANNEL_MEMBERSHIP and e.payload
+    ]
+    assert len(moves) >= 2  # balancing moved members while the talkers sent
     assert gaps(a) + gaps(b) == before
     for client in clients:
         await client.close()
