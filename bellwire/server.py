@@ -927,5 +927,9 @@ def _forget_results_before(tx: Tx, moment: float) -> None:
     tx.forget_results_before(moment)
 
 
-def _positions(channels: list[str], tx: Tx) -> dict[str, int]:
-    return tx.channel_positions(channels)
+def _positions(followed: list[str], tx: Tx) -> dict[str, int]:
+    channels, elastic = positions.split(followed)
+    stored = tx.channel_positions(channels) if channels else {}
+    if elastic:
+        stored.update(positions.sub_channel_keys(tx.sub_channel_positions(elastic)))
+    return stored

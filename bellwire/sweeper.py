@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bellwire.domain import expiry, export
+from bellwire.domain import expiry, export, sub_channels
 from bellwire.domain.operation import AnyResult
 from bellwire.store.base import IamTx, Store
 
@@ -109,6 +109,7 @@ def _staged(
 ) -> Callable[[IamTx], expiry.Swept]:
     def run(tx: IamTx) -> expiry.Swept:
         swept = unit(tx, now, batch)
+        sub_channels.number(tx, swept.result.events)
         export.stage(tx, now, swept.result.events, swept.result.exports)
         return swept
 

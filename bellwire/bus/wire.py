@@ -14,7 +14,9 @@ Messages are tagged by ``"t"``:
   message type, ``p`` payload (the API shape, or null), ``r`` event reason (optional), ``only``,
   ``sub``, ``unsub`` (lists of user ARNs, optional), ``cc`` close_channel (optional, true);
 - ``"s"`` a :class:`SubChannelEvent` (``k`` kind, ``ch``, ``sub``, ``n`` membership count);
-  a ChannelEvent's ``mv`` is its ``moved_from`` (elastic channels);
+  a ChannelEvent's ``mv`` is its ``moved_from``, ``ss`` its ``sub_seq`` and ``ms`` its
+  ``moved_from_seq`` (elastic channels; optional: a batch without ``ss`` is an older node's,
+  applied as before);
 - ``"u"`` a :class:`UserEvent` (``u`` user ARN, ``d`` deleted);
 - ``"x"`` a :class:`CloseSessions` (``u``, ``code``, ``r``, ``sid`` optional);
 - ``"r"`` :data:`RESYNC`: the publishing node lost batches it could not send, so every node
@@ -149,6 +151,10 @@ def _encode_message(message: Sent) -> dict[str, Any]:
             out["cc"] = True
         if message.moved_from is not None:
             out["mv"] = message.moved_from
+        if message.sub_seq is not None:
+            out["ss"] = message.sub_seq
+        if message.moved_from_seq is not None:
+            out["ms"] = message.moved_from_seq
         return out
     if isinstance(message, SubChannelEvent):
         return {
@@ -199,6 +205,8 @@ def _decode_message(raw: Any) -> Sent:
             unsubscribe=_strs(raw.get("unsub", [])),
             close_channel=raw.get("cc") is True,
             moved_from=_optional_str(raw.get("mv")),
+            sub_seq=None if raw.get("ss") is None else _int(raw["ss"]),
+            moved_from_seq=None if raw.get("ms") is None else _int(raw["ms"]),
         )
     if kind == "s":
         return SubChannelEvent(

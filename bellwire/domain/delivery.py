@@ -37,6 +37,19 @@ class ChannelEvent:
     # Sessions of ``subscribe`` leave this route key first (a member moved between
     # sub-channels of an elastic channel).
     moved_from: str | None = None
+    # An elastic channel's sub-channel: its own sequence number (``seq`` is the channel's,
+    # which the sub-channels share), taken in the commit's transaction; None when the
+    # sub-channel was deleted by the same commit (or the event came from an older node).
+    sub_seq: int | None = None
+    # A move: the number the sub-channel left (``moved_from``) had reached at the move, which
+    # takes none of its numbers. A node that has not applied that far yet keeps the moved
+    # member's sessions in it until it has, so that they miss none of its earlier events.
+    moved_from_seq: int | None = None
+
+    @property
+    def position(self) -> int:
+        """The number the event is ordered by on its route key."""
+        return self.seq if self.sub_seq is None else self.sub_seq
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from bellwire.aws import arn as arns
+from bellwire.domain import sub_channels
 from bellwire.domain.delivery import BusEvent, ChannelEvent, StreamEvent, SubChannelEvent
 from bellwire.domain.operation import AnyResult
 from bellwire.events import EventType
@@ -184,6 +185,7 @@ def staged(
 
     def run(tx: IamTx) -> AnyResult:
         result = unit(tx)
+        sub_channels.number(tx, result.events)
         stage(tx, now(), result.events, result.exports, result.streaming)
         return result
 

@@ -18,6 +18,7 @@ from bellwire.aws.shapes import MessagingListSubChannelsRequest, MessagingListSu
 from bellwire.domain import elastic, shapes
 from bellwire.domain.delivery import (
     BusEvent,
+    ChannelEvent,
     SubChannelChange,
     SubChannelEvent,
     membership_created,
@@ -37,6 +38,7 @@ from bellwire.records.chime import (
 )
 from bellwire.store.base import Tx
 
+SUB_CHANNEL = "/subchannel/"  # in a sub-channel's route key (records/chime.py route_key)
 NOT_ELASTIC = "SubChannelId applies only to elastic channels; {arn} is not one."
 
 
@@ -51,6 +53,35 @@ def routes(tx: Tx, c: Channel) -> list[str]:
     if c.elastic is None:
         return [c.arn]
     return [route_key(c.arn, s.sub_channel_id) for s in tx.sub_channels(c.arn)]
+
+
+def number(tx: Tx, events: list[BusEvent]) -> None:
+    """Give each event of a sub-channel its sub-channel's own number (in place, in the order of
+    ``events``), in the commit's transaction: one UPDATE per sub-channel the commit touched.
+    The channel's number (``seq``) stays as it is: the streaming export reads it. An event of
+    a sub-channel the same commit deleted (SCALE_IN, DeleteChannel) gets none and is applied
+    as it arrives: nobody follows that sub-channel afterwards."""
+    counts: dict[str, int] = {}
+    for event in events:
+        if isinstance(event, ChannelEvent) and SUB_CHANNEL in event.channel_arn:
+            counts[event.channel_arn] = counts.get(event.channel_arn, 0) + 1
+            if event.moved_from is not None:  # its number is read (a count of 0), not taken
+                counts.setdefault(event.moved_from, 0)
+    if not counts:
+        return
+    # The last number given on each route so far: before the commit's first, then each.
+    reached: dict[str, int | None] = {}
+    for key, count in counts.items():
+        channel, _, sub = key.partition(SUB_CHANNEL)
+        last = tx.next_sub_seqs(channel, sub, count)
+        reached[key] = None if last is None else last - count
+    for i, event in enumerate(events):
+        if isinstance(event, ChannelEvent):
+            seq = reached.get(event.channel_arn)
+            if seq is not None:
+                left = None if event.moved_from is None else reached.get(event.moved_from)
+                events[i] = dataclasses.replace(event, sub_seq=seq + 1, moved_from_seq=left)
+                reached[event.channel_arn] = seq + 1
 
 
 # --- creation ------------------------------------------------------------------------------------

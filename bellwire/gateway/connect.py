@@ -533,6 +533,14 @@ class Gateway:
         mine = tx.memberships_with_channels(c.user_arn)
         # An elastic channel's sessions subscribe to (and prefetch) their sub-channels.
         subscriptions = [(route_key(ch.arn, m.sub_channel_id), ch.seq) for m, ch in mine]
+        elastic = sorted({ch.arn for m, ch in mine if m.sub_channel_id})
+        if elastic:
+            # A sub-channel is followed by its own numbers, read in the same snapshot.
+            subs = tx.sub_channel_positions(elastic)
+            subscriptions = [
+                (key, subs.get((ch.arn, m.sub_channel_id), seq) if m.sub_channel_id else seq)
+                for (key, seq), (m, ch) in zip(subscriptions, mine, strict=True)
+            ]
         chosen = prefetch.select(mine, sort_by=c.sort_by, cap=s.prefetch_channels)
         for membership, channel in chosen:
             key = route_key(channel.arn, membership.sub_channel_id)

@@ -16,6 +16,7 @@
   publish at once, so an event may overtake an earlier one on the bus. An event ahead of the
   next expected number waits (the reorder window); a gap that does not fill in time closes the
   sessions that could have missed it with 4410 (reconnect and catch up), never silently.
+  An elastic channel's sub-channel is ordered by its own numbers (``ChannelEvent.sub_seq``).
 - A connecting session's snapshot and the live stream meet by sequence number: events the node
   applied after the snapshot was read are replayed to the new session from a short log, and
   events the snapshot already holds are not delivered again.
@@ -43,6 +44,9 @@ Closer = Callable[[int, str], None]
 # Channel events kept while sessions connect, to replay what a snapshot misses; a session
 # whose missing events fell out of it is closed with 4410 instead.
 CONNECT_LOG = 4096
+# The number a member's move gives, for a session still connecting, to the sub-channel it
+# left: newer than any snapshot of it.
+MOVED = 1 << 62
 DROP = 1006  # a CloseSessions code that drops the connection without a close frame
 SUB_CHANNEL = "/subchannel/"  # in the route key of an elastic channel's sub-channel
 GAP_REASON = "Events of a channel were lost between nodes; reconnect to catch up."
@@ -119,6 +123,8 @@ class Hub:
         self._held_timers: dict[str, asyncio.TimerHandle] = {}
         # Sessions whose snapshot is ahead of the channel: they join once it reaches their seq.
         self._deferred: dict[str, list[tuple[int, Session]]] = {}
+        # Moved members' sessions that leave a sub-channel once it reaches their move's number.
+        self._leaving: dict[str, list[tuple[int, Session]]] = {}
         # Channel events applied while some session was connecting (see establish).
         self._log: deque[ChannelEvent] = deque(maxlen=CONNECT_LOG)
         self.gaps = 0  # channel gaps that closed sessions, for metrics
@@ -197,24 +203,24 @@ class Hub:
     ) -> bool:
         """Give a new session the events of ``channel`` after its snapshot (``seq``) that the
         node applied while it connected; False when some of them are no longer in the log."""
-        newer = sorted((e for e in logged if e.seq > seq), key=lambda e: e.seq)
+        newer = sorted((e for e in logged if e.position > seq), key=lambda e: e.position)
         if last is None:
             # Nobody here followed the channel: what was applied was applied without order.
             # Replay what follows the snapshot without a hole; the rest waits for its turn.
             expected = seq
             for event in newer:
-                if event.seq != expected + 1 and self.strict:
+                if event.position != expected + 1 and self.strict:
                     self._hold(event)
                     continue
                 self._replay(session, event)
-                expected = event.seq
+                expected = event.position
             self.seqs[channel] = expected
             if channel in self._held:
                 self._drain(channel)
             return True
-        wanted = [e for e in newer if e.seq <= last]
+        wanted = [e for e in newer if e.position <= last]
         if self.strict:
-            if len({e.seq for e in wanted}) != last - seq:
+            if len({e.position for e in wanted}) != last - seq:
                 return False
         elif len(self._log) == CONNECT_LOG:
             return False  # in process numbers may be skipped: a full log is the only doubt
@@ -290,11 +296,16 @@ class Hub:
 
     def _on_channel_event(self, event: ChannelEvent) -> None:
         channel = event.channel_arn
+        if event.sub_seq is None and SUB_CHANNEL in channel:
+            # A sub-channel's event without its own number (an older node's, or of a
+            # sub-channel its commit deleted): the channel's numbers, which the sub-channels
+            # share, skip on each of them, so it is applied as it comes.
+            self._apply(event, ordered=False)
+            return
+        position = event.position
         last = self.seqs.get(channel)
-        # A sub-channel of an elastic channel shares its channel's numbers with the other
-        # sub-channels: its own events skip numbers, so they are applied as they come.
-        if last is not None and event.seq != last + 1 and SUB_CHANNEL not in channel:
-            if event.seq <= last:
+        if last is not None and position != last + 1:
+            if position <= last:
                 return  # an event the node's sessions already have (their snapshot holds it)
             if self.strict:
                 self._hold(event)
@@ -303,8 +314,9 @@ class Hub:
         if channel in self._held:
             self._drain(channel)
 
-    def _apply(self, event: ChannelEvent) -> None:
+    def _apply(self, event: ChannelEvent, ordered: bool = True) -> None:
         channel = event.channel_arn
+        position = event.position
         moved_from = event.moved_from
         if self._connecting:
             self._log.append(event)
@@ -312,15 +324,20 @@ class Hub:
             for session in self.sessions_of(user):
                 if session.established:
                     if moved_from is not None:
-                        self._unsubscribe(session, moved_from)
+                        self._leave(session, moved_from, event.moved_from_seq)
+                    if self._leaving and channel in self._leaving:
+                        self._stay(session, channel)  # moved back before it had left
                     self._subscribe(session, channel)
                 else:
                     if moved_from is not None:
-                        session.pending[moved_from] = (event.seq, False)
-                    session.pending[channel] = (event.seq, True)
+                        # The move takes no number of the sub-channel left (its followers
+                        # would see a gap): whatever a snapshot says of it, the move is newer.
+                        session.pending[moved_from] = (MOVED, False)
+                    session.pending[channel] = (position, True)
         members = self.channels.get(channel)
         if members:
-            self.seqs[channel] = event.seq
+            if ordered:
+                self.seqs[channel] = position
             frame = event_frame(event.event)  # once per event, for every recipient
             dirty = self._dirty
             if event.only is None:
@@ -344,15 +361,48 @@ class Hub:
                 if session.established:
                     self._unsubscribe(session, channel)
                 else:
-                    session.pending[channel] = (event.seq, False)
+                    session.pending[channel] = (position, False)
         if event.close_channel:
             for session in self.channels.pop(channel, ()):
                 session.channels.discard(channel)
             self.seqs.pop(channel, None)
             for session in self._connecting:
-                session.pending[channel] = (event.seq, False)
+                session.pending[channel] = (position, False)
         if self._deferred and channel in self._deferred:
-            self._join_deferred(channel, event.seq)
+            self._join_deferred(channel, position)
+        if self._leaving and channel in self._leaving:
+            self._release(channel)
+
+    def _leave(self, session: Session, channel: str, until: int | None) -> None:
+        """A moved member's session leaves the sub-channel it was moved from, once the node
+        has applied that sub-channel's events up to the move (``until``): the sub-channels are
+        ordered each on its own, so an earlier event of the one left may still be on its way."""
+        last = self.seqs.get(channel)
+        if until is None or last is None or last >= until or channel not in session.channels:
+            self._unsubscribe(session, channel)
+            return
+        self._leaving.setdefault(channel, []).append((until, session))
+
+    def _stay(self, session: Session, channel: str) -> None:
+        waiting = [(u, s) for u, s in self._leaving[channel] if s is not session]
+        if waiting:
+            self._leaving[channel] = waiting
+        else:
+            del self._leaving[channel]
+
+    def _release(self, channel: str) -> None:
+        """The sessions waiting to leave ``channel`` whose move the node has now reached."""
+        last = self.seqs.get(channel)
+        waiting: list[tuple[int, Session]] = []
+        for until, session in self._leaving.pop(channel):
+            if session.closed:
+                continue
+            if last is not None and last < until:
+                waiting.append((until, session))
+            else:
+                self._unsubscribe(session, channel)
+        if waiting:
+            self._leaving[channel] = waiting
 
     def _join_deferred(self, channel: str, seq: int) -> None:
         """Sessions whose snapshot holds everything up to ``seq`` join the channel now."""
@@ -370,7 +420,7 @@ class Hub:
 
     def _hold(self, event: ChannelEvent) -> None:
         channel = event.channel_arn
-        self._held.setdefault(channel, {})[event.seq] = event
+        self._held.setdefault(channel, {})[event.position] = event
         if channel not in self._held_timers:
             self._held_timers[channel] = self._get_loop().call_later(
                 self.reorder_window, self._gap, channel
@@ -421,6 +471,7 @@ class Hub:
         held = self._held.pop(channel, {})
         affected = set(self.channels.get(channel, ()))
         affected.update(session for _, session in self._deferred.pop(channel, []))
+        self._leaving.pop(channel, None)  # they follow it still: closed with the others
         for event in held.values():
             for user in (*event.subscribe, *event.unsubscribe, *(event.only or ())):
                 affected.update(self.sessions_of(user))
@@ -446,6 +497,7 @@ class Hub:
         self._held_timers.clear()
         self._held.clear()
         self._deferred.clear()
+        self._leaving.clear()
         self.seqs.clear()
         self._log.clear()
 

@@ -3,26 +3,45 @@
 Gap detection (``hub.py``) notices a lost event only when a later one arrives. If a node commits
 a change and dies before its publish reaches the bus, and nothing else happens in the channel,
 no later event ever shows the hole. So every ``channel_check_seconds`` a node reads the store's
-position (``channels.seq``) of the channels it follows and compares it with the last number its
-hub applied: a channel still behind the position read once the reorder window has passed (an
-event in flight is not behind for long) lost its tail, and its sessions are closed with 4410.
+position (``channels.seq``; ``sub_channels.seq`` for an elastic channel's sub-channel) of the
+channels it follows and compares it with the last number its hub applied: a channel still
+behind the position read once the reorder window has passed (an event in flight is not behind
+for long) lost its tail, and its sessions are closed with 4410.
 
 Pure: the shell (``server.py``) reads the positions, waits and closes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-# An elastic channel's sessions follow its sub-channels (route keys with this marker), whose
-# events share the channel's numbers: a sub-channel's last number is legitimately behind the
-# channel's position, so they cannot be compared (docs/protocol-decisions.md).
+# An elastic channel's sessions follow its sub-channels (route keys with this marker), each of
+# which numbers its own events (``sub_channels.seq``): compared like channels.
 SUB_CHANNEL = "/subchannel/"
 
 
 def comparable(applied: Mapping[str, int]) -> list[str]:
-    """The channels whose position tells whether the node is behind."""
-    return [channel for channel in applied if SUB_CHANNEL not in channel]
+    """The channels and sub-channels whose position tells whether the node is behind."""
+    return list(applied)
+
+
+def split(followed: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The regular channels of ``followed``, and the elastic channels whose sub-channels it
+    holds (each once): the store reads each kind in one statement."""
+    channels: list[str] = []
+    elastic: set[str] = set()
+    for key in followed:
+        channel, marker, _ = key.partition(SUB_CHANNEL)
+        if marker:
+            elastic.add(channel)
+        else:
+            channels.append(key)
+    return channels, sorted(elastic)
+
+
+def sub_channel_keys(stored: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    """The store's sub-channel positions by route key (``records/chime.py`` route_key)."""
+    return {f"{channel}{SUB_CHANNEL}{sub}": seq for (channel, sub), seq in stored.items()}
 
 
 def behind(applied: Mapping[str, int], positions: Mapping[str, int]) -> dict[str, int]:

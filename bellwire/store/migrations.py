@@ -343,6 +343,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE flow_invocations ADD COLUMN step INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE flow_invocations ADD COLUMN chain TEXT
     """,
+    # 11: each sub-channel of an elastic channel numbers its own events (the channel's numbers
+    # are shared by its sub-channels), so that nodes order them and notice a lost one.
+    """
+    ALTER TABLE sub_channels ADD COLUMN seq BIGINT NOT NULL DEFAULT 0
+    """,
 )
 
 

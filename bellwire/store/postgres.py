@@ -274,6 +274,14 @@ class _PgTx(SqlTx):
         rows = self._all("SELECT arn, seq FROM channels WHERE arn = ANY(?)", (list(arns),))
         return {arn: int(seq) for arn, seq in rows}
 
+    def sub_channel_positions(self, channel_arns: Sequence[str]) -> dict[tuple[str, str], int]:
+        """One statement whatever the count, as ``channel_positions``."""
+        rows = self._all(
+            "SELECT channel_arn, sub_channel_id, seq FROM sub_channels WHERE channel_arn = ANY(?)",
+            (list(channel_arns),),
+        )
+        return {(arn, sub): int(seq) for arn, sub, seq in rows}
+
     def _took(self, channel_arn: str) -> None:
         if self._order.enter(self.ticket, channel_arn):
             self.entered.append(channel_arn)

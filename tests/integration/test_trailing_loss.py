@@ -136,9 +136,9 @@ def test_the_check_is_a_setting(tmp_path: Path) -> None:
 
 
 async def test_elastic_sub_channels_are_not_mistaken_for_a_lost_tail(nodes: Cluster) -> None:
-    """A sub-channel's events carry its channel's numbers, shared with the other sub-channels:
-    its last number is behind the channel's position whenever another sub-channel spoke last.
-    The check must leave its sessions alone."""
+    """A sub-channel's events also carry its channel's numbers, shared with the other
+    sub-channels, which move on whenever another sub-channel speaks: the check compares the
+    sub-channel's own numbers and must leave its sessions alone."""
     (b,) = nodes.nodes[:1]
     w = World.create(b)  # type: ignore[arg-type]
     mod = w.user()

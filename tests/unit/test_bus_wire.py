@@ -122,12 +122,39 @@ def test_round_trips_of_every_kind() -> None:
             Event(EventType.CREATE_CHANNEL_MEMBERSHIP, MessageType.SYSTEM, {}),
             subscribe=(BOB,),
             moved_from=f"{CH}/subchannel/a",
+            sub_seq=2,
         ),
         delivery.SubChannelEvent(delivery.SubChannelChange.CREATE_SUB_CHANNEL, CH, "b", 3),
     ]
     batch = wire.decode(wire.encode("node-a", messages))
     assert batch.node == "node-a"
     assert list(batch.messages) == messages
+
+
+def test_a_sub_channel_event_vector_carries_its_own_number() -> None:
+    sub = f"{CH}/subchannel/b"
+    event = ChannelEvent(
+        sub,
+        9,
+        Event(EventType.UPDATE_CHANNEL_MEMBERSHIP, MessageType.SYSTEM, {}),
+        only=frozenset({BOB}),
+        subscribe=(BOB,),
+        moved_from=f"{CH}/subchannel/a",
+        sub_seq=4,
+        moved_from_seq=11,
+    )
+    expected = (
+        '{"v":1,"node":"n1","m":[{"t":"c","ch":"SUB","seq":9,"et":"UPDATE_CHANNEL_MEMBERSHIP",'
+        '"mt":"SYSTEM","p":{},"only":["BOB"],"sub":["BOB"],"mv":"OLD","ss":4,"ms":11}]}'
+    )
+    for name, value in (("SUB", sub), ("BOB", BOB), ("OLD", f"{CH}/subchannel/a")):
+        expected = expected.replace(f'"{name}"', f'"{value}"')
+    assert wire.encode("n1", [event]) == expected.encode()
+    assert wire.decode(expected.encode()).messages == (event,)
+    # An older node's encoding has no "ss": decoded without a number of its own.
+    (old,) = wire.decode(expected.replace(',"ss":4,"ms":11', "").encode()).messages
+    assert isinstance(old, ChannelEvent) and old.sub_seq is None and old.position == 9
+    assert old.moved_from_seq is None
 
 
 def test_an_iam_change_travels_without_its_api_answer() -> None:
@@ -156,6 +183,8 @@ def test_an_iam_change_travels_without_its_api_answer() -> None:
         b'{"v":1,"node":"n","m":[{"t":"x","u":"a","code":4003}]}',
         b'{"v":1,"node":"n","m":[{"t":"i","ver":1,"users":{"a":{}},"roles":{},"sa":[],"sr":[]}]}',
         b'{"v":1,"node":"n","m":[{"t":"c","ch":"x","seq":1,"et":"A","mt":"SYSTEM","p":[]}]}',
+        b'{"v":1,"node":"n","m":[{"t":"c","ch":"x","seq":1,"et":"A","mt":"SYSTEM","p":null,'
+        b'"ss":"2"}]}',
         b"[" * 100_000,
     ],
 )

@@ -14,7 +14,7 @@ import pytest
 from store_engines import Engine
 
 from bellwire.aws.errors import ResourceLimitExceeded
-from bellwire.domain import channels, identity, messages, sub_channels
+from bellwire.domain import channels, export, identity, messages, sub_channels
 from bellwire.domain.delivery import ChannelEvent, SubChannelChange, SubChannelEvent
 from bellwire.domain.elastic import minimum_members
 from bellwire.domain.operation import Call, Result
@@ -248,3 +248,102 @@ async def test_channel_wide_events_go_to_every_sub_channel(harness: Harness) -> 
     closing = [e for e in deleted.events if isinstance(e, ChannelEvent)]
     assert sorted(e.channel_arn for e in closing) == sorted(routes)
     assert all(e.close_channel for e in closing)
+
+
+async def staged_write(h: Harness, op: Any, **params: Any) -> Result:
+    """As the server writes: the unit, then its events numbered and staged in its transaction."""
+    h.now += 1.0
+    call = Call(region="us-east-1", account_id="123456789012", now=h.now)
+    unit = export.staged(lambda tx: op(tx, call, params), lambda: h.now)
+    result: Result = await h.store.write(unit)
+    return result
+
+
+async def test_each_sub_channel_numbers_its_own_events_without_holes(harness: Harness) -> None:
+    config = ElasticConfiguration(3, 3, 40)  # SCALE_OUT (with a move) at the 4th, SCALE_IN below 2
+    channel, mod, users = await setup(harness, config, 4)
+    numbered: dict[str, list[int]] = {}
+    unnumbered: list[ChannelEvent] = []
+    moves: list[ChannelEvent] = []
+    left_at: list[int] = []
+
+    def note(result: Result) -> None:
+        for e in result.events:
+            if isinstance(e, ChannelEvent):
+                if e.moved_from is not None:
+                    moves.append(e)
+                    # The number the sub-channel left had reached: its events so far.
+                    left_at.append(len(numbered.get(e.moved_from, [])))
+                if e.sub_seq is None:
+                    unnumbered.append(e)
+                else:
+                    numbered.setdefault(e.channel_arn, []).append(e.sub_seq)
+
+    for user in users:  # the third join moves a member to a new sub-channel (SCALE_OUT)
+        note(
+            await staged_write(
+                harness,
+                channels.create_membership,
+                ChannelArn=channel,
+                MemberArn=user,
+                Type="DEFAULT",
+                ChimeBearer=mod,
+            )
+        )
+    subs = await harness.store.read(lambda tx: tx.sub_channels(channel))
+    for i, s in enumerate(subs):
+        sender = await harness.store.read(
+            lambda tx, s=s: tx.list_sub_channel_memberships(
+                channel, s.sub_channel_id, None, None, 9
+            )
+        )
+        note(
+            await staged_write(
+                harness,
+                messages.send_message,
+                ChannelArn=channel,
+                Content=f"in {i}",
+                Type="STANDARD",
+                Persistence="PERSISTENT",
+                ClientRequestToken=f"t{i}",
+                ChimeBearer=sender[0].member_arn,
+                SubChannelId=s.sub_channel_id,
+            )
+        )
+    note(
+        await staged_write(
+            harness, channels.update_channel, ChannelArn=channel, Name="n", ChimeBearer=mod
+        )
+    )
+    routes = {route_key(channel, s.sub_channel_id) for s in subs}
+    assert set(numbered) == routes and not unnumbered
+    assert len(moves) == 1 and moves[0].sub_seq == 1  # the first event of the new sub-channel
+    assert moves[0].moved_from_seq == left_at[0] > 0  # and the move took none of its numbers
+    for seqs in numbered.values():
+        # 1, 2, 3...: a move takes a number of the sub-channel it joins, none of the one it left.
+        assert seqs == list(range(1, len(seqs) + 1))
+    positions = await harness.store.read(lambda tx: tx.sub_channel_positions([channel]))
+    assert {route_key(c, s): seq for (c, s), seq in positions.items()} == {
+        route: seqs[-1] for route, seqs in numbered.items()
+    }
+    snapshot = await harness.store.read(lambda tx: tx.subscriptions(users[0]))
+    [(route, seq)] = snapshot
+    assert seq == numbered[route][-1]  # a session follows its sub-channel by its own numbers
+    # SCALE_IN: the emptied sub-channel's last events get no number (it is gone).
+    for user in users[:3]:
+        note(
+            await staged_write(
+                harness,
+                channels.delete_membership,
+                ChannelArn=channel,
+                MemberArn=user,
+                ChimeBearer=mod,
+            )
+        )
+    remaining = await harness.store.read(lambda tx: tx.sub_channels(channel))
+    assert len(remaining) == 1
+    assert unnumbered and all(
+        e.channel_arn != route_key(channel, remaining[0].sub_channel_id) for e in unnumbered
+    )
+    kept = numbered[route_key(channel, remaining[0].sub_channel_id)]
+    assert kept == list(range(1, len(kept) + 1))

@@ -11,7 +11,7 @@ from test_hub import CH, make, message, turn
 from test_hub_order import frames, hub
 
 from bellwire.gateway import close_codes
-from bellwire.gateway.positions import behind, comparable, still_behind
+from bellwire.gateway.positions import behind, comparable, split, still_behind, sub_channel_keys
 
 A, B, C = "arn:a", "arn:b", "arn:c"
 SUB = "arn:e/subchannel/0123"
@@ -25,16 +25,21 @@ SUB = "arn:e/subchannel/0123"
         ({A: 3, B: 7}, {A: 5, B: 7}, {A: 5}),  # A's 4 and 5 never came
         ({A: 3}, {}, {A: 4}),  # deleted, its DELETE_CHANNEL never came
         ({A: 9}, {A: 5}, {}),  # the store behind the hub (restored): not a loss
-        ({SUB: 2}, {}, {}),  # a sub-channel shares its channel's numbers: never compared
-        ({SUB: 2, C: 1}, {C: 2}, {C: 2}),
+        ({SUB: 2}, {SUB: 2}, {}),  # a sub-channel has numbers of its own: compared too
+        ({SUB: 2, C: 1}, {SUB: 4, C: 2}, {SUB: 4, C: 2}),
+        ({SUB: 2}, {}, {SUB: 3}),  # deleted (SCALE_IN), its last events never came
     ],
 )
 def test_behind(applied: dict[str, int], stored: dict[str, int], expected: dict[str, int]) -> None:
     assert behind(applied, stored) == expected
 
 
-def test_comparable_leaves_sub_channels_out() -> None:
-    assert comparable({A: 1, SUB: 4, B: 2}) == [A, B]
+def test_sub_channels_are_compared_and_read_per_elastic_channel() -> None:
+    followed = comparable({A: 1, SUB: 4, B: 2, "arn:e/subchannel/4567": 1})
+    assert sorted(followed) == sorted([A, B, SUB, "arn:e/subchannel/4567"])
+    assert split(followed) == ([A, B], ["arn:e"])  # the elastic channel once
+    stored = {("arn:e", "0123"): 5, ("arn:e", "89ab"): 0}
+    assert sub_channel_keys(stored) == {SUB: 5, "arn:e/subchannel/89ab": 0}
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ memberships of the whole channel.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bellwire.records.chime import Membership, SubChannel
@@ -50,6 +51,32 @@ class SubChannelsSql(SqlBase):
             "WHERE channel_arn = ? AND sub_channel_id = ?",
             (members, moderators, channel_arn, sub_channel_id),
         )
+
+    def next_sub_seqs(self, channel_arn: str, sub_channel_id: str, count: int) -> int | None:
+        """Reserve the sub-channel's next ``count`` event numbers; the last of them, or None
+        when the sub-channel does not exist (deleted in this transaction)."""
+        row = self._one(
+            "UPDATE sub_channels SET seq = seq + ? WHERE channel_arn = ? AND sub_channel_id = ? "
+            "RETURNING seq",
+            (count, channel_arn, sub_channel_id),
+        )
+        return None if row is None else int(row[0])
+
+    def sub_channel_positions(self, channel_arns: Sequence[str]) -> dict[tuple[str, str], int]:
+        """The current number of every sub-channel of ``channel_arns`` ((channel, sub-channel)
+        -> seq): the position check and a connect's snapshot. A channel has at most its
+        MaximumSubChannels rows; chunks stay below every engine's limit on parameters."""
+        positions: dict[tuple[str, str], int] = {}
+        for start in range(0, len(channel_arns), 500):
+            chunk = channel_arns[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for arn, sub, seq in self._all(
+                "SELECT channel_arn, sub_channel_id, seq FROM sub_channels "
+                f"WHERE channel_arn IN ({marks})",
+                chunk,
+            ):
+                positions[(arn, sub)] = int(seq)
+        return positions
 
     def delete_sub_channel(self, channel_arn: str, sub_channel_id: str) -> None:
         """The sub-channel with its remaining memberships and all its messages."""
