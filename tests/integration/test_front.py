@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 from ws_helpers import TIMEOUT, World, connect_url, frame_bytes, off, parse_frames
 
@@ -152,3 +153,21 @@ async def test_a_connect_is_never_an_http_request(server: RunningServer) -> None
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_half_a_connect_head_is_dropped_after_the_head_timeout(
+    bellwire_server_factory: Callable[..., RunningServer],
+) -> None:
+    """The front holds a /connect head until it is complete, under the same deadline."""
+    running = bellwire_server_factory(http_head_timeout_seconds=1)
+    url = connect_url(running, "arn:aws:chime:us-east-1:123456789012:app-instance/a/user/b")
+    with opened(running) as sock:
+        sock.sendall(connect_head(running, url)[:-10])
+        began = time.monotonic()
+        sock.settimeout(8)
+        try:
+            while sock.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        assert 0.5 < time.monotonic() - began < 4
