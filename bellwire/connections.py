@@ -77,9 +77,18 @@ def raise_file_limit() -> tuple[int, int]:
     return now, soft
 
 
-_current: contextvars.ContextVar[GuardedHandler | None] = contextvars.ContextVar(
+class Authenticatable(Protocol):
+    def authenticate(self) -> None: ...
+
+
+_current: contextvars.ContextVar[Authenticatable | None] = contextvars.ContextVar(
     "bellwire_connection", default=None
 )
+
+
+def enter(connection: Authenticatable) -> None:
+    """The current task handles a request of ``connection`` (an authentication marks it)."""
+    _current.set(connection)
 
 
 class Droppable(Hashable, Protocol):
@@ -227,12 +236,19 @@ class GuardedHandler(RequestHandler):
 
     __slots__ = ("_began", "_body", "_busy", "_guard", "_timer", "is_authenticated")
 
-    def __init__(self, manager: web.Server, *, guard: ConnectionGuard, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        manager: web.Server,
+        *,
+        guard: ConnectionGuard,
+        began: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._guard = guard
-        # Made at the TCP accept, before a TLS handshake: the first head's deadline counts
-        # from here.
-        self._began = guard.loop.time()
+        # Made at the TCP accept, before a TLS handshake (or handed the accept's time by the
+        # front, bellwire.front): the first head's deadline counts from there.
+        self._began = guard.loop.time() if began is None else began
         self._timer: asyncio.TimerHandle | None = None
         self._busy = False
         self._body: object = None  # the request whose body the timer waits for
@@ -394,4 +410,9 @@ class GuardedServer(web.Server):
         self._handler_kwargs = kwargs
 
     def __call__(self) -> RequestHandler:
-        return GuardedHandler(self, guard=self.guard, loop=self.guard.loop, **self._handler_kwargs)
+        return self.handler()
+
+    def handler(self, began: float | None = None) -> GuardedHandler:
+        return GuardedHandler(
+            self, guard=self.guard, began=began, loop=self.guard.loop, **self._handler_kwargs
+        )

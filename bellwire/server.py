@@ -55,9 +55,11 @@ from bellwire.domain.operation import AnyResult, IamContext
 from bellwire.export.backoff import Backoff
 from bellwire.export.relay import Relay
 from bellwire.export.sinks import open_sink
+from bellwire.front import Front, FrontServer
 from bellwire.gateway import positions
 from bellwire.gateway.connect import Gateway, GatewaySettings
 from bellwire.gateway.hub import Hub
+from bellwire.gateway.request_head import Parsed
 from bellwire.gateway.takeover import Detached
 from bellwire.iam import declare
 from bellwire.iam.credentials import CredentialIndex
@@ -136,6 +138,7 @@ class BellwireServer:
         self.draining = False
         self.root_keys: RootKeys | None = None
         self._http: GuardedServer | None = None
+        self._front: FrontServer | None = None
         self._listener: asyncio.AbstractServer | None = None
         self.guard: ConnectionGuard | None = None
         self._sock: socket.socket | None = None
@@ -316,6 +319,11 @@ class BellwireServer:
         self._http = GuardedServer(
             self._dispatch, guard=self.guard, access_log=None, auto_decompress=False
         )
+        # The listener's protocol reads the first head itself: a /connect never becomes an
+        # aiohttp connection (bellwire/front.py).
+        self._front = FrontServer(
+            self._http, self.guard, self._connect_head if self.gateway is not None else None
+        )
         self._sock = _listen(s.host, s.port, s.listen_backlog)
         loop = asyncio.get_running_loop()
         await self.bus.start()
@@ -366,7 +374,7 @@ class BellwireServer:
         # connections asyncio accepts in one go before any is counted against the cap.
         context = self._ssl_context()
         self._listener = await loop.create_server(
-            self._http,
+            self._front,
             sock=self._sock,
             ssl=context,
             backlog=s.listen_backlog,
@@ -466,7 +474,8 @@ class BellwireServer:
             values["bellwire_connect_rate_buckets"] = gateway.rate_buckets
         if self._http is not None:
             upgraded = gateway.open_sockets if gateway is not None else 0
-            values["bellwire_http_connections"] = len(self._http.connections) + upgraded
+            fronts = len(self._front.connections) if self._front is not None else 0
+            values["bellwire_http_connections"] = len(self._http.connections) + upgraded + fronts
         if self.guard is not None:
             values["bellwire_http_unauthenticated_connections"] = len(self.guard.admission)
         if self.relay is not None:
@@ -528,6 +537,11 @@ class BellwireServer:
             sockets = [
                 h.transport.get_extra_info("socket") for h in self._http.connections if h.transport
             ]
+        if self._front is not None:
+            # A connection still sending its first head is idle, as aiohttp's idle ones are;
+            # a /connect whose head is in is refused by the drain (1012).
+            self._front.close_idle()
+            await self._front.wait_connects(self.settings.shutdown_grace_seconds)
         if self.console is not None:
             self.console.close()  # its live tails end now rather than at the grace period
         if self.gateway is not None:
@@ -736,6 +750,14 @@ class BellwireServer:
             # The client must not reuse a connection to a server that is going away.
             response.force_close()
         return response
+
+    async def _connect_head(self, front: Front, parsed: Parsed) -> None:
+        """A /connect read by the front (``_route``'s /connect branch without aiohttp)."""
+        assert self.gateway is not None
+        origin = parsed.head.headers.get("Origin")
+        await self.gateway.connect_head(
+            parsed.head, parsed.accept, front.take, origin_allowed=self.cors.allows(origin)
+        )
 
     async def _route(
         self, request: web.BaseRequest, connection: GuardedHandler | None

@@ -29,8 +29,9 @@ from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import close_codes, handshake, prefetch
 from bellwire.gateway.frames import event_frame
 from bellwire.gateway.hub import Hub, Session
+from bellwire.gateway.request_head import ConnectHead
 from bellwire.gateway.session_socket import LOST, SessionSocket
-from bellwire.gateway.takeover import Detached, detach
+from bellwire.gateway.takeover import Detached, Takeover, detach
 from bellwire.iam.authenticate import Authenticator
 from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
@@ -140,7 +141,7 @@ class Gateway:
 
     # --- the handshake (pure checks first) ------------------------------------------------------
 
-    def authenticate(self, request: web.BaseRequest) -> ConnectRequest:
+    def authenticate(self, request: ConnectHead) -> ConnectRequest:
         path, _, query = request.raw_path.partition("?")
         signed: sigv4.SignedRequest | None = None
         try:
@@ -241,19 +242,61 @@ class Gateway:
     async def connect(
         self, request: web.BaseRequest, *, origin_allowed: bool = True
     ) -> web.StreamResponse:
-        """``origin_allowed`` False (a browser page from an origin outside
-        cors_allowed_origins): refused with 4003 before the signature is even looked at, the
-        one protection a browser leaves to the server on an upgrade; 4003 is final for the
-        official clients, so they do not retry."""
+        """A /connect that came through aiohttp (a later request on a kept-alive connection,
+        or a head the front left to it). ``origin_allowed`` False (a browser page from an
+        origin outside cors_allowed_origins): refused with 4003 before the signature is even
+        looked at, the one protection a browser leaves to the server on an upgrade; 4003 is
+        final for the official clients, so they do not retry."""
+        head = ConnectHead(
+            method=request.method,
+            raw_path=request.raw_path,
+            host=request.host,
+            headers=request.headers,
+            raw_headers=request.raw_headers,
+            remote=request.remote,
+            secure=request.secure,
+        )
+        refusal, connect = await self._decide(head, origin_allowed)
+        try:
+            accept = handshake.check_upgrade(request.method, request.headers)
+        except handshake.HandshakeError as err:
+            # Not a WebSocket upgrade at all: an HTTP answer is all we can do. Raised, not
+            # returned: aiohttp deprecates returning an HTTPException.
+            if err.status == 405:
+                raise web.HTTPMethodNotAllowed(request.method, ["GET"], text=err.reason) from None
+            raise web.HTTPBadRequest(text=err.reason) from None
+        taken = detach(request)
+        if taken is not None:  # else the peer left
+            await self._establish(taken, accept, head, refusal, connect)
+        return Detached()
+
+    async def connect_head(
+        self,
+        head: ConnectHead,
+        accept: str,
+        take: Callable[[], Takeover | None],
+        *,
+        origin_allowed: bool = True,
+    ) -> None:
+        """A /connect whose head the server's front read (``bellwire.front``): a valid
+        upgrade already; ``take`` hands the connection over (None if the peer left)."""
+        refusal, connect = await self._decide(head, origin_allowed)
+        taken = take()
+        if taken is not None:
+            await self._establish(taken, accept, head, refusal, connect)
+
+    async def _decide(
+        self, head: ConnectHead, origin_allowed: bool
+    ) -> tuple[Refused | None, ConnectRequest | None]:
         refusal: Refused | None = None
         connect: ConnectRequest | None = None
         try:
             if not origin_allowed:
                 raise Refused(
                     close_codes.FORBIDDEN,
-                    f"Forbidden: origin {request.headers.get('Origin')} is not allowed.",
+                    f"Forbidden: origin {head.headers.get('Origin')} is not allowed.",
                 )
-            connect = self.authenticate(request)
+            connect = self.authenticate(head)
         except Refused as exc:
             refusal = exc
         if self.draining:
@@ -272,30 +315,26 @@ class Gateway:
                 refusal = Refused(
                     close_codes.TOO_MANY_CONNECTS, "Too many connects for this user; retry later."
                 )
-        try:
-            accept = handshake.check_upgrade(request.method, request.headers)
-        except handshake.HandshakeError as err:
-            # Not a WebSocket upgrade at all: an HTTP answer is all we can do. Raised, not
-            # returned: aiohttp deprecates returning an HTTPException.
-            if err.status == 405:
-                raise web.HTTPMethodNotAllowed(request.method, ["GET"], text=err.reason) from None
-            raise web.HTTPBadRequest(text=err.reason) from None
-        sock = self._take_over(request, accept)
-        if sock is None:  # the peer left
-            return Detached()
+        return refusal, connect
+
+    async def _establish(
+        self,
+        taken: Takeover,
+        accept: str,
+        head: ConnectHead,
+        refusal: Refused | None,
+        connect: ConnectRequest | None,
+    ) -> None:
+        sock = self._take_over(taken, accept)
         if refusal is not None or connect is None:
             assert refusal is not None
             sock.close(refusal.code, refusal.reason)
-            self._refused(request, refusal, connect.user_arn if connect else "")
-            return Detached()
-        await self._run(sock, request, connect)
-        return Detached()
+            self._refused(head, refusal, connect.user_arn if connect else "")
+            return
+        await self._run(sock, head, connect)
 
-    def _take_over(self, request: web.BaseRequest, accept: str) -> SessionSocket | None:
-        """Answer the upgrade and move the connection from aiohttp to a socket of our own."""
-        taken = detach(request)
-        if taken is None:
-            return None
+    def _take_over(self, taken: Takeover, accept: str) -> SessionSocket:
+        """Answer the upgrade and move the connection to a socket of our own."""
         transport = taken.transport
         sock = SessionSocket(
             transport,
@@ -314,7 +353,7 @@ class Gateway:
             sock.data_received(taken.tail)
         return sock
 
-    async def _run(self, sock: SessionSocket, request: web.BaseRequest, c: ConnectRequest) -> None:
+    async def _run(self, sock: SessionSocket, request: ConnectHead, c: ConnectRequest) -> None:
         loop = asyncio.get_running_loop()
         session = Session(c.user_arn, c.session_id, sock, sock.close)
         if self._limits is not None and not await self._admit_in_cluster(sock, request, c, session):
@@ -388,7 +427,7 @@ class Gateway:
             self.socket_lost(sock)
 
     async def _admit_in_cluster(
-        self, sock: SessionSocket, request: web.BaseRequest, c: ConnectRequest, session: Session
+        self, sock: SessionSocket, request: ConnectHead, c: ConnectRequest, session: Session
     ) -> bool:
         """Take the session's lease in the cluster; the sessions it replaces elsewhere are
         closed by a command on the bus (those on this node by _admit, as without a bus)."""
@@ -438,7 +477,7 @@ class Gateway:
         if not self._sockets and self._all_closed is not None:
             self._all_closed.set()
 
-    def _refused(self, request: web.BaseRequest, refusal: Refused, user_arn: str) -> None:
+    def _refused(self, request: ConnectHead, refusal: Refused, user_arn: str) -> None:
         self._metrics.connects.labels("refused", code_label(refusal.code)).inc()
         if refusal.auth_error:
             self._metrics.auth_failures.labels("connect", refusal.auth_error).inc()

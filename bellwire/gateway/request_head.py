@@ -1,0 +1,129 @@
+"""The request head of a ``/connect``, parsed without the HTTP server (pure).
+
+The server's front protocol (``bellwire.front``) reads the first head of every connection. A
+head this module takes is a plain WebSocket upgrade to ``/connect``; anything else (another
+path or method, a body, an obsolete line fold, a bare LF, a repeated header that must be
+single, a head over the bounds) is not taken, and the connection goes to aiohttp with the bytes
+read so far, which answers exactly as it always did. So this parser only needs to be strict,
+never complete: what it accepts, aiohttp would have accepted with the same meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from bellwire.gateway import handshake
+
+MAX_HEAD: Final = 16_384  # bytes up to and including the blank line
+MAX_HEADERS: Final = 100
+_PREFIX: Final = b"GET /connect"
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TARGET = re.compile(rb"/connect(?:\?[\x21-\x7e]*)?")
+# A field value: visible ASCII, spaces and tabs. No control byte; no obs-text either, which
+# aiohttp decodes as UTF-8 (surrogateescape) and is left to it.
+_VALUE = re.compile(rb"[\t\x20-\x7e]*")
+# Headers that must appear once for the request to mean one thing.
+_SINGLE: Final = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "origin",
+        "authorization",
+    }
+)
+# A request with a body, or a framing question, is aiohttp's to answer.
+_BODY: Final = frozenset({"content-length", "transfer-encoding"})
+
+
+class NotConnect:
+    """The head is not one this parser takes: hand the connection to the HTTP server."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_CONNECT"
+
+
+NOT_CONNECT: Final = NotConnect()
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectHead:
+    """What the gateway reads of a ``/connect`` request (a view of aiohttp's request too)."""
+
+    method: str
+    raw_path: str
+    host: str
+    headers: Mapping[str, str]
+    raw_headers: Sequence[tuple[bytes, bytes]]
+    remote: str | None
+    secure: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    head: ConnectHead
+    accept: str  # the Sec-WebSocket-Accept value
+    size: int  # bytes of the head; what follows belongs to the WebSocket
+
+
+def could_be_connect(data: bytes) -> bool:
+    """Whether the first bytes of a connection may still be a ``GET /connect`` head."""
+    n = min(len(data), len(_PREFIX))
+    return data[:n] == _PREFIX[:n]
+
+
+def parse(
+    data: bytes, *, remote: str | None, secure: bool, max_head: int = MAX_HEAD
+) -> Parsed | NotConnect | None:
+    """The head at the start of ``data``: Parsed, NOT_CONNECT, or None while incomplete."""
+    if not could_be_connect(data):
+        return NOT_CONNECT
+    end = data.find(b"\r\n\r\n", 0, max_head)
+    if end < 0:
+        return NOT_CONNECT if len(data) >= max_head else None
+    lines = data[:end].split(b"\r\n")
+    if len(lines) - 1 > MAX_HEADERS:
+        return NOT_CONNECT
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or parts[2] != b"HTTP/1.1" or _TARGET.fullmatch(parts[1]) is None:
+        return NOT_CONNECT
+    raw: list[tuple[bytes, bytes]] = []
+    headers: CIMultiDict[str] = CIMultiDict()
+    for line in lines[1:]:
+        # b"\n" or b"\r" inside a line: a bare line end; a leading space or tab: obs-fold.
+        name, colon, value = line.partition(b":")
+        if not colon or _TOKEN.fullmatch(name) is None or _VALUE.fullmatch(value) is None:
+            return NOT_CONNECT
+        value = value.strip(b" \t")
+        key = name.decode("ascii")
+        lower = key.lower()
+        if lower in _BODY or (lower in _SINGLE and lower in headers):
+            return NOT_CONNECT
+        raw.append((name, value))
+        headers.add(key, value.decode("latin-1"))
+    host = headers.get("Host")
+    if not host:
+        return NOT_CONNECT
+    try:
+        accept = handshake.check_upgrade("GET", headers)
+    except handshake.HandshakeError:
+        return NOT_CONNECT  # the HTTP server answers it (400) as before
+    head = ConnectHead(
+        method="GET",
+        raw_path=parts[1].decode("ascii"),
+        host=host,
+        headers=CIMultiDictProxy(headers),
+        raw_headers=tuple(raw),
+        remote=remote,
+        secure=secure,
+    )
+    return Parsed(head, accept, end + 4)
