@@ -573,19 +573,21 @@ def settle(
     """End ``invocation`` as SENT, DENIED or FAILED: the stored message, and who hears what."""
     tx.end_invocation(invocation.callback_id, state, now, detail=detail, fingerprint=fingerprint)
     m = dataclasses.replace(_message(invocation.message), **(updates or {}))
-    channel = tx.channel(invocation.channel_arn)
-    if channel is None:  # deleted while the processor had the message
+    # Only whether they exist, not their rows: a settle is half of a flow message's writes.
+    app_instance_arn = tx.app_instance_of_channel(invocation.channel_arn)
+    if app_instance_arn is None:  # deleted while the processor had the message
         return Result({})
+    channel_arn = invocation.channel_arn
     persistent = m.persistence == "PERSISTENT"
     events: list[BusEvent] = []
     if invocation.kind == "CREATE":
-        stored = persistent and tx.message(m.channel_arn, m.message_id) is not None
+        stored = persistent and tx.message_exists(m.channel_arn, m.message_id)
         if persistent and not stored:  # deleted meanwhile (DeleteChannel, an admin)
             return Result({})
         if state == "SENT":
             # The message takes its place in the channel now: flows deliver in the order their
             # processors finish (docs/channel-flows.md).
-            seq = tx.next_seq(channel.arn, last_message=now if persistent else None)
+            seq = tx.next_seq(channel_arn, last_message=now if persistent else None)
             m = dataclasses.replace(m, seq=seq, status="SENT")
             if persistent:
                 _store(tx, m, seq=seq, now=m.last_updated, edited=False)
@@ -594,7 +596,7 @@ def settle(
             return Result(
                 {},
                 events,
-                bot_calls=bots.calls_for(tx, channel.app_instance_arn, m),
+                bot_calls=bots.calls_for(tx, app_instance_arn, m),
                 pushes=push.pushes_for(tx, m),
             )
         elif state == "DENIED":
@@ -622,7 +624,7 @@ def settle(
         )
         _store(tx, edited, seq=None, now=now, edited=True)
         events.append(
-            _to_members(EventType.UPDATE_CHANNEL_MESSAGE, edited, tx.next_seq(channel.arn))
+            _to_members(EventType.UPDATE_CHANNEL_MESSAGE, edited, tx.next_seq(channel_arn))
         )
     elif state == "DENIED":
         events.append(_to_sender(tx, _DENIED["UPDATE"], m, "DENIED", None))

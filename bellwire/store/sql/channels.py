@@ -126,6 +126,10 @@ class ChannelsSql(SqlBase):
         row = self._one(f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE arn = ?", (arn,))
         return None if row is None else _channel(row)
 
+    def app_instance_of_channel(self, arn: str) -> str | None:
+        row = self._one("SELECT app_instance_arn FROM channels WHERE arn = ?", (arn,))
+        return None if row is None else str(row[0])
+
     def bearer_in_channel(
         self, bearer_arn: str, channel_arn: str, *, remembered: tuple[str, str] | None = None
     ) -> BearerInChannel:
