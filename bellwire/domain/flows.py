@@ -304,8 +304,8 @@ def submit(
     """Hand ``message`` (a new one, or one as it would read after an edit) to the flow: the
     invocation is kept with the write, the sender alone hears PENDING_*, and the processor is
     called once the write is committed. ``event_seq``: the seq the create already took."""
-    flow = tx.flow(flow_arn)
-    if flow is None:  # cannot happen: an associated flow cannot be deleted
+    processors = tx.flow_processors(flow_arn)
+    if processors is None:  # cannot happen: an associated flow cannot be deleted
         raise BadRequest(f"The channel flow {flow_arn} of the channel does not exist.")
     pending = dataclasses.replace(message, status="PENDING")
     invocation = FlowInvocation(
@@ -315,14 +315,14 @@ def submit(
         channel_arn=message.channel_arn,
         message_id=message.message_id,
         kind=kind,
-        flow_arn=flow.arn,
-        processor=flow.processors[0],
+        flow_arn=flow_arn,
+        processor=processors[0],
         message=_columns(pending),
         state="PENDING",
         created=call.now,
         step=1,
         # The flow as it is now: an UpdateChannelFlow does not change a message on its way.
-        chain=list(flow.processors) if len(flow.processors) > 1 else (),
+        chain=list(processors) if len(processors) > 1 else (),
     )
     tx.insert_invocation(invocation)
     seq = event_seq if event_seq is not None else tx.next_seq(message.channel_arn)
