@@ -574,9 +574,10 @@ def settle(
     tx.end_invocation(invocation.callback_id, state, now, detail=detail, fingerprint=fingerprint)
     m = dataclasses.replace(_message(invocation.message), **(updates or {}))
     # Only whether they exist, not their rows: a settle is half of a flow message's writes.
-    app_instance_arn = tx.app_instance_of_channel(invocation.channel_arn)
-    if app_instance_arn is None:  # deleted while the processor had the message
+    found = tx.app_instance_of_channel(invocation.channel_arn)
+    if found is None:  # deleted while the processor had the message
         return Result({})
+    app_instance_arn, has_bots = found
     channel_arn = invocation.channel_arn
     persistent = m.persistence == "PERSISTENT"
     events: list[BusEvent] = []
@@ -596,7 +597,8 @@ def settle(
             return Result(
                 {},
                 events,
-                bot_calls=bots.calls_for(tx, app_instance_arn, m),
+                # No bot is a member: nothing to ask (as a plain send skips it).
+                bot_calls=bots.calls_for(tx, app_instance_arn, m) if has_bots else [],
                 pushes=push.pushes_for(tx, m),
             )
         elif state == "DENIED":
