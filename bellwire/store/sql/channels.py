@@ -126,6 +126,15 @@ class ChannelsSql(SqlBase):
         row = self._one(f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE arn = ?", (arn,))
         return None if row is None else _channel(row)
 
+    def app_instance_of_channel(self, arn: str) -> tuple[str, bool] | None:
+        row = self._one(
+            "SELECT c.app_instance_arn, EXISTS (SELECT 1 FROM app_instance_bots b "
+            "JOIN memberships bm ON bm.channel_arn = c.arn AND bm.member_arn = b.arn "
+            "WHERE b.app_instance_arn = c.app_instance_arn) FROM channels c WHERE c.arn = ?",
+            (arn,),
+        )
+        return None if row is None else (str(row[0]), bool(row[1]))
+
     def bearer_in_channel(
         self, bearer_arn: str, channel_arn: str, *, remembered: tuple[str, str] | None = None
     ) -> BearerInChannel:

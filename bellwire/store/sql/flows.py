@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +19,14 @@ _INVOCATION_COLUMNS = (
 
 def _flow(row: Row) -> ChannelFlow:
     return ChannelFlow(row[0], row[1], row[2], unjson_column(row[3]), row[4], row[5])
+
+
+@functools.lru_cache(maxsize=256)
+def _processors(text: str) -> tuple[Mapping[str, Any], ...]:
+    # Every send through a flow reads its processors: parsed once per distinct text. The
+    # parsed processors are shared, so nothing may change them in place (nothing does: they
+    # are read, or serialized into an invocation).
+    return tuple(json.loads(text))
 
 
 def _invocation(row: Row) -> FlowInvocation:
@@ -59,6 +69,11 @@ class FlowsSql(SqlBase):
     def flow(self, arn: str) -> ChannelFlow | None:
         row = self._one(f"SELECT {_FLOW_COLUMNS} FROM channel_flows WHERE arn = ?", (arn,))
         return None if row is None else _flow(row)
+
+    def flow_processors(self, arn: str) -> Sequence[Mapping[str, Any]] | None:
+        """The flow's processors alone (what a send through it needs), None if it is gone."""
+        row = self._one("SELECT processors FROM channel_flows WHERE arn = ?", (arn,))
+        return None if row is None else _processors(row[0])
 
     def update_flow(
         self, arn: str, name: str, processors: Sequence[Mapping[str, Any]], now: float

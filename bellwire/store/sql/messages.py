@@ -84,6 +84,15 @@ class MessagesSql(SqlBase):
         )
         return None if row is None else _message(row)
 
+    def message_exists(self, channel_arn: str, message_id: str) -> bool:
+        return (
+            self._one(
+                "SELECT 1 FROM messages WHERE channel_arn = ? AND message_id = ?",
+                (channel_arn, message_id),
+            )
+            is not None
+        )
+
     def update_message(
         self,
         channel_arn: str,
