@@ -800,6 +800,7 @@ async def idle_memory_scale(
         await asyncio.sleep(settle)
         after = rss_kib()
         lost = sum(g.dropped() for g in groups)
+        codes = {str(code): n for code, n in sorted(totals.close_codes.items())}
     finally:
         for group in groups:
             await group.close()
@@ -812,6 +813,8 @@ async def idle_memory_scale(
         "rss_after_kib": after,
         "kib_per_session": round((after - before) / sessions, 2),
         "sessions_lost": lost,
+        # Why they ended, by close code (1006: no close frame).
+        "close_codes": codes,
         "seconds_to_upgraded": round(upgraded, 1),
         "seconds_to_establish": round(seconds, 1),
         "established_per_s": round(sessions / seconds, 1),
