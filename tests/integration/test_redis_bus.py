@@ -1,6 +1,7 @@
 """The Redis bus itself against a private redis-server: delivery between nodes, a node's own
 batches delivered once, loss made visible (a killed Redis, an outbox that overflowed), and
-batches that could not be published sent once Redis answers again."""
+batches that could not be published sent once Redis answers again, and a burst of commits
+(what a node published while its previous publish was in flight) crossing as one message."""
 
 from __future__ import annotations
 
@@ -352,3 +353,23 @@ async def test_concurrent_connects_share_a_few_connections(server: RedisServer) 
         assert opened <= 4
     finally:
         await bus.close()
+
+
+async def test_a_burst_of_commits_is_one_bus_message_in_order(
+    pair: tuple[RedisBus, RedisBus],
+) -> None:
+    one, two = pair
+    seen: list[BusMessage] = []
+    two.subscribe(seen.append)
+    await one.start()
+    await two.start()
+    burst = [[UserEvent(f"arn:{n}:{k}") for k in range(n % 3 + 1)] for n in range(50)]
+    for batch in burst:  # fifty commits in one loop turn
+        one.publish(batch)
+    expected = [message for batch in burst for message in batch]
+    await until(lambda: len(seen) == len(expected))
+    assert seen == expected
+    assert two.received == 1  # one message on the bus, one decode, for the whole burst
+    one.publish([UserEvent("arn:after")])  # the next burst is a message of its own
+    await until(lambda: len(seen) == len(expected) + 1)
+    assert two.received == 2 and one.outbox == 0
