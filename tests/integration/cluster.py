@@ -20,10 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import botocore.session
 import pytest
 import server_process
 from server_process import ACCESS_KEY, REGION, SECRET_KEY, Process
 
+from bellwire.client import MessagingSession, ReconnectPolicy
 from bellwire.testing import temporary_database
 
 
@@ -101,6 +103,20 @@ class Node:
 
     def client(self, service: str, **kwargs: object) -> object:
         return self.process.client(service, **kwargs)
+
+    def catching_up(self, user_arn: str, retry_after: float) -> MessagingSession:
+        """A Python client of ``user_arn`` on this node that catches up after a reconnect, and
+        waits ``retry_after`` seconds before each retry, so a test can send while it is away."""
+        credentials = botocore.session.Session()
+        credentials.set_credentials(self.access_key_id, self.secret_access_key)
+        return MessagingSession(
+            user_arn,
+            boto_session=credentials,
+            region=self.region,
+            endpoint_url=self.url,
+            policy=ReconnectPolicy(base=0.01, cap=0.01, fixed=retry_after, window=20.0),
+            catch_up=True,
+        )
 
     def kill(self) -> None:
         if self.process.proc.poll() is None:

@@ -607,15 +607,12 @@ async def test_the_python_client_reconnects_after_4410_and_catches_up(
 ) -> None:
     """No silent loss, end to end: a gap closes the session with 4410, the client reconnects,
     marks the gap and reads what it missed from the store."""
-    import botocore.session
 
     from bellwire.client import (
         CaughtUp,
         Established,
         Gap,
-        MessagingSession,
         Reconnecting,
-        ReconnectPolicy,
         SessionEvent,
     )
 
@@ -623,20 +620,7 @@ async def test_the_python_client_reconnects_after_4410_and_catches_up(
     wa = world(a)
     olga, pat = wa.user(), wa.user()
     channel = wa.channel(olga, [pat])
-    credentials = botocore.session.Session()
-    credentials.set_credentials(b.access_key_id, b.secret_access_key)
-    # A fixed wait before each retry, so that a message can be sent while the client is away.
-    policy = ReconnectPolicy(base=0.01, cap=0.01, fixed=1.5, window=20.0)
-    w = watch(
-        MessagingSession(
-            pat,
-            boto_session=credentials,
-            region=b.region,
-            endpoint_url=b.url,
-            policy=policy,
-            catch_up=True,
-        )
-    )
+    w = watch(b.catching_up(pat, retry_after=1.5))
     await w.next(Established)
     live = await off(wa.send, channel, olga, "live")
     assert (await w.event(MESSAGE)).message_id == live

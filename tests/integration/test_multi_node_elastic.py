@@ -76,6 +76,17 @@ def sub_of(w: World, channel: str, member: str, moderator: str) -> str:
     return str(m["SubChannelId"])
 
 
+def four_in_two(node: Node) -> tuple[World, str, list[str], dict[str, str]]:
+    """An elastic channel made through ``node`` by a moderator, with four members, two in each
+    of two sub-channels. Returns the world, the channel, the members and each member's
+    sub-channel."""
+    w = World.create(node)  # type: ignore[arg-type]
+    mod = w.user()
+    members = [w.user() for _ in range(4)]
+    channel = elastic(w, mod, members, target=2, minimum=1)
+    return w, channel, members, {m: sub_of(w, channel, m, mod) for m in members}
+
+
 def lost(route: str, sub_seq: int) -> bytes:
     """A sub-channel event far ahead of the sub-channel's numbers, as if those before it were
     lost on the bus."""
@@ -87,11 +98,7 @@ async def test_a_sub_channels_messages_through_both_nodes_arrive_in_its_order(
     nodes: Cluster,
 ) -> None:
     a, b = nodes.nodes[:2]
-    wa = World.create(a)  # type: ignore[arg-type]
-    mod = wa.user()
-    members = [wa.user() for _ in range(4)]
-    channel = elastic(wa, mod, members, target=2, minimum=1)
-    subs = {m: sub_of(wa, channel, m, mod) for m in members}
+    wa, channel, members, subs = four_in_two(a)
     first = subs[members[0]]
     pair = [m for m in members if subs[m] == first]
     rest = [m for m in members if subs[m] != first]
@@ -144,40 +151,22 @@ async def test_a_sub_channels_messages_through_both_nodes_arrive_in_its_order(
 async def test_a_lost_event_in_a_sub_channel_closes_its_sessions_and_the_client_catches_up(
     nodes: Cluster, watch: Any
 ) -> None:
-    import botocore.session
 
     from bellwire.client import (
         CaughtUp,
         Established,
         Gap,
-        MessagingSession,
         Reconnecting,
-        ReconnectPolicy,
         SessionEvent,
     )
 
     a, b = nodes.nodes[:2]
-    wa = World.create(a)  # type: ignore[arg-type]
-    mod = wa.user()
-    members = [wa.user() for _ in range(4)]
-    channel = elastic(wa, mod, members, target=2, minimum=1)
-    subs = {m: sub_of(wa, channel, m, mod) for m in members}
+    wa, channel, members, subs = four_in_two(a)
     watched = members[0]
     mine = subs[watched]
     mate = next(m for m in members if m != watched and subs[m] == mine)
     other = next(m for m in members if subs[m] != mine)
-    credentials = botocore.session.Session()
-    credentials.set_credentials(b.access_key_id, b.secret_access_key)
-    w = watch(
-        MessagingSession(
-            watched,
-            boto_session=credentials,
-            region=b.region,
-            endpoint_url=b.url,
-            policy=ReconnectPolicy(base=0.01, cap=0.01, fixed=1.5, window=20.0),
-            catch_up=True,
-        )
-    )
+    w = watch(b.catching_up(watched, retry_after=1.5))
     await w.next(Established)
     unconcerned = await session(b, other)  # type: ignore[arg-type]
     live = await off(wa.send, channel, mate, "live", SubChannelId=mine)
@@ -278,11 +267,7 @@ async def test_a_sub_channels_tail_that_never_reached_the_bus_is_found_by_the_ch
     import psycopg
 
     a, b = nodes.nodes[:2]
-    wa = World.create(a)  # type: ignore[arg-type]
-    mod = wa.user()
-    members = [wa.user() for _ in range(4)]
-    channel = elastic(wa, mod, members, target=2, minimum=1)
-    subs = {m: sub_of(wa, channel, m, mod) for m in members}
+    wa, channel, members, subs = four_in_two(a)
     watched = members[0]
     other = next(m for m in members if subs[m] != subs[watched])
     watcher = await session(b, watched)  # type: ignore[arg-type]
@@ -306,11 +291,7 @@ async def test_a_session_connecting_with_prefetch_meets_its_sub_channel_by_its_n
     """A prefetching connect reads its channels another way (with their details); it must start
     a sub-channel at the sub-channel's number, not the channel's, which is further on."""
     a, b = nodes.nodes[:2]
-    wa = World.create(a)  # type: ignore[arg-type]
-    mod = wa.user()
-    members = [wa.user() for _ in range(4)]
-    channel = elastic(wa, mod, members, target=2, minimum=1)
-    subs = {m: sub_of(wa, channel, m, mod) for m in members}
+    wa, channel, members, subs = four_in_two(a)
     watched = members[0]
     other = next(m for m in members if subs[m] != subs[watched])
     for i in range(5):  # the channel's numbers move on; the watched sub-channel's do not

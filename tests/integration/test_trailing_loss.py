@@ -40,15 +40,12 @@ def contents(events: list[Event]) -> list[str]:
 async def test_a_tail_that_never_reached_the_bus_closes_the_channels_sessions_with_4410(
     nodes: Cluster, watch: Any
 ) -> None:
-    import botocore.session
 
     from bellwire.client import (
         CaughtUp,
         Established,
         Gap,
-        MessagingSession,
         Reconnecting,
-        ReconnectPolicy,
         SessionEvent,
     )
 
@@ -64,18 +61,7 @@ async def test_a_tail_that_never_reached_the_bus_closes_the_channels_sessions_wi
         quiet_channel = wa.channel(other)
         raw = await session(b, ann)  # type: ignore[arg-type]
         bystander = await session(b, other)  # type: ignore[arg-type]
-        credentials = botocore.session.Session()
-        credentials.set_credentials(b.access_key_id, b.secret_access_key)
-        w = watch(
-            MessagingSession(
-                ben,
-                boto_session=credentials,
-                region=b.region,
-                endpoint_url=b.url,
-                policy=ReconnectPolicy(base=0.01, cap=0.01, fixed=0.2, window=20.0),
-                catch_up=True,
-            )
-        )
+        w = watch(b.catching_up(ben, retry_after=0.2))
         await w.next(Established)
         live = await off(wa.send, channel, ann, "live")
         assert (await w.event(MESSAGE)).message_id == live
