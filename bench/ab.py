@@ -16,19 +16,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from statistics import mean
+from types import ModuleType
 from typing import Any
 
 from bench import procs, scenarios, targets
-from bench.cross_node import start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+
+
+def module_at(ref: str, path: str) -> ModuleType | None:
+    """The Python file ``path`` as it is at ``ref``, imported as a module of its own (None when
+    git cannot show it): the old side of a benchmark that compares two versions of one module."""
+    try:
+        source = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{ref}:{path}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    name = "bench_" + Path(path).stem + "_at_" + ref.replace("-", "_").replace("/", "_")
+    file = Path(tempfile.mkdtemp(prefix="module-at-")) / (name + ".py")
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def export_ref(ref: str, into: Path) -> Path:
@@ -48,13 +71,12 @@ async def one_server(
     duration: float,
     workdir: Path,
     core: int | None,
-    redis_port: int | None,
+    bus: str,
 ) -> dict[int, dict[str, Any]]:
     from bellwire.testing import DEFAULT_POSTGRES, create_database, drop_database
 
     url = create_database(DEFAULT_POSTGRES) if engine == "postgresql" else ""
     data = Path(tempfile.mkdtemp(prefix="data-", dir=workdir))
-    bus = f"redis://127.0.0.1:{redis_port}/0" if redis_port is not None else ""
     server = targets.Bellwire(
         data, core, workdir / "server.log", "warning", store=url, bus=bus, source=source
     )
@@ -108,9 +130,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         try:
             for _ in range(args.rounds):
                 for side in "ABBA":
-                    redis_port = None
+                    bus = ""
                     if engine == "postgresql":
-                        redis, redis_port = start_redis(workdir)
+                        redis, bus = targets.redis_server(None, workdir / "redis.log", workdir)
                     print(f"{engine}: {side} ({'base ' + args.base if side == 'A' else 'this'})")
                     try:
                         runs[side].append(
@@ -121,17 +143,16 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                                 args.duration,
                                 workdir,
                                 server_core,
-                                redis_port,
+                                bus,
                             )
                         )
                     finally:
                         if redis is not None:
-                            redis.kill()
-                            redis.wait()
+                            redis.stop()
                             redis = None
         finally:
             if redis is not None:
-                redis.kill()
+                redis.stop()
         table: dict[str, Any] = {}
         for n in clients:
             row: dict[str, Any] = {}

@@ -17,14 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -32,34 +28,14 @@ from bellwire.bus import redis as new_bus
 from bellwire.domain import delivery
 from bellwire.events import EventType
 from bench import procs
+from bench.ab import module_at
 
-ROOT = Path(__file__).resolve().parents[1]
 BEFORE = "f81d53b"  # the last commit before batches were merged
 CH = "arn:aws:chime:us-east-1:123456789012:app-instance/a/channel/c"
 
 
 def bus_of(revision: str) -> ModuleType | None:
-    try:
-        source = subprocess.run(
-            ["git", "-C", str(ROOT), "show", f"{revision}:bellwire/bus/redis.py"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    path = Path(tempfile.mkdtemp(prefix="bus-before-")) / "bus_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("bench_bus_before", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return module_at(revision, "bellwire/bus/redis.py")
 
 
 class Way:
@@ -83,7 +59,7 @@ class Way:
 
     async def round(self, bursts: int, burst: int, redis_pid: int) -> None:
         payload = {"Content": "x" * 300}
-        t0, r0 = time.process_time(), cpu_seconds(redis_pid)
+        t0, r0 = time.process_time(), procs.cpu_seconds(redis_pid)
         for _ in range(bursts):
             want = self.seen + burst
             for _ in range(burst):
@@ -104,7 +80,7 @@ class Way:
             while self.seen < want:
                 await asyncio.sleep(0)
         self.cpu += time.process_time() - t0
-        self.redis_cpu += cpu_seconds(redis_pid) - r0
+        self.redis_cpu += procs.cpu_seconds(redis_pid) - r0
         self.commits += bursts * burst
 
     async def close(self) -> None:

@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 from bench import procs, receivers, wsclient
 from bench.rest import messages_path
-from bench.targets import ACCESS_KEY_ID, SECRET, Bellwire
+from bench.targets import ACCESS_KEY_ID, SECRET, Bellwire, redis_server
 from bench.wsclient import Totals
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -180,31 +179,6 @@ async def measure(
     }
 
 
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    if shutil.which("redis-server") is None:
-        raise SystemExit("redis-server is not installed")
-    port = procs.free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    procs.wait_port(port, 10.0)
-    return proc, port
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cross_node", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
@@ -228,10 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(POSTGRES, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     store = POSTGRES.rsplit("/", 1)[0] + "/" + name
-    redis, redis_port = start_redis(workdir)
+    redis, bus = redis_server(None, workdir / "redis.log", workdir)
     nodes: list[Node] = []
     try:
-        bus = f"redis://127.0.0.1:{redis_port}/0"
         prefix = "bench-" + secrets.token_hex(3)
         for index in range(2):
             data_dir = workdir / f"node{index}"
@@ -243,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for node in nodes:
             node.stop()
-        redis.kill()
-        redis.wait()
+        redis.stop()
         with psycopg.connect(POSTGRES, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)

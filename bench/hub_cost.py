@@ -23,13 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import socket
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -37,9 +33,9 @@ from bellwire.domain import delivery
 from bellwire.events import EventType
 from bellwire.gateway import hub as new_hub
 from bench import procs
+from bench.ab import module_at
 
 CH = "arn:aws:chime:us-east-1:123456789012:app-instance/a/channel/c"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 BEFORE = "f81d53b"  # the last commit before the outbox and the flush interval
@@ -47,22 +43,7 @@ BEFORE = "f81d53b"  # the last commit before the outbox and the flush interval
 
 def hub_of(revision: str = BEFORE) -> ModuleType | None:
     """bellwire/gateway/hub.py of a git revision, as a module of its own."""
-    try:
-        source = subprocess.run(
-            ["git", "-C", str(ROOT), "show", f"{revision}:bellwire/gateway/hub.py"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    path = Path(tempfile.mkdtemp(prefix="hub-before-")) / "hub_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("bench_hub_before", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_at(revision, "bellwire/gateway/hub.py")
 
 
 class Sink(asyncio.Protocol):

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.ab import ROOT, export_ref
-from bench.cross_node import start_redis
+from bench.targets import redis_server
 
 PING = 0.2
 LEASE = 1.0
@@ -45,9 +45,9 @@ async def storm(connects: int, in_flight: int) -> dict[str, Any]:
     from bellwire.bus.redis import RedisBus, RedisLimits
 
     with tempfile.TemporaryDirectory() as tmp:
-        proc, port = start_redis(Path(tmp))
+        proc, url = redis_server(None, Path(tmp) / "redis.log", Path(tmp))
         try:
-            bus = RedisBus(f"redis://127.0.0.1:{port}/0", prefix="storm", ping_interval=PING)
+            bus = RedisBus(url, prefix="storm", ping_interval=PING)
             limits = RedisLimits(bus, lease_seconds=LEASE)
             await bus.start()
             errors: collections.Counter[str] = collections.Counter()
@@ -93,8 +93,7 @@ async def storm(connects: int, in_flight: int) -> dict[str, Any]:
             await bus.close()
             return result
         finally:
-            proc.kill()
-            proc.wait()
+            proc.stop()
 
 
 async def renewals(sessions: int) -> dict[str, Any]:
@@ -103,9 +102,9 @@ async def renewals(sessions: int) -> dict[str, Any]:
     from bellwire.bus.redis import RedisBus, RedisLimits
 
     with tempfile.TemporaryDirectory() as tmp:
-        proc, port = start_redis(Path(tmp))
+        proc, url = redis_server(None, Path(tmp) / "redis.log", Path(tmp))
         try:
-            bus = RedisBus(f"redis://127.0.0.1:{port}/0", prefix="storm")
+            bus = RedisBus(url, prefix="storm")
             limits = RedisLimits(bus)
             gate = asyncio.Semaphore(50)
 
@@ -129,8 +128,7 @@ async def renewals(sessions: int) -> dict[str, Any]:
                 "renew_cpu_s": round(min(cpus), 3),
             }
         finally:
-            proc.kill()
-            proc.wait()
+            proc.stop()
 
 
 def run_side(tree: Path, connects: int, in_flight: int, renew: int) -> dict[str, Any]:
