@@ -19,13 +19,21 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import botocore.session
 import pytest
 import server_process
 from server_process import ACCESS_KEY, REGION, SECRET_KEY, Process
 
-from bellwire.client import MessagingSession, ReconnectPolicy
+from bellwire.client import (
+    CaughtUp,
+    Established,
+    Gap,
+    MessagingSession,
+    ReconnectPolicy,
+    SessionEvent,
+)
 from bellwire.testing import temporary_database
 
 
@@ -210,3 +218,17 @@ def cluster(
                 running.stop()
     finally:
         redis.kill()
+
+
+async def catches_up(watched: Any, message_id: str) -> None:
+    """After a 4410, the watched Python client (``Node.catching_up``) reconnects, marks the gap
+    and reads ``message_id``, sent while it was away, from the store."""
+    back = await watched.next(Established, timeout=15)
+    assert back.reconnecting
+    gap = await watched.next(Gap)
+    assert gap.code == 4410 and gap.catching_up
+    caught: SessionEvent = await watched.next(
+        lambda i: isinstance(i, SessionEvent) and i.message_id == message_id
+    )
+    assert caught.caught_up
+    await watched.next(CaughtUp)
