@@ -196,12 +196,16 @@ def test_sigterm_drains_and_exits_zero(tmp_path: Path, processes: list[Process])
     grace = 3.0
     running = start(tmp_path / "data", free_port(), "--shutdown-grace-seconds", str(grace))
     processes.append(running)
-    samples: list[tuple[float, int | None]] = []
+    # (asked at, answered at, status): a request asked just before the signal may be answered
+    # after it, with 503, so "before" means answered before and "after" means asked after.
+    samples: list[tuple[float, float, int | None]] = []
     stop = threading.Event()
 
     def poll() -> None:
         while not stop.is_set():
-            samples.append((time.monotonic(), readyz(running.url)))
+            asked = time.monotonic()
+            status = readyz(running.url)
+            samples.append((asked, time.monotonic(), status))
             time.sleep(0.02)
 
     poller = threading.Thread(target=poll, daemon=True)
@@ -217,10 +221,10 @@ def test_sigterm_drains_and_exits_zero(tmp_path: Path, processes: list[Process])
     exited = time.monotonic()
     assert code == 0, running.output()
     assert exited - signalled < grace + 5
-    before = [status for at, status in samples if at < signalled]
+    before = [status for _, answered, status in samples if answered < signalled]
     assert len(before) >= 5
     assert all(status == 200 for status in before), before
     # After the signal it stops being ready (503 while draining, then the port closes).
-    after = [status for at, status in samples if at > signalled + 0.3]
+    after = [status for asked, _, status in samples if asked > signalled + 0.3]
     assert all(status != 200 for status in after), after
     assert readyz(running.url) is None
