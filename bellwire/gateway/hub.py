@@ -606,11 +606,17 @@ class Hub:
         self._sweeper = self._get_loop().call_later(self.ping_interval, self._sweep)
 
     def sweep(self, now: float) -> None:
-        """Ping every session whose last ping was answered; drop those silent for too long."""
+        """Ping every established session whose last ping was answered; drop those silent for
+        too long."""
         for sessions in list(self.users.values()):
             for session in list(sessions):
                 transport = session.transport
                 if transport is None or transport.is_closing():
+                    continue
+                if not session.established:
+                    # Still reading its snapshot: its socket does not carry the session yet, so
+                    # a pong now would reach no session and the next sweep would drop a client
+                    # that answered. The connect's own deadlines bound this stage.
                     continue
                 if session.ping_sent and now - session.ping_sent > self.ping_timeout:
                     self.drop(session, "The session stopped answering pings.")

@@ -13,7 +13,9 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import psycopg
 import pytest
+import ws_helpers
 from ws_helpers import (
     TIMEOUT,
     Client,
@@ -32,7 +34,7 @@ from ws_helpers import (
 )
 
 from bellwire.events import EventType
-from bellwire.testing import RunningServer
+from bellwire.testing import RunningServer, temporary_database
 
 Factory = Callable[..., RunningServer]
 
@@ -364,6 +366,35 @@ async def test_keepalive_keeps_answering_clients_and_drops_silent_ones(
     assert not polite.closed
     assert await off(hub_sessions, running, alice) == 1
     await sentinel(world, channel, alice, polite)
+
+
+async def test_a_connect_whose_snapshot_is_slow_outlives_the_sweeps_it_spans(
+    start: Factory,
+) -> None:
+    """Keepalive sweeps that come while a connect's snapshot is still being read do not drop it.
+
+    The snapshot is held back by a real lock on PostgreSQL's users table, taken after the user
+    was made, for five ping intervals. A sweep used to ping the connecting session; the client's
+    pong reached no session yet, and the next sweep dropped it (1006)."""
+    with temporary_database() as url:
+        running = start(store=url, ping_interval_seconds=0.2, ping_timeout_seconds=0.2)
+        try:
+            world = World.create(running)
+            alice = world.user()
+            with psycopg.connect(url) as locker:
+                locker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                connecting = asyncio.create_task(ws_helpers.session(running, alice))
+                await eventually(lambda: hub_sessions(running, alice) == 1)  # past the upgrade
+                await asyncio.sleep(1.0)
+                assert not connecting.done(), "the connect ended while its snapshot was held back"
+                locker.rollback()
+            client = await asyncio.wait_for(connecting, TIMEOUT)
+            await asyncio.sleep(1.0)  # five more intervals, established: pinged and answering
+            assert not client.closed, f"closed with {client.close_code}"
+            assert await off(hub_sessions, running, alice) == 1
+            await client.close()
+        finally:
+            await off(running.stop)  # before its database is dropped
 
 
 async def test_a_client_answering_pings_by_hand_stays(start: Factory) -> None:

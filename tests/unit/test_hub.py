@@ -175,6 +175,25 @@ async def test_keepalive_pings_and_drops_silent_peers() -> None:
     h.stop()
 
 
+async def test_a_connecting_session_is_not_pinged_until_it_is_established() -> None:
+    """Its socket carries no session before it is established, so a pong could not reach it and
+    the next sweep would drop a client that answered (seen in a storm of 50,000 connects)."""
+    h = Hub(buffer_limit=10_000, ping_interval=10.0, ping_timeout=5.0)
+    transport = Transport()
+    session = Session("alice", "a", transport, lambda code, reason: None)
+    h.add(session)  # connecting: its snapshot is being read
+    h.sweep(100.0)
+    h.sweep(110.0)
+    assert transport.writes == [] and not transport.aborted and "alice" in h.users
+    h.establish(session, ((CH, 0),))
+    h.sweep(120.0)
+    assert transport.writes == [b"\x89\x00"]
+    h.pong(session)
+    h.sweep(130.0)
+    assert not transport.aborted and len(transport.writes) == 2
+    h.stop()
+
+
 async def test_keepalive_timer_runs_the_sweep() -> None:
     h = Hub(buffer_limit=10_000, ping_interval=0.01, ping_timeout=60.0)
     _, t1, _ = make(h, "alice", "a")
