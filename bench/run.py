@@ -317,6 +317,7 @@ class Run:
                             sources=-(-count // 25_000),
                             per_process=self.fd_limit - 1000,
                             concurrency=SCALE_CONCURRENCY,
+                            server_closes=lambda: closes_seen(server.port),
                         )
                     else:
                         self.results["memory_scale"] = await scenarios.idle_memory(
@@ -460,6 +461,7 @@ class Run:
                     per_process=self.fd_limit - 1000,
                     concurrency=SCALE_CONCURRENCY,
                     timeout=420.0,
+                    server_closes=lambda: closes_seen(server.port),
                 )
             except Exception as exc:  # a finding about the multi-node mode, not a crash
                 self.results["notes"].append(
@@ -637,6 +639,13 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
                 None,
             )
         )
+        for side, field in (("receivers", "close_codes"), ("server", "server_closes")):
+            ended = scale.get(field) or {}
+            if ended:
+                listed = ", ".join(f"{code} x{count}" for code, count in sorted(ended.items()))
+                out.append(
+                    (f"idle memory at {n}: ended, as the {side} saw it", listed, None, None, None)
+                )
     return out
 
 
@@ -792,6 +801,22 @@ def scraped(port: int, names: tuple[str, ...]) -> dict[str, float]:
         if name in values:
             values[name] = float(value)
     return values
+
+
+def closes_seen(port: int) -> dict[str, int]:
+    """The server's own count of ended sessions, by who closed and close code
+    (``bellwire_session_closes_total``; with workers, every worker's)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    closes: dict[str, int] = {}
+    prefix = "bellwire_session_closes_total{"
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            labels, _, value = line[len(prefix) :].partition("} ")
+            fields = dict(part.split("=", 1) for part in labels.split(","))
+            key = f"{fields['initiator'].strip(chr(34))} {fields['code'].strip(chr(34))}"
+            closes[key] = closes.get(key, 0) + int(float(value))
+    return closes
 
 
 # --- main -------------------------------------------------------------------------------------

@@ -756,6 +756,7 @@ async def idle_memory_scale(
     concurrency: int = 200,
     timeout: float = 600.0,
     settle: float = 3.0,
+    server_closes: Callable[[], dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """Server RSS (``rss_kib``: of every server process) before and after ``len(paths)``
     idle established sessions held by C receivers, ``per_process`` each (each process has an
@@ -801,6 +802,9 @@ async def idle_memory_scale(
         after = rss_kib()
         lost = sum(g.dropped() for g in groups)
         codes = {str(code): n for code, n in sorted(totals.close_codes.items())}
+        # The server's side of the same ends: a 1006 it counted itself was its own drop (a
+        # missed pong, say); one it did not count ended below it (the kernel, the receiver).
+        seen = await asyncio.to_thread(server_closes) if server_closes is not None else {}
     finally:
         for group in groups:
             await group.close()
@@ -815,6 +819,7 @@ async def idle_memory_scale(
         "sessions_lost": lost,
         # Why they ended, by close code (1006: no close frame).
         "close_codes": codes,
+        "server_closes": seen,
         "seconds_to_upgraded": round(upgraded, 1),
         "seconds_to_establish": round(seconds, 1),
         "established_per_s": round(sessions / seconds, 1),
