@@ -88,7 +88,7 @@ def contents(server: RunningServer, channel: str, sub: str, bearer: str) -> list
 
 
 def test_an_elastic_channel_comes_back_with_each_message_in_its_sub_channel(
-    source: tuple[RunningServer, Any], tmp_path: Path
+    source: tuple[RunningServer, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server, made = source
     channel, mod = made["channel"], made["mod"]
@@ -122,8 +122,13 @@ def test_an_elastic_channel_comes_back_with_each_message_in_its_sub_channel(
         assert len(counts) == 3 and sum(counts) == 5 + 2  # members, and the moderator twice
     finally:
         copy.stop()
-    # Nothing else is lost: a fresh copy exports the same file, line for line.
+    # Nothing else is lost: a fresh copy exports the same file, line for line; importing the
+    # file into it once more adds nothing.
     assert import_file(tmp_path / "elastic.jsonl", tmp_path / "twice") == 0
+    capsys.readouterr()
+    assert import_file(tmp_path / "elastic.jsonl", tmp_path / "twice") == 0
+    report = capsys.readouterr().err
+    assert "imported" not in report and "sub_channel: 2 present" in report, report
     twice = start_server(tmp_path / "twice")
     try:
         assert without_header(export(twice, tmp_path / "twice.jsonl")) == without_header(records)
