@@ -214,6 +214,9 @@ class FlowInvoker:
         """Claim the failure events due for a delivery (left by an earlier run, or waiting for
         another try) and deliver each in a task of its own."""
         now = self._now()
+        # Read first: most sweeps find nothing, and a read costs no write transaction.
+        if not await self._store.read(partial(flows.due_failure_events, now=now)):
+            return
         if self._bus_url() is None:
             dropped = await self._store.write(
                 partial(flows.drop_failure_events, now=now, limit=RECOVERY_BATCH)

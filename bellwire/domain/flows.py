@@ -449,6 +449,11 @@ def pending_failure_event(event: Mapping[str, Any], now: float, hold: float) -> 
     return FailureEvent(str(event["id"]), body, now, 1, now + hold)
 
 
+def due_failure_events(tx: Tx, now: float) -> bool:
+    """Whether any failure event is due for a delivery."""
+    return bool(tx.due_failure_events(now, 1))
+
+
 def claim_failure_events(
     tx: Tx, now: float, hold: float, limit: int
 ) -> tuple[list[FailureEvent], int]:

@@ -227,3 +227,29 @@ def test_the_failure_event_survives_a_restart(
         assert len(bus.bodies) == 1  # once: it was forgotten when the bus accepted it
     finally:
         bus.stop()
+
+
+def test_events_waiting_for_a_bus_unmapped_at_restart_are_dropped_and_counted(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    dead = {DEAD: f"http://127.0.0.1:{free_port()}/"}
+    running = start_server(
+        data,
+        resources={**dead, BUS: f"http://127.0.0.1:{free_port()}/hook"},  # a bus that is down
+        webhook_secret=SECRET,
+        webhook_retries=0,
+    )
+    try:
+        app = app_on(running)
+        channel = channel_with(app, "ABORT")
+        sent = app.send(channel, app.alice, "its bus goes away")
+        assert wait_status(app.messaging, channel, sent, app.alice) == "FAILED"
+    finally:
+        running.stop()  # the event is written with the failure, and waits
+    again = start_server(data, resources=dead, webhook_secret=SECRET, webhook_retries=0)
+    try:
+        wait_metric(again, "bellwire_flow_failure_events_lost_total", 1)
+        assert scraped(again, "bellwire_flow_failure_events_total") == 0
+    finally:
+        again.stop()
