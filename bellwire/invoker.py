@@ -11,8 +11,12 @@ processor's FallbackAction, in a write of its own.
 When a processor could not be invoked, the EventBridge event AWS emits for it ("Chime ChannelFlow
 Processing Status", ``ProcessorInvocationFailure``) is POSTed through the same caller to the URL
 the ``[resources]`` map gives for the account's default event bus, if it has one; otherwise the
-failure is only logged and counted. That event is best effort: sent once the FallbackAction is
-applied, retried like any webhook call, not kept across a restart.
+failure is only logged and counted. The event is a row of the store, written in the commit that
+applies the FallbackAction, and deleted once the URL accepted it: at least once, across restarts.
+A delivery that fails is tried again on the next sweep (and at start), up to
+``flows.FAILURE_EVENT_DELIVERIES`` deliveries; then, or when the receiver refuses it (a 4xx but
+429), or when the bus is not mapped any more, it is dropped and counted lost. A delivery claims
+its row for ``_hold`` seconds, so that nodes sharing a store do not deliver one event together.
 
 Durability: invocations are rows of the store, written with the message. At start every row
 still PENDING is invoked again (at least once: a processor may see a message twice and calls
@@ -33,10 +37,10 @@ from functools import partial
 
 from bellwire.domain import export, flows
 from bellwire.domain.operation import AnyResult
-from bellwire.records.flows import FlowInvocation
+from bellwire.records.flows import FailureEvent, FlowInvocation
 from bellwire.resources import ResourceMap
 from bellwire.store.base import Store, StoreClosed
-from bellwire.webhook import WebhookCaller
+from bellwire.webhook import WebhookCaller, retryable
 
 log = logging.getLogger("bellwire.flows")
 
@@ -67,6 +71,8 @@ class FlowInvoker:
         self._window = window
         self._now = now
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deliveries: set[asyncio.Task[None]] = set()  # of failure events
+        self._unsettled: set[str] = set()  # failure events claimed and not written back yet
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
         self.invoked = 0  # invocations accepted by their processor (2xx)
@@ -74,7 +80,11 @@ class FlowInvoker:
         self._region = region
         self._account_id = account_id
         self.failure_events = 0  # failure events the event bus's URL accepted
-        self.failure_events_lost = 0  # failure events for a mapped bus that were not accepted
+        self.failure_events_lost = 0  # failure events given up (refused, out of deliveries)
+        # How long a claimed failure event is held by its delivery: the longest one webhook
+        # call with its retries takes. Past it, the delivery's node is taken to have stopped.
+        w = caller.settings
+        self._hold = (w.retries + 1) * w.timeout + w.retries * w.backoff_cap + 1.0
 
     @property
     def in_flight(self) -> int:
@@ -95,6 +105,7 @@ class FlowInvoker:
                 resumed += 1
         if resumed:
             log.info("resuming %d channel flow invocations left pending", resumed)
+        await self._deliver_due()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def close(self) -> None:
@@ -102,9 +113,19 @@ class FlowInvoker:
         self._closing = True
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._deliveries]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._deliveries, return_exceptions=True)
+        if self._unsettled:
+            # Deliveries cut short: due again at once, so the next start need not wait for the
+            # hold of their claim to pass. (After a kill -9 it must.)
+            ids = list(self._unsettled)
+            try:
+                await self._store.write(
+                    partial(flows.release_failure_events, event_ids=ids, now=self._now())
+                )
+            except Exception:
+                log.warning("could not release %d failure events being delivered", len(ids))
         if self._sweeper is not None:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         await self._caller.close()
@@ -140,53 +161,126 @@ class FlowInvoker:
                 reason = f"The processor {resource} was not invoked: too many invocations in flight"
             else:
                 reason = f"The processor {resource} could not be invoked: {outcome.error}"
-        await self._fall_back(invocation.callback_id, reason)
-        await self._report_failure(invocation, reason)
+        failure = self._failure_event(invocation, reason)
+        if await self._fall_back(invocation.callback_id, reason, failure) and failure:
+            self._spawn_delivery(failure)
 
-    async def _report_failure(self, invocation: FlowInvocation, reason: str) -> None:
-        """Send the EventBridge failure event to the default bus's URL, if one is mapped."""
-        bus = flows.default_event_bus(self._region, self._account_id)
-        url = self._resources.url(bus)
-        if url is None or not url.startswith(("http://", "https://")):
-            return  # no bus: the fallback's warning and counter are all there is
+    def _failure_event(self, invocation: FlowInvocation, reason: str) -> FailureEvent | None:
+        """The EventBridge failure event for the default bus, if a URL stands for it (without
+        one, the fallback's warning and counter are all there is)."""
+        if self._bus_url() is None:
+            return None
+        now = self._now()
         event = flows.failure_event(
             invocation,
             reason,
             region=self._region,
             account_id=self._account_id,
             event_id=str(uuid.uuid4()),
-            now=self._now(),
+            now=now,
         )
-        body = json.dumps(event, separators=(",", ":")).encode()
-        outcome = await self._caller.post(url, body, wait=False)
-        if outcome.ok:
-            self.failure_events += 1
-            return
-        self.failure_events_lost += 1
-        log.warning(
-            "the failure event of channel flow callback %s did not reach %s: %s",
-            invocation.callback_id,
-            bus,
-            outcome.error,
-        )
+        return flows.pending_failure_event(event, now, self._hold)
 
-    async def _fall_back(self, callback_id: str, reason: str) -> None:
+    def _bus_url(self) -> str | None:
+        url = self._resources.url(flows.default_event_bus(self._region, self._account_id))
+        return url if url is not None and url.startswith(("http://", "https://")) else None
+
+    async def _fall_back(
+        self, callback_id: str, reason: str, failure: FailureEvent | None = None
+    ) -> bool:
+        """Whether the write was committed (with ``failure``, if given)."""
         now = self._now()
         try:
             # Staged like every write: a message its FallbackAction sends reaches the stream.
             result = await self._store.write(
-                export.staged(lambda tx: flows.fall_back(tx, now, callback_id, reason), self._now),
+                export.staged(
+                    lambda tx: flows.fall_back(tx, now, callback_id, reason, failure), self._now
+                ),
                 self._committed,
             )
         except StoreClosed:
-            return  # stays PENDING: the next start decides
+            return False  # stays PENDING: the next start decides
         except Exception:
             log.exception("applying the FallbackAction of %s failed", callback_id)
+            return False
+        if result.output["Applied"]:  # else a callback ended it first
+            self.fell_back += 1
+            log.warning("channel flow callback %s: FallbackAction applied: %s", callback_id, reason)
+        return True
+
+    # --- failure events -----------------------------------------------------------------------
+
+    async def _deliver_due(self) -> None:
+        """Claim the failure events due for a delivery (left by an earlier run, or waiting for
+        another try) and deliver each in a task of its own."""
+        now = self._now()
+        # Read first: most sweeps find nothing, and a read costs no write transaction.
+        if not await self._store.read(partial(flows.due_failure_events, now=now)):
             return
-        if not result.output["Applied"]:
-            return  # a callback ended it first
-        self.fell_back += 1
-        log.warning("channel flow callback %s: FallbackAction applied: %s", callback_id, reason)
+        if self._bus_url() is None:
+            dropped = await self._store.write(
+                partial(flows.drop_failure_events, now=now, limit=RECOVERY_BATCH)
+            )
+            if dropped:
+                self.failure_events_lost += dropped
+                log.warning(
+                    "%d channel flow failure events dropped: %s is not mapped to a URL any more",
+                    dropped,
+                    flows.default_event_bus(self._region, self._account_id),
+                )
+            return
+        claimed, dropped = await self._store.write(
+            partial(flows.claim_failure_events, now=now, hold=self._hold, limit=RECOVERY_BATCH)
+        )
+        if dropped:
+            self.failure_events_lost += dropped
+            log.warning("%d channel flow failure events dropped: out of deliveries", dropped)
+        for failure in claimed:
+            self._spawn_delivery(failure)
+
+    def _spawn_delivery(self, failure: FailureEvent) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(failure))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, failure: FailureEvent) -> None:
+        """One delivery of a claimed failure event: forgotten once accepted, kept for the next
+        sweep (or start) while deliveries are left, else dropped and counted lost."""
+        url = self._bus_url()
+        if url is None:
+            return  # unmapped since it was claimed: the next sweep drops it
+        self._unsettled.add(failure.event_id)
+        outcome = await self._caller.post(url, failure.body.encode(), wait=False)
+        refused = not outcome.busy and outcome.status is not None and not retryable(outcome.status)
+        verdict = flows.delivery_verdict(ok=outcome.ok, refused=refused, attempts=failure.attempts)
+        try:
+            await self._store.write(
+                partial(
+                    flows.delivered_failure_event,
+                    event_id=failure.event_id,
+                    verdict=verdict,
+                    now=self._now(),
+                )
+            )
+        except StoreClosed:
+            return  # stays claimed: delivered again once its hold has passed
+        except Exception:
+            log.exception("recording the delivery of failure event %s failed", failure.event_id)
+            return  # likewise
+        self._unsettled.discard(failure.event_id)
+        if verdict == flows.Delivery.DONE:
+            self.failure_events += 1
+            return
+        if verdict == flows.Delivery.LOST:
+            self.failure_events_lost += 1
+        log.warning(
+            "the failure event %s of channel flow did not reach %s (delivery %d, %s): %s",
+            failure.event_id,
+            flows.default_event_bus(self._region, self._account_id),
+            failure.attempts,
+            "dropped" if verdict == flows.Delivery.LOST else "to be tried again",
+            outcome.error or f"HTTP {outcome.status}",
+        )
 
     # --- the window ---------------------------------------------------------------------------
 
@@ -207,6 +301,7 @@ class FlowInvoker:
                 # Ended invocations answer repeated callbacks for one more window, then go.
                 forget = self._now() - 2 * self._window
                 await self._store.write(partial(flows.forget_before, moment=forget))
+                await self._deliver_due()
             except StoreClosed:
                 return
             except Exception:

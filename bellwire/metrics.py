@@ -202,7 +202,8 @@ SAMPLED: Final = (
     ),
     Sampled(
         "bellwire_flow_failure_events_lost_total",
-        "Processor failure events that the URL mapped to the default event bus did not accept.",
+        "Processor failure events given up: refused by the URL mapped to the default event bus "
+        "(a 4xx but 429), not accepted after every delivery, or left when the bus was unmapped.",
         counter=True,
     ),
     Sampled(

@@ -14,7 +14,9 @@ to the members).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from typing import Any, cast
 
 from bellwire import ids
@@ -60,7 +62,7 @@ from bellwire.domain.operation import (
 from bellwire.domain.roles import Actor, actor
 from bellwire.events import EventType, iso_timestamp
 from bellwire.records.chime import Message, route_key
-from bellwire.records.flows import ChannelFlow, FlowInvocation
+from bellwire.records.flows import ChannelFlow, FailureEvent, FlowInvocation
 from bellwire.resources import ResourceError
 from bellwire.store.base import Tx
 
@@ -417,6 +419,79 @@ def failure_event(
     }
 
 
+# --- failure events on their way to the event bus ---------------------------------------------
+
+# Deliveries of one failure event, each a webhook call with its own retries and backoff, before
+# it is given up (dropped and counted lost).
+FAILURE_EVENT_DELIVERIES = 5
+
+
+class Delivery(StrEnum):
+    DONE = "done"  # accepted (2xx): forget it
+    RETRY = "retry"  # no answer, 429 or 5xx, or no room in flight: deliver it again later
+    LOST = "lost"  # refused (another status), or out of deliveries: drop it, count it lost
+
+
+def delivery_verdict(*, ok: bool, refused: bool, attempts: int) -> Delivery:
+    """What becomes of a failure event after delivery number ``attempts``; ``refused``: the
+    receiver answered with a status no retry changes (webhook.retryable)."""
+    if ok:
+        return Delivery.DONE
+    if refused:
+        return Delivery.LOST
+    return Delivery.RETRY if attempts < FAILURE_EVENT_DELIVERIES else Delivery.LOST
+
+
+def pending_failure_event(event: Mapping[str, Any], now: float, hold: float) -> FailureEvent:
+    """The row of a failure event about to be delivered (its first delivery begun, held for
+    ``hold`` seconds, one delivery's longest time)."""
+    body = json.dumps(event, separators=(",", ":"))
+    return FailureEvent(str(event["id"]), body, now, 1, now + hold)
+
+
+def due_failure_events(tx: Tx, now: float) -> bool:
+    """Whether any failure event is due for a delivery."""
+    return bool(tx.due_failure_events(now, 1))
+
+
+def claim_failure_events(
+    tx: Tx, now: float, hold: float, limit: int
+) -> tuple[list[FailureEvent], int]:
+    """The due failure events this node delivers now (each claimed for ``hold`` seconds), and
+    how many were dropped for having had every delivery already (begun, never answered: the
+    node delivering them stopped)."""
+    claimed: list[FailureEvent] = []
+    dropped = 0
+    for e in tx.due_failure_events(now, limit):
+        if e.attempts >= FAILURE_EVENT_DELIVERIES:
+            tx.delete_failure_event(e.event_id)
+            dropped += 1
+        elif tx.claim_failure_event(e.event_id, e.attempts, now + hold):
+            claimed.append(dataclasses.replace(e, attempts=e.attempts + 1, due=now + hold))
+    return claimed, dropped
+
+
+def drop_failure_events(tx: Tx, now: float, limit: int) -> int:
+    """Drop the due failure events (the event bus is not mapped any more); how many."""
+    due = tx.due_failure_events(now, limit)
+    for e in due:
+        tx.delete_failure_event(e.event_id)
+    return len(due)
+
+
+def release_failure_events(tx: Tx, event_ids: Sequence[str], now: float) -> None:
+    """Deliveries that stopped without an outcome (the server is stopping): due at once."""
+    for event_id in event_ids:
+        tx.retry_failure_event(event_id, now)
+
+
+def delivered_failure_event(tx: Tx, event_id: str, verdict: Delivery, now: float) -> None:
+    if verdict == Delivery.RETRY:
+        tx.retry_failure_event(event_id, now)  # due at once: the next sweep takes it
+    else:
+        tx.delete_failure_event(event_id)
+
+
 # --- how an invocation ends --------------------------------------------------------------------
 
 _CALLBACK_MEMBERS = {
@@ -500,10 +575,16 @@ def _with(
     return Result(output, result.events, bot_calls=result.bot_calls, pushes=result.pushes)
 
 
-def fall_back(tx: Tx, now: float, callback_id: str, reason: str) -> Result[dict[str, bool]]:
+def fall_back(
+    tx: Tx, now: float, callback_id: str, reason: str, failure: FailureEvent | None = None
+) -> Result[dict[str, bool]]:
     """The processor could not be invoked, or did not call back in time: its FallbackAction
     decides. ABORT fails the message, CONTINUE sends it as it was submitted. An invocation that
-    already ended is left alone (a callback may have won the race)."""
+    already ended is left alone (a callback may have won the race). ``failure``: the EventBridge
+    event reporting it, kept in the same commit for the event bus (whatever the outcome here,
+    as AWS emits it for every invocation that failed)."""
+    if failure is not None:
+        tx.insert_failure_event(failure)
     invocation = tx.invocation(callback_id)
     if invocation is None or invocation.state != "PENDING":
         return Result({"Applied": False})

@@ -63,3 +63,16 @@ class FlowInvocation:
     def last(self) -> bool:
         """Whether this is the flow's last processor: its ending is the message's."""
         return self.step >= len(self.processors)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureEvent:
+    """An EventBridge ``ProcessorInvocationFailure`` event waiting for the default event bus's
+    URL to accept it. ``body``: the JSON POSTed, as written when the failure was (the same
+    envelope, ``id`` and ``time`` at every delivery). ``attempts``: deliveries begun so far."""
+
+    event_id: str
+    body: str
+    created: float
+    attempts: int
+    due: float  # when a node may claim it for its next delivery

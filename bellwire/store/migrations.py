@@ -348,6 +348,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sub_channels ADD COLUMN seq BIGINT NOT NULL DEFAULT 0
     """,
+    # 12: the EventBridge failure events of channel flow processors not yet accepted by the
+    # default event bus's URL: written with the FallbackAction they report, so that a restart
+    # (kill -9 included) delivers them. ``due``: when a node may claim the row for a delivery
+    # (a claimed row is held for one delivery's longest time); ``attempts``: deliveries begun.
+    """
+    CREATE TABLE flow_failure_events (
+        event_id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        attempts INTEGER NOT NULL,
+        due DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX flow_failure_events_by_due ON flow_failure_events (due)
+    """,
 )
 
 

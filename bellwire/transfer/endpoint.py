@@ -199,10 +199,15 @@ class EndpointReader:
         msg = self.messaging
         c = msg.describe_channel(ChannelArn=arn, ChimeBearer=bearer)["Channel"]
         if c.get("ElasticChannelConfiguration"):
-            self.notes.append(f"{arn}: an elastic channel (not supported by bellwire): not copied")
+            # Its sub-channels would have to be listed and read one by one (ListSubChannels,
+            # then each sub-channel's memberships and messages): not done by this reader yet.
+            self.notes.append(
+                f"{arn}: an elastic channel (not read from an endpoint yet; export a bellwire "
+                "source with bellwire export): not copied"
+            )
             return
         if c.get("ChannelFlowArn"):
-            self.notes.append(f"{arn}: copied without its channel flow (not supported by bellwire)")
+            self.notes.append(f"{arn}: copied without its channel flow (flows are not copied)")
         expiration = c.get("ExpirationSettings") or {}
         yield (
             arn,

@@ -2,7 +2,8 @@
 
 Records come out in an order an import can follow line by line: each app instance, then its
 users, admins and channels, each channel followed by its memberships, moderators, bans and
-messages (oldest first); IAM last. Every listing is read in pages by key inside the one read
+messages (oldest first); IAM last. An elastic channel's sub-channels come right after it, and
+its moderators before its memberships. Every listing is read in pages by key inside the one read
 transaction, so memory stays constant however many messages there are.
 """
 
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 from bellwire.aws import arn as arns
-from bellwire.records.chime import AppInstance, Channel
+from bellwire.records.chime import AppInstance, Channel, Membership
 from bellwire.records.iam import name_key
 from bellwire.store.base import IamTx
 from bellwire.transfer import records as fmt
@@ -53,16 +55,36 @@ def _channel(tx: IamTx, c: Channel) -> Iterator[dict[str, Any]]:
     yield fmt.channel(c, tx.tags(arn))
     # Bots are not in the format (their configuration names a Lex alias the target maps on its
     # own): what refers to one is left out, so that the import finds every user it names.
-    for m in _pages(lambda after, n: tx.list_memberships(arn, None, after, n), _member):
-        if not _bot(m.member_arn):
-            yield fmt.membership(m)
-    for mod in _pages(lambda after, n: tx.list_moderators(arn, after, n), _moderator):
-        if not _bot(mod.moderator_arn):
-            yield fmt.moderator(mod)
+    moderators = (
+        fmt.moderator(mod)
+        for mod in _pages(lambda after, n: tx.list_moderators(arn, after, n), _moderator)
+        if not _bot(mod.moderator_arn)
+    )
+    if c.elastic is None:
+        for m in _pages(lambda after, n: tx.list_memberships(arn, None, after, n), _member):
+            if not _bot(m.member_arn):
+                yield fmt.membership(m)
+        yield from moderators
+    else:
+        # Each sub-channel before what is in it; the moderators before the memberships, since
+        # a moderator's memberships (one per sub-channel it joined) are imported as such.
+        subs = tx.sub_channels(arn)
+        yield from (fmt.sub_channel(s) for s in subs)
+        yield from moderators
+        for s in subs:
+            for m in _pages(partial(_sub_channel_members, tx, arn, s.sub_channel_id), _member):
+                if not _bot(m.member_arn):
+                    yield fmt.membership(m)
     for b in _pages(lambda after, n: tx.list_bans(arn, after, n), _member):
         if not _bot(b.member_arn):
             yield fmt.ban(b)
     yield from _messages(tx, arn)
+
+
+def _sub_channel_members(
+    tx: IamTx, arn: str, sub: str, after: str | None, limit: int
+) -> list[Membership]:
+    return tx.list_sub_channel_memberships(arn, sub, None, after, limit)
 
 
 def _app_instance(tx: IamTx, ai: AppInstance) -> Iterator[dict[str, Any]]:
@@ -74,11 +96,7 @@ def _app_instance(tx: IamTx, ai: AppInstance) -> Iterator[dict[str, Any]]:
         if not _bot(a.admin_arn):
             yield fmt.admin(a)
     for c in _pages(lambda after, n: tx.list_channels(arn, None, after, n), _arn):
-        # The JSON Lines format has no sub-channels yet: an elastic channel would come back as
-        # a regular one with its members' sub-channels lost, so it is left out (``bellwire
-        # backup`` copies it whole; docs/operations-data.md).
-        if c.elastic is None:
-            yield from _channel(tx, c)
+        yield from _channel(tx, c)
 
 
 def _bot(arn: str) -> bool:

@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from bellwire.aws import arn as arns
-from bellwire.aws.errors import MalformedPolicyDocument
+from bellwire.aws.errors import BadRequest, MalformedPolicyDocument
+from bellwire.domain import elastic
 from bellwire.iam.policy import MAX_ROLE_INLINE, MAX_TRUST, PolicyKind, parse_policy
 from bellwire.records.chime import (
     Admin,
@@ -23,9 +24,11 @@ from bellwire.records.chime import (
     AppInstanceUser,
     Ban,
     Channel,
+    ElasticConfiguration,
     Membership,
     Message,
     Moderator,
+    SubChannel,
 )
 from bellwire.records.iam import AccessKey, IamRole, IamUser
 from bellwire.store.base import IamTx
@@ -35,6 +38,14 @@ from bellwire.transfer import records as fmt
 class LoadError(Exception):
     """A record that cannot be applied to the target (a missing reference, a bad policy)."""
 
+
+# The target's quotas are its settings, not the file's business: only the model's bounds of an
+# ElasticChannelConfiguration are checked on import.
+_NO_QUOTA = elastic.ElasticLimits(
+    channels_per_app_instance=1 << 62,
+    sub_channels_per_channel=1 << 62,
+    memberships_per_channel=1 << 62,
+)
 
 IMPORTED = "imported"
 PRESENT = "present"
@@ -53,6 +64,7 @@ class Loader:
             fmt.USER: self._user,
             fmt.ADMIN: self._admin,
             fmt.CHANNEL: self._channel,
+            fmt.SUB_CHANNEL: self._sub_channel,
             fmt.MEMBERSHIP: self._membership,
             fmt.MODERATOR: self._moderator,
             fmt.BAN: self._ban,
@@ -91,6 +103,27 @@ class Loader:
                 f"the channel {arn} is not in the target: its channel record must come first"
             )
         return c
+
+    def _need_sub_channel(
+        self, c: Channel, sub_channel_id: str | None, what: str
+    ) -> SubChannel | None:
+        """The sub-channel a record of ``c`` must name (elastic) or must not (regular)."""
+        if c.elastic is None:
+            if sub_channel_id is not None:
+                raise LoadError(
+                    f"{what} names the sub-channel {sub_channel_id}, but the channel {c.arn} is "
+                    "not an elastic channel"
+                )
+            return None
+        if sub_channel_id is None:
+            raise LoadError(f"{what} needs a SubChannelId: the channel {c.arn} is elastic")
+        sub = self.tx.sub_channel(c.arn, sub_channel_id)
+        if sub is None:
+            raise LoadError(
+                f"the sub-channel {sub_channel_id} is not in the channel {c.arn}: its "
+                "sub_channel record must come first"
+            )
+        return sub
 
     # --- Chime resources -----------------------------------------------------------------------
 
@@ -132,18 +165,74 @@ class Loader:
         self._need_app_instance(c.app_instance_arn)
         if not c.arn.startswith(c.app_instance_arn + "/channel/"):
             raise LoadError(f"the channel {c.arn} does not belong to {c.app_instance_arn}")
+        if c.elastic is not None:
+            try:
+                elastic.parse_configuration(elastic.configuration_shape(c.elastic), _NO_QUOTA)
+            except BadRequest as exc:
+                raise LoadError(f"the channel {c.arn}: {exc.message}") from None
+            if c.mode != "RESTRICTED":
+                raise LoadError(f"the elastic channel {c.arn} must be RESTRICTED")
         if self.tx.channel(c.arn) is not None:
             return PRESENT
         self.tx.insert_channel(c)
         self.tx.put_tags(c.arn, t.tags)
         return IMPORTED
 
+    def _sub_channel(self, s: SubChannel) -> str:
+        c = self._need_channel(s.channel_arn)
+        if c.elastic is None:
+            raise LoadError(
+                f"the channel {c.arn} is not an elastic channel: it has no sub-channels"
+            )
+        existing = self.tx.sub_channels(c.arn)
+        if any(e.sub_channel_id == s.sub_channel_id for e in existing):
+            return PRESENT
+        if len(existing) >= c.elastic.maximum_sub_channels:
+            raise LoadError(
+                f"the channel {c.arn} has its MaximumSubChannels "
+                f"({c.elastic.maximum_sub_channels}) already: {s.sub_channel_id} is one too many"
+            )
+        # In the order they come, which is the source's: balancing breaks ties by it.
+        ordinal = max((e.ordinal for e in existing), default=-1) + 1
+        self.tx.insert_sub_channel(replace(s, ordinal=ordinal))
+        return IMPORTED
+
     def _membership(self, m: Membership) -> str:
         c = self._need_channel(m.channel_arn)
         self._need_user(m.member_arn, c.app_instance_arn)
+        if c.elastic is not None:
+            return self._elastic_membership(c, c.elastic, m)
+        self._need_sub_channel(c, m.sub_channel_id, f"the membership of {m.member_arn}")
         if self.tx.membership(m.channel_arn, m.member_arn) is not None:
             return PRESENT
         self.tx.insert_membership(m)
+        return IMPORTED
+
+    def _elastic_membership(self, c: Channel, config: ElasticConfiguration, m: Membership) -> str:
+        """A membership of one sub-channel, counted there as balancing counts it: a moderator's
+        (the moderator records come first) apart from regular members'."""
+        sub = self._need_sub_channel(c, m.sub_channel_id, f"the membership of {m.member_arn}")
+        assert sub is not None
+        if self.tx.sub_channel_membership(c.arn, sub.sub_channel_id, m.member_arn) is not None:
+            return PRESENT
+        if m.type != "DEFAULT":
+            raise LoadError(f"the elastic channel {c.arn} has DEFAULT memberships only")
+        moderator = self.tx.moderator(c.arn, m.member_arn) is not None
+        if not moderator:
+            if self.tx.memberships_in_channel(c.arn, m.member_arn):
+                raise LoadError(
+                    f"{m.member_arn} is a member of another sub-channel of {c.arn} already "
+                    "(only a moderator has a membership in several)"
+                )
+            if sub.members >= config.target_memberships:
+                raise LoadError(
+                    f"the sub-channel {sub.sub_channel_id} of {c.arn} has its "
+                    f"TargetMembershipsPerSubChannel ({config.target_memberships}) already"
+                )
+        self.tx.insert_membership(replace(m, moderator=moderator))
+        self.tx.count_sub_channel(
+            c.arn, sub.sub_channel_id, members=int(not moderator), moderators=int(moderator)
+        )
         return IMPORTED
 
     def _moderator(self, m: Moderator) -> str:
@@ -163,7 +252,8 @@ class Loader:
         return IMPORTED
 
     def _message(self, m: Message) -> str:
-        self._need_channel(m.channel_arn)
+        c = self._need_channel(m.channel_arn)
+        self._need_sub_channel(c, m.sub_channel_id, f"the message {m.message_id}")
         if self.tx.message(m.channel_arn, m.message_id) is not None:
             return PRESENT
         # Listings order a channel's messages by sequence: they take it in the order they come,

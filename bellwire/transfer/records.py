@@ -14,26 +14,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bellwire.domain import elastic
 from bellwire.records.chime import (
     Admin,
     AppInstance,
     AppInstanceUser,
     Ban,
     Channel,
+    ElasticConfiguration,
     Membership,
     Message,
     Moderator,
+    SubChannel,
 )
 from bellwire.records.iam import AccessKey, IamRole, IamUser
 
 FORMAT: Final = "bellwire-export"
-VERSION: Final = 1
+# 2: elastic channels (their configuration, sub-channels, and the SubChannelId of memberships
+# and messages). A version 1 file has no elastic channel: it reads the same as before.
+VERSION: Final = 2
 
 HEADER: Final = "header"
 APP_INSTANCE: Final = "app_instance"
 USER: Final = "app_instance_user"
 ADMIN: Final = "app_instance_admin"
 CHANNEL: Final = "channel"
+SUB_CHANNEL: Final = "sub_channel"
 MEMBERSHIP: Final = "channel_membership"
 MODERATOR: Final = "channel_moderator"
 BAN: Final = "channel_ban"
@@ -100,7 +106,13 @@ _SCHEMAS: Final[dict[str, dict[str, tuple[_Kind, bool]]]] = {
         "LastMessageTimestamp": ("ts", _OPT),
         "ExpirationDays": ("int", _OPT),
         "ExpirationCriterion": (("CREATED_TIMESTAMP", "LAST_MESSAGE_TIMESTAMP"), _OPT),
+        "ElasticChannelConfiguration": ("object", _OPT),
         "Tags": ("strmap", _OPT),
+    },
+    SUB_CHANNEL: {
+        "ChannelArn": ("str", _REQ),
+        "SubChannelId": ("str", _REQ),
+        "CreatedTimestamp": ("ts", _REQ),
     },
     MEMBERSHIP: {
         "ChannelArn": ("str", _REQ),
@@ -111,6 +123,7 @@ _SCHEMAS: Final[dict[str, dict[str, tuple[_Kind, bool]]]] = {
         "LastUpdatedTimestamp": ("ts", _REQ),
         "ReadMarkerTimestamp": ("ts", _OPT),
         "Preferences": ("object", _OPT),
+        "SubChannelId": ("str", _OPT),  # elastic channels only
     },
     MODERATOR: {
         "ChannelArn": ("str", _REQ),
@@ -143,6 +156,7 @@ _SCHEMAS: Final[dict[str, dict[str, tuple[_Kind, bool]]]] = {
         "LastEditedTimestamp": ("ts", _OPT),
         "TargetArn": ("str", _OPT),
         "PushNotification": ("object", _OPT),
+        "SubChannelId": ("str", _OPT),  # elastic channels only
     },
     IAM_USER: {
         "UserName": ("str", _REQ),
@@ -173,6 +187,11 @@ _SCHEMAS: Final[dict[str, dict[str, tuple[_Kind, bool]]]] = {
 }
 
 TYPES: Final = tuple(t for t in _SCHEMAS if t != HEADER)
+ELASTIC_FIELDS: Final = (
+    "MaximumSubChannels",
+    "TargetMembershipsPerSubChannel",
+    "MinimumMembershipPercentage",
+)
 
 
 def _kind_ok(kind: _Kind, value: Any) -> bool:
@@ -238,6 +257,14 @@ def check(record: Any) -> dict[str, Any]:
         (record.get("ExpirationDays") is None) != (record.get("ExpirationCriterion") is None)
     ):
         raise FormatError(f"{type_}: ExpirationDays and ExpirationCriterion go together")
+    config = record.get("ElasticChannelConfiguration")
+    if config is not None and (
+        set(config) != set(ELASTIC_FIELDS) or not all(_kind_ok("int", v) for v in config.values())
+    ):
+        raise FormatError(
+            f"{type_}: ElasticChannelConfiguration must have the integers "
+            f"{', '.join(ELASTIC_FIELDS)}, got {config!r}"[:300]
+        )
     return record
 
 
@@ -336,7 +363,21 @@ def channel(c: Channel, tags: Mapping[str, str]) -> dict[str, Any]:
             "LastMessageTimestamp": c.last_message,
             "ExpirationDays": c.expiration_days,
             "ExpirationCriterion": c.expiration_criterion,
+            "ElasticChannelConfiguration": None
+            if c.elastic is None
+            else dict(elastic.configuration_shape(c.elastic)),
             "Tags": dict(tags),
+        },
+    )
+
+
+def sub_channel(s: SubChannel) -> dict[str, Any]:
+    return _clean(
+        SUB_CHANNEL,
+        {
+            "ChannelArn": s.channel_arn,
+            "SubChannelId": s.sub_channel_id,
+            "CreatedTimestamp": s.created,
         },
     )
 
@@ -353,6 +394,7 @@ def membership(m: Membership) -> dict[str, Any]:
             "LastUpdatedTimestamp": m.updated,
             "ReadMarkerTimestamp": m.read_marker,
             "Preferences": None if m.preferences is None else dict(m.preferences),
+            "SubChannelId": m.sub_channel_id or None,
         },
     )
 
@@ -402,6 +444,7 @@ def message(m: Message) -> dict[str, Any]:
             "LastEditedTimestamp": m.last_edited,
             "TargetArn": m.target_arn,
             "PushNotification": None if m.push is None else dict(m.push),
+            "SubChannelId": m.sub_channel_id or None,
         },
     )
 
@@ -463,6 +506,12 @@ class Tagged:
     policies: Mapping[str, str] | None = None
 
 
+def _elastic(raw: Mapping[str, int] | None) -> ElasticConfiguration | None:
+    if raw is None:
+        return None
+    return ElasticConfiguration(*(raw[name] for name in ELASTIC_FIELDS))
+
+
 def to_store(r: Mapping[str, Any]) -> Any:
     """The store record(s) of a checked format record."""
     t = r["type"]
@@ -505,8 +554,13 @@ def to_store(r: Mapping[str, Any]) -> Any:
             seq=0,
             expiration_days=g("ExpirationDays"),
             expiration_criterion=g("ExpirationCriterion"),
+            elastic=_elastic(g("ElasticChannelConfiguration")),
         )
         return Tagged(c, g("Tags") or {})
+    if t == SUB_CHANNEL:
+        # Ordinal and counts are the target's: the loader gives them as sub-channels and
+        # memberships arrive.
+        return SubChannel(r["ChannelArn"], r["SubChannelId"], 0, 0, 0, r["CreatedTimestamp"])
     if t == MEMBERSHIP:
         return Membership(
             r["ChannelArn"],
@@ -517,6 +571,7 @@ def to_store(r: Mapping[str, Any]) -> Any:
             r["LastUpdatedTimestamp"],
             g("ReadMarkerTimestamp"),
             g("Preferences"),
+            sub_channel_id=g("SubChannelId"),
         )
     if t == MODERATOR:
         return Moderator(
@@ -544,6 +599,7 @@ def to_store(r: Mapping[str, Any]) -> Any:
             content_type=g("ContentType"),
             target_arn=g("TargetArn"),
             push=g("PushNotification"),
+            sub_channel_id=g("SubChannelId"),
         )
     if t == IAM_USER:
         iu = IamUser(r["UserName"], r["UserId"], r["Path"], r["CreateDate"], g("Tags") or {})

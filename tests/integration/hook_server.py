@@ -88,8 +88,10 @@ class Hook:
         status, answer = self.answer(parsed)
         return web.json_response(answer, status=status)
 
-    def start(self) -> Hook:
-        port = self._server.start("/{tail:.*}", self._handle)
+    def start(self, port: int = 0) -> Hook:
+        """Listen on loopback ``port`` (0: a free one), so that a test may start a hook where
+        a server already sends (an endpoint that comes up late)."""
+        port = self._server.start("/{tail:.*}", self._handle, port)
         self.url = f"http://127.0.0.1:{port}/hook"
         return self
 

@@ -19,8 +19,9 @@ class ThreadedHttp:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, route: str, handler: Handler) -> int:
-        """Serve POSTs to ``route`` with ``handler`` on a free loopback port; returns it."""
+    def start(self, route: str, handler: Handler, port: int = 0) -> int:
+        """Serve POSTs to ``route`` with ``handler`` on loopback ``port`` (0: a free one);
+        returns the port."""
         ready = threading.Event()
 
         def run() -> None:
@@ -32,7 +33,7 @@ class ThreadedHttp:
                 app.router.add_post(route, handler)
                 self._runner = web.AppRunner(app, access_log=None)
                 await self._runner.setup()
-                await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+                await web.TCPSite(self._runner, "127.0.0.1", port).start()
                 ready.set()
 
             loop.run_until_complete(boot())

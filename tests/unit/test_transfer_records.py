@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
@@ -16,9 +17,11 @@ from bellwire.records.chime import (
     AppInstanceUser,
     Ban,
     Channel,
+    ElasticConfiguration,
     Membership,
     Message,
     Moderator,
+    SubChannel,
 )
 from bellwire.records.iam import AccessKey, IamRole, IamUser
 from bellwire.transfer import records as fmt
@@ -142,6 +145,49 @@ def test_bad_records_are_refused_with_the_field_named(change: dict[str, Any], me
     with pytest.raises(fmt.FormatError, match=message):
         fmt.check(record)
     fmt.check(GOOD_BAN)
+
+
+def test_an_elastic_channel_keeps_its_configuration_and_sub_channels() -> None:
+    config = ElasticConfiguration(3, 2, 10)
+    channel = Channel(CHANNEL, APP, "e", "RESTRICTED", "PUBLIC", None, ALICE, 1.0, 2.0, None, 0,
+                      elastic=config)  # fmt: skip
+    record = fmt.channel(channel, {})
+    assert record["ElasticChannelConfiguration"] == {
+        "MaximumSubChannels": 3,
+        "TargetMembershipsPerSubChannel": 2,
+        "MinimumMembershipPercentage": 10,
+    }
+    assert _round_trip(record).resource == channel
+    # Ordinal and counts are left to the importing store.
+    sub = SubChannel(CHANNEL, "s1", 0, 0, 0, 3.0)
+    assert _round_trip(fmt.sub_channel(sub)) == sub
+    member = Membership(CHANNEL, BOB, "DEFAULT", ALICE, 1.0, 1.0, sub_channel_id="s1")
+    assert _round_trip(fmt.membership(member)) == member
+    message = Message(CHANNEL, "m", 0, BOB, "Bob", "hi", None, "STANDARD", "PERSISTENT", False,
+                      1.0, 1.0, sub_channel_id="s1")  # fmt: skip
+    assert _round_trip(fmt.message(message)) == message
+    # A regular channel's records carry none.
+    assert "SubChannelId" not in fmt.message(dataclasses.replace(message, sub_channel_id=None))
+    assert "ElasticChannelConfiguration" not in fmt.channel(
+        dataclasses.replace(channel, elastic=None), {}
+    )
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"MaximumSubChannels": 3, "TargetMembershipsPerSubChannel": 2},
+        {"MaximumSubChannels": 3, "TargetMembershipsPerSubChannel": 2,
+         "MinimumMembershipPercentage": "10"},
+        {"MaximumSubChannels": 3, "TargetMembershipsPerSubChannel": 2,
+         "MinimumMembershipPercentage": 10, "Extra": 1},
+    ],
+)  # fmt: skip
+def test_a_malformed_elastic_configuration_is_refused(config: dict[str, Any]) -> None:
+    channel = Channel(CHANNEL, APP, "e", "RESTRICTED", "PUBLIC", None, ALICE, 1.0, 2.0, None, 0)
+    record = {**fmt.channel(channel, {}), "ElasticChannelConfiguration": config}
+    with pytest.raises(fmt.FormatError, match="ElasticChannelConfiguration must have"):
+        fmt.check(record)
 
 
 def test_expiration_days_and_criterion_go_together() -> None:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bellwire.records.flows import ChannelFlow, FlowChannel, FlowInvocation
+from bellwire.records.flows import ChannelFlow, FailureEvent, FlowChannel, FlowInvocation
 from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
 
 _FLOW_COLUMNS = "arn, app_instance_arn, name, processors, created, updated"
@@ -15,6 +15,9 @@ _INVOCATION_COLUMNS = (
     "callback_id, channel_arn, message_id, kind, flow_arn, processor, message, state, created, "
     "ended, detail, fingerprint, step, chain"
 )
+
+
+_FAILURE_EVENT_COLUMNS = "event_id, body, created, attempts, due"
 
 
 def _flow(row: Row) -> ChannelFlow:
@@ -198,6 +201,38 @@ class FlowsSql(SqlBase):
 
     def forget_invocations_before(self, moment: float) -> None:
         self._run("DELETE FROM flow_invocations WHERE state <> 'PENDING' AND ended < ?", (moment,))
+
+    # --- failure events waiting for the event bus ---------------------------------------------
+
+    def insert_failure_event(self, e: FailureEvent) -> None:
+        self._run(
+            f"INSERT INTO flow_failure_events ({_FAILURE_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            (e.event_id, e.body, e.created, e.attempts, e.due),
+        )
+
+    def due_failure_events(self, now: float, limit: int) -> list[FailureEvent]:
+        rows = self._all(
+            f"SELECT {_FAILURE_EVENT_COLUMNS} FROM flow_failure_events WHERE due <= ? "
+            "ORDER BY due, event_id LIMIT ?",
+            (now, limit),
+        )
+        return [FailureEvent(*r) for r in rows]
+
+    def claim_failure_event(self, event_id: str, attempts: int, due: float) -> bool:
+        """Begin delivery ``attempts + 1`` of an event, unless another delivery (on another
+        node) claimed it since it was read: only one of them changes the row."""
+        row = self._one(
+            "UPDATE flow_failure_events SET attempts = attempts + 1, due = ? "
+            "WHERE event_id = ? AND attempts = ? RETURNING event_id",
+            (due, event_id, attempts),
+        )
+        return row is not None
+
+    def retry_failure_event(self, event_id: str, due: float) -> None:
+        self._run("UPDATE flow_failure_events SET due = ? WHERE event_id = ?", (due, event_id))
+
+    def delete_failure_event(self, event_id: str) -> None:
+        self._run("DELETE FROM flow_failure_events WHERE event_id = ?", (event_id,))
 
     # --- the message a flow decided on --------------------------------------------------------
 
