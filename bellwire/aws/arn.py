@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _ID = r"[A-Za-z0-9]([A-Za-z0-9:\-_.@]{0,62}[A-Za-z0-9])?"
 _ID_RE = re.compile(_ID)
@@ -32,7 +33,10 @@ class ChimeArn:
         return base if self.kind is None else f"{base}/{self.kind}/{self.resource_id}"
 
 
+@lru_cache(maxsize=8192)
 def parse(arn: str) -> ChimeArn | None:
+    """Parsed once per distinct ARN (a request parses the same few several times); the result
+    is frozen, so sharing it is safe."""
     match = _ARN_RE.fullmatch(arn)
     if match is None:
         return None

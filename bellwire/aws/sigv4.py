@@ -66,6 +66,8 @@ _RFC3986_SAFE = "-_.~"
 _JS_SAFE = "-_.!~*'()"
 _JS_ONLY_SAFE = frozenset("!'()*")
 _UNRESERVED_RE = re.compile(r"[A-Za-z0-9\-._~]*", re.ASCII)
+# Characters quote(safe="/~") leaves as they are, and "%", which it escapes as "%25".
+_PATH_CHARS_RE = re.compile(r"[A-Za-z0-9\-._~/%]*", re.ASCII)
 # Unreserved characters and upper-case escapes: canonical already, unless an escape stands for
 # an unreserved character (%41 is "A", whose canonical form is the letter).
 _ESCAPED_RE = re.compile(r"(?:[A-Za-z0-9\-._~]|%[0-9A-F]{2})*", re.ASCII)
@@ -334,7 +336,12 @@ def _canonical_uri(raw_path: str) -> str:
             segments.append(segment)
     first = "/" if raw_path[0] == "/" else ""
     last = "/" if raw_path[-1] == "/" and segments else ""
-    return quote(first + "/".join(segments) + last, safe="/~")
+    path = first + "/".join(segments) + last
+    if _PATH_CHARS_RE.fullmatch(path):
+        # What quote() does to such a path, without its per-byte loop: a REST path is its
+        # percent-escaped ARNs, and this was a twentieth of a send's CPU.
+        return path.replace("%", "%25")
+    return quote(path, safe="/~")
 
 
 # --- server side: presigned WebSocket connect URL -------------------------------------------

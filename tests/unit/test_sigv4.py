@@ -843,3 +843,23 @@ def test_query_components_take_the_canonical_form_urllib_gives() -> None:
     ]
     for raw in cases:
         assert _decode_component(raw) == reference(raw), raw
+
+
+def test_the_canonical_path_shortcut_agrees_with_quote_for_every_character() -> None:
+    """A path of unreserved characters, slashes and escapes skips quote(); any other character
+    takes it. Both must give what botocore's quote(path, safe="/~") gives."""
+    from urllib.parse import quote
+
+    from bellwire.aws.sigv4 import _canonical_uri
+
+    cases = [f"/a{chr(c)}b/c" for c in range(1, 0x250)]
+    cases += [f"/channels/a%{b:02X}z/messages" for b in range(256)]
+    cases += [
+        "/channels/arn%3Aaws%3Achime%3Aus-east-1%3A1%3Aapp-instance%2Fx%2Fchannel%2Fc/messages",
+        "/app-instances/arn%3Aaws%3Achime%3Aus-east-1%3A1%3Aapp-instance%2Fx",
+        "/%E2%82%AC/%",
+        "/~user/",
+        "/a b/",
+    ]
+    for raw in cases:
+        assert _canonical_uri(raw) == quote(raw, safe="/~"), raw
