@@ -24,7 +24,7 @@ from typing import Any
 import botocore.session
 import pytest
 import server_process
-from server_process import ACCESS_KEY, REGION, SECRET_KEY, Process
+from server_process import ACCESS_KEY, REGION, SECRET_KEY, Process, TlsFiles
 
 from bellwire.client import (
     CaughtUp,
@@ -147,6 +147,7 @@ class Cluster:
     prefix: str
     root: Path
     options: tuple[str, ...]
+    tls: TlsFiles | None = None
     nodes: list[Node] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -164,6 +165,7 @@ class Cluster:
             self.prefix,
             *self.options,
             *extra,
+            tls=self.tls,
         )
         node = Node(process, data_dir)
         with self._lock:
@@ -204,13 +206,16 @@ def cluster(
     nodes: int = 2,
     options: tuple[str, ...] = OPTIONS,
     postgres: str | None = None,
+    tls: TlsFiles | None = None,
 ) -> Iterator[Cluster]:
-    """``postgres``: the server to make the database on (default: the tests' shared one)."""
+    """``postgres``: the server to make the database on (default: the tests' shared one);
+    ``tls``: the nodes serve https and wss (what amazon-chime-sdk-js connects to)."""
     redis = RedisServer(root)
     redis.start()
     try:
         with temporary_database(postgres) as store:
-            running = Cluster(store, redis, f"bw-test-{secrets.token_hex(4)}", root, options)
+            prefix = f"bw-test-{secrets.token_hex(4)}"
+            running = Cluster(store, redis, prefix, root, options, tls)
             try:
                 running.start_nodes(nodes)
                 yield running

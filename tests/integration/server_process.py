@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import resource
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -34,9 +35,21 @@ def free_port() -> int:
         return port
 
 
-def readyz(url: str) -> int | None:
+class TlsFiles(Protocol):
+    """A server certificate and key, and the CA that signed them (``tlsworld.Tls``)."""
+
+    @property
+    def ca(self) -> Path: ...
+    @property
+    def cert(self) -> Path: ...
+    @property
+    def key(self) -> Path: ...
+
+
+def readyz(url: str, ca: Path | None = None) -> int | None:
+    context = ssl.create_default_context(cafile=str(ca)) if ca is not None else None
     try:
-        with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
+        with urllib.request.urlopen(url + "/readyz", timeout=2, context=context) as response:
             status: int = response.status
             return status
     except urllib.error.HTTPError as err:
@@ -51,9 +64,12 @@ class Process:
     url: str
     port: int
     log: Path
+    ca: Path | None = None  # served over https: the CA clients trust
 
     def client(self, service: str, **kwargs: Any) -> Any:
         kwargs.setdefault("config", CLIENT_CONFIG)
+        if self.ca is not None:
+            kwargs.setdefault("verify", str(self.ca))
         return boto3.client(
             service,
             endpoint_url=self.url,
@@ -73,8 +89,12 @@ def start(
     *extra: str,
     log_level: str = "warning",
     file_limit: tuple[int, int] | None = None,
+    tls: TlsFiles | None = None,
 ) -> Process:
-    """Start a server and wait until it is ready; ``file_limit``: its (soft, hard) NOFILE."""
+    """Start a server and wait until it is ready; ``file_limit``: its (soft, hard) NOFILE;
+    ``tls``: serve https and wss with that certificate."""
+    if tls is not None:
+        extra = (*extra, "--tls-cert", str(tls.cert), "--tls-key", str(tls.key))
     env = dict(os.environ)
     env.update(
         BELLWIRE_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
@@ -110,13 +130,14 @@ def start(
             stderr=subprocess.STDOUT,
             preexec_fn=limit_files if file_limit is not None else None,
         )
-    url = f"http://127.0.0.1:{port}"
+    ca = tls.ca if tls is not None else None
+    url = f"{'https' if tls is not None else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"bellwire exited with {proc.returncode}:\n{log.read_text()}")
-        if readyz(url) == 200:
-            return Process(proc, url, port, log)
+        if readyz(url, ca) == 200:
+            return Process(proc, url, port, log, ca)
         time.sleep(0.05)
     proc.kill()
     raise AssertionError(f"bellwire did not become ready:\n{log.read_text()}")
