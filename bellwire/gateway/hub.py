@@ -4,9 +4,9 @@
   event stream itself (``subscribe`` / ``unsubscribe`` / ``close_channel`` of a ChannelEvent),
   so routing an event costs one dict lookup, never a store query.
 - An event's frame is encoded once and the same bytes are appended to each recipient's outbox
-  (:mod:`bellwire.gateway.outbox`). Dirty sessions are flushed once per burst, after
-  ``flush_interval`` (or at the next loop iteration), with one ``transport.write`` each
-  (coalesced), and the fan-out never awaits a socket. A session closed with anything but 1013
+  (:mod:`bellwire.gateway.outbox`). Dirty sessions are flushed at most once per
+  ``flush_interval`` (a frame after a quiet interval at the next loop iteration), with one
+  ``transport.write`` each (coalesced), and the fan-out never awaits a socket. A session closed with anything but 1013
   gets its queued frames before its close frame.
 - Each session's outbound bytes (ours plus the transport's) are bounded; a session over the
   bound is closed with 1013 (reconnectable), and no one else notices.
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -34,7 +35,7 @@ from typing import Any
 from bellwire.domain.delivery import BusEvent, ChannelEvent, CloseSessions, UserEvent
 from bellwire.gateway import close_codes
 from bellwire.gateway.frames import PING, event_frame
-from bellwire.gateway.outbox import Outbox, fan_out
+from bellwire.gateway.outbox import Outbox, fan_out, flush_delay
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,10 @@ class Hub:
         reorder_window: float | None = None,
         flush_interval: float = 0.0,
     ) -> None:
-        """``flush_interval``: how long the first frame of a burst waits for others before the
-        dirty sessions are written (0: at the next loop iteration). Waiting lets the frames of
-        several commits share a system call, which is what a delivery costs.
+        """``flush_interval``: the dirty sessions are written at most once per interval (0: at
+        every loop iteration); the first frame after a quiet interval leaves at once. Waiting
+        under load lets the frames of several commits share a system call, which is what a
+        delivery costs.
 
         ``reorder_window``: with a bus between nodes, how long an event ahead of its channel's
         next number waits before the gap closes sessions. None (one node, the in-process bus):
@@ -142,6 +144,7 @@ class Hub:
         self.session_count = 0
         self.writes = 0  # socket writes of frames: deliveries / writes is the coalescing
         self._flush_timer: asyncio.Handle | None = None
+        self._last_flush = -math.inf  # when the hub last wrote the dirty sessions (monotonic)
 
     # --- membership of the hub ------------------------------------------------------------------
 
@@ -521,8 +524,13 @@ class Hub:
     def _schedule_flush(self) -> None:
         if self._flush_timer is None:
             loop = self._get_loop()
-            if self.flush_interval > 0:
-                self._flush_timer = loop.call_later(self.flush_interval, self.flush)
+            delay = (
+                flush_delay(self.flush_interval, time.monotonic(), self._last_flush)
+                if self.flush_interval > 0
+                else 0.0
+            )
+            if delay > 0:
+                self._flush_timer = loop.call_later(delay, self.flush)
             else:
                 self._flush_timer = loop.call_soon(self.flush)
 
@@ -531,6 +539,7 @@ class Hub:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
+        self._last_flush = time.monotonic()
         dirty, self._dirty = self._dirty, []
         for session in dirty:
             if session.closed or not session.buffer:

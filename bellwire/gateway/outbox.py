@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-__all__ = ["Outbox", "fan_out"]
+__all__ = ["Outbox", "fan_out", "flush_delay"]
 
 
 class Outbox:
@@ -82,3 +82,12 @@ def fan_out(
             behind.append(box)
         count += 1
     return count
+
+
+def flush_delay(interval: float, now: float, last_flush: float) -> float:
+    """How long the first frame of a burst waits before the dirty sessions are written: until
+    ``interval`` after the last flush. Under load the hub thus writes at most once per interval
+    (the frames of the commits in between share each session's write), and a frame after a
+    quiet interval leaves at the next loop iteration instead of waiting for company that is
+    not coming."""
+    return max(0.0, last_flush + interval - now)

@@ -17,16 +17,20 @@ async def test_a_flush_interval_coalesces_events_of_several_loop_turns() -> None
     h = Hub(buffer_limit=1 << 20, ping_interval=60.0, ping_timeout=60.0, flush_interval=0.05)
     _, alice, _ = make(h, "alice")
     _, bob, _ = make(h, "bob")
-    for seq in (1, 2, 3):
+    h.on_event(message(1))  # after a quiet interval: out at the next loop iteration
+    await turn()
+    assert alice.writes == [frames(1)] and bob.writes == [frames(1)] and h.writes == 2
+    for seq in (2, 3, 4):
         h.on_event(message(seq))
         await turn()  # each event in its own loop turn, as separate commits are
-    assert alice.writes == [] and h.writes == 0  # still waiting for company
+    assert alice.writes == [frames(1)] and h.writes == 2  # within the interval: waiting
     await asyncio.sleep(0.1)
-    assert alice.writes == [frames(1, 2, 3)] and bob.writes == [frames(1, 2, 3)]
-    assert (h.delivered, h.writes) == (6, 2)
-    h.on_event(message(4))  # a new burst starts a new wait
+    assert alice.writes == [frames(1), frames(2, 3, 4)] and bob.writes == alice.writes
+    assert (h.delivered, h.writes) == (8, 4)
     await asyncio.sleep(0.1)
-    assert alice.writes == [frames(1, 2, 3), frames(4)] and h.writes == 4
+    h.on_event(message(5))  # a quiet interval again: at once
+    await turn()
+    assert alice.writes[-1] == frames(5) and h.writes == 6
     h.stop()
 
 
@@ -101,6 +105,8 @@ async def test_stop_cancels_a_pending_flush() -> None:
     h = Hub(buffer_limit=1 << 20, ping_interval=60.0, ping_timeout=60.0, flush_interval=0.01)
     _, alice, _ = make(h, "alice")
     h.on_event(message(1))
+    await turn()  # written at once: the hub was quiet
+    h.on_event(message(2))  # waits for the interval
     h.stop()
     await asyncio.sleep(0.05)
-    assert alice.writes == []
+    assert alice.writes == [frames(1)]

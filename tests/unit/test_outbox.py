@@ -1,11 +1,12 @@
 """The outbox of a session: frames queued in order, taken as one write, bounded."""
 
+import math
 import subprocess
 import sys
 
 import pytest
 
-from bellwire.gateway.outbox import Outbox, fan_out
+from bellwire.gateway.outbox import Outbox, fan_out, flush_delay
 
 
 def test_frames_are_taken_as_one_write_in_the_order_they_were_queued() -> None:
@@ -103,3 +104,11 @@ def test_module_is_sans_io() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_flush_delay_spaces_flushes_by_the_interval() -> None:
+    assert flush_delay(0.002, 10.0, -math.inf) == 0.0  # never flushed: at once
+    assert flush_delay(0.002, 10.0, 9.0) == 0.0  # quiet for longer than the interval
+    assert flush_delay(0.002, 10.0, 10.0 - 0.002) == 0.0
+    assert flush_delay(0.002, 10.0, 10.0) == pytest.approx(0.002)  # just flushed: a whole interval
+    assert flush_delay(0.002, 10.0005, 10.0) == pytest.approx(0.0015)
