@@ -4,9 +4,10 @@
   event stream itself (``subscribe`` / ``unsubscribe`` / ``close_channel`` of a ChannelEvent),
   so routing an event costs one dict lookup, never a store query.
 - An event's frame is encoded once and the same bytes are appended to each recipient's outbox
-  (:mod:`bellwire.gateway.outbox`). Dirty sessions are flushed at most once per
-  ``flush_interval`` (a frame after a quiet interval at the next loop iteration), with one
-  ``transport.write`` each (coalesced), and the fan-out never awaits a socket. A session closed with anything but 1013
+  (:mod:`bellwire.gateway.outbox`). A burst that starts within ``flush_interval`` of the last
+  flush waits that long for company; one after a quiet interval is flushed at the next loop
+  iteration. Each dirty session gets one ``transport.write`` (coalesced), and the fan-out
+  never awaits a socket. A session closed with anything but 1013
   gets its queued frames before its close frame.
 - Each session's outbound bytes (ours plus the transport's) are bounded; a session over the
   bound is closed with 1013 (reconnectable), and no one else notices.
@@ -101,10 +102,10 @@ class Hub:
         reorder_window: float | None = None,
         flush_interval: float = 0.0,
     ) -> None:
-        """``flush_interval``: the dirty sessions are written at most once per interval (0: at
-        every loop iteration); the first frame after a quiet interval leaves at once. Waiting
-        under load lets the frames of several commits share a system call, which is what a
-        delivery costs.
+        """``flush_interval``: how long a burst's first frame waits for others when the hub
+        wrote less than an interval ago (0: never); after a quiet interval it leaves at the
+        next loop iteration. Waiting under load lets the frames of several commits share a
+        system call, which is what a delivery costs.
 
         ``reorder_window``: with a bus between nodes, how long an event ahead of its channel's
         next number waits before the gap closes sessions. None (one node, the in-process bus):
@@ -539,12 +540,14 @@ class Hub:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        self._last_flush = time.monotonic()
         dirty, self._dirty = self._dirty, []
         for session in dirty:
             if session.closed or not session.buffer:
                 continue
             self._write(session)
+        # The interval counts from the end: writing thousands of sessions takes milliseconds,
+        # and counted from the start the next flush would come at once, with fewer frames.
+        self._last_flush = time.monotonic()
 
     def _write(self, session: Session) -> None:
         data = session.take()

@@ -85,9 +85,8 @@ def fan_out(
 
 
 def flush_delay(interval: float, now: float, last_flush: float) -> float:
-    """How long the first frame of a burst waits before the dirty sessions are written: until
-    ``interval`` after the last flush. Under load the hub thus writes at most once per interval
-    (the frames of the commits in between share each session's write), and a frame after a
-    quiet interval leaves at the next loop iteration instead of waiting for company that is
-    not coming."""
-    return max(0.0, last_flush + interval - now)
+    """How long the first frame of a burst waits before the dirty sessions are written: the
+    whole ``interval`` when the hub wrote less than an interval ago (it is busy: the frames of
+    the next commits will share each session's write), nothing after a quiet interval (no
+    company is coming, so the frame leaves at the next loop iteration)."""
+    return interval if now - last_flush < interval else 0.0

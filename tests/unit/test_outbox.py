@@ -106,9 +106,10 @@ def test_module_is_sans_io() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_the_flush_delay_spaces_flushes_by_the_interval() -> None:
+def test_a_burst_waits_the_interval_only_when_the_hub_wrote_within_it() -> None:
     assert flush_delay(0.002, 10.0, -math.inf) == 0.0  # never flushed: at once
     assert flush_delay(0.002, 10.0, 9.0) == 0.0  # quiet for longer than the interval
     assert flush_delay(0.002, 10.0, 10.0 - 0.002) == 0.0
-    assert flush_delay(0.002, 10.0, 10.0) == pytest.approx(0.002)  # just flushed: a whole interval
-    assert flush_delay(0.002, 10.0005, 10.0) == pytest.approx(0.0015)
+    assert flush_delay(0.002, 10.0, 10.0) == 0.002  # just flushed: a whole interval
+    assert flush_delay(0.002, 10.0015, 10.0) == 0.002  # busy: the whole interval, as before
+    assert flush_delay(0.0, 10.0, 10.0) == 0.0
