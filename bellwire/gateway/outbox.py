@@ -84,9 +84,17 @@ def fan_out(
     return count
 
 
+# A hub that wrote less than this many intervals ago is busy: a new burst waits the interval.
+QUIET_INTERVALS = 10
+
+
 def flush_delay(interval: float, now: float, last_flush: float) -> float:
     """How long the first frame of a burst waits before the dirty sessions are written: the
-    whole ``interval`` when the hub wrote less than an interval ago (it is busy: the frames of
-    the next commits will share each session's write), nothing after a quiet interval (no
-    company is coming, so the frame leaves at the next loop iteration)."""
-    return interval if now - last_flush < interval else 0.0
+    whole ``interval`` when the hub is busy (it wrote less than ``QUIET_INTERVALS`` intervals
+    ago: the frames of the next commits will share each session's write), nothing when it was
+    quiet (no company is coming, so the frame leaves at the next loop iteration).
+
+    Busy is judged over several intervals, not one: writing thousands of sessions takes
+    longer than an interval, and a loop turn of REST requests after it as well, so under full
+    load one interval without a flush does not mean the load stopped."""
+    return interval if now - last_flush < QUIET_INTERVALS * interval else 0.0

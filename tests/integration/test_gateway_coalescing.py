@@ -5,7 +5,6 @@ of a session whose queued bytes pass its bound. Real server, real sockets, boto3
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import urllib.request
@@ -86,7 +85,6 @@ async def test_a_burst_reaches_every_member_in_order_in_fewer_writes(
         writes = scraped(running, "bellwire_session_writes_total")
         deliveries = scraped(running, "bellwire_deliveries_total")
         texts = [f"burst {i}" for i in range(6)]
-        await asyncio.sleep(1.1)  # a quiet interval: the burst's first message leaves at once
         started = time.monotonic()
         for text in texts:
             await off(world.send, channel, alice, text)
@@ -97,10 +95,10 @@ async def test_a_burst_reaches_every_member_in_order_in_fewer_writes(
         delivered = scraped(running, "bellwire_deliveries_total") - deliveries
         written = scraped(running, "bellwire_session_writes_total") - writes
         assert delivered == 2 * len(texts)
-        # The first message after a quiet spell leaves at once; the rest of the burst waits
-        # for the interval, and each session's frames of it leave in one write (more if the
-        # burst outlasted the interval).
-        assert written == 4 or (not sent_within_the_interval and written < delivered)
+        # Each session's frames of the burst leave in one write; two if the hub had been quiet
+        # long enough for the first message to leave at once (more if the burst outlasted
+        # the interval).
+        assert written in (2, 4) or (not sent_within_the_interval and written < delivered)
     finally:
         for raw in readers:
             raw.close()

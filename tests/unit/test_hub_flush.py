@@ -7,6 +7,7 @@ from test_hub import CH, Transport, make, message, turn
 from bellwire.gateway import close_codes
 from bellwire.gateway.frames import event_frame
 from bellwire.gateway.hub import Hub, Session
+from bellwire.gateway.outbox import QUIET_INTERVALS
 
 
 def frames(*seqs: int) -> bytes:
@@ -14,23 +15,31 @@ def frames(*seqs: int) -> bytes:
 
 
 async def test_a_flush_interval_coalesces_events_of_several_loop_turns() -> None:
-    h = Hub(buffer_limit=1 << 20, ping_interval=60.0, ping_timeout=60.0, flush_interval=0.05)
+    interval = 0.02
+    quiet = QUIET_INTERVALS * interval
+    h = Hub(buffer_limit=1 << 20, ping_interval=60.0, ping_timeout=60.0, flush_interval=interval)
     _, alice, _ = make(h, "alice")
     _, bob, _ = make(h, "bob")
-    h.on_event(message(1))  # after a quiet interval: out at the next loop iteration
+    h.on_event(message(1))  # the hub was quiet: out at the next loop iteration
     await turn()
     assert alice.writes == [frames(1)] and bob.writes == [frames(1)] and h.writes == 2
     for seq in (2, 3, 4):
         h.on_event(message(seq))
         await turn()  # each event in its own loop turn, as separate commits are
-    assert alice.writes == [frames(1)] and h.writes == 2  # within the interval: waiting
-    await asyncio.sleep(0.1)
+    assert alice.writes == [frames(1)] and h.writes == 2  # busy: waiting for company
+    await asyncio.sleep(interval * 2)
     assert alice.writes == [frames(1), frames(2, 3, 4)] and bob.writes == alice.writes
     assert (h.delivered, h.writes) == (8, 4)
-    await asyncio.sleep(0.1)
-    h.on_event(message(5))  # a quiet interval again: at once
+    await asyncio.sleep(interval * 2)
+    h.on_event(message(5))  # within the quiet span: still waits
     await turn()
+    assert h.writes == 4
+    await asyncio.sleep(interval * 2)
     assert alice.writes[-1] == frames(5) and h.writes == 6
+    await asyncio.sleep(quiet + interval)
+    h.on_event(message(6))  # quiet again: at once
+    await turn()
+    assert alice.writes[-1] == frames(6) and h.writes == 8
     h.stop()
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bellwire.gateway.outbox import Outbox, fan_out, flush_delay
+from bellwire.gateway.outbox import QUIET_INTERVALS, Outbox, fan_out, flush_delay
 
 
 def test_frames_are_taken_as_one_write_in_the_order_they_were_queued() -> None:
@@ -106,10 +106,11 @@ def test_module_is_sans_io() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_a_burst_waits_the_interval_only_when_the_hub_wrote_within_it() -> None:
+def test_a_burst_waits_the_interval_only_when_the_hub_was_busy() -> None:
+    quiet = QUIET_INTERVALS * 0.002
     assert flush_delay(0.002, 10.0, -math.inf) == 0.0  # never flushed: at once
-    assert flush_delay(0.002, 10.0, 9.0) == 0.0  # quiet for longer than the interval
-    assert flush_delay(0.002, 10.0, 10.0 - 0.002) == 0.0
-    assert flush_delay(0.002, 10.0, 10.0) == 0.002  # just flushed: a whole interval
-    assert flush_delay(0.002, 10.0015, 10.0) == 0.002  # busy: the whole interval, as before
+    assert flush_delay(0.002, 10.0, 9.0) == 0.0  # quiet for a second
+    assert flush_delay(0.002, 10.0, 10.0 - quiet - 0.0001) == 0.0
+    assert flush_delay(0.002, 10.0, 10.0 - quiet + 0.0001) == 0.002  # busy: the interval
+    assert flush_delay(0.002, 10.0, 10.0) == 0.002  # just flushed
     assert flush_delay(0.0, 10.0, 10.0) == 0.0
