@@ -106,7 +106,8 @@ class Front(asyncio.Protocol):
             return
         transport = self.transport
         assert transport is not None
-        if self._server.on_connect is None:
+        # A REST request is known by its first bytes: it pays for nothing of the /connect path.
+        if self._server.on_connect is None or not request_head.could_be_connect(buffer):
             self._to_http(buffer)
             return
         peer = transport.get_extra_info("peername")

@@ -21,6 +21,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from statistics import mean
 from types import ModuleType
@@ -101,6 +102,42 @@ async def one_server(
     return out
 
 
+def trees(base: str, this: str, workdir: Path) -> dict[str, Path]:
+    """The two sides' source trees: A ``base``'s bellwire/, B ``this`` ref's, or when ``this``
+    is empty a copy of this checkout's taken now (edits made while the comparison runs do not
+    reach it)."""
+    b = workdir / "this"
+    if this:
+        export_ref(this, b)
+    else:
+        shutil.copytree(
+            ROOT / "bellwire", b / "bellwire", ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return {"A": export_ref(base, workdir / "base"), "B": b}
+
+
+def run_and_save(
+    comparison: Callable[[Path], Coroutine[Any, Any, dict[str, Any]]],
+    out: Path,
+    report: Callable[[dict[str, Any]], str],
+    runner: Callable[[Coroutine[Any, Any, dict[str, Any]]], dict[str, Any]] = asyncio.run,
+) -> int:
+    """Run ``comparison`` in a scratch directory (the child processes stopped on every exit),
+    write its results to ``out`` as JSON and print ``report`` of them."""
+    procs.install_cleanup()
+    procs.raise_fd_limit()
+    workdir = Path(tempfile.mkdtemp(prefix="bellwire-ab-"))
+    try:
+        results = runner(comparison(workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    print(f"JSON: {out}")
+    return 0
+
+
 def _ratio(b: float | None, a: float | None) -> float | None:
     return round(b / a, 2) if a and b is not None else None
 
@@ -108,15 +145,7 @@ def _ratio(b: float | None, a: float | None) -> float | None:
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     server_core, lg_core = procs.placement()
     procs.pin_self(lg_core)
-    base = export_ref(args.base, workdir / "base")
-    this = workdir / "this"
-    if args.this:
-        export_ref(args.this, this)
-    else:  # this checkout as it is now: edits made while the comparison runs do not reach it
-        shutil.copytree(
-            ROOT / "bellwire", this / "bellwire", ignore=shutil.ignore_patterns("__pycache__")
-        )
-    sides: dict[str, Path] = {"A": base, "B": this}
+    sides = trees(args.base, args.this, workdir)
     clients = [int(c) for c in args.clients.split(",")]
     results: dict[str, Any] = {
         "base": args.base,
@@ -201,18 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="A B B A sequences")
     parser.add_argument("--json", type=Path, default=RESULTS / "ab-durable.json")
     args = parser.parse_args(argv)
-    procs.install_cleanup()
-    procs.raise_fd_limit()
-    workdir = Path(tempfile.mkdtemp(prefix="bellwire-ab-"))
-    try:
-        results = asyncio.run(run(args, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(report(results))
-    print(f"JSON: {args.json}")
-    return 0
+    return run_and_save(lambda workdir: run(args, workdir), args.json, report)
 
 
 if __name__ == "__main__":

@@ -243,9 +243,13 @@ class HttpConnection:
         proto.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         return await asyncio.wait_for(proto.waiter, timeout)
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = True) -> None:
+        """Reset the connection (``abort``), or end it with a FIN as a client that is done."""
         if self._proto is not None and self._proto.transport is not None:
-            self._proto.transport.abort()
+            if abort:
+                self._proto.transport.abort()
+            else:
+                self._proto.transport.close()
         self._proto = None
 
 
