@@ -182,9 +182,11 @@ class Settings:
     )
     session_flush_interval_seconds: float = _setting(
         0.002,
-        "How long a session's first queued frame waits for others before they are written "
-        "together in one system call (0: at the next event-loop iteration). Longer raises "
-        "fan-out throughput and each delivery's latency by up to this much.",
+        "While the hub is busy (it wrote in the last ten intervals), how long a burst's first "
+        "frame waits for others before each session's are written together in one system "
+        "call; a frame after a quiet spell, or with 0, leaves at the next event-loop "
+        "iteration. Longer raises fan-out throughput under load and each delivery's latency "
+        "by up to this much.",
     )
     max_client_frame_bytes: int = _setting(
         4096, "Largest client frame tolerated (clients send none; larger closes with 1009)."
