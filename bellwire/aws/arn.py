@@ -33,7 +33,7 @@ class ChimeArn:
         return base if self.kind is None else f"{base}/{self.kind}/{self.resource_id}"
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def parse(arn: str) -> ChimeArn | None:
     """Parsed once per distinct ARN (a request parses the same few several times); the result
     is frozen, so sharing it is safe."""

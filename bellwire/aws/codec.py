@@ -955,7 +955,7 @@ def _parse_query(raw_query: str) -> dict[str, list[str]]:
     return out
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _unescaped(raw: str) -> str:
     # Twice as fast as unquote(errors="strict"), and every ARN label has escapes; the same few
     # ARNs come again and again, so each is decoded once.
