@@ -13,6 +13,7 @@ them (epoch seconds); event payloads pass ``event_ts``, whose ISO-8601 strings t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 from bellwire.aws.shapes import (
@@ -62,7 +63,9 @@ def rest_ts(value: float | None) -> float | None:
     return value
 
 
-event_ts: Timestamp = iso_timestamp
+# Events and CHANNEL_DETAILS format many timestamps, and the same ones again (a message's created
+# and updated, a channel's in every member's details): each distinct one is formatted once.
+event_ts: Timestamp = lru_cache(maxsize=4096)(iso_timestamp)
 
 
 def _clean(shape: Shape) -> Shape:
@@ -71,8 +74,9 @@ def _clean(shape: Shape) -> Shape:
 
 
 def identity(arn: str, names: Names) -> MessagingIdentity:
-    shape: MessagingIdentity = {"Arn": arn, "Name": names.get(arn)}
-    return _clean(shape)
+    # Built without _clean: a details frame holds dozens of these.
+    name = names.get(arn)
+    return {"Arn": arn} if name is None else {"Arn": arn, "Name": name}
 
 
 def app_instance(ai: AppInstance, ts: Timestamp = rest_ts) -> IdentityAppInstance:
@@ -169,8 +173,8 @@ def channel_summary(c: Channel, ts: Timestamp = rest_ts) -> MessagingChannelSumm
 
 
 def _sender(m: Message) -> MessagingIdentity:
-    shape: MessagingIdentity = {"Arn": m.sender_arn, "Name": m.sender_name or None}
-    return _clean(shape)
+    name = m.sender_name
+    return {"Arn": m.sender_arn, "Name": name} if name else {"Arn": m.sender_arn}
 
 
 def channel_message(m: Message, ts: Timestamp = rest_ts) -> MessagingChannelMessage:
