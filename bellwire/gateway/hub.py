@@ -4,9 +4,9 @@
   event stream itself (``subscribe`` / ``unsubscribe`` / ``close_channel`` of a ChannelEvent),
   so routing an event costs one dict lookup, never a store query.
 - An event's frame is encoded once and the same bytes are appended to each recipient's outbox
-  (:mod:`bellwire.gateway.outbox`). A burst that starts within ``flush_interval`` of the last
-  flush waits that long for company; one after a quiet interval is flushed at the next loop
-  iteration. Each dirty session gets one ``transport.write`` (coalesced), and the fan-out
+  (:mod:`bellwire.gateway.outbox`). A burst that starts while the hub is busy (it flushed
+  within the last ten ``flush_interval``s) waits one interval for company; one after a quiet
+  spell is flushed at the next loop iteration. Each dirty session gets one ``transport.write`` (coalesced), and the fan-out
   never awaits a socket. A session closed with anything but 1013
   gets its queued frames before its close frame.
 - Each session's outbound bytes (ours plus the transport's) are bounded; a session over the
@@ -102,9 +102,9 @@ class Hub:
         reorder_window: float | None = None,
         flush_interval: float = 0.0,
     ) -> None:
-        """``flush_interval``: how long a burst's first frame waits for others when the hub
-        wrote less than an interval ago (0: never); after a quiet interval it leaves at the
-        next loop iteration. Waiting under load lets the frames of several commits share a
+        """``flush_interval``: how long a burst's first frame waits for others while the hub is
+        busy (``outbox.flush_delay``; 0: never); after a quiet spell it leaves at the next loop
+        iteration. Waiting under load lets the frames of several commits share a
         system call, which is what a delivery costs.
 
         ``reorder_window``: with a bus between nodes, how long an event ahead of its channel's
@@ -628,7 +628,7 @@ class Hub:
                 if not session.established:
                     # Still reading its snapshot: its socket does not carry the session yet, so
                     # a pong now would reach no session and the next sweep would drop a client
-                    # that answered. The connect's own deadlines bound this stage.
+                    # that answered. This stage ends when the snapshot's read does.
                     continue
                 if session.ping_sent and now - session.ping_sent > self.ping_timeout:
                     self.drop(session, "The session stopped answering pings.")
