@@ -7,10 +7,19 @@ markers. Channels and messages are read as an AppInstanceAdmin (``--bearer``, or
 first admin): only an admin sees every channel, PRIVATE ones included. Messages are listed oldest
 first, so the target gives them the same order.
 
+An elastic channel is read sub-channel by sub-channel (ListSubChannels, then
+ListChannelMemberships, DescribeChannelMembership and ListChannelMessages with each SubChannelId),
+in the order an export file has: the channel, its sub-channels in the listing's order (their
+creation order), its moderators, the memberships of each sub-channel, bans, then the messages of
+every sub-channel merged by time. (The moderators come before the memberships on a regular
+channel too: its import takes either order.) No API shows when a sub-channel was created: its
+record carries the channel's creation time. Elastic channels have no read markers, preferences
+or HIDDEN memberships to read.
+
 Messages targeted at a member are visible only to their sender and target, so not to the admin:
-with ``targeted``, each channel is also listed as each of its members to find them. What no API
-shows cannot be copied: deleted messages, push-notification settings of messages, access key
-secrets.
+with ``targeted``, each channel (each sub-channel) is also listed as each of its members to find
+them. What no API shows cannot be copied: deleted messages, push-notification settings of
+messages, access key secrets.
 """
 
 from __future__ import annotations
@@ -198,17 +207,11 @@ class EndpointReader:
     def _channel(self, app_arn: str, arn: str, bearer: str) -> Iterator[Item]:
         msg = self.messaging
         c = msg.describe_channel(ChannelArn=arn, ChimeBearer=bearer)["Channel"]
-        if c.get("ElasticChannelConfiguration"):
-            # Its sub-channels would have to be listed and read one by one (ListSubChannels,
-            # then each sub-channel's memberships and messages): not done by this reader yet.
-            self.notes.append(
-                f"{arn}: an elastic channel (not read from an endpoint yet; export a bellwire "
-                "source with bellwire export): not copied"
-            )
-            return
         if c.get("ChannelFlowArn"):
             self.notes.append(f"{arn}: copied without its channel flow (flows are not copied)")
         expiration = c.get("ExpirationSettings") or {}
+        config = c.get("ElasticChannelConfiguration")
+        created = _ts(c.get("CreatedTimestamp"))
         yield (
             arn,
             _record(
@@ -221,28 +224,38 @@ class EndpointReader:
                     "Privacy": c.get("Privacy"),
                     "Metadata": c.get("Metadata"),
                     "CreatedByArn": (c.get("CreatedBy") or {}).get("Arn"),
-                    "CreatedTimestamp": _ts(c.get("CreatedTimestamp")),
+                    "CreatedTimestamp": created,
                     "LastUpdatedTimestamp": _ts(c.get("LastUpdatedTimestamp")),
                     "LastMessageTimestamp": _ts(c.get("LastMessageTimestamp")),
                     "ExpirationDays": expiration.get("ExpirationDays"),
                     "ExpirationCriterion": expiration.get("ExpirationCriterion"),
+                    "ElasticChannelConfiguration": config,
                     "Tags": _tags(msg.list_tags_for_resource(ResourceARN=arn).get("Tags")),
                 },
             ),
             0,
         )
         common = {"ChannelArn": arn, "ChimeBearer": bearer}
-        members: list[str] = []
-        for type_ in ("DEFAULT", "HIDDEN"):
-            for summary in _pages(
-                msg.list_channel_memberships,
-                "ChannelMemberships",
-                Type=type_,
-                MaxResults=50,
-                **common,
-            ):
-                members.append(summary["Member"]["Arn"])
-                yield self._membership(arn, summary["Member"]["Arn"], bearer)
+        subs: list[str | None] = [None]  # a regular channel is read as one whole
+        if config is not None:
+            # In the listing's order, which is their creation order (the import keeps it:
+            # balancing breaks ties by it). No API shows when a sub-channel was created: the
+            # channel's creation time stands for it.
+            subs = [
+                s["SubChannelId"]
+                for s in _pages(msg.list_sub_channels, "SubChannels", MaxResults=50, **common)
+            ]
+            for sub in subs:
+                yield (
+                    f"{arn} sub-channel {sub}",
+                    _record(
+                        fmt.SUB_CHANNEL,
+                        {"ChannelArn": arn, "SubChannelId": sub, "CreatedTimestamp": created},
+                    ),
+                    0,
+                )
+        # The moderators before the memberships: on an elastic channel a moderator's
+        # memberships (one per sub-channel it joined) are imported as a moderator's.
         for summary in _pages(
             msg.list_channel_moderators, "ChannelModerators", MaxResults=50, **common
         ):
@@ -263,6 +276,22 @@ class EndpointReader:
                 ),
                 0,
             )
+        # Who is in each sub-channel, for --targeted-messages. Elastic channels have no HIDDEN
+        # memberships.
+        members: dict[str | None, list[str]] = {}
+        for sub in subs:
+            members[sub] = []
+            for type_ in ("DEFAULT", "HIDDEN") if sub is None else ("DEFAULT",):
+                for summary in _pages(
+                    msg.list_channel_memberships,
+                    "ChannelMemberships",
+                    Type=type_,
+                    MaxResults=50,
+                    **common,
+                    **({"SubChannelId": sub} if sub else {}),
+                ):
+                    members[sub].append(summary["Member"]["Arn"])
+                    yield self._membership(arn, summary["Member"]["Arn"], bearer, sub)
         for summary in _pages(msg.list_channel_bans, "ChannelBans", MaxResults=50, **common):
             who = summary["Member"]["Arn"]
             b = msg.describe_channel_ban(MemberArn=who, **common)["ChannelBan"]
@@ -279,12 +308,12 @@ class EndpointReader:
                 ),
                 0,
             )
-        messages: Iterator[dict[str, Any]] = self._messages(arn, bearer)
-        if self.targeted:
-            targeted = sorted(self._targeted(arn, bearer, members).values(), key=_message_order)
-            # Both are in the channel's order: merge, so the target numbers them as the source.
-            messages = heapq.merge(messages, targeted, key=_message_order)
-        for m in messages:
+        # Each sub-channel's messages in its order; the sub-channels merged by time, so the
+        # target numbers the channel's messages as the source did.
+        streams = [
+            self._sub_channel_messages(arn, bearer, sub, who) for sub, who in members.items()
+        ]
+        for sub, m in heapq.merge(*streams, key=lambda pair: _message_order(pair[1])):
             target = (m.get("Target") or [{}])[0].get("MemberArn")
             yield (
                 f"{arn} message {m['MessageId']}",
@@ -307,13 +336,31 @@ class EndpointReader:
                         "LastUpdatedTimestamp": _ts(m.get("LastUpdatedTimestamp")),
                         "LastEditedTimestamp": _ts(m.get("LastEditedTimestamp")),
                         "TargetArn": target,
+                        "SubChannelId": sub,
                     },
                 ),
                 0,
             )
 
-    def _messages(self, channel_arn: str, reader: str) -> Iterator[dict[str, Any]]:
-        """The channel's messages as ``reader`` sees them, oldest first."""
+    def _sub_channel_messages(
+        self, channel_arn: str, bearer: str, sub: str | None, members: list[str]
+    ) -> Iterator[tuple[str | None, dict[str, Any]]]:
+        """The messages of one sub-channel (``sub``; None: a regular channel), oldest first,
+        with the targeted ones if asked; each with its sub-channel."""
+        messages: Iterator[dict[str, Any]] = self._messages(channel_arn, bearer, sub)
+        if self.targeted:
+            found = self._targeted(channel_arn, bearer, members, sub)
+            # Both are in the channel's order: merge, so the target numbers them as the source.
+            messages = heapq.merge(
+                messages, sorted(found.values(), key=_message_order), key=_message_order
+            )
+        for m in messages:
+            yield sub, m
+
+    def _messages(
+        self, channel_arn: str, reader: str, sub: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The channel's (or its sub-channel's) messages as ``reader`` sees them, oldest first."""
         return _pages(
             self.messaging.list_channel_messages,
             "ChannelMessages",
@@ -321,37 +368,50 @@ class EndpointReader:
             ChimeBearer=reader,
             SortOrder="ASCENDING",
             MaxResults=50,
+            **({"SubChannelId": sub} if sub else {}),
         )
 
     def _targeted(
-        self, channel_arn: str, bearer: str, members: list[str]
+        self, channel_arn: str, bearer: str, members: list[str], sub: str | None
     ) -> dict[str, dict[str, Any]]:
         """Messages targeted at someone, which the admin reading does not see: each member
-        sees those it sent or received. Costs one listing of the channel per member."""
+        sees those it sent or received. Costs one listing of the channel (or sub-channel) per
+        member."""
         found: dict[str, dict[str, Any]] = {}
         for member in members:
             if member == bearer:
                 continue
-            for m in self._messages(channel_arn, member):
+            for m in self._messages(channel_arn, member, sub):
                 target = (m.get("Target") or [{}])[0].get("MemberArn")
                 sender = (m.get("Sender") or {}).get("Arn")
                 if target and bearer not in (target, sender):
                     found.setdefault(m["MessageId"], m)
         return found
 
-    def _membership(self, channel_arn: str, member: str, bearer: str) -> Item:
+    def _membership(
+        self, channel_arn: str, member: str, bearer: str, sub: str | None = None
+    ) -> Item:
+        """One membership; of the sub-channel ``sub`` on an elastic channel, which has no read
+        markers nor preferences to read."""
         msg = self.messaging
-        m = msg.describe_channel_membership(
-            ChannelArn=channel_arn, MemberArn=member, ChimeBearer=bearer
-        )["ChannelMembership"]
-        mine = msg.describe_channel_membership_for_app_instance_user(
-            ChannelArn=channel_arn, AppInstanceUserArn=member, ChimeBearer=bearer
-        )["ChannelMembership"].get("AppInstanceUserMembershipSummary", {})
-        preferences = msg.get_channel_membership_preferences(
-            ChannelArn=channel_arn, MemberArn=member, ChimeBearer=bearer
-        ).get("Preferences")
+        common = {"ChannelArn": channel_arn, "ChimeBearer": bearer}
+        if sub is None:
+            m = msg.describe_channel_membership(MemberArn=member, **common)["ChannelMembership"]
+            mine = msg.describe_channel_membership_for_app_instance_user(
+                AppInstanceUserArn=member, **common
+            )["ChannelMembership"].get("AppInstanceUserMembershipSummary", {})
+            preferences = msg.get_channel_membership_preferences(MemberArn=member, **common).get(
+                "Preferences"
+            )
+            key = f"{channel_arn} member {member}"
+        else:
+            m = msg.describe_channel_membership(MemberArn=member, SubChannelId=sub, **common)[
+                "ChannelMembership"
+            ]
+            mine, preferences = {}, None
+            key = f"{channel_arn} member {member} in {sub}"
         return (
-            f"{channel_arn} member {member}",
+            key,
             _record(
                 fmt.MEMBERSHIP,
                 {
@@ -363,6 +423,7 @@ class EndpointReader:
                     "LastUpdatedTimestamp": _ts(m.get("LastUpdatedTimestamp")),
                     "ReadMarkerTimestamp": _ts(mine.get("ReadMarkerTimestamp")),
                     "Preferences": preferences or None,
+                    "SubChannelId": m.get("SubChannelId") or sub,
                 },
             ),
             0,

@@ -2,7 +2,8 @@
 configuration, its sub-channels, which sub-channel each membership and message is in.
 
 A source server is populated with boto3 (two sub-channels, a moderator in both, messages in
-each), exported and imported with the commands users run, and the copy is read back with boto3.
+each, one targeted), exported and imported with the commands users run, or imported from it
+live (``--from-endpoint``), and the copy is read back with boto3.
 """
 
 from __future__ import annotations
@@ -58,7 +59,28 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
         for sub in subs:
             world.send(channel, mod, f"moderating {sub}", SubChannelId=sub)
             sent[sub].append(f"moderating {sub}")
-        yield running, {"channel": channel, "mod": mod, "members": members, "sent": sent}
+        # A whisper between the two members who share a sub-channel: neither the moderator nor
+        # an admin sees it, only its sender and target.
+        by_sub: dict[str, list[str]] = {}
+        for member in members:
+            by_sub.setdefault(where(running, channel, member, mod), []).append(member)
+        shared, pair = next((sub, group) for sub, group in by_sub.items() if len(group) == 2)
+        whisper = world.send(channel, pair[0], "just for you", target=pair[1], SubChannelId=shared)
+        admin = world.user()
+        world.admin(admin)  # what an import from the live endpoint reads as
+        yield (
+            running,
+            {
+                "channel": channel,
+                "mod": mod,
+                "members": members,
+                "sent": sent,
+                "admin": admin,
+                "pair": pair,
+                "shared": shared,
+                "whisper": whisper,
+            },
+        )
     finally:
         running.stop()
 
@@ -77,6 +99,22 @@ def where(server: RunningServer, channel: str, member: str, bearer: str) -> str:
         ChannelArn=channel, MemberArn=member, ChimeBearer=bearer
     )["ChannelMembership"]["SubChannelId"]
     return sub
+
+
+def join_late(server: RunningServer, channel: str, by: str) -> list[str]:
+    """Two new users join the channel (balancing places them); their ARNs, in that order."""
+    identity = server.client("chime-sdk-identity")
+    app = channel.partition("/channel/")[0]
+    late = []
+    for name in ("late-1", "late-2"):
+        user: str = identity.create_app_instance_user(
+            AppInstanceArn=app, AppInstanceUserId=name, Name=name
+        )["AppInstanceUserArn"]
+        server.client("chime-sdk-messaging").create_channel_membership(
+            ChannelArn=channel, MemberArn=user, Type="DEFAULT", ChimeBearer=by
+        )
+        late.append(user)
+    return late
 
 
 def contents(server: RunningServer, channel: str, sub: str, bearer: str) -> list[str]:
@@ -109,15 +147,7 @@ def test_an_elastic_channel_comes_back_with_each_message_in_its_sub_channel(
             assert where(copy, channel, member, mod) == where(server, channel, member, mod)
         # The imported counts are the ones balancing goes on from: a fourth member fills the
         # sub-channel of one, and a fifth opens a third.
-        identity = copy.client("chime-sdk-identity")
-        app = described["ChannelArn"].partition("/channel/")[0]
-        for name in ("late-1", "late-2"):
-            user = identity.create_app_instance_user(
-                AppInstanceArn=app, AppInstanceUserId=name, Name=name
-            )["AppInstanceUserArn"]
-            m.create_channel_membership(
-                ChannelArn=channel, MemberArn=user, Type="DEFAULT", ChimeBearer=mod
-            )
+        join_late(copy, channel, mod)
         counts = [s["MembershipCount"] for s in sub_channels(copy, channel, mod)]
         assert len(counts) == 3 and sum(counts) == 5 + 2  # members, and the moderator twice
     finally:
@@ -200,3 +230,89 @@ def test_an_elastic_channel_is_imported_into_postgresql(
         assert main(["export", "-o", str(again), "--progress", "never"]) == 0
     lines = [json.loads(line) for line in again.read_text("utf-8").splitlines()]
     assert without_header(lines) == without_header(records)
+
+
+def listing(server: RunningServer, channel: str, sub: str, bearer: str) -> list[dict[str, Any]]:
+    """A sub-channel's messages as ``bearer`` sees them, oldest first, every page."""
+    m = server.client("chime-sdk-messaging")
+    found: list[dict[str, Any]] = []
+    token: dict[str, str] = {}
+    while True:
+        page = m.list_channel_messages(
+            ChannelArn=channel,
+            SubChannelId=sub,
+            SortOrder="ASCENDING",
+            ChimeBearer=bearer,
+            MaxResults=2,  # several pages
+            **token,
+        )
+        found += page["ChannelMessages"]
+        if not page.get("NextToken"):
+            return found
+        token = {"NextToken": page["NextToken"]}
+
+
+def test_an_elastic_channel_is_read_from_a_live_endpoint(
+    source: tuple[RunningServer, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, made = source
+    channel, mod, admin = made["channel"], made["mod"], made["admin"]
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_access_key)
+    target = tmp_path / "copy"
+    argv = ["import", "--from-endpoint", server.url, "--region", server.region]
+    argv += ["--targeted-messages", "--data-dir", str(target), "--progress", "never"]
+    capsys.readouterr()
+    assert main(argv) == 0
+    report = capsys.readouterr().err
+    assert "sub_channel: 2 imported" in report and "not copied" not in report, report
+
+    copy = start_server(target)
+    try:
+        m = copy.client("chime-sdk-messaging")
+        described = m.describe_channel(ChannelArn=channel, ChimeBearer=admin)["Channel"]
+        assert described["ElasticChannelConfiguration"] == CONFIG
+        # The same sub-channels, in the same order, with the same counts.
+        subs = sub_channels(server, channel, mod)
+        assert sub_channels(copy, channel, mod) == subs
+        for sub in [s["SubChannelId"] for s in subs]:
+            # Each sub-channel's messages, ids, timestamps and order included, as the admin and
+            # as each of its members (the whisper to its sender and target only).
+            readers = [admin, mod] + [
+                x for x in made["members"] if where(server, channel, x, mod) == sub
+            ]
+            for reader in readers:
+                assert listing(copy, channel, sub, reader) == listing(server, channel, sub, reader)
+            for member in readers[1:]:  # the moderator has a membership in each
+                on = {"ChannelArn": channel, "SubChannelId": sub, "ChimeBearer": admin}
+                got = m.describe_channel_membership(MemberArn=member, **on)["ChannelMembership"]
+                assert got["SubChannelId"] == sub
+                assert (
+                    got
+                    == server.client("chime-sdk-messaging").describe_channel_membership(
+                        MemberArn=member, **on
+                    )["ChannelMembership"]
+                )
+        whispered = listing(copy, channel, made["shared"], made["pair"][1])
+        assert made["whisper"] in [x["MessageId"] for x in whispered]
+        for member in made["members"]:
+            assert where(copy, channel, member, mod) == where(server, channel, member, mod)
+        # Balancing goes on from the imported loads: a fourth member goes to the sub-channel
+        # with room, a fifth opens a third.
+        counts = {s["SubChannelId"]: s["MembershipCount"] for s in subs}
+        roomy = min(counts, key=lambda sub: counts[sub])
+        late = join_late(copy, channel, mod)
+        assert where(copy, channel, late[0], mod) == roomy
+        after = sub_channels(copy, channel, mod)
+        assert len(after) == 3 and after[:2] == [
+            {"SubChannelId": s["SubChannelId"], "MembershipCount": 3} for s in subs
+        ]
+    finally:
+        copy.stop()
