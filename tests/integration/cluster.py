@@ -25,6 +25,7 @@ import botocore.session
 import pytest
 import server_process
 from server_process import ACCESS_KEY, REGION, SECRET_KEY, Process, TlsFiles
+from ws_helpers import World
 
 from bellwire.client import (
     CaughtUp,
@@ -198,6 +199,17 @@ OPTIONS = (
     "--bus-reorder-window-seconds",
     "0.5",
 )
+
+
+def on(node: Node, w: World) -> World:
+    """The same app instance, driven through another node."""
+    return World(
+        node,  # type: ignore[arg-type]
+        node.client("chime-sdk-identity"),
+        node.client("chime-sdk-messaging"),
+        w.app_arn,
+        w.users,
+    )
 
 
 @contextlib.contextmanager

@@ -26,9 +26,18 @@ import boto3
 import pytest
 import redis
 from botocore.exceptions import ClientError
-from cluster import Cluster, Node, catches_up, cluster
+from cluster import Cluster, Node, catches_up, cluster, on
 from console_client import ConsoleClient
-from ws_helpers import Client, World, connect_url, eventually, off, refused, session
+from ws_helpers import (
+    Client,
+    World,
+    connect_url,
+    contents,
+    eventually,
+    off,
+    refused,
+    session,
+)
 
 from bellwire.api.admin import close_sessions, fetch_sessions, format_coverage
 from bellwire.bus import wire
@@ -48,23 +57,8 @@ def world(node: Node) -> World:
     return World.create(node)  # type: ignore[arg-type]
 
 
-def on(node: Node, w: World) -> World:
-    """The same app instance, driven through another node."""
-    return World(
-        node,  # type: ignore[arg-type]
-        node.client("chime-sdk-identity"),
-        node.client("chime-sdk-messaging"),
-        w.app_arn,
-        w.users,
-    )
-
-
 async def connect(node: Node, user: str, **options: Any) -> Client:
     return await session(node, user, **options)  # type: ignore[arg-type]
-
-
-def seq_contents(events: list[Event]) -> list[str]:
-    return [e.payload["Content"] for e in events if e.type == MESSAGE and e.payload]
 
 
 # --- delivery ---------------------------------------------------------------------------------
@@ -107,7 +101,7 @@ async def test_messages_sent_through_both_nodes_reach_every_session_once_in_chan
     assert sorted(order) == sorted([f"a{i}" for i in range(20)] + [f"b{i}" for i in range(20)])
     for client in (on_a, on_b):
         events = await client.take(count)
-        assert seq_contents(events) == order
+        assert contents(events) == order
         await client.quiet(0.3)
     await on_a.close()
     await on_b.close()
@@ -479,7 +473,7 @@ async def test_a_gap_in_a_channels_sequence_closes_its_sessions_with_4410(nodes:
     member = await connect(b, kim)
     unconcerned = await connect(b, outsider)
     wa.send(channel, kim, "one")
-    assert seq_contents(await watcher.take(1)) == ["one"]
+    assert contents(await watcher.take(1)) == ["one"]
     # An event far ahead of the channel's sequence, as if those before it were lost on the bus.
     batch = wire.encode(
         "elsewhere",
@@ -495,7 +489,7 @@ async def test_a_gap_in_a_channels_sequence_closes_its_sessions_with_4410(nodes:
     # Reconnected, a session reads the channel afresh and receives what follows.
     fresh = await connect(b, lee)
     wa.send(channel, kim, "two")
-    assert seq_contents(await fresh.take(1)) == ["two"]
+    assert contents(await fresh.take(1)) == ["two"]
     await fresh.close()
     await unconcerned.close()
 
@@ -524,8 +518,8 @@ async def test_a_redis_restart_closes_sessions_with_4410_and_the_cluster_recover
     assert _metric(b, "bellwire_bus_connected") == 1
     back_a, back_b = await connect(a, ned), await connect(b, mia)
     on(b, wa).send(channel, mia, "after")
-    assert seq_contents(await back_a.take(1)) == ["after"]
-    assert seq_contents(await back_b.take(1)) == ["after"]
+    assert contents(await back_a.take(1)) == ["after"]
+    assert contents(await back_b.take(1)) == ["after"]
     await back_a.close()
     await back_b.close()
 
@@ -582,7 +576,7 @@ async def test_workers_share_one_port_and_are_nodes_of_the_cluster(nodes: Cluste
         assert len(leases) == 2  # the kernel spread the connections over both workers
         wa.send(channel, users[0], "to all")  # through another node
         for client in clients:
-            assert seq_contents(await client.take(1)) == ["to all"]
+            assert contents(await client.take(1)) == ["to all"]
         for client in clients:
             await client.close()
     finally:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import redis
 from botocore.exceptions import ClientError
-from cluster import OPTIONS, Cluster, Node, catches_up, cluster
-from ws_helpers import World, off, session
+from cluster import OPTIONS, Cluster, Node, catches_up, cluster, on
+from ws_helpers import World, contents, off, session
 
 from bellwire.bus import wire
 from bellwire.domain.delivery import ChannelEvent
@@ -30,21 +30,6 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     options = (*OPTIONS, "--channel-check-seconds", str(CHECK))
     with cluster(tmp_path_factory.mktemp("elastic"), options=options) as running:
         yield running
-
-
-def on(node: Node, w: World) -> World:
-    """The same app instance, driven through another node."""
-    return World(
-        node,  # type: ignore[arg-type]
-        node.client("chime-sdk-identity"),
-        node.client("chime-sdk-messaging"),
-        w.app_arn,
-        w.users,
-    )
-
-
-def contents(events: list[Event]) -> list[str]:
-    return [e.payload["Content"] for e in events if e.type == MESSAGE and e.payload]
 
 
 def gaps(node: Node) -> float:

@@ -21,9 +21,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cluster import Cluster, Node, cluster
 from private_postgres import PrivatePostgres, private_postgres
-from ws_helpers import Client, World, off, session
+from ws_helpers import Client, World, contents, off, session
 
-from bellwire.events import Event, EventType
+from bellwire.events import EventType
 from bellwire.testing import temporary_database
 
 MESSAGE = EventType.CREATE_CHANNEL_MESSAGE
@@ -45,10 +45,6 @@ def status(node: Node, path: str) -> int | None:
         return err.code
     except OSError:
         return None
-
-
-def contents(events: list[Event]) -> list[str]:
-    return [e.payload["Content"] for e in events if e.type == MESSAGE and e.payload]
 
 
 def stored(w: World, channel: str, bearer: str) -> list[str]:

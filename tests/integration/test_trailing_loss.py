@@ -18,9 +18,9 @@ import pytest
 from cluster import OPTIONS, Cluster, Node, catches_up, cluster
 from server_process import readyz
 from tcp_forwarder import Forwarder
-from ws_helpers import World, off, session
+from ws_helpers import World, contents, off, session
 
-from bellwire.events import Event, EventType
+from bellwire.events import EventType
 
 MESSAGE = EventType.CREATE_CHANNEL_MESSAGE
 CHECK = 0.5  # channel_check_seconds here; the reorder window is 0.5 s too (cluster.OPTIONS)
@@ -31,10 +31,6 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     options = (*OPTIONS, "--channel-check-seconds", str(CHECK))
     with cluster(tmp_path_factory.mktemp("trailing"), nodes=1, options=options) as running:
         yield running
-
-
-def contents(events: list[Event]) -> list[str]:
-    return [e.payload["Content"] for e in events if e.type == MESSAGE and e.payload]
 
 
 async def test_a_tail_that_never_reached_the_bus_closes_the_channels_sessions_with_4410(

@@ -31,8 +31,8 @@ from test_js_clients import (
 from tlsworld import Tls
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "integration"))
-from cluster import OPTIONS, Cluster, Node, cluster
-from test_multi_node_elastic import CHECK, elastic, four_in_two, on, sub_of
+from cluster import OPTIONS, Cluster, Node, cluster, on
+from test_multi_node_elastic import CHECK, elastic, four_in_two, sub_of
 from ws_helpers import World
 
 __all__ = ["node", "node_modules"]  # fixtures used here
