@@ -21,7 +21,7 @@ import json
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from statistics import mean
 from types import ModuleType
@@ -114,6 +114,28 @@ def trees(base: str, this: str, workdir: Path) -> dict[str, Path]:
             ROOT / "bellwire", b / "bellwire", ignore=shutil.ignore_patterns("__pycache__")
         )
     return {"A": export_ref(base, workdir / "base"), "B": b}
+
+
+def abba(
+    base: str, workdir: Path, one: Callable[[Path], dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """``one(tree)`` for base's tree (A) and this checkout's (B), in the order A B B A, so that
+    drift in the machine's load falls on both sides alike; each result is printed as it comes."""
+    sides = trees(base, "", workdir)
+    runs: list[tuple[str, dict[str, Any]]] = []
+    for side in "ABBA":
+        result = one(sides[side])
+        runs.append((side, result))
+        print(side, json.dumps(result), flush=True)
+    return runs
+
+
+def print_totals(runs: list[tuple[str, dict[str, Any]]], keys: Sequence[str]) -> None:
+    """Each key summed over each side's runs, with B/A."""
+    for key in keys:
+        totals = {s: sum(r[key] for side, r in runs if side == s) for s in "AB"}
+        ratio = f"{totals['B'] / totals['A']:.2f}" if totals["A"] else "n/a (A: 0)"
+        print(f"{key}: A {totals['A']}, B {totals['B']} (B/A {ratio})")
 
 
 def run_and_save(

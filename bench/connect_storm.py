@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import procs, receivers, targets
-from bench.ab import ROOT, export_ref
+from bench.ab import abba, print_totals
 from bench.wsclient import Totals
 
 
@@ -107,21 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     procs.raise_fd_limit(2 * args.sessions + 10_000)
     os.environ["BELLWIRE_SESSION_LEASE_SECONDS"] = "3"  # inherited by the servers
     with tempfile.TemporaryDirectory() as tmp:
-        a = export_ref(args.base, Path(tmp) / "a")
-        b = Path(tmp) / "b"
-        b.mkdir()
-        shutil.copytree(ROOT / "bellwire", b / "bellwire")
-        runs: list[tuple[str, dict[str, Any]]] = []
-        for side, tree in (("A", a), ("B", b), ("B", b), ("A", a)):
-            result = asyncio.run(
+        runs = abba(
+            args.base,
+            Path(tmp),
+            lambda tree: asyncio.run(
                 one_side(tree, Path(tmp), args.sessions, args.in_flight, args.workers, args.hold)
-            )
-            runs.append((side, result))
-            print(side, json.dumps(result), flush=True)
-    for key in ("established", "open_at_end"):
-        totals = {s: sum(r[key] for side, r in runs if side == s) for s in "AB"}
-        ratio = f"{totals['B'] / totals['A']:.2f}" if totals["A"] else "n/a (A: 0)"
-        print(f"{key}: A {totals['A']}, B {totals['B']} (B/A {ratio})")
+            ),
+        )
+    print_totals(runs, ("established", "open_at_end"))
     return 0
 
 

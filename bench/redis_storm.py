@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import collections
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.ab import ROOT, export_ref
+from bench.ab import ROOT, abba, print_totals
 from bench.targets import redis_server
 
 PING = 0.2
@@ -171,24 +170,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asyncio.run(work)))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        a = export_ref(args.base, Path(tmp) / "a")
-        b = Path(tmp) / "b"
-        b.mkdir()
-        shutil.copytree(ROOT / "bellwire", b / "bellwire")
-        runs: list[tuple[str, dict[str, Any]]] = []
-        for side, tree in (("A", a), ("B", b), ("B", b), ("A", a)):
-            result = run_side(tree, args.connects, args.in_flight, args.renewals)
-            runs.append((side, result))
-            print(side, json.dumps(result), flush=True)
+        runs = abba(
+            args.base,
+            Path(tmp),
+            lambda tree: run_side(tree, args.connects, args.in_flight, args.renewals),
+        )
     keys = (
         ("renew_wall_s", "renew_cpu_s")
         if args.renewals
         else ("admitted", "bus_losses", "sessions_kept")
     )
-    for key in keys:
-        totals = {s: sum(r[key] for side, r in runs if side == s) for s in "AB"}
-        ratio = f"{totals['B'] / totals['A']:.2f}" if totals["A"] else "n/a (A: 0)"
-        print(f"{key}: A {totals['A']}, B {totals['B']} (B/A {ratio})")
+    print_totals(runs, keys)
     return 0
 
 
