@@ -59,6 +59,13 @@ def established(frames: list[tuple[int, bytes]]) -> bool:
     return bool(frames) and frames[0][0] == 0x1 and b"SESSION_ESTABLISHED" in frames[0][1]
 
 
+def assert_upgraded(sock: socket.socket) -> None:
+    """The server answered 101 and then SESSION_ESTABLISHED."""
+    status, rest = answer(sock)
+    assert status.startswith(b"HTTP/1.1 101"), status
+    assert established(frames_until(sock, rest, 1))
+
+
 async def test_a_head_sent_byte_by_byte_with_a_ping_after_it_is_upgraded(
     server: RunningServer,
 ) -> None:
@@ -93,9 +100,7 @@ async def test_a_connect_after_a_request_on_a_kept_alive_connection_is_upgraded(
         while len(rest) < length:
             rest += sock.recv(4096)
         sock.sendall(connect_head(server, connect_url(server, bob)))
-        status, rest = answer(sock)
-        assert status.startswith(b"HTTP/1.1 101"), status
-        assert established(frames_until(sock, rest, 1))
+        assert_upgraded(sock)
 
 
 async def test_a_connect_head_the_front_leaves_is_upgraded_by_the_http_server(
@@ -110,9 +115,7 @@ async def test_a_connect_head_the_front_leaves_is_upgraded_by_the_http_server(
         sock.sendall(head[:40])
         time.sleep(0.05)
         sock.sendall(head[40:])
-        status, rest = answer(sock)
-        assert status.startswith(b"HTTP/1.1 101"), status
-        assert established(frames_until(sock, rest, 1))
+        assert_upgraded(sock)
 
 
 async def test_a_malformed_connect_head_gets_the_http_servers_answer(
@@ -142,9 +145,7 @@ async def test_a_connect_is_never_an_http_request(server: RunningServer) -> None
             sock = opened(server)
             socks.append(sock)
             sock.sendall(connect_head(server, connect_url(server, bob)))
-            status, rest = answer(sock)
-            assert status.startswith(b"HTTP/1.1 101"), status
-            assert established(frames_until(sock, rest, 1))
+            assert_upgraded(sock)
         assert http.requests_count == before
         with opened(server) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
