@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from tlsworld import Tls, World, make_test_ca, make_world
 
 from bellwire.testing import RunningServer, start_server
+
+# The integration suite's helpers (cluster, ws_helpers, server_process...) serve these suites too.
+sys.path.insert(0, str(Path(__file__).parent.parent / "integration"))
 
 
 @pytest.fixture(scope="module")

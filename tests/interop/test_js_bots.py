@@ -10,20 +10,17 @@ answer as an ordinary CREATE_CHANNEL_MESSAGE from the bot, with the
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hook_server import SECRET, Hook
 from test_js_clients import NodeScenario, established, is_message, node, node_modules, payload_of
 from tlsworld import Tls, make_world
 
 from bellwire.testing import RunningServer, start_server
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "integration"))
-from hook_server import SECRET, Hook
 
 __all__ = ["node", "node_modules"]  # fixtures used here
 

@@ -10,15 +10,14 @@ sub-channel.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster import OPTIONS, Cluster, Node, cluster, on
 from test_js_clients import (
     NodeScenario,
     established,
@@ -28,11 +27,8 @@ from test_js_clients import (
     node_modules,
     payload_of,
 )
-from tlsworld import Tls
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "integration"))
-from cluster import OPTIONS, Cluster, Node, cluster, on
 from test_multi_node_elastic import CHECK, elastic, four_in_two, sub_of
+from tlsworld import Tls
 from ws_helpers import World
 
 __all__ = ["node", "node_modules"]  # fixtures used here

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import signal
 import ssl
-import sys
 import threading
 import time
 import urllib.request
@@ -26,6 +25,8 @@ import boto3
 import botocore.session
 import pytest
 from botocore.config import Config
+from cluster import Cluster, cluster
+from server_process import ACCESS_KEY, REGION, SECRET_KEY, free_port
 from test_js_clients import NodeScenario, established, is_event, is_message, node, node_modules
 from tlsworld import Tls
 
@@ -39,10 +40,6 @@ from bellwire.client import (
     ReconnectPolicy,
     SessionEvent,
 )
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "integration"))
-from cluster import Cluster, cluster
-from server_process import ACCESS_KEY, REGION, SECRET_KEY, free_port
 
 __all__ = ["node", "node_modules"]  # fixtures used here
 
