@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from console_client import ConsoleClient
-from ws_helpers import World, off, session
+from ws_helpers import World, off, run_all, session
 
 from bellwire.testing import RunningServer, temporary_database
 
@@ -285,10 +285,7 @@ def test_policy_simulator_explains_its_answer(bellwire_server: RunningServer) ->
 def test_listings_are_paginated_by_key(bellwire_server: RunningServer) -> None:
     world = World.create(bellwire_server, "paged")
     threads = [threading.Thread(target=world.user, args=(f"user-{i:03d}",)) for i in range(55)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_all(threads)
     root = signed_in(bellwire_server)
     first = root.get(f"/console/app?arn={quote(world.app_arn)}&tab=users")
     assert first.status == 200

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from ws_helpers import Client, World, connect_url, contents, join_all, off, open_ws
+from ws_helpers import Client, World, connect_url, contents, off, open_ws, run_all
 
 from bellwire.events import EventType
 from bellwire.testing import RunningServer
@@ -73,9 +73,7 @@ async def test_500_sessions_each_receive_50_messages_in_order(
                 sent[index].append(text)
 
         threads = [threading.Thread(target=pump, args=(i,)) for i in range(SENDERS)]
-        for thread in threads:
-            thread.start()
-        await off(join_all, threads)
+        await off(run_all, threads)
         sent_at = time.monotonic()
 
         received = await asyncio.gather(*(c.take(MESSAGES, timeout=30) for c in clients))

@@ -36,6 +36,7 @@ from ws_helpers import (
     eventually,
     off,
     refused,
+    run_all,
     session,
 )
 
@@ -86,10 +87,7 @@ async def test_messages_sent_through_both_nodes_reach_every_session_once_in_chan
         threading.Thread(target=send_from, args=(wa, alice, "a")),
         threading.Thread(target=send_from, args=(wb, bob, "b")),
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        await off(thread.join)
+    await off(run_all, threads)
     stored = await off(
         wa.messaging.list_channel_messages,
         ChannelArn=channel,

@@ -15,7 +15,7 @@ import pytest
 import redis
 from botocore.exceptions import ClientError
 from cluster import OPTIONS, Cluster, Node, catches_up, cluster, on
-from ws_helpers import World, contents, off, session
+from ws_helpers import World, contents, off, run_all, session
 
 from bellwire.bus import wire
 from bellwire.domain.delivery import ChannelEvent
@@ -109,10 +109,7 @@ async def test_a_sub_channels_messages_through_both_nodes_arrive_in_its_order(
             ]
         ),
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        await off(thread.join)
+    await off(run_all, threads)
     stored = await off(
         wa.messaging.list_channel_messages,
         ChannelArn=channel,

@@ -55,6 +55,13 @@ def join_all(threads: Iterable[threading.Thread]) -> None:
         thread.join()
 
 
+def run_all(threads: list[threading.Thread]) -> None:
+    """Start them all (together: the race between them is what a test makes), then wait."""
+    for thread in threads:
+        thread.start()
+    join_all(threads)
+
+
 # --- the REST side ---------------------------------------------------------------------------
 
 
