@@ -878,6 +878,12 @@ async def serve(
 ) -> None:
     """Run until SIGTERM or SIGINT, then drain and return."""
     server = BellwireServer(settings, config_document)
+    # Caught before the listener opens: a SIGTERM that arrives while the first clients
+    # connect must still drain, and must not cut off the banner below.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     await server.start()
     keys = server.root_keys
     if keys is not None and not keys.shown and not _is_worker():
@@ -893,10 +899,6 @@ async def serve(
             print(devtls.instructions(server.dev_tls, server.url), flush=True)
         else:
             log.info("development TLS: trust the CA %s (docs/browsers.md)", server.dev_tls.ca)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
     try:
