@@ -47,6 +47,9 @@ REFRESH_SECONDS: Final = 1.0
 REST_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 COMMIT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# A collection stops every session on the node: anything past a few milliseconds is a latency
+# spike every client sees.
+GC_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 # Close codes kept as label values; any other code a client sends is counted as "other", so a
 # client cannot grow the number of series.
@@ -222,6 +225,10 @@ SAMPLED: Final = (
         counter=True,
     ),
     Sampled(
+        "bellwire_gc_frozen_objects",
+        "Objects built at startup and kept out of the garbage collector's walks (gc.freeze).",
+    ),
+    Sampled(
         "bellwire_pushes_failed_total",
         "Devices not pushed: their gateway unmapped, busy, failing or unreachable.",
         counter=True,
@@ -296,6 +303,15 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=registry,
         )
+        gc_pause = Histogram(
+            "bellwire_gc_pause_seconds",
+            "Pauses of Python's cyclic garbage collector, by generation (2 is a full "
+            "collection). Every session on the node waits for each one.",
+            ["generation"],
+            buckets=GC_BUCKETS,
+            registry=registry,
+        )
+        self._gc_pauses = tuple(gc_pause.labels(str(g)) for g in range(3))
         self._rest: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._mirrors: dict[str, Gauge | Counter] = {}
         self._last: dict[str, float] = {}
@@ -330,6 +346,10 @@ class Metrics:
         """Called by the store's writer thread once per group commit."""
         self.commit_duration.observe(seconds)
         self.commit_writes.observe(writes)
+
+    def gc_pause(self, generation: int, seconds: float) -> None:
+        """Called by the collector's callback, on whichever thread collected."""
+        self._gc_pauses[generation].observe(seconds)
 
     # --- sampled --------------------------------------------------------------------------------
 

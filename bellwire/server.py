@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bellwire import cors, devtls
+from bellwire import cors, devtls, gc_policy
 from bellwire.api import admin as admin_api
 from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
@@ -463,6 +464,7 @@ class BellwireServer:
             values["bellwire_session_outbound_max_bytes"] = biggest
             values["bellwire_channel_gaps_total"] = hub.gaps
         values["bellwire_bus_connected"] = 1 if self.bus.connected else 0
+        values["bellwire_gc_frozen_objects"] = gc.get_freeze_count()
         values["bellwire_bus_losses_total"] = getattr(self.bus, "losses", 0)
         values["bellwire_bus_outbox_batches"] = getattr(self.bus, "outbox", 0)
         if store is not None:
@@ -885,6 +887,9 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
+    assert server.metrics is not None
+    uninstall_clock = gc_policy.install(gc_policy.PauseClock(server.metrics.gc_pause))
+    gc_policy.settle()
     keys = server.root_keys
     if keys is not None and not keys.shown and not _is_worker():
         # Shown at the first start that listens, not the one that generated the keys: that
@@ -905,6 +910,7 @@ async def serve(
         await stop.wait()
     finally:
         log.info("shutting down")
+        uninstall_clock()
         await server.stop()
 
 

@@ -621,3 +621,18 @@ def test_an_unusable_multiprocess_dir_stops_the_start(
     )
     assert result.returncode == 2
     assert f"PROMETHEUS_MULTIPROC_DIR={missing} is not a directory" in result.stderr
+
+
+async def test_a_served_process_freezes_its_startup_and_times_its_collections(
+    serve: Callable[..., Served],
+) -> None:
+    served = serve()
+    samples = await eventually_scraped(
+        served.url, lambda s: value(s, "bellwire_gc_frozen_objects") > 0
+    )
+    # botocore's models alone are tens of thousands of objects: all of startup is out of the
+    # collector's walks.
+    assert value(samples, "bellwire_gc_frozen_objects") > 10_000
+    # The full collection that precedes the freeze is the first pause on the clock.
+    assert value(samples, "bellwire_gc_pause_seconds_count", generation="2") >= 1
+    assert value(samples, "bellwire_gc_pause_seconds_sum", generation="2") > 0
