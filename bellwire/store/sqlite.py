@@ -179,8 +179,8 @@ class SqliteStore:
 
     async def read(self, fn: Callable[[IamTx], T]) -> T:
         """Reads asked for in one loop turn go to the reader threads together: one hop there
-        and one back for the lot (a connect storm's snapshots arrive many to a turn), each
-        read still in its own transaction, its failure its own."""
+        and one back for the lot (a connect storm's snapshots arrive many to a turn), and one
+        read transaction for each thread's share; each read's failure is its own."""
         if self._closed:
             raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
@@ -211,30 +211,36 @@ class SqliteStore:
         self, batch: list[tuple[Callable[[IamTx], Any], asyncio.Future[Any]]], loop: Any
     ) -> None:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        for fn, future in batch:
-            if future.cancelled():  # its caller is gone (e.g. the connection closed)
-                continue
+        live = [(fn, future) for fn, future in batch if not future.cancelled()]
+        try:
+            cursor = self._reader_cursor()
+            # One snapshot for the batch, so a listing and its counts agree. Every read in it
+            # was asked for before the snapshot was taken, so each still sees every write
+            # acknowledged before it was asked for; the BEGIN and COMMIT are paid once.
+            cursor.execute("BEGIN")
+        except BaseException as exc:
+            outcomes = [(future, False, exc) for _, future in live]
+        else:
             try:
-                outcomes.append((future, True, self._read_sync(fn)))
-            except BaseException as exc:  # the read's own failure, for its caller alone
-                outcomes.append((future, False, exc))
+                for fn, future in live:
+                    try:
+                        outcomes.append((future, True, fn(SqlTx(cursor))))
+                    except BaseException as exc:  # the read's own failure, for its caller alone
+                        outcomes.append((future, False, exc))
+            finally:
+                with contextlib.suppress(sqlite3.Error):  # nothing to keep: it only read
+                    cursor.execute("COMMIT")
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             loop.call_soon_threadsafe(_resolve, outcomes)
 
-    def _read_sync(self, fn: Callable[[IamTx], T]) -> T:
+    def _reader_cursor(self) -> sqlite3.Cursor:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = _connect(self.path, self._synchronous)
             conn.execute("PRAGMA query_only=ON")
             self._local.conn = conn
             self._reader_conns.append(conn)
-        cursor = conn.cursor()
-        # One snapshot for the whole unit, so a listing and its counts agree.
-        cursor.execute("BEGIN")
-        try:
-            return fn(SqlTx(cursor))
-        finally:
-            cursor.execute("COMMIT")
+        return conn.cursor()
 
     async def ping(self) -> bool:
         try:

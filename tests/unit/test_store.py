@@ -149,12 +149,17 @@ async def test_reads_asked_together_fail_and_are_cancelled_alone(engine: Engine)
         def names(tx: Tx) -> list[str]:
             return [a.arn for a in tx.list_app_instances(None, 10)]
 
-        reads = [asyncio.ensure_future(store.read(f)) for f in (names, broken, names, names)]
+        def writes(tx: Tx) -> None:  # refused by the database itself, mid-transaction
+            tx.insert_app_instance(app(9))
+
+        functions = (names, broken, names, writes, names)
+        reads = [asyncio.ensure_future(store.read(f)) for f in functions]
         reads[2].cancel()
         done = await asyncio.gather(*reads, return_exceptions=True)
-        assert done[0] == [app(1).arn] and done[3] == [app(1).arn], done
+        assert done[0] == [app(1).arn] and done[4] == [app(1).arn], done
         assert isinstance(done[1], LookupError), done
         assert isinstance(done[2], asyncio.CancelledError), done
+        assert isinstance(done[3], engine.read_only_error), done
         # The reader is not left inside a transaction by the failure.
         assert await store.read(names) == [app(1).arn]
     finally:
