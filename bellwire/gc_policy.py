@@ -42,7 +42,8 @@ class PauseClock:
     """A ``gc.callbacks`` entry reporting ``(generation, seconds)`` for each collection.
 
     The collector holds the GIL from its "start" call to its "stop" call, so one pending start
-    is all there is to remember, whichever thread collects.
+    is all there is to remember, whichever thread collects. ``observe`` runs inside the
+    collector, in whatever code allocated last: it must not take a lock that code may hold.
     """
 
     def __init__(

@@ -21,6 +21,7 @@ prometheus-client does.
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ REFRESH_SECONDS: Final = 1.0
 REST_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 COMMIT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# Pauses waiting for the next refresh: far more than a second's collections.
+GC_PAUSES_KEPT: Final = 10_000
 # A collection stops every session on the node: anything past a few milliseconds is a latency
 # spike every client sees.
 GC_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -311,7 +314,11 @@ class Metrics:
             buckets=GC_BUCKETS,
             registry=registry,
         )
-        self._gc_pauses = tuple(gc_pause.labels(str(g)) for g in range(3))
+        self._gc_pause_children = tuple(gc_pause.labels(str(g)) for g in range(3))
+        # Filled by the collector's callback, emptied into the histogram by ``refresh``.
+        self._gc_pauses: collections.deque[tuple[int, float]] = collections.deque(
+            maxlen=GC_PAUSES_KEPT
+        )
         self._rest: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._mirrors: dict[str, Gauge | Counter] = {}
         self._last: dict[str, float] = {}
@@ -348,8 +355,16 @@ class Metrics:
         self.commit_writes.observe(writes)
 
     def gc_pause(self, generation: int, seconds: float) -> None:
-        """Called by the collector's callback, on whichever thread collected."""
-        self._gc_pauses[generation].observe(seconds)
+        """Called by the collector's callback, on whichever thread collected. It only queues:
+        the collector can run inside any prometheus-client call, and observing from there
+        would take a lock that thread may already hold (multiprocess mode has one for all)."""
+        self._gc_pauses.append((generation, seconds))
+
+    def _drain_gc_pauses(self) -> None:
+        pauses = self._gc_pauses
+        while pauses:
+            generation, seconds = pauses.popleft()
+            self._gc_pause_children[generation].observe(seconds)
 
     # --- sampled --------------------------------------------------------------------------------
 
@@ -357,7 +372,9 @@ class Metrics:
         return self.sampler() if self.sampler is not None else {}
 
     def refresh(self) -> None:
-        """Multiprocess mode: copy this worker's sampled figures into the shared files."""
+        """Every ``REFRESH_SECONDS`` and before a scrape: record the collector's pauses, and
+        (multiprocess mode) copy this worker's sampled figures into the shared files."""
+        self._drain_gc_pauses()
         if not self.multiprocess:
             return
         for name, value in self.sample().items():
@@ -374,10 +391,10 @@ class Metrics:
 
     def render(self, accept: str) -> tuple[bytes, str]:
         """The scrape's body and content type (the text format, or OpenMetrics if asked)."""
+        self.refresh()
         if self.multiprocess:
             from prometheus_client import multiprocess
 
-            self.refresh()
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         else:

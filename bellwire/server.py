@@ -365,8 +365,7 @@ class BellwireServer:
         # before the first request; a long backlog goes on in the background after a while.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.sweeper.first_done.wait(), FIRST_SWEEP_WAIT_SECONDS)
-        if metrics.multiprocess:
-            self._refresher = loop.create_task(self._refresh_metrics())
+        self._refresher = loop.create_task(self._refresh_metrics())
         # The listener is made here rather than by an aiohttp site, which takes no TLS handshake
         # timeout: a handshake that never completes is bounded by the head deadline, not by
         # asyncio's default of 60 s. asyncio calls listen() again with this backlog: it must
@@ -441,7 +440,8 @@ class BellwireServer:
                 log.exception("pruning idempotency tokens failed")
 
     async def _refresh_metrics(self) -> None:
-        """Multiprocess mode: keep this worker's sampled figures current in the shared files."""
+        """Record the collector's pauses; in multiprocess mode, also keep this worker's sampled
+        figures current in the shared files."""
         assert self.metrics is not None
         while True:
             await asyncio.sleep(REFRESH_SECONDS)

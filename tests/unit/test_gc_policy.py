@@ -50,3 +50,32 @@ def test_an_installed_clock_hears_a_collection_until_removed() -> None:
     gc.collect(1)
     assert seen == [1]
     remove()  # twice is harmless
+
+
+def test_pauses_reach_the_histogram_at_the_next_refresh_or_scrape() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from bellwire.metrics import Metrics
+
+    metrics = Metrics(multiprocess=False)
+
+    def samples() -> dict[tuple[str, str], float]:
+        body, _ = metrics.render("")
+        return {
+            (s.name, s.labels.get("generation", "")): s.value
+            for family in text_string_to_metric_families(body.decode())
+            for s in family.samples
+            if s.name.startswith("bellwire_gc_pause_seconds")
+        }
+
+    metrics.gc_pause(2, 0.03)
+    metrics.gc_pause(0, 0.001)
+    metrics.gc_pause(2, 0.01)
+    seen = samples()  # a scrape records what was queued first
+    assert seen[("bellwire_gc_pause_seconds_count", "2")] == 2
+    assert seen[("bellwire_gc_pause_seconds_sum", "2")] == pytest.approx(0.04)
+    assert seen[("bellwire_gc_pause_seconds_count", "0")] == 1
+    metrics.gc_pause(1, 0.002)
+    metrics.refresh()
+    assert samples()[("bellwire_gc_pause_seconds_count", "1")] == 1
+    assert samples()[("bellwire_gc_pause_seconds_count", "2")] == 2  # recorded once only
