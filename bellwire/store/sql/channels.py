@@ -27,10 +27,20 @@ _MEMBERSHIP_COLUMNS = (
     "sub_channel_id, moderator"
 )
 MEMBERSHIP_WIDTH = 10  # columns of _MEMBERSHIP_COLUMNS
+# The same columns qualified for joins (memberships m, channels c), built once: every connect
+# with prefetch reads its user's memberships with them.
+_C_CHANNEL_COLUMNS = ", ".join("c." + col.strip() for col in _CHANNEL_COLUMNS.split(","))
+_M_MEMBERSHIP_COLUMNS = ", ".join("m." + col.strip() for col in _MEMBERSHIP_COLUMNS.split(","))
 _USER_COLUMNS = (
     "arn, app_instance_arn, name, metadata, created, updated, expiration_days, expiration_criterion"
 )
 
+
+_MEMBERSHIPS_OF_USER = (
+    f"SELECT {_M_MEMBERSHIP_COLUMNS}, {_C_CHANNEL_COLUMNS} FROM memberships m "
+    "JOIN channels c ON c.arn = m.channel_arn "
+    "WHERE m.member_arn = ? AND m.channel_arn > ? ORDER BY m.channel_arn LIMIT ?"
+)
 
 # The DataTypes of streaming configurations (domain/export.py DataType; a test keeps the two
 # alike): bearer_in_channel reads each as a column.
@@ -321,11 +331,8 @@ class ChannelsSql(SqlBase):
     def memberships_of_user(
         self, member_arn: str, after: str | None, limit: int
     ) -> list[tuple[Membership, Channel]]:
-        cols = ", ".join("c." + col.strip() for col in _CHANNEL_COLUMNS.split(","))
-        mcols = ", ".join("m." + col.strip() for col in _MEMBERSHIP_COLUMNS.split(","))
         rows = self._all(
-            f"SELECT {mcols}, {cols} FROM memberships m JOIN channels c ON c.arn = m.channel_arn "
-            "WHERE m.member_arn = ? AND m.channel_arn > ? ORDER BY m.channel_arn LIMIT ?",
+            _MEMBERSHIPS_OF_USER,
             (member_arn, after or "", limit),
         )
         w = MEMBERSHIP_WIDTH
@@ -396,9 +403,8 @@ class ChannelsSql(SqlBase):
     def channels_moderated_by(
         self, moderator_arn: str, after: str | None, limit: int
     ) -> list[Channel]:
-        cols = ", ".join("c." + col.strip() for col in _CHANNEL_COLUMNS.split(","))
         rows = self._all(
-            f"SELECT {cols} FROM moderators m JOIN channels c ON c.arn = m.channel_arn "
+            f"SELECT {_C_CHANNEL_COLUMNS} FROM moderators m JOIN channels c ON c.arn = m.channel_arn "
             "WHERE m.moderator_arn = ? AND m.channel_arn > ? ORDER BY m.channel_arn LIMIT ?",
             (moderator_arn, after or "", limit),
         )
