@@ -37,7 +37,7 @@ from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
 from bellwire.logs import quoted, token
 from bellwire.metrics import Metrics, code_label
-from bellwire.records.chime import Channel, Membership, Message, route_key
+from bellwire.records.chime import Channel, Membership, Message
 from bellwire.store.base import Store, StoreClosed, StoreUnavailable, Tx
 
 log = logging.getLogger(__name__)
@@ -563,35 +563,35 @@ class Gateway:
     ) -> tuple[list[tuple[str, int]], list[bytes]] | None:
         """One consistent read: the user's channels with their sequence numbers, and the
         prefetched CHANNEL_DETAILS frames (None when the user does not exist)."""
-        if tx.user(c.user_arn) is None:
+        mine = tx.positions(c.user_arn)
+        if mine is None:
             return None
+        # An elastic channel's sessions subscribe to (and prefetch) their sub-channels.
+        subscriptions = [(p.route_key, p.seq) for p in mine]
         if not c.prefetch:
-            return tx.subscriptions(c.user_arn), []
+            return subscriptions, []
         s = self._settings
         frames: list[bytes] = []
-        mine = tx.memberships_with_channels(c.user_arn)
-        # An elastic channel's sessions subscribe to (and prefetch) their sub-channels.
-        subscriptions = [(route_key(ch.arn, m.sub_channel_id), ch.seq) for m, ch in mine]
-        elastic = sorted({ch.arn for m, ch in mine if m.sub_channel_id})
-        if elastic:
-            # A sub-channel is followed by its own numbers, read in the same snapshot.
-            subs = tx.sub_channel_positions(elastic)
-            subscriptions = [
-                (key, subs.get((ch.arn, m.sub_channel_id), seq) if m.sub_channel_id else seq)
-                for (key, seq), (m, ch) in zip(subscriptions, mine, strict=True)
-            ]
-        chosen = prefetch.select(mine, sort_by=c.sort_by, cap=s.prefetch_channels)
-        for membership, channel in chosen:
-            key = route_key(channel.arn, membership.sub_channel_id)
-            shared = self._details.get(channel, key)
+        for p in prefetch.select(mine, sort_by=c.sort_by, cap=s.prefetch_channels):
+            key = p.route_key
+            shared = self._details.get(key, p.version)
             if shared is None:
+                # Not rendered at this version yet: the whole records, from the same snapshot.
+                channel = tx.channel(p.channel_arn)
+                membership = (
+                    tx.membership(p.channel_arn, c.user_arn)
+                    if p.sub_channel_id is None
+                    else tx.sub_channel_membership(p.channel_arn, p.sub_channel_id, c.user_arn)
+                )
+                if channel is None or membership is None:  # not in one snapshot: cannot be
+                    continue
                 rendered = self._render_details(tx, channel, membership)
                 if isinstance(rendered, bytes):  # this reader's own frame
                     frames.append(rendered)
                     continue
                 shared = rendered
-                self._details.put(channel, shared, key)
-            frames.append(prefetch.details_frame(shared, membership.read_marker))
+                self._details.put(key, p.version, shared)
+            frames.append(prefetch.details_frame(shared, p.read_marker))
         return subscriptions, frames
 
     def _render_details(

@@ -19,42 +19,40 @@ from typing import Any
 from bellwire.domain import shapes
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway.frames import text_frame
-from bellwire.records.chime import Channel, Membership, Message
+from bellwire.records.chime import Channel, Membership, Message, Position
 
 SORT_UNREAD = "unread"
 SORT_LAST_MESSAGE = "last-message-timestamp"
 SORTS = (SORT_UNREAD, SORT_LAST_MESSAGE)
 
 
-def has_unread(membership: Membership, channel: Channel) -> bool:
+def has_unread(position: Position) -> bool:
     """A channel is unread when its last message is newer than the user's read marker."""
-    if channel.last_message is None:
+    if position.last_message is None:
         return False
-    return membership.read_marker is None or channel.last_message > membership.read_marker
+    return position.read_marker is None or position.last_message > position.read_marker
 
 
 def select(
-    memberships: Sequence[tuple[Membership, Channel]],
+    positions: Sequence[Position],
     *,
     sort_by: str | None,
     cap: int,
     shuffle: Callable[[list[Any]], None] = random.shuffle,
-) -> list[tuple[Membership, Channel]]:
+) -> list[Position]:
     """The channels to prefetch, in the (random) order their events are sent."""
-    if len(memberships) > cap:
+    if len(positions) > cap:
 
-        def last(pair: tuple[Membership, Channel]) -> float:
-            return pair[1].last_message or 0.0
-
-        def key(pair: tuple[Membership, Channel]) -> tuple[float, ...]:
+        def key(p: Position) -> tuple[float, ...]:
+            last = p.last_message or 0.0
             if sort_by == SORT_LAST_MESSAGE:
-                return (-last(pair),)
+                return (-last,)
             # "unread" and the default: unread first, then by the newest last message.
-            return (0.0 if has_unread(*pair) else 1.0, -last(pair))
+            return (0.0 if has_unread(p) else 1.0, -last)
 
-        chosen = sorted(memberships, key=key)[:cap]
+        chosen = sorted(positions, key=key)[:cap]
     else:
-        chosen = list(memberships)
+        chosen = list(positions)
     shuffle(chosen)
     return chosen
 
@@ -159,25 +157,24 @@ class DetailsCache:
         self._entries: OrderedDict[str, tuple[tuple[int, int], SharedDetails]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, channel: Channel, key: str | None = None) -> SharedDetails | None:
-        """``key``: the route key when it is not the channel's (a sub-channel)."""
-        key = key or channel.arn
+    def get(self, key: str, version: tuple[int, int]) -> SharedDetails | None:
+        """``key``: the route key (a channel's ARN, or a sub-channel's); ``version``: the
+        channel's (Position.version) the entry must have been rendered at."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry[0] != _version(channel):
+            if entry is None or entry[0] != version:
                 return None
             self._entries.move_to_end(key)
             return entry[1]
 
-    def put(self, channel: Channel, shared: SharedDetails, key: str | None = None) -> None:
+    def put(self, key: str, version: tuple[int, int], shared: SharedDetails) -> None:
         if shared.size > self._budget:
             return
-        key = key or channel.arn
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
                 self._used -= old[1].size
-            self._entries[key] = (_version(channel), shared)
+            self._entries[key] = (version, shared)
             self._used += shared.size
             while self._used > self._budget:
                 _, (_, evicted) = self._entries.popitem(last=False)
@@ -189,7 +186,3 @@ class DetailsCache:
     @property
     def used(self) -> int:
         return self._used
-
-
-def _version(channel: Channel) -> tuple[int, int]:
-    return (channel.seq, channel.details_version)

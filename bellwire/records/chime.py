@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,31 @@ def route_key(channel_arn: str, sub_channel_id: str | None) -> str:
     """The key under which a channel's events are routed to sessions: the channel ARN, or for a
     sub-channel of an elastic channel the ARN and the sub-channel (no channel ID holds '/')."""
     return channel_arn if not sub_channel_id else f"{channel_arn}/subchannel/{sub_channel_id}"
+
+
+class Position(NamedTuple):
+    """A connecting user's place in one channel (or sub-channel of an elastic channel): what a
+    connect's snapshot reads of each membership. A tuple, built straight from the row: every
+    connect builds one per channel, and the full records are read only to render a
+    CHANNEL_DETAILS that no reader has rendered yet."""
+
+    channel_arn: str
+    sub_channel_id: str | None
+    read_marker: float | None
+    last_message: float | None
+    channel_seq: int
+    details_version: int
+    seq: int  # where the session's events start: the sub-channel's own number when elastic
+
+    @property
+    def route_key(self) -> str:
+        return route_key(self.channel_arn, self.sub_channel_id)
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """What CHANNEL_DETAILS shows of the channel changes with these (Channel.seq and
+        Channel.details_version)."""
+        return (self.channel_seq, self.details_version)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from bellwire.records.chime import (
     Message,
     Moderator,
     OutboxRecord,
+    Position,
     SubChannel,
 )
 from bellwire.records.flows import ChannelFlow, FailureEvent, FlowChannel, FlowInvocation
@@ -308,7 +309,7 @@ class SubChannels(Protocol):
 class Snapshots(Protocol):
     """What a messaging session reads when it connects."""
 
-    def subscriptions(self, member_arn: str) -> list[tuple[str, int]]: ...
+    def positions(self, member_arn: str) -> list[Position] | None: ...
     def memberships_with_channels(self, member_arn: str) -> list[tuple[Membership, Channel]]: ...
 
 

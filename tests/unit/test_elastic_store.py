@@ -326,9 +326,10 @@ async def test_each_sub_channel_numbers_its_own_events_without_holes(harness: Ha
     assert {route_key(c, s): seq for (c, s), seq in positions.items()} == {
         route: seqs[-1] for route, seqs in numbered.items()
     }
-    snapshot = await harness.store.read(lambda tx: tx.subscriptions(users[0]))
-    [(route, seq)] = snapshot
-    assert seq == numbered[route][-1]  # a session follows its sub-channel by its own numbers
+    [position] = await harness.store.read(lambda tx: tx.positions(users[0])) or []
+    # A session follows its sub-channel by its own numbers, the channel's at its side.
+    assert position.seq == numbered[position.route_key][-1]
+    assert position.sub_channel_id and position.channel_seq != position.seq
     # SCALE_IN: the emptied sub-channel's last events get no number (it is gone).
     for user in users[:3]:
         note(

@@ -1,5 +1,4 @@
 import random
-from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -7,7 +6,7 @@ from hypothesis import strategies as st
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import prefetch
 from bellwire.gateway.frames import event_frame
-from bellwire.records.chime import Channel, Membership, Message
+from bellwire.records.chime import Channel, Membership, Message, Position
 
 
 def channel(i: int, last: float | None) -> Channel:
@@ -20,35 +19,39 @@ def membership(i: int, read: float | None) -> Membership:
     return Membership(f"arn:c{i:03d}", "arn:u", "DEFAULT", "arn:u", 0.0, 0.0, read)
 
 
+def position(i: int, read: float | None, last: float | None) -> Position:
+    return Position(f"arn:c{i:03d}", None, read, last, 0, 0, 0)
+
+
 def no_shuffle(items: list[object]) -> None:
     pass
 
 
 def test_all_channels_when_under_the_cap_in_random_order() -> None:
-    pairs = [(membership(i, None), channel(i, float(i))) for i in range(10)]
-    chosen = prefetch.select(pairs, sort_by=None, cap=50, shuffle=random.Random(1).shuffle)
-    assert sorted(c.arn for _, c in chosen) == sorted(c.arn for _, c in pairs)
-    assert [c.arn for _, c in chosen] != [c.arn for _, c in pairs]  # shuffled
+    mine = [position(i, None, float(i)) for i in range(10)]
+    chosen = prefetch.select(mine, sort_by=None, cap=50, shuffle=random.Random(1).shuffle)
+    assert sorted(chosen) == sorted(mine)
+    assert chosen != mine  # shuffled
 
 
 def test_default_order_is_unread_first_then_latest_message() -> None:
     # 0-4 read (marker after last message), 5-9 unread; later index = newer last message.
-    pairs = [(membership(i, 100.0 if i < 5 else 0.5), channel(i, float(i))) for i in range(10)]
-    chosen = prefetch.select(pairs, sort_by=None, cap=7, shuffle=no_shuffle)
-    assert [c.arn for _, c in chosen] == [f"arn:c{i:03d}" for i in (9, 8, 7, 6, 5, 4, 3)]
-    assert prefetch.select(pairs, sort_by="unread", cap=7, shuffle=no_shuffle) == chosen
+    mine = [position(i, 100.0 if i < 5 else 0.5, float(i)) for i in range(10)]
+    chosen = prefetch.select(mine, sort_by=None, cap=7, shuffle=no_shuffle)
+    assert [p.channel_arn for p in chosen] == [f"arn:c{i:03d}" for i in (9, 8, 7, 6, 5, 4, 3)]
+    assert prefetch.select(mine, sort_by="unread", cap=7, shuffle=no_shuffle) == chosen
 
 
 def test_last_message_order_ignores_unread() -> None:
-    pairs = [(membership(i, 100.0 if i % 2 else None), channel(i, float(i))) for i in range(10)]
-    chosen = prefetch.select(pairs, sort_by="last-message-timestamp", cap=3, shuffle=no_shuffle)
-    assert [c.arn for _, c in chosen] == ["arn:c009", "arn:c008", "arn:c007"]
+    mine = [position(i, 100.0 if i % 2 else None, float(i)) for i in range(10)]
+    chosen = prefetch.select(mine, sort_by="last-message-timestamp", cap=3, shuffle=no_shuffle)
+    assert [p.channel_arn for p in chosen] == ["arn:c009", "arn:c008", "arn:c007"]
 
 
 def test_channel_without_messages_is_never_unread() -> None:
-    assert not prefetch.has_unread(membership(1, None), channel(1, None))
-    assert prefetch.has_unread(membership(1, None), channel(1, 5.0))
-    assert not prefetch.has_unread(membership(1, 6.0), channel(1, 5.0))
+    assert not prefetch.has_unread(position(1, None, None))
+    assert prefetch.has_unread(position(1, None, 5.0))
+    assert not prefetch.has_unread(position(1, 6.0, 5.0))
 
 
 def test_payload_caps_messages_and_members() -> None:
@@ -130,14 +133,16 @@ def test_cache_keeps_the_latest_version_within_its_budget() -> None:
         return prefetch.SharedDetails("x" * size)
 
     cache = prefetch.DetailsCache(budget=100)
-    a, b, c = channel(1, None), channel(2, None), channel(3, None)
-    cache.put(a, shared(40))
-    cache.put(b, shared(40))
-    assert cache.get(a) is not None  # a is now the most recently used
-    cache.put(c, shared(40))  # over budget: b, the least recently used, goes
-    assert cache.get(b) is None and cache.get(a) is not None and cache.get(c) is not None
+    a, b, c = (position(i, None, None) for i in (1, 2, 3))
+    cache.put(a.route_key, a.version, shared(40))
+    cache.put(b.route_key, b.version, shared(40))
+    assert cache.get(a.route_key, a.version) is not None  # a is now the most recently used
+    cache.put(c.route_key, c.version, shared(40))  # over budget: b, the least recently used, goes
+    assert cache.get(b.route_key, b.version) is None
+    assert cache.get(a.route_key, a.version) is not None
+    assert cache.get(c.route_key, c.version) is not None
     # A new event or a membership change makes the entry stale.
-    assert cache.get(replace(a, seq=a.seq + 1)) is None
-    assert cache.get(replace(a, details_version=1)) is None
-    cache.put(a, shared(200))  # larger than the whole budget: not kept
+    assert cache.get(a.route_key, a._replace(channel_seq=1).version) is None
+    assert cache.get(a.route_key, a._replace(details_version=1).version) is None
+    cache.put(a.route_key, a.version, shared(200))  # larger than the whole budget: not kept
     assert len(cache) == 2

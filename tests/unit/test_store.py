@@ -524,3 +524,64 @@ async def test_insert_message_at_next_seq_is_next_seq_then_insert(engine: Engine
         assert engine.sql("SELECT COUNT(*) FROM messages", ()) == [(2,)]
     finally:
         await store.close()
+
+
+async def test_positions_read_what_a_connect_needs_of_each_membership(engine: Engine) -> None:
+    from bellwire.records.chime import (
+        AppInstanceUser,
+        Channel,
+        ElasticConfiguration,
+        Membership,
+        Position,
+        SubChannel,
+    )
+
+    ai = "arn:app/0001"
+    alone, member = (AppInstanceUser(f"{ai}/user/{n}", ai, n, None, 1.0, 1.0) for n in "am")
+
+    def channel(name: str, elastic: ElasticConfiguration | None = None) -> Channel:
+        arn = f"{ai}/channel/{name}"
+        return Channel(
+            arn, ai, name, "RESTRICTED", "PRIVATE", None, "x", 1, 1, None, 0, elastic=elastic
+        )
+
+    quiet, busy = channel("a"), channel("b")
+    elastic = channel("e", ElasticConfiguration(5, 10, 30))
+
+    def setup(tx: Tx) -> None:
+        tx.insert_app_instance(app(1))
+        for u in (alone, member):
+            tx.insert_user(u)
+        for c in (quiet, busy, elastic):
+            tx.insert_channel(c)
+        tx.insert_sub_channel(SubChannel(elastic.arn, "s1", 0, 1, 0, 1.0))
+        for c in (quiet, busy):
+            tx.insert_membership(Membership(c.arn, member.arn, "DEFAULT", "x", 1.0, 1.0))
+        tx.insert_membership(
+            Membership(elastic.arn, member.arn, "DEFAULT", "x", 1.0, 1.0, sub_channel_id="s1")
+        )
+        for _ in range(3):
+            tx.next_seq(busy.arn, last_message=7.5)
+        tx.next_seq(elastic.arn)
+        tx.next_sub_seqs(elastic.arn, "s1", 2)
+        tx.set_read_marker(busy.arn, member.arn, 6.0)  # and the channel's details_version
+
+    store = engine.open()
+    try:
+        await store.write(setup)
+        got = await store.read(
+            lambda tx: [tx.positions(u) for u in (f"{ai}/user/none", alone.arn, member.arn)]
+        )
+    finally:
+        await store.close()
+    assert got == [
+        None,  # no such user
+        [],  # a user in no channel
+        [
+            Position(quiet.arn, None, None, None, 0, 0, 0),
+            Position(busy.arn, None, 6.0, 7.5, 3, 1, 3),
+            # A sub-channel's session starts from the sub-channel's own number.
+            Position(elastic.arn, "s1", None, None, 1, 0, 2),
+        ],
+    ]
+    assert got[2] is not None and got[2][2].route_key == f"{elastic.arn}/subchannel/s1"

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from bellwire.records.chime import Channel, Membership, route_key
+from bellwire.records.chime import Channel, Membership, Position
 from bellwire.store.sql.channels import ChannelsSql
+
+# One statement for the user and every membership: no row means no such user; a row without a
+# channel, a user in no channel. Only the columns a connect needs (a membership's and a channel's
+# whole rows cost more to read and build than the rest of the snapshot). Flat outer joins: SQLite
+# would materialize every membership for a parenthesized inner join.
+_POSITIONS = (
+    "SELECT m.channel_arn, NULLIF(m.sub_channel_id, ''), m.read_marker, c.last_message, c.seq, "
+    "c.details_version, COALESCE(s.seq, c.seq) FROM users u "
+    "LEFT JOIN memberships m ON m.member_arn = u.arn "
+    "LEFT JOIN channels c ON c.arn = m.channel_arn "
+    "LEFT JOIN sub_channels s ON s.channel_arn = m.channel_arn "
+    "AND s.sub_channel_id = m.sub_channel_id "
+    "WHERE u.arn = ? ORDER BY m.channel_arn, m.sub_channel_id"
+)
 
 
 class SnapshotsSql(ChannelsSql):
@@ -11,17 +25,13 @@ class SnapshotsSql(ChannelsSql):
 
     # --- messaging sessions -----------------------------------------------------------------
 
-    def subscriptions(self, member_arn: str) -> list[tuple[str, int]]:
-        """(route key, sequence) of every channel (or, in elastic channels, every
-        sub-channel, with the sub-channel's own number) the user belongs to, in one snapshot."""
-        rows = self._all(
-            "SELECT c.arn, c.seq, m.sub_channel_id, s.seq FROM memberships m "
-            "JOIN channels c ON c.arn = m.channel_arn "
-            "LEFT JOIN sub_channels s ON s.channel_arn = m.channel_arn "
-            "AND s.sub_channel_id = m.sub_channel_id WHERE m.member_arn = ?",
-            (member_arn,),
-        )
-        return [(route_key(r[0], r[2]), int(r[1] if r[3] is None else r[3])) for r in rows]
+    def positions(self, member_arn: str) -> list[Position] | None:
+        """Every channel (or, in elastic channels, every sub-channel, with the sub-channel's own
+        number) the user belongs to, in one snapshot; None when there is no such user."""
+        rows = self._all(_POSITIONS, (member_arn,))
+        if not rows:
+            return None
+        return [Position._make(row) for row in rows if row[4] is not None]
 
     def memberships_with_channels(self, member_arn: str) -> list[tuple[Membership, Channel]]:
         return self.memberships_of_user(member_arn, None, 1 << 30)
