@@ -43,6 +43,7 @@ from bellwire.records.chime import (
     Ban,
     Channel,
     Membership,
+    MemberSummary,
     Message,
     Moderator,
 )
@@ -237,11 +238,17 @@ def channel_membership(
 def channel_membership_summary(
     m: Membership, names: Names, ts: Timestamp = rest_ts
 ) -> MembershipSummary:
-    shape: MembershipSummary = {
-        "Member": identity(m.member_arn, names),
-        "ReadMarkerTimestamp": ts(m.read_marker),
-    }
-    return _clean(shape)
+    return member_summary(MemberSummary(m.member_arn, names.get(m.member_arn), m.read_marker), ts)
+
+
+def member_summary(m: MemberSummary, ts: Timestamp = rest_ts) -> MembershipSummary:
+    # Built without _clean or identity: a CHANNEL_DETAILS frame holds dozens of these.
+    member: MessagingIdentity = (
+        {"Arn": m.member_arn} if m.name is None else {"Arn": m.member_arn, "Name": m.name}
+    )
+    if m.read_marker is None:
+        return {"Member": member}
+    return {"Member": member, "ReadMarkerTimestamp": ts(m.read_marker)}
 
 
 def channel_moderator(

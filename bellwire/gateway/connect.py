@@ -37,7 +37,7 @@ from bellwire.iam.authorize import authorize, transport_facts
 from bellwire.iam.principal import Principal
 from bellwire.logs import quoted, token
 from bellwire.metrics import Metrics, code_label
-from bellwire.records.chime import Channel, Membership, Message
+from bellwire.records.chime import Channel, MemberSummary, Message, Position
 from bellwire.store.base import Store, StoreClosed, StoreUnavailable, Tx
 
 log = logging.getLogger(__name__)
@@ -576,16 +576,11 @@ class Gateway:
             key = p.route_key
             shared = self._details.get(key, p.version)
             if shared is None:
-                # Not rendered at this version yet: the whole records, from the same snapshot.
+                # Not rendered at this version yet: the channel's record, from the same snapshot.
                 channel = tx.channel(p.channel_arn)
-                membership = (
-                    tx.membership(p.channel_arn, c.user_arn)
-                    if p.sub_channel_id is None
-                    else tx.sub_channel_membership(p.channel_arn, p.sub_channel_id, c.user_arn)
-                )
-                if channel is None or membership is None:  # not in one snapshot: cannot be
+                if channel is None:  # deleted, but then its membership went in the same commit
                     continue
-                rendered = self._render_details(tx, channel, membership)
+                rendered = self._render_details(tx, channel, p, c.user_arn)
                 if isinstance(rendered, bytes):  # this reader's own frame
                     frames.append(rendered)
                     continue
@@ -598,20 +593,24 @@ class Gateway:
         self,
         tx: Tx,
         channel: Channel,
-        membership: Membership,
+        position: Position,
+        reader: str,
     ) -> prefetch.SharedDetails | bytes:
         """Render a channel's CHANNEL_DETAILS: the part every member shares, or, when a recent
         message is targeted (members see different messages), this reader's whole frame."""
         s = self._settings
         caps = {"messages_cap": s.prefetch_messages, "members_cap": s.prefetch_memberships}
-        sub = membership.sub_channel_id
+        sub = position.sub_channel_id
         if sub is None:
-            members, names = tx.members_with_names(channel.arn, "DEFAULT", s.prefetch_memberships)
+            members = tx.member_summaries(channel.arn, "DEFAULT", s.prefetch_memberships)
         else:
-            members = tx.list_sub_channel_memberships(
+            held = tx.list_sub_channel_memberships(
                 channel.arn, sub, "DEFAULT", None, s.prefetch_memberships
             )
-            names = tx.user_names(m.member_arn for m in members)
+            names = tx.user_names(m.member_arn for m in held)
+            members = [
+                MemberSummary(m.member_arn, names.get(m.member_arn), m.read_marker) for m in held
+            ]
 
         def newest(viewer: str | None) -> list[Message]:
             # Messages a channel flow holds or failed are not shown to every member alike.
@@ -632,9 +631,8 @@ class Gateway:
 
         messages = newest(None)
         if not any(m.target_arn for m in messages):
-            return prefetch.shared_details(channel, messages, members, names, **caps)
-        reader = membership.member_arn
-        item = prefetch.ChannelDetails(membership, channel, newest(reader), members, names)
+            return prefetch.shared_details(channel, messages, members, **caps)
+        item = prefetch.ChannelDetails(channel, newest(reader), members, position.read_marker)
         payload = prefetch.payload(item, **caps)
         return event_frame(Event(EventType.CHANNEL_DETAILS, MessageType.SYSTEM, payload))
 

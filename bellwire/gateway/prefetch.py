@@ -19,7 +19,7 @@ from typing import Any
 from bellwire.domain import shapes
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway.frames import text_frame
-from bellwire.records.chime import Channel, Membership, Message, Position
+from bellwire.records.chime import Channel, MemberSummary, Message, Position
 
 SORT_UNREAD = "unread"
 SORT_LAST_MESSAGE = "last-message-timestamp"
@@ -59,11 +59,10 @@ def select(
 
 @dataclass(frozen=True, slots=True)
 class ChannelDetails:
-    membership: Membership
     channel: Channel
     messages: Sequence[Message]  # newest first, visible to the user, at most the cap + 1
-    members: Sequence[Membership]
-    names: dict[str, str]
+    members: Sequence[MemberSummary]
+    read_marker: float | None  # the reader's
 
 
 def payload(details: ChannelDetails, *, messages_cap: int, members_cap: int) -> dict[str, Any]:
@@ -74,11 +73,8 @@ def payload(details: ChannelDetails, *, messages_cap: int, members_cap: int) -> 
         "Channel": shapes.channel_summary(details.channel, ts),
         "ChannelMessages": [shapes.channel_message_summary(m, ts) for m in shown],
         "ChannelMessagesHasMore": len(details.messages) > messages_cap,
-        "ChannelMemberships": [
-            shapes.channel_membership_summary(m, details.names, ts)
-            for m in details.members[:members_cap]
-        ],
-        "ReadMarkerTimestamp": ts(details.membership.read_marker),
+        "ChannelMemberships": [shapes.member_summary(m, ts) for m in details.members[:members_cap]],
+        "ReadMarkerTimestamp": ts(details.read_marker),
     }
 
 
@@ -111,15 +107,13 @@ class SharedDetails:
 def shared_details(
     channel: Channel,
     messages: Sequence[Message],
-    members: Sequence[Membership],
-    names: dict[str, str],
+    members: Sequence[MemberSummary],
     *,
     messages_cap: int,
     members_cap: int,
 ) -> SharedDetails:
     """The shared part; ``messages`` must hold no targeted message (those differ by reader)."""
-    placeholder = Membership("", "", "DEFAULT", "", 0.0, 0.0)
-    details = ChannelDetails(placeholder, channel, messages, members, names)
+    details = ChannelDetails(channel, messages, members, None)
     text = Event(
         EventType.CHANNEL_DETAILS,
         MessageType.SYSTEM,

@@ -96,6 +96,15 @@ class Position(NamedTuple):
         return (self.channel_seq, self.details_version)
 
 
+class MemberSummary(NamedTuple):
+    """What CHANNEL_DETAILS shows of a member (a ChannelMembershipSummary): a tuple built straight
+    from the row, as Position."""
+
+    member_arn: str
+    name: str | None  # None: no user by that ARN (a bot, a deleted user)
+    read_marker: float | None
+
+
 @dataclass(frozen=True, slots=True)
 class SubChannel:
     channel_arn: str

@@ -23,6 +23,7 @@ from bellwire.records.chime import (
     BearerInChannel,
     Channel,
     Membership,
+    MemberSummary,
     Message,
     Moderator,
     OutboxRecord,
@@ -143,9 +144,7 @@ class Channels(Protocol):
     def list_memberships(
         self, channel_arn: str, type: str | None, after: str | None, limit: int
     ) -> list[Membership]: ...
-    def members_with_names(
-        self, channel_arn: str, type: str, limit: int
-    ) -> tuple[list[Membership], dict[str, str]]: ...
+    def member_summaries(self, channel_arn: str, type: str, limit: int) -> list[MemberSummary]: ...
     def member_arns(self, channel_arn: str) -> list[str]: ...
     def memberships_of_user(
         self, member_arn: str, after: str | None, limit: int

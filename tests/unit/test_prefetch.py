@@ -6,17 +6,13 @@ from hypothesis import strategies as st
 from bellwire.events import Event, EventType, MessageType
 from bellwire.gateway import prefetch
 from bellwire.gateway.frames import event_frame
-from bellwire.records.chime import Channel, Membership, Message, Position
+from bellwire.records.chime import Channel, MemberSummary, Message, Position
 
 
 def channel(i: int, last: float | None) -> Channel:
     return Channel(
         f"arn:c{i:03d}", "arn:app", f"c{i}", "RESTRICTED", "PRIVATE", None, "u", 0.0, 0.0, last, 0
     )
-
-
-def membership(i: int, read: float | None) -> Membership:
-    return Membership(f"arn:c{i:03d}", "arn:u", "DEFAULT", "arn:u", 0.0, 0.0, read)
 
 
 def position(i: int, read: float | None, last: float | None) -> Position:
@@ -72,18 +68,24 @@ def test_payload_caps_messages_and_members() -> None:
         )
         for i in range(21)
     ]
-    members = [Membership("arn:c001", f"arn:u{i}", "DEFAULT", "arn:u", 0.0, 0.0) for i in range(31)]
-    details = prefetch.ChannelDetails(membership(1, 3.5), channel(1, 20.0), messages, members, {})
+    members = [MemberSummary(f"arn:u{i}", None, None) for i in range(30)]
+    members.insert(0, MemberSummary("arn:bob", "Bob", 2.0))
+    details = prefetch.ChannelDetails(channel(1, 20.0), messages, members, 3.5)
     payload = prefetch.payload(details, messages_cap=20, members_cap=30)
     assert len(payload["ChannelMessages"]) == 20 and payload["ChannelMessagesHasMore"] is True
     assert len(payload["ChannelMemberships"]) == 30
+    assert payload["ChannelMemberships"][:2] == [
+        {
+            "Member": {"Arn": "arn:bob", "Name": "Bob"},
+            "ReadMarkerTimestamp": "1970-01-01T00:00:02.000Z",
+        },
+        {"Member": {"Arn": "arn:u0"}},  # no name, no read marker: left out, as AWS does
+    ]
     assert payload["ReadMarkerTimestamp"] == "1970-01-01T00:00:03.500Z"
     assert payload["Channel"]["LastMessageTimestamp"] == "1970-01-01T00:00:20.000Z"
     assert "ChannelArn" not in payload["ChannelMessages"][0]  # a ChannelMessageSummary
     short = prefetch.payload(
-        prefetch.ChannelDetails(
-            membership(1, None), channel(1, None), messages[:3], members[:2], {}
-        ),
+        prefetch.ChannelDetails(channel(1, None), messages[:3], members[:2], None),
         messages_cap=20,
         members_cap=30,
     )
@@ -108,23 +110,24 @@ def test_shared_details_frame_equals_the_whole_payload_encoded(
         )
         for i, content in enumerate(contents)
     ]  # fmt: skip
+    # Every other member has a name and a read marker but the last (a bot: neither).
     members = [
-        Membership("arn:c001", f"arn:u{i}", "DEFAULT", "arn:u", 0.0, 0.0, read_marker=float(i))
-        for i in range(len(names))
+        MemberSummary(f"arn:u{i}", name, float(i))
+        if i % 2
+        else MemberSummary(f"arn:u{i}", None, None)
+        for i, name in enumerate(names)
     ]
-    named = {f"arn:u{i}": name for i, name in enumerate(names)}
     ch = channel(1, 5.0)
-    reader = membership(1, marker)
     caps = {"messages_cap": 3, "members_cap": 3}
 
     whole = event_frame(
         Event(
             EventType.CHANNEL_DETAILS,
             MessageType.SYSTEM,
-            prefetch.payload(prefetch.ChannelDetails(reader, ch, messages, members, named), **caps),
+            prefetch.payload(prefetch.ChannelDetails(ch, messages, members, marker), **caps),
         )
     )
-    shared = prefetch.shared_details(ch, messages, members, named, **caps)
+    shared = prefetch.shared_details(ch, messages, members, **caps)
     assert prefetch.details_frame(shared, marker) == whole
 
 

@@ -244,8 +244,8 @@ async def test_old_idempotency_tokens_are_forgotten(engine: Engine) -> None:
         await store.close()
 
 
-async def test_members_with_names_matches_memberships_and_names(engine: Engine) -> None:
-    from bellwire.records.chime import AppInstanceUser, Channel, Membership
+async def test_member_summaries_match_memberships_and_names(engine: Engine) -> None:
+    from bellwire.records.chime import AppInstanceUser, Channel, Membership, MemberSummary
 
     store = engine.open()
 
@@ -259,6 +259,7 @@ async def test_members_with_names_matches_memberships_and_names(engine: Engine) 
                 tx.insert_user(AppInstanceUser(arn, "arn:app", f"User {i}", None, 1.0, 1.0))
             kind = "HIDDEN" if i == 5 else "DEFAULT"
             tx.insert_membership(Membership("ch", arn, kind, "u0", 1.0, 1.0))
+        tx.set_read_marker("ch", "arn:app/user/u1", 4.5)
 
     try:
         await store.write(fill)
@@ -266,13 +267,17 @@ async def test_members_with_names_matches_memberships_and_names(engine: Engine) 
         def both(tx: Tx) -> Any:
             separate = tx.list_memberships("ch", "DEFAULT", None, 4)
             names = tx.user_names(m.member_arn for m in separate)
-            return (separate, names), tx.members_with_names("ch", "DEFAULT", 4)
+            expected = [
+                MemberSummary(m.member_arn, names.get(m.member_arn), m.read_marker)
+                for m in separate
+            ]
+            return expected, tx.member_summaries("ch", "DEFAULT", 4)
 
         expected, joined = await store.read(both)
         assert joined == expected
-        members, names = joined
-        assert [m.member_arn for m in members] == [f"arn:app/user/u{i}" for i in range(4)]
-        assert "arn:app/user/u3" not in names and names["arn:app/user/u2"] == "User 2"
+        assert [m.member_arn for m in joined] == [f"arn:app/user/u{i}" for i in range(4)]
+        assert joined[3].name is None and joined[2].name == "User 2"
+        assert joined[1].read_marker == 4.5 and joined[0].read_marker is None
     finally:
         await store.close()
 

@@ -13,6 +13,7 @@ from bellwire.records.chime import (
     Channel,
     ElasticConfiguration,
     Membership,
+    MemberSummary,
     Moderator,
 )
 from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
@@ -306,19 +307,16 @@ class ChannelsSql(SqlBase):
         rows = self._all(sql + " ORDER BY member_arn LIMIT ?", [*params, limit])
         return [_membership(r) for r in rows]
 
-    def members_with_names(
-        self, channel_arn: str, type: str, limit: int
-    ) -> tuple[list[Membership], dict[str, str]]:
-        """The first ``limit`` memberships of a type with their members' names, in one query
-        (what CHANNEL_DETAILS shows of every channel of every connecting session)."""
-        columns = ", ".join(f"m.{c.strip()}" for c in _MEMBERSHIP_COLUMNS.split(","))
+    def member_summaries(self, channel_arn: str, type: str, limit: int) -> list[MemberSummary]:
+        """The first ``limit`` members of a type with their names and read markers, in one query
+        of the columns shown (what CHANNEL_DETAILS shows of every channel a session prefetches)."""
         rows = self._all(
-            f"SELECT {columns}, u.name FROM memberships m LEFT JOIN users u ON u.arn = m.member_arn"
-            " WHERE m.channel_arn = ? AND m.type = ? ORDER BY m.member_arn LIMIT ?",
+            "SELECT m.member_arn, u.name, m.read_marker FROM memberships m "
+            "LEFT JOIN users u ON u.arn = m.member_arn "
+            "WHERE m.channel_arn = ? AND m.type = ? ORDER BY m.member_arn LIMIT ?",
             (channel_arn, type, limit),
         )
-        names = {row[1]: row[MEMBERSHIP_WIDTH] for row in rows if row[MEMBERSHIP_WIDTH] is not None}
-        return [_membership(row) for row in rows], names
+        return [MemberSummary._make(row) for row in rows]
 
     def member_arns(self, channel_arn: str) -> list[str]:
         return [
