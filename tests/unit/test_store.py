@@ -590,3 +590,18 @@ async def test_positions_read_what_a_connect_needs_of_each_membership(engine: En
         ],
     ]
     assert got[2] is not None and got[2][2].route_key == f"{elastic.arn}/subchannel/s1"
+
+
+def test_positions_on_sqlite_search_indexes_and_scan_nothing(tmp_path: Any) -> None:
+    # Every connect runs it: a plan that scans (SQLite materializes a parenthesized inner join
+    # whole) costs a scan of every membership per connect, and no result would show it.
+    from bellwire.store.sql.snapshots import _POSITIONS
+    from bellwire.store.sqlite import _connect, migrate
+
+    conn = _connect(tmp_path / "db.sqlite", "normal")
+    try:
+        migrate(conn)
+        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + _POSITIONS, ("arn:u",))]
+    finally:
+        conn.close()
+    assert plan and all(step.startswith("SEARCH") for step in plan), plan

@@ -8,7 +8,9 @@ from bellwire.store.sql.channels import ChannelsSql
 # One statement for the user and every membership: no row means no such user; a row without a
 # channel, a user in no channel. Only the columns a connect needs (a membership's and a channel's
 # whole rows cost more to read and build than the rest of the snapshot). Flat outer joins: SQLite
-# would materialize every membership for a parenthesized inner join.
+# would materialize every membership for a parenthesized inner join. Ordered as the index by
+# member is (a sort of one channel's sub-channels, which only a moderator has several of, would
+# cost a temporary B-tree per connect).
 _POSITIONS = (
     "SELECT m.channel_arn, NULLIF(m.sub_channel_id, ''), m.read_marker, c.last_message, c.seq, "
     "c.details_version, COALESCE(s.seq, c.seq) FROM users u "
@@ -16,7 +18,7 @@ _POSITIONS = (
     "LEFT JOIN channels c ON c.arn = m.channel_arn "
     "LEFT JOIN sub_channels s ON s.channel_arn = m.channel_arn "
     "AND s.sub_channel_id = m.sub_channel_id "
-    "WHERE u.arn = ? ORDER BY m.channel_arn, m.sub_channel_id"
+    "WHERE u.arn = ? ORDER BY m.channel_arn"
 )
 
 
