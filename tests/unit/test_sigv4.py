@@ -840,6 +840,10 @@ def test_query_components_take_the_canonical_form_urllib_gives() -> None:
         "%4",
         "a%zz",
         "%41%7E%2D",
+        "a%2Fb%C3%A9c%3A",  # ASCII escapes and a UTF-8 sequence together
+        "%3A%3A",
+        "%2F",
+        "x%7F%00",
     ]
     for raw in cases:
         assert _decode_component(raw) == reference(raw), raw
