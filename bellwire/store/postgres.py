@@ -87,31 +87,78 @@ class PgCursor:
     ``unsynced`` says that something was queued since the last answer, so that the writer can
     learn a unit's own failures before the unit ends."""
 
-    __slots__ = ("_cache", "_cur", "answered", "unsynced")
+    __slots__ = ("_cache", "_cur", "answered", "unchecked", "unsynced", "wrong")
 
     def __init__(self, cur: psycopg.Cursor[Any], cache: dict[str, str]) -> None:
         self._cur = cur
         self._cache = cache
         self.unsynced = False
         self.answered = False  # the server answered something on this cursor
+        # Statements queued with the first column of their one row predicted (``predict``),
+        # checked at the next answer; ``wrong`` once an answer or an error contradicted one.
+        self.unchecked: list[tuple[psycopg.Cursor[Any], int]] = []
+        self.wrong = False
 
     def synced(self) -> None:
         self.unsynced = False
         self.answered = True
+        if self.unchecked:
+            unchecked, self.unchecked = self.unchecked, []
+            for cur, predicted in unchecked:
+                try:
+                    row = cur.fetchone()  # answered already: results arrive in order
+                except psycopg.Error:
+                    row = None
+                if row is None or int(row[0]) != predicted:
+                    self.wrong = True
+            if self.wrong:
+                raise _Mispredicted()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         self.unsynced = True
         return self._cur.execute(_translate(sql, self._cache), params)
 
-    def fetchone(self) -> Row | None:
-        row = self._cur.fetchone()  # in a pipeline: a sync, which answers everything queued
+    def predict(self, sql: str, params: Sequence[Any], value: int) -> None:
+        """Queue a statement returning one row whose first column will be ``value``, and go
+        on without its answer: it travels with the next statement answered."""
+        self.unsynced = True
+        cur = self._cur.connection.cursor()
+        cur.execute(_translate(sql, self._cache), params)
+        self.unchecked.append((cur, value))
+
+    def _fetched(self, fetch: Callable[[], Any]) -> Any:
+        try:
+            got = fetch()  # in a pipeline: a sync, which answers everything queued
+        except psycopg.Error:
+            if self.unchecked:  # whose error it is cannot be told: a prediction's, maybe
+                self.unchecked = []
+                self.wrong = True
+            raise
         self.synced()
-        return row
+        return got
+
+    def fetchone(self) -> Row | None:
+        return self._fetched(self._cur.fetchone)  # type: ignore[no-any-return]
 
     def fetchall(self) -> list[Row]:
-        rows = self._cur.fetchall()
+        return self._fetched(self._cur.fetchall)  # type: ignore[no-any-return]
+
+    def check(self, pipe: psycopg.Pipeline | None) -> None:
+        """Answer everything queued and check the predictions (raises _Mispredicted)."""
+        try:
+            _settle(pipe)
+        except psycopg.Error as exc:
+            if self.unchecked:
+                self.unchecked = []
+                self.wrong = True
+                raise _Mispredicted() from exc
+            raise
         self.synced()
-        return rows
+
+
+class _Mispredicted(Exception):
+    """A statement queued with its answer predicted was answered otherwise, or an error came
+    while one was unchecked: the batch is rolled back and its units run again one by one."""
 
 
 def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
@@ -238,35 +285,49 @@ class _Order:
 class _PgTx(SqlTx):
     """The shared SQL, plus the bookkeeping of which channel locks this batch holds."""
 
-    __slots__ = ("_order", "entered", "ticket")
+    __slots__ = ("_order", "_pg", "entered", "predicting", "seqs", "ticket")
 
-    def __init__(self, cursor: PgCursor, order: _Order) -> None:
+    def __init__(self, cursor: PgCursor, order: _Order, *, predicting: bool) -> None:
         super().__init__(cursor)
+        self._pg = cursor
         self._order = order
         self.ticket = _Ticket()
         self.entered: list[str] = []  # channels the running unit took first in this batch
+        # Each channel's number as this batch left it. The batch holds the channel's row lock
+        # from its first UPDATE to COMMIT, so no other writer moves it: a send may predict its
+        # number and not wait for the answer (``predicting``; checked at the next answer).
+        self.predicting = predicting
+        self.seqs: dict[str, int] = {}
 
     def next_seq(self, channel_arn: str, *, last_message: float | None = None) -> int:
         seq = super().next_seq(channel_arn, last_message=last_message)
         self._took(channel_arn)
+        self.seqs[channel_arn] = seq
         return seq
 
     def insert_message_at_next_seq(self, m: Message, *, last_message: float | None) -> int:
-        # One statement (and round trip) for the channel's UPDATE and the message's INSERT.
+        # One statement for the channel's UPDATE and the message's INSERT; its answer waited
+        # for only when the batch does not know the channel's number yet.
         params = message_params(m)
-        row = self._one(
-            _SEND[last_message is not None],
-            (
-                *(() if last_message is None else (last_message,)),
-                m.channel_arn,
-                *params[:2],
-                *params[3:],
-            ),
+        sql = _SEND[last_message is not None]
+        values = (
+            *(() if last_message is None else (last_message,)),
+            m.channel_arn,
+            *params[:2],
+            *params[3:],
         )
-        if row is None:  # the channel is gone: as next_seq says it
-            raise LookupError(m.channel_arn)
+        known = self.seqs.get(m.channel_arn)
+        if known is not None and self.predicting:
+            seq = known + 1
+            self._pg.predict(sql, values, seq)
+        else:
+            row = self._one(sql, values)
+            if row is None:  # the channel is gone: as next_seq says it
+                raise LookupError(m.channel_arn)
+            seq = int(row[0])
         self._took(m.channel_arn)
-        return int(row[0])
+        self.seqs[m.channel_arn] = seq
+        return seq
 
     def channel_positions(self, arns: Sequence[str]) -> dict[str, int]:
         """One statement whatever the count: the ARNs travel as one array parameter (the shared
@@ -485,14 +546,17 @@ class PostgresStore:
     ) -> None:
         pg = conn.cursor()
         cursor = PgCursor(pg, cache)
-        tx = _PgTx(cursor, self._order)
+        tx = _PgTx(cursor, self._order, predicting=not alone)
         outcomes: list[Outcome] = []
         started = time.perf_counter()
         try:
             # Pipeline mode: a statement whose answer is not needed yet (BEGIN, SAVEPOINT,
             # RELEASE, an INSERT) is queued and leaves with the next one whose answer is, so a
             # unit pays a round trip per read, not per statement. A unit's failures are still
-            # its own: whatever it queued is answered before it ends (``_settle``).
+            # its own: whatever it queued is answered before it ends (``_settle``), but for a
+            # send whose number was predicted (``_PgTx.insert_message_at_next_seq``): its
+            # answer leaves with the next unit's first, and if anything goes wrong while it is
+            # unchecked, the batch runs again one unit at a time, without predictions.
             with _pipeline(conn) as pipe:
                 pg.execute("BEGIN")
                 open_savepoint = False
@@ -502,24 +566,36 @@ class PostgresStore:
                     pg.execute("SAVEPOINT unit")
                     open_savepoint = False
                     tx.entered = []
+                    seqs = dict(tx.seqs)
                     try:
                         result = unit.fn(tx)
-                        if cursor.unsynced:
+                        if cursor.unsynced and not cursor.unchecked:
                             _settle(pipe)
                             cursor.synced()
-                    except _RETRY as exc:
-                        if not (alone and isinstance(exc, pgerrors.UniqueViolation)):
+                    except BaseException as exc:
+                        if cursor.wrong or cursor.unchecked:
+                            # Whose failure it is cannot be told (a prediction's, this unit's).
                             raise _Conflict() from exc
+                        if isinstance(exc, _RETRY) and not (
+                            alone and isinstance(exc, pgerrors.UniqueViolation)
+                        ):
+                            raise _Conflict() from exc
+                        if isinstance(exc, psycopg.OperationalError):
+                            raise
+                        # The unit's own failure: undo it alone.
                         self._undo_unit(pipe, pg, tx)
-                        outcomes.append((unit, False, exc))
-                    except psycopg.OperationalError:
-                        raise
-                    except BaseException as exc:  # the unit's own failure: undo it alone
-                        self._undo_unit(pipe, pg, tx)
+                        tx.seqs = seqs
                         outcomes.append((unit, False, exc))
                     else:
+                        if cursor.wrong:  # the unit's code caught _Mispredicted
+                            raise _Conflict()
                         open_savepoint = True
                         outcomes.append((unit, True, result))
+                if cursor.unchecked:
+                    try:
+                        cursor.check(pipe)
+                    except _Mispredicted as exc:
+                        raise _Conflict() from exc
                 # COMMIT releases the last savepoint; leaving the pipeline waits for its answer.
                 pg.execute("COMMIT")
         except (_Conflict, _Stale):

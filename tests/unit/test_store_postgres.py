@@ -174,3 +174,90 @@ async def test_connections_the_server_dropped_are_replaced(url: str) -> None:
         assert len(await store.read(lambda tx: tx.list_app_instances(None, 10))) == 6
     finally:
         await store.close()
+
+
+# --- sends whose number is predicted ---------------------------------------------------------
+
+
+def message(channel_arn: str, message_id: str) -> Any:
+    from bellwire.records.chime import Message
+
+    return Message(
+        channel_arn, message_id, 0, "arn:app/user/u", "u", "hi", None, "STANDARD",
+        "PERSISTENT", False, 1.0, 1.0,
+    )  # fmt: skip
+
+
+async def test_sends_in_a_batch_predict_their_numbers_and_each_failure_stays_its_own(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bellwire.store import postgres
+
+    predicted: list[int] = []
+    real_predict = postgres.PgCursor.predict
+
+    def counting(self: postgres.PgCursor, sql: str, params: Any, value: int) -> None:
+        predicted.append(value)
+        real_predict(self, sql, params, value)
+
+    monkeypatch.setattr(postgres.PgCursor, "predict", counting)
+    arn = "arn:app/channel/c"
+    store = PostgresStore(url, writers=1, max_batch=64)
+    try:
+        await store.write(lambda tx: tx.insert_channel(channel(arn)))
+
+        def send(i: int) -> Any:
+            def unit(tx: IamTx) -> int:
+                seq = tx.insert_message_at_next_seq(message(arn, f"m{i}"), last_message=None)
+                if i % 7 == 3:  # its own failure, after its write (a rule checked late)
+                    raise ValueError(f"unit {i} refused")
+                return seq
+
+            return unit
+
+        outcomes = await asyncio.gather(
+            *(store.write(send(i), key=arn) for i in range(60)), return_exceptions=True
+        )
+        failed = [i for i, o in enumerate(outcomes) if isinstance(o, BaseException)]
+        assert failed == [i for i in range(60) if i % 7 == 3]
+        assert all(isinstance(outcomes[i], ValueError) for i in failed)
+        rows = await store.read(
+            lambda tx: [(m.message_id, m.seq) for m in tx.list_messages(
+                arn, viewer=None, descending=False, not_before=None, not_after=None,
+                after_seq=None, limit=100, sub_channel_id=None,
+            )]
+        )  # fmt: skip
+        # What each send answered is what was stored, the numbers gapless; nothing of a
+        # failed unit is kept.
+        answered = {f"m{i}": o for i, o in enumerate(outcomes) if not isinstance(o, BaseException)}
+        assert dict(rows) == answered
+        assert sorted(seq for _, seq in rows) == list(range(1, len(rows) + 1))
+        assert predicted  # the batches did predict (else this proves nothing about them)
+    finally:
+        await store.close()
+
+
+async def test_a_wrong_prediction_runs_the_unit_again_without_predicting(url: str) -> None:
+    arn = "arn:app/channel/c"
+    store = PostgresStore(url)
+
+    def moved_behind_its_back(tx: IamTx) -> tuple[int, int]:
+        first = tx.insert_message_at_next_seq(message(arn, "a"), last_message=None)
+        tx._run("UPDATE channels SET seq = seq + 5 WHERE arn = ?", (arn,))  # type: ignore[attr-defined]
+        return first, tx.insert_message_at_next_seq(message(arn, "b"), last_message=None)
+
+    def duplicate(tx: IamTx) -> None:
+        tx.insert_message_at_next_seq(message(arn, "c"), last_message=None)
+        tx.insert_message_at_next_seq(message(arn, "c"), last_message=None)  # the same id
+
+    try:
+        await store.write(lambda tx: tx.insert_channel(channel(arn)))
+        assert await store.write(moved_behind_its_back) == (1, 7)
+        # The error of a predicted statement is found at the next answer; run alone, the unit
+        # meets it itself, and fails with it, undone.
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            await store.write(duplicate)
+        stored = await store.read(lambda tx: [tx.message(arn, i) for i in "abc"])
+        assert [m.seq if m else None for m in stored] == [1, 7, None]
+    finally:
+        await store.close()
