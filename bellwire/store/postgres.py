@@ -109,6 +109,7 @@ class PgCursor:
                     row = cur.fetchone()  # answered already: results arrive in order
                 except psycopg.Error:
                     row = None
+                cur.close()
                 if row is None or int(row[0]) != predicted:
                     self.wrong = True
             if self.wrong:
