@@ -849,6 +849,68 @@ def test_query_components_take_the_canonical_form_urllib_gives() -> None:
         assert _decode_component(raw) == reference(raw), raw
 
 
+def test_a_canonical_query_splits_as_its_components_do_one_by_one() -> None:
+    """The one-pass check of a whole query gives what decoding each component gives."""
+    from bellwire.aws.sigv4 import _decode_component, _split_query
+
+    def reference(raw_query: str) -> list[tuple[str, str, str, str]]:
+        params = []
+        for part in raw_query.split("&"):
+            if part:
+                raw_key, _, raw_value = part.partition("=")
+                key, canonical_key = _decode_component(raw_key)
+                value, canonical_value = _decode_component(raw_value)
+                params.append((key, value, canonical_key, canonical_value))
+        return params
+
+    connect = (
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20261204%2Fus-east-1%2Fchime"
+        "%2Faws4_request&X-Amz-Date=20261204T120000Z&userArn=arn%3Aaws%3Achime%3Aus-east-1%3A1"
+        "%3Aapp-instance%2Fx%2Fuser%2Fu%C3%A9&sessionId=abc"
+    )
+    cases = [
+        "",
+        connect,
+        "a=b=c&d==",  # a second "=" belongs to the value, whose canonical form escapes it
+        "flag&=v&k=&&",
+        "a=%41",  # an escaped unreserved character: not canonical
+        "a=%3a",  # a lower-case escape: not canonical
+        "a=b+c",
+        "a=%FF%FE&b=%E2%82%AC",
+        "a=%2",
+        "k%3D=v",
+        "a=(x)!*'",
+        "a=%28%29%21%2A%27",
+    ]
+    for raw_query in cases:
+        assert _split_query(raw_query) == reference(raw_query), raw_query
+
+
+def test_the_javascript_canonical_request_is_built_only_when_it_can_differ() -> None:
+    """A connect URL whose parameters hold none of encodeURIComponent's extra unescaped
+    characters, raw or escaped, has one canonical form; one that holds them has two."""
+
+    def query(session_id: str) -> str:
+        url = sigv4.presign_connect_url(
+            host=JS_HOST,
+            access_key_id=AKID,
+            secret_access_key=SECRET,
+            session_token=None,
+            region="us-east-1",
+            params={"sessionId": session_id},
+            now=JS_DATE,
+        )
+        return urlsplit(url).query
+
+    assert verify_connect(query("s-1")).js_canonical_request is None
+    for session_id in ("s(1)", "s!1", "s*1", "s'1"):
+        raw = query(session_id)
+        escaped = raw.replace("(", "%28").replace(")", "%29").replace("!", "%21")
+        escaped = escaped.replace("*", "%2A").replace("'", "%27")
+        for form in (raw, escaped, escaped.replace("%2A", "%2a")):
+            assert verify_connect(form).js_canonical_request is not None, form
+
+
 def test_the_canonical_path_shortcut_agrees_with_quote_for_every_character() -> None:
     """A path of unreserved characters, slashes and escapes skips quote(); any other character
     takes it. Both must give what botocore's quote(path, safe="/~") gives."""
