@@ -22,11 +22,11 @@ from bellwire.gateway import handshake
 MAX_HEAD: Final = 16_384  # bytes up to and including the blank line
 MAX_HEADERS: Final = 100
 _PREFIX: Final = b"GET /connect"
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(rb"/connect(?:\?[\x21-\x7e]*)?")
-# A field value: visible ASCII, spaces and tabs. No control byte; no obs-text either, which
-# aiohttp decodes as UTF-8 (surrogateescape) and is left to it.
-_VALUE = re.compile(rb"[\t\x20-\x7e]*")
+# Header lines, each ending in CRLF: a token, a colon and a value of visible ASCII, spaces and
+# tabs. No control byte; no obs-text either, which aiohttp decodes as UTF-8 (surrogateescape)
+# and is left to it.
+_HEADER_LINES = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*")
 # Headers that must appear once for the request to mean one thing.
 _SINGLE: Final = frozenset(
     {
@@ -96,20 +96,28 @@ def parse(
     parts = lines[0].split(b" ")
     if len(parts) != 3 or parts[2] != b"HTTP/1.1" or _TARGET.fullmatch(parts[1]) is None:
         return NOT_CONNECT
+    start = len(lines[0]) + 2
+    # Every line a token, a colon and a value of visible ASCII, spaces and tabs, in one pass:
+    # a bare CR or LF inside a line, an obs-fold or a control byte fails it.
+    if _HEADER_LINES.fullmatch(data, start, end + 2) is None:
+        return NOT_CONNECT
     raw: list[tuple[bytes, bytes]] = []
-    headers: CIMultiDict[str] = CIMultiDict()
+    pairs: list[tuple[str, str]] = []
+    single: set[str] = set()
     for line in lines[1:]:
-        # b"\n" or b"\r" inside a line: a bare line end; a leading space or tab: obs-fold.
-        name, colon, value = line.partition(b":")
-        if not colon or _TOKEN.fullmatch(name) is None or _VALUE.fullmatch(value) is None:
-            return NOT_CONNECT
+        name, _, value = line.partition(b":")
         value = value.strip(b" \t")
         key = name.decode("ascii")
         lower = key.lower()
-        if lower in _BODY or (lower in _SINGLE and lower in headers):
+        if lower in _SINGLE:
+            if lower in single:
+                return NOT_CONNECT
+            single.add(lower)
+        elif lower in _BODY:
             return NOT_CONNECT
         raw.append((name, value))
-        headers.add(key, value.decode("latin-1"))
+        pairs.append((key, value.decode("latin-1")))
+    headers = CIMultiDict(pairs)
     host = headers.get("Host")
     if not host:
         return NOT_CONNECT
