@@ -849,6 +849,23 @@ def test_query_components_take_the_canonical_form_urllib_gives() -> None:
         assert _decode_component(raw) == reference(raw), raw
 
 
+def test_the_remembered_date_is_only_ever_the_one_just_parsed() -> None:
+    from bellwire.aws.sigv4 import _parse_amz_date
+
+    first = datetime(2026, 12, 4, 20, 0, 1, tzinfo=UTC)
+    second = datetime(2026, 12, 4, 20, 0, 2, tzinfo=UTC)
+    for _ in range(2):
+        assert _parse_amz_date("20261204T200001Z") == first
+        assert _parse_amz_date("20261204T200001Z") == first
+        assert _parse_amz_date("20261204T200002Z") == second
+    assert _parse_amz_date("20261204T200002Z") == second
+    with pytest.raises(IncompleteSignature, match="ISO8601"):
+        _parse_amz_date("20261204T200002")
+    with pytest.raises(IncompleteSignature, match="ISO8601"):
+        _parse_amz_date("20261304T200002Z")  # month 13, after a valid one
+    assert _parse_amz_date("20261204T200002Z") == second
+
+
 def test_a_canonical_query_splits_as_its_components_do_one_by_one() -> None:
     """The one-pass check of a whole query gives what decoding each component gives."""
     from bellwire.aws.sigv4 import _decode_component, _split_query
