@@ -604,8 +604,10 @@ class BellwireServer:
             self.bus.publish([*result.events, result.iam])
         elif result.events:
             self.bus.publish(result.events)
-        if (result.events or result.exports) and self.relay is not None:
-            self.relay.wake()  # the write may have staged stream records
+        if result.staged and self.relay is not None:
+            # Only then: a wake reads the outbox on a reader thread, which a send to a server
+            # without streaming configurations would pay for nothing.
+            self.relay.wake()
         if result.invocations and self.invoker is not None:
             self.invoker.submit(result.invocations)
         if self.bots is not None:

@@ -110,7 +110,7 @@ def _staged(
     def run(tx: IamTx) -> expiry.Swept:
         swept = unit(tx, now, batch)
         sub_channels.number(tx, swept.result.events)
-        export.stage(tx, now, swept.result.events, swept.result.exports)
+        swept.result.staged = export.stage(tx, now, swept.result.events, swept.result.exports)
         return swept
 
     return run

@@ -186,7 +186,7 @@ def staged(
     def run(tx: IamTx) -> AnyResult:
         result = unit(tx)
         sub_channels.number(tx, result.events)
-        stage(tx, now(), result.events, result.exports, result.streaming)
+        result.staged = stage(tx, now(), result.events, result.exports, result.streaming)
         return result
 
     return run

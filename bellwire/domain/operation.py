@@ -60,7 +60,8 @@ class Call:
 
 # An operation's output: its generated TypedDict (bellwire/aws/shapes.py), which the codecs
 # serialize against the model. Covariant, so that any Result is a Result[Mapping[str, Any]] for
-# the code that only hands it on; nothing changes a Result once made.
+# the code that only hands it on; once its unit has run (and ``export.staged`` has counted what
+# it staged), nothing changes a Result.
 Out_co = TypeVar("Out_co", bound=Mapping[str, Any], covariant=True)
 
 
@@ -81,6 +82,9 @@ class Result(Generic[Out_co]):
     # Streaming configurations the unit already read in its transaction (app instance ARN ->
     # {DataType: stream ARN}): staging its stream records does not read them again.
     streaming: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    # Stream records staged in the write's transaction (domain/export.py): only then has the
+    # export relay anything new to read.
+    staged: int = 0
 
 
 # What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as

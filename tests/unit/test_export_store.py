@@ -72,9 +72,10 @@ def types(records: Sequence[OutboxRecord]) -> list[str]:
 
 async def test_only_events_after_the_configuration_are_staged_in_order(world: World) -> None:
     app, alice, bob = await world.setup()
-    channel = (
-        await world.write(channels.create_channel, AppInstanceArn=app, Name="c", ChimeBearer=alice)
-    ).output["ChannelArn"]
+    created = await world.write(
+        channels.create_channel, AppInstanceArn=app, Name="c", ChimeBearer=alice
+    )
+    channel = created.output["ChannelArn"]
     await world.write(
         streaming.put_configurations,
         AppInstanceArn=app,
@@ -83,14 +84,14 @@ async def test_only_events_after_the_configuration_are_staged_in_order(world: Wo
             {"DataType": "ChannelMessage", "ResourceArn": STREAM},
         ],
     )
-    await world.write(
+    joined = await world.write(
         channels.create_membership,
         ChannelArn=channel,
         MemberArn=bob,
         Type="DEFAULT",
         ChimeBearer=alice,
     )
-    await world.write(
+    sent = await world.write(
         messages.send_message,
         ChannelArn=channel,
         Content="hi",
@@ -99,7 +100,9 @@ async def test_only_events_after_the_configuration_are_staged_in_order(world: Wo
         ChimeBearer=alice,
         ClientRequestToken="t1",
     )
-    await world.write(channels.create_ban, ChannelArn=channel, MemberArn=bob, ChimeBearer=alice)
+    banned = await world.write(
+        channels.create_ban, ChannelArn=channel, MemberArn=bob, ChimeBearer=alice
+    )
     staged = await world.outbox()
     assert types(staged) == [
         "CREATE_CHANNEL_MEMBERSHIP",
@@ -109,6 +112,10 @@ async def test_only_events_after_the_configuration_are_staged_in_order(world: Wo
     ]  # CREATE_CHANNEL came before the configuration: not streamed
     assert [r.id for r in staged] == sorted(r.id for r in staged)
     assert {r.channel_arn for r in staged} == {channel}
+    # What each write says it staged, which alone wakes the relay (events without a
+    # configuration stage nothing).
+    assert created.events and created.staged == 0
+    assert [joined.staged, sent.staged, banned.staged] == [1, 1, 2]
 
 
 async def test_a_failing_write_stages_nothing(world: World) -> None:
