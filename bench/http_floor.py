@@ -9,6 +9,13 @@ load generator (this process, on the other core) posts a SendChannelMessage's he
 over ``--clients`` keep-alive connections (``bench/rest.py``), closed loop. Reported per
 server: requests/s and the server's CPU per request, A B B A ``--rounds`` times. The
 difference is what aiohttp costs a request, the floor under every REST figure of bellwire.
+
+    .venv/bin/python -m bench.http_floor --idle [--rounds 2]
+
+One client, one request at a time, p50 of 50 after 10, back to back and 50 ms apart, servers
+not pinned: the bare protocol against the same protocol sending each request through a worker
+thread and back (a ``SimpleQueue`` there, ``call_soon_threadsafe`` back, as bellwire's store
+writer does): what a thread hop costs a request that finds the server idle.
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import queue
 import statistics
 import sys
+import threading
 import time
 from typing import Any
 
@@ -62,6 +71,29 @@ def serve_aiohttp(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+class _Hop:
+    """A worker thread that hands each request back to the loop, as the store's writer does."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[tuple[asyncio.Future[None], asyncio.AbstractEventLoop]]
+        self.queue = queue.SimpleQueue()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            future, loop = self.queue.get()
+            loop.call_soon_threadsafe(future.set_result, None)
+
+    async def through(self) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.queue.put((future, loop))
+        await future
+
+
+_HOP: _Hop | None = None  # set in a "hop" server's process
+
+
 class _Bare(asyncio.Protocol):
     """Heads parsed into text, bodies split by Content-Length, each request answered from a
     task, as a handler is: the least a server in Python does per request."""
@@ -92,6 +124,8 @@ class _Bare(asyncio.Protocol):
             asyncio.get_running_loop().create_task(self._answer(method, target, headers, body))
 
     async def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+        if _HOP is not None:
+            await _HOP.through()
         assert self.transport is not None
         self.transport.write(
             b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
@@ -100,7 +134,11 @@ class _Bare(asyncio.Protocol):
         )
 
 
-def serve_bare(port: int) -> None:
+def serve_bare(port: int, hop: bool = False) -> None:
+    global _HOP
+    if hop:
+        _HOP = _Hop()
+
     async def main() -> None:
         server = await asyncio.get_running_loop().create_server(_Bare, "127.0.0.1", port)
         await server.serve_forever()
@@ -141,6 +179,37 @@ async def _load(port: int, clients: int, seconds: float) -> int:
     return done
 
 
+async def _one_at_a_time(port: int, gap: float) -> float:
+    connection = HttpConnection("127.0.0.1", port)
+    headers = [("host", f"127.0.0.1:{port}")]
+    latencies = []
+    try:
+        for _ in range(60):
+            started = time.perf_counter()
+            await connection.request("POST", PATH, headers, BODY)
+            latencies.append((time.perf_counter() - started) * 1e3)
+            if gap:
+                await asyncio.sleep(gap)
+    finally:
+        connection.close()
+    return statistics.median(latencies[10:])
+
+
+def idle(kind: str) -> dict[str, float]:
+    port = procs.free_port()
+    server = procs.Proc(
+        kind, [sys.executable, "-m", "bench.http_floor", "--serve", kind, "--port", str(port)]
+    )
+    try:
+        procs.wait_port(port, 30.0, server)
+        return {
+            "back_to_back_p50_ms": asyncio.run(_one_at_a_time(port, 0.0)),
+            "50_ms_apart_p50_ms": asyncio.run(_one_at_a_time(port, 0.05)),
+        }
+    finally:
+        server.stop()
+
+
 def measure(kind: str, clients: int, seconds: float) -> dict[str, float]:
     server_core, load_core = procs.placement()
     port = procs.free_port()
@@ -168,11 +237,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--serve", choices=("aiohttp", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--idle", action="store_true", help="one client: a thread hop's cost")
+    parser.add_argument("--serve", choices=("aiohttp", "bare", "hop"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
-        (serve_aiohttp if args.serve == "aiohttp" else serve_bare)(args.port)
+        if args.serve == "aiohttp":
+            serve_aiohttp(args.port)
+        else:
+            serve_bare(args.port, hop=args.serve == "hop")
+        return 0
+    if args.idle:
+        try:
+            for _ in range(args.rounds):
+                for kind in ("bare", "hop", "hop", "bare"):
+                    figures = idle(kind)
+                    print(kind, json.dumps({k: round(v, 3) for k, v in figures.items()}))
+        finally:
+            procs.stop_all()
         return 0
     runs: dict[str, list[dict[str, float]]] = {"aiohttp": [], "bare": []}
     try:
