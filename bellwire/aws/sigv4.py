@@ -594,25 +594,29 @@ def _split_query(raw_query: str) -> list[tuple[str, str, str, str]]:
     has an empty value. The canonical form is re-encoded from the raw bytes, so it is exact even
     when an escape is not valid UTF-8.
     """
+    if not _CANONICAL_QUERY_RE.fullmatch(raw_query) or _ESCAPED_UNRESERVED_RE.search(raw_query):
+        return _split_query_by_component(raw_query)
+    # Every component is its own canonical form, but for a second "=" in a value.
     params: list[tuple[str, str, str, str]] = []
-    if _CANONICAL_QUERY_RE.fullmatch(raw_query) and not _ESCAPED_UNRESERVED_RE.search(raw_query):
-        # Every component is its own canonical form, but for a second "=" in a value.
-        for part in raw_query.split("&"):
-            if part:
-                key, _, value = part.partition("=")
-                if "=" in value:
-                    decoded, canonical = _decode_component(value)
-                    params.append((_unescape(key), decoded, key, canonical))
-                else:
-                    params.append((_unescape(key), _unescape(value), key, value))
-        return params
-    if raw_query:
-        for part in raw_query.split("&"):
-            if part:
-                raw_key, _, raw_value = part.partition("=")
-                key, canonical_key = _decode_component(raw_key)
-                value, canonical_value = _decode_component(raw_value)
-                params.append((key, value, canonical_key, canonical_value))
+    for part in raw_query.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            if "=" in value:
+                decoded, canonical = _decode_component(value)
+                params.append((_unescape(key), decoded, key, canonical))
+            else:
+                params.append((_unescape(key), _unescape(value), key, value))
+    return params
+
+
+def _split_query_by_component(raw_query: str) -> list[tuple[str, str, str, str]]:
+    params: list[tuple[str, str, str, str]] = []
+    for part in raw_query.split("&"):
+        if part:
+            raw_key, _, raw_value = part.partition("=")
+            key, canonical_key = _decode_component(raw_key)
+            value, canonical_value = _decode_component(raw_value)
+            params.append((key, value, canonical_key, canonical_value))
     return params
 
 
