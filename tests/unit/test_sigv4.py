@@ -184,9 +184,8 @@ def test_unsigned_payload_signature_does_not_verify() -> None:
         verify_connect(JS_QUERY.replace(req.signature, signature))
 
 
-def test_js_encode_uri_component_characters_are_accepted_either_way() -> None:
-    # encodeURIComponent leaves ! ' ( ) * alone where SigV4 escapes them; the JS SDK signs them raw.
-    params = {"sessionId": "a(b)*!'c", "userArn": "arn:aws:chime:us-east-1:1:app-instance/x"}
+def js_query(**params: str) -> str:
+    """The query of a connect URL presigned as the JS SDK does, at JS_DATE, without a token."""
     url = sigv4.presign_connect_url(
         host=JS_HOST,
         access_key_id=AKID,
@@ -196,13 +195,27 @@ def test_js_encode_uri_component_characters_are_accepted_either_way() -> None:
         params=params,
         now=JS_DATE,
     )
-    query = urlsplit(url).query
+    return urlsplit(url).query
+
+
+def test_js_encode_uri_component_characters_are_accepted_either_way() -> None:
+    # encodeURIComponent leaves ! ' ( ) * alone where SigV4 escapes them; the JS SDK signs them raw.
+    query = js_query(sessionId="a(b)*!'c", userArn="arn:aws:chime:us-east-1:1:app-instance/x")
     assert "sessionId=a(b)*!'c" in query
     req = verify_connect(query)
     assert req.js_canonical_request is not None
     assert dict(req.query)["sessionId"] == "a(b)*!'c"
     # A proxy that re-escapes them does not change what was signed.
     verify_connect(query.replace("(", "%28").replace("*", "%2A"))
+    # Each alone, raw, escaped and escaped in lower case, gives the second canonical form; a
+    # URL without any has only the one (it is not built).
+    for session_id in ("s(1)", "s)1", "s!1", "s*1", "s'1"):
+        raw = js_query(sessionId=session_id)
+        escaped = raw.replace("(", "%28").replace(")", "%29").replace("!", "%21")
+        escaped = escaped.replace("*", "%2A").replace("'", "%27")
+        for form in (raw, escaped, escaped.replace("%2A", "%2a")):
+            assert verify_connect(form).js_canonical_request is not None, form
+    assert verify_connect(js_query(sessionId="s-1")).js_canonical_request is None
 
 
 presign_keys = st.text(max_size=10).filter(lambda k: k not in sigv4._PRESIGN_NAMES)
@@ -818,6 +831,28 @@ def test_scope_service_names_the_signing_service_or_nothing() -> None:
     assert sigv4.scope_service(twice) is None
 
 
+# Query components escaped every way: each byte in upper- and lower-case escapes, what signers
+# send, invalid UTF-8, "+", and broken escapes.
+COMPONENT_CASES = [f"a%{b:02X}z" for b in range(256)] + [f"a%{b:02x}z" for b in range(256)]
+COMPONENT_CASES += [
+    "arn%3Aaws%3Achime%3Aus-east-1%3A1%3Aapp-instance%2Fx%2Fuser%2Fu1",
+    "AKID%2F20261204%2Fus-east-1%2Fchime%2Faws4_request",
+    "%E2%82%AC%C3%A9",
+    "%FF%FE",
+    "a+b",
+    "%",
+    "%4",
+    "a%zz",
+    "%41%7E%2D",
+    "a%2Fb%C3%A9c%3A",  # ASCII escapes and a UTF-8 sequence together
+    "%3A%3A",
+    "%2F",
+    "x%7F%00",
+    "(x)!*'",
+    "%28%29%21%2A%27",
+]
+
+
 def test_query_components_take_the_canonical_form_urllib_gives() -> None:
     """The shortcut for components already in canonical form (unreserved characters and
     upper-case escapes) agrees with decoding and re-encoding, for every byte escaped either way."""
@@ -829,23 +864,7 @@ def test_query_components_take_the_canonical_form_urllib_gives() -> None:
         data = unquote_to_bytes(raw.replace("+", " "))
         return data.decode("utf-8", "replace"), quote(data, safe="-_.~")
 
-    cases = [f"a%{b:02X}z" for b in range(256)] + [f"a%{b:02x}z" for b in range(256)]
-    cases += [
-        "arn%3Aaws%3Achime%3Aus-east-1%3A1%3Aapp-instance%2Fx%2Fuser%2Fu1",
-        "AKID%2F20261204%2Fus-east-1%2Fchime%2Faws4_request",
-        "%E2%82%AC%C3%A9",
-        "%FF%FE",
-        "a+b",
-        "%",
-        "%4",
-        "a%zz",
-        "%41%7E%2D",
-        "a%2Fb%C3%A9c%3A",  # ASCII escapes and a UTF-8 sequence together
-        "%3A%3A",
-        "%2F",
-        "x%7F%00",
-    ]
-    for raw in cases:
+    for raw in COMPONENT_CASES:
         assert _decode_component(raw) == reference(raw), raw
 
 
@@ -875,47 +894,12 @@ def test_a_canonical_query_splits_as_its_components_do_one_by_one() -> None:
         "%2Faws4_request&X-Amz-Date=20261204T120000Z&userArn=arn%3Aaws%3Achime%3Aus-east-1%3A1"
         "%3Aapp-instance%2Fx%2Fuser%2Fu%C3%A9&sessionId=abc"
     )
-    cases = [
-        "",
-        connect,
-        "a=b=c&d==",  # a second "=" belongs to the value, whose canonical form escapes it
-        "flag&=v&k=&&",
-        "a=%41",  # an escaped unreserved character: not canonical
-        "a=%3a",  # a lower-case escape: not canonical
-        "a=b+c",
-        "a=%FF%FE&b=%E2%82%AC",
-        "a=%2",
-        "k%3D=v",
-        "a=(x)!*'",
-        "a=%28%29%21%2A%27",
-    ]
+    # Every component case as a value and as a key, then what only a whole query has: several
+    # parameters, a second "=" (the value's, escaped in its canonical form), empty parts.
+    cases = [f"k={c}" for c in COMPONENT_CASES] + [f"{c}=v" for c in COMPONENT_CASES]
+    cases += ["", connect, "a=b=c&d==", "flag&=v&k=&&", "a=%FF%FE&b=%E2%82%AC&c=%41"]
     for raw_query in cases:
         assert _split_query(raw_query) == _split_query_by_component(raw_query), raw_query
-
-
-def test_the_javascript_canonical_request_is_built_only_when_it_can_differ() -> None:
-    """A connect URL whose parameters hold none of encodeURIComponent's extra unescaped
-    characters, raw or escaped, has one canonical form; one that holds them has two."""
-
-    def query(session_id: str) -> str:
-        url = sigv4.presign_connect_url(
-            host=JS_HOST,
-            access_key_id=AKID,
-            secret_access_key=SECRET,
-            session_token=None,
-            region="us-east-1",
-            params={"sessionId": session_id},
-            now=JS_DATE,
-        )
-        return urlsplit(url).query
-
-    assert verify_connect(query("s-1")).js_canonical_request is None
-    for session_id in ("s(1)", "s!1", "s*1", "s'1"):
-        raw = query(session_id)
-        escaped = raw.replace("(", "%28").replace(")", "%29").replace("!", "%21")
-        escaped = escaped.replace("*", "%2A").replace("'", "%27")
-        for form in (raw, escaped, escaped.replace("%2A", "%2a")):
-            assert verify_connect(form).js_canonical_request is not None, form
 
 
 def test_the_canonical_path_shortcut_agrees_with_quote_for_every_character() -> None:
