@@ -26,6 +26,7 @@ from typing import Any
 
 from bench import procs, receivers, wsclient
 from bench.rest import Chime, messages_path
+from bench.scenarios import on_schedule
 from bench.targets import ACCESS_KEY_ID, SECRET, Bellwire, redis_server
 from bench.wsclient import Totals
 
@@ -133,7 +134,7 @@ async def measure(
         local.reset()
         remote.reset()
         # An open loop, as bench.run's offered fan-out: message i is due at t0 + i / rate and
-        # carries that scheduled time, so a send that waits (for a free connection or for the
+        # carries its due time, so a send that waits (for a free connection or for the
         # server) counts its wait. Whichever of the senders' connections is free takes it; one
         # connection waiting for each answer could not offer the rate, and senders each on a
         # schedule of their own fire in phase: the rate would arrive as bursts.
@@ -153,20 +154,10 @@ async def measure(
                 raise RuntimeError(f"SendChannelMessage answered {status}")
 
         started = time.monotonic()
-        t0 = time.monotonic_ns()
-        tasks: list[asyncio.Task[None]] = []
         try:
-            for i in range(count):
-                when = t0 + int(i * 1e9 / rate)
-                delay = (when - time.monotonic_ns()) / 1e9
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.ensure_future(one(when)))
-            await asyncio.wait_for(asyncio.gather(*tasks), 60.0)
+            await on_schedule(count, rate, one)
             sending = time.monotonic() - started
         finally:
-            for task in tasks:
-                task.cancel()
             for sender in senders:
                 sender.close()
         sent = count

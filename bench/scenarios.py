@@ -278,6 +278,25 @@ async def closed_loop(
     }
 
 
+async def on_schedule(count: int, rate: float, one: Callable[[int], Awaitable[None]]) -> None:
+    """Start ``one(when_ns)`` for message i at its due time, t0 + i / rate, whatever the answers
+    of those before it (an open loop), and wait for them all; ``when_ns`` is the due time, so a
+    message that waits for its turn counts the wait."""
+    t0 = time.monotonic_ns()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for i in range(count):
+            when = t0 + int(i * 1e9 / rate)
+            delay = (when - time.monotonic_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one(when)))
+        await asyncio.wait_for(asyncio.gather(*tasks), 60.0)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 async def open_loop(
     publishers: list[Publisher],
     totals: Totals,
@@ -318,15 +337,7 @@ async def open_loop(
     start_delivered = totals.delivered
     totals.latencies_ns = []
     meter = Meter(server, subs)
-    t0 = time.monotonic_ns()
-    tasks: list[asyncio.Task[None]] = []
-    for i in range(count):
-        when = t0 + int(i * 1e9 / rate)
-        delay = (when - time.monotonic_ns()) / 1e9
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(when)))
-    await asyncio.wait_for(asyncio.gather(*tasks), 60.0)
+    await on_schedule(count, rate, one)
     if subs and rcvlowat > 1:
         subs.set_rcvlowat(1)
     expected = start_delivered + accepted * subscribers
