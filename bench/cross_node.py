@@ -4,9 +4,10 @@ Two ``bellwire serve`` nodes share a PostgreSQL database (created with a random 
 after) and a private ``redis-server`` (a free port, no persistence). One channel; half of its
 members hold a session on node A, half on node B; senders send messages through node A's
 REST API at a fixed rate (an open loop: message i is due at i / rate), each stamped with the
-monotonic time it was due. The figures are the latency from that stamp to the frame's arrival, p50 and p99, for the sessions
-on the *other* node (B: the bus's hop) against those on the *same* node (A), measured in the
-same run, so the ratio says what the bus adds. Writes JSON to ``bench/results/cross-node.json``.
+monotonic time it was due. The figures are the latency from that stamp to the frame's
+arrival, p50 and p99, for the sessions on the *other* node (B: the bus's hop) against those on
+the *same* node (A), measured in the same run, so the ratio says what the bus adds. Writes JSON
+to ``bench/results/cross-node.json``.
 """
 
 from __future__ import annotations
