@@ -514,6 +514,19 @@ def _get(data: dict[str, Any], *path: str) -> Any:
     return data
 
 
+def _by_thread(label: str, data: dict[str, Any]) -> list[tuple[str, Any, Any, Any, None]]:
+    """A durable run's server CPU by thread: the event loop, and the rest (the store's writer
+    and readers, whose SQL and fsync a GIL profile does not see)."""
+    loop = data.get("server_loop_cpu")
+    if loop is None:
+        return []
+    other = round(data["server_cpu"] - loop, 3)
+    return [
+        (f"{label}: server CPU, event loop", loop, None, None, None),
+        (f"{label}: server CPU, other threads", other, None, None, None),
+    ]
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -575,6 +588,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
         out.append(
             (f"durable sends x{clients}: load-gen CPU", data["loadgen_cpu"], None, None, None)
         )
+        out.extend(_by_thread(f"durable sends x{clients}", data))
     for clients, data in results["durable_pg"].items():
         embedded = _get(results, "durable", clients, "requests_per_s")
         rate = data["requests_per_s"]
@@ -582,6 +596,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, Any, bool | None]
         out.append(
             (f"durable sends x{clients} on PostgreSQL: p99 ms", data["p99_ms"], None, None, None)
         )
+        out.extend(_by_thread(f"durable sends x{clients} on PostgreSQL", data))
         ratio = round(rate / embedded, 2) if rate and embedded else None
         out.append((f"durable sends x{clients}: PostgreSQL / embedded", ratio, None, None, None))
     mc = results["many_channels"].get("bellwire")

@@ -137,6 +137,7 @@ class Meter:
         self.lg0 = lg_cpu()
         self.rx0 = subs.helper_cpu_seconds() if subs else 0.0
         self.srv0 = server.cpu_seconds()
+        self.srv_main0 = server.main_thread_cpu_seconds()
         self.lg_wait0 = procs.runqueue_wait_seconds(os.getpid())
         self.rx_wait0 = subs.helper_wait_seconds() if subs else 0.0
         self.srv_wait0 = server.wait_seconds()
@@ -158,6 +159,10 @@ class Meter:
         }
         if self.subs is not None:
             usage["receiver_cpu"] = round(rx / elapsed, 3)
+        main = self.server.main_thread_cpu_seconds()
+        if main is not None and self.srv_main0 is not None:
+            # The rest of server_cpu is its other threads' (the store's writer and readers).
+            usage["server_loop_cpu"] = round((main - self.srv_main0) / elapsed, 3)
         return usage
 
 
