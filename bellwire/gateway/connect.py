@@ -563,7 +563,7 @@ class Gateway:
     ) -> tuple[list[tuple[str, int]], list[bytes]] | None:
         """One consistent read: the user's channels with their sequence numbers, and the
         prefetched CHANNEL_DETAILS frames (None when the user does not exist)."""
-        mine = tx.positions(c.user_arn)
+        mine = tx.positions(c.user_arn, read_markers=c.prefetch)
         if mine is None:
             return None
         # An elastic channel's sessions subscribe to (and prefetch) their sub-channels.

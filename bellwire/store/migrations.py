@@ -362,6 +362,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX flow_failure_events_by_due ON flow_failure_events (due)
     """,
+    # 13: a connect without prefetch reads its user's memberships from the index by member
+    # alone (the sub-channel in it), not with one table lookup per membership as well. The read
+    # marker stays out of the index: it changes far more often than a session connects.
+    """
+    DROP INDEX memberships_by_member;
+    CREATE INDEX memberships_by_member ON memberships (member_arn, channel_arn, sub_channel_id)
+    """,
 )
 
 

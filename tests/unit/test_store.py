@@ -577,6 +577,12 @@ async def test_positions_read_what_a_connect_needs_of_each_membership(engine: En
         got = await store.read(
             lambda tx: [tx.positions(u) for u in (f"{ai}/user/none", alone.arn, member.arn)]
         )
+        unmarked = await store.read(
+            lambda tx: [
+                tx.positions(u, read_markers=False)
+                for u in (f"{ai}/user/none", alone.arn, member.arn)
+            ]
+        )
     finally:
         await store.close()
     assert got == [
@@ -590,18 +596,27 @@ async def test_positions_read_what_a_connect_needs_of_each_membership(engine: En
         ],
     ]
     assert got[2] is not None and got[2][2].route_key == f"{elastic.arn}/subchannel/s1"
+    # The same without the read markers (what a connect without prefetch reads).
+    assert unmarked == [None, [], [p._replace(read_marker=None) for p in got[2]]]
 
 
 def test_positions_on_sqlite_search_indexes_and_scan_nothing(tmp_path: Any) -> None:
     # Every connect runs it: a plan that scans (SQLite materializes a parenthesized inner join
     # whole) costs a scan of every membership per connect, and no result would show it.
-    from bellwire.store.sql.snapshots import _POSITIONS
+    from bellwire.store.sql.snapshots import _POSITIONS_MARKED, _POSITIONS_UNMARKED
     from bellwire.store.sqlite import _connect, migrate
 
     conn = _connect(tmp_path / "db.sqlite", "normal")
     try:
         migrate(conn)
-        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + _POSITIONS, ("arn:u",))]
+        marked, unmarked = (
+            [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, ("arn:u",))]
+            for sql in (_POSITIONS_MARKED, _POSITIONS_UNMARKED)
+        )
     finally:
         conn.close()
-    assert plan and all(step.startswith("SEARCH") for step in plan), plan
+    for plan in (marked, unmarked):
+        assert plan and all(step.startswith("SEARCH") for step in plan), plan
+    # Without read markers, each membership comes from the index by member alone (migration
+    # 13): a table lookup per membership as well cost a storm's reader about 15 µs a connect.
+    assert any("COVERING INDEX memberships_by_member" in step for step in unmarked), unmarked
