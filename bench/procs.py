@@ -176,9 +176,7 @@ def tree_rss_kib(pid: int) -> int:
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of all threads of ``pid`` (fields 14 and 15 of /proc/PID/stat)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
 
 
 def main_thread_cpu_seconds(pid: int) -> float:
@@ -186,7 +184,11 @@ def main_thread_cpu_seconds(pid: int) -> float:
 
     A GIL profile undercounts the other threads: SQLite runs its statements and the COMMIT
     its fsync without the GIL, so only the threads' own clocks split a server's CPU."""
-    text = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
+
+
+def _stat_cpu_seconds(stat: Path) -> float:
+    text = stat.read_text()
     fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
