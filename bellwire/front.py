@@ -3,9 +3,11 @@
 A ``GET /connect`` that is a plain WebSocket upgrade (``bellwire.gateway.request_head``) goes
 straight to the gateway, which answers the upgrade and gives the socket to its own protocol:
 nothing of aiohttp is made for it (its request handler, parser, task and request objects were
-a fifth of a connect's CPU). Anything else becomes aiohttp's connection as if it had been from
-the accept, with the bytes read so far: REST, the console, keep-alive, and every refusal the HTTP
-server gives (a malformed head, a /connect that is not an upgrade) behave as before.
+a fifth of a connect's CPU). A signed REST request that ``bellwire.api.http1`` takes goes to
+the server's own REST connection (``bellwire.api.rest_connection``). Anything else becomes
+aiohttp's connection as if it had been from the accept, with the bytes read so far: the
+console, the probes, CORS preflights, and every refusal the HTTP server gives (a malformed
+head, a /connect that is not an upgrade) behave as before.
 
 The front keeps the connection's place under the server's rules until then: the head deadline
 from the accept (a TLS handshake included), the upgrade deadline of a /connect, and the cap on
@@ -20,6 +22,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bellwire import connections
+from bellwire.api import http1
+from bellwire.api.rest_connection import RestConnection, RestConnections
 from bellwire.connections import ConnectionGuard, GuardedServer
 from bellwire.gateway import request_head
 from bellwire.gateway.request_head import NOT_CONNECT, Parsed
@@ -38,11 +42,16 @@ class FrontServer:
     """The protocol factory of the listener, and the connections whose head is not in yet."""
 
     def __init__(
-        self, http: GuardedServer, guard: ConnectionGuard, on_connect: OnConnect | None
+        self,
+        http: GuardedServer,
+        guard: ConnectionGuard,
+        on_connect: OnConnect | None,
+        rest: RestConnections | None = None,
     ) -> None:
         self.http = http
         self.guard = guard
-        self.on_connect = on_connect  # None: no gateway, every connection is aiohttp's
+        self.on_connect = on_connect  # None: no gateway
+        self.rest = rest  # None: every REST connection is aiohttp's
         self.connections: set[Front] = set()
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -108,11 +117,19 @@ class Front(asyncio.Protocol):
         assert transport is not None
         # A REST request is known by its first bytes: it pays for nothing of the /connect path.
         if self._server.on_connect is None or not request_head.could_be_connect(buffer):
-            self._to_http(buffer)
+            rest = self._server.rest
+            if rest is None:
+                self._to_http(buffer)
+                return
+            head = http1.parse_head(buffer, max_body=rest.max_body)
+            if head is None:
+                self._buffer = buffer
+            elif isinstance(head, http1.HandOff) or not rest.takes(head):
+                self._to_http(buffer)
+            else:
+                self._to_rest(rest, buffer)
             return
-        peer = transport.get_extra_info("peername")
-        remote = str(peer[0]) if isinstance(peer, (list, tuple)) and peer else None
-        secure = transport.get_extra_info("sslcontext") is not None
+        remote, secure = _peer(transport)
         result = request_head.parse(buffer, remote=remote, secure=secure)
         if result is None:
             self._buffer = buffer
@@ -151,6 +168,18 @@ class Front(asyncio.Protocol):
         handler.connection_made(transport)
         handler.data_received(buffer)
         self.transport = None
+
+    def _to_rest(self, rest: RestConnections, buffer: bytes) -> None:
+        """A signed REST request: the server's own REST connection from here."""
+        self._disarm()
+        self._leave()
+        transport = self.transport
+        assert transport is not None
+        self.transport = None
+        remote, secure = _peer(transport)
+        RestConnection(rest, transport, remote=remote, secure=secure, began=self._began).start(
+            buffer
+        )
 
     async def _connect(self, parsed: Parsed) -> None:
         connections.enter(self)  # the signature check marks the connection authenticated
@@ -204,3 +233,10 @@ class Front(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _peer(transport: asyncio.Transport) -> tuple[str | None, bool]:
+    """The peer's address (as aiohttp's ``request.remote`` gives it) and whether TLS is on."""
+    peer = transport.get_extra_info("peername")
+    remote = str(peer[0]) if isinstance(peer, (list, tuple)) and peer else None
+    return remote, transport.get_extra_info("sslcontext") is not None

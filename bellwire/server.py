@@ -30,10 +30,12 @@ from aiohttp import web
 
 from bellwire import cors, devtls, gc_policy
 from bellwire.api import admin as admin_api
+from bellwire.api import rest as rest_api
 from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
 from bellwire.api.operations import Operations
 from bellwire.api.rest import RestApi
+from bellwire.api.rest_connection import RestConnections
 from bellwire.bot_invoker import BotInvoker
 from bellwire.bus.base import Bus
 from bellwire.bus.memory import MemoryBus
@@ -92,6 +94,10 @@ if TYPE_CHECKING:  # imported (with its driver) only when a node runs on Postgre
 log = logging.getLogger("bellwire")
 
 DB_FILE = "bellwire.db"
+# Paths that ``_route`` and ``_answer`` answer before the REST API (with /console/ and /admin/).
+_OWN_PATHS = frozenset(
+    {"/connect", "/console", "/healthz", "/readyz", "/metrics", WORD_FILTER_PATH}
+)
 NODE_FILE = "node-id"
 FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
 
@@ -140,6 +146,7 @@ class BellwireServer:
         self.root_keys: RootKeys | None = None
         self._http: GuardedServer | None = None
         self._front: FrontServer | None = None
+        self._rest_connections: RestConnections | None = None
         self._listener: asyncio.AbstractServer | None = None
         self.guard: ConnectionGuard | None = None
         self._sock: socket.socket | None = None
@@ -322,8 +329,18 @@ class BellwireServer:
         )
         # The listener's protocol reads the first head itself: a /connect never becomes an
         # aiohttp connection (bellwire/front.py).
+        self._rest_connections = RestConnections(
+            answer=self._rest_answer,
+            serves=self._serves_rest,
+            http=self._http,
+            guard=self.guard,
+            max_body=s.max_body_bytes,
+        )
         self._front = FrontServer(
-            self._http, self.guard, self._connect_head if self.gateway is not None else None
+            self._http,
+            self.guard,
+            self._connect_head if self.gateway is not None else None,
+            self._rest_connections,
         )
         self._sock = _listen(s.host, s.port, s.listen_backlog)
         loop = asyncio.get_running_loop()
@@ -539,6 +556,8 @@ class BellwireServer:
             sockets = [
                 h.transport.get_extra_info("socket") for h in self._http.connections if h.transport
             ]
+        if self._rest_connections is not None:
+            sockets += self._rest_connections.sockets()
         if self._front is not None:
             # A connection still sending its first head is idle, as aiohttp's idle ones are;
             # a /connect whose head is in is refused by the drain (1012).
@@ -548,6 +567,11 @@ class BellwireServer:
             self.console.close()  # its live tails end now rather than at the grace period
         if self.gateway is not None:
             await self.gateway.drain()
+        if self._rest_connections is not None:
+            # As aiohttp's below: idle ones close now, requests in flight are answered (with
+            # Connection: close) within the grace period.
+            self._rest_connections.close_idle()
+            await self._rest_connections.wait_busy(self.settings.shutdown_grace_seconds)
         if self._http is not None:
             # As aiohttp's runner does: let requests accepted just before start, close the idle
             # connections, then wait for the requests in flight.
@@ -799,12 +823,28 @@ class BellwireServer:
             # Accepted before the drain, this connection may still be open (keep-alive): new
             # requests on it are refused so that nothing is written after SIGTERM; the client
             # retries the 503 on a new connection (to another node, or after the restart).
-            return self.rest.unavailable(request)
+            return self.rest.unavailable(rest_api.from_aiohttp(request))
         if path == WORD_FILTER_PATH and self.word_filter is not None:
             return await self.word_filter.handle(request)
         if path.startswith("/admin/") and self.admin is not None:
             return await self._admin(request, path)
-        return await self.rest.handle(request)
+        return await self.rest.handle_aiohttp(request)
+
+    @staticmethod
+    def _serves_rest(path: str) -> bool:
+        """Whether ``path`` is the REST API's rather than a path ``_route`` answers itself."""
+        return not (
+            path in _OWN_PATHS or path.startswith("/console/") or path.startswith("/admin/")
+        )
+
+    async def _rest_answer(self, request: rest_api.Request) -> web.Response:
+        """A REST request of the server's own connections (``_answer``'s last branch)."""
+        assert self.rest is not None
+        if self.draining:
+            return self.rest.unavailable(request)
+        response = await self.rest.handle(request)
+        response.headers.update(self.cors.response_headers(request.headers.get("Origin")))
+        return response
 
     async def _ready(self) -> bool:
         return (

@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import urllib.parse
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
+from multidict import CIMultiDictProxy
 
 from bellwire import ids
 from bellwire.api.access import Access, Trace
@@ -51,11 +54,39 @@ def _check_bearer(operation: codec.Operation, bearer: str | None) -> None:
         raise UnauthorizedClient(INVALID_BEARER)
 
 
-def _scope_service(request: web.BaseRequest) -> str:
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A REST request with its whole body, as aiohttp's connections and the server's own
+    (``bellwire.api.rest_connection``) both hand it over."""
+
+    method: str
+    raw_path: str  # as sent, query included
+    headers: CIMultiDictProxy[str]
+    pairs: Sequence[tuple[str, str]]  # the headers in order, names as sent
+    body: bytes
+    remote: str | None
+    secure: bool
+
+
+def from_aiohttp(request: web.BaseRequest, body: bytes = b"") -> Request:
+    pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+    return Request(
+        request.method,
+        request.raw_path,
+        request.headers,
+        pairs,
+        body,
+        request.remote,
+        request.secure,
+    )
+
+
+def _scope_service(request: Request) -> str:
     """The service named by a request's SigV4 credential scope, without verifying anything."""
     credential = request.headers.get("Authorization", "").partition("Credential=")[2]
     if not credential:
-        credential = request.query.get("X-Amz-Credential", "")
+        query = urllib.parse.parse_qs(request.raw_path.partition("?")[2])
+        credential = query.get("X-Amz-Credential", [""])[0]
     parts = credential.split(",")[0].split("/")
     return parts[3].strip() if len(parts) > 3 else ""
 
@@ -101,13 +132,22 @@ class RestApi:
         self._query = query or QueryShell()
         self._access = Access(metrics)
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def handle_aiohttp(self, request: web.BaseRequest) -> web.Response:
+        """aiohttp's request, its body read here (or refused: then answered without it)."""
+        try:
+            body = await read_body(request, self._max_body)
+        except BadRequest as refusal:
+            return await self.handle(from_aiohttp(request), refusal)
+        return await self.handle(from_aiohttp(request, body))
+
+    async def handle(self, request: Request, refusal: BadRequest | None = None) -> web.Response:
+        """The answer to ``request``; ``refusal``: its body could not be read."""
         started = time.perf_counter()
         request_id = ids.uuid_string()
         trace = Trace()
-        response: web.StreamResponse
+        response: web.Response
         try:
-            response = await self._handle(request, request_id, trace)
+            response = await self._handle(request, refusal, request_id, trace)
         except AwsError as err:
             if trace.authenticating:
                 self._name(request, trace)
@@ -150,7 +190,7 @@ class RestApi:
         self._access.record(trace, response.status, started, request_id, request.remote)
         return response
 
-    def unavailable(self, request: web.BaseRequest) -> web.Response:
+    def unavailable(self, request: Request) -> web.Response:
         """503 ServiceUnavailable in the request's protocol, with ``Connection: close``: the
         answer to a request that arrives while the server drains (SDKs retry it)."""
         request_id = ids.uuid_string()
@@ -164,7 +204,7 @@ class RestApi:
         response.force_close()
         return response
 
-    def _name(self, request: web.BaseRequest, trace: Trace) -> None:
+    def _name(self, request: Request, trace: Trace) -> None:
         """Name the operation of a request refused before routing (for its log lines)."""
         if trace.operation or trace.service not in ("", "chime"):
             return
@@ -182,21 +222,18 @@ class RestApi:
         return web.Response(status=status, headers=headers, body=body)
 
     async def _handle(
-        self, request: web.BaseRequest, request_id: str, trace: Trace
-    ) -> web.StreamResponse:
+        self, request: Request, refusal: BadRequest | None, request_id: str, trace: Trace
+    ) -> web.Response:
         path, _, query = request.raw_path.partition("?")
-        headers: Sequence[tuple[str, str]] = [
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
-        ]
-        try:
-            body = await read_body(request, self._max_body)
-        except BadRequest as err:
+        headers = request.pairs
+        if refusal is not None:
             # An IAM or STS client reads XML errors: word the refusal its way.
             early = sigv4.scope_service(headers) or ""
             if early not in self._query:
-                raise
+                raise refusal
             trace.service = early
-            raise ValidationError(err.message) from None
+            raise ValidationError(refusal.message) from None
+        body = request.body
         # The signature covers the body as sent (compressed or not); the application reads it
         # decoded (bellwire.aws.content_encoding).
         trace.authenticating = True

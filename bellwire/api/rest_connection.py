@@ -1,0 +1,330 @@
+"""A kept-alive REST connection served without aiohttp.
+
+The front (``bellwire.front``) hands a connection here when its first head is a signed REST
+request that ``bellwire.api.http1`` takes; so does this protocol itself for each later request,
+until one comes that the parser does not take: then the connection becomes aiohttp's, with the
+bytes read so far, for the rest of its life. aiohttp's request handler, parser, task, request
+and response machinery cost a third of a durable send's event-loop CPU
+(docs/performance.md, "REST requests without aiohttp"); here a request is a parse, one task
+and one write.
+
+The server's rules for connections hold as for aiohttp's (``bellwire.connections``): the head
+deadline from the request's first byte, the body deadline from the head, the keep-alive
+timeout, and the cap on unauthenticated connections until a request passes SigV4. Requests on
+one connection are answered one at a time, in order (pipelined ones wait in the buffer);
+reading pauses while the buffer is large or the peer does not read its answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE
+
+from bellwire import connections
+from bellwire.api import http1
+from bellwire.api.rest import Request
+from bellwire.connections import ConnectionGuard, GuardedServer
+
+log = logging.getLogger("bellwire.connections")
+
+# Bytes read ahead of the request being answered before reading pauses.
+_READ_AHEAD: Final = 262_144
+# Added by encode_response; a response's own would be repeated.
+_OWN_HEADERS: Final = frozenset({"content-length", "date", "server", "connection"})
+
+Answer = Callable[[Request], Awaitable[web.Response]]
+
+
+class _Date:
+    """The Date header's value, made once a second."""
+
+    __slots__ = ("_second", "_text")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._text = email.utils.formatdate(second, usegmt=True)
+        return self._text
+
+
+class RestConnections:
+    """What the REST connections share: the answer, the rules, and the list for shutdown."""
+
+    def __init__(
+        self,
+        *,
+        answer: Answer,
+        serves: Callable[[str], bool],
+        http: GuardedServer,
+        guard: ConnectionGuard,
+        max_body: int,
+    ) -> None:
+        self.answer = answer
+        self.serves = serves  # whether a path is the REST API's (not the console, /admin, ...)
+        self.http = http
+        self.guard = guard
+        self.max_body = max_body
+        self.connections: set[RestConnection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.date = _Date()
+
+    def takes(self, head: http1.RestHead) -> bool:
+        return self.serves(head.raw_path.partition("?")[0])
+
+    def sockets(self) -> list[object]:
+        return [c.transport.get_extra_info("socket") for c in self.connections if c.transport]
+
+    def close_idle(self) -> None:
+        """The server stops: idle connections close now, busy ones after their answer."""
+        for connection in list(self.connections):
+            connection.close_when_idle()
+
+    async def wait_busy(self, within: float) -> None:
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=within)
+
+
+class RestConnection(asyncio.Protocol):
+    __slots__ = (
+        "_began",
+        "_body_since",
+        "_buffer",
+        "_busy",
+        "_closing",
+        "_owner",
+        "_read_paused",
+        "_remote",
+        "_secure",
+        "_timer",
+        "_timer_kind",
+        "_write_paused",
+        "is_authenticated",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        owner: RestConnections,
+        transport: asyncio.Transport,
+        *,
+        remote: str | None,
+        secure: bool,
+        began: float,
+    ) -> None:
+        self._owner = owner
+        self.transport: asyncio.Transport | None = transport
+        self._remote = remote
+        self._secure = secure
+        self._buffer = b""
+        self._began: float | None = began  # the first byte of the request being read
+        self._body_since = 0.0
+        self._busy = False
+        self._closing = False
+        self._read_paused = False
+        self._write_paused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_kind = ""
+        self.is_authenticated = False
+
+    def start(self, buffer: bytes) -> None:
+        """Take the transport from the front, with the bytes it read."""
+        assert self.transport is not None
+        self.transport.set_protocol(self)
+        self._owner.connections.add(self)
+        self._owner.guard.admit(self)
+        self._buffer = buffer
+        self._next()
+
+    # --- asyncio ---------------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer = self._buffer + data if self._buffer else data
+        if self._busy or self._write_paused:
+            if len(self._buffer) > _READ_AHEAD and not self._read_paused and self.transport:
+                self._read_paused = True
+                self.transport.pause_reading()
+            return
+        self._next()
+
+    def eof_received(self) -> bool | None:
+        # The peer sends no more: answer what is in, then close (False: asyncio closes now
+        # if nothing is being answered).
+        if not self._busy:
+            return False
+        self._closing = True
+        return True
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._disarm()
+        self._leave()
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if not self._busy:
+            self._next()
+
+    # --- requests --------------------------------------------------------------------------------
+
+    def _next(self) -> None:
+        """Answer the next request in the buffer, or wait for it under its deadline."""
+        transport = self.transport
+        if transport is None or self._busy or self._write_paused:
+            return
+        if self._closing:
+            transport.close()
+            return
+        buffer = self._buffer
+        if not buffer:
+            self._began = None
+            self._wait("keep-alive", self._owner.guard.limits.keepalive_timeout)
+            return
+        loop = self._owner.guard.loop
+        if self._began is None:
+            self._began = loop.time()
+        head = http1.parse_head(buffer, max_body=self._owner.max_body)
+        if head is None:
+            self._wait("head", self._began + self._owner.guard.limits.head_timeout - loop.time())
+            return
+        if isinstance(head, http1.HandOff) or not self._owner.takes(head):
+            self._to_http()
+            return
+        end = head.size + head.content_length
+        if len(buffer) < end:
+            if self._timer_kind != "body":
+                self._body_since = loop.time()
+            limit = self._body_since + self._owner.guard.limits.body_timeout - loop.time()
+            self._wait("body", limit)
+            return
+        self._disarm()
+        self._buffer = buffer[end:]
+        self._busy = True
+        if self._read_paused and len(self._buffer) <= _READ_AHEAD:
+            self._read_paused = False
+            transport.resume_reading()
+        request = Request(
+            head.method,
+            head.raw_path,
+            head.headers,
+            head.pairs,
+            buffer[head.size : end],
+            self._remote,
+            self._secure,
+        )
+        task = loop.create_task(self._serve(request))
+        self._owner.tasks.add(task)
+        task.add_done_callback(self._owner.tasks.discard)
+
+    async def _serve(self, request: Request) -> None:
+        connections.enter(self)  # the signature check marks the connection authenticated
+        try:
+            response = await self._owner.answer(request)
+        except Exception:
+            # RestApi answers every failure itself: this is a defect, and the connection's
+            # state is unknown.
+            log.exception("a REST request from %s failed", self._remote)
+            self.drop()
+            return
+        self._began = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return  # the peer left; what the request wrote is committed all the same
+        close = self._closing or response.keep_alive is False
+        body = response.body
+        assert isinstance(body, bytes)
+        transport.write(
+            http1.encode_response(
+                response.status,
+                response.reason,
+                [(k, v) for k, v in response.headers.items() if k.lower() not in _OWN_HEADERS],
+                body,
+                date=self._owner.date.now(),
+                server=SERVER_SOFTWARE,
+                close=close,
+            )
+        )
+        self._busy = False
+        if close:
+            transport.close()
+            return
+        self._next()
+
+    # --- the handover ----------------------------------------------------------------------------
+
+    def _to_http(self) -> None:
+        """aiohttp's connection from here on, with the bytes read."""
+        self._disarm()
+        self._leave()
+        transport = self.transport
+        assert transport is not None
+        self.transport = None
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
+        handler = self._owner.http.handler(began=self._began)
+        transport.set_protocol(handler)
+        handler.connection_made(transport)
+        buffer, self._buffer = self._buffer, b""
+        handler.data_received(buffer)
+
+    # --- the server's rules ----------------------------------------------------------------------
+
+    def authenticate(self) -> None:
+        if not self.is_authenticated:
+            self.is_authenticated = True
+            self._owner.guard.admission.authenticated(self)
+
+    def drop(self) -> None:
+        self._disarm()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close_when_idle(self) -> None:
+        self._closing = True
+        if not self._busy and self.transport is not None:
+            self._disarm()
+            self.transport.close()
+
+    def _leave(self) -> None:
+        self._owner.guard.forget(self)
+        self._owner.connections.discard(self)
+
+    def _wait(self, kind: str, seconds: float) -> None:
+        if self._timer_kind == kind and self._timer is not None:
+            return
+        self._disarm()
+        self._timer_kind = kind
+        self._timer = self._owner.guard.loop.call_later(max(seconds, 0.0), self._overdue)
+
+    def _overdue(self) -> None:
+        self._timer = None
+        if self._timer_kind == "keep-alive":
+            self.close_when_idle()
+            return
+        log.debug(
+            "dropped a connection from %s: request %s not complete in time",
+            self._remote,
+            self._timer_kind,
+        )
+        self.drop()
+
+    def _disarm(self) -> None:
+        self._timer_kind = ""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
