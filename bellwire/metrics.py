@@ -228,6 +228,16 @@ SAMPLED: Final = (
         counter=True,
     ),
     Sampled(
+        "bellwire_http_own_requests_total",
+        "Signed REST requests read and answered by the server's own connections (not aiohttp).",
+        counter=True,
+    ),
+    Sampled(
+        "bellwire_http_handovers_total",
+        "Kept-alive REST connections handed to aiohttp for a request the server's own leave.",
+        counter=True,
+    ),
+    Sampled(
         "bellwire_gc_frozen_objects",
         "Objects built at startup and kept out of the garbage collector's walks (gc.freeze).",
     ),

@@ -35,7 +35,6 @@ from bellwire.api.access import Access, Trace
 from bellwire.api.admin import AdminApi
 from bellwire.api.operations import Operations
 from bellwire.api.rest import RestApi
-from bellwire.api.rest_connection import RestConnections
 from bellwire.bot_invoker import BotInvoker
 from bellwire.bus.base import Bus
 from bellwire.bus.memory import MemoryBus
@@ -79,6 +78,7 @@ from bellwire.invoker import FlowInvoker
 from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.pusher import Pusher
 from bellwire.records.iam import IamChange
+from bellwire.rest_connection import RestConnections
 from bellwire.store.base import Tx
 from bellwire.store.engines import open_store
 from bellwire.store.sqlite import SqliteStore
@@ -517,6 +517,9 @@ class BellwireServer:
         if self.bots is not None:
             values["bellwire_bot_answers_total"] = self.bots.answered
             values["bellwire_bot_failures_total"] = self.bots.failed
+        if self._rest_connections is not None:
+            values["bellwire_http_own_requests_total"] = self._rest_connections.requests
+            values["bellwire_http_handovers_total"] = self._rest_connections.handovers
         if self.pusher is not None:
             values["bellwire_pushes_delivered_total"] = self.pusher.delivered
             values["bellwire_pushes_failed_total"] = self.pusher.failed

@@ -1,6 +1,6 @@
 """A signed REST request's head and its answer in HTTP/1.1, without the HTTP server (pure).
 
-The REST connections of ``bellwire.api.rest_connection`` read their requests with this parser
+The REST connections of ``bellwire.rest_connection`` read their requests with this parser
 and write their answers with :func:`encode_response`. As with the /connect head
 (``bellwire.gateway.request_head``), the parser only takes what it is sure of: an HTTP/1.1
 request of a REST method, signed with an ``Authorization`` header, framed by one
@@ -35,6 +35,7 @@ _SINGLE: Final = frozenset({"host", "authorization", "content-length", "connecti
 # Framing and protocol questions are aiohttp's to answer.
 _REFUSED: Final = frozenset({"transfer-encoding", "expect", "upgrade"})
 _SIGNED: Final = "AWS4-HMAC-SHA256 "
+_BODILESS: Final = frozenset({204, 304})
 
 
 class HandOff:
@@ -138,11 +139,15 @@ def encode_response(
     close: bool,
 ) -> bytes:
     """The answer's bytes: the status line, ``headers`` (without Content-Length, Date, Server
-    or Connection, which this adds), the blank line and ``body``."""
+    or Connection, which this adds), the blank line and ``body``. A 204 or 304 has neither a
+    body nor a Content-Length (RFC 9110 §8.6), as aiohttp answers them."""
     lines = [f"HTTP/1.1 {status} {reason}\r\n"]
     lines.extend(f"{name}: {value}\r\n" for name, value in headers)
+    bodiless = status in _BODILESS
+    if not bodiless:
+        lines.append(f"Content-Length: {len(body)}\r\n")
     lines.append(
-        f"Content-Length: {len(body)}\r\nDate: {date}\r\nServer: {server}\r\n"
-        + ("Connection: close\r\n\r\n" if close else "\r\n")
+        f"Date: {date}\r\nServer: {server}\r\n" + ("Connection: close\r\n\r\n" if close else "\r\n")
     )
-    return "".join(lines).encode() + body
+    head = "".join(lines).encode()
+    return head if bodiless else head + body

@@ -57,7 +57,7 @@ def _check_bearer(operation: codec.Operation, bearer: str | None) -> None:
 @dataclass(frozen=True, slots=True)
 class Request:
     """A REST request with its whole body, as aiohttp's connections and the server's own
-    (``bellwire.api.rest_connection``) both hand it over."""
+    (``bellwire.rest_connection``) both hand it over."""
 
     method: str
     raw_path: str  # as sent, query included

@@ -79,6 +79,8 @@ class RestConnections:
         self.connections: set[RestConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.date = _Date()
+        self.requests = 0  # answered here
+        self.handovers = 0  # connections given to aiohttp after requests answered here
 
     def takes(self, head: http1.RestHead) -> bool:
         return self.serves(head.raw_path.partition("?")[0])
@@ -226,6 +228,7 @@ class RestConnection(asyncio.Protocol):
             self._remote,
             self._secure,
         )
+        self._owner.requests += 1
         task = loop.create_task(self._serve(request))
         self._owner.tasks.add(task)
         task.add_done_callback(self._owner.tasks.discard)
@@ -268,6 +271,7 @@ class RestConnection(asyncio.Protocol):
 
     def _to_http(self) -> None:
         """aiohttp's connection from here on, with the bytes read."""
+        self._owner.handovers += 1
         self._disarm()
         self._leave()
         transport = self.transport

@@ -1,0 +1,228 @@
+"""The server's own REST connections (bellwire/rest_connection.py) over a real socket: signed
+requests answered in order on one kept-alive connection, pipelined ones too, the handover to
+aiohttp for a request the parser leaves, and the same deadlines as aiohttp's connections."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from prometheus_client.parser import text_string_to_metric_families
+
+from bellwire.testing import RunningServer
+
+Factory = Any
+
+
+def signed(
+    running: RunningServer, method: str, target: str, body: bytes = b"", *extra: str
+) -> bytes:
+    """The bytes of a request signed by botocore, Host and Content-Length as a client sends."""
+    request = AWSRequest(
+        method=method,
+        url=running.url + target,
+        data=body,
+        headers={"Content-Type": "application/json"} if body else {},
+    )
+    credentials = Credentials(running.access_key_id, running.secret_access_key)
+    SigV4Auth(credentials, "chime", running.region).add_auth(request)
+    lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{running.port}"]
+    lines += [f"{k}: {v}" for k, v in request.headers.items()]
+    if body or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    lines += list(extra)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def responses(sock: socket.socket, count: int) -> list[tuple[int, dict[str, str], bytes]]:
+    """``count`` answers read off ``sock``, each framed by its Content-Length."""
+    data = b""
+    out: list[tuple[int, dict[str, str], bytes]] = []
+    while len(out) < count:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, (out, data)
+            data += chunk
+        head, _, data = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            assert name.lower() not in headers, f"{name} repeated in {lines}"
+            headers[name.lower()] = value.strip()
+        length = int(headers["content-length"])
+        while len(data) < length:
+            chunk = sock.recv(65536)
+            assert chunk
+            data += chunk
+        out.append((int(lines[0].split(" ")[1]), headers, data[:length]))
+        data = data[length:]
+    assert data == b""
+    return out
+
+
+def opened(running: RunningServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", running.port), timeout=10)
+
+
+def closed_after(sock: socket.socket, limit: float) -> float:
+    began = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        raise AssertionError(f"the server kept the connection open for {limit} s") from None
+    return time.monotonic() - began
+
+
+def counters(running: RunningServer) -> tuple[float, float]:
+    """(requests answered by the server's own connections, handovers to aiohttp)."""
+    with urllib.request.urlopen(running.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    return found["bellwire_http_own_requests_total"], found["bellwire_http_handovers_total"]
+
+
+def app_instances(running: RunningServer, *names: str) -> list[str]:
+    identity = running.client("chime-sdk-identity")
+    return [identity.create_app_instance(Name=n)["AppInstanceArn"] for n in names]
+
+
+def describe(running: RunningServer, arn: str) -> bytes:
+    from urllib.parse import quote
+
+    return signed(running, "GET", f"/app-instances/{quote(arn, safe='')}")
+
+
+def test_kept_alive_and_pipelined_requests_are_answered_in_order(server: RunningServer) -> None:
+    first, second, third = app_instances(server, "one", "two", "three")
+    own, handovers = counters(server)
+    with opened(server) as sock:
+        sock.sendall(describe(server, first))
+        [(status, headers, body)] = responses(sock, 1)
+        assert status == 200, body
+        assert json.loads(body)["AppInstance"]["AppInstanceArn"] == first
+        assert headers["content-type"] == "application/json"
+        assert headers["date"].endswith(" GMT") and headers["server"]
+        assert "connection" not in headers  # kept alive
+        # Two requests in one write: answered one after the other, in order.
+        sock.sendall(describe(server, second) + describe(server, third))
+        answers = responses(sock, 2)
+    assert [json.loads(b)["AppInstance"]["AppInstanceArn"] for _, _, b in answers] == [
+        second,
+        third,
+    ]
+    ids = {headers["x-amzn-requestid"]} | {h["x-amzn-requestid"] for _, h, _ in answers}
+    assert len(ids) == 3
+    assert counters(server) == (own + 3, handovers)  # no aiohttp in any of the three
+
+
+def test_a_send_and_a_refusal_on_one_connection(server: RunningServer) -> None:
+    """A write answered 201 and a client mistake answered with its modeled error, on the same
+    connection, which stays usable after the refusal."""
+    [app] = app_instances(server, "sends")
+    body = json.dumps({"Name": "x" * 300, "ClientRequestToken": "t-1"}).encode()
+    user = json.dumps(
+        {"AppInstanceArn": app, "AppInstanceUserId": "u1", "Name": "U", "ClientRequestToken": "t-2"}
+    ).encode()
+    with opened(server) as sock:
+        sock.sendall(signed(server, "POST", "/app-instance-users", user))
+        [(status, _, created)] = responses(sock, 1)
+        assert status == 201, created
+        sock.sendall(signed(server, "POST", "/app-instances", body))
+        [(status, headers, refused)] = responses(sock, 1)
+        assert status == 400 and headers["x-amzn-errortype"].startswith("BadRequestException")
+        assert "Name" in json.loads(refused)["Message"]
+        sock.sendall(describe(server, app))
+        [(status, _, _)] = responses(sock, 1)
+        assert status == 200
+
+
+def test_a_request_the_parser_leaves_hands_the_connection_to_aiohttp(
+    server: RunningServer,
+) -> None:
+    """After a signed request, a CORS preflight, an unsigned probe and a chunked signed request
+    on the same connection are answered as aiohttp answers them; so is a later signed one."""
+    [app] = app_instances(server, "handover")
+    own, handovers = counters(server)
+    with opened(server) as sock:
+        sock.sendall(describe(server, app))
+        assert responses(sock, 1)[0][0] == 200
+        sock.sendall(
+            b"OPTIONS /app-instances HTTP/1.1\r\nHost: h\r\nOrigin: https://a.example\r\n"
+            b"Access-Control-Request-Method: POST\r\n\r\n"
+        )
+        [(status, headers, _)] = responses(sock, 1)
+        assert status == 200 and headers["access-control-allow-origin"] == "*"
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert responses(sock, 1)[0][0] == 200
+        sock.sendall(describe(server, app))
+        assert responses(sock, 1)[0][0] == 200
+    assert counters(server) == (own + 1, handovers + 1)  # the last one was aiohttp's too
+    # A body framed in chunks: the signature covers the body as sent, here its bytes joined.
+    body = json.dumps({"Name": "chunked", "ClientRequestToken": "c-1"}).encode()
+    head = signed(server, "POST", "/app-instances", body).split(b"\r\n\r\n")[0]
+    head = head.replace(f"Content-Length: {len(body)}".encode(), b"Transfer-Encoding: chunked")
+    with opened(server) as sock:
+        sock.sendall(describe(server, app))
+        assert responses(sock, 1)[0][0] == 200
+        sock.sendall(head + b"\r\n\r\n" + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        [(status, _, created)] = responses(sock, 1)
+        assert status == 201, created
+        sock.sendall(describe(server, app))
+        assert responses(sock, 1)[0][0] == 200
+
+
+def test_cors_allowances_on_the_servers_own_connections(server: RunningServer) -> None:
+    [app] = app_instances(server, "cors")
+    with opened(server) as sock:
+        sock.sendall(describe(server, app)[:-2] + b"Origin: https://app.example\r\n\r\n")
+        [(status, headers, _)] = responses(sock, 1)
+    assert status == 200
+    assert headers["access-control-allow-origin"] == "*"
+    assert "x-amzn-requestid" in headers["access-control-expose-headers"].lower()
+
+
+def test_the_deadlines_hold_on_the_servers_own_connections(
+    bellwire_server_factory: Factory,
+) -> None:
+    running = bellwire_server_factory(
+        http_head_timeout_seconds=1,
+        http_body_timeout_seconds=1,
+        http_keepalive_timeout_seconds=1,
+    )
+    [app] = app_instances(running, "deadlines")
+    with opened(running) as idle:  # kept alive, then idle: closed by the keep-alive timeout
+        idle.sendall(describe(running, app))
+        assert responses(idle, 1)[0][0] == 200
+        assert closed_after(idle, 8) < 4
+    body = json.dumps({"Name": "slow", "ClientRequestToken": "s-1"}).encode()
+    with opened(running) as slow_body:
+        slow_body.sendall(describe(running, app))
+        assert responses(slow_body, 1)[0][0] == 200
+        whole = signed(running, "POST", "/app-instances", body)
+        slow_body.sendall(whole[:-5])  # the head and most of the body
+        assert 0.5 < closed_after(slow_body, 8) < 4
+    with opened(running) as slow_head:
+        slow_head.sendall(describe(running, app))
+        assert responses(slow_head, 1)[0][0] == 200
+        time.sleep(0.5)  # idle between requests: the keep-alive timeout's business
+        slow_head.sendall(describe(running, app)[:40])
+        assert 0.5 < closed_after(slow_head, 8) < 4
+    names = [
+        a["Name"] for a in running.client("chime-sdk-identity").list_app_instances()["AppInstances"]
+    ]
+    assert names == ["deadlines"]  # the cut-off body wrote nothing
