@@ -50,7 +50,7 @@ class HandOff:
 HAND_OFF: Final = HandOff()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per request, and frozen costs its __init__
 class RestHead:
     method: str
     raw_path: str  # as sent, query included

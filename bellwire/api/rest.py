@@ -54,7 +54,7 @@ def _check_bearer(operation: codec.Operation, bearer: str | None) -> None:
         raise UnauthorizedClient(INVALID_BEARER)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per request, and frozen costs its __init__
 class Request:
     """A REST request with its whole body, as aiohttp's connections and the server's own
     (``bellwire.rest_connection``) both hand it over."""
