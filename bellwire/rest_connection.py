@@ -105,6 +105,7 @@ class RestConnection(asyncio.Protocol):
         "_buffer",
         "_busy",
         "_closing",
+        "_head",
         "_owner",
         "_read_paused",
         "_remote",
@@ -130,6 +131,7 @@ class RestConnection(asyncio.Protocol):
         self._remote = remote
         self._secure = secure
         self._buffer = b""
+        self._head: http1.RestHead | None = None  # parsed, its body still arriving
         self._began: float | None = began  # the first byte of the request being read
         self._body_since = 0.0
         self._busy = False
@@ -199,7 +201,8 @@ class RestConnection(asyncio.Protocol):
         loop = self._owner.guard.loop
         if self._began is None:
             self._began = loop.time()
-        head = http1.parse_head(buffer, max_body=self._owner.max_body)
+        # A head whose body is still arriving was parsed already.
+        head = self._head or http1.parse_head(buffer, max_body=self._owner.max_body)
         if head is None:
             self._wait("head", self._began + self._owner.guard.limits.head_timeout - loop.time())
             return
@@ -208,12 +211,14 @@ class RestConnection(asyncio.Protocol):
             return
         end = head.size + head.content_length
         if len(buffer) < end:
+            self._head = head
             if self._timer_kind != "body":
                 self._body_since = loop.time()
             limit = self._body_since + self._owner.guard.limits.body_timeout - loop.time()
             self._wait("body", limit)
             return
         self._disarm()
+        self._head = None
         self._buffer = buffer[end:]
         self._busy = True
         if self._read_paused and len(self._buffer) <= _READ_AHEAD:

@@ -151,6 +151,24 @@ def test_a_send_and_a_refusal_on_one_connection(server: RunningServer) -> None:
         assert status == 200
 
 
+def test_a_request_in_pieces_is_answered_once_whole(server: RunningServer) -> None:
+    """A head sent byte by byte and a body in two writes, as a slow client sends them."""
+    body = json.dumps({"Name": "pieces", "ClientRequestToken": "p-1"}).encode()
+    whole = signed(server, "POST", "/app-instances", body)
+    head_size = whole.index(b"\r\n\r\n") + 4
+    with opened(server) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(head_size):
+            sock.sendall(whole[i : i + 1])
+        time.sleep(0.1)
+        sock.sendall(whole[head_size : head_size + 5])
+        time.sleep(0.1)
+        sock.sendall(whole[head_size + 5 :])
+        [(status, _, created)] = responses(sock, 1)
+    assert status == 201, created
+    assert json.loads(created)["AppInstanceArn"]
+
+
 def test_a_request_the_parser_leaves_hands_the_connection_to_aiohttp(
     server: RunningServer,
 ) -> None:
