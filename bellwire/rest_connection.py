@@ -30,6 +30,8 @@ from aiohttp.http import SERVER_SOFTWARE
 from bellwire import connections
 from bellwire.api import http1
 from bellwire.api.rest import Request
+from bellwire.aws import codec
+from bellwire.aws.errors import ServiceFailure
 from bellwire.connections import ConnectionGuard, GuardedServer
 
 log = logging.getLogger("bellwire.connections")
@@ -255,17 +257,34 @@ class RestConnection(asyncio.Protocol):
         close = self._closing or response.keep_alive is False
         body = response.body
         assert isinstance(body, bytes)
-        transport.write(
-            http1.encode_response(
+        date = self._owner.date.now()
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _OWN_HEADERS]
+        try:
+            data = http1.encode_response(
                 response.status,
                 response.reason,
-                [(k, v) for k, v in response.headers.items() if k.lower() not in _OWN_HEADERS],
+                headers,
                 body,
-                date=self._owner.date.now(),
+                date=date,
                 server=SERVER_SOFTWARE,
                 close=close,
             )
-        )
+        except ValueError:
+            log.exception("an answer to %s could not be framed", self._remote)
+            status, error_headers, body = codec.serialize_error(
+                ServiceFailure("The service has experienced an unexpected failure."),
+                response.headers.get("x-amzn-RequestId", ""),
+            )
+            data = http1.encode_response(
+                status,
+                "Internal Server Error",
+                list(error_headers.items()),
+                body,
+                date=date,
+                server=SERVER_SOFTWARE,
+                close=close,
+            )
+        transport.write(data)
         self._busy = False
         if close:
             transport.close()

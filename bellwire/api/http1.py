@@ -142,7 +142,12 @@ def encode_response(
     or Connection, which this adds), the blank line and ``body``. A 204 or 304 has neither a
     body nor a Content-Length (RFC 9110 §8.6), as aiohttp answers them."""
     lines = [f"HTTP/1.1 {status} {reason}\r\n"]
-    lines.extend(f"{name}: {value}\r\n" for name, value in headers)
+    for name, value in headers:
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            # A value from the request could otherwise end the head early (aiohttp refuses
+            # such a header the same way).
+            raise ValueError(f"a line break in the answer's header {name[:64]!r}")
+        lines.append(f"{name}: {value}\r\n")
     bodiless = status in _BODILESS
     if not bodiless:
         lines.append(f"Content-Length: {len(body)}\r\n")

@@ -201,3 +201,11 @@ def test_a_204_has_no_length_and_no_body() -> None:
         204, "No Content", [("x-amzn-RequestId", "r")], b"", date="D", server="S", close=False
     )
     assert data == b"HTTP/1.1 204 No Content\r\nx-amzn-RequestId: r\r\nDate: D\r\nServer: S\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "header", [("X-Name", "a\r\nSet-Cookie: x"), ("X-Name", "a\nb"), ("X\r\nY", "v")]
+)
+def test_a_line_break_in_an_answers_header_is_refused(header: tuple[str, str]) -> None:
+    with pytest.raises(ValueError, match="line break"):
+        encode_response(200, "OK", [header], b"", date="D", server="S", close=False)
