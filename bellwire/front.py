@@ -3,7 +3,7 @@
 A ``GET /connect`` that is a plain WebSocket upgrade (``bellwire.gateway.request_head``) goes
 straight to the gateway, which answers the upgrade and gives the socket to its own protocol:
 nothing of aiohttp is made for it (its request handler, parser, task and request objects were
-a fifth of a connect's CPU). A signed REST request that ``bellwire.api.http1`` takes goes to
+a fifth of a connect's CPU). A signed REST request that ``bellwire.http1`` takes goes to
 the server's own REST connection (``bellwire.rest_connection``). Anything else becomes
 aiohttp's connection as if it had been from the accept, with the bytes read so far: the
 console, the probes, CORS preflights, and every refusal the HTTP server gives (a malformed
@@ -21,8 +21,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bellwire import connections
-from bellwire.api import http1
+from bellwire import connections, http1
 from bellwire.connections import ConnectionGuard, GuardedServer
 from bellwire.gateway import request_head
 from bellwire.gateway.request_head import NOT_CONNECT, Parsed

@@ -1,7 +1,7 @@
 """A kept-alive REST connection served without aiohttp.
 
 The front (``bellwire.front``) hands a connection here when its first head is a signed REST
-request that ``bellwire.api.http1`` takes; so does this protocol itself for each later request,
+request that ``bellwire.http1`` takes; so does this protocol itself for each later request,
 until one comes that the parser does not take: then the connection becomes aiohttp's, with the
 bytes read so far, for the rest of its life. aiohttp's request handler, parser, task, request
 and response machinery cost a third of a durable send's event-loop CPU
@@ -27,8 +27,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 
-from bellwire import connections
-from bellwire.api import http1
+from bellwire import connections, http1
 from bellwire.api.rest import Request
 from bellwire.aws import codec
 from bellwire.aws.errors import ServiceFailure

@@ -18,15 +18,10 @@ from typing import Final
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from bellwire.gateway import handshake
+from bellwire.http1 import HEADER_LINES, MAX_HEAD, MAX_HEADERS
 
-MAX_HEAD: Final = 16_384  # bytes up to and including the blank line
-MAX_HEADERS: Final = 100
 _PREFIX: Final = b"GET /connect"
 _TARGET = re.compile(rb"/connect(?:\?[\x21-\x7e]*)?")
-# Header lines, each ending in CRLF: a token, a colon and a value of visible ASCII, spaces and
-# tabs. No control byte; no obs-text either, which aiohttp decodes as UTF-8 (surrogateescape)
-# and is left to it.
-_HEADER_LINES = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*")
 # Headers that must appear once for the request to mean one thing.
 _SINGLE: Final = frozenset(
     {
@@ -99,7 +94,7 @@ def parse(
     start = len(lines[0]) + 2
     # Every line a token, a colon and a value of visible ASCII, spaces and tabs, in one pass:
     # a bare CR or LF inside a line, an obs-fold or a control byte fails it.
-    if _HEADER_LINES.fullmatch(data, start, end + 2) is None:
+    if HEADER_LINES.fullmatch(data, start, end + 2) is None:
         return NOT_CONNECT
     raw: list[tuple[bytes, bytes]] = []
     pairs: list[tuple[str, str]] = []

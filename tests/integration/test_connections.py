@@ -28,7 +28,16 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from server_process import ACCESS_KEY, REGION, SECRET_KEY, Process, free_port, start
 from websockets.asyncio.client import connect
-from ws_helpers import RawSocket, World, connect_url, eventually, hub_sessions, off, session
+from ws_helpers import (
+    RawSocket,
+    World,
+    closed_after,
+    connect_url,
+    eventually,
+    hub_sessions,
+    off,
+    session,
+)
 
 from bellwire.aws.sigv4 import presign_connect_url
 from bellwire.events import EventType, decode
@@ -64,20 +73,6 @@ def _idle_sockets(port: int, count: int) -> Iterator[list[socket.socket]]:
     finally:
         for sock in socks:
             sock.close()
-
-
-def _closed_after(sock: socket.socket, limit: float) -> float:
-    """Seconds until the server closes ``sock`` (EOF or reset), reading whatever it sends."""
-    began = time.monotonic()
-    sock.settimeout(limit)
-    try:
-        while sock.recv(4096):
-            pass
-    except ConnectionResetError:
-        pass
-    except TimeoutError:
-        raise AssertionError(f"the server kept the connection open for {limit} s") from None
-    return time.monotonic() - began
 
 
 def _connect(port: int) -> socket.socket:
@@ -175,8 +170,8 @@ def test_half_a_request_head_is_dropped_after_the_head_timeout(
     half = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
     with _connect(running.port) as silent, _connect(running.port) as slow:
         slow.sendall(half)
-        assert 0.5 < _closed_after(slow, 8) < 4
-        assert _closed_after(silent, 8) < 4  # it sent nothing at all
+        assert 0.5 < closed_after(slow, 8) < 4
+        assert closed_after(silent, 8) < 4  # it sent nothing at all
 
     # On a keep-alive connection, the deadline runs from the first byte of the next head.
     with _connect(running.port) as kept:
@@ -184,7 +179,7 @@ def test_half_a_request_head_is_dropped_after_the_head_timeout(
         assert kept.recv(4096).startswith(b"HTTP/1.1 200")
         time.sleep(1.5)  # idle between requests: the keep-alive timeout's business
         kept.sendall(half)
-        assert 0.5 < _closed_after(kept, 8) < 4
+        assert 0.5 < closed_after(kept, 8) < 4
 
 
 def test_the_listener_keeps_the_configured_backlog(bellwire_server_factory: Factory) -> None:
@@ -206,7 +201,7 @@ def test_an_idle_keep_alive_connection_is_closed(bellwire_server_factory: Factor
     with _connect(running.port) as kept:
         kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert kept.recv(4096).startswith(b"HTTP/1.1 200")
-        assert _closed_after(kept, 8) < 4
+        assert closed_after(kept, 8) < 4
 
 
 async def test_a_slow_connect_upgrade_is_dropped(
@@ -270,7 +265,7 @@ async def test_authenticated_connections_are_never_dropped_for_the_cap(
         assert await off(list_app_instances) == 200
         with _idle_sockets(running.port, 40) as idle:
             for sock in idle[:-8]:  # the 32 oldest idle ones are dropped
-                assert await off(_closed_after, sock, 5) < 5
+                assert await off(closed_after, sock, 5) < 5
             assert await off(list_app_instances) == 200  # on the same connection
             await off(world.send, channel, alice, "still here")
             event = await established.until(EventType.CREATE_CHANNEL_MESSAGE)
@@ -399,7 +394,7 @@ def test_a_timed_out_head_logs_nothing_above_debug(
     caplog.set_level(logging.DEBUG)
     with _connect(running.port) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\n")
-        _closed_after(sock, 5)
+        closed_after(sock, 5)
     time.sleep(0.2)
     loud = [r for r in caplog.records if r.levelno > logging.DEBUG and r.name != "bellwire"]
     assert not loud, [r.getMessage() for r in loud]
@@ -421,7 +416,7 @@ def test_a_broken_body_is_the_clients_mistake_not_a_500(
         sock.sendall(head + b"2\r\n{}\r\n")
         time.sleep(0.3)  # the handler is reading the body by now
         sock.sendall(b"zz\r\nnot a chunk\r\n0\r\n\r\n")
-        assert _closed_after(sock, 8) < 4
+        assert closed_after(sock, 8) < 4
 
     with _connect(running.port) as sock:
         sock.sendall(b"POST /channels HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
@@ -435,7 +430,7 @@ def test_a_slow_body_is_dropped_after_the_body_timeout(bellwire_server_factory: 
     running = bellwire_server_factory(http_body_timeout_seconds=1)
     with _connect(running.port) as sock:
         sock.sendall(b"POST /channels HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
-        assert 0.5 < _closed_after(sock, 8) < 4
+        assert 0.5 < closed_after(sock, 8) < 4
 
 
 async def test_sessions_and_keep_alive_outlive_the_body_timeout(

@@ -14,6 +14,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from prometheus_client.parser import text_string_to_metric_families
+from ws_helpers import closed_after
 
 from bellwire.testing import RunningServer
 
@@ -69,19 +70,6 @@ def responses(sock: socket.socket, count: int) -> list[tuple[int, dict[str, str]
 
 def opened(running: RunningServer) -> socket.socket:
     return socket.create_connection(("127.0.0.1", running.port), timeout=10)
-
-
-def closed_after(sock: socket.socket, limit: float) -> float:
-    began = time.monotonic()
-    sock.settimeout(limit)
-    try:
-        while sock.recv(4096):
-            pass
-    except ConnectionResetError:
-        pass
-    except TimeoutError:
-        raise AssertionError(f"the server kept the connection open for {limit} s") from None
-    return time.monotonic() - began
 
 
 def counters(running: RunningServer) -> tuple[float, float]:

@@ -23,6 +23,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -424,6 +425,20 @@ class RawSocket:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def closed_after(sock: socket.socket, limit: float) -> float:
+    """Seconds until the server closes ``sock`` (EOF or reset), reading whatever it sends."""
+    began = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        raise AssertionError(f"the server kept the connection open for {limit} s") from None
+    return time.monotonic() - began
 
 
 def frame_bytes(opcode: int, payload: bytes, *, mask: bool = True, fin: bool = True) -> bytes:

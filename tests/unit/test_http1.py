@@ -1,11 +1,11 @@
-"""Vectors for the signed REST head parser and the answer encoder (bellwire/api/http1.py):
+"""Vectors for the signed REST head parser and the answer encoder (bellwire/http1.py):
 what the server's own REST connections take, and what they leave to aiohttp."""
 
 from __future__ import annotations
 
 import pytest
 
-from bellwire.api.http1 import (
+from bellwire.http1 import (
     HAND_OFF,
     MAX_HEAD,
     MAX_HEADERS,
