@@ -192,6 +192,25 @@ def test_a_request_the_parser_leaves_hands_the_connection_to_aiohttp(
         assert responses(sock, 1)[0][0] == 200
 
 
+def test_a_pipelined_request_the_parser_leaves_is_answered_after_the_one_before(
+    server: RunningServer,
+) -> None:
+    """A signed request and, in the same write, one only aiohttp takes (a chunked body): the
+    first is answered here, then the connection and the bytes behind it go to aiohttp."""
+    [app] = app_instances(server, "pipelined")
+    body = json.dumps({"Name": "second", "ClientRequestToken": "q-1"}).encode()
+    head = signed(server, "POST", "/app-instances", body).split(b"\r\n\r\n")[0]
+    head = head.replace(f"Content-Length: {len(body)}".encode(), b"Transfer-Encoding: chunked")
+    chunked = head + b"\r\n\r\n" + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+    own, handovers = counters(server)
+    with opened(server) as sock:
+        sock.sendall(describe(server, app) + chunked + describe(server, app))
+        answers = responses(sock, 3)
+    assert [status for status, _, _ in answers] == [200, 201, 200], answers
+    assert json.loads(answers[1][2])["AppInstanceArn"] != app
+    assert counters(server) == (own + 1, handovers + 1)
+
+
 def test_cors_allowances_on_the_servers_own_connections(server: RunningServer) -> None:
     [app] = app_instances(server, "cors")
     with opened(server) as sock:
