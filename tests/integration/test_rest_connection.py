@@ -211,6 +211,26 @@ def test_a_pipelined_request_the_parser_leaves_is_answered_after_the_one_before(
     assert counters(server) == (own + 1, handovers + 1)
 
 
+def test_a_client_that_never_reads_its_answers_is_held_back(server: RunningServer) -> None:
+    """Requests pipelined without reading an answer: the server stops reading them once its
+    answers back up (bounded memory), and other clients are served meanwhile."""
+    [app] = app_instances(server, "reader")
+    one = describe(server, app)
+    flood = one * (8_000_000 // len(one))
+    with opened(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(3)
+        sent = 0
+        try:
+            while sent < len(flood):
+                sent += sock.send(flood[sent : sent + 65536])
+        except TimeoutError:
+            pass
+        assert sent < len(flood), "the server read 8 MB of requests whose answers nobody read"
+        identity = server.client("chime-sdk-identity")
+        assert identity.describe_app_instance(AppInstanceArn=app)["AppInstance"]["Name"] == "reader"
+
+
 def test_cors_allowances_on_the_servers_own_connections(server: RunningServer) -> None:
     [app] = app_instances(server, "cors")
     with opened(server) as sock:
