@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import ssl
 import threading
 import time
@@ -26,7 +27,7 @@ import botocore.session
 import pytest
 from botocore.config import Config
 from cluster import Cluster, cluster
-from server_process import ACCESS_KEY, REGION, SECRET_KEY, free_port
+from server_process import ACCESS_KEY, REGION, SECRET_KEY
 from test_js_clients import NodeScenario, established, is_event, is_message, node, node_modules
 from tlsworld import Tls
 
@@ -82,30 +83,36 @@ class Site:
 
 @pytest.fixture
 def site(tls: Tls, tmp_path: Path) -> Iterator[Site]:
-    port = free_port()
-    options = (
-        "--public-endpoint",
-        f"127.0.0.1:{port}",  # what GetMessagingSessionEndpoint answers: the balancer
-        "--session-lease-seconds",
-        "3",
-        "--bus-reorder-window-seconds",
-        "0.5",
-        "--channel-check-seconds",
-        "1",
-    )
-    with cluster(tmp_path, nodes=3, options=options) as nodes:
-        running = haproxy.start(
-            tmp_path,
-            port=port,
-            cert=tls.cert,
-            key=tls.key,
-            ca=tls.ca,
-            servers=[n.process.port for n in nodes.nodes],
+    # The balancer's port is held while the nodes and Redis start (they take free ports, and
+    # their connections ephemeral ones), and let go only for haproxy to bind it.
+    with socket.socket() as reserved:
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        reserved.bind(("127.0.0.1", 0))
+        port = int(reserved.getsockname()[1])
+        options = (
+            "--public-endpoint",
+            f"127.0.0.1:{port}",  # what GetMessagingSessionEndpoint answers: the balancer
+            "--session-lease-seconds",
+            "3",
+            "--bus-reorder-window-seconds",
+            "0.5",
+            "--channel-check-seconds",
+            "1",
         )
-        try:
-            yield Site(nodes, running, Entry(running.url, f"127.0.0.1:{port}"), tls)
-        finally:
-            running.stop()
+        with cluster(tmp_path, nodes=3, options=options) as nodes:
+            reserved.close()
+            running = haproxy.start(
+                tmp_path,
+                port=port,
+                cert=tls.cert,
+                key=tls.key,
+                ca=tls.ca,
+                servers=[n.process.port for n in nodes.nodes],
+            )
+            try:
+                yield Site(nodes, running, Entry(running.url, f"127.0.0.1:{port}"), tls)
+            finally:
+                running.stop()
 
 
 def sessions_open(url: str) -> float:
