@@ -60,6 +60,35 @@ class RestHead:
     size: int  # bytes of the head; the body follows
 
 
+def header_pairs(
+    data: bytes, start: int, end: int, *, single: frozenset[str], refused: frozenset[str]
+) -> list[tuple[str, str]] | None:
+    """The header lines of ``data[start:end]`` (after the request line, before the blank
+    line) as (name as sent, value without its surrounding blanks); None if one is not a plain
+    line, there are too many, a name of ``single`` repeats or a name of ``refused`` appears."""
+    # Every line a token, a colon and a value of visible ASCII, spaces and tabs, in one pass:
+    # a bare CR or LF inside a line, an obs-fold or a control byte fails it.
+    if HEADER_LINES.fullmatch(data, start, end + 2) is None:
+        return None
+    text = data[start:end].decode("ascii")
+    lines = text.split("\r\n") if text else []
+    if len(lines) > MAX_HEADERS:
+        return None
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for line in lines:
+        name, _, value = line.partition(":")
+        lower = name.lower()
+        if lower in single:
+            if lower in seen:
+                return None
+            seen.add(lower)
+        elif lower in refused:
+            return None
+        pairs.append((name, value.strip(" \t")))
+    return pairs
+
+
 def parse_head(
     data: bytes, *, max_body: int, max_head: int = MAX_HEAD
 ) -> RestHead | HandOff | None:
@@ -84,26 +113,9 @@ def parse_head(
     end = data.find(b"\r\n\r\n", line_end, max_head)
     if end < 0:
         return HAND_OFF if len(data) >= max_head else None
-    # Every line a token, a colon and a value of visible ASCII, spaces and tabs, in one pass:
-    # a bare CR or LF inside a line, an obs-fold or a control byte fails it.
-    if HEADER_LINES.fullmatch(data, line_end + 2, end + 2) is None:
+    pairs = header_pairs(data, line_end + 2, end, single=_SINGLE, refused=_REFUSED)
+    if pairs is None:
         return HAND_OFF
-    text = data[line_end + 2 : end].decode("ascii")
-    lines = text.split("\r\n") if text else []
-    if len(lines) > MAX_HEADERS:
-        return HAND_OFF
-    pairs: list[tuple[str, str]] = []
-    single: set[str] = set()
-    for line in lines:
-        name, _, value = line.partition(":")
-        lower = name.lower()
-        if lower in _SINGLE:
-            if lower in single:
-                return HAND_OFF
-            single.add(lower)
-        elif lower in _REFUSED:
-            return HAND_OFF
-        pairs.append((name, value.strip(" \t")))
     headers = CIMultiDictProxy(CIMultiDict(pairs))
     if not headers.get("Host") or not headers.get("Authorization", "").startswith(_SIGNED):
         return HAND_OFF

@@ -100,7 +100,7 @@ _PRESIGN_REQUIRED = (
 _PRESIGN_NAMES = frozenset((*_PRESIGN_REQUIRED, _Q_TOKEN))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per request, and frozen costs its __init__
 class SignedRequest:
     """A request whose signature is well-formed; :func:`verify` decides whether it is genuine."""
 

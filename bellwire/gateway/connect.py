@@ -150,7 +150,7 @@ class Gateway:
                 path,
                 query,
                 request.host,
-                header_names=[k.decode("latin-1") for k, _ in request.raw_headers],
+                header_names=request.headers.keys(),
                 max_expires=self._settings.max_presign_seconds,
             )
             principal = self._auth.check(signed, service="chime")
@@ -252,7 +252,6 @@ class Gateway:
             raw_path=request.raw_path,
             host=request.host,
             headers=request.headers,
-            raw_headers=request.raw_headers,
             remote=request.remote,
             secure=request.secure,
         )

@@ -11,14 +11,13 @@ never complete: what it accepts, aiohttp would have accepted with the same meani
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from bellwire.gateway import handshake
-from bellwire.http1 import HEADER_LINES, MAX_HEAD, MAX_HEADERS
+from bellwire.http1 import MAX_HEAD, header_pairs
 
 _PREFIX: Final = b"GET /connect"
 _TARGET = re.compile(rb"/connect(?:\?[\x21-\x7e]*)?")
@@ -50,20 +49,19 @@ class NotConnect:
 NOT_CONNECT: Final = NotConnect()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per request, and frozen costs its __init__
 class ConnectHead:
     """What the gateway reads of a ``/connect`` request (a view of aiohttp's request too)."""
 
     method: str
     raw_path: str
     host: str
-    headers: Mapping[str, str]
-    raw_headers: Sequence[tuple[bytes, bytes]]
+    headers: CIMultiDictProxy[str]
     remote: str | None
     secure: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per request, and frozen costs its __init__
 class Parsed:
     head: ConnectHead
     accept: str  # the Sec-WebSocket-Accept value
@@ -85,33 +83,13 @@ def parse(
     end = data.find(b"\r\n\r\n", 0, max_head)
     if end < 0:
         return NOT_CONNECT if len(data) >= max_head else None
-    lines = data[:end].split(b"\r\n")
-    if len(lines) - 1 > MAX_HEADERS:
-        return NOT_CONNECT
-    parts = lines[0].split(b" ")
+    line_end = data.find(b"\r\n", 0, end + 2)
+    parts = data[:line_end].split(b" ")
     if len(parts) != 3 or parts[2] != b"HTTP/1.1" or _TARGET.fullmatch(parts[1]) is None:
         return NOT_CONNECT
-    start = len(lines[0]) + 2
-    # Every line a token, a colon and a value of visible ASCII, spaces and tabs, in one pass:
-    # a bare CR or LF inside a line, an obs-fold or a control byte fails it.
-    if HEADER_LINES.fullmatch(data, start, end + 2) is None:
+    pairs = header_pairs(data, line_end + 2, end, single=_SINGLE, refused=_BODY)
+    if pairs is None:
         return NOT_CONNECT
-    raw: list[tuple[bytes, bytes]] = []
-    pairs: list[tuple[str, str]] = []
-    single: set[str] = set()
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        value = value.strip(b" \t")
-        key = name.decode("ascii")
-        lower = key.lower()
-        if lower in _SINGLE:
-            if lower in single:
-                return NOT_CONNECT
-            single.add(lower)
-        elif lower in _BODY:
-            return NOT_CONNECT
-        raw.append((name, value))
-        pairs.append((key, value.decode("latin-1")))
     headers = CIMultiDict(pairs)
     host = headers.get("Host")
     if not host:
@@ -125,7 +103,6 @@ def parse(
         raw_path=parts[1].decode("ascii"),
         host=host,
         headers=CIMultiDictProxy(headers),
-        raw_headers=tuple(raw),
         remote=remote,
         secure=secure,
     )
