@@ -328,7 +328,8 @@ class BellwireServer:
             self._dispatch, guard=self.guard, access_log=None, auto_decompress=False
         )
         # The listener's protocol reads the first head itself: a /connect never becomes an
-        # aiohttp connection (bellwire/front.py).
+        # aiohttp connection, nor does a kept-alive run of signed REST requests
+        # (bellwire/front.py, bellwire/rest_connection.py).
         self._rest_connections = RestConnections(
             answer=self._rest_answer,
             serves=self._serves_rest,
