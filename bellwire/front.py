@@ -24,7 +24,7 @@ from typing import Any
 from bellwire import connections, http1
 from bellwire.connections import ConnectionGuard, GuardedServer
 from bellwire.gateway import request_head
-from bellwire.gateway.request_head import NOT_CONNECT, Parsed
+from bellwire.gateway.request_head import Parsed
 from bellwire.gateway.takeover import Takeover
 from bellwire.rest_connection import RestConnection, RestConnections
 
@@ -133,7 +133,7 @@ class Front(asyncio.Protocol):
         if result is None:
             self._buffer = buffer
             return
-        if result is NOT_CONNECT:
+        if result is http1.HAND_OFF:
             self._to_http(buffer)
             return
         assert isinstance(result, Parsed)

@@ -17,7 +17,7 @@ from typing import Final
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from bellwire.gateway import handshake
-from bellwire.http1 import MAX_HEAD, header_pairs
+from bellwire.http1 import HAND_OFF, MAX_HEAD, HandOff, header_pairs
 
 _PREFIX: Final = b"GET /connect"
 _TARGET = re.compile(rb"/connect(?:\?[\x21-\x7e]*)?")
@@ -35,18 +35,6 @@ _SINGLE: Final = frozenset(
 )
 # A request with a body, or a framing question, is aiohttp's to answer.
 _BODY: Final = frozenset({"content-length", "transfer-encoding"})
-
-
-class NotConnect:
-    """The head is not one this parser takes: hand the connection to the HTTP server."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NOT_CONNECT"
-
-
-NOT_CONNECT: Final = NotConnect()
 
 
 @dataclass(slots=True)  # not frozen: made per request, and frozen costs its __init__
@@ -76,28 +64,28 @@ def could_be_connect(data: bytes) -> bool:
 
 def parse(
     data: bytes, *, remote: str | None, secure: bool, max_head: int = MAX_HEAD
-) -> Parsed | NotConnect | None:
-    """The head at the start of ``data``: Parsed, NOT_CONNECT, or None while incomplete."""
+) -> Parsed | HandOff | None:
+    """The head at the start of ``data``: Parsed, HAND_OFF, or None while incomplete."""
     if not could_be_connect(data):
-        return NOT_CONNECT
+        return HAND_OFF
     end = data.find(b"\r\n\r\n", 0, max_head)
     if end < 0:
-        return NOT_CONNECT if len(data) >= max_head else None
+        return HAND_OFF if len(data) >= max_head else None
     line_end = data.find(b"\r\n", 0, end + 2)
     parts = data[:line_end].split(b" ")
     if len(parts) != 3 or parts[2] != b"HTTP/1.1" or _TARGET.fullmatch(parts[1]) is None:
-        return NOT_CONNECT
+        return HAND_OFF
     pairs = header_pairs(data, line_end + 2, end, single=_SINGLE, refused=_BODY)
     if pairs is None:
-        return NOT_CONNECT
+        return HAND_OFF
     headers = CIMultiDict(pairs)
     host = headers.get("Host")
     if not host:
-        return NOT_CONNECT
+        return HAND_OFF
     try:
         accept = handshake.check_upgrade("GET", headers)
     except handshake.HandshakeError:
-        return NOT_CONNECT  # the HTTP server answers it (400) as before
+        return HAND_OFF  # the HTTP server answers it (400) as before
     head = ConnectHead(
         method="GET",
         raw_path=parts[1].decode("ascii"),

@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -434,7 +435,7 @@ def closed_after(sock: socket.socket, limit: float) -> float:
     try:
         while sock.recv(4096):
             pass
-    except ConnectionResetError:
+    except (ConnectionResetError, ssl.SSLError):  # a TLS socket may end in an alert
         pass
     except TimeoutError:
         raise AssertionError(f"the server kept the connection open for {limit} s") from None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import socket
 import ssl
-import time
 from pathlib import Path
 
 from tlsworld import Tls, boto
+from ws_helpers import closed_after
 
 from bellwire.testing import start_server
 
@@ -48,19 +48,6 @@ def test_stopping_with_a_keep_alive_client_connected_closes_its_socket(
         client.close()
 
 
-def _closed_within(sock: socket.socket, limit: float) -> float:
-    began = time.monotonic()
-    sock.settimeout(limit)
-    try:
-        while sock.recv(4096):
-            pass
-    except (ConnectionResetError, ssl.SSLError):
-        pass
-    except TimeoutError:
-        raise AssertionError(f"the server kept the connection open for {limit} s") from None
-    return time.monotonic() - began
-
-
 def test_the_head_deadline_covers_the_tls_handshake(tls: Tls, tmp_path: Path) -> None:
     """A socket that never starts its TLS handshake, and one that completes it and then sends
     nothing, are both dropped after the head timeout (asyncio alone waits 60 s for a
@@ -70,10 +57,10 @@ def test_the_head_deadline_covers_the_tls_handshake(tls: Tls, tmp_path: Path) ->
     )
     try:
         with socket.create_connection(("127.0.0.1", running.port), timeout=10) as mute:
-            assert _closed_within(mute, 8) < 4
+            assert closed_after(mute, 8) < 4
         context = ssl.create_default_context(cafile=str(tls.ca))
         raw = socket.create_connection(("127.0.0.1", running.port), timeout=10)
         with context.wrap_socket(raw, server_hostname="localhost") as quiet:
-            assert _closed_within(quiet, 8) < 4
+            assert closed_after(quiet, 8) < 4
     finally:
         running.stop()

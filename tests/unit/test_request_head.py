@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bellwire.gateway import handshake
-from bellwire.gateway.request_head import NOT_CONNECT, Parsed, could_be_connect, parse
-from bellwire.http1 import MAX_HEAD, MAX_HEADERS
+from bellwire.gateway.request_head import Parsed, could_be_connect, parse
+from bellwire.http1 import HAND_OFF, MAX_HEAD, MAX_HEADERS
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's example
 ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -73,7 +73,7 @@ def test_an_incomplete_head_waits(cut: int) -> None:
 )
 def test_other_requests_are_left_at_once(first: bytes) -> None:
     assert not could_be_connect(first)
-    assert parse(first, remote=None, secure=False) is NOT_CONNECT
+    assert parse(first, remote=None, secure=False) is HAND_OFF
 
 
 @pytest.mark.parametrize(
@@ -108,14 +108,14 @@ def test_other_requests_are_left_at_once(first: bytes) -> None:
     ],
 )
 def test_anything_unusual_is_left_to_the_http_server(data: bytes) -> None:
-    assert parse(data, remote=None, secure=False) is NOT_CONNECT
+    assert parse(data, remote=None, secure=False) is HAND_OFF
 
 
 def test_the_head_is_bounded() -> None:
     big = head("X-Big: " + "a" * MAX_HEAD)
-    assert parse(big, remote=None, secure=False) is NOT_CONNECT
+    assert parse(big, remote=None, secure=False) is HAND_OFF
     # Even before its end arrives.
-    assert parse(big[: MAX_HEAD + 1], remote=None, secure=False) is NOT_CONNECT
+    assert parse(big[: MAX_HEAD + 1], remote=None, secure=False) is HAND_OFF
     assert parse(big[: MAX_HEAD - 100], remote=None, secure=False) is None
 
 
