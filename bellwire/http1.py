@@ -22,6 +22,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 MAX_HEAD: Final = 16_384  # bytes up to and including the blank line
 MAX_HEADERS: Final = 100
+# aiohttp refuses a request target, a header name or a header value longer than this (400):
+# a line over it is left to aiohttp.
+MAX_LINE: Final = 8190
 METHODS: Final = frozenset({b"GET", b"POST", b"PUT", b"DELETE"})
 _STARTS: Final = tuple(method + b" /" for method in METHODS)
 # Header lines, each ending in CRLF: a token, a colon and a value of visible ASCII, spaces and
@@ -30,8 +33,23 @@ _STARTS: Final = tuple(method + b" /" for method in METHODS)
 HEADER_LINES: Final = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*")
 _TARGET: Final = re.compile(rb"/[\x21-\x7e]*")
 _DIGITS: Final = re.compile(r"[0-9]{1,12}")
+# Headers aiohttp refuses to see twice in a request (400); a head that repeats one is its.
+AIOHTTP_SINGLETONS: Final = frozenset(
+    {
+        "content-length",
+        "content-location",
+        "content-range",
+        "content-type",
+        "etag",
+        "host",
+        "max-forwards",
+        "server",
+        "transfer-encoding",
+        "user-agent",
+    }
+)
 # Headers that must appear once for the request to mean one thing.
-_SINGLE: Final = frozenset({"host", "authorization", "content-length", "connection"})
+_SINGLE: Final = AIOHTTP_SINGLETONS | {"authorization", "connection"}
 # Framing and protocol questions are aiohttp's to answer.
 _REFUSED: Final = frozenset({"transfer-encoding", "expect", "upgrade"})
 _SIGNED: Final = "AWS4-HMAC-SHA256 "
@@ -65,7 +83,8 @@ def header_pairs(
 ) -> list[tuple[str, str]] | None:
     """The header lines of ``data[start:end]`` (after the request line, before the blank
     line) as (name as sent, value without its surrounding blanks); None if one is not a plain
-    line, there are too many, a name of ``single`` repeats or a name of ``refused`` appears."""
+    line, one is over MAX_LINE, there are too many, a name of ``single`` repeats or a name of
+    ``refused`` appears."""
     # Every line a token, a colon and a value of visible ASCII, spaces and tabs, in one pass:
     # a bare CR or LF inside a line, an obs-fold or a control byte fails it.
     if HEADER_LINES.fullmatch(data, start, end + 2) is None:
@@ -74,17 +93,19 @@ def header_pairs(
     lines = text.split("\r\n") if text else []
     if len(lines) > MAX_HEADERS:
         return None
+    if end - start > MAX_LINE and any(len(line) > MAX_LINE for line in lines):
+        return None
     pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
     for line in lines:
         name, _, value = line.partition(":")
         lower = name.lower()
+        if lower in refused:
+            return None
         if lower in single:
             if lower in seen:
                 return None
             seen.add(lower)
-        elif lower in refused:
-            return None
         pairs.append((name, value.strip(" \t")))
     return pairs
 
@@ -104,7 +125,8 @@ def parse_head(
         return None
     parts = data[:line_end].split(b" ")
     if (
-        len(parts) != 3
+        line_end > MAX_LINE
+        or len(parts) != 3
         or parts[2] != b"HTTP/1.1"
         or parts[0] not in METHODS
         or _TARGET.fullmatch(parts[1]) is None

@@ -17,22 +17,19 @@ from typing import Final
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from bellwire.gateway import handshake
-from bellwire.http1 import HAND_OFF, MAX_HEAD, HandOff, header_pairs
+from bellwire.http1 import AIOHTTP_SINGLETONS, HAND_OFF, MAX_HEAD, MAX_LINE, HandOff, header_pairs
 
 _PREFIX: Final = b"GET /connect"
 _TARGET = re.compile(rb"/connect(?:\?[\x21-\x7e]*)?")
 # Headers that must appear once for the request to mean one thing.
-_SINGLE: Final = frozenset(
-    {
-        "host",
-        "upgrade",
-        "connection",
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "origin",
-        "authorization",
-    }
-)
+_SINGLE: Final = AIOHTTP_SINGLETONS | {
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "origin",
+    "authorization",
+}
 # A request with a body, or a framing question, is aiohttp's to answer.
 _BODY: Final = frozenset({"content-length", "transfer-encoding"})
 
@@ -73,7 +70,12 @@ def parse(
         return HAND_OFF if len(data) >= max_head else None
     line_end = data.find(b"\r\n", 0, end + 2)
     parts = data[:line_end].split(b" ")
-    if len(parts) != 3 or parts[2] != b"HTTP/1.1" or _TARGET.fullmatch(parts[1]) is None:
+    if (
+        line_end > MAX_LINE
+        or len(parts) != 3
+        or parts[2] != b"HTTP/1.1"
+        or _TARGET.fullmatch(parts[1]) is None
+    ):
         return HAND_OFF
     pairs = header_pairs(data, line_end + 2, end, single=_SINGLE, refused=_BODY)
     if pairs is None:
