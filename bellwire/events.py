@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from bellwire.frozen import quick_init
+
 HEADER_EVENT_TYPE = "x-amz-chime-event-type"
 HEADER_MESSAGE_TYPE = "x-amz-chime-message-type"
 HEADER_EVENT_REASON = "x-amz-chime-event-reason"
@@ -77,6 +79,7 @@ def iso_timestamp(value: float | datetime | None) -> str | None:
     )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Event:
     """One messaging-session event: what the client sees, independent of who receives it."""

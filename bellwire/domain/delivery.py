@@ -21,10 +21,12 @@ from enum import StrEnum
 from typing import Any
 
 from bellwire.events import Event, EventType, MessageType
+from bellwire.frozen import quick_init
 
 SUBCHANNEL_DELETED = "subchannel_DELETED"  # x-amz-chime-event-reason (spec §2.5, §7)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ChannelEvent:
     channel_arn: str

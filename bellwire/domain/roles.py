@@ -12,6 +12,7 @@ from typing import Any
 
 from bellwire.aws import arn as arns
 from bellwire.aws.errors import Forbidden, NotFound, UnauthorizedClient
+from bellwire.frozen import quick_init
 from bellwire.records.chime import AppInstanceUser, Channel, Membership
 from bellwire.store.base import Tx
 
@@ -39,6 +40,7 @@ def require_channel(tx: Tx, channel_arn: str) -> Channel:
     return channel
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Actor:
     """The bearer as seen from one channel."""

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from bellwire.frozen import quick_init
+
 
 @dataclass(frozen=True, slots=True)
 class AppInstance:
@@ -16,6 +18,7 @@ class AppInstance:
     updated: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AppInstanceUser:
     arn: str
@@ -44,6 +47,7 @@ class ElasticConfiguration:
     minimum_percentage: int  # MinimumMembershipPercentage
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Channel:
     arn: str
@@ -119,6 +123,7 @@ class SubChannel:
         return self.members + self.moderators
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Membership:
     channel_arn: str
@@ -133,6 +138,7 @@ class Membership:
     moderator: bool = False  # an elastic channel's moderator membership (never moved)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class BearerInChannel:
     """What the role rules need about one bearer and one channel, read together (one query on
@@ -169,6 +175,7 @@ class Ban:
     created: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Message:
     channel_arn: str
