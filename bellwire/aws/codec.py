@@ -62,6 +62,7 @@ from urllib.parse import unquote_to_bytes
 from bellwire import ids
 from bellwire.aws.errors import AwsError, BadRequest
 from bellwire.aws.model import model_pattern, service_models
+from bellwire.frozen import quick_init
 
 __all__ = [
     "Match",
@@ -850,6 +851,7 @@ def _require_scalar(service: str, op: str, name: str, member: Any) -> None:
 # --- the router ------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Match:
     operation: Operation
@@ -1015,19 +1017,37 @@ class Router:
         self.operations: Mapping[str, Operation] = operations
         # "operation", "scope": query keys that select an operation on a shared path.
         self._selector_keys = frozenset(key for r in routes for key, _ in r.selectors)
-        # Fixed routes are indexed by (first literal segment, segment count), so a lookup
-        # leaves one to three candidates; routes that start with a label or have a greedy label
-        # (none in the Chime models) are scanned after them.
-        self._fixed: dict[str, dict[tuple[str, int], list[_Route]]] = {}
+        # Fixed routes are indexed by (first literal segment, segment count), then by the last
+        # segment: a route whose last segment is a literal is a candidate only for a path that
+        # ends with it, so a lookup leaves one or two candidates (POST /channels/{}/... has
+        # five routes), in the routes' order. Routes that start with a label or have a greedy
+        # label (none in the Chime models) are scanned after them.
+        fixed: dict[str, dict[tuple[str, int], list[_Route]]] = {}
         self._scan: dict[str, list[_Route]] = {}
         for route in sorted(routes, key=lambda r: r.sort_key):
             method = route.operation.method
-            self._fixed.setdefault(method, {})
+            fixed.setdefault(method, {})
             head = route.head
             if route.greedy >= 0 or head is None:
                 self._scan.setdefault(method, []).append(route)
             else:
-                self._fixed[method].setdefault((head, len(route.segments)), []).append(route)
+                fixed[method].setdefault((head, len(route.segments)), []).append(route)
+        # (head, count) -> (routes for a last segment no route names, {last segment: routes})
+        self._fixed: dict[
+            str, dict[tuple[str, int], tuple[tuple[_Route, ...], dict[str, tuple[_Route, ...]]]]
+        ] = {}
+        for method, by_shape in fixed.items():
+            index = self._fixed[method] = {}
+            for shape, shaped in by_shape.items():
+                labelled = tuple(r for r in shaped if r.segments[-1][1])
+                by_tail = {
+                    text: tuple(
+                        r for r in shaped if r.segments[-1] == (text, False) or r in labelled
+                    )
+                    for text, is_label in (r.segments[-1] for r in shaped)
+                    if not is_label
+                }
+                index[shape] = (labelled, by_tail)
 
     def _given_selectors(self, raw_query: str) -> dict[str, str]:
         """The selector keys present in the query, each given once (else BadRequest)."""
@@ -1049,7 +1069,12 @@ class Router:
         fixed = self._fixed.get(method)
         if fixed is None:
             return ()
-        exact = fixed.get((segs[0], len(segs)), ())
+        shaped = fixed.get((segs[0], len(segs)))
+        if shaped is None:
+            exact: tuple[_Route, ...] = ()
+        else:
+            labelled, by_tail = shaped
+            exact = by_tail.get(segs[-1], labelled)
         scan = self._scan.get(method)
         return (*exact, *scan) if scan else exact
 
@@ -1177,7 +1202,8 @@ def parse_request(
         if raw is not None:
             local: list[str] = []
             out[name] = node.from_text(raw, name, local, "iso8601")
-            errs.extend(f"{e} (path label {{{label}}})" for e in local)
+            if local:
+                errs.extend(f"{e} (path label {{{label}}})" for e in local)
 
     if plan.query:
         query = _parse_query(raw_query)
@@ -1203,7 +1229,8 @@ def parse_request(
         if value is not None:
             local = []
             out[name] = node.from_text(value, name, local, "rfc822")
-            errs.extend(f"{e} (header {lower_name})" for e in local)
+            if local:
+                errs.extend(f"{e} (header {lower_name})" for e in local)
 
     if plan.body is not None:
         plan.body.read_members(_load_body(body), "", out, errs)
