@@ -502,14 +502,15 @@ def verify(
 def _check_clock(req: SignedRequest, now: datetime, max_skew: timedelta) -> None:
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
-    skew = _format_delta(max_skew)
     if req.timestamp - now > max_skew:
+        skew = _format_delta(max_skew)
         raise InvalidSignature(
             f"Signature not yet current: {req.amz_date} is still later than "
             f"{_format_amz_date(now + max_skew)} ({_format_amz_date(now)} + {skew}.)"
         )
     if req.expires is None:
         if now - req.timestamp > max_skew:
+            skew = _format_delta(max_skew)
             raise InvalidSignature(
                 f"Signature expired: {req.amz_date} is now earlier than "
                 f"{_format_amz_date(now - max_skew)} ({_format_amz_date(now)} - {skew}.)"
@@ -517,6 +518,7 @@ def _check_clock(req: SignedRequest, now: datetime, max_skew: timedelta) -> None
         return
     expiry = req.timestamp + timedelta(seconds=req.expires)
     if now - expiry > max_skew:
+        skew = _format_delta(max_skew)
         raise InvalidSignature(
             f"Signature expired: {req.amz_date} + X-Amz-Expires {req.expires} s = "
             f"{_format_amz_date(expiry)} is now earlier than {_format_amz_date(now - max_skew)} "
@@ -583,8 +585,29 @@ def _string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
 
 def _sign(key: bytes, string_to_sign: str) -> str:
     # Not hmac.digest(): the one-shot form releases the GIL, and getting it back from the
-    # store's writer thread can cost the event loop a whole switch interval.
-    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    # store's writer thread can cost the event loop a whole switch interval. Not hmac.new()
+    # either: it pads the key and hashes the pads at every call; the key's pad states are
+    # kept beside it (RFC 2104) and copied, a third of the time.
+    inner_pad, outer_pad = _pads(key)
+    inner = inner_pad.copy()
+    inner.update(string_to_sign.encode())
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
+
+
+@lru_cache(maxsize=1024)
+def _pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """SHA-256 states after the key's inner and outer pads (a signing key is 32 bytes)."""
+    padded = key.ljust(64, b"\0")
+    return (
+        hashlib.sha256(padded.translate(_XOR_36)),
+        hashlib.sha256(padded.translate(_XOR_5C)),
+    )
+
+
+_XOR_36 = bytes(b ^ 0x36 for b in range(256))
+_XOR_5C = bytes(b ^ 0x5C for b in range(256))
 
 
 def _split_query(raw_query: str) -> list[tuple[str, str, str, str]]:
