@@ -19,6 +19,7 @@ from typing import Any, Final, Generic, TypeVar, cast
 from bellwire.aws.errors import BadRequest, Conflict
 from bellwire.domain.delivery import BusEvent, StreamEvent
 from bellwire.domain.elastic import ElasticLimits
+from bellwire.frozen import quick_init
 from bellwire.iam.authorize import Facts
 from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
@@ -40,6 +41,7 @@ class IamContext:
     sts_min_duration: int = 900
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Call:
     region: str
@@ -229,7 +231,12 @@ def fingerprint(
     params: Mapping[str, Any], *, exclude: Sequence[str] = ("ClientRequestToken",)
 ) -> str:
     body = {k: v for k, v in params.items() if k not in exclude}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(_FINGERPRINT_JSON.encode(body).encode()).hexdigest()
+
+
+# json.dumps with arguments builds an encoder per call; this one is shared (it keeps no state
+# between calls) and writes the same text.
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def replay(
