@@ -23,6 +23,7 @@ from bellwire.domain import sub_channels
 from bellwire.domain.delivery import BusEvent, ChannelEvent, StreamEvent, SubChannelEvent
 from bellwire.domain.operation import AnyResult
 from bellwire.events import EventType
+from bellwire.frozen import quick_init
 from bellwire.store.base import IamTx, Tx
 
 
@@ -65,6 +66,7 @@ STREAM_ONLY: Final = frozenset(
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StreamRecord:
     channel_arn: str  # the partition key
@@ -163,6 +165,16 @@ def stage(
     """Write the stream records of a unit of work's events to the outbox, in its transaction
     (so they commit, or roll back, with the change). Returns how many were staged. ``known``:
     configurations the unit read already in this transaction."""
+    if known and not exports and not any(known.values()):
+        # The unit read its app instances' configurations and none streams: when its events
+        # are all theirs (a message send, the common write), there is nothing to stage.
+        instances = {
+            app_instance_of(event.channel_arn.partition("/subchannel/")[0])
+            for event in events
+            if isinstance(event, ChannelEvent | SubChannelEvent)
+        }
+        if instances <= known.keys():
+            return 0
     records = records_of(events, exports)
     if not records:
         return 0
