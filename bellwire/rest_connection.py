@@ -107,10 +107,13 @@ class RestConnection(asyncio.Protocol):
         "_busy",
         "_closing",
         "_head",
+        "_idle_since",
+        "_idle_timer",
         "_owner",
         "_read_paused",
         "_remote",
         "_secure",
+        "_task",
         "_timer",
         "_timer_kind",
         "_write_paused",
@@ -139,8 +142,15 @@ class RestConnection(asyncio.Protocol):
         self._closing = False
         self._read_paused = False
         self._write_paused = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None  # the request being answered
+        self._timer: asyncio.TimerHandle | None = None  # the head's or the body's deadline
         self._timer_kind = ""
+        # Idle between requests since then (None: a request is being read or answered). Its
+        # timer is not moved at each request: when it fires it looks, and comes back later if
+        # the connection was not idle all along (one timer a keep-alive period, not two timer
+        # operations a request).
+        self._idle_since: float | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
         self.is_authenticated = False
 
     def start(self, buffer: bytes) -> None:
@@ -172,7 +182,7 @@ class RestConnection(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._disarm()
+        self._stop_timers()
         self._leave()
         self.transport = None
 
@@ -195,11 +205,16 @@ class RestConnection(asyncio.Protocol):
             transport.close()
             return
         buffer = self._buffer
+        loop = self._owner.guard.loop
         if not buffer:
             self._began = None
-            self._wait("keep-alive", self._owner.guard.limits.keepalive_timeout)
+            self._idle_since = loop.time()
+            if self._idle_timer is None:
+                self._idle_timer = loop.call_later(
+                    self._owner.guard.limits.keepalive_timeout, self._idle_check
+                )
             return
-        loop = self._owner.guard.loop
+        self._idle_since = None
         if self._began is None:
             self._began = loop.time()
         # A head whose body is still arriving was parsed already.
@@ -235,67 +250,72 @@ class RestConnection(asyncio.Protocol):
             self._secure,
         )
         self._owner.requests += 1
-        task = loop.create_task(self._serve(request))
+        self._task = task = loop.create_task(self._serve(request))
         self._owner.tasks.add(task)
-        task.add_done_callback(self._owner.tasks.discard)
 
     async def _serve(self, request: Request) -> None:
-        connections.enter(self)  # the signature check marks the connection authenticated
+        # Whose task this is: by the time it ends, _next may have started the next one.
+        task = self._task
         try:
-            response = await self._owner.answer(request)
-        except Exception:
-            # RestApi answers every failure itself: this is a defect, and the connection's
-            # state is unknown.
-            log.exception("a REST request from %s failed", self._remote)
-            self.drop()
-            return
-        self._began = None
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return  # the peer left; what the request wrote is committed all the same
-        close = self._closing or response.keep_alive is False
-        body = response.body
-        assert isinstance(body, bytes)
-        date = self._owner.date.now()
-        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _OWN_HEADERS]
-        try:
-            data = http1.encode_response(
-                response.status,
-                response.reason,
-                headers,
-                body,
-                date=date,
-                server=SERVER_SOFTWARE,
-                close=close,
-            )
-        except ValueError:
-            log.exception("an answer to %s could not be framed", self._remote)
-            status, error_headers, body = codec.serialize_error(
-                ServiceFailure("The service has experienced an unexpected failure."),
-                response.headers.get("x-amzn-RequestId", ""),
-            )
-            data = http1.encode_response(
-                status,
-                "Internal Server Error",
-                list(error_headers.items()),
-                body,
-                date=date,
-                server=SERVER_SOFTWARE,
-                close=close,
-            )
-        transport.write(data)
-        self._busy = False
-        if close:
-            transport.close()
-            return
-        self._next()
+            connections.enter(self)  # the signature check marks the connection authenticated
+            try:
+                response = await self._owner.answer(request)
+            except Exception:
+                # RestApi answers every failure itself: this is a defect, and the connection's
+                # state is unknown.
+                log.exception("a REST request from %s failed", self._remote)
+                self.drop()
+                return
+            self._began = None
+            transport = self.transport
+            if transport is None or transport.is_closing():
+                return  # the peer left; what the request wrote is committed all the same
+            close = self._closing or response.keep_alive is False
+            body = response.body
+            assert isinstance(body, bytes)
+            date = self._owner.date.now()
+            headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _OWN_HEADERS]
+            try:
+                data = http1.encode_response(
+                    response.status,
+                    response.reason,
+                    headers,
+                    body,
+                    date=date,
+                    server=SERVER_SOFTWARE,
+                    close=close,
+                )
+            except ValueError:
+                log.exception("an answer to %s could not be framed", self._remote)
+                status, error_headers, body = codec.serialize_error(
+                    ServiceFailure("The service has experienced an unexpected failure."),
+                    response.headers.get("x-amzn-RequestId", ""),
+                )
+                data = http1.encode_response(
+                    status,
+                    "Internal Server Error",
+                    list(error_headers.items()),
+                    body,
+                    date=date,
+                    server=SERVER_SOFTWARE,
+                    close=close,
+                )
+            transport.write(data)
+            self._busy = False
+            if close:
+                transport.close()
+                return
+            self._next()
+        finally:
+            # Here rather than as a done callback: one loop callback fewer per request.
+            self._owner.tasks.discard(task)
 
     # --- the handover ----------------------------------------------------------------------------
 
     def _to_http(self) -> None:
         """aiohttp's connection from here on, with the bytes read."""
         self._owner.handovers += 1
-        self._disarm()
+        self._stop_timers()
         self._leave()
         transport = self.transport
         assert transport is not None
@@ -317,14 +337,14 @@ class RestConnection(asyncio.Protocol):
             self._owner.guard.admission.authenticated(self)
 
     def drop(self) -> None:
-        self._disarm()
+        self._stop_timers()
         if self.transport is not None:
             self.transport.abort()
 
     def close_when_idle(self) -> None:
         self._closing = True
         if not self._busy and self.transport is not None:
-            self._disarm()
+            self._stop_timers()
             self.transport.close()
 
     def _leave(self) -> None:
@@ -338,11 +358,19 @@ class RestConnection(asyncio.Protocol):
         self._timer_kind = kind
         self._timer = self._owner.guard.loop.call_later(max(seconds, 0.0), self._overdue)
 
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        if self._idle_since is None or self.transport is None:
+            return  # a request came; _next arms the timer again once it is answered
+        loop = self._owner.guard.loop
+        left = self._idle_since + self._owner.guard.limits.keepalive_timeout - loop.time()
+        if left > 0:
+            self._idle_timer = loop.call_later(left, self._idle_check)
+            return
+        self.close_when_idle()
+
     def _overdue(self) -> None:
         self._timer = None
-        if self._timer_kind == "keep-alive":
-            self.close_when_idle()
-            return
         log.debug(
             "dropped a connection from %s: request %s not complete in time",
             self._remote,
@@ -355,3 +383,10 @@ class RestConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _stop_timers(self) -> None:
+        self._disarm()
+        self._idle_since = None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None

@@ -305,3 +305,11 @@ def test_the_deadlines_hold_on_the_servers_own_connections(
         a["Name"] for a in running.client("chime-sdk-identity").list_app_instances()["AppInstances"]
     ]
     assert names == ["deadlines"]  # the cut-off body wrote nothing
+    with opened(running) as busy:  # never idle for a whole second: kept open across many
+        for _ in range(6):
+            busy.sendall(describe(running, app))
+            assert responses(busy, 1)[0][0] == 200
+            time.sleep(0.6)
+        busy.sendall(describe(running, app))
+        assert responses(busy, 1)[0][0] == 200
+        assert closed_after(busy, 8) < 4  # and closed once idle
