@@ -100,6 +100,9 @@ _OWN_PATHS = frozenset(
 )
 NODE_FILE = "node-id"
 FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
+# Remembered answers forgotten per write when the idempotency window moves on (measured:
+# docs/performance.md, "Forgetting old tokens").
+PRUNE_BATCH = 200
 
 # Set by ``--workers N``'s parent (bellwire/workers.py) in each worker's environment: listen
 # with SO_REUSEPORT beside the other workers, and leave the first-start banner to the parent.
@@ -453,7 +456,9 @@ class BellwireServer:
                 return
             prune = functools.partial(_forget_results_before, moment=self.clock.now() - window)
             try:
-                await self.store.write(prune)
+                # A batch a write, so that the requests' writes go on between them.
+                while await self.store.write(prune):
+                    pass
             except Exception:
                 log.exception("pruning idempotency tokens failed")
 
@@ -999,8 +1004,8 @@ async def _hang_up(sockets: list[Any], within: float = 1.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def _forget_results_before(tx: Tx, moment: float) -> None:
-    tx.forget_results_before(moment)
+def _forget_results_before(tx: Tx, moment: float) -> bool:
+    return tx.forget_results_before(moment, PRUNE_BATCH)
 
 
 def _positions(followed: list[str], tx: Tx) -> dict[str, int]:

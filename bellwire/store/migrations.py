@@ -369,6 +369,12 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX memberships_by_member;
     CREATE INDEX memberships_by_member ON memberships (member_arn, channel_arn, sub_channel_id)
     """,
+    # 14: remembered answers are forgotten oldest first, a batch at a time, through an index:
+    # without it every prune read the whole table (a day of a busy server's tokens) while the
+    # only writer of the embedded store waited. New rows land at its end (their time).
+    """
+    CREATE INDEX idempotency_by_created ON idempotency (created)
+    """,
 )
 
 

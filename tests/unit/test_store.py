@@ -237,9 +237,40 @@ async def test_old_idempotency_tokens_are_forgotten(engine: Engine) -> None:
     try:
         await store.write(lambda tx: tx.remember_result("s", "old", "f", {"a": 1}, 100.0))
         await store.write(lambda tx: tx.remember_result("s", "new", "f", {"a": 2}, 200.0))
-        await store.write(lambda tx: tx.forget_results_before(150.0))
+        assert await store.write(lambda tx: tx.forget_results_before(150.0, 10)) is False
         assert await store.read(lambda tx: tx.idempotent_result("s", "old")) is None
         assert await store.read(lambda tx: tx.idempotent_result("s", "new")) == ("f", {"a": 2})
+    finally:
+        await store.close()
+
+
+async def test_old_idempotency_tokens_are_forgotten_oldest_first_a_batch_at_a_time(
+    engine: Engine,
+) -> None:
+    store = engine.open()
+
+    def remember(tx: Tx) -> None:
+        for i in range(25):
+            tx.remember_result("s", f"t{i:02d}", "f", {"i": i}, 100.0 + i)
+        tx.remember_result("s", "tie", "f", {"i": 9}, 109.0)  # the same time as t09
+
+    async def left() -> list[str]:
+        return [
+            f"t{i:02d}"
+            for i in range(25)
+            if await store.read(lambda tx, i=i: tx.idempotent_result("s", f"t{i:02d}"))
+        ]
+
+    try:
+        await store.write(remember)
+        # Before 120.0: t00..t19 and the tie, 21 in all, in batches of about 10.
+        assert await store.write(lambda tx: tx.forget_results_before(120.0, 10)) is True
+        assert await left() == [f"t{i:02d}" for i in range(10, 25)]  # and the tie with t09
+        assert await store.read(lambda tx: tx.idempotent_result("s", "tie")) is None
+        assert await store.write(lambda tx: tx.forget_results_before(120.0, 10)) is True
+        assert await left() == [f"t{i:02d}" for i in range(20, 25)]
+        assert await store.write(lambda tx: tx.forget_results_before(120.0, 10)) is False
+        assert await left() == [f"t{i:02d}" for i in range(20, 25)]
     finally:
         await store.close()
 
