@@ -762,5 +762,11 @@ def pending(tx: Tx, limit: int) -> list[FlowInvocation]:
     return tx.pending_invocations(None, limit)
 
 
-def forget_before(tx: Tx, moment: float) -> None:
-    tx.forget_invocations_before(moment)
+# Ended invocations forgotten per write by the invoker's sweep (docs/performance.md,
+# "Forgetting old tokens").
+FORGET_BATCH = 200
+
+
+def forget_before(tx: Tx, moment: float) -> bool:
+    """Forget a batch of invocations ended before ``moment``; True if more may be left."""
+    return tx.forget_invocations_before(moment, FORGET_BATCH)

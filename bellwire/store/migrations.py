@@ -375,6 +375,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX idempotency_by_created ON idempotency (created)
     """,
+    # 15: ended flow invocations are forgotten oldest first, a batch at a time, through an index
+    # (the sweep runs every minute; without it each sweep read the whole table in a write).
+    """
+    CREATE INDEX flow_invocations_by_ended ON flow_invocations (ended)
+    """,
 )
 
 

@@ -275,6 +275,43 @@ async def test_old_idempotency_tokens_are_forgotten_oldest_first_a_batch_at_a_ti
         await store.close()
 
 
+async def test_ended_flow_invocations_are_forgotten_oldest_first_a_batch_at_a_time(
+    engine: Engine,
+) -> None:
+    from bellwire.records.flows import FlowInvocation
+
+    store = engine.open()
+
+    def invocation(name: str, state: str, ended: float | None) -> FlowInvocation:
+        return FlowInvocation(
+            name, "arn:c", name, "CREATE", "arn:f", {}, {}, state, 1.0, ended=ended
+        )
+
+    def record(tx: Tx) -> None:
+        for i in range(25):
+            tx.insert_invocation(invocation(f"e{i:02d}", "SENT", 100.0 + i))
+        tx.insert_invocation(invocation("tie", "DENIED", 109.0))  # ended with e09
+        tx.insert_invocation(invocation("waiting", "PENDING", None))
+
+    async def left() -> list[str]:
+        names = [f"e{i:02d}" for i in range(25)] + ["tie", "waiting"]
+        found = [await store.read(lambda tx, n=n: tx.invocation(n)) for n in names]
+        return [n for n, i in zip(names, found, strict=True) if i is not None]
+
+    try:
+        await store.write(record)
+        # Ended before 120.0: e00..e19 and the tie; the PENDING one never goes.
+        assert await store.write(lambda tx: tx.forget_invocations_before(120.0, 10)) is True
+        assert await left() == [f"e{i:02d}" for i in range(10, 25)] + ["waiting"]
+        assert await store.write(lambda tx: tx.forget_invocations_before(120.0, 10)) is True
+        assert await store.write(lambda tx: tx.forget_invocations_before(120.0, 10)) is False
+        assert await left() == [f"e{i:02d}" for i in range(20, 25)] + ["waiting"]
+        assert await store.write(lambda tx: tx.forget_invocations_before(1e9, 10)) is False
+        assert await left() == ["waiting"]
+    finally:
+        await store.close()
+
+
 async def test_member_summaries_match_memberships_and_names(engine: Engine) -> None:
     from bellwire.records.chime import AppInstanceUser, Channel, Membership, MemberSummary
 
