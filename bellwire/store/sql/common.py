@@ -48,3 +48,21 @@ class SqlBase:
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._cur.execute(sql, params)
+
+    def _forget_oldest(
+        self, table: str, column: str, moment: float, limit: int, also: str = ""
+    ) -> bool:
+        """Delete the rows of ``table`` whose ``column`` (an indexed time) is before ``moment``
+        and that meet ``also`` (SQL, " AND ..."), oldest first: about ``limit`` of them (more
+        only where several share the last one's time), so that a background prune holds the
+        writer briefly. True when that many were there, so that more may be left."""
+        last = self._one(
+            f"SELECT {column} FROM {table} WHERE {column} < ?{also} "
+            f"ORDER BY {column} LIMIT 1 OFFSET ?",
+            (moment, limit - 1),
+        )
+        if last is None:  # fewer than ``limit`` left: all of them
+            self._run(f"DELETE FROM {table} WHERE {column} < ?{also}", (moment,))
+            return False
+        self._run(f"DELETE FROM {table} WHERE {column} <= ?{also}", (last[0],))
+        return True

@@ -200,23 +200,10 @@ class FlowsSql(SqlBase):
         return [_invocation(r) for r in rows]
 
     def forget_invocations_before(self, moment: float, limit: int) -> bool:
-        """Forget the oldest ended invocations that ended before ``moment``: about ``limit``
-        of them (more only where several share the last one's time). True when that many were
-        there, so that more may be left."""
-        last = self._one(
-            "SELECT ended FROM flow_invocations WHERE ended < ? AND state <> 'PENDING' "
-            "ORDER BY ended LIMIT 1 OFFSET ?",
-            (moment, limit - 1),
+        """Forget a batch of the invocations that ended before ``moment``, oldest first."""
+        return self._forget_oldest(
+            "flow_invocations", "ended", moment, limit, also=" AND state <> 'PENDING'"
         )
-        if last is None:  # fewer than ``limit`` left: all of them
-            self._run(
-                "DELETE FROM flow_invocations WHERE state <> 'PENDING' AND ended < ?", (moment,)
-            )
-            return False
-        self._run(
-            "DELETE FROM flow_invocations WHERE state <> 'PENDING' AND ended <= ?", (last[0],)
-        )
-        return True
 
     # --- failure events waiting for the event bus ---------------------------------------------
 

@@ -30,18 +30,8 @@ class ResultsSql(SqlBase):
         )
 
     def forget_results_before(self, moment: float, limit: int) -> bool:
-        """Forget the oldest remembered answers made before ``moment``: about ``limit`` of
-        them (more only where several share the last one's time). True when that many were
-        there, so that more may be left."""
-        last = self._one(
-            "SELECT created FROM idempotency WHERE created < ? ORDER BY created LIMIT 1 OFFSET ?",
-            (moment, limit - 1),
-        )
-        if last is None:  # fewer than ``limit`` left: all of them
-            self._run("DELETE FROM idempotency WHERE created < ?", (moment,))
-            return False
-        self._run("DELETE FROM idempotency WHERE created <= ?", (last[0],))
-        return True
+        """Forget a batch of the remembered answers made before ``moment``, oldest first."""
+        return self._forget_oldest("idempotency", "created", moment, limit)
 
     def forget_result(self, scope: str, token: str) -> None:
         self._run("DELETE FROM idempotency WHERE token = ? AND scope = ?", (token, scope))
