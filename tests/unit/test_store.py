@@ -244,70 +244,77 @@ async def test_old_idempotency_tokens_are_forgotten(engine: Engine) -> None:
         await store.close()
 
 
-async def test_old_idempotency_tokens_are_forgotten_oldest_first_a_batch_at_a_time(
-    engine: Engine,
-) -> None:
-    store = engine.open()
-
-    def remember(tx: Tx) -> None:
-        for i in range(25):
-            tx.remember_result("s", f"t{i:02d}", "f", {"i": i}, 100.0 + i)
-        tx.remember_result("s", "tie", "f", {"i": 9}, 109.0)  # the same time as t09
-
-    async def left() -> list[str]:
-        return [
-            f"t{i:02d}"
-            for i in range(25)
-            if await store.read(lambda tx, i=i: tx.idempotent_result("s", f"t{i:02d}"))
-        ]
-
-    try:
-        await store.write(remember)
-        # Before 120.0: t00..t19 and the tie, 21 in all, in batches of about 10.
-        assert await store.write(lambda tx: tx.forget_results_before(120.0, 10)) is True
-        assert await left() == [f"t{i:02d}" for i in range(10, 25)]  # and the tie with t09
-        assert await store.read(lambda tx: tx.idempotent_result("s", "tie")) is None
-        assert await store.write(lambda tx: tx.forget_results_before(120.0, 10)) is True
-        assert await left() == [f"t{i:02d}" for i in range(20, 25)]
-        assert await store.write(lambda tx: tx.forget_results_before(120.0, 10)) is False
-        assert await left() == [f"t{i:02d}" for i in range(20, 25)]
-    finally:
-        await store.close()
+def _remember(tx: Tx, key: str, moment: float) -> None:
+    tx.remember_result("s", key, "f", {"key": key}, moment)
 
 
-async def test_ended_flow_invocations_are_forgotten_oldest_first_a_batch_at_a_time(
-    engine: Engine,
-) -> None:
+def _ended_invocation(tx: Tx, key: str, moment: float) -> None:
     from bellwire.records.flows import FlowInvocation
 
-    store = engine.open()
+    state = "DENIED" if key == "tie" else "SENT"
+    tx.insert_invocation(
+        FlowInvocation(key, "arn:c", key, "CREATE", "arn:f", {}, {}, state, 1.0, ended=moment)
+    )
 
-    def invocation(name: str, state: str, ended: float | None) -> FlowInvocation:
-        return FlowInvocation(
-            name, "arn:c", name, "CREATE", "arn:f", {}, {}, state, 1.0, ended=ended
-        )
+
+def _pending_invocation(tx: Tx) -> None:
+    from bellwire.records.flows import FlowInvocation
+
+    tx.insert_invocation(
+        FlowInvocation("waiting", "arn:c", "waiting", "CREATE", "arn:f", {}, {}, "PENDING", 1.0)
+    )
+
+
+# The two background prunes (SqlBase._forget_oldest): how a row is made, found and forgotten,
+# and a row the prune must never take.
+PRUNES = {
+    "idempotency tokens": (
+        _remember,
+        lambda tx, key: tx.idempotent_result("s", key),
+        lambda tx, moment, limit: tx.forget_results_before(moment, limit),
+        None,
+    ),
+    "ended flow invocations": (
+        _ended_invocation,
+        lambda tx, key: tx.invocation(key),
+        lambda tx, moment, limit: tx.forget_invocations_before(moment, limit),
+        _pending_invocation,
+    ),
+}
+
+
+@pytest.mark.parametrize("prune", list(PRUNES))
+async def test_a_prune_forgets_the_oldest_first_a_batch_at_a_time(
+    engine: Engine, prune: str
+) -> None:
+    make, find, forget, keeper = PRUNES[prune]
+    store = engine.open()
+    keys = [f"k{i:02d}" for i in range(25)]
 
     def record(tx: Tx) -> None:
-        for i in range(25):
-            tx.insert_invocation(invocation(f"e{i:02d}", "SENT", 100.0 + i))
-        tx.insert_invocation(invocation("tie", "DENIED", 109.0))  # ended with e09
-        tx.insert_invocation(invocation("waiting", "PENDING", None))
+        for i, key in enumerate(keys):
+            make(tx, key, 100.0 + i)
+        make(tx, "tie", 109.0)  # the same time as k09
+        if keeper is not None:
+            keeper(tx)
 
     async def left() -> list[str]:
-        names = [f"e{i:02d}" for i in range(25)] + ["tie", "waiting"]
-        found = [await store.read(lambda tx, n=n: tx.invocation(n)) for n in names]
-        return [n for n, i in zip(names, found, strict=True) if i is not None]
+        names = [*keys, "tie", "waiting"]
+        found = [await store.read(lambda tx, n=n: find(tx, n)) for n in names]
+        return [n for n, row in zip(names, found, strict=True) if row is not None]
 
+    kept = ["waiting"] if keeper is not None else []
     try:
         await store.write(record)
-        # Ended before 120.0: e00..e19 and the tie; the PENDING one never goes.
-        assert await store.write(lambda tx: tx.forget_invocations_before(120.0, 10)) is True
-        assert await left() == [f"e{i:02d}" for i in range(10, 25)] + ["waiting"]
-        assert await store.write(lambda tx: tx.forget_invocations_before(120.0, 10)) is True
-        assert await store.write(lambda tx: tx.forget_invocations_before(120.0, 10)) is False
-        assert await left() == [f"e{i:02d}" for i in range(20, 25)] + ["waiting"]
-        assert await store.write(lambda tx: tx.forget_invocations_before(1e9, 10)) is False
-        assert await left() == ["waiting"]
+        # Before 120.0: k00..k19 and the tie, 21 in all, in batches of about 10; the first
+        # batch ends at k09's time, so the tie goes with it.
+        assert await store.write(lambda tx: forget(tx, 120.0, 10)) is True
+        assert await left() == [*keys[10:], *kept]
+        assert await store.write(lambda tx: forget(tx, 120.0, 10)) is True
+        assert await store.write(lambda tx: forget(tx, 120.0, 10)) is False
+        assert await left() == [*keys[20:], *kept]
+        assert await store.write(lambda tx: forget(tx, 1e9, 10)) is False
+        assert await left() == kept
     finally:
         await store.close()
 
