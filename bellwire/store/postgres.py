@@ -33,7 +33,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -45,6 +45,7 @@ from bellwire.log_throttle import Throttle
 from bellwire.records.chime import Message
 from bellwire.store.base import IamTx, StoreClosed, StoreUnavailable
 from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statements
+from bellwire.store.pipeline import Mispredicted, Pipeline, PipelineCursor
 from bellwire.store.sql import Row, SqlTx
 from bellwire.store.sql.messages import MESSAGE_COLUMNS, message_params
 from bellwire.store.units import Outcome, Unit, dispatch
@@ -80,86 +81,23 @@ def _translate(sql: str, cache: dict[str, str]) -> str:
 
 
 class PgCursor:
-    """A psycopg cursor as ``store/sql`` expects one (``?`` placeholders).
+    """A psycopg cursor as ``store/sql`` expects one (``?`` placeholders): the readers' and
+    the tools'. The writers queue theirs on a ``pipeline.Pipeline``."""
 
-    In a writer's pipeline a statement whose result nobody fetches (an INSERT, an UPDATE
-    without RETURNING) is only queued: it travels with the next statement that is fetched.
-    ``unsynced`` says that something was queued since the last answer, so that the writer can
-    learn a unit's own failures before the unit ends."""
-
-    __slots__ = ("_cache", "_cur", "answered", "unchecked", "unsynced", "wrong")
+    __slots__ = ("_cache", "_cur")
 
     def __init__(self, cur: psycopg.Cursor[Any], cache: dict[str, str]) -> None:
         self._cur = cur
         self._cache = cache
-        self.unsynced = False
-        self.answered = False  # the server answered something on this cursor
-        # Statements queued with the first column of their one row predicted (``predict``),
-        # checked at the next answer; ``wrong`` once an answer or an error contradicted one.
-        self.unchecked: list[tuple[psycopg.Cursor[Any], int]] = []
-        self.wrong = False
-
-    def synced(self) -> None:
-        self.unsynced = False
-        self.answered = True
-        if self.unchecked:
-            unchecked, self.unchecked = self.unchecked, []
-            for cur, predicted in unchecked:
-                try:
-                    row = cur.fetchone()  # answered already: results arrive in order
-                except psycopg.Error:
-                    row = None
-                cur.close()
-                if row is None or int(row[0]) != predicted:
-                    self.wrong = True
-            if self.wrong:
-                raise _Mispredicted()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        self.unsynced = True
         return self._cur.execute(_translate(sql, self._cache), params)
 
-    def predict(self, sql: str, params: Sequence[Any], value: int) -> None:
-        """Queue a statement returning one row whose first column will be ``value``, and go
-        on without its answer: it travels with the next statement answered."""
-        self.unsynced = True
-        cur = self._cur.connection.cursor()
-        cur.execute(_translate(sql, self._cache), params)
-        self.unchecked.append((cur, value))
-
-    def _fetched(self, fetch: Callable[[], Any]) -> Any:
-        try:
-            got = fetch()  # in a pipeline: a sync, which answers everything queued
-        except psycopg.Error:
-            if self.unchecked:  # whose error it is cannot be told: a prediction's, maybe
-                self.unchecked = []
-                self.wrong = True
-            raise
-        self.synced()
-        return got
-
     def fetchone(self) -> Row | None:
-        return self._fetched(self._cur.fetchone)  # type: ignore[no-any-return]
+        return self._cur.fetchone()
 
     def fetchall(self) -> list[Row]:
-        return self._fetched(self._cur.fetchall)  # type: ignore[no-any-return]
-
-    def check(self, pipe: psycopg.Pipeline | None) -> None:
-        """Answer everything queued and check the predictions (raises _Mispredicted)."""
-        try:
-            _settle(pipe)
-        except psycopg.Error as exc:
-            if self.unchecked:
-                self.unchecked = []
-                self.wrong = True
-                raise _Mispredicted() from exc
-            raise
-        self.synced()
-
-
-class _Mispredicted(Exception):
-    """A statement queued with its answer predicted was answered otherwise, or an error came
-    while one was unchecked: the batch is rolled back and its units run again one by one."""
+        return self._cur.fetchall()
 
 
 def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
@@ -288,7 +226,7 @@ class _PgTx(SqlTx):
 
     __slots__ = ("_order", "_pg", "entered", "predicting", "seqs", "ticket")
 
-    def __init__(self, cursor: PgCursor, order: _Order, *, predicting: bool) -> None:
+    def __init__(self, cursor: PipelineCursor, order: _Order, *, predicting: bool) -> None:
         super().__init__(cursor)
         self._pg = cursor
         self._order = order
@@ -370,24 +308,13 @@ _SEND = {
 # --- the engine ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _pipeline(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Pipeline | None]:
-    """The connection in pipeline mode, or as it is where libpq lacks it (before 14)."""
-    if not psycopg.Pipeline.is_supported():
-        yield None
-        return
-    with conn.pipeline() as pipe:
-        yield pipe
-
-
-def _settle(pipe: psycopg.Pipeline | None) -> None:
-    """Wait for the answers to everything queued; raises the first statement's error."""
-    if pipe is not None:
-        pipe.sync()
-
-
 class _Conflict(Exception):
     """The batch met a concurrent writer; it was rolled back and may run again."""
+
+
+class _Redo(Exception):
+    """A unit failed after it had written, in a batch without savepoints: the batch is rolled
+    back and runs again with them."""
 
 
 class _Stale(Exception):
@@ -462,8 +389,7 @@ class PostgresStore:
         return await future
 
     def _write_loop(self, units: queue.SimpleQueue[Any]) -> None:
-        conn: psycopg.Connection[Any] | None = None
-        cache: dict[str, str] = {}
+        pipe: Pipeline | None = None
         try:
             while True:
                 first = units.get()
@@ -480,37 +406,34 @@ class PostgresStore:
                         stop_after = True
                         break
                     batch.append(nxt)
-                conn = self._run_batch(conn, cache, batch)
+                pipe = self._run_batch(pipe, batch)
                 if stop_after:
                     return
         finally:
-            if conn is not None:
-                conn.close()
+            if pipe is not None:
+                pipe.conn.close()
 
-    def _run_batch(
-        self,
-        conn: psycopg.Connection[Any] | None,
-        cache: dict[str, str],
-        batch: list[Unit[Any]],
-    ) -> psycopg.Connection[Any] | None:
-        """Commit ``batch`` (again unit by unit after a conflict); returns the connection to
-        keep, None if it was lost."""
-        groups = [batch]
+    def _run_batch(self, pipe: Pipeline | None, batch: list[Unit[Any]]) -> Pipeline | None:
+        """Commit ``batch`` (again unit by unit after a conflict, again with savepoints after
+        a unit failed that had written); returns the connection to keep, None if it was lost."""
+        groups = [(batch, False)]
         tries = 0
         while groups:
-            group = groups.pop(0)
+            group, savepoints = groups.pop(0)
             try:
-                conn = self._usable(conn)
+                pipe = self._usable(pipe)
                 # A unit that still meets a taken key when it runs alone after a conflict
                 # inserts a duplicate of its own: that is its failure, not a conflict.
                 alone = len(group) == 1 and tries > 0
                 try:
-                    self._attempt(conn, cache, group, alone)
+                    self._attempt(pipe, group, alone, savepoints)
                 except _Stale:
-                    conn = self._usable(None)
-                    self._attempt(conn, cache, group, alone)
+                    pipe = self._usable(None)
+                    self._attempt(pipe, group, alone, savepoints)
+            except _Redo:
+                groups.insert(0, (group, True))
             except _Stale:
-                conn = None
+                pipe = None
                 self._fail(group, StoreUnavailable("PostgreSQL closed the connection"))
             except _Conflict:
                 tries += 1
@@ -520,33 +443,39 @@ class PostgresStore:
                 # Alone, a unit conflicts only with other batches; a short random pause lets
                 # the one it met commit first.
                 time.sleep(random.uniform(0.001, 0.01) * min(tries, 5))
-                groups[:0] = [[unit] for unit in group]
+                groups[:0] = [([unit], False) for unit in group]
             except StoreUnavailable as exc:
-                if conn is not None:
+                if pipe is not None:
                     with contextlib.suppress(Exception):
-                        conn.close()
-                conn = None
+                        pipe.conn.close()
+                pipe = None
                 self._fail(group, exc)
-        return conn
+        return pipe
 
-    def _usable(self, conn: psycopg.Connection[Any] | None) -> psycopg.Connection[Any]:
+    def _usable(self, pipe: Pipeline | None) -> Pipeline:
         """The writer's connection, made anew if it is gone (the database restarted)."""
-        if conn is not None and not conn.closed and not conn.broken:
-            return conn
-        if conn is not None:
+        if pipe is not None and not pipe.conn.closed and not pipe.conn.broken:
+            return pipe
+        if pipe is not None:
             with contextlib.suppress(Exception):
-                conn.close()
-        return connect(self.url)
+                pipe.conn.close()
+        conn = connect(self.url)
+        try:
+            return Pipeline(conn)
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
 
     def _attempt(
-        self,
-        conn: psycopg.Connection[Any],
-        cache: dict[str, str],
-        batch: list[Unit[Any]],
-        alone: bool = False,
+        self, pipe: Pipeline, batch: list[Unit[Any]], alone: bool, savepoints: bool
     ) -> None:
-        pg = conn.cursor()
-        cursor = PgCursor(pg, cache)
+        """One transaction for ``batch``. Without ``savepoints`` (the usual way) a unit that
+        fails before it writes is dropped alone and one that fails after raises ``_Redo``;
+        with them (the batch again, after a ``_Redo``) each unit is undone alone to its own.
+        A savepoint per unit is a subtransaction in PostgreSQL (and with more than 64 of them
+        every snapshot of the database's other sessions pays for it): most batches need none."""
+        conn = pipe.conn
+        cursor = PipelineCursor(pipe)
         tx = _PgTx(cursor, self._order, predicting=not alone)
         outcomes: list[Outcome] = []
         started = time.perf_counter()
@@ -554,74 +483,78 @@ class PostgresStore:
             # Pipeline mode: a statement whose answer is not needed yet (BEGIN, SAVEPOINT,
             # RELEASE, an INSERT) is queued and leaves with the next one whose answer is, so a
             # unit pays a round trip per read, not per statement. A unit's failures are still
-            # its own: whatever it queued is answered before it ends (``_settle``), but for a
-            # send whose number was predicted (``_PgTx.insert_message_at_next_seq``): its
-            # answer leaves with the next unit's first, and if anything goes wrong while it is
-            # unchecked, the batch runs again one unit at a time, without predictions.
-            with _pipeline(conn) as pipe:
-                pg.execute("BEGIN")
-                open_savepoint = False
-                for unit in batch:
+            # its own: whatever it queued is answered before it ends, but for a send whose
+            # number was predicted (``_PgTx.insert_message_at_next_seq``): its answer leaves
+            # with the next unit's first, and if anything goes wrong while it is unchecked,
+            # the batch runs again one unit at a time, without predictions.
+            pipe.queue("BEGIN")
+            open_savepoint = False
+            for unit in batch:
+                if savepoints:
                     if open_savepoint:  # the previous unit's, released with this one's start
-                        pg.execute("RELEASE SAVEPOINT unit")
-                    pg.execute("SAVEPOINT unit")
+                        pipe.queue("RELEASE SAVEPOINT unit")
+                    pipe.queue("SAVEPOINT unit")
                     open_savepoint = False
-                    tx.entered = []
-                    seqs = dict(tx.seqs)
-                    try:
-                        result = unit.fn(tx)
-                        if cursor.unsynced and not cursor.unchecked:
-                            _settle(pipe)
-                            cursor.synced()
-                    except BaseException as exc:
-                        if cursor.wrong or cursor.unchecked:
-                            # Whose failure it is cannot be told (a prediction's, this unit's).
-                            raise _Conflict() from exc
-                        if isinstance(exc, _RETRY) and not (
-                            alone and isinstance(exc, pgerrors.UniqueViolation)
-                        ):
-                            raise _Conflict() from exc
-                        if isinstance(exc, psycopg.OperationalError):
-                            raise
-                        # The unit's own failure: undo it alone.
-                        self._undo_unit(pipe, pg, tx)
-                        tx.seqs = seqs
-                        outcomes.append((unit, False, exc))
-                    else:
-                        if cursor.wrong:  # the unit's code caught _Mispredicted
-                            raise _Conflict()
-                        open_savepoint = True
-                        outcomes.append((unit, True, result))
-                if cursor.unchecked:
-                    try:
-                        cursor.check(pipe)
-                    except _Mispredicted as exc:
+                cursor.wrote = False
+                tx.entered = []
+                seqs = dict(tx.seqs)
+                try:
+                    result = unit.fn(tx)
+                    if cursor.unsynced and not cursor.unchecked:
+                        cursor.sync()
+                except BaseException as exc:
+                    if cursor.wrong or cursor.unchecked:
+                        # Whose failure it is cannot be told (a prediction's, this unit's).
                         raise _Conflict() from exc
-                # COMMIT releases the last savepoint; leaving the pipeline waits for its answer.
-                pg.execute("COMMIT")
-        except (_Conflict, _Stale):
-            self._abandon(conn, tx)
+                    if isinstance(exc, _RETRY) and not (
+                        alone and isinstance(exc, pgerrors.UniqueViolation)
+                    ):
+                        raise _Conflict() from exc
+                    if isinstance(exc, psycopg.OperationalError):
+                        raise
+                    if not savepoints:
+                        self._drop_unit(cursor, exc)
+                        outcomes.append((unit, False, exc))
+                        continue
+                    # The unit's own failure: undo it alone.
+                    self._undo_unit(cursor, tx)
+                    tx.seqs = seqs
+                    outcomes.append((unit, False, exc))
+                else:
+                    if cursor.wrong:  # the unit's code caught Mispredicted
+                        raise _Conflict()
+                    open_savepoint = True
+                    outcomes.append((unit, True, result))
+            if cursor.unchecked:  # checked before COMMIT: a wrong number must not commit
+                try:
+                    cursor.sync()
+                except (Mispredicted, psycopg.Error) as exc:
+                    raise _Conflict() from exc
+            # COMMIT releases the last savepoint.
+            pipe.queue("COMMIT")
+            pipe.sync()
+        except (_Conflict, _Stale, _Redo):
+            self._abandon(pipe, tx)
             raise
         except _RETRY as exc:  # at COMMIT (a deferred check) or a savepoint statement
-            self._abandon(conn, tx)
+            self._abandon(pipe, tx)
             raise _Conflict() from exc
         except psycopg.OperationalError as exc:
-            if not cursor.answered and (conn.closed or conn.broken):
+            if not cursor.answered and conn.closed:
                 # An idle connection the server dropped (restart, pg_terminate_backend), found
                 # at the batch's first answer: nothing was committed, so one fresh connection
                 # may take the batch.
-                self._abandon(conn, tx)
-                conn.close()
+                self._abandon(pipe, tx)
                 raise _Stale() from exc
-            self._abandon(conn, tx)
+            self._abandon(pipe, tx)
             raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
         except psycopg.Error as exc:
             # The connection or the server failed: the batch is not durable. (Lost during
             # COMMIT, it may have been: the client's retry with its ClientRequestToken is safe.)
-            self._abandon(conn, tx)
+            self._abandon(pipe, tx)
             raise StoreUnavailable(f"PostgreSQL: {_first_line(exc)}") from exc
         except BaseException:
-            self._abandon(conn, tx)
+            self._abandon(pipe, tx)
             raise
         seconds = time.perf_counter() - started
         if self._on_commit is not None:  # before the answers, as in the SQLite engine
@@ -631,20 +564,40 @@ class PostgresStore:
                 log.exception("commit observer failed")
         self._order.finish(tx.ticket, lambda: dispatch(outcomes))
 
-    def _undo_unit(self, pipe: psycopg.Pipeline | None, pg: psycopg.Cursor[Any], tx: _PgTx) -> None:
-        """Roll the running unit back to its savepoint (after the pipeline dropped whatever
-        followed a failed statement of it)."""
-        if pipe is not None:
+    def _drop_unit(self, cursor: PipelineCursor, exc: BaseException) -> None:
+        """A unit failed in a batch without savepoints: nothing to undo if it only read and
+        its reads all succeeded; otherwise ``_Redo``."""
+        if cursor.unsynced:
+            try:
+                cursor.sync()
+            except psycopg.Error as late:
+                raise _Redo() from late
+        if cursor.wrote or isinstance(exc, psycopg.Error):
+            raise _Redo() from exc
+
+    def _undo_unit(self, cursor: PipelineCursor, tx: _PgTx) -> None:
+        """Roll the running unit back to its savepoint (once the server has answered, or
+        skipped, whatever the unit queued)."""
+        if cursor.pipe.pending:
             with contextlib.suppress(psycopg.errors.Error):
-                pipe.sync()
-        pg.execute("ROLLBACK TO SAVEPOINT unit")
-        pg.execute("RELEASE SAVEPOINT unit")
+                cursor.sync()
+        cursor.pipe.queue("ROLLBACK TO SAVEPOINT unit")
+        cursor.pipe.queue("RELEASE SAVEPOINT unit")
         self._order.leave(tx.ticket, tx.entered)
 
-    def _abandon(self, conn: psycopg.Connection[Any], tx: _PgTx) -> None:
-        if not conn.closed and not conn.broken:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute("ROLLBACK")
+    def _abandon(self, pipe: Pipeline, tx: _PgTx) -> None:
+        conn = pipe.conn
+        if not conn.closed:
+            try:
+                if pipe.pending:  # answered (or skipped after an error) before the ROLLBACK
+                    with contextlib.suppress(psycopg.Error):
+                        pipe.sync()
+                pipe.queue("ROLLBACK")
+                pipe.sync()
+            except psycopg.Error:
+                # Whatever state the pipeline is in, the connection is not worth keeping: the
+                # next batch connects again.
+                conn.close()
         self._order.leave(tx.ticket, list(tx.ticket.channels))
 
     def _fail(self, batch: list[Unit[Any]], exc: BaseException) -> None:

@@ -191,16 +191,16 @@ def message(channel_arn: str, message_id: str) -> Any:
 async def test_sends_in_a_batch_predict_their_numbers_and_each_failure_stays_its_own(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bellwire.store import postgres
+    from bellwire.store import pipeline
 
     predicted: list[int] = []
-    real_predict = postgres.PgCursor.predict
+    real_predict = pipeline.PipelineCursor.predict
 
-    def counting(self: postgres.PgCursor, sql: str, params: Any, value: int) -> None:
+    def counting(self: pipeline.PipelineCursor, sql: str, params: Any, value: int) -> None:
         predicted.append(value)
         real_predict(self, sql, params, value)
 
-    monkeypatch.setattr(postgres.PgCursor, "predict", counting)
+    monkeypatch.setattr(pipeline.PipelineCursor, "predict", counting)
     arn = "arn:app/channel/c"
     store = PostgresStore(url, writers=1, max_batch=64)
     try:
@@ -261,3 +261,129 @@ async def test_a_wrong_prediction_runs_the_unit_again_without_predicting(url: st
         assert [m.seq if m else None for m in stored] == [1, 7, None]
     finally:
         await store.close()
+
+
+# --- batches without savepoints --------------------------------------------------------------
+
+
+async def test_a_batch_takes_savepoints_only_after_a_unit_failed_that_had_written(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Units that succeed, or fail before they write, share a batch with no savepoint; one
+    that fails after its write sends the batch round again with a savepoint per unit, and
+    every other unit's write is committed once."""
+    from bellwire.store import pipeline
+
+    sent: list[str] = []
+    real_queue = pipeline.Pipeline.queue
+
+    def recording(self: pipeline.Pipeline, sql: str, params: Any = ()) -> Any:
+        sent.append(sql)
+        return real_queue(self, sql, params)
+
+    monkeypatch.setattr(pipeline.Pipeline, "queue", recording)
+    store = PostgresStore(url, writers=1, max_batch=64)
+    gate = threading.Event()
+    try:
+        await store.write(lambda tx: tx.insert_channel(channel("c")))
+
+        def held(tx: IamTx) -> None:  # keeps the writer busy while the batch queues up
+            gate.wait(5)
+
+        def app(i: int, fail: str | None) -> Any:
+            def unit(tx: IamTx) -> str:
+                if fail == "before":
+                    assert tx.app_instance("arn:app/0") is None  # a read, then the refusal
+                    raise ValueError(f"unit {i} refused before writing")
+                tx.insert_app_instance(AppInstance(f"arn:app/{i}", "a", None, 1.0, 1.0))
+                if fail == "after":
+                    raise ValueError(f"unit {i} refused after writing")
+                return f"arn:app/{i}"
+
+            return unit
+
+        async def batch(fails: dict[int, str]) -> list[Any]:
+            first = asyncio.ensure_future(store.write(held))
+            await asyncio.sleep(0.05)
+            units = [
+                asyncio.ensure_future(store.write(app(i, fails.get(i))))
+                for i in range(base, base + 10)
+            ]  # queued behind the held unit: one batch
+            await asyncio.sleep(0.05)
+            sent.clear()
+            gate.set()
+            await first
+            gate.clear()
+            return await asyncio.gather(*units, return_exceptions=True)
+
+        base = 1
+        outcomes = await batch({3: "before", 7: "before"})
+        assert [isinstance(o, ValueError) for o in outcomes] == [i in (3, 7) for i in range(1, 11)]
+        assert not any("SAVEPOINT" in sql for sql in sent)
+
+        base = 11
+        outcomes = await batch({14: "after"})
+        assert [isinstance(o, ValueError) for o in outcomes] == [i == 14 for i in range(11, 21)]
+        assert sent.count("SAVEPOINT unit") == 10  # the round again, one per unit
+        assert sent.count("ROLLBACK TO SAVEPOINT unit") == 1
+        stored = await store.read(lambda tx: tx.list_app_instances(None, 50))
+        assert sorted(a.arn for a in stored) == sorted(
+            f"arn:app/{i}" for i in range(1, 21) if i not in (3, 7, 14)
+        )
+    finally:
+        gate.set()
+        await store.close()
+
+
+# --- the writers' pipeline -------------------------------------------------------------------
+
+
+def test_placeholders_are_numbered_in_order() -> None:
+    from bellwire.store.pipeline import placeholders
+
+    assert placeholders("SELECT 1") == "SELECT 1"
+    assert placeholders("UPDATE t SET a = ? WHERE b = ? AND c = ?") == (
+        "UPDATE t SET a = $1 WHERE b = $2 AND c = $3"
+    )
+
+
+def test_a_failed_statement_raises_its_own_error_and_the_rest_of_its_stretch_is_skipped(
+    url: str,
+) -> None:
+    from bellwire.store.pipeline import Pipeline, PipelineCursor
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        pipe = Pipeline(conn)
+        cursor = PipelineCursor(pipe)
+        cursor.execute(
+            "CREATE TEMPORARY TABLE t (k TEXT PRIMARY KEY, n BIGINT, x DOUBLE PRECISION)"
+        )
+        cursor.execute("INSERT INTO t VALUES (?, ?, ?)", ("a", 2**40, 0.5))
+        cursor.execute("SELECT k, n, x, ? FROM t", (None,))
+        assert cursor.fetchall() == [("a", 2**40, 0.5, None)]  # psycopg's own types
+        cursor.execute("INSERT INTO t VALUES (?, ?, ?)", ("a", 1, 1.0))  # a duplicate key
+        cursor.execute("INSERT INTO t VALUES (?, ?, ?)", ("b", 1, 1.0))  # skipped
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            cursor.fetchall()
+        cursor.execute("SELECT count(*) FROM t")
+        assert cursor.fetchone() == (1,)  # outside a transaction: the pipeline goes on
+        with pytest.raises(psycopg.ProgrammingError):
+            cursor.execute("SELECT ?", ())
+
+
+def test_statements_parsed_beyond_the_limit_are_deallocated_oldest_first(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bellwire.store import pipeline
+
+    monkeypatch.setattr(pipeline, "_PREPARED_MAX", 4)
+    with psycopg.connect(url, autocommit=True) as conn:
+        pipe = pipeline.Pipeline(conn)
+        cursor = pipeline.PipelineCursor(pipe)
+        for n in range(10):
+            cursor.execute(f"SELECT {n} + ?", (1,))
+            assert cursor.fetchone() == (n + 1,)
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (4,)
+        cursor.execute("SELECT 9 + ?", (1,))  # still parsed: bound by its name again
+        assert cursor.fetchone() == (10,)
