@@ -130,6 +130,11 @@ class Pipeline:
         self._named[key] = name
         return name
 
+    def send(self) -> None:
+        """Start sending what is queued, without waiting: the server works on it while the
+        writer goes on (what the socket does not take now leaves with the next sync)."""
+        self._pg.flush()
+
     def sync(self) -> None:
         """Send everything queued, read every answer; raise the first statement's error."""
         queued, self._queued = self._queued, []
@@ -242,6 +247,9 @@ class PipelineCursor:
         self.unsynced = True
         self.wrote = True
         self.unchecked.append((self.pipe.queue(sql, params), value))
+        # Nothing waits for it: the server runs it (and what was queued before it) while the
+        # unit builds its answer and the next unit starts.
+        self.pipe.send()
 
     def sync(self) -> None:
         """Answer everything queued and check the predictions: raises the first statement's
