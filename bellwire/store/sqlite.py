@@ -1,9 +1,10 @@
 """The embedded SQLite engine: WAL, one writer thread with group commit, reader threads.
 
 Writes are units of work (``fn(tx) -> result``) queued to one thread. It runs whatever is queued
-as one transaction, each unit inside its own SAVEPOINT so a failing unit rolls back alone, then
-commits once: one fsync for many acknowledged writes. A unit's future resolves only after the
-commit returned, so a 2xx answer always means the change is on disk.
+as one transaction and commits once: one fsync for many acknowledged writes. A unit that fails
+before it changed anything is dropped alone; if one fails after, the batch runs again with each
+unit inside its own SAVEPOINT, so that a failing unit rolls back alone. A unit's future resolves
+only after the commit returned, so a 2xx answer always means the change is on disk.
 """
 
 from __future__ import annotations
@@ -143,22 +144,14 @@ class SqliteStore:
     def _run_batch(
         self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, tx: SqlTx, batch: list[Unit[Any]]
     ) -> None:
-        outcomes: list[Outcome] = []
         started = time.perf_counter()
         committed: float | None = None
         try:
-            cursor.execute("BEGIN IMMEDIATE")
-            for unit in batch:
-                cursor.execute("SAVEPOINT unit")
-                try:
-                    result = unit.fn(tx)
-                except BaseException as exc:  # the unit's own failure: undo it alone
-                    cursor.execute("ROLLBACK TO unit")
-                    cursor.execute("RELEASE unit")
-                    outcomes.append((unit, False, exc))
-                else:
-                    cursor.execute("RELEASE unit")
-                    outcomes.append((unit, True, result))
+            outcomes = _run_units(conn, cursor, tx, batch, savepoints=False)
+            if outcomes is None:  # a unit failed after it wrote: again, each in a savepoint
+                cursor.execute("ROLLBACK")
+                outcomes = _run_units(conn, cursor, tx, batch, savepoints=True)
+                assert outcomes is not None
             cursor.execute("COMMIT")
             committed = time.perf_counter() - started
         except BaseException as exc:  # the commit itself failed: nothing of the batch is durable
@@ -257,6 +250,41 @@ class SqliteStore:
         self._readers.shutdown(wait=True)
         for conn in self._reader_conns:
             conn.close()
+
+
+def _run_units(
+    conn: sqlite3.Connection,
+    cursor: sqlite3.Cursor,
+    tx: SqlTx,
+    batch: list[Unit[Any]],
+    *,
+    savepoints: bool,
+) -> list[Outcome] | None:
+    """Run ``batch`` in one transaction, left open. Without ``savepoints`` (the usual way) a
+    unit that fails before it changed a row is dropped alone, and one that fails after makes
+    this return None (the caller rolls back and runs the batch again with them): while a
+    savepoint is open SQLite copies every page a statement first touches into its
+    sub-journal, a fifth of a send's writer time."""
+    cursor.execute("BEGIN IMMEDIATE")
+    outcomes: list[Outcome] = []
+    for unit in batch:
+        if savepoints:
+            cursor.execute("SAVEPOINT unit")
+        changes = conn.total_changes
+        try:
+            result = unit.fn(tx)
+        except BaseException as exc:  # the unit's own failure: undo it alone
+            if savepoints:
+                cursor.execute("ROLLBACK TO unit")
+                cursor.execute("RELEASE unit")
+            elif conn.total_changes != changes:
+                return None
+            outcomes.append((unit, False, exc))
+        else:
+            if savepoints:
+                cursor.execute("RELEASE unit")
+            outcomes.append((unit, True, result))
+    return outcomes
 
 
 def _resolve(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

@@ -84,6 +84,71 @@ async def test_a_failing_unit_is_undone_alone(engine: Engine) -> None:
         await store.close()
 
 
+async def test_a_unit_that_fails_before_it_writes_leaves_its_batch_to_run_once(
+    engine: Engine,
+) -> None:
+    """Batches run without a savepoint per unit: a unit refused after reading is dropped
+    alone, and the others run once; one refused after writing sends the batch round again
+    (with savepoints), and still only its own write is undone."""
+    store = engine.open()
+    gate = threading.Event()
+    runs: dict[str, int] = {}
+
+    def wait(tx: Tx) -> None:
+        gate.wait(5)
+
+    def counted(name: str, fn: Any) -> Any:
+        def unit(tx: Tx) -> Any:
+            runs[name] = runs.get(name, 0) + 1
+            return fn(tx)
+
+        return unit
+
+    def refuse_after_reading(tx: Tx) -> None:
+        assert tx.app_instance(app(0).arn) is None
+        raise ValueError("refused before writing")
+
+    def refuse_after_writing(tx: Tx) -> None:
+        tx.insert_app_instance(app(4))
+        raise ValueError("refused after writing")
+
+    async def one_batch(units: dict[str, Any]) -> list[Any]:
+        first = asyncio.ensure_future(store.write(wait, key="k"))
+        await asyncio.sleep(0.1)
+        later = [
+            asyncio.ensure_future(store.write(counted(name, fn), key="k"))
+            for name, fn in units.items()
+        ]
+        await asyncio.sleep(0.1)
+        gate.set()
+        await first
+        gate.clear()
+        return await asyncio.gather(*later, return_exceptions=True)
+
+    try:
+        outcomes = await one_batch(
+            {
+                "a": lambda tx: tx.insert_app_instance(app(1)),
+                "refused": refuse_after_reading,
+                "b": lambda tx: tx.insert_app_instance(app(2)),
+            }
+        )
+        assert outcomes[0] is None and outcomes[2] is None
+        assert isinstance(outcomes[1], ValueError)
+        assert runs == {"a": 1, "refused": 1, "b": 1}
+        runs.clear()
+        outcomes = await one_batch(
+            {"c": lambda tx: tx.insert_app_instance(app(3)), "undone": refuse_after_writing}
+        )
+        assert outcomes[0] is None and isinstance(outcomes[1], ValueError)
+        assert runs["c"] >= 1  # run again with savepoints, committed once
+        arns = [a.arn for a in await store.read(lambda tx: tx.list_app_instances(None, 10))]
+        assert arns == [app(1).arn, app(2).arn, app(3).arn]
+    finally:
+        gate.set()
+        await store.close()
+
+
 async def test_a_write_that_fails_as_the_last_statement_of_a_unit_fails_that_unit(
     engine: Engine,
 ) -> None:
