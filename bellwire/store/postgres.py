@@ -330,6 +330,11 @@ class PostgresStore:
         writers: int = 4,
         max_batch: int = 256,
     ) -> None:
+        if not psycopg.Pipeline.is_supported():  # the writers' pipeline needs libpq 14
+            raise StoreUnavailable(
+                f"the PostgreSQL store needs libpq 14 or newer; psycopg uses libpq "
+                f"{psycopg.pq.version()} here (psycopg[binary], as bellwire pins it, bundles one)"
+            )
         self.url = url
         self._max_batch = max_batch
         self._on_commit: Callable[[float, int], None] | None = None

@@ -387,3 +387,13 @@ def test_statements_parsed_beyond_the_limit_are_deallocated_oldest_first(
         assert cursor.fetchone() == (4,)
         cursor.execute("SELECT 9 + ?", (1,))  # still parsed: bound by its name again
         assert cursor.fetchone() == (10,)
+
+
+def test_a_libpq_without_pipeline_mode_is_refused_at_start(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bellwire.store.base import StoreUnavailable
+
+    monkeypatch.setattr(psycopg.Pipeline, "is_supported", classmethod(lambda cls: False))
+    with pytest.raises(StoreUnavailable, match="libpq 14 or newer"):
+        PostgresStore(url)
