@@ -4,10 +4,10 @@ It keeps the embedded engine's contract (``store/sqlite.py``) on a database that
 share. Writes are units of work (``fn(tx) -> result``) on one queue; each of ``writers`` threads
 takes whatever is queued as one transaction and commits once (a unit that fails after it
 wrote sends the batch round again with a SAVEPOINT per unit, so that it rolls back alone:
-``_attempt``). Several writers let batches that touch different
-channels commit in parallel; batches that touch the same channel serialize on its row lock
-(``next_seq`` is ``UPDATE ... RETURNING``), which keeps each channel's sequence gap-free and in
-commit order across writers and nodes. A unit's future resolves only after COMMIT returned.
+``_attempt``). Several writers let batches that touch different channels commit in parallel;
+batches that touch the same channel serialize on its row lock (``next_seq`` is ``UPDATE ...
+RETURNING``), which keeps each channel's sequence gap-free and in commit order across writers
+and nodes. A unit's future resolves only after COMMIT returned.
 Units that name their channel (``write(..., key=)``) go to that channel's writer, so a busy
 channel's sends share one writer's group commits.
 
