@@ -162,6 +162,8 @@ class Pipeline:
             if isinstance(item, _Prepare):
                 if status not in _OK:  # failed or skipped: not parsed after all
                     self._named.pop(item.key, None)
+                    if status == _FATAL and first is None:  # a missing table, a syntax error
+                        first = errors.error_from_result(result, encoding=self._encoding)
                 continue
             item.result = result
             if status in _OK:

@@ -367,6 +367,13 @@ def test_a_failed_statement_raises_its_own_error_and_the_rest_of_its_stretch_is_
             cursor.fetchall()
         cursor.execute("SELECT count(*) FROM t")
         assert cursor.fetchone() == (1,)  # outside a transaction: the pipeline goes on
+        # A statement that cannot even be parsed raises the parse's own error, not the
+        # "skipped" of the execution queued behind it.
+        cursor.execute("SELECT k FROM no_such_table WHERE k = ?", ("a",))
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            cursor.fetchall()
+        cursor.execute("SELECT count(*) FROM t")
+        assert cursor.fetchone() == (1,)
         with pytest.raises(psycopg.ProgrammingError):
             cursor.execute("SELECT ?", ())
 
