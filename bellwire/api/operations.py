@@ -109,16 +109,22 @@ class Operations:
                 registered.writes,
                 lambda tx: registered.fn(tx, call, params),
                 channel if isinstance(channel, str) else None,
+                ahead=registered.ahead,
             )
         ).output
 
     async def _transact(
-        self, writes: bool, unit: Callable[[IamTx], AnyResult], key: str | None = None
+        self,
+        writes: bool,
+        unit: Callable[[IamTx], AnyResult],
+        key: str | None = None,
+        *,
+        ahead: bool = False,
     ) -> AnyResult:
         if writes:
             staged = export.staged(unit, self._now)
             return await self._store.write(
-                functools.partial(_versioned, staged), self._committed, key=key
+                functools.partial(_versioned, staged), self._committed, key=key, ahead=ahead
             )
         return await self._store.read(unit)
 

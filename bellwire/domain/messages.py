@@ -105,7 +105,10 @@ def _event(kind: EventType, tx: Tx, m: Message) -> Any:
     )
 
 
-@operation("SendChannelMessage", writes=True)
+# ahead: its first statement is the bearer's (``roles.actor``), and nothing of it is changed by
+# another send in the same transaction (a send does not look at the channel's number or last
+# message; a remembered answer under its own token is never another send's).
+@operation("SendChannelMessage", writes=True, ahead=True)
 def send_message(
     tx: Tx, call: Call, p: MessagingSendChannelMessageRequest
 ) -> Result[MessagingSendChannelMessageResponse]:

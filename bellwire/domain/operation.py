@@ -131,6 +131,9 @@ class Registered:
     # IAM operations this server does not implement).
     resources: Resources | None
     refused: bool = False  # explicitly not implemented (domain/unsupported.py)
+    # Its unit's first read may be made ahead of its batch (``Store.write``): it changes
+    # nothing it reads and uses nothing another send changes (SendChannelMessage).
+    ahead: bool = False
 
     @property
     def action(self) -> str:
@@ -148,6 +151,7 @@ def operation(
     service: str = "chime",
     resources: Resources | None = resource_members,
     refused: bool = False,
+    ahead: bool = False,
 ) -> Callable[[Callable[[X, Call, P], Result[Out]]], Callable[[X, Call, P], Result[Out]]]:
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
@@ -159,7 +163,7 @@ def operation(
         # from (bellwire/aws/shapes.py): the registry holds them all as plain dicts, and their
         # outputs as mappings the codecs serialize against the same model.
         REGISTRY[(service, name)] = Registered(
-            name, service, cast(Operation, fn), writes, resources, refused
+            name, service, cast(Operation, fn), writes, resources, refused, ahead
         )
         return fn
 

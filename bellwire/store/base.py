@@ -435,13 +435,17 @@ class Store(Protocol):
         committed: Callable[[T], None] | None = None,
         *,
         key: str | None = None,
+        ahead: bool = False,
     ) -> T:
         """Run ``fn`` in the writer; return its result once durable. ``committed`` (if given)
         is called with that result on the caller's event loop, in commit order, before the
         caller resumes: the place where an operation's events are published. ``key`` (the
         channel a unit changes, if it is known) lets an engine with several writers hand units
         of one channel to one writer, so they share its group commits instead of queueing on
-        the channel's lock; an engine with one writer ignores it."""
+        the channel's lock; an engine with one writer ignores it. ``ahead``: ``fn`` changes
+        nothing it reads, and uses nothing that another send changes, so its first read
+        may be made before its batch's units run (``Registered.ahead``); an engine whose
+        reads cost no round trip ignores it."""
         ...
 
     async def ping(self) -> bool: ...

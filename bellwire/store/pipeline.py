@@ -16,7 +16,7 @@ raises ``psycopg.OperationalError`` and leaves ``conn.closed`` true.
 from __future__ import annotations
 
 import select
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,13 +75,17 @@ class Pipeline:
         self._named: OrderedDict[tuple[str, tuple[int, ...]], bytes] = OrderedDict()
         self._counter = 0
         self._queued: list[Answer | _Prepare] = []
+        # Stretches closed by a Sync and not read yet (``close``), oldest first, and the first
+        # error read since the last ``sync`` (which raises it).
+        self._closed: deque[list[Answer | _Prepare]] = deque()
+        self._early: psycopg.Error | None = None
         self._poll = select.poll()
         self._poll.register(self._pg.socket, select.POLLIN)
         self._pg.enter_pipeline_mode()
 
     @property
     def pending(self) -> bool:
-        return bool(self._queued)
+        return bool(self._queued or self._closed)
 
     def queue(self, sql: str, params: Sequence[Any] = ()) -> Answer:
         """Queue a statement; its answer comes with the next :meth:`sync`."""
@@ -135,21 +139,43 @@ class Pipeline:
         writer goes on (what the socket does not take now leaves with the next sync)."""
         self._pg.flush()
 
+    def close(self) -> None:
+        """End the stretch queued so far with a Sync of its own, without reading: its answers
+        can then be read (``wait``) before what is queued after it is even sent."""
+        if self._queued:
+            self._pg.pipeline_sync()
+            self._closed.append(self._queued)
+            self._queued = []
+
+    def wait(self, answer: Answer) -> None:
+        """Read the closed stretches up to the one holding ``answer`` (its error, if any, is
+        the answer's; an earlier one's is raised by the next ``sync``)."""
+        while answer.result is None and answer.error is None and self._closed:
+            self._read(self._closed.popleft())
+
     def sync(self) -> None:
         """Send everything queued, read every answer; raise the first statement's error."""
-        queued, self._queued = self._queued, []
-        try:
-            first = self._answers(queued)
-        except BaseException:
-            # Answers left unread would be taken for the next statements': the connection
-            # goes (the writer connects again).
-            self.conn.close()
-            raise
+        self.close()
+        while self._closed:
+            self._read(self._closed.popleft())
+        first, self._early = self._early, None
         if first is not None:
             raise first
 
+    def _read(self, stretch: list[Answer | _Prepare]) -> None:
+        try:
+            first = self._answers(stretch)
+        except BaseException:
+            # Answers left unread would be taken for the next statements': the connection
+            # goes (the writer connects again).
+            self._closed.clear()
+            self._early = None
+            self.conn.close()
+            raise
+        if self._early is None:
+            self._early = first
+
     def _answers(self, queued: list[Answer | _Prepare]) -> psycopg.Error | None:
-        self._pg.pipeline_sync()
         self._flush()
         first: psycopg.Error | None = None
         for item in queued:
@@ -182,6 +208,8 @@ class Pipeline:
     def rows(self, answer: Answer) -> list[Row]:
         """The rows of an answered statement, as psycopg's tuple rows."""
         if answer.error is not None:
+            if answer.error is self._early:  # raised here: not again by the next sync
+                self._early = None
             raise answer.error
         result = answer.result
         if result is None:
@@ -223,11 +251,29 @@ class PipelineCursor:
     something was queued since the last answer, so that the writer can learn a unit's own
     failures before the unit ends."""
 
-    __slots__ = ("_last", "answered", "pipe", "unchecked", "unsynced", "wrong", "wrote")
+    __slots__ = (
+        "_last",
+        "ahead",
+        "answered",
+        "keeps",
+        "pipe",
+        "taking",
+        "unchecked",
+        "unsynced",
+        "wrong",
+        "wrote",
+    )
 
     def __init__(self, pipe: Pipeline) -> None:
         self.pipe = pipe
         self._last: Answer | None = None
+        # Reads queued ahead of the units (``read_ahead``), by SQL and parameters: a unit
+        # that may (``taking``) gets one as its own statement's answer, until a statement
+        # that may change what they read is queued (anything but a SELECT, unless ``keeps``
+        # says the running statement changes none of it): then they are all dropped.
+        self.ahead: dict[str, dict[tuple[Any, ...], Answer]] | None = None
+        self.taking = False
+        self.keeps = False
         self.unsynced = False
         self.answered = False  # the server answered something on this connection
         # Statements queued with the first column of their one row predicted (``predict``),
@@ -237,7 +283,24 @@ class PipelineCursor:
         # A statement other than a SELECT was queued (since the writer last cleared it).
         self.wrote = False
 
+    def read_ahead(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue a SELECT now, closed by a Sync of its own (its answer can be read before
+        anything queued after it), for the unit that will ask for it (``execute``)."""
+        if self.ahead is None:
+            self.ahead = {}
+        self.ahead.setdefault(sql, {})[params] = self.pipe.queue(sql, params)
+        self.pipe.close()
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        ahead = self.ahead
+        if ahead is not None:
+            if self.taking and (found := ahead.get(sql)) is not None:
+                answer = found.pop(tuple(params), None)
+                if answer is not None:
+                    self._last = answer
+                    return
+            if not self.keeps and sql.lstrip()[:6].upper() != "SELECT":
+                self.ahead = None  # what they read may change: read again when asked
         self.unsynced = True
         if not self.wrote and sql.lstrip()[:6].upper() != "SELECT":
             self.wrote = True
@@ -281,6 +344,8 @@ class PipelineCursor:
             raise psycopg.ProgrammingError("no statement to fetch from")
         if self.unsynced:
             self.sync()
+        elif last.result is None and last.error is None:  # read ahead, not read yet
+            self.pipe.wait(last)
         return self.pipe.rows(last)
 
     def fetchone(self) -> Row | None:

@@ -9,7 +9,9 @@ batches that touch the same channel serialize on its row lock (``next_seq`` is `
 RETURNING``), which keeps each channel's sequence gap-free and in commit order across writers
 and nodes. A unit's future resolves only after COMMIT returned.
 Units that name their channel (``write(..., key=)``) go to that channel's writer, so a busy
-channel's sends share one writer's group commits.
+channel's sends share one writer's group commits, and the bearer statements of a batch's sends
+are queued before its units run (``_read_ahead``), so that the server answers them while the
+writer works instead of one after the other.
 
 Conflicts between writers (a deadlock PostgreSQL detected, a serialization failure, a
 unique key taken by a concurrent transaction) roll the whole batch back and run its units again,
@@ -44,10 +46,12 @@ from psycopg import errors as pgerrors
 
 from bellwire.log_throttle import Throttle
 from bellwire.records.chime import Message
+from bellwire.records.flows import FlowInvocation
 from bellwire.store.base import IamTx, StoreClosed, StoreUnavailable
 from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statements
 from bellwire.store.pipeline import Mispredicted, Pipeline, PipelineCursor
 from bellwire.store.sql import Row, SqlTx
+from bellwire.store.sql.channels import BEARER_IN_CHANNEL
 from bellwire.store.sql.messages import MESSAGE_COLUMNS, message_params
 from bellwire.store.units import Outcome, Unit, dispatch
 
@@ -239,8 +243,16 @@ class _PgTx(SqlTx):
         self.predicting = predicting
         self.seqs: dict[str, int] = {}
 
+    # The writes a send makes change nothing that the reads made ahead of a batch's sends
+    # read (``_read_ahead``): the channel's number and last message (which a send does not
+    # look at), messages, invocations, and remembered answers under other tokens.
+
     def next_seq(self, channel_arn: str, *, last_message: float | None = None) -> int:
-        seq = super().next_seq(channel_arn, last_message=last_message)
+        self._pg.keeps = True
+        try:
+            seq = super().next_seq(channel_arn, last_message=last_message)
+        finally:
+            self._pg.keeps = False
         self._took(channel_arn)
         self.seqs[channel_arn] = seq
         return seq
@@ -261,13 +273,38 @@ class _PgTx(SqlTx):
             seq = known + 1
             self._pg.predict(sql, values, seq)
         else:
-            row = self._one(sql, values)
+            self._pg.keeps = True
+            try:
+                row = self._one(sql, values)
+            finally:
+                self._pg.keeps = False
             if row is None:  # the channel is gone: as next_seq says it
                 raise LookupError(m.channel_arn)
             seq = int(row[0])
         self._took(m.channel_arn)
         self.seqs[m.channel_arn] = seq
         return seq
+
+    def remember_result(
+        self, scope: str, token: str, fingerprint: str, result: Any, now: float
+    ) -> None:
+        ahead = self._pg.ahead
+        if ahead is not None:  # a read ahead that probed this token is stale now
+            reads = ahead.get(BEARER_IN_CHANNEL, {})
+            for params in [p for p in reads if p[2:] == (token, scope)]:
+                del reads[params]
+        self._pg.keeps = True
+        try:
+            super().remember_result(scope, token, fingerprint, result, now)
+        finally:
+            self._pg.keeps = False
+
+    def insert_invocation(self, i: FlowInvocation) -> None:
+        self._pg.keeps = True
+        try:
+            super().insert_invocation(i)
+        finally:
+            self._pg.keeps = False
 
     def channel_positions(self, arns: Sequence[str]) -> dict[str, int]:
         """One statement whatever the count: the ARNs travel as one array parameter (the shared
@@ -307,6 +344,68 @@ _SEND = {
 
 
 # --- the engine ------------------------------------------------------------------------------
+
+
+class _Ahead(BaseException):
+    """Ends a unit's run ahead (``_first_read``) at its first statement. Not an Exception: the
+    unit's code must not catch it."""
+
+
+class _FirstStatement:
+    """A cursor that keeps the first statement a unit queues, if it is a read made ahead."""
+
+    __slots__ = ("first",)
+
+    def __init__(self) -> None:
+        self.first: tuple[str, tuple[Any, ...]] | None = None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        if sql in _AHEAD_READS:
+            self.first = (sql, tuple(params))
+        raise _Ahead()
+
+    def fetchone(self) -> Row | None:
+        raise _Ahead()
+
+    def fetchall(self) -> list[Row]:
+        raise _Ahead()
+
+
+# Reads worth making ahead: a send's one statement before its writes (docs/performance.md,
+# "Reads ahead of a batch's sends").
+_AHEAD_READS = frozenset({BEARER_IN_CHANNEL})
+
+
+def _first_read(unit: Unit[Any]) -> tuple[str, tuple[Any, ...]] | None:
+    """The unit's first statement, if it is one of ``_AHEAD_READS``: the unit runs up to it
+    (units run again already when their batch does: they depend on nothing but the tx)."""
+    recorder = _FirstStatement()
+    try:
+        unit.fn(SqlTx(recorder))
+    except _Ahead:
+        return recorder.first
+    except Exception:
+        return None  # it fails before it reads anything: it will again, in its turn
+    return None
+
+
+def _read_ahead(cursor: PipelineCursor, batch: list[Unit[Any]]) -> None:
+    """Queue the first reads of the batch's units that allow it (``Unit.ahead``: sends),
+    each with a Sync of its own, before any unit runs: the server answers them while the
+    writer runs the units, instead of each unit waiting for its own in turn. A read asked by
+    two units (one send retried with its token) is left to each of them."""
+    units = [unit for unit in batch if unit.ahead]
+    if len(units) < 2:
+        return  # one read ahead gains nothing: the unit would ask for it first anyway
+    firsts: dict[tuple[str, tuple[Any, ...]], int] = {}
+    for unit in units:
+        first = _first_read(unit)
+        if first is not None:
+            firsts[first] = firsts.get(first, 0) + 1
+    for (sql, params), count in firsts.items():
+        if count == 1:
+            cursor.read_ahead(sql, params)
+    cursor.pipe.send()
 
 
 class _Conflict(Exception):
@@ -385,13 +484,14 @@ class PostgresStore:
         committed: Callable[[T], None] | None = None,
         *,
         key: str | None = None,
+        ahead: bool = False,
     ) -> T:
         if self._closed:
             raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         slot = zlib.crc32(key.encode()) if key is not None else next(self._next)
-        self._queues[slot % len(self._queues)].put(Unit(fn, future, loop, committed))
+        self._queues[slot % len(self._queues)].put(Unit(fn, future, loop, committed, ahead))
         return await future
 
     def _write_loop(self, units: queue.SimpleQueue[Any]) -> None:
@@ -494,6 +594,8 @@ class PostgresStore:
             # with the next unit's first, and if anything goes wrong while it is unchecked,
             # the batch runs again one unit at a time, without predictions.
             pipe.queue("BEGIN")
+            if not savepoints and not alone:
+                _read_ahead(cursor, batch)
             open_savepoint = False
             for unit in batch:
                 if savepoints:
@@ -502,6 +604,7 @@ class PostgresStore:
                     pipe.queue("SAVEPOINT unit")
                     open_savepoint = False
                 cursor.wrote = False
+                cursor.taking = unit.ahead
                 tx.entered = []
                 seqs = dict(tx.seqs)
                 try:

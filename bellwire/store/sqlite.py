@@ -107,6 +107,7 @@ class SqliteStore:
         committed: Callable[[T], None] | None = None,
         *,
         key: str | None = None,  # one writer: every unit shares its commits already
+        ahead: bool = False,  # in-process reads: nothing to gain from making them ahead
     ) -> T:
         if self._closed:
             raise StoreClosed("the store is closed")

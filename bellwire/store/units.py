@@ -27,6 +27,9 @@ class Unit(Generic[T]):
     future: asyncio.Future[T]
     loop: asyncio.AbstractEventLoop
     committed: Callable[[T], None] | None
+    # The unit's first read may be made ahead of it, at its batch's start, and changes
+    # nothing it uses if other units' sends run between (``store/postgres.py``).
+    ahead: bool = False
 
 
 # (unit, whether it succeeded, its result or its exception)

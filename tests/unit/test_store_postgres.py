@@ -335,6 +335,103 @@ async def test_a_batch_takes_savepoints_only_after_a_unit_failed_that_had_writte
         await store.close()
 
 
+# --- reads ahead of a batch's sends ----------------------------------------------------------
+
+
+async def _one_batch(store: PostgresStore, units: list[tuple[Any, bool]]) -> list[Any]:
+    """``units`` (fn, ahead) queued behind a unit that holds the writer: one batch."""
+    gate = threading.Event()
+    first = asyncio.ensure_future(store.write(lambda tx: gate.wait(5)))
+    await asyncio.sleep(0.05)
+    queued = [asyncio.ensure_future(store.write(fn, ahead=ahead)) for fn, ahead in units]
+    await asyncio.sleep(0.05)
+    gate.set()
+    await first
+    return await asyncio.gather(*queued, return_exceptions=True)
+
+
+async def test_reads_made_ahead_answer_their_sends_until_a_write_may_change_them(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bearer statements of a batch's sends are queued before its units run; a send takes
+    its own, unless another unit changed something such a read reads first: then it and every
+    later send read again. Remembered answers change only the read of their own token."""
+    from bellwire.records.chime import AppInstanceUser, Membership
+    from bellwire.store import pipeline
+    from bellwire.store.sql.channels import BEARER_IN_CHANNEL
+
+    bearers: list[tuple[Any, ...]] = []
+    real_queue = pipeline.Pipeline.queue
+
+    def recording(self: pipeline.Pipeline, sql: str, params: Any = ()) -> Any:
+        if sql == BEARER_IN_CHANNEL:
+            bearers.append(tuple(params))
+        return real_queue(self, sql, params)
+
+    monkeypatch.setattr(pipeline.Pipeline, "queue", recording)
+    arn = "arn:app/channel/c"
+    users = [f"arn:app/user/u{i}" for i in range(5)]
+    store = PostgresStore(url, writers=1, max_batch=64)
+    try:
+
+        def setup(tx: IamTx) -> None:
+            tx.insert_channel(channel(arn))
+            for user in users:
+                tx.insert_user(AppInstanceUser(user, "arn:app", user, None, 1.0, 1.0))
+                tx.insert_membership(Membership(arn, user, "DEFAULT", users[0], 1.0, 1.0))
+
+        await store.write(setup)
+
+        def send(user: str, token: str | None = None) -> Any:
+            def unit(tx: IamTx) -> tuple[bool, bool]:
+                remembered = (f"Send|{user}", token) if token else None
+                found = tx.bearer_in_channel(user, arn, remembered=remembered)
+                if found.membership is not None and found.remembered is None:
+                    tx.insert_message_at_next_seq(message(arn, f"{user}{token}"), last_message=1.0)
+                    if token:
+                        tx.remember_result(f"Send|{user}", token, "f", {"sent": True}, 1.0)
+                return found.membership is not None, found.remembered is not None
+
+            return unit
+
+        def leave(tx: IamTx) -> None:
+            tx.delete_membership(arn, users[2])
+
+        outcomes = await _one_batch(
+            store, [(send(users[0]), True), (send(users[1]), True), (leave, False),
+                    (send(users[2]), True), (send(users[3]), True)],
+        )  # fmt: skip
+        assert outcomes == [(True, False), (True, False), None, (False, False), (True, False)]
+        # Four read ahead, then the two after the membership's DELETE again.
+        assert [p[0] for p in bearers] == [*users[:4], users[2], users[3]]
+
+        bearers.clear()
+
+        def remember(tx: IamTx) -> None:  # u4's token answered by another unit first
+            tx.remember_result(f"Send|{users[4]}", "t", "f", {"sent": True}, 1.0)
+
+        outcomes = await _one_batch(
+            store, [(send(users[0], "a"), True), (remember, False), (send(users[4], "t"), True),
+                    (send(users[1], "b"), True)],
+        )  # fmt: skip
+        assert outcomes == [(True, False), None, (True, True), (True, False)]
+        # u4's read ahead probed its token before it was remembered: it reads again; the
+        # others keep theirs.
+        assert [p[0] for p in bearers] == [users[0], users[4], users[1], users[4]]
+
+        bearers.clear()
+        # One send twice with its token (a client's retry): neither is read ahead, and the
+        # second answers what the first remembered.
+        outcomes = await _one_batch(
+            store, [(send(users[3], "r"), True), (send(users[3], "r"), True),
+                    (send(users[1], "c"), True), (send(users[0], "d"), True)],
+        )  # fmt: skip
+        assert outcomes == [(True, False), (True, True), (True, False), (True, False)]
+        assert [p[0] for p in bearers] == [users[1], users[0], users[3], users[3]]
+    finally:
+        await store.close()
+
+
 # --- the writers' pipeline -------------------------------------------------------------------
 
 
@@ -376,6 +473,39 @@ def test_a_failed_statement_raises_its_own_error_and_the_rest_of_its_stretch_is_
         assert cursor.fetchone() == (1,)
         with pytest.raises(psycopg.ProgrammingError):
             cursor.execute("SELECT ?", ())
+
+
+def test_a_read_ahead_is_answered_alone_and_an_error_nobody_took_is_raised_by_the_next_sync(
+    url: str,
+) -> None:
+    from bellwire.store.pipeline import Pipeline, PipelineCursor
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        pipe = Pipeline(conn)
+        cursor = PipelineCursor(pipe)
+        cursor.read_ahead("SELECT 1 + ?", (1,))
+        cursor.read_ahead("SELECT 1 / ?", (0,))
+        cursor.read_ahead("SELECT 2 + ?", (1,))
+        cursor.taking = True
+        cursor.execute("SELECT 1 + ?", (1,))
+        assert cursor.fetchone() == (2,)
+        assert pipe.pending  # the stretches after its own are not read yet
+        cursor.execute("SELECT 1 / ?", (0,))
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            cursor.fetchone()
+        cursor.execute("SELECT 2 + ?", (1,))
+        assert cursor.fetchone() == (3,)
+        cursor.execute("SELECT ?", (4,))  # not read ahead: queued and answered as usual
+        assert cursor.fetchone() == (4,)
+        # Reads ahead that nobody takes are answered all the same; an error among them is
+        # not lost: the next answer raises it.
+        cursor.read_ahead("SELECT 1 / ?", (0,))
+        cursor.execute("SELECT ?", (5,))
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            cursor.fetchone()
+        cursor.execute("SELECT ?", (6,))
+        assert cursor.fetchone() == (6,)
+        assert not pipe.pending
 
 
 def test_statements_parsed_beyond_the_limit_are_deallocated_oldest_first(

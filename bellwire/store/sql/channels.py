@@ -56,7 +56,9 @@ def _prefixed(alias: str, columns: str) -> str:
 # engine). The outer joins keep one row whether the user or the channel exists or not; the
 # membership of a regular channel is its one row under sub-channel '' (an elastic channel's
 # moderator may hold one per sub-channel: the caller asks for it on its own).
-_BEARER_IN_CHANNEL = (
+# Parameters: the bearer, the channel, then the token and the scope of a remembered answer
+# (``store/postgres.py`` reads it ahead of a batch's sends and knows that order).
+BEARER_IN_CHANNEL = (
     f"SELECT {_prefixed('u', _USER_COLUMNS)}, {_prefixed('c', _CHANNEL_COLUMNS)}, "
     "EXISTS (SELECT 1 FROM admins a "
     "WHERE a.app_instance_arn = c.app_instance_arn AND a.admin_arn = u.arn), "
@@ -152,7 +154,7 @@ class ChannelsSql(SqlBase):
         self, bearer_arn: str, channel_arn: str, *, remembered: tuple[str, str] | None = None
     ) -> BearerInChannel:
         scope, token = remembered or (None, None)
-        row = self._one(_BEARER_IN_CHANNEL, (bearer_arn, channel_arn, token, scope))
+        row = self._one(BEARER_IN_CHANNEL, (bearer_arn, channel_arn, token, scope))
         assert row is not None  # the outer joins always yield the one row
         c0 = _USER_WIDTH
         m0 = c0 + _CHANNEL_WIDTH + 2
