@@ -169,6 +169,85 @@ def request_head(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+class AnswerReader:
+    """One answer's bytes in, its head and body out (sans I/O): interim 1xx answers skipped,
+    bodies framed by Content-Length, chunks or the connection's end, at most
+    MAX_RESPONSE_BYTES of a body kept."""
+
+    __slots__ = ("_buf", "_head", "_kept", "_parts")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._head: Head | None = None
+        self._parts: list[bytes] = []  # a chunked body's chunks so far
+        self._kept = 0
+
+    def feed(self, data: bytes) -> tuple[Head, bytes, bool] | None:
+        """The answer once complete: its head, its body, and whether both were read whole and
+        nothing followed (only then may the connection carry another request). ValueError if
+        the answer is malformed."""
+        buf = self._buf
+        buf += data
+        while self._head is None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD_BYTES:
+                    raise ValueError("the answer's headers are too long")
+                return None
+            head = parse_head(bytes(buf[: end + 4]))
+            del buf[: end + 4]
+            if not 100 <= head.status < 200:  # an interim answer: the final one follows
+                self._head = head
+        head = self._head
+        if head.chunked:
+            return self._chunks(head)
+        if head.length is None:  # delimited by the close (``eof``), unless too long
+            if len(buf) >= MAX_RESPONSE_BYTES:
+                return head, bytes(buf[:MAX_RESPONSE_BYTES]), False
+            return None
+        if head.length > MAX_RESPONSE_BYTES:
+            if len(buf) >= MAX_RESPONSE_BYTES:
+                return head, bytes(buf[:MAX_RESPONSE_BYTES]), False
+            return None
+        if len(buf) < head.length:
+            return None
+        return head, bytes(buf[: head.length]), len(buf) == head.length
+
+    def _chunks(self, head: Head) -> tuple[Head, bytes, bool] | None:
+        buf = self._buf
+        while True:
+            end = buf.find(b"\r\n")
+            if end < 0:
+                return None
+            size = int(bytes(buf[:end]).split(b";", 1)[0].strip() or b"x", 16)
+            if size == 0:
+                if buf[end + 2 : end + 4] == b"\r\n":  # no trailers
+                    rest = len(buf) - (end + 4)
+                elif (trailers := buf.find(b"\r\n\r\n", end)) >= 0:
+                    rest = len(buf) - (trailers + 4)
+                else:
+                    return None
+                return head, b"".join(self._parts), rest == 0
+            if self._kept + size > MAX_RESPONSE_BYTES:
+                if len(buf) - end - 2 < MAX_RESPONSE_BYTES - self._kept:
+                    return None
+                self._parts.append(bytes(buf[end + 2 : end + 2 + MAX_RESPONSE_BYTES - self._kept]))
+                return head, b"".join(self._parts), False
+            if len(buf) < end + 2 + size + 2:
+                return None
+            self._parts.append(bytes(buf[end + 2 : end + 2 + size]))
+            self._kept += size
+            del buf[: end + 2 + size + 2]
+
+    def eof(self) -> tuple[Head, bytes, bool] | None:
+        """At the connection's end: a body delimited by it is complete; any other answer was
+        cut short (None)."""
+        head = self._head
+        if head is None or head.chunked or head.length is not None:
+            return None
+        return head, bytes(self._buf[:MAX_RESPONSE_BYTES]), False
+
+
 # --- the caller (asyncio) --------------------------------------------------------------------
 
 
@@ -176,16 +255,80 @@ class _Stale(Exception):
     """A kept-alive connection was closed by the endpoint before it answered anything."""
 
 
+class _Link(asyncio.Protocol):
+    """One connection to an endpoint, one request at a time: the request written, the answer
+    fed to an ``AnswerReader`` as it arrives, one future resolved when it is complete."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.deadline = 0.0
+        self._reader: AnswerReader | None = None
+        self._answer: asyncio.Future[tuple[Head, bytes, bool]] | None = None
+        self._heard = False  # any byte of the current answer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def request(self, data: bytes) -> asyncio.Future[tuple[Head, bytes, bool]]:
+        assert self.transport is not None
+        self._reader = AnswerReader()
+        self._heard = False
+        self._answer = answer = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return answer
+
+    def data_received(self, data: bytes) -> None:
+        answer, reader = self._answer, self._reader
+        if answer is None or reader is None or answer.done():
+            self.fail(None)  # bytes nobody asked for: the connection is not to be trusted
+            return
+        self._heard = True
+        try:
+            done = reader.feed(data)
+        except ValueError as exc:
+            self.fail(exc)
+            return
+        if done is not None:
+            self._answer = None
+            answer.set_result(done)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        answer, self._answer = self._answer, None
+        if answer is None or answer.done():
+            return
+        done = self._reader.eof() if self._reader is not None else None
+        if done is not None:
+            answer.set_result(done)
+        elif not self._heard:
+            answer.set_exception(_Stale())
+        else:
+            answer.set_exception(ConnectionResetError("the endpoint closed the connection"))
+
+    def fail(self, exc: BaseException | None) -> None:
+        """End the connection, failing the answer awaited (if any) with ``exc``."""
+        answer, self._answer = self._answer, None
+        if answer is not None and not answer.done() and exc is not None:
+            answer.set_exception(exc)
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
 class _Connections:
     """Keep-alive HTTP/1.1 connections to plain ``http://`` endpoints, one request at a time
     each. aiohttp's client costs several times the CPU of the POST itself per call (its
     request/response objects, timers and tasks); a channel flow makes one call per message, so
-    the plain-HTTP case has this lean path and everything else (https) stays on aiohttp."""
+    the plain-HTTP case has this lean path and everything else (https) stays on aiohttp. A
+    call's deadline is checked by one timer for all the calls in flight (``_check``), not one
+    timer each."""
 
     def __init__(self, user_agent: str) -> None:
         self._user_agent = user_agent
-        self._idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
-        self._idle = {}
+        self._idle: dict[tuple[str, int], list[_Link]] = {}
+        self._busy: set[_Link] = set()
+        self._checking: asyncio.TimerHandle | None = None
         self._targets: dict[str, tuple[str, int, str, str]] = {}
 
     def _target(self, url: str) -> tuple[str, int, str, str]:
@@ -200,85 +343,76 @@ class _Connections:
                 self._targets[url] = target
         return target
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> tuple[int, bytes]:
+        """The answer's status and body; TimeoutError past ``timeout`` (connecting included)."""
         host, port, path, host_header = self._target(url)
         request = request_head(path, host_header, headers, len(body), self._user_agent) + body
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         idle = self._idle.setdefault((host, port), [])
         while idle:
-            reader, writer = idle.pop()
-            if reader.at_eof() or writer.is_closing():
-                writer.close()
+            link = idle.pop()
+            if link.closed:
                 continue
             try:
-                return await self._exchange(reader, writer, request, idle)
+                return await self._exchange(link, request, idle, deadline)
             except _Stale:
                 continue  # closed while idle: nothing was processed; try another connection
-        reader, writer = await asyncio.open_connection(host, port, limit=MAX_HEAD_BYTES)
+        async with asyncio.timeout_at(deadline):
+            _, link = await loop.create_connection(_Link, host, port)
         try:
-            return await self._exchange(reader, writer, request, idle)
+            return await self._exchange(link, request, idle, deadline)
         except _Stale as exc:
             raise ConnectionResetError("the endpoint closed the connection") from exc
 
     async def _exchange(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        request: bytes,
-        idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+        self, link: _Link, request: bytes, idle: list[_Link], deadline: float
     ) -> tuple[int, bytes]:
-        reuse = False
+        link.deadline = deadline
+        self._busy.add(link)
+        if self._checking is None:
+            self._arm()
         try:
-            writer.write(request)
-            try:
-                raw = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
-                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
-                    raise
-                raise _Stale from exc
-            head = parse_head(raw)
-            while 100 <= head.status < 200:  # an interim answer: the final one follows
-                head = parse_head(await reader.readuntil(b"\r\n\r\n"))
-            answer, whole = await _read_body(reader, head)
-            reuse = head.keep_alive and whole
-            return head.status, answer
-        except asyncio.LimitOverrunError as exc:
-            raise ValueError("the answer's headers are too long") from exc
+            head, answer, whole = await link.request(request)
+        except BaseException:
+            link.fail(None)
+            raise
         finally:
-            if reuse:
-                idle.append((reader, writer))
-            else:
-                writer.close()
+            self._busy.discard(link)
+        if head.keep_alive and whole and not link.closed:
+            idle.append(link)
+        else:
+            link.fail(None)
+        return head.status, answer
+
+    def _arm(self) -> None:
+        self._checking = asyncio.get_running_loop().call_later(_CHECK_SECONDS, self._check)
+
+    def _check(self) -> None:
+        self._checking = None
+        now = asyncio.get_running_loop().time()
+        for link in [link for link in self._busy if link.deadline <= now]:
+            link.fail(TimeoutError())
+        if self._busy:
+            self._arm()
 
     def close(self) -> None:
         for idle in self._idle.values():
-            for _, writer in idle:
-                writer.close()
+            for link in idle:
+                link.fail(None)
         self._idle.clear()
+        for link in list(self._busy):
+            link.fail(ConnectionAbortedError("the webhook caller is closed"))
+        if self._checking is not None:
+            self._checking.cancel()
+            self._checking = None
 
 
-async def _read_body(reader: asyncio.StreamReader, head: Head) -> tuple[bytes, bool]:
-    """The body the head announces, at most MAX_RESPONSE_BYTES of it, and whether it was read
-    whole (a body cut short leaves the connection unusable for another request)."""
-    if head.length is not None:
-        if head.length > MAX_RESPONSE_BYTES:
-            return await reader.readexactly(MAX_RESPONSE_BYTES), False
-        return await reader.readexactly(head.length), True
-    if not head.chunked:
-        return await reader.read(MAX_RESPONSE_BYTES), False  # delimited by the close
-    parts: list[bytes] = []
-    kept = 0
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
-        if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":
-                pass  # trailers
-            return b"".join(parts), True
-        if kept + size > MAX_RESPONSE_BYTES:
-            parts.append(await reader.readexactly(MAX_RESPONSE_BYTES - kept))
-            return b"".join(parts), False
-        kept += size
-        parts.append((await reader.readexactly(size + 2))[:-2])
+# How often the calls in flight are checked against their deadlines: a call times out at
+# most this much after its deadline.
+_CHECK_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,8 +529,7 @@ class WebhookCaller:
             }
             try:
                 if url.startswith("http://"):
-                    async with asyncio.timeout(s.timeout):
-                        status, answer = await self._plain.post(url, body, signed)
+                    status, answer = await self._plain.post(url, body, signed, s.timeout)
                 else:
                     async with self._client().post(
                         url, data=body, headers=signed, allow_redirects=False
