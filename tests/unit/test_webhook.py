@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -389,3 +390,69 @@ async def test_a_connection_the_endpoint_closed_while_idle_is_replaced() -> None
         await server.wait_closed()
     assert first == second == Outcome(True, 202, 1)
     assert answered == 2
+
+
+def _fed(reader: webhook.AnswerReader, raw: bytes, step: int) -> Any:
+    done = None
+    for i in range(0, len(raw), step):
+        assert done is None, "complete before its last byte"
+        done = reader.feed(raw[i : i + step])
+    return done
+
+
+@pytest.mark.parametrize("step", [1, 7, 1 << 20])
+@pytest.mark.parametrize(
+    ("raw", "status", "body", "whole"),
+    [
+        (b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello", 202, b"hello", True),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", 204, b"", True),
+        (  # an interim answer first
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            200, b"ok", True,
+        ),
+        (  # chunks, an extension and trailers
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"6;x=y\r\nhello \r\n5\r\nworld\r\n0\r\nX-T: 1\r\n\r\n",
+            200, b"hello world", True,
+        ),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 200, b"", True),
+    ],
+)  # fmt: skip
+def test_an_answer_is_read_whole_however_its_bytes_arrive(
+    raw: bytes, status: int, body: bytes, whole: bool, step: int
+) -> None:
+    head, got, read_whole = _fed(webhook.AnswerReader(), raw, step)
+    assert (head.status, got, read_whole) == (status, body, whole)
+
+
+def test_answers_that_leave_the_connection_unusable_say_so() -> None:
+    # Bytes after the body: the endpoint does not frame its answers as it says.
+    reader = webhook.AnswerReader()
+    _, body, whole = reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA")
+    assert (body, whole) == (b"ok", False)
+    # A body longer than is kept: cut at the limit.
+    big = webhook.MAX_RESPONSE_BYTES + 10
+    reader = webhook.AnswerReader()
+    assert reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % big) is None
+    _, body, whole = reader.feed(b"x" * big)
+    assert (len(body), whole) == (webhook.MAX_RESPONSE_BYTES, False)
+    reader = webhook.AnswerReader()
+    chunk = b"%x\r\n" % big + b"x" * big + b"\r\n0\r\n\r\n"
+    _, body, whole = reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk)
+    assert (len(body), whole) == (webhook.MAX_RESPONSE_BYTES, False)
+    # A body delimited by the connection's end is complete only then.
+    reader = webhook.AnswerReader()
+    assert reader.feed(b"HTTP/1.0 200 OK\r\n\r\npart") is None
+    _, body, whole = reader.eof()
+    assert (body, whole) == (b"part", False)
+    # Cut short: nothing to answer with.
+    reader = webhook.AnswerReader()
+    assert reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort") is None
+    assert reader.eof() is None
+
+
+def test_a_head_without_end_is_refused_past_the_limit() -> None:
+    reader = webhook.AnswerReader()
+    assert reader.feed(b"HTTP/1.1 200 OK\r\n") is None
+    with pytest.raises(ValueError, match="too long"):
+        reader.feed(b"X: " + b"y" * webhook.MAX_HEAD_BYTES)
