@@ -571,8 +571,14 @@ def callback(
 def _with(
     output: MessagingChannelFlowCallbackResponse, result: AnyResult
 ) -> Result[MessagingChannelFlowCallbackResponse]:
-    # The settled message's bot calls and pushes go on with it.
-    return Result(output, result.events, bot_calls=result.bot_calls, pushes=result.pushes)
+    # The settled message's bot calls, pushes and what its staging knows go on with it.
+    return Result(
+        output,
+        result.events,
+        bot_calls=result.bot_calls,
+        pushes=result.pushes,
+        streaming=result.streaming,
+    )
 
 
 def fall_back(
@@ -595,7 +601,7 @@ def fall_back(
         following = _hand_on(tx, now, invocation, _message(invocation.message), detail=reason)
         return Result({"Applied": True}, invocations=[following])
     result = settle(tx, now, invocation, state, detail=reason)
-    return Result({"Applied": True}, result.events)
+    return Result({"Applied": True}, result.events, streaming=result.streaming)
 
 
 def _still_there(tx: Tx, invocation: FlowInvocation) -> bool:
@@ -658,7 +664,9 @@ def settle(
     found = tx.app_instance_of_channel(invocation.channel_arn)
     if found is None:  # deleted while the processor had the message
         return Result({})
-    app_instance_arn, has_bots = found
+    app_instance_arn, has_bots, streaming = found
+    # Staging the settled message's stream records need not read them again.
+    known: dict[str, Mapping[str, str]] = {app_instance_arn: streaming}
     channel_arn = invocation.channel_arn
     persistent = m.persistence == "PERSISTENT"
     events: list[BusEvent] = []
@@ -681,6 +689,7 @@ def settle(
                 # No bot is a member: nothing to ask (as a plain send skips it).
                 bot_calls=bots.calls_for(tx, app_instance_arn, m) if has_bots else [],
                 pushes=push.pushes_for(tx, m),
+                streaming=known,
             )
         elif state == "DENIED":
             # Nothing of a denied message is kept (GetChannelMessageStatus: not found).
@@ -697,7 +706,7 @@ def settle(
                     edited=False,
                 )
             events.append(_to_sender(tx, _FAILED["CREATE"], m, "FAILED", detail))
-        return Result({}, events)
+        return Result({}, events, streaming=known)
     current = tx.message(m.channel_arn, m.message_id)
     if current is None or current.redacted:  # deleted or redacted meanwhile: the edit is moot
         return Result({})
@@ -713,7 +722,7 @@ def settle(
         events.append(_to_sender(tx, _DENIED["UPDATE"], m, "DENIED", None))
     else:
         events.append(_to_sender(tx, _FAILED["UPDATE"], m, "FAILED", detail))
-    return Result({}, events)
+    return Result({}, events, streaming=known)
 
 
 def _store(tx: Tx, m: Message, *, seq: int | None, now: float, edited: bool) -> None:

@@ -109,9 +109,10 @@ class Channels(Protocol):
 
     def insert_channel(self, c: Channel) -> None: ...
     def channel(self, arn: str) -> Channel | None: ...
-    def app_instance_of_channel(self, arn: str) -> tuple[str, bool] | None:
-        """The channel's AppInstanceArn and whether a bot is one of its members, None if it
-        does not exist (a lookup without the row)."""
+    def app_instance_of_channel(self, arn: str) -> tuple[str, bool, dict[str, str]] | None:
+        """The channel's AppInstanceArn, whether a bot is one of its members, and its app
+        instance's streaming configurations ({DataType: stream ARN}), None if it does not
+        exist (a lookup without the row)."""
         ...
 
     def bearer_in_channel(

@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 from flow_processor import SECRET, Processor
 from server_process import free_port
 from server_process import start as start_process
+from sinks_helpers import RedisStream, decoded, wait_for
 
 from bellwire import flows
 from bellwire.client import Established, EventType, MessagingSession, ReconnectPolicy, SessionEvent
@@ -64,6 +65,7 @@ QUIET = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:quiet"
 SLOW = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slow"
 DEAD = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:dead"
 UNMAPPED = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:unmapped"
+STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/chime-messaging-flows"
 ROOT_KEY = "AKIAFLOWTESTROOT0001"
 ROOT_SECRET = "flow-test-root-secret-key-0123456789abcd"
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
@@ -184,11 +186,23 @@ def processors(callers: Callers) -> Iterator[dict[str, Processor]]:
 
 
 @pytest.fixture(scope="module")
+def stream() -> Iterator[RedisStream]:
+    """A Redis stream the server's resource map names (``STREAM``)."""
+    made = RedisStream()
+    yield made
+    made.delete()
+
+
+@pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, processors: dict[str, Processor], callers: Callers
+    tmp_path_factory: pytest.TempPathFactory,
+    processors: dict[str, Processor],
+    callers: Callers,
+    stream: RedisStream,
 ) -> Iterator[RunningServer]:
     resources = {arn: p.url for arn, p in processors.items()}
     resources[DEAD] = f"http://127.0.0.1:{free_port()}/"  # nothing listens there
+    resources[STREAM] = stream.url
     with flow_server(
         tmp_path_factory.mktemp("flows"),
         resources,
@@ -470,6 +484,39 @@ async def test_a_processed_message_is_pending_for_the_sender_then_sent_to_all(
         ChimeBearer=app.alice,
     )
     assert status["Status"] == {"Value": "SENT"}
+
+
+def test_what_a_flow_lets_through_is_streamed_as_it_left_the_flow(
+    app: App, server: RunningServer, stream: RedisStream
+) -> None:
+    """A message SENT by its processor's callback reaches the app instance's stream once, as
+    processed; a denied one never does."""
+    app.messaging.put_messaging_streaming_configurations(
+        AppInstanceArn=app.arn,
+        StreamingConfigurations=[{"DataType": "ChannelMessage", "ResourceArn": STREAM}],
+    )
+    channel = channel_with_flow(app, SENDS)
+    sent = [
+        app.messaging.send_channel_message(
+            ChannelArn=channel,
+            ChimeBearer=app.alice,
+            Content=content,
+            Type="STANDARD",
+            Persistence="PERSISTENT",
+        )["MessageId"]
+        for content in ("please shout", "forbidden words", "as is")
+    ]
+
+    def mine() -> list[tuple[str, dict[str, Any]]]:
+        records = [(e["partition_key"], decoded(e["record"])) for e in stream.entries()]
+        return [record for key, record in records if key == channel]
+
+    wait_for(lambda: len(mine()) >= 2)
+    time.sleep(0.3)  # a record of the denied message would have come by now
+    assert [(kind, p["MessageId"], p["Content"]) for kind, p in mine()] == [
+        ("CREATE_CHANNEL_MESSAGE", sent[0], "PLEASE SHOUT"),
+        ("CREATE_CHANNEL_MESSAGE", sent[2], "as is"),
+    ]
 
 
 async def test_a_denied_message_reaches_its_sender_alone_and_is_not_kept(

@@ -83,6 +83,17 @@ BEARER_IN_CHANNEL = (
     # is the one index that every send with a token dirties at a random page).
     "LEFT JOIN idempotency i ON i.token = ? AND i.scope = ?"
 )
+_APP_INSTANCE_OF_CHANNEL = (
+    "SELECT c.app_instance_arn, EXISTS (SELECT 1 FROM app_instance_bots b "
+    "JOIN memberships bm ON bm.channel_arn = c.arn AND bm.member_arn = b.arn "
+    "WHERE b.app_instance_arn = c.app_instance_arn), "
+    + ", ".join(
+        "(SELECT s.resource_arn FROM streaming_configurations s "
+        f"WHERE s.app_instance_arn = c.app_instance_arn AND s.data_type = '{data_type}')"
+        for data_type in STREAM_DATA_TYPES
+    )
+    + " FROM channels c WHERE c.arn = ?"
+)
 _USER_WIDTH = 8
 _CHANNEL_WIDTH = 17
 
@@ -141,14 +152,16 @@ class ChannelsSql(SqlBase):
         row = self._one(f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE arn = ?", (arn,))
         return None if row is None else _channel(row)
 
-    def app_instance_of_channel(self, arn: str) -> tuple[str, bool] | None:
-        row = self._one(
-            "SELECT c.app_instance_arn, EXISTS (SELECT 1 FROM app_instance_bots b "
-            "JOIN memberships bm ON bm.channel_arn = c.arn AND bm.member_arn = b.arn "
-            "WHERE b.app_instance_arn = c.app_instance_arn) FROM channels c WHERE c.arn = ?",
-            (arn,),
-        )
-        return None if row is None else (str(row[0]), bool(row[1]))
+    def app_instance_of_channel(self, arn: str) -> tuple[str, bool, dict[str, str]] | None:
+        row = self._one(_APP_INSTANCE_OF_CHANNEL, (arn,))
+        if row is None:
+            return None
+        streaming = {
+            data_type: stream
+            for data_type, stream in zip(STREAM_DATA_TYPES, row[2:], strict=True)
+            if stream is not None
+        }
+        return str(row[0]), bool(row[1]), streaming
 
     def bearer_in_channel(
         self, bearer_arn: str, channel_arn: str, *, remembered: tuple[str, str] | None = None
