@@ -14,13 +14,13 @@ Bot calls are not durable [INFERRED]: a call in flight when the server stops is 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from bellwire.compact_json import compact
 from bellwire.domain import bots, export, lex
 from bellwire.domain.delivery import BusEvent, ChannelEvent
 from bellwire.domain.operation import AnyResult
@@ -115,7 +115,7 @@ class BotInvoker:
         url = self._resources.url(alias)
         if url is None or urlsplit(url).scheme not in bots.SCHEMES:
             return self._failed(call, "ResourceNotFoundException", f"{alias} is not mapped")
-        body = json.dumps(lex.request(call), separators=(",", ":")).encode()
+        body = compact(lex.request(call)).encode()
         outcome = await self._caller.post(url, body, wait=False)
         if not outcome.ok:
             code = lex.failure_of_status(outcome.status, outcome.busy)

@@ -9,12 +9,14 @@ from the server, so ``bellwire.client`` can use it alone.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from bellwire.compact_json import compact
 from bellwire.frozen import quick_init
 
 HEADER_EVENT_TYPE = "x-amz-chime-event-type"
@@ -71,12 +73,32 @@ def iso_timestamp(value: float | datetime | None) -> str | None:
     """Epoch seconds or a datetime as ``2021-06-03T16:26:31.013Z`` (the payload format)."""
     if value is None:
         return None
-    m = value.astimezone(UTC) if isinstance(value, datetime) else datetime.fromtimestamp(value, UTC)
-    # By hand: 30 % less than strftime, and every event and answer carries timestamps.
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
-        f"{m.microsecond // 1000:03d}Z"
-    )
+    if isinstance(value, datetime):
+        m = value.astimezone(UTC)
+        return f"{_second(m)}.{m.microsecond // 1000:03d}Z"
+    # The microseconds as datetime.fromtimestamp rounds them (half to even, a carry into the
+    # next second included), so that both ways give the same text.
+    fraction, whole = math.modf(value)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    if micro < 0:  # before 1970
+        whole, micro = whole - 1, micro + 1_000_000
+    global _last
+    second = int(whole)
+    last = _last
+    if last[0] != second:  # a second's text made once: events come many a second
+        last = _last = (second, _second(datetime.fromtimestamp(second, UTC)))
+    return f"{last[1]}.{micro // 1000:03d}Z"
+
+
+# The last second's text, one tuple (threads may race to replace it, never tear it).
+_last: tuple[int | None, str] = (None, "")
+
+
+def _second(m: datetime) -> str:
+    # By hand: 30 % less than strftime.
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
 
 
 @quick_init
@@ -98,8 +120,8 @@ class Event:
 
     def encode(self) -> str:
         """The frame text. The payload is itself serialized to a string, as clients expect."""
-        payload = None if self.payload is None else json.dumps(self.payload, separators=(",", ":"))
-        return json.dumps({"Headers": self.headers, "Payload": payload}, separators=(",", ":"))
+        payload = None if self.payload is None else compact(self.payload)
+        return compact({"Headers": self.headers, "Payload": payload})
 
 
 class FrameError(ValueError):

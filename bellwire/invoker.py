@@ -28,13 +28,13 @@ pending message and leaves none PENDING forever.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from bellwire.compact_json import compact
 from bellwire.domain import export, flows
 from bellwire.domain.operation import AnyResult
 from bellwire.records.flows import FailureEvent, FlowInvocation
@@ -152,7 +152,7 @@ class FlowInvoker:
             # The map changed since the flow was created (CreateChannelFlow refuses unmapped).
             reason = f"The processor {resource} is not mapped to a URL"
         else:
-            body = json.dumps(flows.lambda_event(invocation), separators=(",", ":")).encode()
+            body = compact(flows.lambda_event(invocation)).encode()
             outcome = await self._caller.post(url, body, wait=wait)
             if outcome.ok:
                 self.invoked += 1

@@ -11,13 +11,13 @@ answered already. Like AWS, pushes are not retried after a restart [INFERRED].
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from bellwire.compact_json import compact
 from bellwire.domain import push, push_filter
 from bellwire.records.bots import PushCall
 from bellwire.resources import ResourceMap
@@ -100,7 +100,7 @@ class Pusher:
             task.add_done_callback(self._tasks.discard)
 
     async def _post(self, url: str, resource: str, batch: Sequence[PushCall]) -> None:
-        body = json.dumps(batch_body(resource, batch), separators=(",", ":")).encode()
+        body = compact(batch_body(resource, batch)).encode()
         outcome = await self._caller.post(url, body, wait=False)
         if outcome.ok:
             self.delivered += len(batch)

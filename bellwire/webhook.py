@@ -22,6 +22,7 @@ loop or the other callers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import os
@@ -49,7 +50,15 @@ class SignatureError(ValueError):
 
 
 def _mac(secret: bytes, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    mac = _keyed(secret).copy()
+    mac.update(timestamp.encode() + b"." + body)
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: bytes) -> hmac.HMAC:
+    # The key's padded states, made once per secret (RFC 2104): each call copies them.
+    return hmac.new(secret, digestmod=hashlib.sha256)
 
 
 def sign(secret: bytes, body: bytes, timestamp: int) -> dict[str, str]:

@@ -62,6 +62,7 @@ from urllib.parse import unquote_to_bytes
 from bellwire import ids
 from bellwire.aws.errors import AwsError, BadRequest
 from bellwire.aws.model import model_pattern, service_models
+from bellwire.compact_json import compact_unicode
 from bellwire.frozen import quick_init
 
 __all__ = [
@@ -1284,7 +1285,7 @@ def validate_input(operation: Operation, params: Mapping[str, Any]) -> dict[str,
 # --- responses -------------------------------------------------------------------------------
 
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
-_dumps: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps: Final = compact_unicode
 
 
 def _encode(value: Any) -> bytes:

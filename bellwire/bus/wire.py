@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bellwire.compact_json import compact_unicode
 from bellwire.domain.delivery import (
     BusEvent,
     ChannelEvent,
@@ -82,7 +83,7 @@ class Batch:
 
 def encode(node: str, messages: Sequence[Sent]) -> bytes:
     document = {"v": VERSION, "node": node, "m": [_encode_message(m) for m in messages]}
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_unicode(document).encode()
 
 
 def encode_batches(node: str, batches: Sequence[Sequence[Sent]], limit: int = 1000) -> list[bytes]:
@@ -460,7 +461,7 @@ def encode_ask(ask: SessionsAsk) -> bytes:
     }
     if ask.user_arn is not None:
         document["u"] = ask.user_arn
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_unicode(document).encode()
 
 
 def decode_ask(data: bytes | str) -> SessionsAsk:
@@ -502,7 +503,7 @@ def encode_answer(answer: SessionsAnswer) -> bytes:
         ],
         "more": answer.more,
     }
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_unicode(document).encode()
 
 
 def decode_answer(data: bytes | str) -> SessionsAnswer:

@@ -12,13 +12,13 @@ Everything here but :func:`stage` is pure.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
 from bellwire.aws import arn as arns
+from bellwire.compact_json import compact
 from bellwire.domain import sub_channels
 from bellwire.domain.delivery import BusEvent, ChannelEvent, StreamEvent, SubChannelEvent
 from bellwire.domain.operation import AnyResult
@@ -75,8 +75,8 @@ class StreamRecord:
     payload: Mapping[str, Any]
 
     def encode(self) -> str:
-        payload = json.dumps(self.payload, separators=(",", ":"))
-        return json.dumps({"EventType": self.event_type, "Payload": payload}, separators=(",", ":"))
+        payload = compact(self.payload)
+        return compact({"EventType": self.event_type, "Payload": payload})
 
 
 def records_of(

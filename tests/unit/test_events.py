@@ -15,6 +15,31 @@ def test_iso_timestamps_have_milliseconds_and_z() -> None:
     assert iso_timestamp(None) is None
 
 
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        0.0,
+        1622737591.013,
+        1622737591.9999995,  # rounds up into the next second, as datetime does
+        1622737591.9999994,
+        1622737591.0005,
+        1622737592.0000004,
+        -1.5,  # before 1970
+        -0.0000004,
+        2**31 + 0.25,
+    ],
+)
+def test_iso_timestamps_of_epoch_seconds_are_datetimes_own(seconds: float) -> None:
+    # The second's text is kept between calls: each value after another second's too.
+    for before in (None, seconds - 1, seconds + 1):
+        if before is not None:
+            iso_timestamp(before)
+        m = datetime.fromtimestamp(seconds, UTC)
+        assert iso_timestamp(seconds) == m.strftime("%Y-%m-%dT%H:%M:%S.") + (
+            f"{m.microsecond // 1000:03d}Z"
+        )
+
+
 def test_payload_is_a_json_string_inside_the_envelope() -> None:
     event = Event(EventType.CREATE_CHANNEL_MESSAGE, MessageType.CONTROL, {"MessageId": "m1"})
     envelope = json.loads(event.encode())

@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from bellwire.compact_json import compact_sorted
+
 Row = Sequence[Any]
 
 
@@ -18,7 +20,7 @@ class Cursor(Protocol):
 
 
 def json_column(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return None if value is None else compact_sorted(value)
 
 
 def unjson_column(value: str | None) -> Any:
