@@ -253,6 +253,7 @@ class PipelineCursor:
 
     __slots__ = (
         "_last",
+        "_taken",
         "ahead",
         "answered",
         "keeps",
@@ -267,6 +268,7 @@ class PipelineCursor:
     def __init__(self, pipe: Pipeline) -> None:
         self.pipe = pipe
         self._last: Answer | None = None
+        self._taken = False  # _last is a read made ahead
         # Reads queued ahead of the units (``read_ahead``), by SQL and parameters: a unit
         # that may (``taking``) gets one as its own statement's answer, until a statement
         # that may change what they read is queued (anything but a SELECT, unless ``keeps``
@@ -298,6 +300,7 @@ class PipelineCursor:
                 answer = found.pop(tuple(params), None)
                 if answer is not None:
                     self._last = answer
+                    self._taken = True
                     return
             if not self.keeps and sql.lstrip()[:6].upper() != "SELECT":
                 self.ahead = None  # what they read may change: read again when asked
@@ -305,6 +308,7 @@ class PipelineCursor:
         if not self.wrote and sql.lstrip()[:6].upper() != "SELECT":
             self.wrote = True
         self._last = self.pipe.queue(sql, params)
+        self._taken = False
 
     def predict(self, sql: str, params: Sequence[Any], value: int) -> None:
         """Queue a statement returning one row whose first column will be ``value``, and go
@@ -342,10 +346,13 @@ class PipelineCursor:
         last = self._last
         if last is None:
             raise psycopg.ProgrammingError("no statement to fetch from")
-        if self.unsynced:
-            self.sync()
-        elif last.result is None and last.error is None:  # read ahead, not read yet
+        if self._taken:
+            # Read ahead: answered before anything queued since, which need not be waited
+            # for (their failures and predictions are checked at the next sync, at the
+            # latest before COMMIT).
             self.pipe.wait(last)
+        elif self.unsynced:
+            self.sync()
         return self.pipe.rows(last)
 
     def fetchone(self) -> Row | None:
