@@ -52,6 +52,18 @@ def _prefixed(alias: str, columns: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
 
 
+# The stream ARN of each of STREAM_DATA_TYPES configured for the app instance of channel ``c``.
+_STREAMING_OF_C = ", ".join(
+    "(SELECT s.resource_arn FROM streaming_configurations s "
+    f"WHERE s.app_instance_arn = c.app_instance_arn AND s.data_type = '{data_type}')"
+    for data_type in STREAM_DATA_TYPES
+)
+# Whether a bot of the app instance of channel ``c`` is one of its members.
+_HAS_BOTS_OF_C = (
+    "EXISTS (SELECT 1 FROM app_instance_bots b JOIN memberships bm "
+    "ON bm.channel_arn = c.arn AND bm.member_arn = b.arn "
+    "WHERE b.app_instance_arn = c.app_instance_arn)"
+)
 # SendChannelMessage's role lookups as one statement (they were five round trips on a server
 # engine). The outer joins keep one row whether the user or the channel exists or not; the
 # membership of a regular channel is its one row under sub-channel '' (an elastic channel's
@@ -65,15 +77,7 @@ BEARER_IN_CHANNEL = (
     "EXISTS (SELECT 1 FROM moderators o WHERE o.channel_arn = c.arn AND o.moderator_arn = u.arn), "
     f"{_prefixed('m', _MEMBERSHIP_COLUMNS)}, "
     "(SELECT f.flow_arn FROM channel_flow_associations f WHERE f.channel_arn = c.arn), "
-    "EXISTS (SELECT 1 FROM app_instance_bots b JOIN memberships bm "
-    "ON bm.channel_arn = c.arn AND bm.member_arn = b.arn "
-    "WHERE b.app_instance_arn = c.app_instance_arn), "
-    + ", ".join(
-        "(SELECT s.resource_arn FROM streaming_configurations s "
-        f"WHERE s.app_instance_arn = c.app_instance_arn AND s.data_type = '{data_type}')"
-        for data_type in STREAM_DATA_TYPES
-    )
-    + ", i.fingerprint, i.result"
+    f"{_HAS_BOTS_OF_C}, " + _STREAMING_OF_C + ", i.fingerprint, i.result"
     " FROM (SELECT 1 AS one) AS q "
     "LEFT JOIN users u ON u.arn = ? "
     "LEFT JOIN channels c ON c.arn = ? "
@@ -84,14 +88,8 @@ BEARER_IN_CHANNEL = (
     "LEFT JOIN idempotency i ON i.token = ? AND i.scope = ?"
 )
 _APP_INSTANCE_OF_CHANNEL = (
-    "SELECT c.app_instance_arn, EXISTS (SELECT 1 FROM app_instance_bots b "
-    "JOIN memberships bm ON bm.channel_arn = c.arn AND bm.member_arn = b.arn "
-    "WHERE b.app_instance_arn = c.app_instance_arn), "
-    + ", ".join(
-        "(SELECT s.resource_arn FROM streaming_configurations s "
-        f"WHERE s.app_instance_arn = c.app_instance_arn AND s.data_type = '{data_type}')"
-        for data_type in STREAM_DATA_TYPES
-    )
+    f"SELECT c.app_instance_arn, {_HAS_BOTS_OF_C}, "
+    + _STREAMING_OF_C
     + " FROM channels c WHERE c.arn = ?"
 )
 _USER_WIDTH = 8
