@@ -10,7 +10,9 @@ the types psycopg gives them.
 Every answer is asked for with a Sync: everything queued before it is answered, in order, and
 the first statement that failed raises its own psycopg error (``psycopg.errors``); the
 statements queued after it in the same stretch were skipped by the server. A lost connection
-raises ``psycopg.OperationalError`` and leaves ``conn.closed`` true.
+raises ``psycopg.OperationalError`` and leaves ``conn.closed`` true. A stretch may also be
+closed by its Sync early (``close``) and its answers read on their own (``wait``) while what
+was queued after it is still on its way: the reads a writer makes ahead of a batch's sends.
 """
 
 from __future__ import annotations
