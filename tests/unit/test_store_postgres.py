@@ -16,6 +16,7 @@ import pytest
 from bellwire.records.chime import AppInstance, Channel
 from bellwire.store.base import IamTx
 from bellwire.store.migrations import MIGRATIONS
+from bellwire.store.pipeline import Pipeline, PipelineCursor
 from bellwire.store.postgres import PostgresStore, migrate
 from bellwire.testing import postgres_url, temporary_database
 
@@ -444,86 +445,79 @@ def test_placeholders_are_numbered_in_order() -> None:
     )
 
 
-def test_a_failed_statement_raises_its_own_error_and_the_rest_of_its_stretch_is_skipped(
-    url: str,
-) -> None:
-    from bellwire.store.pipeline import Pipeline, PipelineCursor
-
+@pytest.fixture
+def cursor(url: str) -> Iterator[PipelineCursor]:
+    """A writer's pipeline and its cursor on a connection of their own."""
     with psycopg.connect(url, autocommit=True) as conn:
-        pipe = Pipeline(conn)
-        cursor = PipelineCursor(pipe)
-        cursor.execute(
-            "CREATE TEMPORARY TABLE t (k TEXT PRIMARY KEY, n BIGINT, x DOUBLE PRECISION)"
-        )
-        cursor.execute("INSERT INTO t VALUES (?, ?, ?)", ("a", 2**40, 0.5))
-        cursor.execute("SELECT k, n, x, ? FROM t", (None,))
-        assert cursor.fetchall() == [("a", 2**40, 0.5, None)]  # psycopg's own types
-        cursor.execute("INSERT INTO t VALUES (?, ?, ?)", ("a", 1, 1.0))  # a duplicate key
-        cursor.execute("INSERT INTO t VALUES (?, ?, ?)", ("b", 1, 1.0))  # skipped
-        with pytest.raises(psycopg.errors.UniqueViolation):
-            cursor.fetchall()
-        cursor.execute("SELECT count(*) FROM t")
-        assert cursor.fetchone() == (1,)  # outside a transaction: the pipeline goes on
-        # A statement that cannot even be parsed raises the parse's own error, not the
-        # "skipped" of the execution queued behind it.
-        cursor.execute("SELECT k FROM no_such_table WHERE k = ?", ("a",))
-        with pytest.raises(psycopg.errors.UndefinedTable):
-            cursor.fetchall()
-        cursor.execute("SELECT count(*) FROM t")
-        assert cursor.fetchone() == (1,)
-        with pytest.raises(psycopg.ProgrammingError):
-            cursor.execute("SELECT ?", ())
+        yield PipelineCursor(Pipeline(conn))
+
+
+def test_a_failed_statement_raises_its_own_error_and_the_rest_of_its_stretch_is_skipped(
+    cursor: PipelineCursor,
+) -> None:
+    cursor.execute("CREATE TEMPORARY TABLE t (k TEXT PRIMARY KEY, n BIGINT, x DOUBLE PRECISION)")
+    cursor.execute("INSERT INTO t VALUES (?, ?, ?)", ("a", 2**40, 0.5))
+    cursor.execute("SELECT k, n, x, ? FROM t", (None,))
+    assert cursor.fetchall() == [("a", 2**40, 0.5, None)]  # psycopg's own types
+    cursor.execute("INSERT INTO t VALUES (?, ?, ?)", ("a", 1, 1.0))  # a duplicate key
+    cursor.execute("INSERT INTO t VALUES (?, ?, ?)", ("b", 1, 1.0))  # skipped
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        cursor.fetchall()
+    cursor.execute("SELECT count(*) FROM t")
+    assert cursor.fetchone() == (1,)  # outside a transaction: the pipeline goes on
+    # A statement that cannot even be parsed raises the parse's own error, not the
+    # "skipped" of the execution queued behind it.
+    cursor.execute("SELECT k FROM no_such_table WHERE k = ?", ("a",))
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        cursor.fetchall()
+    cursor.execute("SELECT count(*) FROM t")
+    assert cursor.fetchone() == (1,)
+    with pytest.raises(psycopg.ProgrammingError):
+        cursor.execute("SELECT ?", ())
 
 
 def test_a_read_ahead_is_answered_alone_and_an_error_nobody_took_is_raised_by_the_next_sync(
-    url: str,
+    cursor: PipelineCursor,
 ) -> None:
-    from bellwire.store.pipeline import Pipeline, PipelineCursor
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        pipe = Pipeline(conn)
-        cursor = PipelineCursor(pipe)
-        cursor.read_ahead("SELECT 1 + ?", (1,))
-        cursor.read_ahead("SELECT 1 / ?", (0,))
-        cursor.read_ahead("SELECT 2 + ?", (1,))
-        cursor.taking = True
-        cursor.execute("SELECT 1 + ?", (1,))
-        assert cursor.fetchone() == (2,)
-        assert pipe.pending  # the stretches after its own are not read yet
-        cursor.execute("SELECT 1 / ?", (0,))
-        with pytest.raises(psycopg.errors.DivisionByZero):
-            cursor.fetchone()
-        cursor.execute("SELECT 2 + ?", (1,))
-        assert cursor.fetchone() == (3,)
-        cursor.execute("SELECT ?", (4,))  # not read ahead: queued and answered as usual
-        assert cursor.fetchone() == (4,)
-        # Reads ahead that nobody takes are answered all the same; an error among them is
-        # not lost: the next answer raises it.
-        cursor.read_ahead("SELECT 1 / ?", (0,))
-        cursor.execute("SELECT ?", (5,))
-        with pytest.raises(psycopg.errors.DivisionByZero):
-            cursor.fetchone()
-        cursor.execute("SELECT ?", (6,))
-        assert cursor.fetchone() == (6,)
-        assert not pipe.pending
+    pipe = cursor.pipe
+    cursor.read_ahead("SELECT 1 + ?", (1,))
+    cursor.read_ahead("SELECT 1 / ?", (0,))
+    cursor.read_ahead("SELECT 2 + ?", (1,))
+    cursor.taking = True
+    cursor.execute("SELECT 1 + ?", (1,))
+    assert cursor.fetchone() == (2,)
+    assert pipe.pending  # the stretches after its own are not read yet
+    cursor.execute("SELECT 1 / ?", (0,))
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        cursor.fetchone()
+    cursor.execute("SELECT 2 + ?", (1,))
+    assert cursor.fetchone() == (3,)
+    cursor.execute("SELECT ?", (4,))  # not read ahead: queued and answered as usual
+    assert cursor.fetchone() == (4,)
+    # Reads ahead that nobody takes are answered all the same; an error among them is
+    # not lost: the next answer raises it.
+    cursor.read_ahead("SELECT 1 / ?", (0,))
+    cursor.execute("SELECT ?", (5,))
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        cursor.fetchone()
+    cursor.execute("SELECT ?", (6,))
+    assert cursor.fetchone() == (6,)
+    assert not pipe.pending
 
 
 def test_statements_parsed_beyond_the_limit_are_deallocated_oldest_first(
-    url: str, monkeypatch: pytest.MonkeyPatch
+    cursor: PipelineCursor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bellwire.store import pipeline
 
-    monkeypatch.setattr(pipeline, "_PREPARED_MAX", 4)
-    with psycopg.connect(url, autocommit=True) as conn:
-        pipe = pipeline.Pipeline(conn)
-        cursor = pipeline.PipelineCursor(pipe)
-        for n in range(10):
-            cursor.execute(f"SELECT {n} + ?", (1,))
-            assert cursor.fetchone() == (n + 1,)
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
-        assert cursor.fetchone() == (4,)
-        cursor.execute("SELECT 9 + ?", (1,))  # still parsed: bound by its name again
-        assert cursor.fetchone() == (10,)
+    monkeypatch.setattr(pipeline, "_PREPARED_MAX", 4)  # read at each new statement
+    for n in range(10):
+        cursor.execute(f"SELECT {n} + ?", (1,))
+        assert cursor.fetchone() == (n + 1,)
+    cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+    assert cursor.fetchone() == (4,)
+    cursor.execute("SELECT 9 + ?", (1,))  # still parsed: bound by its name again
+    assert cursor.fetchone() == (10,)
 
 
 def test_a_libpq_without_pipeline_mode_is_refused_at_start(
