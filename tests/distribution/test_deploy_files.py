@@ -1,15 +1,17 @@
 """deploy/compose.yaml and deploy/haproxy.cfg agree with each other and with bellwire's
-settings (docs/deployment.md). No Docker daemon runs in CI; HAProxy checks the file when it is
-installed."""
+settings (docs/deployment.md), and both compose files follow the Compose Specification's
+schema. No Docker daemon runs in CI; HAProxy checks its file when it is installed."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from dockerfile import ROOT
+from dockerfile import COMPOSE, ROOT
 
 from bellwire.config import Settings
 
@@ -84,3 +86,36 @@ def test_haproxy_accepts_the_file() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _compose_schema_errors(path: Path) -> str:
+    """What the Compose Specification's JSON schema (vendored by check-jsonschema, so nothing
+    is downloaded) finds wrong in ``path``; empty when it validates."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", [DEPLOY / "compose.yaml", COMPOSE], ids=["cluster", "one node"])
+def test_compose_files_follow_the_compose_specification(path: Path) -> None:
+    assert _compose_schema_errors(path) == ""
+
+
+def test_the_compose_schema_check_catches_a_misspelled_key(tmp_path: Path) -> None:
+    text = (DEPLOY / "compose.yaml").read_text()
+    assert "    healthcheck:\n" in text
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(text.replace("    healthcheck:\n", "    healtcheck:\n", 1))
+    assert "'healtcheck' was unexpected" in _compose_schema_errors(broken)
