@@ -610,6 +610,16 @@ def test_bearer_in_channel_reads_every_streaming_data_type() -> None:
     assert set(STREAM_DATA_TYPES) == {str(t) for t in DataType}
 
 
+def test_message_columns_are_in_the_records_field_order() -> None:
+    # Rows become Messages positionally (bellwire.store.sql.messages._message).
+    from dataclasses import fields
+
+    from bellwire.records.chime import Message
+    from bellwire.store.sql.messages import MESSAGE_COLUMNS
+
+    assert [c.strip() for c in MESSAGE_COLUMNS.split(",")] == [f.name for f in fields(Message)]
+
+
 async def test_insert_message_at_next_seq_is_next_seq_then_insert(engine: Engine) -> None:
     from dataclasses import replace
 
