@@ -2,6 +2,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bellwire.events import Event, EventType, FrameError, MessageType, decode, iso_timestamp
 from bellwire.gateway.frames import PING, event_frame, text_frame
@@ -49,6 +51,26 @@ def test_payload_is_a_json_string_inside_the_envelope() -> None:
     }
     assert isinstance(envelope["Payload"], str)
     assert json.loads(envelope["Payload"]) == {"MessageId": "m1"}
+
+
+@given(
+    content=st.text(alphabet=st.characters(codec=None, exclude_categories=())),
+    reason=st.none() | st.text(max_size=8),
+)
+def test_a_frame_is_the_payloads_json_encoded_again(content: str, reason: str | None) -> None:
+    # encode() escapes the payload's text by hand; it must be what json would write: quotes,
+    # backslashes, control characters, non-ASCII and lone surrogates included.
+    payload = {"Content": content, content: [content, 1.5, None, True, {"k": '\\"\n'}]}
+    event = Event(EventType.CREATE_CHANNEL_MESSAGE, MessageType.STANDARD, payload, reason)
+    headers = {
+        "x-amz-chime-event-type": "CREATE_CHANNEL_MESSAGE",
+        "x-amz-chime-message-type": "STANDARD",
+    }
+    if reason is not None:
+        headers["x-amz-chime-event-reason"] = reason
+    reference = {"Headers": headers, "Payload": json.dumps(payload, separators=(",", ":"))}
+    assert event.encode() == json.dumps(reference, separators=(",", ":"))
+    assert decode(event.encode()).payload == payload
 
 
 def test_reason_header_only_when_set_and_null_payload() -> None:
