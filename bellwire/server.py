@@ -100,6 +100,9 @@ _OWN_PATHS = frozenset(
 )
 NODE_FILE = "node-id"
 FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
+# How often a node of a cluster tells the others whether its store answers (bus.redis
+# STORE_FRESH_US is three of these).
+STORE_CHECK_SECONDS = 1.0
 # Remembered answers forgotten per write when the idempotency window moves on (measured:
 # docs/performance.md, "Forgetting old tokens").
 PRUNE_BATCH = 200
@@ -354,6 +357,7 @@ class BellwireServer:
                 loop.create_task(self._check_iam()),
                 loop.create_task(self._renew_leases()),
                 loop.create_task(self._check_positions()),
+                loop.create_task(self._watch_store()),
             ]
         self._maintenance = loop.create_task(self._maintain())
         webhooks = self.webhooks = WebhookCaller(
@@ -856,12 +860,24 @@ class BellwireServer:
         return response
 
     async def _ready(self) -> bool:
-        return (
-            not self.draining
-            and self.bus.connected
-            and self.store is not None
-            and await self.store.ping()
-        )
+        if self.draining or not self.bus.connected or self.store is None:
+            return False
+        if await self.store.ping():
+            return True
+        # Traffic goes elsewhere only if another node reaches the store. When none does (the
+        # database is down or failing over), a balancer that took every node out would close
+        # every session and answer its own 503s; ready, the nodes keep their sessions and
+        # answer the modeled ServiceUnavailableException (docs/protocol-decisions.md).
+        await self.bus.store_answered(False)
+        return not await self.bus.store_answers_elsewhere()
+
+    async def _watch_store(self) -> None:
+        """Tell the other nodes, every STORE_CHECK_SECONDS, whether this node's store answers
+        (what their ``_ready`` weighs their own store's silence against)."""
+        assert self.store is not None
+        while True:
+            await self.bus.store_answered(await self.store.ping())
+            await asyncio.sleep(STORE_CHECK_SECONDS)
 
     async def _admin(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         """Operator endpoints get an access line too (service "bellwire")."""

@@ -47,6 +47,15 @@ class Bus(Protocol):
         """How this node answers an operator's "which sessions are open" ask."""
         ...
 
+    async def store_answered(self, answered: bool) -> None:
+        """Tell the other nodes whether this node's store answered just now."""
+        ...
+
+    async def store_answers_elsewhere(self) -> bool:
+        """Whether another node's store answered since this node's stopped answering: this
+        node's outage is its own, and a balancer should send traffic elsewhere."""
+        ...
+
     async def ask_sessions(
         self, user_arn: str | None, start: int, limit: int, timeout: float
     ) -> ClusterSessions:

@@ -43,6 +43,12 @@ class MemoryBus:
     def answer_sessions(self, provider: SessionsProvider) -> None:
         self._sessions = provider
 
+    async def store_answered(self, answered: bool) -> None:
+        return None
+
+    async def store_answers_elsewhere(self) -> bool:
+        return False  # no other node
+
     async def ask_sessions(
         self, user_arn: str | None, start: int, limit: int, timeout: float
     ) -> ClusterSessions:

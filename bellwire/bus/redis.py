@@ -23,6 +23,10 @@ version are a second check on top.
   the hash ``<prefix>:nodes`` (node id -> when last seen, by Redis's clock, and its name),
   which each node refreshes every ``ping_interval``; an entry older than ``NODE_LIVE_MS`` is
   a node gone.
+- Whether each node's store answers (:meth:`RedisBus.store_answered`, the hash
+  ``<prefix>:store``: node id -> when its store last answered, by Redis's clock), so that a
+  node whose store does not answer can tell an outage of its own from everyone's
+  (:meth:`RedisBus.store_answers_elsewhere`; docs/protocol-decisions.md, "Several nodes").
 - :class:`RedisLimits`: the per-user session registry with expiring leases and the connect
   token bucket, each one atomic Lua script.
 """
@@ -71,6 +75,9 @@ NODE_LIVE_MS = 10_000  # a node not seen for this long is gone (killed, or cut o
 REPLY_TTL_MS = 30_000  # an ask's reply key outlives its asker's wait, then goes
 RENEW_BATCH = 500  # leases renewed by one script call (Redis runs nothing else meanwhile)
 RENEW_CALLS = 20  # script calls per round trip
+# Another node's store counts as answering while it said so within this long (three of the
+# server's store checks: one late check is not an outage).
+STORE_FRESH_US = 3_000_000
 
 # KEYS: the nodes hash. ARGV: node id, name. Stamped with Redis's clock (nodes' clocks differ).
 _ANNOUNCE = """
@@ -100,6 +107,38 @@ end
 return out
 """
 
+# KEYS: the store hash. ARGV: node id, 1 if its store answered. Returns Redis's clock (µs: two
+# nodes' reports a millisecond apart must keep their order).
+_STORE_SEEN = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if ARGV[2] == '1' then
+  redis.call('HSET', KEYS[1], ARGV[1], tostring(now))
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return now
+"""
+
+# KEYS: the store hash. ARGV: node id, a moment (µs), how long an answer stays fresh (µs).
+# Returns 1 if another node's store answered after that moment and recently; entries of nodes
+# gone long ago are removed.
+_STORE_ELSEWHERE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local all = redis.call('HGETALL', KEYS[1])
+local found = 0
+for i = 1, #all, 2 do
+  local seen = tonumber(all[i + 1])
+  if all[i] ~= ARGV[1] and seen > tonumber(ARGV[2]) and seen + tonumber(ARGV[3]) >= now then
+    found = 1
+  elseif seen + 60000000 < now then
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return found
+"""
+
 
 def node_id() -> str:
     return secrets.token_hex(6)
@@ -126,6 +165,8 @@ class RedisBus:
         self.channel = f"{prefix}:bus"
         self.admin_channel = f"{prefix}:admin"
         self.nodes_key = f"{prefix}:nodes"
+        self.store_key = f"{prefix}:store"
+        self._store_down_since: int | None = None  # Redis's clock (µs)
         self._sessions: SessionsProvider | None = None
         self._answering: set[asyncio.Task[None]] = set()
         self.ping_interval = ping_interval
@@ -157,6 +198,8 @@ class RedisBus:
         )
         self._announce = self.client.register_script(_ANNOUNCE)
         self._live_nodes = self.client.register_script(_LIVE_NODES)
+        self._store_seen = self.client.register_script(_STORE_SEEN)
+        self._store_elsewhere = self.client.register_script(_STORE_ELSEWHERE)
         self.losses = 0  # lost connections, for metrics and tests
         self.received = 0
 
@@ -204,6 +247,7 @@ class RedisBus:
         self._listeners.clear()
         with contextlib.suppress(RedisError, OSError):  # a node stopping is gone at once
             await self.client.hdel(self.nodes_key, self.node)
+            await self.client.hdel(self.store_key, self.node)
         with contextlib.suppress(RedisError, OSError):
             await self.client.aclose()
 
@@ -390,6 +434,37 @@ class RedisBus:
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("bus: answering an admin ask failed: %s", exc)
+
+    async def store_answered(self, answered: bool) -> None:
+        """Record whether this node's store answered just now; the first time it did not,
+        this node's outage begins (by Redis's clock)."""
+        try:
+            now = int(
+                await self._store_seen(keys=[self.store_key], args=[self.node, int(answered)])
+            )
+        except (RedisError, OSError) as exc:  # the next check tries again
+            log.debug("bus: recording the store's state failed: %s", exc)
+            return
+        if answered:
+            self._store_down_since = None
+        elif self._store_down_since is None:
+            self._store_down_since = now
+
+    async def store_answers_elsewhere(self) -> bool:
+        """Whether another node's store answered since this node's stopped answering (and
+        within ``STORE_FRESH_US``). False when Redis cannot tell: staying ready is the safer
+        mistake (docs/protocol-decisions.md, "Several nodes")."""
+        since = self._store_down_since
+        if since is None:
+            return False
+        try:
+            found = await self._store_elsewhere(
+                keys=[self.store_key], args=[self.node, since, STORE_FRESH_US]
+            )
+        except (RedisError, OSError) as exc:
+            log.debug("bus: reading the other nodes' store state failed: %s", exc)
+            return False
+        return bool(int(found))
 
     async def live_nodes(self) -> dict[str, str]:
         """The nodes seen within ``NODE_LIVE_MS``: id -> name."""

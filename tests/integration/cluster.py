@@ -175,6 +175,8 @@ class Cluster:
 
     def start_nodes(self, count: int) -> None:
         """Start ``count`` nodes at once (each takes seconds to import and migrate)."""
+        if count == 0:
+            return
         with ThreadPoolExecutor(count) as pool:
             for future in [pool.submit(self.start_node) for _ in range(count)]:
                 future.result()

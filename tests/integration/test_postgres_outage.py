@@ -1,4 +1,5 @@
-"""PostgreSQL unreachable, then back: 503s, nothing half-written, sessions kept, recovery.
+"""PostgreSQL unreachable, then back: 503s, nothing half-written, sessions kept, recovery; and
+what `/readyz` says, for one node and for the nodes of a cluster.
 
 The PostgreSQL server is shared by everything on the machine, so it is never stopped here.
 Instead the node reaches its database through a TCP forwarder that this test runs (asyncio, to
@@ -8,14 +9,17 @@ a database that went away looks from the node. Restoring it is the database comi
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from cluster import Node, cluster
 from tcp_forwarder import Forwarder
 from ws_helpers import World, connect_url, off, refused, session
 
@@ -100,8 +104,10 @@ async def _outage(forwarder: Forwarder, running: RunningServer) -> None:
     iam_refused = await off(_error, lambda: iam.create_user(UserName="during-outage"))
     assert iam_refused.response["ResponseMetadata"]["HTTPStatusCode"] == 503
     assert iam_refused.response["Error"]["Code"] == "ServiceUnavailable"
-    assert await off(_status, running, "/readyz") == 503
-    assert await off(_status, running, "/healthz") == 200  # the process itself is fine
+    # No other node reaches the database either (there is none): a balancer must keep this
+    # one, so that its sessions stay open and REST answers the modeled 503.
+    assert await off(_status, running, "/readyz") == 200
+    assert await off(_status, running, "/healthz") == 200
     # A new session cannot read its channels: it is closed with a code clients reconnect on.
     code, reason = await refused(connect_url(running, alice))
     assert (code, reason) == (1013, "The database is unavailable; try again later.")
@@ -122,3 +128,93 @@ async def _outage(forwarder: Forwarder, running: RunningServer) -> None:
     assert [m["Content"] for m in page["ChannelMessages"]] == ["after", "before"]
     assert await off(lambda: iam.create_user(UserName="after-outage"))
     await bob_session.close()
+
+
+async def _readyz(node: Node) -> int:
+    def get() -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", node.process.port, timeout=10)
+        try:
+            conn.request("GET", "/readyz")
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    return await off(get)
+
+
+async def _until_ready(nodes: dict[str, Node], expected: dict[str, int]) -> None:
+    deadline = asyncio.get_running_loop().time() + 15
+    while (seen := {name: await _readyz(n) for name, n in nodes.items()}) != expected:
+        assert asyncio.get_running_loop().time() < deadline, seen
+        await asyncio.sleep(0.1)
+
+
+async def test_a_node_cut_off_alone_is_not_ready_and_nodes_all_cut_off_stay_ready(
+    tmp_path: Path,
+) -> None:
+    target = urllib.parse.urlsplit(postgres_url())
+    fa, fb = (Forwarder(target.hostname or "127.0.0.1", target.port or 5432) for _ in range(2))
+    await fa.start()
+    await fb.start()
+    try:
+        with cluster(tmp_path, nodes=0) as running:
+            store = urllib.parse.urlsplit(running.store)
+            a, b = [
+                await off(
+                    running.start_node,
+                    "--store",
+                    store._replace(netloc=f"postgres@127.0.0.1:{f.port}").geturl(),
+                )
+                for f in (fa, fb)
+            ]
+            await _cut_off(fa, fb, {"a": a, "b": b})
+    finally:
+        await fa.stop()
+        await fb.stop()
+
+
+async def _cut_off(fa: Forwarder, fb: Forwarder, nodes: dict[str, Node]) -> None:
+    a, b = nodes["a"], nodes["b"]
+    world = await off(World.create, a)  # type: ignore[arg-type]
+    alice, bob = await off(world.user, "alice"), await off(world.user, "bob")
+    channel = await off(world.channel, alice, [bob])
+    on_b = await session(b, bob)  # type: ignore[arg-type]
+    await _until_ready(nodes, {"a": 200, "b": 200})
+
+    # Only A lost the database; B reaches it: traffic should go to B.
+    fa.sever()
+    await _until_ready(nodes, {"a": 503, "b": 200})
+
+    # Both lost it: neither is worse than the other, both stay in the balancer's rotation
+    # (within STORE_FRESH_US of B's last answer) and hold there.
+    fb.sever()
+    await _until_ready(nodes, {"a": 200, "b": 200})
+    for _ in range(10):
+        assert {name: await _readyz(n) for name, n in nodes.items()} == {"a": 200, "b": 200}
+        await asyncio.sleep(0.2)
+    for node in (a, b):
+        messaging = node.client("chime-sdk-messaging", config=NO_RETRY)
+        refusal = await off(
+            _error,
+            lambda m=messaging: m.send_channel_message(  # type: ignore[attr-defined]
+                ChannelArn=channel,
+                ChimeBearer=alice,
+                Content="during",
+                Type="STANDARD",
+                Persistence="PERSISTENT",
+            ),
+        )
+        assert refusal.response["Error"]["Code"] == "ServiceUnavailableException"
+    await on_b.quiet(0.3)
+    assert not on_b.closed
+
+    # The database is back for both: ready, and the session hears the next message.
+    fa.restore()
+    fb.restore()
+    await _until_ready(nodes, {"a": 200, "b": 200})
+    await off(world.send, channel, alice, "after")
+    events = await on_b.until(EventType.CREATE_CHANNEL_MESSAGE)
+    assert [e.payload["Content"] for e in events if e.type == EventType.CREATE_CHANNEL_MESSAGE] == [
+        "after"
+    ]
+    await on_b.close()

@@ -196,6 +196,53 @@ async def until_registered(bus: RedisBus, nodes: set[str]) -> None:
     raise AssertionError("nodes not registered in time")
 
 
+async def test_a_store_outage_is_told_from_the_other_nodes_state(
+    server: RedisServer, pair: tuple[RedisBus, RedisBus], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, two = pair
+    # Answering before this node's outage began does not count: the same outage may have
+    # reached the other node a moment later.
+    await two.store_answered(True)
+    await one.store_answered(True)
+    assert not await one.store_answers_elsewhere()  # its store answers: nothing to weigh
+    await one.store_answered(False)
+    assert not await one.store_answers_elsewhere()
+    # The other node's store answered after this one's stopped: the outage is this node's.
+    await two.store_answered(True)
+    assert await one.store_answers_elsewhere()
+    # Still failing here: the outage began at the first failure, not at this one.
+    await one.store_answered(False)
+    assert await one.store_answers_elsewhere()
+    # The other node's store stops answering too: nobody's does.
+    await two.store_answered(False)
+    assert not await one.store_answers_elsewhere()
+    # An answer goes stale: a node that stopped telling (killed, cut off) counts no longer.
+    await two.store_answered(True)
+    assert await one.store_answers_elsewhere()
+    monkeypatch.setattr(redis_bus, "STORE_FRESH_US", 200_000)
+    await asyncio.sleep(0.3)
+    assert not await one.store_answers_elsewhere()
+    # Answering again ends this node's outage; a new one begins at its next failure.
+    await one.store_answered(True)
+    assert not await one.store_answers_elsewhere()
+    # A node that stops is forgotten at once.
+    monkeypatch.setattr(redis_bus, "STORE_FRESH_US", 3_000_000)
+    await one.store_answered(False)
+    await two.store_answered(True)
+    assert await one.store_answers_elsewhere()
+    await two.close()
+    assert not await one.store_answers_elsewhere()
+
+
+async def test_without_redis_a_store_outage_counts_as_everyones() -> None:
+    alone = RedisBus(f"redis://127.0.0.1:{free_port()}/0", prefix="t")
+    try:
+        await alone.store_answered(False)
+        assert not await alone.store_answers_elsewhere()
+    finally:
+        await alone.close()
+
+
 async def test_without_redis_an_ask_answers_for_its_own_node() -> None:
     alone = RedisBus(f"redis://127.0.0.1:{free_port()}/0", prefix="t")
     _own(alone, "alone", "s-1")

@@ -3,8 +3,8 @@
 The deployed file is read and adapted, never rewritten by hand, so that what the node-loss test
 proves is what the documentation ships: the listener becomes ``127.0.0.1:<free port>`` with TLS
 terminated here (amazon-chime-sdk-js connects only with wss://), the servers become the nodes'
-loopback ports, Docker's resolver goes, health checks run every 500 ms instead of 2 s (the
-test's patience, not a recommendation), and the nodes' backend balances ``first`` instead of
+loopback ports, the container engine's resolver goes, health checks run every 500 ms instead of
+2 s (the test's patience, not a recommendation), and the nodes' backend balances ``first`` instead of
 ``leastconn``: every connection goes to the first node that is up, so that the node the test
 kills is the one holding the clients' sessions.
 """
@@ -27,12 +27,12 @@ DEPLOYED = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
 
 def adapt(text: str, *, port: int, pem: Path, servers: list[int]) -> str:
     """``deploy/haproxy.cfg`` for loopback (see the module's docstring)."""
-    text = re.sub(r"\n# Docker's embedded DNS.*?\n\n", "\n", text, flags=re.S)
-    assert "resolvers docker\n" not in text, "the resolvers section moved: adapt() needs a look"
+    text = re.sub(r"\n# The container engine's DNS.*?\n\n", "\n", text, flags=re.S)
+    assert "resolvers engine\n" not in text, "the resolvers section moved: adapt() needs a look"
     text = text.replace(
         "    bind :8080\n", f"    bind 127.0.0.1:{port} ssl crt {pem} alpn http/1.1\n"
     )
-    text = text.replace(" resolvers docker init-addr last,libc,none", "")
+    text = text.replace(" resolvers engine init-addr last,libc,none", "")
     text = text.replace("check inter 2s ", "check inter 500ms ")
     nodes = text.index("backend nodes")
     text = text[:nodes] + text[nodes:].replace("balance leastconn", "balance first", 1)
