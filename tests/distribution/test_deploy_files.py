@@ -54,6 +54,17 @@ def test_haproxy_timeouts_fit_the_servers_pings_and_keepalive() -> None:
     assert _seconds(cfg, "http-keep-alive") < defaults.http_keepalive_timeout_seconds
 
 
+def test_haproxy_asks_the_engines_dns_and_keeps_nodes_through_its_failures() -> None:
+    cfg = (DEPLOY / "haproxy.cfg").read_text()
+    section = cfg[cfg.index("\nresolvers engine\n") : cfg.index("\ndefaults\n")]
+    # Docker's and Podman's DNS differ: read it from the container's resolv.conf.
+    assert "    parse-resolv-conf\n" in section and "nameserver" not in section
+    # A DNS that times out or refuses must not take every node out: the checks decide.
+    for status in ("timeout", "refused", "other"):
+        assert re.search(rf"^    hold {status} 1h$", section, re.M), status
+    assert cfg.count(" resolvers engine ") == 2  # both backends' servers use it
+
+
 def test_compose_nodes_share_store_bus_root_keys_and_name_the_balancer() -> None:
     compose = (DEPLOY / "compose.yaml").read_text()
     services = _services(compose)
