@@ -94,9 +94,13 @@ if TYPE_CHECKING:  # imported (with its driver) only when a node runs on Postgre
 log = logging.getLogger("bellwire")
 
 DB_FILE = "bellwire.db"
+# Readiness for REST alone (the API, the console): what a balancer checks for everything but
+# /connect. The bus does not matter there: a node without it still commits, and the store
+# is the truth (docs/operations.md).
+READY_FOR_REST = "/readyz/rest"
 # Paths that ``_route`` and ``_answer`` answer before the REST API (with /console/ and /admin/).
 _OWN_PATHS = frozenset(
-    {"/connect", "/console", "/healthz", "/readyz", "/metrics", WORD_FILTER_PATH}
+    {"/connect", "/console", "/healthz", "/readyz", READY_FOR_REST, "/metrics", WORD_FILTER_PATH}
 )
 NODE_FILE = "node-id"
 FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
@@ -824,8 +828,8 @@ class BellwireServer:
     async def _answer(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         if path == "/healthz" and request.method == "GET":
             return _json(200, {"status": "alive"})
-        if path == "/readyz" and request.method == "GET":
-            ready = await self._ready()
+        if path in ("/readyz", READY_FOR_REST) and request.method == "GET":
+            ready = await self._ready(bus=path == "/readyz")
             return _json(200 if ready else 503, {"status": "ready" if ready else "unavailable"})
         if path == "/metrics" and request.method == "GET" and self.settings.metrics_enabled:
             assert self.metrics is not None
@@ -859,8 +863,9 @@ class BellwireServer:
         response.headers.update(self.cors.response_headers(request.headers.get("Origin")))
         return response
 
-    async def _ready(self) -> bool:
-        if self.draining or not self.bus.connected or self.store is None:
+    async def _ready(self, *, bus: bool = True) -> bool:
+        """Ready for everything (sessions need the bus), or with ``bus=False`` for REST."""
+        if self.draining or (bus and not self.bus.connected) or self.store is None:
             return False
         if await self.store.ping():
             return True

@@ -287,7 +287,7 @@ class Console:
         health = {
             "Liveness (/healthz)": "alive",
             "Readiness (/readyz)": "ready" if ready else "unavailable",
-            "Store": "answering" if ready else "not answering",
+            "Store": "answering" if await self._store.ping() else "not answering",
             "Messaging sessions on this node": str(self._hub.session_count),
         }
         exposition = self._metrics() if self._metrics is not None else ""

@@ -33,15 +33,20 @@ def test_haproxy_sends_to_every_node_of_the_compose_file_and_checks_readyz() -> 
     cfg = (DEPLOY / "haproxy.cfg").read_text()
     nodes = [s for s in _services((DEPLOY / "compose.yaml").read_text()) if s.startswith("node")]
     assert nodes == ["node1", "node2", "node3"]
-    backends = re.split(r"^backend ", cfg, flags=re.M)[1:]
-    assert len(backends) == 2
-    for backend in backends:
+    backends = dict(
+        section.split("\n", 1) for section in re.split(r"^backend ", cfg, flags=re.M)[1:]
+    )
+    # Sessions need the bus: /readyz. REST and the console need only the store: /readyz/rest.
+    checks = {"nodes": "/readyz/rest", "sessions": "/readyz", "console": "/readyz/rest"}
+    assert set(backends) == set(checks)
+    for name, backend in backends.items():
         assert re.findall(r"^    server (\w+) (\w+):8080\b", backend, re.M) == [
             (n, n) for n in nodes
         ]
-        assert "    option httpchk GET /readyz\n" in backend
+        assert f"    option httpchk GET {checks[name]}\n" in backend
         assert "    http-check expect status 200\n" in backend
         assert re.search(r"^    default-server check ", backend, re.M)
+    assert "    use_backend sessions if { path /connect }\n" in cfg
 
 
 def test_haproxy_timeouts_fit_the_servers_pings_and_keepalive() -> None:
@@ -62,7 +67,7 @@ def test_haproxy_asks_the_engines_dns_and_keeps_nodes_through_its_failures() -> 
     # A DNS that times out or refuses must not take every node out: the checks decide.
     for status in ("timeout", "refused", "other"):
         assert re.search(rf"^    hold {status} 1h$", section, re.M), status
-    assert cfg.count(" resolvers engine ") == 2  # both backends' servers use it
+    assert cfg.count(" resolvers engine ") == 3  # every backend's servers use it
 
 
 def test_compose_nodes_share_store_bus_root_keys_and_name_the_balancer() -> None:

@@ -31,6 +31,7 @@ PATHS = [
     "/connect",
     "/healthz",
     "/readyz",
+    "/readyz/rest",
     "/admin/sessions/close",
     "/no/such/route",
 ]
@@ -116,7 +117,7 @@ def test_iam_and_sts_answers_carry_the_headers(raw: Callable[..., Any]) -> None:
 
 
 def test_health_answers_carry_the_headers(unsigned: Callable[..., Any]) -> None:
-    for path in ("/healthz", "/readyz"):
+    for path in ("/healthz", "/readyz", "/readyz/rest"):
         check_actual(unsigned("GET", path, b"", {"Origin": ORIGIN}), 200)
 
 

@@ -508,7 +508,8 @@ async def test_a_redis_restart_closes_sessions_with_4410_and_the_cluster_recover
     await eventually(lambda: _readyz(a) == 503 and _readyz(b) == 503, timeout=5)
     code, _ = await refused(connect_url(a, ned))  # type: ignore[arg-type]
     assert code == 1013
-    # Meanwhile REST still works (the store is the truth).
+    # Meanwhile REST still works (the store is the truth), and says so to a balancer.
+    assert _readyz(a, "/readyz/rest") == 200 and _readyz(b, "/readyz/rest") == 200
     wa.send(channel, mia, "while redis was down")
     nodes.redis.start()
     await eventually(lambda: _readyz(a) == 200 and _readyz(b) == 200, timeout=15)
@@ -530,9 +531,9 @@ def _metric(node: Node, name: str) -> float:
     raise AssertionError(f"{name} is not in /metrics")
 
 
-def _readyz(node: Node) -> int | None:
+def _readyz(node: Node, path: str = "/readyz") -> int | None:
     try:
-        with urllib.request.urlopen(node.url + "/readyz", timeout=2) as response:
+        with urllib.request.urlopen(node.url + path, timeout=2) as response:
             status: int = response.status
             return status
     except urllib.error.HTTPError as err:

@@ -4,9 +4,9 @@ The deployed file is read and adapted, never rewritten by hand, so that what the
 proves is what the documentation ships: the listener becomes ``127.0.0.1:<free port>`` with TLS
 terminated here (amazon-chime-sdk-js connects only with wss://), the servers become the nodes'
 loopback ports, the container engine's resolver goes, health checks run every 500 ms instead of
-2 s (the test's patience, not a recommendation), and the nodes' backend balances ``first`` instead of
-``leastconn``: every connection goes to the first node that is up, so that the node the test
-kills is the one holding the clients' sessions.
+2 s (the test's patience, not a recommendation), and the REST and session backends balance ``first``
+instead of ``leastconn``: every connection goes to the first node that is up, so that the node
+the test kills is the one holding the clients' sessions.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def adapt(text: str, *, port: int, pem: Path, servers: list[int]) -> str:
     )
     text = text.replace(" resolvers engine init-addr last,libc,none", "")
     text = text.replace("check inter 2s ", "check inter 500ms ")
-    nodes = text.index("backend nodes")
-    text = text[:nodes] + text[nodes:].replace("balance leastconn", "balance first", 1)
+    nodes = text.index("\nbackend nodes\n")  # then the sessions' backend, then the console's
+    text = text[:nodes] + text[nodes:].replace("balance leastconn", "balance first", 2)
+    assert text.index("\nbackend console\n") > text.rindex("balance first")
     for i, server_port in enumerate(servers, 1):
         text = text.replace(f"node{i}:8080", f"127.0.0.1:{server_port}")
     for needle in (f"127.0.0.1:{port} ssl", "balance first", "inter 500ms"):
