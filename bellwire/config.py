@@ -160,6 +160,12 @@ class Settings:
         "Writer connections of the PostgreSQL store: batches of different channels commit in "
         "parallel (the embedded SQLite store has one writer).",
     )
+    store_start_wait_seconds: float = _setting(
+        30.0,
+        "At start, how long to keep trying a PostgreSQL store that does not answer yet (a "
+        "node started before its database, as containers and units may be), saying why "
+        "each time; 0 gives up at once.",
+    )
     idempotency_window_seconds: int = _setting(
         86400, "How long a ClientRequestToken is remembered (same token, same answer)."
     )
@@ -389,6 +395,8 @@ class Settings:
             problems.append("log_level must be debug, info, warning or error")
         if self.log_format not in ("text", "json"):
             problems.append("log_format must be 'text' or 'json'")
+        if self.store_start_wait_seconds < 0:
+            problems.append("store_start_wait_seconds must not be negative")
         if bool(self.root_access_key_id) != bool(self.root_secret_access_key):
             problems.append("root_access_key_id and root_secret_access_key go together")
         for name in (

@@ -20,7 +20,7 @@ import ssl
 import time
 import urllib.parse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -79,7 +79,7 @@ from bellwire.metrics import REFRESH_SECONDS, Metrics
 from bellwire.pusher import Pusher
 from bellwire.records.iam import IamChange
 from bellwire.rest_connection import RestConnections
-from bellwire.store.base import Tx
+from bellwire.store.base import StoreUnavailable, Tx
 from bellwire.store.engines import open_store
 from bellwire.store.sqlite import SqliteStore
 from bellwire.sweeper import Sweeper
@@ -114,6 +114,34 @@ PRUNE_BATCH = 200
 # Set by ``--workers N``'s parent (bellwire/workers.py) in each worker's environment: listen
 # with SO_REUSEPORT beside the other workers, and leave the first-start banner to the parent.
 WORKER_ENV = "_BELLWIRE_WORKER"
+
+
+class StartAborted(Exception):
+    """SIGTERM or SIGINT came while the node waited for its store: it stops without starting."""
+
+
+async def _once_reachable(
+    open_: Callable[[], SqliteStore | PostgresStore], wait: float, stop: asyncio.Event
+) -> SqliteStore | PostgresStore:
+    """The store, once its database answers: a node started before it (containers, units in
+    any order) keeps trying for ``wait`` seconds instead of exiting at once and leaving the
+    retry to whatever restarts it. ``stop`` ends the wait (``docker stop`` must not wait for
+    the database)."""
+    deadline = time.monotonic() + wait
+    pause = 0.25
+    while True:
+        try:
+            return open_()
+        except StoreUnavailable as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            log.warning("%s; trying again for %.0f s (store_start_wait_seconds)", exc, left)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(pause, left))
+            if stop.is_set():
+                raise StartAborted from exc
+            pause = min(pause * 2, 2.0)
 
 
 def node_name() -> str:
@@ -186,7 +214,9 @@ class BellwireServer:
 
     # --- life cycle ----------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, stop: asyncio.Event | None = None) -> None:
+        """Open everything and listen; ``stop`` set while the store is awaited raises
+        ``StartAborted``."""
         s = self.settings
         metrics = self.metrics = Metrics()
         prepare_data_dir(s.data_dir)
@@ -201,13 +231,18 @@ class BellwireServer:
         if not s.store:
             _owner_only(s.data_dir / DB_FILE)
         self.node = _node_id(s.data_dir)
-        self.store = open_store(
-            s.store,
-            s.data_dir / DB_FILE,
-            synchronous=s.sqlite_synchronous,
-            readers=s.store_readers,
-            writers=s.store_writers,
-            max_batch=s.store_max_batch,
+        self.store = await _once_reachable(
+            functools.partial(
+                open_store,
+                s.store,
+                s.data_dir / DB_FILE,
+                synchronous=s.sqlite_synchronous,
+                readers=s.store_readers,
+                writers=s.store_writers,
+                max_batch=s.store_max_batch,
+            ),
+            s.store_start_wait_seconds,
+            stop or asyncio.Event(),
         )
         self.store.set_commit_observer(metrics.commit)
         sync = self._iam_sync = IamSync(index)
@@ -958,7 +993,11 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await server.start()
+    try:
+        await server.start(stop)
+    except StartAborted:
+        log.info("stopped while waiting for the store")
+        return
     assert server.metrics is not None
     uninstall_clock = gc_policy.install(gc_policy.PauseClock(server.metrics.gc_pause))
     gc_policy.settle()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import server_process
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from cluster import Node, cluster
@@ -67,6 +68,27 @@ async def test_database_outage_answers_503_keeps_sessions_and_recovers(
             await _outage(forwarder, running)
         finally:
             await off(running.stop)
+
+
+async def test_a_node_started_before_its_database_waits_for_it(
+    forwarder: Forwarder, tmp_path: Path
+) -> None:
+    with temporary_database() as url:
+        through = urllib.parse.urlsplit(url)._replace(netloc=f"postgres@127.0.0.1:{forwarder.port}")
+        forwarder.sever()
+        asyncio.get_running_loop().call_later(2.0, forwarder.restore)
+        data_dir = tmp_path / "data"
+        data_dir.mkdir(mode=0o700)
+        node = await off(
+            server_process.start, data_dir, server_process.free_port(), "--store", through.geturl()
+        )
+        try:
+            assert "trying again for" in node.output()  # it said why it was not ready yet
+            iam = node.client("iam", config=NO_RETRY)
+            assert await off(lambda: iam.create_user(UserName="after-the-wait"))
+        finally:
+            node.proc.terminate()
+            await off(node.proc.wait, 20)
 
 
 async def _outage(forwarder: Forwarder, running: RunningServer) -> None:

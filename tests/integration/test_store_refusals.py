@@ -1,9 +1,15 @@
 """``bellwire serve`` refuses, with one clear line and exit status 1, a database it must not use:
-one whose schema is newer than this bellwire (on both engines), and an unreachable PostgreSQL."""
+one whose schema is newer than this bellwire (on both engines), and a PostgreSQL still
+unreachable when ``store_start_wait_seconds`` has passed."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -60,12 +66,43 @@ def test_unreachable_postgresql_is_refused_at_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with socket_nobody_listens_on() as port:
-        assert (
-            _serve(tmp_path / "data", "--store", f"postgresql://postgres@127.0.0.1:{port}/x") == 1
-        )
+        store = f"postgresql://postgres@127.0.0.1:{port}/x"
+        started = time.monotonic()
+        assert _serve(tmp_path / "data", "--store", store, "--store-start-wait-seconds", "1") == 1
+        # It kept trying for the wait it was given, saying why, then gave up.
+        assert 1.0 <= time.monotonic() - started < 10
     err = capsys.readouterr().err
+    assert "s (store_start_wait_seconds)" in err and "trying again for" in err
     assert "cannot start: cannot connect to PostgreSQL" in err
     assert "Traceback" not in err
+
+
+def test_sigterm_while_waiting_for_the_store_stops_at_once(tmp_path: Path) -> None:
+    with socket_nobody_listens_on() as port:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bellwire", "serve", "--port", "0"),
+                *("--data-dir", str(tmp_path / "data")),
+                *("--store", f"postgresql://postgres@127.0.0.1:{port}/x"),
+                *("--store-start-wait-seconds", "60"),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("BELLWIRE_")},
+        )
+        try:
+            assert proc.stderr is not None
+            for line in proc.stderr:  # waiting, and saying so
+                if "trying again for" in line:
+                    break
+            proc.send_signal(signal.SIGTERM)
+            # Not the 60 s of the wait: a container's stop is not held up by a missing database.
+            assert proc.wait(10) == 0
+            assert "Traceback" not in proc.stderr.read()
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stderr.close()  # type: ignore[union-attr]
 
 
 class socket_nobody_listens_on:
