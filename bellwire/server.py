@@ -1029,6 +1029,10 @@ def _first_start_banner(server: BellwireServer) -> str:
     keys = server.root_keys
     assert keys is not None
     s = server.settings
+    # Where a client on this machine reaches the server: a wildcard listen address (a
+    # container's 0.0.0.0) is none, and neither is a balancer's public name.
+    local = replace(s, port=server.port, public_endpoint="").endpoint_host
+    url = f"{'https' if s.tls else 'http'}://{local}"
     return f"""
 Root credentials were generated and saved to {s.data_dir / ROOT_FILE} (mode 0600).
 They are shown only this once:
@@ -1040,8 +1044,8 @@ They are shown only this once:
 From boto3:
 
     import boto3
-    messaging = boto3.client("chime-sdk-messaging", endpoint_url="{server.url}")
-    identity = boto3.client("chime-sdk-identity", endpoint_url="{server.url}")
+    messaging = boto3.client("chime-sdk-messaging", endpoint_url="{url}")
+    identity = boto3.client("chime-sdk-identity", endpoint_url="{url}")
 """
 
 

@@ -69,12 +69,16 @@ def served() -> Iterator[list[Served]]:
 
 
 def _serve(
-    started: list[Served], data_dir: Path, port: int, env: dict[str, str] | None = None
+    started: list[Served],
+    data_dir: Path,
+    port: int,
+    env: dict[str, str] | None = None,
+    host: str = "127.0.0.1",
 ) -> Served:
     """``bellwire serve`` as a subprocess; returns once /readyz answers or the process ends."""
     out = data_dir.parent / f"serve-{port}-{time.monotonic_ns()}.out"
     err = out.with_suffix(".err")
-    argv = [sys.executable, "-m", "bellwire", "serve", "--host", "127.0.0.1"]
+    argv = [sys.executable, "-m", "bellwire", "serve", "--host", host]
     argv += ["--port", str(port), "--data-dir", str(data_dir)]
     with out.open("w") as o, err.open("w") as e:
         proc = subprocess.Popen(argv, env=env or _clean_env(), stdout=o, stderr=e, text=True)
@@ -243,6 +247,18 @@ def test_banner_waits_for_the_first_start_that_listens(
     assert again.proc.poll() is None, again.stop()
     out, _ = again.stop()
     assert keys["SecretAccessKey"] not in out
+
+
+def test_the_first_start_on_every_address_names_one_a_client_can_use(
+    tmp_path: Path, served: list[Served]
+) -> None:
+    # As in the container image: listening on 0.0.0.0, which is not where a client connects.
+    port = _free_port()
+    first = _serve(served, tmp_path / "data", port, host="0.0.0.0")
+    assert first.proc.poll() is None, first.stop()
+    out, _ = first.stop()
+    assert f'endpoint_url="http://localhost:{port}"' in out
+    assert "0.0.0.0" not in out.split("From boto3:")[1]
 
 
 # --- an operation that a newer botocore model adds ------------------------------------------------
