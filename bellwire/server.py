@@ -107,6 +107,10 @@ FIRST_SWEEP_WAIT_SECONDS = 5.0  # how long start() waits for the sweep at start
 # How often a node of a cluster tells the others whether its store answers (bus.redis
 # STORE_FRESH_US is three of these).
 STORE_CHECK_SECONDS = 1.0
+# A store that has not answered a read by then counts as not answering: a database whose
+# network drops packets must not hold /readyz past a balancer's check timeout (HAProxy's is
+# its check interval, 2 s in deploy/haproxy.cfg), which would take the node out as dead.
+STORE_PING_SECONDS = 1.5
 # Remembered answers forgotten per write when the idempotency window moves on (measured:
 # docs/performance.md, "Forgetting old tokens").
 PRUNE_BATCH = 200
@@ -902,7 +906,7 @@ class BellwireServer:
         """Ready for everything (sessions need the bus), or with ``bus=False`` for REST."""
         if self.draining or (bus and not self.bus.connected) or self.store is None:
             return False
-        if await self.store.ping():
+        if await self._store_answers():
             return True
         # Traffic goes elsewhere only if another node reaches the store. When none does (the
         # database is down or failing over), a balancer that took every node out would close
@@ -914,10 +918,16 @@ class BellwireServer:
     async def _watch_store(self) -> None:
         """Tell the other nodes, every STORE_CHECK_SECONDS, whether this node's store answers
         (what their ``_ready`` weighs their own store's silence against)."""
-        assert self.store is not None
         while True:
-            await self.bus.store_answered(await self.store.ping())
+            await self.bus.store_answered(await self._store_answers())
             await asyncio.sleep(STORE_CHECK_SECONDS)
+
+    async def _store_answers(self) -> bool:
+        assert self.store is not None
+        try:
+            return await asyncio.wait_for(self.store.ping(), STORE_PING_SECONDS)
+        except TimeoutError:
+            return False
 
     async def _admin(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         """Operator endpoints get an access line too (service "bellwire")."""

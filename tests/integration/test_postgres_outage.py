@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -153,15 +154,20 @@ async def _outage(forwarder: Forwarder, running: RunningServer) -> None:
 
 
 async def _readiness(node: Node) -> tuple[int, int]:
-    """/readyz and /readyz/rest (REST alone): with the bus up they agree on the store."""
+    """/readyz and /readyz/rest (REST alone): with the bus up they agree on the store. Each
+    answers within a balancer's check timeout (deploy/haproxy.cfg: 2 s), whatever the store
+    does: a check that times out takes the node out as dead."""
 
     def get(path: str) -> int:
         conn = http.client.HTTPConnection("127.0.0.1", node.process.port, timeout=10)
+        started = time.monotonic()
         try:
             conn.request("GET", path)
-            return conn.getresponse().status
+            status = conn.getresponse().status
         finally:
             conn.close()
+        assert time.monotonic() - started < 2.0, f"{path} took longer than a check may"
+        return status
 
     return await off(get, "/readyz"), await off(get, "/readyz/rest")
 
@@ -193,6 +199,7 @@ async def test_a_node_cut_off_alone_is_not_ready_and_nodes_all_cut_off_stay_read
                 for f in (fa, fb)
             ]
             await _cut_off(fa, fb, {"a": a, "b": b})
+            await _stalled(fa, fb, {"a": a, "b": b})
     finally:
         await fa.stop()
         await fb.stop()
@@ -244,3 +251,16 @@ async def _cut_off(fa: Forwarder, fb: Forwarder, nodes: dict[str, Node]) -> None
         "after"
     ]
     await on_b.close()
+
+
+async def _stalled(fa: Forwarder, fb: Forwarder, nodes: dict[str, Node]) -> None:
+    """The same, with a database whose network drops packets instead of refusing: reads hang,
+    yet each node answers its checks in time, and as before."""
+    await _until_ready(nodes, {"a": 200, "b": 200})
+    fa.stall()
+    await _until_ready(nodes, {"a": 503, "b": 200})
+    fb.stall()
+    await _until_ready(nodes, {"a": 200, "b": 200})
+    fa.restore()
+    fb.restore()
+    await _until_ready(nodes, {"a": 200, "b": 200})
