@@ -366,6 +366,7 @@ class BellwireServer:
                 hub=self.hub,
                 metrics=(lambda: metrics.render("")[0].decode()) if s.metrics_enabled else None,
                 ready=self._ready,
+                store_answers=self._store_answers,
                 mark_authenticated=mark_authenticated,
                 ask_sessions=self._ask_sessions,
                 publish_close=self._publish_close if self.bus.remote else None,

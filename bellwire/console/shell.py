@@ -83,6 +83,7 @@ class Console:
         hub: Hub,
         metrics: Callable[[], str] | None,
         ready: Callable[[], Awaitable[bool]],
+        store_answers: Callable[[], Awaitable[bool]],
         mark_authenticated: Callable[[], None] = lambda: None,
         now: Callable[[], float] = time.time,
         ask_sessions: Callable[[str | None, int, int], Awaitable[ClusterSessions]] | None = None,
@@ -99,6 +100,7 @@ class Console:
         self._hub = hub
         self._metrics = metrics
         self._ready = ready
+        self._store_answers = store_answers
         self._mark_authenticated = mark_authenticated
         self._now = now
         self.tail = Tail()
@@ -287,7 +289,7 @@ class Console:
         health = {
             "Liveness (/healthz)": "alive",
             "Readiness (/readyz)": "ready" if ready else "unavailable",
-            "Store": "answering" if await self._store.ping() else "not answering",
+            "Store": "answering" if await self._store_answers() else "not answering",
             "Messaging sessions on this node": str(self._hub.session_count),
         }
         exposition = self._metrics() if self._metrics is not None else ""
