@@ -237,7 +237,11 @@ def _added(through: dict[str, Any], without: dict[str, Any]) -> dict[str, float]
 
 
 async def run(
-    duration: float, clients: int, profile: Path | None = None, source: Path | None = None
+    duration: float,
+    clients: int,
+    profile: Path | None = None,
+    source: Path | None = None,
+    gil: bool = False,
 ) -> dict[str, Any]:
     signer = Signer(ACCESS_KEY_ID, SECRET, REGION)
     port, processor_port = procs.free_port(), procs.free_port()
@@ -310,16 +314,30 @@ async def run(
             document={"ChannelFlowArn": flow["ChannelFlowArn"]},
             bearer=users[0],
         )
-        without = await closed_loop(
-            chimes, messages_path(plain), users, duration, None, server=server, port=port
-        )
-        during = None
-        if profile is not None:
+
+        def sampled(out: Path | None) -> Any:
+            if out is None:
+                return None
             from bench.profile import record
 
             async def during(seconds: float) -> None:
-                summary = await record(server.pid, seconds, profile, server_core)
-                profile.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+                summary = await record(server.pid, seconds, out, server_core, gil=gil)
+                out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+
+            return during
+
+        plain_profile = None if profile is None else profile.with_name(f"plain-{profile.name}")
+        without = await closed_loop(
+            chimes,
+            messages_path(plain),
+            users,
+            duration,
+            None,
+            sampled(plain_profile),
+            server=server,
+            port=port,
+        )
+        during = sampled(profile)
 
         through = await closed_loop(
             chimes, messages_path(flowing), users, duration, waiters, during, server, port
@@ -376,7 +394,13 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="one second a phase, two clients: that it runs (CI)"
     )
     parser.add_argument(
-        "--profile", type=Path, help="py-spy the server during the flow phase into this file"
+        "--profile",
+        type=Path,
+        help="py-spy the server during the flow phase into this file (the plain phase into "
+        "plain-FILE beside it)",
+    )
+    parser.add_argument(
+        "--gil", action="store_true", help="with --profile: sample only the thread holding the GIL"
     )
     parser.add_argument(
         "--source", type=Path, help="run the server from this directory's bellwire/ package"
@@ -384,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     duration, clients = (1.0, 2) if args.quick else (args.duration, args.clients)
     try:
-        result = asyncio.run(run(duration, clients, args.profile, args.source))
+        result = asyncio.run(run(duration, clients, args.profile, args.source, args.gil))
     finally:
         procs.stop_all()
     print(json.dumps(result, indent=2))

@@ -22,9 +22,11 @@ def py_spy() -> str | None:
 
 
 async def record(
-    pid: int, seconds: float, out: Path, core: int | None, rate: int = 250
+    pid: int, seconds: float, out: Path, core: int | None, rate: int = 250, gil: bool = False
 ) -> dict[str, Any]:
-    """Sample ``pid`` for ``seconds``; returns the summary (also written next to ``out``)."""
+    """Sample ``pid`` for ``seconds``; returns the summary (also written next to ``out``).
+    With ``gil``, only the thread holding the GIL is sampled: the Python CPU, without the time
+    threads spend in SQLite, system calls or waiting for the GIL."""
     binary = py_spy()
     if binary is None:
         return {"error": "py-spy not installed (pip install py-spy==0.4.3)"}
@@ -43,6 +45,7 @@ async def record(
         "raw",
         "--output",
         str(out),
+        *(["--gil"] if gil else []),
     ]
     if core is not None and shutil.which("taskset"):
         argv = ["taskset", "-c", str(core), *argv]
