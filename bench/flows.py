@@ -16,6 +16,8 @@ processor shares this process's CPU with the senders, so the flow's own cost (th
 invocation, callback and commit) is all in the ratio. Each flow phase also reports the p50 of its stages: ``invoke`` (201 to the event reaching the processor),
 ``to_callback`` (the processor's own turn) and ``callback`` (ChannelFlowCallback's round trip).
 ``--source DIR`` runs the server from ``DIR/bellwire`` (``bench.ab.export_ref``) for A/B runs.
+``--profile FILE`` samples the server with py-spy in both 16-client phases (the plain one into
+``plain-FILE``), ``--gil`` only the thread holding the GIL: its Python CPU, part by part.
 """
 
 from __future__ import annotations
