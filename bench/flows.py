@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -244,6 +245,7 @@ async def run(
     profile: Path | None = None,
     source: Path | None = None,
     gil: bool = False,
+    store: str | None = None,
 ) -> dict[str, Any]:
     signer = Signer(ACCESS_KEY_ID, SECRET, REGION)
     port, processor_port = procs.free_port(), procs.free_port()
@@ -266,6 +268,7 @@ async def run(
             "warning",
             "--resource",
             f"{LAMBDA}=http://127.0.0.1:{processor_port}/",
+            *(["--store", store] if store else []),
         ],
         env={
             "BELLWIRE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
@@ -402,6 +405,12 @@ def main(argv: list[str] | None = None) -> int:
         "plain-FILE beside it)",
     )
     parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="keep the server's state in PostgreSQL (a database made for the run, dropped after; "
+        "$BELLWIRE_TEST_POSTGRES or the local server)",
+    )
+    parser.add_argument(
         "--gil", action="store_true", help="with --profile: sample only the thread holding the GIL"
     )
     parser.add_argument(
@@ -409,10 +418,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     duration, clients = (1.0, 2) if args.quick else (args.duration, args.clients)
+    store = None
+    if args.postgres:
+        from bellwire.testing import DEFAULT_POSTGRES, TEST_POSTGRES_ENV, create_database
+
+        store = create_database(os.environ.get(TEST_POSTGRES_ENV) or DEFAULT_POSTGRES)
     try:
-        result = asyncio.run(run(duration, clients, args.profile, args.source, args.gil))
+        result = asyncio.run(run(duration, clients, args.profile, args.source, args.gil, store))
     finally:
         procs.stop_all()
+        if store is not None:
+            from bellwire.testing import drop_database
+
+            drop_database(store)
     print(json.dumps(result, indent=2))
     if args.quick:
         phases = [

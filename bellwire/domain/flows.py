@@ -62,7 +62,7 @@ from bellwire.domain.operation import (
 from bellwire.domain.roles import Actor, actor
 from bellwire.events import EventType, iso_timestamp
 from bellwire.records.chime import Message, route_key
-from bellwire.records.flows import ChannelFlow, FailureEvent, FlowInvocation
+from bellwire.records.flows import CallbackReads, ChannelFlow, FailureEvent, FlowInvocation
 from bellwire.resources import ResourceError
 from bellwire.store.base import Tx
 
@@ -517,7 +517,8 @@ def callback(
         "ChannelArn": p["ChannelArn"],
         "CallbackId": p["CallbackId"],
     }
-    invocation = tx.invocation(p["CallbackId"])
+    reads = tx.invocation_for_callback(p["CallbackId"])
+    invocation = None if reads is None else reads.invocation
     if invocation is None or invocation.channel_arn != p["ChannelArn"]:
         raise BadRequest(
             f"No message of the channel {p['ChannelArn']} is waiting for the CallbackId "
@@ -554,7 +555,9 @@ def callback(
             + f", not to the sub-channel {sub}."
         )
     if p.get("DeleteResource"):
-        return _with(output, settle(tx, call.now, invocation, "DENIED", fingerprint=print_))
+        return _with(
+            output, settle(tx, call.now, invocation, "DENIED", fingerprint=print_, reads=reads)
+        )
     updates = {
         field: changed[member] for member, field in _CALLBACK_MEMBERS.items() if member in changed
     }
@@ -564,7 +567,8 @@ def callback(
         following = _hand_on(tx, call.now, invocation, proposed, fingerprint=print_)
         return Result(output, invocations=[following])
     return _with(
-        output, settle(tx, call.now, invocation, "SENT", updates=updates, fingerprint=print_)
+        output,
+        settle(tx, call.now, invocation, "SENT", updates=updates, fingerprint=print_, reads=reads),
     )
 
 
@@ -656,12 +660,15 @@ def settle(
     updates: Mapping[str, Any] | None = None,
     detail: str | None = None,
     fingerprint: str | None = None,
+    reads: CallbackReads | None = None,
 ) -> AnyResult:
-    """End ``invocation`` as SENT, DENIED or FAILED: the stored message, and who hears what."""
+    """End ``invocation`` as SENT, DENIED or FAILED: the stored message, and who hears what.
+    ``reads``: the channel's context and the message's existence, read with the invocation in
+    this unit (nothing between changed them); without them, read here."""
     tx.end_invocation(invocation.callback_id, state, now, detail=detail, fingerprint=fingerprint)
     m = dataclasses.replace(_message(invocation.message), **(updates or {}))
     # Only whether they exist, not their rows: a settle is half of a flow message's writes.
-    found = tx.app_instance_of_channel(invocation.channel_arn)
+    found = tx.app_instance_of_channel(invocation.channel_arn) if reads is None else reads.channel
     if found is None:  # deleted while the processor had the message
         return Result({})
     app_instance_arn, has_bots, streaming = found
@@ -671,7 +678,11 @@ def settle(
     persistent = m.persistence == "PERSISTENT"
     events: list[BusEvent] = []
     if invocation.kind == "CREATE":
-        stored = persistent and tx.message_exists(m.channel_arn, m.message_id)
+        stored = persistent and (
+            tx.message_exists(m.channel_arn, m.message_id)
+            if reads is None
+            else reads.message_stored
+        )
         if persistent and not stored:  # deleted meanwhile (DeleteChannel, an admin)
             return Result({})
         if state == "SENT":

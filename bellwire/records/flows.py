@@ -66,6 +66,18 @@ class FlowInvocation:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackReads:
+    """What a callback's settle needs, read with its invocation in one statement: the
+    channel's app instance, whether a bot is a member, the app instance's streaming
+    configurations (``channel`` is None when the channel is gone), and whether the invocation's
+    message is stored."""
+
+    invocation: FlowInvocation
+    channel: tuple[str, bool, Mapping[str, str]] | None
+    message_stored: bool
+
+
+@dataclass(frozen=True, slots=True)
 class FailureEvent:
     """An EventBridge ``ProcessorInvocationFailure`` event waiting for the default event bus's
     URL to accept it. ``body``: the JSON POSTed, as written when the failure was (the same

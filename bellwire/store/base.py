@@ -30,7 +30,13 @@ from bellwire.records.chime import (
     Position,
     SubChannel,
 )
-from bellwire.records.flows import ChannelFlow, FailureEvent, FlowChannel, FlowInvocation
+from bellwire.records.flows import (
+    CallbackReads,
+    ChannelFlow,
+    FailureEvent,
+    FlowChannel,
+    FlowInvocation,
+)
 from bellwire.records.iam import (
     AccessKey,
     IamRole,
@@ -231,6 +237,7 @@ class Flows(Protocol):
     ) -> list[FlowChannel]: ...
     def insert_invocation(self, i: FlowInvocation) -> None: ...
     def invocation(self, callback_id: str) -> FlowInvocation | None: ...
+    def invocation_for_callback(self, callback_id: str) -> CallbackReads | None: ...
     def pending_invocation_of(self, channel_arn: str, message_id: str) -> FlowInvocation | None: ...
     def end_invocation(
         self,

@@ -603,6 +603,96 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
     assert any(g[7] for g, _ in pairs if len(g) == 8)
 
 
+async def test_invocation_for_callback_reads_what_the_single_lookups_read(
+    engine: Engine,
+) -> None:
+    from bellwire.records.bots import AppInstanceBot
+    from bellwire.records.chime import Channel, Membership, Message
+    from bellwire.records.flows import FlowInvocation
+
+    ai = "arn:app/0001"
+    channels = [
+        Channel(f"{ai}/channel/{n}", ai, n, "RESTRICTED", "PRIVATE", None, "x", 1.0, 1.0, None, 0)
+        for n in ("plain", "bots")
+    ]
+    # (callback id, channel, message id, whether the message is stored)
+    cases = [
+        ("stored", channels[0].arn, "m1", True),
+        ("not-stored", channels[0].arn, "m2", False),
+        ("with-bots", channels[1].arn, "m3", True),
+        ("channel-gone", f"{ai}/channel/gone", "m4", False),
+    ]
+
+    def setup(tx: Tx) -> None:
+        tx.insert_app_instance(app(1))
+        for c in channels:
+            tx.insert_channel(c)
+        bot = f"{ai}/bot/b"
+        tx.insert_bot(AppInstanceBot(bot, ai, "b", None, {}, 1.0, 1.0))
+        tx.insert_membership(Membership(channels[1].arn, bot, "DEFAULT", "x", 1.0, 1.0))
+        tx.set_streaming_configurations(ai, {"Channel": "arn:aws:kinesis:c"})
+        for callback_id, channel, message_id, stored in cases:
+            if stored:
+                tx.insert_message(
+                    Message(
+                        channel,
+                        message_id,
+                        1,
+                        "arn:u",
+                        "u",
+                        "hi",
+                        None,
+                        "STANDARD",
+                        "PERSISTENT",
+                        False,
+                        1.0,
+                        1.0,
+                        status="PENDING",
+                    )
+                )
+            tx.insert_invocation(
+                FlowInvocation(
+                    callback_id,
+                    channel,
+                    message_id,
+                    "CREATE",
+                    "arn:f",
+                    {"Name": "p"},
+                    {"content": "hi"},
+                    "PENDING",
+                    1.0,
+                )
+            )
+
+    def both(tx: Tx) -> list[tuple[object, object]]:
+        pairs: list[tuple[object, object]] = [(tx.invocation_for_callback("none"), None)]
+        for callback_id, channel, message_id, _ in cases:
+            reads = tx.invocation_for_callback(callback_id)
+            assert reads is not None
+            one_by_one = (
+                tx.invocation(callback_id),
+                tx.app_instance_of_channel(channel),
+                tx.message_exists(channel, message_id),
+            )
+            pairs.append(((reads.invocation, reads.channel, reads.message_stored), one_by_one))
+        return pairs
+
+    store = engine.open()
+    try:
+        await store.write(setup)
+        pairs = await store.read(both)
+    finally:
+        await store.close()
+    for got, want in pairs:
+        assert got == want
+    # The cases reach every branch: stored or not, bots or not, the channel gone.
+    found = [got for got, _ in pairs[1:]]
+    assert [g[2] for g in found] == [True, False, True, False]  # type: ignore[index]
+    assert [g[1] is None for g in found] == [False, False, False, True]  # type: ignore[index]
+    assert [g[1][1] for g in found[:3]] == [False, False, True]  # type: ignore[index]
+    assert found[0][1] == (ai, False, {"Channel": "arn:aws:kinesis:c"})  # type: ignore[index]
+
+
 def test_bearer_in_channel_reads_every_streaming_data_type() -> None:
     from bellwire.domain.export import DataType
     from bellwire.store.sql.channels import STREAM_DATA_TYPES

@@ -87,13 +87,25 @@ BEARER_IN_CHANNEL = (
     # is the one index that every send with a token dirties at a random page).
     "LEFT JOIN idempotency i ON i.token = ? AND i.scope = ?"
 )
-_APP_INSTANCE_OF_CHANNEL = (
-    f"SELECT c.app_instance_arn, {_HAS_BOTS_OF_C}, "
-    + _STREAMING_OF_C
-    + " FROM channels c WHERE c.arn = ?"
-)
+# What a settled flow message's staging needs of channel ``c`` (``channel_context`` reads it).
+CONTEXT_OF_C = f"c.app_instance_arn, {_HAS_BOTS_OF_C}, " + _STREAMING_OF_C
+CONTEXT_WIDTH = 2 + len(STREAM_DATA_TYPES)
+_APP_INSTANCE_OF_CHANNEL = f"SELECT {CONTEXT_OF_C} FROM channels c WHERE c.arn = ?"
 _USER_WIDTH = 8
 _CHANNEL_WIDTH = 17
+
+
+def channel_context(row: Row) -> tuple[str, bool, dict[str, str]] | None:
+    """The columns of ``CONTEXT_OF_C``: the app instance, whether a bot is a member, the stream
+    of each data type configured; None when the channel was not found (outer join)."""
+    if row[0] is None:
+        return None
+    streaming = {
+        data_type: stream
+        for data_type, stream in zip(STREAM_DATA_TYPES, row[2:CONTEXT_WIDTH], strict=True)
+        if stream is not None
+    }
+    return str(row[0]), bool(row[1]), streaming
 
 
 def _channel(row: Row) -> Channel:
@@ -152,14 +164,7 @@ class ChannelsSql(SqlBase):
 
     def app_instance_of_channel(self, arn: str) -> tuple[str, bool, dict[str, str]] | None:
         row = self._one(_APP_INSTANCE_OF_CHANNEL, (arn,))
-        if row is None:
-            return None
-        streaming = {
-            data_type: stream
-            for data_type, stream in zip(STREAM_DATA_TYPES, row[2:], strict=True)
-            if stream is not None
-        }
-        return str(row[0]), bool(row[1]), streaming
+        return None if row is None else channel_context(row)
 
     def bearer_in_channel(
         self, bearer_arn: str, channel_arn: str, *, remembered: tuple[str, str] | None = None

@@ -7,7 +7,14 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bellwire.records.flows import ChannelFlow, FailureEvent, FlowChannel, FlowInvocation
+from bellwire.records.flows import (
+    CallbackReads,
+    ChannelFlow,
+    FailureEvent,
+    FlowChannel,
+    FlowInvocation,
+)
+from bellwire.store.sql.channels import CONTEXT_OF_C, CONTEXT_WIDTH, channel_context
 from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
 
 _FLOW_COLUMNS = "arn, app_instance_arn, name, processors, created, updated"
@@ -16,6 +23,18 @@ _INVOCATION_COLUMNS = (
     "ended, detail, fingerprint, step, chain"
 )
 
+
+_INVOCATION_WIDTH = 14
+# A callback's reads as one statement (three round trips on a server engine): its invocation,
+# its channel's context and whether its message is stored.
+_FOR_CALLBACK = (
+    f"SELECT {', '.join('i.' + c.strip() for c in _INVOCATION_COLUMNS.split(','))}, "
+    f"{CONTEXT_OF_C}, "
+    "EXISTS (SELECT 1 FROM messages m "
+    "WHERE m.channel_arn = i.channel_arn AND m.message_id = i.message_id) "
+    "FROM flow_invocations i LEFT JOIN channels c ON c.arn = i.channel_arn "
+    "WHERE i.callback_id = ?"
+)
 
 _FAILURE_EVENT_COLUMNS = "event_id, body, created, attempts, due"
 
@@ -163,6 +182,17 @@ class FlowsSql(SqlBase):
             (callback_id,),
         )
         return None if row is None else _invocation(row)
+
+    def invocation_for_callback(self, callback_id: str) -> CallbackReads | None:
+        row = self._one(_FOR_CALLBACK, (callback_id,))
+        if row is None:
+            return None
+        end = _INVOCATION_WIDTH + CONTEXT_WIDTH
+        return CallbackReads(
+            _invocation(row),
+            channel_context(row[_INVOCATION_WIDTH:end]),
+            bool(row[end]),
+        )
 
     def pending_invocation_of(self, channel_arn: str, message_id: str) -> FlowInvocation | None:
         """The newest invocation of a message still waiting for its processor, if any."""
