@@ -51,7 +51,7 @@ from bellwire.store.base import IamTx, StoreClosed, StoreUnavailable
 from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statements
 from bellwire.store.pipeline import Mispredicted, Pipeline, PipelineCursor
 from bellwire.store.sql import Row, SqlTx
-from bellwire.store.sql.channels import BEARER_IN_CHANNEL
+from bellwire.store.sql.channels import BEARER_IN_CHANNEL, next_seq_statement
 from bellwire.store.sql.messages import MESSAGE_COLUMNS, message_params
 from bellwire.store.units import Outcome, Unit, dispatch
 
@@ -248,11 +248,18 @@ class _PgTx(SqlTx):
     # look at), messages, invocations, and remembered answers under other tokens.
 
     def next_seq(self, channel_arn: str, *, last_message: float | None = None) -> int:
-        self._pg.keeps = True
-        try:
-            seq = super().next_seq(channel_arn, last_message=last_message)
-        finally:
-            self._pg.keeps = False
+        # As a send's number: predicted once the batch knows the channel's (a settle after a
+        # send of its channel, in one batch, waits for nothing).
+        known = self.seqs.get(channel_arn)
+        if known is not None and self.predicting:
+            seq = known + 1
+            self._pg.predict(*next_seq_statement(channel_arn, last_message), seq)
+        else:
+            self._pg.keeps = True
+            try:
+                seq = super().next_seq(channel_arn, last_message=last_message)
+            finally:
+                self._pg.keeps = False
         self._took(channel_arn)
         self.seqs[channel_arn] = seq
         return seq

@@ -95,6 +95,16 @@ _USER_WIDTH = 8
 _CHANNEL_WIDTH = 17
 
 
+def next_seq_statement(channel_arn: str, last_message: float | None) -> tuple[str, tuple[Any, ...]]:
+    """``ChannelsSql.next_seq``'s statement: one row, the number taken."""
+    if last_message is None:
+        return "UPDATE channels SET seq = seq + 1 WHERE arn = ? RETURNING seq", (channel_arn,)
+    return (
+        "UPDATE channels SET seq = seq + 1, last_message = ? WHERE arn = ? RETURNING seq",
+        (last_message, channel_arn),
+    )
+
+
 def channel_context(row: Row) -> tuple[str, bool, dict[str, str]] | None:
     """The columns of ``CONTEXT_OF_C``: the app instance, whether a bot is a member, the stream
     of each data type configured; None when the channel was not found (outer join)."""
@@ -218,15 +228,7 @@ class ChannelsSql(SqlBase):
     def next_seq(self, channel_arn: str, *, last_message: float | None = None) -> int:
         """Reserve the channel's next event sequence number; with ``last_message``, also set
         its LastMessageTimestamp (in the same statement: a send is the hottest write)."""
-        if last_message is None:
-            row = self._one(
-                "UPDATE channels SET seq = seq + 1 WHERE arn = ? RETURNING seq", (channel_arn,)
-            )
-        else:
-            row = self._one(
-                "UPDATE channels SET seq = seq + 1, last_message = ? WHERE arn = ? RETURNING seq",
-                (last_message, channel_arn),
-            )
+        row = self._one(*next_seq_statement(channel_arn, last_message))
         if row is None:
             raise LookupError(channel_arn)
         return int(row[0])
