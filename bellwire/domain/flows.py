@@ -301,12 +301,21 @@ def _message(columns: Mapping[str, Any]) -> Message:
 
 
 def submit(
-    tx: Tx, call: Call, message: Message, kind: str, flow_arn: str, *, event_seq: int | None
+    tx: Tx,
+    call: Call,
+    message: Message,
+    kind: str,
+    flow_arn: str,
+    *,
+    event_seq: int | None,
+    processors: Sequence[Mapping[str, Any]] | None = None,
 ) -> Result[MessagingSendChannelMessageResponse]:
     """Hand ``message`` (a new one, or one as it would read after an edit) to the flow: the
     invocation is kept with the write, the sender alone hears PENDING_*, and the processor is
-    called once the write is committed. ``event_seq``: the seq the create already took."""
-    processors = tx.flow_processors(flow_arn)
+    called once the write is committed. ``event_seq``: the seq the create already took;
+    ``processors``: the flow's, when the role lookup read them with it (else read here)."""
+    if processors is None:
+        processors = tx.flow_processors(flow_arn)
     if processors is None:  # cannot happen: an associated flow cannot be deleted
         raise BadRequest(f"The channel flow {flow_arn} of the channel does not exist.")
     pending = dataclasses.replace(message, status="PENDING")

@@ -197,7 +197,9 @@ def send_message(
         seq = tx.next_seq(who.channel.arn, last_message=last_message)
     message = sent(seq)
     if flow_arn is not None:
-        held = flows.submit(tx, call, message, "CREATE", flow_arn, event_seq=seq)
+        held = flows.submit(
+            tx, call, message, "CREATE", flow_arn, event_seq=seq, processors=who.flow_processors
+        )
         remember(tx, call, scope, p, held.output)
         return held
     event = message_event(

@@ -6,7 +6,7 @@ rules decide, inside the service, what the *bearer* (the AppInstanceUser acting)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,7 @@ class Actor:
     membership: Membership | None
     # The channel flow associated with the channel, read with the roles (a send needs it).
     flow_arn: str | None = None
+    flow_processors: Sequence[Mapping[str, Any]] | None = None
     # Whether bots of the app instance are members, and the app instance's streaming
     # configurations: what a send's last steps would read again (None: not read).
     has_bots: bool = True
@@ -122,6 +123,7 @@ def actor(
         is_moderator=found.is_moderator,
         membership=found.membership,
         flow_arn=found.flow_arn,
+        flow_processors=found.flow_processors,
         has_bots=found.has_bots,
         streaming=found.streaming,
         remembered_key=found.remembered_key,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -151,6 +151,7 @@ class BearerInChannel:
     is_moderator: bool
     membership: Membership | None
     flow_arn: str | None = None  # the channel flow associated with the channel, if any
+    flow_processors: Sequence[Mapping[str, Any]] | None = None  # that flow's processors
     has_bots: bool = True  # whether any AppInstanceBot of its app instance is a member
     # The streaming configurations of the channel's app instance ({DataType: stream ARN}).
     streaming: Mapping[str, str] | None = None

@@ -487,6 +487,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         Membership,
         Moderator,
     )
+    from bellwire.records.flows import ChannelFlow
 
     ai, other = "arn:app/0001", "arn:app/0002"
     users = [AppInstanceUser(f"{ai}/user/u{i}", ai, f"u{i}", None, 1.0, 1.0) for i in range(5)]
@@ -517,6 +518,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         tx.insert_channel(regular)
         tx.insert_channel(elastic)
         tx.insert_admin(Admin(ai, users[1].arn, 1.0))
+        tx.insert_flow(ChannelFlow(f"{ai}/channel-flow/f", ai, "f", [{"Name": "p"}], 1.0, 1.0))
         tx.associate_flow(regular.arn, f"{ai}/channel-flow/f", 1.0)
         bot = f"{ai}/bot/b"
         tx.insert_bot(AppInstanceBot(bot, ai, "b", None, {}, 1.0, 1.0))
@@ -562,6 +564,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
                     tx.moderator(channel, bearer) is not None,
                     tx.membership(channel, bearer),
                     tx.flow_of_channel(channel),
+                    (flow := tx.flow_of_channel(channel)) and tx.flow_processors(flow),
                     c is not None and bool(tx.bots_in_channel(c.app_instance_arn, channel)),
                     c and tx.streaming_configurations(c.app_instance_arn),
                 )
@@ -576,6 +579,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
                     found.is_moderator,
                     found.membership,
                     found.flow_arn,
+                    found.flow_processors,
                     found.has_bots,
                     found.streaming,
                 )
@@ -593,14 +597,14 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
         assert got == want
     # The fixtures reach every branch: an admin, a moderator, a hidden member, an elastic
     # membership, a stranger from another app instance.
-    assert any(g[2] for g, _ in pairs if len(g) == 8)
-    assert any(g[3] for g, _ in pairs if len(g) == 8)
-    assert any(g[4] is not None and g[4].sub_channel_id for g, _ in pairs if len(g) == 8)
-    assert any(g[5] is not None for g, _ in pairs if len(g) == 8)
-    assert any(g[6] for g, _ in pairs if len(g) == 8) and not all(
-        g[6] for g, _ in pairs if len(g) == 8
-    )
-    assert any(g[7] for g, _ in pairs if len(g) == 8)
+    full = [g for g, _ in pairs if len(g) == 9]
+    assert any(g[2] for g in full)
+    assert any(g[3] for g in full)
+    assert any(g[4] is not None and g[4].sub_channel_id for g in full)
+    assert any(g[5] is not None for g in full)
+    assert any(g[6] == ({"Name": "p"},) for g in full)
+    assert any(g[7] for g in full) and not all(g[7] for g in full)
+    assert any(g[8] for g in full)
 
 
 async def test_invocation_for_callback_reads_what_the_single_lookups_read(

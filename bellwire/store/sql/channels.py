@@ -16,7 +16,13 @@ from bellwire.records.chime import (
     MemberSummary,
     Moderator,
 )
-from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
+from bellwire.store.sql.common import (
+    Row,
+    SqlBase,
+    flow_processors_column,
+    json_column,
+    unjson_column,
+)
 
 _CHANNEL_COLUMNS = (
     "arn, app_instance_arn, name, mode, privacy, metadata, created_by, created, updated, "
@@ -76,13 +82,17 @@ BEARER_IN_CHANNEL = (
     "WHERE a.app_instance_arn = c.app_instance_arn AND a.admin_arn = u.arn), "
     "EXISTS (SELECT 1 FROM moderators o WHERE o.channel_arn = c.arn AND o.moderator_arn = u.arn), "
     f"{_prefixed('m', _MEMBERSHIP_COLUMNS)}, "
-    "(SELECT f.flow_arn FROM channel_flow_associations f WHERE f.channel_arn = c.arn), "
+    # The channel's flow with its processors: a send through it needs nothing more read.
+    "fa.flow_arn, cf.processors, "
     f"{_HAS_BOTS_OF_C}, " + _STREAMING_OF_C + ", i.fingerprint, i.result"
     " FROM (SELECT 1 AS one) AS q "
     "LEFT JOIN users u ON u.arn = ? "
     "LEFT JOIN channels c ON c.arn = ? "
     "LEFT JOIN memberships m ON m.channel_arn = c.arn AND m.member_arn = u.arn "
     "AND m.sub_channel_id = '' AND c.elastic_target_memberships IS NULL "
+    # At most one row each: a channel has one flow at most (its ARN is the key).
+    "LEFT JOIN channel_flow_associations fa ON fa.channel_arn = c.arn "
+    "LEFT JOIN channel_flows cf ON cf.arn = fa.flow_arn "
     # One probe of the tokens' index for both columns (two subqueries probed it twice, and it
     # is the one index that every send with a token dirties at a random page).
     "LEFT JOIN idempotency i ON i.token = ? AND i.scope = ?"
@@ -190,10 +200,10 @@ class ChannelsSql(SqlBase):
         membership = None if row[m0] is None else _membership(row[m0:f0])
         if channel is not None and user is not None and channel.elastic is not None:
             membership = self.membership(channel_arn, bearer_arn)
-        s0 = f0 + 2 + len(STREAM_DATA_TYPES)
+        s0 = f0 + 3 + len(STREAM_DATA_TYPES)
         streaming = {
             data_type: arn
-            for data_type, arn in zip(STREAM_DATA_TYPES, row[f0 + 2 : s0], strict=True)
+            for data_type, arn in zip(STREAM_DATA_TYPES, row[f0 + 3 : s0], strict=True)
             if arn is not None
         }
         # As idempotent_result answers it (the fingerprint is never NULL in a stored row).
@@ -205,7 +215,8 @@ class ChannelsSql(SqlBase):
             bool(row[m0 - 1]),
             membership,
             flow_arn=row[f0],
-            has_bots=bool(row[f0 + 1]),
+            flow_processors=None if row[f0 + 1] is None else flow_processors_column(row[f0 + 1]),
+            has_bots=bool(row[f0 + 2]),
             streaming=streaming if channel is not None else None,
             remembered_key=remembered,
             remembered=result,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from bellwire.compact_json import compact_sorted
@@ -25,6 +26,14 @@ def json_column(value: Any) -> str | None:
 
 def unjson_column(value: str | None) -> Any:
     return None if value is None else json.loads(value)
+
+
+@functools.lru_cache(maxsize=256)
+def flow_processors_column(text: str) -> tuple[Mapping[str, Any], ...]:
+    """A flow's processors (a JSON array), parsed once per distinct text: every send through a
+    flow reads them. The parsed processors are shared, so nothing may change them in place
+    (nothing does: they are read, or serialized into an invocation)."""
+    return tuple(json.loads(text))
 
 
 def like_prefix(prefix: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +13,13 @@ from bellwire.records.flows import (
     FlowInvocation,
 )
 from bellwire.store.sql.channels import CONTEXT_OF_C, CONTEXT_WIDTH, channel_context
-from bellwire.store.sql.common import Row, SqlBase, json_column, unjson_column
+from bellwire.store.sql.common import (
+    Row,
+    SqlBase,
+    flow_processors_column,
+    json_column,
+    unjson_column,
+)
 
 _FLOW_COLUMNS = "arn, app_instance_arn, name, processors, created, updated"
 _INVOCATION_COLUMNS = (
@@ -41,14 +45,6 @@ _FAILURE_EVENT_COLUMNS = "event_id, body, created, attempts, due"
 
 def _flow(row: Row) -> ChannelFlow:
     return ChannelFlow(row[0], row[1], row[2], unjson_column(row[3]), row[4], row[5])
-
-
-@functools.lru_cache(maxsize=256)
-def _processors(text: str) -> tuple[Mapping[str, Any], ...]:
-    # Every send through a flow reads its processors: parsed once per distinct text. The
-    # parsed processors are shared, so nothing may change them in place (nothing does: they
-    # are read, or serialized into an invocation).
-    return tuple(json.loads(text))
 
 
 def _invocation(row: Row) -> FlowInvocation:
@@ -95,7 +91,7 @@ class FlowsSql(SqlBase):
     def flow_processors(self, arn: str) -> Sequence[Mapping[str, Any]] | None:
         """The flow's processors alone (what a send through it needs), None if it is gone."""
         row = self._one("SELECT processors FROM channel_flows WHERE arn = ?", (arn,))
-        return None if row is None else _processors(row[0])
+        return None if row is None else flow_processors_column(row[0])
 
     def update_flow(
         self, arn: str, name: str, processors: Sequence[Mapping[str, Any]], now: float
