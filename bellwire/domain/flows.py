@@ -512,7 +512,9 @@ _CALLBACK_MEMBERS = {
 }
 
 
-@operation("ChannelFlowCallback", writes=True)
+# ahead: its first statement is its invocation's (``invocation_for_callback``), which a send
+# does not change, and another unit's ending of the same invocation drops it (``Store.write``).
+@operation("ChannelFlowCallback", writes=True, ahead=True)
 def callback(
     tx: Tx, call: Call, p: MessagingChannelFlowCallbackRequest
 ) -> Result[MessagingChannelFlowCallbackResponse]:

@@ -52,6 +52,7 @@ from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statem
 from bellwire.store.pipeline import Mispredicted, Pipeline, PipelineCursor
 from bellwire.store.sql import Row, SqlTx
 from bellwire.store.sql.channels import BEARER_IN_CHANNEL, next_seq_statement
+from bellwire.store.sql.flows import FOR_CALLBACK
 from bellwire.store.sql.messages import MESSAGE_COLUMNS, message_params
 from bellwire.store.units import Outcome, Unit, dispatch
 
@@ -313,6 +314,34 @@ class _PgTx(SqlTx):
         finally:
             self._pg.keeps = False
 
+    # A settle changes only its own invocation and message: no send's roles, and no other
+    # callback's invocation, channel or message's existence.
+
+    def end_invocation(
+        self,
+        callback_id: str,
+        state: str,
+        now: float,
+        *,
+        detail: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        ahead = self._pg.ahead
+        if ahead is not None:  # a read ahead of this invocation is stale now
+            ahead.get(FOR_CALLBACK, {}).pop((callback_id,), None)
+        self._pg.keeps = True
+        try:
+            super().end_invocation(callback_id, state, now, detail=detail, fingerprint=fingerprint)
+        finally:
+            self._pg.keeps = False
+
+    def settle_message(self, channel_arn: str, message_id: str, **changes: Any) -> None:
+        self._pg.keeps = True
+        try:
+            super().settle_message(channel_arn, message_id, **changes)
+        finally:
+            self._pg.keeps = False
+
     def channel_positions(self, arns: Sequence[str]) -> dict[str, int]:
         """One statement whatever the count: the ARNs travel as one array parameter (the shared
         SQL's chunks of ``IN (?, ...)`` cost a round trip and a plan each)."""
@@ -379,8 +408,8 @@ class _FirstStatement:
 
 
 # Reads worth making ahead: a send's one statement before its writes (docs/performance.md,
-# "Reads ahead of a batch's sends").
-_AHEAD_READS = frozenset({BEARER_IN_CHANNEL})
+# "Reads ahead of a batch's sends"), and a flow callback's.
+_AHEAD_READS = frozenset({BEARER_IN_CHANNEL, FOR_CALLBACK})
 
 
 def _first_read(unit: Unit[Any]) -> tuple[str, tuple[Any, ...]] | None:

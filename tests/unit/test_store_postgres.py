@@ -433,6 +433,114 @@ async def test_reads_made_ahead_answer_their_sends_until_a_write_may_change_them
         await store.close()
 
 
+async def test_callbacks_read_ahead_until_their_invocation_or_message_may_have_changed(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flow callback's first read (its invocation, channel and message) is made ahead of its
+    batch like a send's bearer statement. Ending an invocation drops only that invocation's
+    read; a settle keeps the sends' reads; deleting a message drops them all."""
+    from bellwire.records.chime import AppInstanceUser, Membership
+    from bellwire.records.flows import FlowInvocation
+    from bellwire.store import pipeline
+    from bellwire.store.sql.channels import BEARER_IN_CHANNEL
+    from bellwire.store.sql.flows import FOR_CALLBACK
+
+    reads: list[tuple[str, Any]] = []
+    real_queue = pipeline.Pipeline.queue
+
+    def recording(self: pipeline.Pipeline, sql: str, params: Any = ()) -> Any:
+        if sql in (BEARER_IN_CHANNEL, FOR_CALLBACK):
+            reads.append(("callback" if sql == FOR_CALLBACK else "bearer", params[0]))
+        return real_queue(self, sql, params)
+
+    monkeypatch.setattr(pipeline.Pipeline, "queue", recording)
+    arn = "arn:app/channel/c"
+    users = ["arn:app/user/u0", "arn:app/user/u1"]
+    ids = [f"cb{i}" for i in range(9)]
+    store = PostgresStore(url, writers=1, max_batch=64)
+    try:
+
+        def setup(tx: IamTx) -> None:
+            tx.insert_channel(channel(arn))
+            for user in users:
+                tx.insert_user(AppInstanceUser(user, "arn:app", user, None, 1.0, 1.0))
+                tx.insert_membership(Membership(arn, user, "DEFAULT", users[0], 1.0, 1.0))
+            for callback_id in ids:
+                tx.insert_message_at_next_seq(message(arn, callback_id), last_message=None)
+                tx.insert_invocation(
+                    FlowInvocation(
+                        callback_id, arn, callback_id, "CREATE", "arn:f", {}, {}, "PENDING", 1.0
+                    )
+                )
+
+        await store.write(setup)
+
+        def settle(callback_id: str) -> Any:
+            def unit(tx: IamTx) -> tuple[str, bool]:
+                found = tx.invocation_for_callback(callback_id)
+                assert found is not None
+                if found.invocation.state == "PENDING" and found.message_stored:
+                    tx.end_invocation(callback_id, "SENT", 2.0)
+                    seq = tx.next_seq(arn, last_message=2.0)
+                    tx.settle_message(
+                        arn, callback_id, seq=seq, status="SENT", content="hi", metadata=None,
+                        attributes=None, content_type=None, push=None, now=2.0, edited=False,
+                    )  # fmt: skip
+                return found.invocation.state, found.message_stored
+
+            return unit
+
+        def fall_back(callback_id: str) -> Any:
+            return lambda tx: tx.end_invocation(callback_id, "FAILED", 2.0, detail="timed out")
+
+        def send(user: str) -> Any:
+            return lambda tx: tx.bearer_in_channel(user, arn).membership is not None
+
+        def delete(callback_id: str) -> Any:
+            return lambda tx: tx.delete_message(arn, callback_id)
+
+        pending = ("PENDING", True)
+        outcomes = await _one_batch(
+            store, [(settle("cb0"), True), (fall_back("cb1"), False), (settle("cb1"), True),
+                    (send(users[0]), True), (settle("cb2"), True), (send(users[1]), True)],
+        )  # fmt: skip
+        # cb1 was ended after its read ahead: it reads again and sees FAILED; the settles kept
+        # the others' reads.
+        assert outcomes == [pending, None, ("FAILED", True), True, pending, True]
+        assert reads == [
+            ("callback", "cb0"), ("callback", "cb1"), ("bearer", users[0]), ("callback", "cb2"),
+            ("bearer", users[1]), ("callback", "cb1"),
+        ]  # fmt: skip
+
+        reads.clear()
+        outcomes = await _one_batch(
+            store, [(settle("cb3"), True), (delete("cb4"), False), (settle("cb4"), True),
+                    (settle("cb5"), True)],
+        )  # fmt: skip
+        # A deleted message: every read after it is made again.
+        assert outcomes == [pending, None, ("PENDING", False), pending]
+        assert reads == [
+            ("callback", "cb3"), ("callback", "cb4"), ("callback", "cb5"),
+            ("callback", "cb4"), ("callback", "cb5"),
+        ]  # fmt: skip
+
+        reads.clear()
+        # One callback twice (a processor's retry): neither is read ahead, and the second
+        # sees the first's ending.
+        outcomes = await _one_batch(
+            store, [(settle("cb6"), True), (settle("cb6"), True), (settle("cb7"), True),
+                    (settle("cb8"), True)],
+        )  # fmt: skip
+        assert outcomes == [pending, ("SENT", True), pending, pending]
+        assert reads == [
+            ("callback", "cb7"), ("callback", "cb8"), ("callback", "cb6"), ("callback", "cb6"),
+        ]  # fmt: skip
+        seqs = await store.read(lambda tx: tx.channel_positions([arn]))
+        assert seqs == {arn: len(ids) + 7}  # a number for each message, then for each settle
+    finally:
+        await store.close()
+
+
 # --- the writers' pipeline -------------------------------------------------------------------
 
 

@@ -31,7 +31,7 @@ _INVOCATION_COLUMNS = (
 _INVOCATION_WIDTH = 14
 # A callback's reads as one statement (three round trips on a server engine): its invocation,
 # its channel's context and whether its message is stored.
-_FOR_CALLBACK = (
+FOR_CALLBACK = (
     f"SELECT {', '.join('i.' + c.strip() for c in _INVOCATION_COLUMNS.split(','))}, "
     f"{CONTEXT_OF_C}, "
     "EXISTS (SELECT 1 FROM messages m "
@@ -180,7 +180,7 @@ class FlowsSql(SqlBase):
         return None if row is None else _invocation(row)
 
     def invocation_for_callback(self, callback_id: str) -> CallbackReads | None:
-        row = self._one(_FOR_CALLBACK, (callback_id,))
+        row = self._one(FOR_CALLBACK, (callback_id,))
         if row is None:
             return None
         end = _INVOCATION_WIDTH + CONTEXT_WIDTH
