@@ -132,7 +132,8 @@ class Registered:
     resources: Resources | None
     refused: bool = False  # explicitly not implemented (domain/unsupported.py)
     # Its unit's first read may be made ahead of its batch (``Store.write``): it changes
-    # nothing it reads and uses nothing another send changes (SendChannelMessage).
+    # nothing it reads and uses nothing another such unit changes (SendChannelMessage,
+    # ChannelFlowCallback).
     ahead: bool = False
 
     @property

@@ -9,9 +9,10 @@ batches that touch the same channel serialize on its row lock (``next_seq`` is `
 RETURNING``), which keeps each channel's sequence gap-free and in commit order across writers
 and nodes. A unit's future resolves only after COMMIT returned.
 Units that name their channel (``write(..., key=)``) go to that channel's writer, so a busy
-channel's sends share one writer's group commits, and the bearer statements of a batch's sends
-are queued before its units run (``_read_ahead``), so that the server answers them while the
-writer works instead of one after the other.
+channel's sends share one writer's group commits, and the first reads of a batch's sends and
+flow callbacks (the bearer's, the invocation's) are queued before its units run
+(``_read_ahead``), so that the server answers them while the writer works instead of one after
+the other.
 
 Conflicts between writers (a deadlock PostgreSQL detected, a serialization failure, a
 unique key taken by a concurrent transaction) roll the whole batch back and run its units again,
@@ -426,10 +427,11 @@ def _first_read(unit: Unit[Any]) -> tuple[str, tuple[Any, ...]] | None:
 
 
 def _read_ahead(cursor: PipelineCursor, batch: list[Unit[Any]]) -> None:
-    """Queue the first reads of the batch's units that allow it (``Unit.ahead``: sends),
-    each with a Sync of its own, before any unit runs: the server answers them while the
-    writer runs the units, instead of each unit waiting for its own in turn. A read asked by
-    two units (one send retried with its token) is left to each of them."""
+    """Queue the first reads of the batch's units that allow it (``Unit.ahead``: sends and
+    flow callbacks), each with a Sync of its own, before any unit runs: the server answers
+    them while the writer runs the units, instead of each unit waiting for its own in turn. A
+    read asked by two units (one send retried with its token, one callback sent twice) is left
+    to each of them."""
     units = [unit for unit in batch if unit.ahead]
     if len(units) < 2:
         return  # one read ahead gains nothing: the unit would ask for it first anyway
