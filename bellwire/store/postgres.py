@@ -318,21 +318,13 @@ class _PgTx(SqlTx):
     # A settle changes only its own invocation and message: no send's roles, and no other
     # callback's invocation, channel or message's existence.
 
-    def end_invocation(
-        self,
-        callback_id: str,
-        state: str,
-        now: float,
-        *,
-        detail: str | None = None,
-        fingerprint: str | None = None,
-    ) -> None:
+    def end_invocation(self, callback_id: str, state: str, now: float, **ending: Any) -> None:
         ahead = self._pg.ahead
         if ahead is not None:  # a read ahead of this invocation is stale now
             ahead.get(FOR_CALLBACK, {}).pop((callback_id,), None)
         self._pg.keeps = True
         try:
-            super().end_invocation(callback_id, state, now, detail=detail, fingerprint=fingerprint)
+            super().end_invocation(callback_id, state, now, **ending)
         finally:
             self._pg.keeps = False
 

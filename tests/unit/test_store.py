@@ -477,6 +477,16 @@ async def test_consumers_see_a_channels_sequence_in_order(engine: Engine) -> Non
         await store.close()
 
 
+async def _written_then_read(engine: Engine, setup: Any, read: Any) -> Any:
+    """``read``'s answer on a fresh store where ``setup`` was written."""
+    store = engine.open()
+    try:
+        await store.write(setup)
+        return await store.read(read)
+    finally:
+        await store.close()
+
+
 async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engine) -> None:
     from bellwire.records.bots import AppInstanceBot
     from bellwire.records.chime import (
@@ -586,12 +596,7 @@ async def test_bearer_in_channel_reads_what_the_single_lookups_read(engine: Engi
                 pairs.append((got, one_by_one))
         return pairs
 
-    store = engine.open()
-    try:
-        await store.write(setup)
-        pairs = await store.read(both)
-    finally:
-        await store.close()
+    pairs = await _written_then_read(engine, setup, both)
     assert len(pairs) == 21
     for got, want in pairs:
         assert got == want
@@ -681,12 +686,7 @@ async def test_invocation_for_callback_reads_what_the_single_lookups_read(
             pairs.append(((reads.invocation, reads.channel, reads.message_stored), one_by_one))
         return pairs
 
-    store = engine.open()
-    try:
-        await store.write(setup)
-        pairs = await store.read(both)
-    finally:
-        await store.close()
+    pairs = await _written_then_read(engine, setup, both)
     for got, want in pairs:
         assert got == want
     # The cases reach every branch: stored or not, bots or not, the channel gone.

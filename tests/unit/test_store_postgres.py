@@ -351,37 +351,47 @@ async def _one_batch(store: PostgresStore, units: list[tuple[Any, bool]]) -> lis
     return await asyncio.gather(*queued, return_exceptions=True)
 
 
+def _queued(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> list[tuple[str, Any]]:
+    """(name, first parameter) of each statement of ``names`` (SQL -> name) the writers
+    queue, in order: what was read ahead, and what was read again."""
+    from bellwire.store import pipeline
+
+    seen: list[tuple[str, Any]] = []
+    real_queue = pipeline.Pipeline.queue
+
+    def recording(self: pipeline.Pipeline, sql: str, params: Any = ()) -> Any:
+        if sql in names:
+            seen.append((names[sql], params[0]))
+        return real_queue(self, sql, params)
+
+    monkeypatch.setattr(pipeline.Pipeline, "queue", recording)
+    return seen
+
+
+def _members(tx: IamTx, arn: str, users: list[str]) -> None:
+    """Channel ``arn`` with ``users`` as its members."""
+    from bellwire.records.chime import AppInstanceUser, Membership
+
+    tx.insert_channel(channel(arn))
+    for user in users:
+        tx.insert_user(AppInstanceUser(user, "arn:app", user, None, 1.0, 1.0))
+        tx.insert_membership(Membership(arn, user, "DEFAULT", users[0], 1.0, 1.0))
+
+
 async def test_reads_made_ahead_answer_their_sends_until_a_write_may_change_them(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The bearer statements of a batch's sends are queued before its units run; a send takes
     its own, unless another unit changed something such a read reads first: then it and every
     later send read again. Remembered answers change only the read of their own token."""
-    from bellwire.records.chime import AppInstanceUser, Membership
-    from bellwire.store import pipeline
     from bellwire.store.sql.channels import BEARER_IN_CHANNEL
 
-    bearers: list[tuple[Any, ...]] = []
-    real_queue = pipeline.Pipeline.queue
-
-    def recording(self: pipeline.Pipeline, sql: str, params: Any = ()) -> Any:
-        if sql == BEARER_IN_CHANNEL:
-            bearers.append(tuple(params))
-        return real_queue(self, sql, params)
-
-    monkeypatch.setattr(pipeline.Pipeline, "queue", recording)
+    bearers = _queued(monkeypatch, {BEARER_IN_CHANNEL: "bearer"})
     arn = "arn:app/channel/c"
     users = [f"arn:app/user/u{i}" for i in range(5)]
     store = PostgresStore(url, writers=1, max_batch=64)
     try:
-
-        def setup(tx: IamTx) -> None:
-            tx.insert_channel(channel(arn))
-            for user in users:
-                tx.insert_user(AppInstanceUser(user, "arn:app", user, None, 1.0, 1.0))
-                tx.insert_membership(Membership(arn, user, "DEFAULT", users[0], 1.0, 1.0))
-
-        await store.write(setup)
+        await store.write(lambda tx: _members(tx, arn, users))
 
         def send(user: str, token: str | None = None) -> Any:
             def unit(tx: IamTx) -> tuple[bool, bool]:
@@ -404,7 +414,7 @@ async def test_reads_made_ahead_answer_their_sends_until_a_write_may_change_them
         )  # fmt: skip
         assert outcomes == [(True, False), (True, False), None, (False, False), (True, False)]
         # Four read ahead, then the two after the membership's DELETE again.
-        assert [p[0] for p in bearers] == [*users[:4], users[2], users[3]]
+        assert [user for _, user in bearers] == [*users[:4], users[2], users[3]]
 
         bearers.clear()
 
@@ -418,7 +428,7 @@ async def test_reads_made_ahead_answer_their_sends_until_a_write_may_change_them
         assert outcomes == [(True, False), None, (True, True), (True, False)]
         # u4's read ahead probed its token before it was remembered: it reads again; the
         # others keep theirs.
-        assert [p[0] for p in bearers] == [users[0], users[4], users[1], users[4]]
+        assert [user for _, user in bearers] == [users[0], users[4], users[1], users[4]]
 
         bearers.clear()
         # One send twice with its token (a client's retry): neither is read ahead, and the
@@ -428,7 +438,7 @@ async def test_reads_made_ahead_answer_their_sends_until_a_write_may_change_them
                     (send(users[1], "c"), True), (send(users[0], "d"), True)],
         )  # fmt: skip
         assert outcomes == [(True, False), (True, True), (True, False), (True, False)]
-        assert [p[0] for p in bearers] == [users[1], users[0], users[3], users[3]]
+        assert [user for _, user in bearers] == [users[1], users[0], users[3], users[3]]
     finally:
         await store.close()
 
@@ -439,21 +449,11 @@ async def test_callbacks_read_ahead_until_their_invocation_or_message_may_have_c
     """A flow callback's first read (its invocation, channel and message) is made ahead of its
     batch like a send's bearer statement. Ending an invocation drops only that invocation's
     read; a settle keeps the sends' reads; deleting a message drops them all."""
-    from bellwire.records.chime import AppInstanceUser, Membership
     from bellwire.records.flows import FlowInvocation
-    from bellwire.store import pipeline
     from bellwire.store.sql.channels import BEARER_IN_CHANNEL
     from bellwire.store.sql.flows import FOR_CALLBACK
 
-    reads: list[tuple[str, Any]] = []
-    real_queue = pipeline.Pipeline.queue
-
-    def recording(self: pipeline.Pipeline, sql: str, params: Any = ()) -> Any:
-        if sql in (BEARER_IN_CHANNEL, FOR_CALLBACK):
-            reads.append(("callback" if sql == FOR_CALLBACK else "bearer", params[0]))
-        return real_queue(self, sql, params)
-
-    monkeypatch.setattr(pipeline.Pipeline, "queue", recording)
+    reads = _queued(monkeypatch, {BEARER_IN_CHANNEL: "bearer", FOR_CALLBACK: "callback"})
     arn = "arn:app/channel/c"
     users = ["arn:app/user/u0", "arn:app/user/u1"]
     ids = [f"cb{i}" for i in range(9)]
@@ -461,10 +461,7 @@ async def test_callbacks_read_ahead_until_their_invocation_or_message_may_have_c
     try:
 
         def setup(tx: IamTx) -> None:
-            tx.insert_channel(channel(arn))
-            for user in users:
-                tx.insert_user(AppInstanceUser(user, "arn:app", user, None, 1.0, 1.0))
-                tx.insert_membership(Membership(arn, user, "DEFAULT", users[0], 1.0, 1.0))
+            _members(tx, arn, users)
             for callback_id in ids:
                 tx.insert_message_at_next_seq(message(arn, callback_id), last_message=None)
                 tx.insert_invocation(
