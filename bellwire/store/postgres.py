@@ -37,7 +37,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -74,6 +74,10 @@ _RETRY = (
     pgerrors.UniqueViolation,
 )
 _STOP = object()
+_END_PENDING_INVOCATION = (
+    "UPDATE flow_invocations SET state = ?, ended = ?, detail = ?, fingerprint = ? "
+    "WHERE callback_id = ? AND state = 'PENDING' RETURNING 1"
+)
 _TRANSLATED_MAX = 4096
 
 
@@ -318,20 +322,63 @@ class _PgTx(SqlTx):
     # A settle changes only its own invocation and message: no send's roles, and no other
     # callback's invocation, channel or message's existence.
 
-    def end_invocation(self, callback_id: str, state: str, now: float, **ending: Any) -> None:
+    def end_invocation(
+        self,
+        callback_id: str,
+        state: str,
+        now: float,
+        *,
+        detail: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
         ahead = self._pg.ahead
         if ahead is not None:  # a read ahead of this invocation is stale now
             ahead.get(FOR_CALLBACK, {}).pop((callback_id,), None)
+        # Another writer may have ended it since this unit read it PENDING (a callback and the
+        # invoker's fallback on two writers or two nodes): then nothing is updated, and the
+        # batch runs again, its units alone, each reading the invocation as it is now.
+        params = (state, now, detail, fingerprint, callback_id)
+        if self.predicting:
+            self._pg.predict(_END_PENDING_INVOCATION, params, 1)
+            return
         self._pg.keeps = True
         try:
-            super().end_invocation(callback_id, state, now, **ending)
+            ended = self._one(_END_PENDING_INVOCATION, params)
         finally:
             self._pg.keeps = False
+        if ended is None:
+            raise _EndedMeanwhile(callback_id)
 
-    def settle_message(self, channel_arn: str, message_id: str, **changes: Any) -> None:
+    def settle_message(
+        self,
+        channel_arn: str,
+        message_id: str,
+        *,
+        seq: int | None,
+        status: str,
+        content: str | None,
+        metadata: str | None,
+        attributes: Mapping[str, Any] | None,
+        content_type: str | None,
+        push: Mapping[str, Any] | None,
+        now: float,
+        edited: bool,
+    ) -> None:
         self._pg.keeps = True
         try:
-            super().settle_message(channel_arn, message_id, **changes)
+            super().settle_message(
+                channel_arn,
+                message_id,
+                seq=seq,
+                status=status,
+                content=content,
+                metadata=metadata,
+                attributes=attributes,
+                content_type=content_type,
+                push=push,
+                now=now,
+                edited=edited,
+            )
         finally:
             self._pg.keeps = False
 
@@ -440,6 +487,11 @@ def _read_ahead(cursor: PipelineCursor, batch: list[Unit[Any]]) -> None:
 
 class _Conflict(Exception):
     """The batch met a concurrent writer; it was rolled back and may run again."""
+
+
+class _EndedMeanwhile(Exception):
+    """A unit found the invocation it read PENDING ended by another writer's commit (a unit
+    running alone: in a batch, the same shows as a misprediction)."""
 
 
 class _Redo(Exception):
@@ -645,7 +697,7 @@ class PostgresStore:
                     if cursor.wrong or cursor.unchecked:
                         # Whose failure it is cannot be told (a prediction's, this unit's).
                         raise _Conflict() from exc
-                    if isinstance(exc, _RETRY) and not (
+                    if isinstance(exc, (*_RETRY, _EndedMeanwhile)) and not (
                         alone and isinstance(exc, pgerrors.UniqueViolation)
                     ):
                         raise _Conflict() from exc

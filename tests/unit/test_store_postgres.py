@@ -538,6 +538,73 @@ async def test_callbacks_read_ahead_until_their_invocation_or_message_may_have_c
         await store.close()
 
 
+def _pending(callback_id: str) -> Any:
+    from bellwire.records.flows import FlowInvocation
+
+    return FlowInvocation(
+        callback_id, "arn:app/channel/c", callback_id, "CREATE", "arn:f", {}, {}, "PENDING", 1.0
+    )
+
+
+async def test_an_invocation_ended_by_another_node_after_a_unit_read_it_is_not_ended_again(
+    url: str,
+) -> None:
+    """A callback read its invocation PENDING; before it ends it, another node's fallback ends
+    it FAILED and commits. The callback's ending updates nothing, and its batch runs again: it
+    then reads FAILED, and the invocation stays FAILED (the message is not both)."""
+    node_a = PostgresStore(url, writers=1)
+    node_b = PostgresStore(url, writers=1)
+    read_pending, go_on = threading.Event(), threading.Event()
+
+    def callback(tx: IamTx) -> str:
+        found = tx.invocation_for_callback("cb")
+        assert found is not None
+        if found.invocation.state != "PENDING":
+            return found.invocation.state
+        read_pending.set()
+        go_on.wait(5)
+        tx.end_invocation("cb", "SENT", 2.0, fingerprint="f")
+        return "ended it"
+
+    try:
+        await node_a.write(lambda tx: tx.insert_invocation(_pending("cb")))
+        answer = asyncio.ensure_future(node_a.write(callback, ahead=True))
+        assert await asyncio.to_thread(read_pending.wait, 5)
+        await node_b.write(lambda tx: tx.end_invocation("cb", "FAILED", 2.0, detail="timed out"))
+        go_on.set()
+        assert await answer == "FAILED"
+        ended = await node_a.read(lambda tx: tx.invocation("cb"))
+        assert ended is not None and (ended.state, ended.fingerprint) == ("FAILED", None)
+    finally:
+        await node_a.close()
+        await node_b.close()
+
+
+async def test_a_unit_running_alone_that_ends_an_ended_invocation_is_a_conflict(
+    url: str,
+) -> None:
+    """Alone (after a conflict: no predictions) the ending's answer is waited for, and an
+    invocation that is not PENDING any more makes the unit a conflict, to be run again."""
+    from bellwire.store.postgres import _EndedMeanwhile, _Order, _PgTx
+
+    store = PostgresStore(url, writers=1)
+    try:
+        await store.write(lambda tx: tx.insert_invocation(_pending("open")))
+        await store.write(lambda tx: tx.insert_invocation(_pending("done")))
+        await store.write(lambda tx: tx.end_invocation("done", "SENT", 2.0))
+    finally:
+        await store.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = PipelineCursor(Pipeline(conn))
+        tx = _PgTx(cursor, _Order(), predicting=False)
+        cursor.execute("BEGIN")
+        tx.end_invocation("open", "DENIED", 3.0, fingerprint="f")
+        with pytest.raises(_EndedMeanwhile):
+            tx.end_invocation("done", "FAILED", 3.0)
+        cursor.execute("ROLLBACK")
+        cursor.sync()
+
+
 # --- the writers' pipeline -------------------------------------------------------------------
 
 
