@@ -1,0 +1,125 @@
+"""Channel flows across nodes: a message sent through one node, its processor's callback
+through another (as a balancer spreads them), each party's session on either node. The
+sender alone hears PENDING and DENIED, wherever it is connected; the members hear the message
+as the processor left it, once, in the order the callbacks completed."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cluster import OPTIONS, Cluster, Node, cluster, on
+from flow_processor import SECRET, Processor
+from ws_helpers import World, contents, off, session
+
+from bellwire import flows
+from bellwire.events import EventType
+
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:cross-node"
+
+
+def decide(event: flows.ProcessorEvent) -> flows.Decision:
+    """Deny what says "forbidden", shout the rest."""
+    if "forbidden" in event.content:
+        return flows.Deny()
+    return flows.Send(content=event.content.upper())
+
+
+@pytest.fixture(scope="module")
+def flowing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Processor, Cluster]]:
+    nodes: list[Node] = []
+    # The processor calls back through the second node: the send goes through the first.
+    processor = Processor(
+        decide=decide, client=lambda: nodes[1].client("chime-sdk-messaging")
+    ).start()
+    options = (*OPTIONS, "--resource", f"{LAMBDA}={processor.url}")
+    with contextlib.ExitStack() as stack:
+        stack.callback(processor.stop)
+        # Every node signs its calls with the one secret the processor knows (a secret is
+        # never a flag: the environment, as a deployment passes it).
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("BELLWIRE_WEBHOOK_SECRET", SECRET)
+            running = stack.enter_context(
+                cluster(tmp_path_factory.mktemp("flows"), options=options)
+            )
+        nodes.extend(running.nodes)
+        yield processor, running
+
+
+async def test_a_message_sent_on_one_node_and_called_back_on_another_reaches_each_party_once(
+    flowing: tuple[Processor, Cluster],
+) -> None:
+    processor, running = flowing
+    a, b = running.nodes[:2]
+    wa = World.create(a)  # type: ignore[arg-type]
+    wb = on(b, wa)
+    alice, bob = wa.user(), wa.user()
+    channel = wa.channel(alice, [bob])
+    flow = wa.messaging.create_channel_flow(
+        AppInstanceArn=wa.app_arn,
+        Name="cross-node",
+        ClientRequestToken=uuid.uuid4().hex,
+        Processors=[
+            {
+                "Name": "shout",
+                "Configuration": {"Lambda": {"ResourceArn": LAMBDA, "InvocationType": "ASYNC"}},
+                "ExecutionOrder": 1,
+                "FallbackAction": "ABORT",
+            }
+        ],
+    )["ChannelFlowArn"]
+    wb.messaging.associate_channel_flow(ChannelArn=channel, ChannelFlowArn=flow, ChimeBearer=alice)
+    # The sender on the node that takes the callbacks, the member on the one that takes sends.
+    alice_on_b = await session(b, alice)  # type: ignore[arg-type]
+    bob_on_a = await session(a, bob)  # type: ignore[arg-type]
+    texts = ["one", "forbidden two", "three", "four"]
+    answers: list[dict[str, Any]] = []
+    for text in texts:
+        answers.append(
+            await off(
+                wa.messaging.send_channel_message,
+                ChannelArn=channel,
+                ChimeBearer=alice,
+                Content=text,
+                Type="STANDARD",
+                Persistence="PERSISTENT",
+            )
+        )
+    assert [m["Status"]["Value"] for m in answers] == ["PENDING"] * len(texts)
+    processor.arrived(len(texts))
+
+    heard = await alice_on_b.take(2 * len(texts))
+    kinds = [e.type for e in heard]
+    assert kinds.count(EventType.PENDING_CREATE_CHANNEL_MESSAGE) == len(texts)
+    assert kinds.count(EventType.DENIED_CREATE_CHANNEL_MESSAGE) == 1
+    sent = [e for e in heard if e.type == EventType.CREATE_CHANNEL_MESSAGE]
+    members = await bob_on_a.take(3)
+    # Both hear the same messages, as processed, in the order of their callbacks (the
+    # channel's), which is the order of the list.
+    listed = await off(
+        wa.messaging.list_channel_messages,
+        ChannelArn=channel,
+        ChimeBearer=bob,
+        SortOrder="ASCENDING",
+    )
+    order = [m["Content"] for m in listed["ChannelMessages"]]
+    assert sorted(order) == ["FOUR", "ONE", "THREE"]
+    assert contents(sent) == order
+    assert contents(members) == order
+    assert {e.type for e in members} == {EventType.CREATE_CHANNEL_MESSAGE}
+    for answer, text in zip(answers, texts, strict=True):
+        ask = {"ChannelArn": channel, "MessageId": answer["MessageId"], "ChimeBearer": alice}
+        if "forbidden" in text:  # nothing of a denied message is kept
+            with pytest.raises(wb.messaging.exceptions.NotFoundException):
+                await off(wb.messaging.get_channel_message_status, **ask)
+        else:
+            status = await off(wb.messaging.get_channel_message_status, **ask)
+            assert status["Status"]["Value"] == "SENT"
+    await bob_on_a.quiet(0.5)
+    await alice_on_b.quiet(0.1)
+    assert processor.errors == []
+    await alice_on_b.close()
+    await bob_on_a.close()
