@@ -28,6 +28,39 @@ def decide(event: flows.ProcessorEvent) -> flows.Decision:
     return flows.Send(content=event.content.upper())
 
 
+def create_flow(w: World) -> str:
+    """A flow of one processor (``LAMBDA``) that fails its messages when it cannot decide."""
+    arn: str = w.messaging.create_channel_flow(
+        AppInstanceArn=w.app_arn,
+        Name="cross-node",
+        ClientRequestToken=uuid.uuid4().hex,
+        Processors=[
+            {
+                "Name": "p",
+                "Configuration": {"Lambda": {"ResourceArn": LAMBDA, "InvocationType": "ASYNC"}},
+                "ExecutionOrder": 1,
+                "FallbackAction": "ABORT",
+            }
+        ],
+    )["ChannelFlowArn"]
+    return arn
+
+
+def send_answer(w: World, channel: str, sender: str, text: str) -> dict[str, Any]:
+    answer: dict[str, Any] = w.messaging.send_channel_message(
+        ChannelArn=channel,
+        ChimeBearer=sender,
+        Content=text,
+        Type="STANDARD",
+        Persistence="PERSISTENT",
+    )
+    return answer
+
+
+def send(w: World, channel: str, sender: str, text: str) -> str:
+    return str(send_answer(w, channel, sender, text)["MessageId"])
+
+
 @pytest.fixture(scope="module")
 def flowing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Processor, Cluster]]:
     nodes: list[Node] = []
@@ -58,19 +91,7 @@ async def test_a_message_sent_on_one_node_and_called_back_on_another_reaches_eac
     wb = on(b, wa)
     alice, bob = wa.user(), wa.user()
     channel = wa.channel(alice, [bob])
-    flow = wa.messaging.create_channel_flow(
-        AppInstanceArn=wa.app_arn,
-        Name="cross-node",
-        ClientRequestToken=uuid.uuid4().hex,
-        Processors=[
-            {
-                "Name": "shout",
-                "Configuration": {"Lambda": {"ResourceArn": LAMBDA, "InvocationType": "ASYNC"}},
-                "ExecutionOrder": 1,
-                "FallbackAction": "ABORT",
-            }
-        ],
-    )["ChannelFlowArn"]
+    flow = create_flow(wa)
     wb.messaging.associate_channel_flow(ChannelArn=channel, ChannelFlowArn=flow, ChimeBearer=alice)
     # The sender on the node that takes the callbacks, the member on the one that takes sends.
     alice_on_b = await session(b, alice)  # type: ignore[arg-type]
@@ -78,16 +99,7 @@ async def test_a_message_sent_on_one_node_and_called_back_on_another_reaches_eac
     texts = ["one", "forbidden two", "three", "four"]
     answers: list[dict[str, Any]] = []
     for text in texts:
-        answers.append(
-            await off(
-                wa.messaging.send_channel_message,
-                ChannelArn=channel,
-                ChimeBearer=alice,
-                Content=text,
-                Type="STANDARD",
-                Persistence="PERSISTENT",
-            )
-        )
+        answers.append(await off(send_answer, wa, channel, alice, text))
     assert [m["Status"]["Value"] for m in answers] == ["PENDING"] * len(texts)
     processor.arrived(len(texts))
 
@@ -123,3 +135,52 @@ async def test_a_message_sent_on_one_node_and_called_back_on_another_reaches_eac
     assert processor.errors == []
     await alice_on_b.close()
     await bob_on_a.close()
+
+
+@pytest.fixture(scope="module")
+def lapsing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Two nodes whose processor never calls back, with a one-second window: both nodes'
+    sweeps find the same invocations late at about the same moments."""
+    processor = Processor(silent=True).start()
+    options = (
+        *OPTIONS,
+        "--resource",
+        f"{LAMBDA}={processor.url}",
+        "--flow-callback-window-seconds",
+        "1",
+    )
+    with contextlib.ExitStack() as stack:
+        stack.callback(processor.stop)
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("BELLWIRE_WEBHOOK_SECRET", SECRET)
+            running = stack.enter_context(
+                cluster(tmp_path_factory.mktemp("lapsing"), options=options)
+            )
+        yield running
+
+
+async def test_a_message_whose_window_passes_fails_once_though_every_node_sweeps(
+    lapsing: Cluster,
+) -> None:
+    a, b = lapsing.nodes[:2]
+    wa = World.create(a)  # type: ignore[arg-type]
+    alice, bob = wa.user(), wa.user()
+    channel = wa.channel(alice, [bob])
+    flow = create_flow(wa)
+    wa.messaging.associate_channel_flow(ChannelArn=channel, ChannelFlowArn=flow, ChimeBearer=alice)
+    alice_on_b = await session(b, alice)  # type: ignore[arg-type]
+    count = 12
+    sent = [await off(send, wa, channel, alice, f"m{i}") for i in range(count)]
+    heard = await alice_on_b.take(2 * count, timeout=15)
+    failed = [e for e in heard if e.type == EventType.FAILED_CREATE_CHANNEL_MESSAGE]
+    assert sorted(e.payload["MessageId"] for e in failed) == sorted(sent)
+    await alice_on_b.quiet(1.0)  # a second sweep of each node adds nothing
+    for message_id in sent:
+        status = await off(
+            wa.messaging.get_channel_message_status,
+            ChannelArn=channel,
+            MessageId=message_id,
+            ChimeBearer=alice,
+        )
+        assert status["Status"]["Value"] == "FAILED"
+    await alice_on_b.close()
