@@ -1,7 +1,8 @@
 """Channel flows across nodes: a message sent through one node, its processor's callback
 through another (as a balancer spreads them), each party's session on either node. The
 sender alone hears PENDING and DENIED, wherever it is connected; the members hear the message
-as the processor left it, once, in the order the callbacks completed."""
+as the processor left it, once, in the order the callbacks completed. A message whose window
+passes fails once, though every node sweeps for late invocations."""
 
 from __future__ import annotations
 
