@@ -53,7 +53,7 @@ from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statem
 from bellwire.store.pipeline import Mispredicted, Pipeline, PipelineCursor
 from bellwire.store.sql import Row, SqlTx
 from bellwire.store.sql.channels import BEARER_IN_CHANNEL, next_seq_statement
-from bellwire.store.sql.flows import FOR_CALLBACK
+from bellwire.store.sql.flows import END_INVOCATION, FOR_CALLBACK
 from bellwire.store.sql.messages import MESSAGE_COLUMNS, message_params
 from bellwire.store.units import Outcome, Unit, dispatch
 
@@ -74,10 +74,7 @@ _RETRY = (
     pgerrors.UniqueViolation,
 )
 _STOP = object()
-_END_PENDING_INVOCATION = (
-    "UPDATE flow_invocations SET state = ?, ended = ?, detail = ?, fingerprint = ? "
-    "WHERE callback_id = ? AND state = 'PENDING' RETURNING 1"
-)
+_END_PENDING_INVOCATION = END_INVOCATION + " RETURNING 1"
 _TRANSLATED_MAX = 4096
 
 

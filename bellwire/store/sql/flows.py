@@ -40,6 +40,14 @@ FOR_CALLBACK = (
     "WHERE i.callback_id = ?"
 )
 
+# Only a PENDING invocation is ended: on a server engine another writer may have ended it
+# since the unit read it (``postgres._PgTx.end_invocation`` finds out; the embedded engine's
+# one writer cannot meet that).
+END_INVOCATION = (
+    "UPDATE flow_invocations SET state = ?, ended = ?, detail = ?, fingerprint = ? "
+    "WHERE callback_id = ? AND state = 'PENDING'"
+)
+
 _FAILURE_EVENT_COLUMNS = "event_id, body, created, attempts, due"
 
 
@@ -209,11 +217,7 @@ class FlowsSql(SqlBase):
         detail: str | None = None,
         fingerprint: str | None = None,
     ) -> None:
-        self._run(
-            "UPDATE flow_invocations SET state = ?, ended = ?, detail = ?, fingerprint = ? "
-            "WHERE callback_id = ?",
-            (state, now, detail, fingerprint, callback_id),
-        )
+        self._run(END_INVOCATION, (state, now, detail, fingerprint, callback_id))
 
     def pending_invocations(self, created_before: float | None, limit: int) -> list[FlowInvocation]:
         """Invocations still PENDING, oldest first (all, or those created before a moment)."""
