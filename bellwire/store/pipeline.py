@@ -258,6 +258,7 @@ class PipelineCursor:
         "_taken",
         "ahead",
         "answered",
+        "keeping",
         "keeps",
         "pipe",
         "taking",
@@ -278,6 +279,8 @@ class PipelineCursor:
         self.ahead: dict[str, dict[tuple[Any, ...], Answer]] | None = None
         self.taking = False
         self.keeps = False
+        # Statements that change nothing a read ahead reads, whoever queues them.
+        self.keeping: frozenset[str] = frozenset()
         self.unsynced = False
         self.answered = False  # the server answered something on this connection
         # Statements queued with the first column of their one row predicted (``predict``),
@@ -304,7 +307,7 @@ class PipelineCursor:
                     self._last = answer
                     self._taken = True
                     return
-            if not self.keeps and sql.lstrip()[:6].upper() != "SELECT":
+            if not self.keeps and sql not in self.keeping and sql.lstrip()[:6].upper() != "SELECT":
                 self.ahead = None  # what they read may change: read again when asked
         self.unsynced = True
         if not self.wrote and sql.lstrip()[:6].upper() != "SELECT":

@@ -37,7 +37,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -53,7 +53,7 @@ from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statem
 from bellwire.store.pipeline import Mispredicted, Pipeline, PipelineCursor
 from bellwire.store.sql import Row, SqlTx
 from bellwire.store.sql.channels import BEARER_IN_CHANNEL, next_seq_statement
-from bellwire.store.sql.flows import END_INVOCATION, FOR_CALLBACK
+from bellwire.store.sql.flows import END_INVOCATION, FOR_CALLBACK, SETTLE_MESSAGE
 from bellwire.store.sql.messages import MESSAGE_COLUMNS, message_params
 from bellwire.store.units import Outcome, Unit, dispatch
 
@@ -316,8 +316,8 @@ class _PgTx(SqlTx):
         finally:
             self._pg.keeps = False
 
-    # A settle changes only its own invocation and message: no send's roles, and no other
-    # callback's invocation, channel or message's existence.
+    # A settle changes only its own invocation and message (``_KEEPING``): no send's roles,
+    # and no other callback's invocation, channel or message's existence.
 
     def end_invocation(
         self,
@@ -345,39 +345,6 @@ class _PgTx(SqlTx):
             self._pg.keeps = False
         if ended is None:
             raise _EndedMeanwhile(callback_id)
-
-    def settle_message(
-        self,
-        channel_arn: str,
-        message_id: str,
-        *,
-        seq: int | None,
-        status: str,
-        content: str | None,
-        metadata: str | None,
-        attributes: Mapping[str, Any] | None,
-        content_type: str | None,
-        push: Mapping[str, Any] | None,
-        now: float,
-        edited: bool,
-    ) -> None:
-        self._pg.keeps = True
-        try:
-            super().settle_message(
-                channel_arn,
-                message_id,
-                seq=seq,
-                status=status,
-                content=content,
-                metadata=metadata,
-                attributes=attributes,
-                content_type=content_type,
-                push=push,
-                now=now,
-                edited=edited,
-            )
-        finally:
-            self._pg.keeps = False
 
     def channel_positions(self, arns: Sequence[str]) -> dict[str, int]:
         """One statement whatever the count: the ARNs travel as one array parameter (the shared
@@ -447,6 +414,8 @@ class _FirstStatement:
 # Reads worth making ahead: a send's one statement before its writes (docs/performance.md,
 # "Reads ahead of a batch's sends"), and a flow callback's.
 _AHEAD_READS = frozenset({BEARER_IN_CHANNEL, FOR_CALLBACK})
+# Writes that change nothing those reads read: a settled message's content and status.
+_KEEPING = frozenset({SETTLE_MESSAGE})
 
 
 def _first_read(unit: Unit[Any]) -> tuple[str, tuple[Any, ...]] | None:
@@ -661,6 +630,7 @@ class PostgresStore:
         every snapshot of the database's other sessions pays for it): most batches need none."""
         conn = pipe.conn
         cursor = PipelineCursor(pipe)
+        cursor.keeping = _KEEPING
         tx = _PgTx(cursor, self._order, predicting=not alone)
         outcomes: list[Outcome] = []
         started = time.perf_counter()

@@ -48,6 +48,13 @@ END_INVOCATION = (
     "WHERE callback_id = ? AND state = 'PENDING'"
 )
 
+SETTLE_MESSAGE = (
+    "UPDATE messages SET seq = COALESCE(?, seq), status = ?, content = ?, metadata = ?, "
+    "attributes = ?, content_type = ?, push = ?, last_updated = ?, "
+    "last_edited = CASE WHEN ? = 1 THEN ? ELSE last_edited END "
+    "WHERE channel_arn = ? AND message_id = ?"
+)
+
 _FAILURE_EVENT_COLUMNS = "event_id, body, created, attempts, due"
 
 
@@ -287,10 +294,7 @@ class FlowsSql(SqlBase):
         """Apply what a flow decided to a stored message: its content as processed, its new
         status and (for a create) its place in the channel, taken when the flow finished."""
         self._run(
-            "UPDATE messages SET seq = COALESCE(?, seq), status = ?, content = ?, metadata = ?, "
-            "attributes = ?, content_type = ?, push = ?, last_updated = ?, "
-            "last_edited = CASE WHEN ? = 1 THEN ? ELSE last_edited END "
-            "WHERE channel_arn = ? AND message_id = ?",
+            SETTLE_MESSAGE,
             (
                 seq,
                 status,
