@@ -319,22 +319,13 @@ class _PgTx(SqlTx):
     # A settle changes only its own invocation and message (``_KEEPING``): no send's roles,
     # and no other callback's invocation, channel or message's existence.
 
-    def end_invocation(
-        self,
-        callback_id: str,
-        state: str,
-        now: float,
-        *,
-        detail: str | None = None,
-        fingerprint: str | None = None,
-    ) -> None:
+    def _end_invocation(self, callback_id: str, params: tuple[Any, ...]) -> None:
         ahead = self._pg.ahead
         if ahead is not None:  # a read ahead of this invocation is stale now
             ahead.get(FOR_CALLBACK, {}).pop((callback_id,), None)
         # Another writer may have ended it since this unit read it PENDING (a callback and the
         # invoker's fallback on two writers or two nodes): then nothing is updated, and the
         # batch runs again, its units alone, each reading the invocation as it is now.
-        params = (state, now, detail, fingerprint, callback_id)
         if self.predicting:
             self._pg.predict(_END_PENDING_INVOCATION, params, 1)
             return

@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cluster import OPTIONS, Cluster, Node, cluster, on
 from flow_processor import SECRET, Processor
+from test_channel_flows import processor
 from ws_helpers import World, contents, off, session
 
 from bellwire import flows
@@ -35,14 +37,7 @@ def create_flow(w: World) -> str:
         AppInstanceArn=w.app_arn,
         Name="cross-node",
         ClientRequestToken=uuid.uuid4().hex,
-        Processors=[
-            {
-                "Name": "p",
-                "Configuration": {"Lambda": {"ResourceArn": LAMBDA, "InvocationType": "ASYNC"}},
-                "ExecutionOrder": 1,
-                "FallbackAction": "ABORT",
-            }
-        ],
+        Processors=[processor(LAMBDA)],
     )["ChannelFlowArn"]
     return arn
 
@@ -62,31 +57,34 @@ def send(w: World, channel: str, sender: str, text: str) -> str:
     return str(send_answer(w, channel, sender, text)["MessageId"])
 
 
-@pytest.fixture(scope="module")
-def flowing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Processor, Cluster]]:
-    nodes: list[Node] = []
-    # The processor calls back through the second node: the send goes through the first.
-    processor = Processor(
-        decide=decide, client=lambda: nodes[1].client("chime-sdk-messaging")
-    ).start()
-    options = (*OPTIONS, "--resource", f"{LAMBDA}={processor.url}")
+@contextlib.contextmanager
+def processor_cluster(root: Path, started: Processor, *extra: str) -> Iterator[Cluster]:
+    """Two nodes mapping ``LAMBDA`` to ``started`` (stopped on exit), with ``extra`` options."""
+    options = (*OPTIONS, "--resource", f"{LAMBDA}={started.url}", *extra)
     with contextlib.ExitStack() as stack:
-        stack.callback(processor.stop)
+        stack.callback(started.stop)
         # Every node signs its calls with the one secret the processor knows (a secret is
         # never a flag: the environment, as a deployment passes it).
         with pytest.MonkeyPatch.context() as env:
             env.setenv("BELLWIRE_WEBHOOK_SECRET", SECRET)
-            running = stack.enter_context(
-                cluster(tmp_path_factory.mktemp("flows"), options=options)
-            )
+            running = stack.enter_context(cluster(root, options=options))
+        yield running
+
+
+@pytest.fixture(scope="module")
+def flowing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Processor, Cluster]]:
+    nodes: list[Node] = []
+    # The processor calls back through the second node: the send goes through the first.
+    started = Processor(decide=decide, client=lambda: nodes[1].client("chime-sdk-messaging"))
+    with processor_cluster(tmp_path_factory.mktemp("flows"), started.start()) as running:
         nodes.extend(running.nodes)
-        yield processor, running
+        yield started, running
 
 
 async def test_a_message_sent_on_one_node_and_called_back_on_another_reaches_each_party_once(
     flowing: tuple[Processor, Cluster],
 ) -> None:
-    processor, running = flowing
+    hook, running = flowing
     a, b = running.nodes[:2]
     wa = World.create(a)  # type: ignore[arg-type]
     wb = on(b, wa)
@@ -102,7 +100,7 @@ async def test_a_message_sent_on_one_node_and_called_back_on_another_reaches_eac
     for text in texts:
         answers.append(await off(send_answer, wa, channel, alice, text))
     assert [m["Status"]["Value"] for m in answers] == ["PENDING"] * len(texts)
-    processor.arrived(len(texts))
+    hook.arrived(len(texts))
 
     heard = await alice_on_b.take(2 * len(texts))
     kinds = [e.type for e in heard]
@@ -133,7 +131,7 @@ async def test_a_message_sent_on_one_node_and_called_back_on_another_reaches_eac
             assert status["Status"]["Value"] == "SENT"
     await bob_on_a.quiet(0.5)
     await alice_on_b.quiet(0.1)
-    assert processor.errors == []
+    assert hook.errors == []
     await alice_on_b.close()
     await bob_on_a.close()
 
@@ -142,21 +140,12 @@ async def test_a_message_sent_on_one_node_and_called_back_on_another_reaches_eac
 def lapsing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Two nodes whose processor never calls back, with a one-second window: both nodes'
     sweeps find the same invocations late at about the same moments."""
-    processor = Processor(silent=True).start()
-    options = (
-        *OPTIONS,
-        "--resource",
-        f"{LAMBDA}={processor.url}",
+    with processor_cluster(
+        tmp_path_factory.mktemp("lapsing"),
+        Processor(silent=True).start(),
         "--flow-callback-window-seconds",
         "1",
-    )
-    with contextlib.ExitStack() as stack:
-        stack.callback(processor.stop)
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("BELLWIRE_WEBHOOK_SECRET", SECRET)
-            running = stack.enter_context(
-                cluster(tmp_path_factory.mktemp("lapsing"), options=options)
-            )
+    ) as running:
         yield running
 
 

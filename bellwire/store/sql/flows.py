@@ -224,7 +224,11 @@ class FlowsSql(SqlBase):
         detail: str | None = None,
         fingerprint: str | None = None,
     ) -> None:
-        self._run(END_INVOCATION, (state, now, detail, fingerprint, callback_id))
+        self._end_invocation(callback_id, (state, now, detail, fingerprint, callback_id))
+
+    def _end_invocation(self, callback_id: str, params: tuple[Any, ...]) -> None:
+        # ``END_INVOCATION`` with its parameters: what a server engine checks (``_PgTx``).
+        self._run(END_INVOCATION, params)
 
     def pending_invocations(self, created_before: float | None, limit: int) -> list[FlowInvocation]:
         """Invocations still PENDING, oldest first (all, or those created before a moment)."""
