@@ -18,16 +18,22 @@ A delivery that fails is tried again on the next sweep (and at start), up to
 429), or when the bus is not mapped any more, it is dropped and counted lost. A delivery claims
 its row for ``_hold`` seconds, so that nodes sharing a store do not deliver one event together.
 
-Durability: invocations are rows of the store, written with the message. At start every row
-still PENDING is invoked again (at least once: a processor may see a message twice and calls
-back with the same CallbackId, which answers the same), and a sweep ends the ones whose window
-(``flow_callback_window_seconds``) has passed. So a restart, even after ``kill -9``, loses no
-pending message and leaves none PENDING forever.
+Durability: invocations are rows of the store, written with the message. Once a processor
+accepted one (2xx), the row says so (acceptances share a write, ``ACCEPT_DELAY`` after the
+first), and from then on it waits for its callback: no node invokes it again. One not accepted
+yet is its writer's to invoke for ``_hold`` seconds (its claim); past that, the writer is taken to
+have stopped, and any node's sweep claims it and invokes it (at least once: a processor may see a
+message twice, and its second callback with the same CallbackId answers the same). A node alone
+on its store (SQLite) claims them all when it starts. A sweep also ends the invocations whose
+window (``flow_callback_window_seconds``) has passed. So a restart, even after ``kill -9``,
+loses no pending message and leaves none PENDING forever, and restarting a node of several
+invokes nothing twice that a processor accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -45,6 +51,7 @@ from bellwire.webhook import WebhookCaller, retryable
 log = logging.getLogger("bellwire.flows")
 
 RECOVERY_BATCH = 1000
+ACCEPT_DELAY = 0.25  # seconds acceptances wait for company before their write
 
 
 def _resource_of(invocation: FlowInvocation) -> str:
@@ -60,6 +67,7 @@ class FlowInvoker:
         committed: Callable[[AnyResult], None],
         *,
         window: float,
+        alone: bool = True,
         region: str = "us-east-1",
         account_id: str = "123456789012",
         now: Callable[[], float] = time.time,
@@ -70,7 +78,10 @@ class FlowInvoker:
         self._committed = committed
         self._window = window
         self._now = now
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._alone = alone  # the only node on its store: what it did not invoke, nobody does
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # invocations by CallbackId
+        self._accepted: list[str] = []  # CallbackIds accepted and not noted in the store yet
+        self._noter: asyncio.Task[None] | None = None
         self._deliveries: set[asyncio.Task[None]] = set()  # of failure events
         self._unsettled: set[str] = set()  # failure events claimed and not written back yet
         self._sweeper: asyncio.Task[None] | None = None
@@ -93,29 +104,57 @@ class FlowInvoker:
     # --- life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Resume what a previous run left PENDING, then sweep expired invocations regularly."""
-        resumed = 0
-        # All at once: a pending invocation is a few hundred bytes, and each must be resumed.
-        for invocation in await self._store.read(lambda tx: flows.pending(tx, 1 << 31)):
-            if invocation.created < self._now() - self._window:
-                await self._fall_back(invocation.callback_id, self._late())
-            else:
-                # Queued rather than refused when over the bound: these were accepted.
-                self._spawn(invocation, wait=True)
-                resumed += 1
+        """Invoke what a previous run left to invoke, then sweep regularly."""
+        # Alone, every claim but this run's is a previous run's (those this run makes end
+        # after ``now + hold``); among several nodes, a claim not ended may be a live node's.
+        now = self._now()
+        resumed = await self._take_over(now + self._hold if self._alone else now)
         if resumed:
             log.info("resuming %d channel flow invocations left pending", resumed)
         await self._deliver_due()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _take_over(self, free_before: float) -> int:
+        """Claim and invoke the invocations whose invoker's claim ended before ``free_before``."""
+        taken = 0
+        while True:
+            now = self._now()
+            batch = await self._store.write(
+                partial(
+                    flows.claim,
+                    free_before=free_before,
+                    hold=self._hold,
+                    now=now,
+                    limit=RECOVERY_BATCH,
+                )
+            )
+            for invocation in batch:
+                if invocation.callback_id in self._tasks:
+                    continue  # queued here for longer than its claim: still this node's
+                if invocation.created < now - self._window:
+                    await self._fall_back(invocation.callback_id, self._late())
+                else:
+                    # Queued rather than refused when over the bound: these were accepted.
+                    self._spawn(invocation, wait=True)
+                    taken += 1
+            if len(batch) < RECOVERY_BATCH:
+                return taken
 
     async def close(self) -> None:
         """Stop invoking; what is still PENDING stays in the store for the next start."""
         self._closing = True
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for task in [*self._tasks, *self._deliveries]:
+        if self._noter is not None:
+            self._noter.cancel()
+        tasks = [*self._tasks.values(), *self._deliveries]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._deliveries, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._accepted:
+            # Else another node, or the next start, would invoke them again.
+            with contextlib.suppress(Exception):
+                await self._note_accepted()
         if self._unsettled:
             # Deliveries cut short: due again at once, so the next start need not wait for the
             # hold of their claim to pass. (After a kill -9 it must.)
@@ -141,9 +180,10 @@ class FlowInvoker:
             self._spawn(invocation, wait=False)
 
     def _spawn(self, invocation: FlowInvocation, *, wait: bool) -> None:
+        callback_id = invocation.callback_id
         task = asyncio.get_running_loop().create_task(self._invoke(invocation, wait))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[callback_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(callback_id, None))
 
     async def _invoke(self, invocation: FlowInvocation, wait: bool) -> None:
         resource = _resource_of(invocation)
@@ -156,6 +196,9 @@ class FlowInvoker:
             outcome = await self._caller.post(url, body, wait=wait)
             if outcome.ok:
                 self.invoked += 1
+                self._accepted.append(invocation.callback_id)
+                if self._noter is None or self._noter.done():
+                    self._noter = asyncio.get_running_loop().create_task(self._note())
                 return
             if outcome.busy:
                 reason = f"The processor {resource} was not invoked: too many invocations in flight"
@@ -164,6 +207,25 @@ class FlowInvoker:
         failure = self._failure_event(invocation, reason)
         if await self._fall_back(invocation.callback_id, reason, failure) and failure:
             self._spawn_delivery(failure)
+
+    async def _note(self) -> None:
+        """Note acceptances in the store, those of ``ACCEPT_DELAY`` seconds in one write."""
+        while self._accepted:
+            await asyncio.sleep(ACCEPT_DELAY)
+            try:
+                await self._note_accepted()
+            except StoreClosed:
+                return
+            except Exception:
+                # Kept for the next acceptance's write (or the close's); until then a node
+                # taking them over would invoke them again: at least once, as after a crash.
+                log.warning("could not note %d accepted invocations", len(self._accepted))
+                return
+
+    async def _note_accepted(self) -> None:
+        ids = list(self._accepted)
+        await self._store.write(partial(flows.accept, callback_ids=ids, now=self._now()))
+        del self._accepted[: len(ids)]
 
     def _failure_event(self, invocation: FlowInvocation, reason: str) -> FailureEvent | None:
         """The EventBridge failure event for the default bus, if a URL stands for it (without
@@ -288,7 +350,9 @@ class FlowInvoker:
         return f"The processor did not call back within {self._window:g} s"
 
     async def _sweep(self) -> None:
-        interval = max(0.05, min(60.0, self._window / 4))
+        # Often enough to end what is late within a quarter of its window, and to take over
+        # what a stopped node left within one claim's time.
+        interval = max(0.05, min(60.0, self._window / 4, self._hold))
         while True:
             await asyncio.sleep(interval)
             try:
@@ -298,6 +362,8 @@ class FlowInvoker:
                 )
                 for callback_id in late:
                     await self._fall_back(callback_id, self._late())
+                # Those whose invoker stopped (another node, or a write that failed here).
+                await self._take_over(self._now())
                 # Ended invocations answer repeated callbacks for one more window, then go.
                 forget = self._now() - 2 * self._window
                 # A batch a write, so that the requests' writes go on between them.

@@ -296,6 +296,7 @@ class BellwireServer:
             s.resources,
             self._committed,
             window=s.flow_callback_window_seconds,
+            alone=isinstance(self.store, SqliteStore),
             region=s.region,
             account_id=s.account_id,
         )

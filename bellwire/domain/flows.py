@@ -788,9 +788,16 @@ def expired(tx: Tx, created_before: float, limit: int) -> list[str]:
     return [i.callback_id for i in tx.pending_invocations(created_before, limit)]
 
 
-def pending(tx: Tx, limit: int) -> list[FlowInvocation]:
-    """Invocations still waiting (after a restart: to be invoked again)."""
-    return tx.pending_invocations(None, limit)
+def accept(tx: Tx, callback_ids: Sequence[str], now: float) -> None:
+    """The processors accepted these invocations (2xx): from now on they wait for a callback,
+    and no node invokes them again."""
+    tx.accept_invocations(callback_ids, now)
+
+
+def claim(tx: Tx, free_before: float, hold: float, now: float, limit: int) -> list[FlowInvocation]:
+    """Invocations still to be invoked whose invoker is gone (its claim ended before
+    ``free_before``), claimed by the caller for ``hold`` seconds, oldest first."""
+    return tx.claim_invocations(free_before, hold, now + hold, limit)
 
 
 # Ended invocations forgotten per write by the invoker's sweep (docs/performance.md,

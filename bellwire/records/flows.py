@@ -54,6 +54,7 @@ class FlowInvocation:
     fingerprint: str | None = None  # of the callback that ended it
     step: int = 1
     chain: Sequence[Mapping[str, Any]] = ()  # empty: ``processor`` alone
+    accepted: float | None = None  # when the processor answered 2xx: no node invokes it again
 
     @property
     def processors(self) -> Sequence[Mapping[str, Any]]:

@@ -380,6 +380,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX flow_invocations_by_ended ON flow_invocations (ended)
     """,
+    # 16: who still has to invoke a flow's processor. ``accepted``: when the processor answered
+    # 2xx (NULL: not yet), after which no node invokes it again; ``claimed_until``: until when
+    # the node invoking it holds it (NULL: the node that wrote it, for one call's longest time
+    # after ``created``), after which any node may take it over.
+    """
+    ALTER TABLE flow_invocations ADD COLUMN accepted DOUBLE PRECISION;
+    ALTER TABLE flow_invocations ADD COLUMN claimed_until DOUBLE PRECISION
+    """,
 )
 
 

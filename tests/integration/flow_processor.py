@@ -2,7 +2,9 @@
 that checks bellwire's signature and calls back with boto3 (SigV4-signed) as a Lambda would.
 
 It records every event it receives; ``hold`` keeps its HTTP answers waiting (a slow processor),
-``silent`` answers 202 and never calls back (a processor that loses the message).
+``silent`` answers 202 and never calls back (a processor that loses the message);
+``hang_first`` leaves that many invocations without an answer (a processor that stopped while
+bellwire was calling it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Processor:
         default_factory=lambda: flows.word_filter()
     )
     silent: bool = False
+    hang_first: int = 0
     fail_first: int = 0  # answer this many invocations 503 first (a cold, overloaded Lambda)
     failed: int = 0
     client: Callable[[], Any] | None = None  # a boto3 chime-sdk-messaging client factory
@@ -39,6 +42,8 @@ class Processor:
     errors: list[BaseException] = field(default_factory=list)
     url: str = ""
     _hold: threading.Event = field(default_factory=threading.Event)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _calling: set[asyncio.Task[None]] = field(default_factory=set)
     _server: ThreadedHttp = field(default_factory=lambda: ThreadedHttp("flow-processor"))
 
     def __post_init__(self) -> None:
@@ -71,9 +76,14 @@ class Processor:
             return web.Response(status=503)
         self.events.append(json.loads(body))
         self.headers.append(dict(request.headers))
+        if len(self.events) <= self.hang_first:
+            await asyncio.to_thread(self._stopping.wait, 3600)  # until the test stops it
+            return web.Response(status=503)
         await asyncio.to_thread(self._hold.wait, 30)
         if not self.silent:
-            asyncio.get_running_loop().create_task(asyncio.to_thread(self._call_back, event))
+            task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._call_back, event))
+            self._calling.add(task)
+            task.add_done_callback(self._calling.discard)
         return web.Response(status=202)
 
     def _call_back(self, event: flows.ProcessorEvent) -> None:
@@ -91,5 +101,9 @@ class Processor:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.release()
+        deadline = time.monotonic() + 10
+        while self._calling and time.monotonic() < deadline:  # callbacks still being made
+            time.sleep(0.02)
         self._server.stop()

@@ -174,3 +174,42 @@ async def test_a_message_whose_window_passes_fails_once_though_every_node_sweeps
         )
         assert status["Status"]["Value"] == "FAILED"
     await alice_on_b.close()
+
+
+async def test_a_killed_nodes_invocation_is_taken_over_by_another_node(
+    tmp_path: Path,
+) -> None:
+    """Node A is killed while its processor has not answered a message's invocation yet; once
+    A's claim on it has passed (one call's longest time: 4 s here), node B invokes it again,
+    with the same CallbackId, and the processor's callback sends it. Nothing waits for the
+    window (48 h by default)."""
+    nodes: list[Node] = []
+    started = Processor(
+        hang_first=1, decide=decide, client=lambda: nodes[1].client("chime-sdk-messaging")
+    )
+    calls = ("--webhook-timeout-seconds", "3", "--webhook-retries", "0")
+    with processor_cluster(tmp_path, started.start(), *calls) as running:
+        nodes.extend(running.nodes)
+        a, b = nodes[:2]
+        wb = World.create(b)  # type: ignore[arg-type]
+        wa = on(a, wb)
+        alice, bob = wb.user(), wb.user()
+        channel = wb.channel(alice, [bob])
+        flow = create_flow(wb)
+        wb.messaging.associate_channel_flow(
+            ChannelArn=channel, ChannelFlowArn=flow, ChimeBearer=alice
+        )
+        bob_on_b = await session(b, bob)  # type: ignore[arg-type]
+        sent = await off(send, wa, channel, alice, "taken over")
+        first = started.arrived(1)[0]
+        a.kill()
+        again = await off(started.arrived, 2, 20.0)
+        assert again[1]["CallbackId"] == first["CallbackId"]
+        heard = await bob_on_b.take(1, timeout=15)
+        assert [(e.type, e.payload["MessageId"]) for e in heard] == [
+            (EventType.CREATE_CHANNEL_MESSAGE, sent)
+        ]
+        assert contents(heard) == ["TAKEN OVER"]
+        await bob_on_b.quiet(0.5)
+        assert len(started.events) == 2 and started.errors == []
+        await bob_on_b.close()

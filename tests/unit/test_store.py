@@ -330,6 +330,53 @@ def _pending_invocation(tx: Tx) -> None:
     )
 
 
+async def test_invocations_are_claimed_once_their_claim_ended_until_accepted(
+    engine: Engine,
+) -> None:
+    """An invocation not accepted by its processor is its writer's for ``hold`` seconds, then
+    anyone's to claim (oldest first); a claim holds it until it ends; accepted or ended, it is
+    nobody's."""
+    from bellwire.records.flows import FlowInvocation
+
+    def invocation(key: str, created: float, state: str = "PENDING") -> FlowInvocation:
+        return FlowInvocation(key, "arn:c", key, "CREATE", "arn:f", {}, {}, state, created)
+
+    store = engine.open()
+
+    def claim(free_before: float, limit: int = 10) -> Any:
+        return store.write(
+            lambda tx: [
+                i.callback_id for i in tx.claim_invocations(free_before, 10.0, 230.0, limit)
+            ]
+        )
+
+    try:
+        await store.write(
+            lambda tx: [
+                tx.insert_invocation(i)
+                for i in (
+                    invocation("a", 100.0),
+                    invocation("accepted", 100.0),
+                    invocation("ended", 100.0, "SENT"),
+                    invocation("new", 195.0),  # its writer's until 205
+                    invocation("old", 90.0),
+                )
+            ]
+        )
+        # More than one statement's worth, unknown ids among them.
+        ids = ["accepted", "ended", *(f"gone{i}" for i in range(70))]
+        await store.write(lambda tx: tx.accept_invocations(ids, 150.0))
+        read = await store.read(lambda tx: [tx.invocation(k) for k in ("accepted", "ended", "a")])
+        assert [i.accepted if i else "missing" for i in read] == [150.0, None, None]
+        assert await claim(200.0, limit=1) == ["old"]
+        assert await claim(200.0) == ["a"]
+        assert await claim(200.0) == []
+        assert await claim(210.0) == ["new"]
+        assert await claim(231.0) == ["old", "a", "new"]  # their claims ended at 230
+    finally:
+        await store.close()
+
+
 # The two background prunes (SqlBase._forget_oldest): how a row is made, found and forgotten,
 # and a row the prune must never take.
 PRUNES = {

@@ -580,6 +580,35 @@ async def test_an_invocation_ended_by_another_node_after_a_unit_read_it_is_not_e
         await node_b.close()
 
 
+async def test_two_nodes_claiming_invocations_at_once_take_each_once(url: str) -> None:
+    """Node A claims the free invocations and holds its transaction open; node B's claim read
+    them free too and waits for A's rows. Once A commits, B finds them claimed and takes none."""
+    node_a = PostgresStore(url, writers=1)
+    node_b = PostgresStore(url, writers=1)
+    claimed, go_on = threading.Event(), threading.Event()
+
+    def claim_and_wait(tx: IamTx) -> list[str]:
+        taken = tx.claim_invocations(100.0, 10.0, 130.0, 10)
+        claimed.set()
+        go_on.wait(5)
+        return [i.callback_id for i in taken]
+
+    try:
+        await node_a.write(lambda tx: [tx.insert_invocation(_pending(f"cb{i}")) for i in range(4)])
+        first = asyncio.ensure_future(node_a.write(claim_and_wait))
+        assert await asyncio.to_thread(claimed.wait, 5)
+        second = asyncio.ensure_future(
+            node_b.write(lambda tx: tx.claim_invocations(100.0, 10.0, 130.0, 10))
+        )
+        await asyncio.sleep(0.3)  # B is waiting for A's rows by now
+        go_on.set()
+        assert sorted(await first) == ["cb0", "cb1", "cb2", "cb3"]
+        assert await second == []
+    finally:
+        await node_a.close()
+        await node_b.close()
+
+
 async def test_a_unit_running_alone_that_ends_an_ended_invocation_is_a_conflict(
     url: str,
 ) -> None:

@@ -22,13 +22,12 @@ from bellwire.store.sql.common import (
 )
 
 _FLOW_COLUMNS = "arn, app_instance_arn, name, processors, created, updated"
-_INVOCATION_COLUMNS = (
+_INSERTED_COLUMNS = (
     "callback_id, channel_arn, message_id, kind, flow_arn, processor, message, state, created, "
     "ended, detail, fingerprint, step, chain"
 )
-
-
-_INVOCATION_WIDTH = 14
+_INVOCATION_COLUMNS = _INSERTED_COLUMNS + ", accepted"
+_INVOCATION_WIDTH = 15
 # A callback's reads as one statement (three round trips on a server engine): its invocation,
 # its channel's context and whether its message is stored.
 FOR_CALLBACK = (
@@ -57,6 +56,25 @@ SETTLE_MESSAGE = (
 
 _FAILURE_EVENT_COLUMNS = "event_id, body, created, attempts, due"
 
+# Acceptances are noted this many at a time: one statement text whatever their number (the
+# last chunk repeats its first id), so a server engine prepares it once.
+ACCEPT_CHUNK = 64
+_ACCEPT = (
+    "UPDATE flow_invocations SET accepted = ? WHERE state = 'PENDING' AND callback_id IN "
+    f"({', '.join('?' * ACCEPT_CHUNK)})"
+)
+
+# Free to take over: PENDING, not accepted by its processor, and its claim ended before a moment
+# (a new invocation's claim is its writer's, for ``hold`` seconds after it was created).
+_FREE = "state = 'PENDING' AND accepted IS NULL AND COALESCE(claimed_until, created + ?) < ?"
+# Two nodes claiming at once take each row once: the second UPDATE finds the first's claim
+# when it re-checks the row it waited for (READ COMMITTED), the embedded engine has one writer.
+_CLAIM = (
+    f"UPDATE flow_invocations SET claimed_until = ? WHERE {_FREE} AND callback_id IN "
+    f"(SELECT callback_id FROM flow_invocations WHERE {_FREE} ORDER BY created LIMIT ?) "
+    f"RETURNING {_INVOCATION_COLUMNS}"
+)
+
 
 def _flow(row: Row) -> ChannelFlow:
     return ChannelFlow(row[0], row[1], row[2], unjson_column(row[3]), row[4], row[5])
@@ -78,6 +96,7 @@ def _invocation(row: Row) -> FlowInvocation:
         fingerprint=row[11],
         step=int(row[12]),
         chain=() if row[13] is None else unjson_column(row[13]),
+        accepted=row[14],
     )
 
 
@@ -167,7 +186,7 @@ class FlowsSql(SqlBase):
 
     def insert_invocation(self, i: FlowInvocation) -> None:
         self._run(
-            f"INSERT INTO flow_invocations ({_INVOCATION_COLUMNS}) "
+            f"INSERT INTO flow_invocations ({_INSERTED_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 i.callback_id,
@@ -230,15 +249,29 @@ class FlowsSql(SqlBase):
         # ``END_INVOCATION`` with its parameters: what a server engine checks (``_PgTx``).
         self._run(END_INVOCATION, params)
 
-    def pending_invocations(self, created_before: float | None, limit: int) -> list[FlowInvocation]:
-        """Invocations still PENDING, oldest first (all, or those created before a moment)."""
-        sql = f"SELECT {_INVOCATION_COLUMNS} FROM flow_invocations WHERE state = 'PENDING'"
-        params: list[Any] = []
-        if created_before is not None:
-            sql += " AND created < ?"
-            params.append(created_before)
-        rows = self._all(sql + " ORDER BY created LIMIT ?", [*params, limit])
+    def pending_invocations(self, created_before: float, limit: int) -> list[FlowInvocation]:
+        """Invocations still PENDING that were created before a moment, oldest first."""
+        rows = self._all(
+            f"SELECT {_INVOCATION_COLUMNS} FROM flow_invocations "
+            "WHERE state = 'PENDING' AND created < ? ORDER BY created LIMIT ?",
+            (created_before, limit),
+        )
         return [_invocation(r) for r in rows]
+
+    def accept_invocations(self, callback_ids: Sequence[str], now: float) -> None:
+        """Note that the processors accepted these invocations: no node invokes them again."""
+        for at in range(0, len(callback_ids), ACCEPT_CHUNK):
+            chunk = list(callback_ids[at : at + ACCEPT_CHUNK])
+            chunk += chunk[:1] * (ACCEPT_CHUNK - len(chunk))
+            self._run(_ACCEPT, (now, *chunk))
+
+    def claim_invocations(
+        self, free_before: float, hold: float, until: float, limit: int
+    ) -> list[FlowInvocation]:
+        """Claim until ``until`` the oldest invocations still to be invoked whose claim ended
+        before ``free_before`` (a new one is its writer's for ``hold`` seconds), and read them."""
+        rows = self._all(_CLAIM, (until, hold, free_before, hold, free_before, limit))
+        return sorted((_invocation(r) for r in rows), key=lambda i: i.created)
 
     def forget_invocations_before(self, moment: float, limit: int) -> bool:
         """Forget a batch of the invocations that ended before ``moment``, oldest first."""
