@@ -23,17 +23,17 @@ accepted one (2xx), the row says so (acceptances share a write, ``ACCEPT_DELAY``
 first), and from then on it waits for its callback: no node invokes it again. One not accepted
 yet is its writer's to invoke for ``_hold`` seconds (its claim); past that, the writer is taken to
 have stopped, and any node's sweep claims it and invokes it (at least once: a processor may see a
-message twice, and its second callback with the same CallbackId answers the same). A node alone
-on its store (SQLite) claims them all when it starts. A sweep also ends the invocations whose
-window (``flow_callback_window_seconds``) has passed. So a restart, even after ``kill -9``,
-loses no pending message and leaves none PENDING forever, and restarting a node of several
-invokes nothing twice that a processor accepted.
+message twice, and its second callback with the same CallbackId answers the same). A node
+alone on its store (SQLite) claims them all when it starts; a node that stops hands back what it
+was still invoking, for the next node that looks to claim at once. A sweep also ends the
+invocations whose window (``flow_callback_window_seconds``) has passed. So a restart, even
+after ``kill -9``, loses no pending message and leaves none PENDING forever, and restarting a
+node of several invokes nothing twice that a processor accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -147,14 +147,21 @@ class FlowInvoker:
             self._sweeper.cancel()
         if self._noter is not None:
             self._noter.cancel()
+        stopped = list(self._tasks)  # invocations cut short
         tasks = [*self._tasks.values(), *self._deliveries]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._accepted:
-            # Else another node, or the next start, would invoke them again.
-            with contextlib.suppress(Exception):
-                await self._note_accepted()
+        if self._accepted or stopped:
+            # Else another node would invoke the accepted ones again, and take over the others
+            # only when their claims pass (the next start of a node alone takes them anyway).
+            accepted, now = list(self._accepted), self._now()
+            try:
+                await self._store.write(
+                    partial(flows.hand_back, accepted=accepted, stopped=stopped, now=now)
+                )
+            except Exception:
+                log.warning("could not hand back %d channel flow invocations", len(stopped))
         if self._unsettled:
             # Deliveries cut short: due again at once, so the next start need not wait for the
             # hold of their claim to pass. (After a kill -9 it must.)
@@ -212,8 +219,10 @@ class FlowInvoker:
         """Note acceptances in the store, those of ``ACCEPT_DELAY`` seconds in one write."""
         while self._accepted:
             await asyncio.sleep(ACCEPT_DELAY)
+            ids = list(self._accepted)
             try:
-                await self._note_accepted()
+                await self._store.write(partial(flows.accept, callback_ids=ids, now=self._now()))
+                del self._accepted[: len(ids)]
             except StoreClosed:
                 return
             except Exception:
@@ -221,11 +230,6 @@ class FlowInvoker:
                 # taking them over would invoke them again: at least once, as after a crash.
                 log.warning("could not note %d accepted invocations", len(self._accepted))
                 return
-
-    async def _note_accepted(self) -> None:
-        ids = list(self._accepted)
-        await self._store.write(partial(flows.accept, callback_ids=ids, now=self._now()))
-        del self._accepted[: len(ids)]
 
     def _failure_event(self, invocation: FlowInvocation, reason: str) -> FailureEvent | None:
         """The EventBridge failure event for the default bus, if a URL stands for it (without

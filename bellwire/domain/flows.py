@@ -794,6 +794,14 @@ def accept(tx: Tx, callback_ids: Sequence[str], now: float) -> None:
     tx.accept_invocations(callback_ids, now)
 
 
+def hand_back(tx: Tx, accepted: Sequence[str], stopped: Sequence[str], now: float) -> None:
+    """A node that stops notes what its processors accepted and ends its claim on what it was
+    still invoking, so that the next node to look (another, or itself restarted) invokes those
+    at once rather than when the claim would have passed."""
+    tx.accept_invocations(accepted, now)
+    tx.hand_back_invocations(stopped, now)
+
+
 def claim(tx: Tx, free_before: float, hold: float, now: float, limit: int) -> list[FlowInvocation]:
     """Invocations still to be invoked whose invoker is gone (its claim ended before
     ``free_before``), claimed by the caller for ``hold`` seconds, oldest first."""

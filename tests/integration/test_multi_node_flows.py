@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,23 +176,18 @@ async def test_a_message_whose_window_passes_fails_once_though_every_node_sweeps
     await alice_on_b.close()
 
 
-async def test_a_killed_nodes_invocation_is_taken_over_by_another_node(
-    tmp_path: Path,
-) -> None:
-    """Node A is killed while its processor has not answered a message's invocation yet; once
-    A's claim on it has passed (one call's longest time: 4 s here), node B invokes it again,
-    with the same CallbackId, and the processor's callback sends it. Nothing waits for the
-    window (48 h by default)."""
+async def _taken_over(root: Path, stop: Callable[[Cluster, Node], None], *options: str) -> None:
+    """A message sent through node A whose processor never answers A's call; ``stop`` ends A.
+    Another node invokes it again, with the same CallbackId, within 20 s, and the processor's
+    callback sends it: the member hears it once, as processed."""
     nodes: list[Node] = []
     started = Processor(
         hang_first=1, decide=decide, client=lambda: nodes[1].client("chime-sdk-messaging")
     )
-    calls = ("--webhook-timeout-seconds", "3", "--webhook-retries", "0")
-    with processor_cluster(tmp_path, started.start(), *calls) as running:
+    with processor_cluster(root, started.start(), *options) as running:
         nodes.extend(running.nodes)
         a, b = nodes[:2]
         wb = World.create(b)  # type: ignore[arg-type]
-        wa = on(a, wb)
         alice, bob = wb.user(), wb.user()
         channel = wb.channel(alice, [bob])
         flow = create_flow(wb)
@@ -200,9 +195,9 @@ async def test_a_killed_nodes_invocation_is_taken_over_by_another_node(
             ChannelArn=channel, ChannelFlowArn=flow, ChimeBearer=alice
         )
         bob_on_b = await session(b, bob)  # type: ignore[arg-type]
-        sent = await off(send, wa, channel, alice, "taken over")
+        sent = await off(send, on(a, wb), channel, alice, "taken over")
         first = started.arrived(1)[0]
-        a.kill()
+        await off(stop, running, a)
         again = await off(started.arrived, 2, 20.0)
         assert again[1]["CallbackId"] == first["CallbackId"]
         heard = await bob_on_b.take(1, timeout=15)
@@ -213,3 +208,25 @@ async def test_a_killed_nodes_invocation_is_taken_over_by_another_node(
         await bob_on_b.quiet(0.5)
         assert len(started.events) == 2 and started.errors == []
         await bob_on_b.close()
+
+
+async def test_a_killed_nodes_invocation_is_taken_over_by_another_node(tmp_path: Path) -> None:
+    """Killed, A keeps its claim on the invocation: one call's longest time after it was made
+    (4 s here), node B's sweep takes it over. Nothing waits for the window (48 h)."""
+    calls = ("--webhook-timeout-seconds", "3", "--webhook-retries", "0")
+    await _taken_over(tmp_path, lambda _, a: a.kill(), *calls)
+
+
+async def test_a_stopped_node_hands_its_invocation_back_to_the_next_node_that_starts(
+    tmp_path: Path,
+) -> None:
+    """Stopped (SIGTERM, as in a rolling restart), A hands the invocation back: the node started
+    next takes it over at once, though A's claim would have held for 91 s (the defaults)."""
+
+    def restart(running: Cluster, a: Node) -> None:
+        a.stop()
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("BELLWIRE_WEBHOOK_SECRET", SECRET)  # as processor_cluster's nodes
+            running.start_node()
+
+    await _taken_over(tmp_path, restart)

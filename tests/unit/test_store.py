@@ -373,6 +373,9 @@ async def test_invocations_are_claimed_once_their_claim_ended_until_accepted(
         assert await claim(200.0) == []
         assert await claim(210.0) == ["new"]
         assert await claim(231.0) == ["old", "a", "new"]  # their claims ended at 230
+        # Handed back, a claim ends at once; an accepted invocation stays nobody's.
+        await store.write(lambda tx: tx.hand_back_invocations(["new", "accepted"], 150.0))
+        assert await claim(200.0) == ["new"]
     finally:
         await store.close()
 

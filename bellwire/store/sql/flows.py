@@ -56,13 +56,13 @@ SETTLE_MESSAGE = (
 
 _FAILURE_EVENT_COLUMNS = "event_id, body, created, attempts, due"
 
-# Acceptances are noted this many at a time: one statement text whatever their number (the
-# last chunk repeats its first id), so a server engine prepares it once.
-ACCEPT_CHUNK = 64
-_ACCEPT = (
-    "UPDATE flow_invocations SET accepted = ? WHERE state = 'PENDING' AND callback_id IN "
-    f"({', '.join('?' * ACCEPT_CHUNK)})"
-)
+# Invocations are noted accepted, or handed back, this many at a time: one statement text
+# whatever their number (the last chunk repeats its first id), so a server engine prepares it
+# once.
+CHUNK = 64
+_OF_CHUNK = f"state = 'PENDING' AND callback_id IN ({', '.join('?' * CHUNK)})"
+_ACCEPT = f"UPDATE flow_invocations SET accepted = ? WHERE {_OF_CHUNK}"
+_HAND_BACK = f"UPDATE flow_invocations SET claimed_until = ? WHERE accepted IS NULL AND {_OF_CHUNK}"
 
 # Free to take over: PENDING, not accepted by its processor, and its claim ended before a moment
 # (a new invocation's claim is its writer's, for ``hold`` seconds after it was created).
@@ -260,10 +260,18 @@ class FlowsSql(SqlBase):
 
     def accept_invocations(self, callback_ids: Sequence[str], now: float) -> None:
         """Note that the processors accepted these invocations: no node invokes them again."""
-        for at in range(0, len(callback_ids), ACCEPT_CHUNK):
-            chunk = list(callback_ids[at : at + ACCEPT_CHUNK])
-            chunk += chunk[:1] * (ACCEPT_CHUNK - len(chunk))
-            self._run(_ACCEPT, (now, *chunk))
+        self._in_chunks(_ACCEPT, now, callback_ids)
+
+    def hand_back_invocations(self, callback_ids: Sequence[str], now: float) -> None:
+        """End the caller's claim on these invocations at ``now`` (it stopped making them):
+        the next node to look takes them over (those accepted meanwhile stay accepted)."""
+        self._in_chunks(_HAND_BACK, now, callback_ids)
+
+    def _in_chunks(self, sql: str, now: float, callback_ids: Sequence[str]) -> None:
+        for at in range(0, len(callback_ids), CHUNK):
+            chunk = list(callback_ids[at : at + CHUNK])
+            chunk += chunk[:1] * (CHUNK - len(chunk))
+            self._run(sql, (now, *chunk))
 
     def claim_invocations(
         self, free_before: float, hold: float, until: float, limit: int
