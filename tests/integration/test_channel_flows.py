@@ -924,19 +924,6 @@ def test_over_the_bound_on_invocations_a_message_fails_at_once(
 SHORT_CALLS = ("--webhook-timeout-seconds", "3", "--webhook-retries", "0")
 
 
-def _status(m: Any, channel: str, message_id: str, bearer: str, leave: str) -> str:
-    """The message's status once it is not ``leave`` any more (or after 15 s)."""
-    deadline = time.monotonic() + 15
-    status = leave
-    while status == leave and time.monotonic() < deadline:
-        time.sleep(0.05)
-        answer = m.get_channel_message_status(
-            ChannelArn=channel, MessageId=message_id, ChimeBearer=bearer
-        )
-        status = answer["Status"]["Value"]
-    return status
-
-
 def _accepted(data: Path, callback_id: str) -> bool:
     with read_only(store_for(data) or "", data / DB_FILE) as tx:
         found = tx.invocation(callback_id)
@@ -971,7 +958,7 @@ def test_pending_messages_survive_kill_9(
         assert again["CallbackId"] == callback_id
         assert again["ChannelMessage"]["MessageId"] == sent
         m = second.client("chime-sdk-messaging")
-        assert _status(m, channel, sent, app.alice, "PENDING") == "SENT", target.errors
+        assert wait_status(m, channel, sent, app.alice) == "SENT", target.errors
         theirs = m.list_channel_messages(ChannelArn=channel, ChimeBearer=app.bob)["ChannelMessages"]
         assert [x["Content"] for x in theirs] == ["SHOUT AFTER THE CRASH"]
         assert len(target.events) == 2
@@ -1010,7 +997,7 @@ def test_a_message_its_processor_accepted_is_not_invoked_again_after_kill_9(
         assert m.get_channel_message_status(**ask)["Status"]["Value"] == "PENDING"
         parsed = flows.parse_event(json.dumps(event).encode())
         m.channel_flow_callback(**flows.callback_request(parsed, decide(parsed)))
-        assert _status(m, channel, sent, app.alice, "PENDING") == "SENT"
+        assert wait_status(m, channel, sent, app.alice) == "SENT"
         assert len(target.events) == 1  # never invoked again
     finally:
         target.stop()

@@ -23,6 +23,7 @@ from test_channel_flows import (
     MESSAGE_EVENTS,
     NO_RETRY,
     REGION,
+    SHORT_CALLS,
     App,
     Callers,
     app_on,
@@ -333,14 +334,21 @@ def test_the_number_of_processors_is_a_setting(tmp_path: Path) -> None:
 def test_a_restart_invokes_the_current_step_again(
     tmp_path: Path, processes: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Step 1 answered, step 2 was silent when the server was killed with SIGKILL: the next run
-    invokes step 2 again with the same CallbackId (not step 1), and the chain finishes."""
+    """Step 1 answered, step 2 had not answered its call yet when the server was killed with
+    SIGKILL: the next run invokes step 2 again with the same CallbackId (not step 1), and the
+    chain finishes."""
     first_step = Processor(decide=mark("+1")).start()
-    second_step = Processor(decide=mark("+2"), silent=True).start()
+    second_step = Processor(decide=mark("+2"), hang_first=1).start()
     port = free_port()
     data = tmp_path / "data"
     data.mkdir()
-    extra = ("--resource", f"{FIRST}={first_step.url}", "--resource", f"{SECOND}={second_step.url}")
+    extra = (
+        "--resource",
+        f"{FIRST}={first_step.url}",
+        "--resource",
+        f"{SECOND}={second_step.url}",
+        *SHORT_CALLS,
+    )
     monkeypatch.setenv("BELLWIRE_WEBHOOK_SECRET", SECRET)  # secrets are not flags
     try:
         first = start_process(data, port, *extra)
@@ -353,7 +361,6 @@ def test_a_restart_invokes_the_current_step_again(
         callback_id = wait_received(second_step, sent)[0]["CallbackId"]
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(10)
-        second_step.silent = False
         second = start_process(data, port, *extra)
         processes.append(second)
         again = wait_received(second_step, sent, 2)[1]
