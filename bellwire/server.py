@@ -118,6 +118,9 @@ PRUNE_BATCH = 200
 # Set by ``--workers N``'s parent (bellwire/workers.py) in each worker's environment: listen
 # with SO_REUSEPORT beside the other workers, and leave the first-start banner to the parent.
 WORKER_ENV = "_BELLWIRE_WORKER"
+# Which worker this is (0..N-1, kept when the parent restarts it): workers share the data dir,
+# and each must hold the store's leases as a node of its own.
+WORKER_INDEX_ENV = "_BELLWIRE_WORKER_INDEX"
 
 
 class StartAborted(Exception):
@@ -234,7 +237,7 @@ class BellwireServer:
         )
         if not s.store:
             _owner_only(s.data_dir / DB_FILE)
-        self.node = _node_id(s.data_dir)
+        self.node = node_id(s.data_dir, os.environ.get(WORKER_INDEX_ENV))
         self.store = await _once_reachable(
             functools.partial(
                 open_store,
@@ -947,9 +950,16 @@ class BellwireServer:
         return response
 
 
-def _node_id(data_dir: Path) -> str:
+def node_id(data_dir: Path, worker: str | None = None) -> str:
     """This node's name in the store's leases, the same across restarts: a node restarted
-    after a crash resumes its own leases instead of waiting for them to expire."""
+    after a crash resumes its own leases instead of waiting for them to expire. The workers of
+    ``--workers N`` share the data dir's name, each with its index (else every worker would
+    hold every lease at once: two relays of one sink, two sweepers)."""
+    base = _data_dir_node_id(data_dir)
+    return base if worker is None else f"{base}-w{worker}"
+
+
+def _data_dir_node_id(data_dir: Path) -> str:
     path = data_dir / NODE_FILE
     try:
         found = path.read_text().strip()

@@ -27,7 +27,7 @@ from types import FrameType
 from bellwire.config import Settings
 from bellwire.iam.keys import load_or_create_root, mark_shown, prepare_data_dir
 from bellwire.metrics import MULTIPROC_ENV
-from bellwire.server import WORKER_ENV, dev_tls_hosts
+from bellwire.server import WORKER_ENV, WORKER_INDEX_ENV, dev_tls_hosts, node_id
 
 log = logging.getLogger("bellwire.workers")
 
@@ -65,7 +65,9 @@ def run(settings: Settings, argv: Sequence[str]) -> int:
             if proc.poll() is None:
                 proc.send_signal(signum)
 
-    procs = [subprocess.Popen(command, env=env) for _ in range(settings.workers)]
+    node_id(settings.data_dir)  # made here: the workers would race to make it
+    envs = [{**env, WORKER_INDEX_ENV: str(index)} for index in range(settings.workers)]
+    procs = [subprocess.Popen(command, env=worker_env) for worker_env in envs]
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("bellwire: %d workers on port %d", settings.workers, settings.port)
@@ -90,7 +92,7 @@ def run(settings: Settings, argv: Sequence[str]) -> int:
             log.error("worker %d exited with %d; restarting it", proc.pid, code)
             time.sleep(RESTART_DELAY)
             if not stopping:
-                procs[index] = subprocess.Popen(command, env=env)
+                procs[index] = subprocess.Popen(command, env=envs[index])  # its index kept
         time.sleep(0.2)
     failed = failed_to_start
     for proc in procs:

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 import boto3
+import psycopg
 import pytest
 import redis
 from botocore.exceptions import ClientError
@@ -581,6 +582,27 @@ async def test_workers_share_one_port_and_are_nodes_of_the_cluster(nodes: Cluste
     finally:
         workers.stop()
     assert workers.process.proc.returncode == 0
+
+
+def test_each_worker_holds_the_stores_leases_as_a_node_of_its_own(tmp_path: Path) -> None:
+    """Workers share the data dir and its node name; each adds its index, so that one worker,
+    not every worker at once, holds a lease (the sweeper's here, claimed at start)."""
+    with cluster(tmp_path, nodes=0) as running:
+        workers = running.start_node("--workers", "2")
+        try:
+            base = (workers.data_dir / "node-id").read_text().strip()
+            owners: list[tuple[str]] = []
+            deadline = time.monotonic() + 15
+            while not owners and time.monotonic() < deadline:
+                time.sleep(0.1)
+                with psycopg.connect(running.store) as conn:
+                    owners = conn.execute(
+                        "SELECT owner FROM leases WHERE name = 'sweeper'"
+                    ).fetchall()
+            assert owners in ([(f"{base}-w0",)], [(f"{base}-w1",)])
+        finally:
+            workers.stop()
+        assert workers.process.proc.returncode == 0
 
 
 def test_workers_refuse_sqlite_clearly(tmp_path: Path) -> None:
