@@ -5,10 +5,10 @@ listening on the same address with ``SO_REUSEPORT``: the kernel spreads connecti
 They are nodes of a cluster like any other, which is why N > 1 requires a PostgreSQL store and
 a Redis bus (``config.Settings`` refuses anything else). This parent process prepares what the
 workers must not race for (the data dir, the root keys, the development certificate, the
-metrics directory they share), starts them, restarts one that dies (one that cannot start
-stops them all: a restart would fail the same way), prints the first-start
-banner once the port answers, and on SIGTERM or SIGINT passes the signal on and waits for
-their drains.
+metrics directory they share, the node's name and the webhook secret), starts them, restarts
+one that dies (one that cannot start stops them all: a restart would fail the same way), prints
+the first-start banner once the port answers, and on SIGTERM or SIGINT passes the signal on and
+waits for their drains.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bellwire.config import Settings
 from bellwire.iam.keys import load_or_create_root, mark_shown, prepare_data_dir
 from bellwire.metrics import MULTIPROC_ENV
 from bellwire.server import WORKER_ENV, WORKER_INDEX_ENV, dev_tls_hosts, node_id
+from bellwire.webhook import load_or_create_secret
 
 log = logging.getLogger("bellwire.workers")
 
@@ -65,7 +66,10 @@ def run(settings: Settings, argv: Sequence[str]) -> int:
             if proc.poll() is None:
                 proc.send_signal(signum)
 
-    node_id(settings.data_dir)  # made here: the workers would race to make it
+    # Made here, as the root keys: workers making them at once would race (the second to
+    # create the webhook secret's file would fail to start, and stop the node).
+    node_id(settings.data_dir)
+    load_or_create_secret(settings.data_dir, settings.webhook_secret)
     envs = [{**env, WORKER_INDEX_ENV: str(index)} for index in range(settings.workers)]
     procs = [subprocess.Popen(command, env=worker_env) for worker_env in envs]
     signal.signal(signal.SIGTERM, stop)
