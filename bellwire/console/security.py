@@ -1,5 +1,5 @@
-"""Pure parts of the console's security: sign-in sessions, CSRF tokens, the sign-in throttle,
-the cookie and the origin check. Clocks and random tokens are passed in.
+"""Pure parts of the console's security: sign-in sessions (kept in the store by the shell),
+CSRF tokens, the sign-in throttle, the cookie and the origin check. Clocks are passed in.
 
 A console session remembers the access key id it was opened with, never the secret: each
 request looks the key up again in the credential index, so a key deleted or deactivated (or a
@@ -8,12 +8,14 @@ policy changed) applies to the open console session at once, as it does to API c
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from urllib.parse import urlsplit
+
+from bellwire.records.iam import ConsoleSession
 
 COOKIE = "bellwire_console"
 TOKEN_BYTES = 32
@@ -23,53 +25,15 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-@dataclass(frozen=True, slots=True)
-class ConsoleSession:
-    access_key_id: str
-    csrf: str
-    expires: float
+def token_key(cookie: str) -> str:
+    """What the store keeps of a sign-in's cookie: its SHA-256, so that the table (a backup, a
+    read of it) names no cookie a browser could present."""
+    return hashlib.sha256(cookie.encode()).hexdigest()
 
 
-class SessionBook:
-    """Open console sessions by cookie value; at most ``capacity`` (the oldest go first)."""
-
-    def __init__(
-        self,
-        lifetime: float,
-        *,
-        capacity: int = 10_000,
-        token: Callable[[], str] = new_token,
-    ) -> None:
-        self._lifetime = lifetime
-        self._capacity = capacity
-        self._token = token
-        self._open: OrderedDict[str, ConsoleSession] = OrderedDict()
-
-    def open(self, access_key_id: str, now: float) -> tuple[str, ConsoleSession]:
-        cookie = self._token()
-        session = ConsoleSession(access_key_id, self._token(), now + self._lifetime)
-        self._open[cookie] = session
-        while len(self._open) > self._capacity:
-            self._open.popitem(last=False)
-        return cookie, session
-
-    def get(self, cookie: str | None, now: float) -> ConsoleSession | None:
-        if not cookie:
-            return None
-        session = self._open.get(cookie)
-        if session is None:
-            return None
-        if session.expires <= now:
-            del self._open[cookie]
-            return None
-        return session
-
-    def close(self, cookie: str | None) -> None:
-        if cookie:
-            self._open.pop(cookie, None)
-
-    def __len__(self) -> int:
-        return len(self._open)
+def open_session(access_key_id: str, now: float, lifetime: float) -> tuple[str, ConsoleSession]:
+    """A new sign-in: its cookie (random, 256 bits) and the session the store keeps."""
+    return new_token(), ConsoleSession(access_key_id, new_token(), now + lifetime)
 
 
 def csrf_ok(session: ConsoleSession, given: str | None) -> bool:

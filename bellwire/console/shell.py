@@ -40,14 +40,14 @@ from bellwire.console.live_pages import SessionRow
 from bellwire.console.markup import Markup
 from bellwire.console.security import (
     SECURITY_HEADERS,
-    ConsoleSession,
-    SessionBook,
     SignInThrottle,
     cookie_header,
     cookie_of,
     csrf_ok,
+    open_session,
     same_origin,
     secret_ok,
+    token_key,
 )
 from bellwire.console.tail import Tail
 from bellwire.domain.delivery import CloseSessions
@@ -58,7 +58,7 @@ from bellwire.iam.credentials import CredentialIndex
 from bellwire.iam.principal import Principal
 from bellwire.records.chime import Membership
 from bellwire.records.flows import ChannelFlow
-from bellwire.records.iam import IamUser, name_key
+from bellwire.records.iam import ConsoleSession, IamUser, name_key
 from bellwire.store.base import IamTx, Store
 
 log = logging.getLogger("bellwire.console")
@@ -104,7 +104,6 @@ class Console:
         self._mark_authenticated = mark_authenticated
         self._now = now
         self.tail = Tail()
-        self.sessions = SessionBook(settings.console_session_seconds)
         self.throttle = SignInThrottle(settings.console_signin_failures, 60.0)
         self._proxies = parse_trusted(settings.console_trusted_proxies)
         self._node = f"{socket.gethostname()} (pid {os.getpid()})"
@@ -138,7 +137,8 @@ class Console:
                 return await self._sign_in(request)
             return _page(frame.sign_in())
         cookie = cookie_of(request.headers.get("Cookie"))
-        session = self.sessions.get(cookie, self._now())
+        key = token_key(cookie) if cookie else ""
+        session = await self._session(key)
         principal = self._principal(session)
         if session is None or principal is None:
             if method == "GET":
@@ -158,7 +158,7 @@ class Console:
                     403,
                 )
             if path == "/console/signout":
-                self.sessions.close(cookie)
+                await self._store.write(lambda tx: tx.close_console_session(key))
                 return _see_other(
                     "/console/signin", cookie_header("", secure=request.secure, max_age=0)
                 )
@@ -169,7 +169,7 @@ class Console:
         if method != "GET":
             return _page(frame.failure(viewer, "Not allowed", f"{method} is not used here."), 405)
         if path == "/console/channel/events":
-            return await self._events(request, cookie, principal, facts)
+            return await self._events(request, key, principal, facts)
         view = self._views().get(path)
         if view is None:
             return _page(frame.failure(viewer, "Not found", f"No console page at {path}."), 404)
@@ -203,6 +203,14 @@ class Console:
         return web.Response(body=body, content_type=kind, headers=headers)
 
     # --- signing in ----------------------------------------------------------------------------
+
+    async def _session(self, key: str) -> ConsoleSession | None:
+        """The sign-in whose cookie's ``token_key`` is ``key``, if it has not ended (any node or
+        worker opened it); none for no cookie ("")."""
+        if not key:
+            return None
+        session = await self._store.read(lambda tx: tx.console_session(key))
+        return session if session is not None and session.expires > self._now() else None
 
     def _principal(self, session: ConsoleSession | None) -> Principal | None:
         """The session's principal as the credential index has it now (a key deleted or made
@@ -257,8 +265,18 @@ class Console:
                 401,
             )
         # A fresh cookie at every sign-in (no session fixation); the one sent along is closed.
-        self.sessions.close(cookie_of(request.headers.get("Cookie")))
-        cookie, _ = self.sessions.open(credential.access_key_id, now)
+        cookie, session = open_session(
+            credential.access_key_id, now, self._settings.console_session_seconds
+        )
+        await self._store.write(
+            functools.partial(
+                _sign_in,
+                key=token_key(cookie),
+                session=session,
+                old=cookie_of(request.headers.get("Cookie")),
+                now=now,
+            )
+        )
         log.info("console: %s signed in from %s", credential.principal.arn, address)
         max_age = self._settings.console_session_seconds
         return _see_other("/console", cookie_header(cookie, secure=request.secure, max_age=max_age))
@@ -477,7 +495,7 @@ class Console:
         return chime_pages.channel_page(viewer, channel, tab, content)
 
     async def _events(
-        self, request: web.BaseRequest, cookie: str | None, principal: Principal, facts: Facts
+        self, request: web.BaseRequest, key: str, principal: Principal, facts: Facts
     ) -> web.StreamResponse:
         """The live tail: Server-Sent Events, one ``data:`` line per channel event."""
         arn = request.query.get("arn", "")
@@ -497,6 +515,7 @@ class Console:
         await response.prepare(request)
         wake = asyncio.Event()
         watcher = self.tail.watch(arn, wake.set)
+        recheck = time.monotonic() + 1.0
         try:
             await response.write(b"event: ready\ndata: {}\n\n")
             while not watcher.closed:
@@ -505,8 +524,10 @@ class Console:
                 wake.clear()
                 if watcher.closed:
                     break  # the server is stopping
-                if self._principal(self.sessions.get(cookie, self._now())) is None:
-                    break  # signed out, expired, or the key is gone
+                if time.monotonic() >= recheck:  # a store read at most once a second
+                    recheck = time.monotonic() + 1.0
+                    if self._principal(await self._session(key)) is None:
+                        break  # signed out, expired, or the key is gone
                 chunk = "".join(f"data: {line}\n\n" for line in watcher.take())
                 if watcher.dropped:
                     chunk += f"event: dropped\ndata: {watcher.dropped}\n\n"
@@ -745,3 +766,14 @@ def _page(markup: Markup, status: int = 200) -> web.Response:
         charset="utf-8",
         headers=SECURITY_HEADERS,
     )
+
+
+# Sign-ins that ended, forgotten at each sign-in (the table stays as small as the live ones).
+FORGET_SIGN_INS = 100
+
+
+def _sign_in(tx: IamTx, key: str, session: ConsoleSession, old: str | None, now: float) -> None:
+    if old:
+        tx.close_console_session(token_key(old))
+    tx.forget_console_sessions_before(now, FORGET_SIGN_INS)
+    tx.open_console_session(key, session)

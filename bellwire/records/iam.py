@@ -112,3 +112,13 @@ class IamChange:
     # The store's IAM version this change produced (each IAM write takes the next one in its
     # transaction): nodes apply changes in this order and re-read the store on a gap.
     version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A console sign-in: the access key it was opened with (never the secret), its form
+    token and when it ends. Kept in the store, so every node and worker knows it."""
+
+    access_key_id: str
+    csrf: str
+    expires: float

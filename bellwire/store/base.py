@@ -39,6 +39,7 @@ from bellwire.records.flows import (
 )
 from bellwire.records.iam import (
     AccessKey,
+    ConsoleSession,
     IamRole,
     IamSnapshot,
     IamUser,
@@ -434,8 +435,18 @@ class Tx(
     """
 
 
-class IamTx(Tx, Iam, Protocol):
-    """One transaction with IAM and STS too: what an engine hands every unit of work."""
+class ConsoleSessions(Protocol):
+    """Console sign-ins, by a hash of their cookie (``console.security.token_key``)."""
+
+    def open_console_session(self, token_key: str, s: ConsoleSession) -> None: ...
+    def console_session(self, token_key: str) -> ConsoleSession | None: ...
+    def close_console_session(self, token_key: str) -> None: ...
+    def forget_console_sessions_before(self, moment: float, limit: int) -> bool: ...
+
+
+class IamTx(Tx, Iam, ConsoleSessions, Protocol):
+    """One transaction with IAM and STS too (and the console's sign-ins): what an engine hands
+    every unit of work."""
 
 
 class Store(Protocol):

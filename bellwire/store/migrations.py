@@ -388,6 +388,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE flow_invocations ADD COLUMN accepted DOUBLE PRECISION;
     ALTER TABLE flow_invocations ADD COLUMN claimed_until DOUBLE PRECISION
     """,
+    # 17: console sign-ins, so that any node or worker answers a signed-in browser (they were in
+    # one process's memory). Keyed by a hash of the cookie: the table names no usable cookie.
+    """
+    CREATE TABLE console_sessions (
+        token_key TEXT PRIMARY KEY,
+        access_key_id TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        expires DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX console_sessions_by_expires ON console_sessions (expires)
+    """,
 )
 
 

@@ -543,6 +543,21 @@ def _readyz(node: Node, path: str = "/readyz") -> int | None:
         return None
 
 
+def test_a_console_sign_in_holds_on_every_node(nodes: Cluster) -> None:
+    """Signed in through node A, a browser is signed in on node B too (a balancer without
+    stickiness, another worker of one node); signed out through B, it is signed out on A."""
+    a, b = nodes.nodes[:2]
+    on_a = ConsoleClient(a.url)
+    assert on_a.sign_in(a.access_key_id, a.secret_access_key).status == 303
+    on_b = ConsoleClient(b.url)
+    on_b.cookie = on_a.cookie
+    page = on_b.get("/console/server")
+    assert page.status == 200 and on_b.csrf is not None
+    assert on_b.post("/console/signout", {"csrf": on_b.csrf}).status == 303
+    again = on_a.get("/console/server")
+    assert (again.status, again.location) == (303, "/console/signin")
+
+
 # --- several workers on one port --------------------------------------------------------------
 
 

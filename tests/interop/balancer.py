@@ -34,9 +34,8 @@ def adapt(text: str, *, port: int, pem: Path, servers: list[int]) -> str:
     )
     text = text.replace(" resolvers engine init-addr last,libc,none", "")
     text = text.replace("check inter 2s ", "check inter 500ms ")
-    nodes = text.index("\nbackend nodes\n")  # then the sessions' backend, then the console's
+    nodes = text.index("\nbackend nodes\n")  # then the sessions' backend
     text = text[:nodes] + text[nodes:].replace("balance leastconn", "balance first", 2)
-    assert text.index("\nbackend console\n") > text.rindex("balance first")
     for i, server_port in enumerate(servers, 1):
         text = text.replace(f"node{i}:8080", f"127.0.0.1:{server_port}")
     for needle in (f"127.0.0.1:{port} ssl", "balance first", "inter 500ms"):

@@ -4,6 +4,7 @@ the key figures, masked settings, the live tail's queues, and the write table.""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,13 +17,14 @@ from bellwire.console.actions import ACTIONS, inputs
 from bellwire.console.features import FEATURES, feature, supported
 from bellwire.console.markup import Markup, el, esc, href, pager, table
 from bellwire.console.security import (
-    SessionBook,
     SignInThrottle,
     cookie_header,
     cookie_of,
     csrf_ok,
+    open_session,
     same_origin,
     secret_ok,
+    token_key,
 )
 from bellwire.console.tail import QUEUE, Tail
 from bellwire.domain import operations
@@ -109,30 +111,18 @@ def test_unsupported_features_say_so() -> None:
 # --- security ----------------------------------------------------------------------------------
 
 
-def test_sessions_expire_and_close() -> None:
-    tokens = iter(f"t{i}" for i in range(100))
-    book = SessionBook(60.0, token=lambda: next(tokens))
-    cookie, session = book.open("AKIA1", now=1000.0)
-    assert book.get(cookie, 1059.0) == session
-    assert book.get(cookie, 1060.0) is None  # expired, and forgotten
-    assert len(book) == 0
-    cookie, _ = book.open("AKIA1", now=0.0)
-    book.close(cookie)
-    assert book.get(cookie, 1.0) is None
-    assert book.get(None, 1.0) is None and book.get("unknown", 1.0) is None
-
-
-def test_session_book_is_bounded_oldest_first() -> None:
-    book = SessionBook(60.0, capacity=2)
-    first, _ = book.open("a", 0.0)
-    second, _ = book.open("b", 0.0)
-    third, _ = book.open("c", 0.0)
-    assert book.get(first, 1.0) is None
-    assert book.get(second, 1.0) is not None and book.get(third, 1.0) is not None
+def test_a_sign_in_is_random_and_kept_by_its_cookies_hash() -> None:
+    cookie, session = open_session("AKIA1", 1000.0, 60.0)
+    other, again = open_session("AKIA1", 1000.0, 60.0)
+    assert (session.access_key_id, session.expires) == ("AKIA1", 1060.0)
+    assert len({cookie, other, session.csrf, again.csrf}) == 4  # fresh tokens every time
+    assert len(cookie) >= 43  # 256 bits
+    assert token_key(cookie) == hashlib.sha256(cookie.encode()).hexdigest() != cookie
+    assert token_key(cookie) != token_key(other)
 
 
 def test_csrf_and_secret_comparisons() -> None:
-    _, session = SessionBook(60.0).open("a", 0.0)
+    _, session = open_session("a", 0.0, 60.0)
     assert csrf_ok(session, session.csrf)
     assert not csrf_ok(session, None) and not csrf_ok(session, session.csrf + "x")
     assert secret_ok("abc", "abc") and not secret_ok("abc", "abd")

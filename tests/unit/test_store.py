@@ -380,6 +380,28 @@ async def test_invocations_are_claimed_once_their_claim_ended_until_accepted(
         await store.close()
 
 
+async def test_console_sign_ins_are_kept_closed_and_forgotten(engine: Engine) -> None:
+    from bellwire.records.iam import ConsoleSession
+
+    store = engine.open()
+    try:
+        await store.write(
+            lambda tx: [
+                tx.open_console_session(f"k{i}", ConsoleSession(f"AKIA{i}", f"csrf{i}", 100.0 + i))
+                for i in range(3)
+            ]
+        )
+        found = await store.read(lambda tx: tx.console_session("k1"))
+        assert found == ConsoleSession("AKIA1", "csrf1", 101.0)
+        await store.write(lambda tx: tx.close_console_session("k1"))
+        assert await store.read(lambda tx: tx.console_session("k1")) is None
+        assert await store.write(lambda tx: tx.forget_console_sessions_before(102.0, 10)) is False
+        left = await store.read(lambda tx: [tx.console_session(f"k{i}") for i in range(3)])
+        assert left == [None, None, ConsoleSession("AKIA2", "csrf2", 102.0)]
+    finally:
+        await store.close()
+
+
 # The two background prunes (SqlBase._forget_oldest): how a row is made, found and forgotten,
 # and a row the prune must never take.
 PRUNES = {

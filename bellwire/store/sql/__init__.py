@@ -10,6 +10,7 @@ from __future__ import annotations
 from bellwire.records.chime import Message
 from bellwire.store.sql.bots import BotsSql
 from bellwire.store.sql.common import Cursor, Row
+from bellwire.store.sql.console import ConsoleSql
 from bellwire.store.sql.exports import ExportsSql
 from bellwire.store.sql.flows import FlowsSql
 from bellwire.store.sql.iam import IamSql
@@ -36,6 +37,7 @@ class SqlTx(
     ExportsSql,
     UpkeepSql,
     IamSql,
+    ConsoleSql,
 ):
     """Every aggregate's queries and changes inside one transaction (implements ``IamTx``)."""
 
