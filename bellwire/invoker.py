@@ -141,7 +141,8 @@ class FlowInvoker:
                 return taken
 
     async def close(self) -> None:
-        """Stop invoking; what is still PENDING stays in the store for the next start."""
+        """Stop invoking: note what the processors accepted, hand back what they had not (the
+        next node that looks invokes it), and leave every PENDING invocation in the store."""
         self._closing = True
         if self._sweeper is not None:
             self._sweeper.cancel()

@@ -657,6 +657,7 @@ def _hand_on(
         fingerprint=None,
         step=invocation.step + 1,
         chain=list(invocation.processors),
+        accepted=None,  # the next processor has not seen it yet
     )
     tx.insert_invocation(following)
     return following
