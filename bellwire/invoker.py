@@ -23,9 +23,10 @@ accepted one (2xx), the row says so (acceptances share a write, ``ACCEPT_DELAY``
 first), and from then on it waits for its callback: no node invokes it again. One not accepted
 yet is its writer's to invoke for ``_hold`` seconds (its claim); past that, the writer is taken to
 have stopped, and any node's sweep claims it and invokes it (at least once: a processor may see a
-message twice, and its second callback with the same CallbackId answers the same). A node
-alone on its store (SQLite) claims them all when it starts; a node that stops hands back what it
-was still invoking, for the next node that looks to claim at once. A sweep also ends the
+message twice, and its second callback with the same CallbackId answers the same). A claim
+names its node, which takes its own back as it starts again (after ``kill -9``); a node alone on
+its store (SQLite) claims them all then; a node that stops hands back what it was still
+invoking, for the next node that looks to claim at once. A sweep also ends the
 invocations whose window (``flow_callback_window_seconds``) has passed. So a restart, even
 after ``kill -9``, loses no pending message and leaves none PENDING forever, and restarting a
 node of several invokes nothing twice that a processor accepted.
@@ -68,6 +69,7 @@ class FlowInvoker:
         *,
         window: float,
         alone: bool = True,
+        node: str = "",
         region: str = "us-east-1",
         account_id: str = "123456789012",
         now: Callable[[], float] = time.time,
@@ -79,6 +81,8 @@ class FlowInvoker:
         self._window = window
         self._now = now
         self._alone = alone  # the only node on its store: what it did not invoke, nobody does
+        self._node = node  # this node's name in the store's claims (the same after a restart)
+        self._born = now()  # what this node claimed or wrote before this moment, a past run did
         self._tasks: dict[str, asyncio.Task[None]] = {}  # invocations by CallbackId
         self._accepted: list[str] = []  # CallbackIds accepted and not noted in the store yet
         self._noter: asyncio.Task[None] | None = None
@@ -105,23 +109,27 @@ class FlowInvoker:
 
     async def start(self) -> None:
         """Invoke what a previous run left to invoke, then sweep regularly."""
-        # Alone, every claim but this run's is a previous run's (those this run makes end
-        # after ``now + hold``); among several nodes, a claim not ended may be a live node's.
-        now = self._now()
-        resumed = await self._take_over(now + self._hold if self._alone else now)
+        # A claim of this node's that ends before ``born + hold`` is a past run's (this run's
+        # end later): taken at once, as every claim is when the node is alone; another node's
+        # claim that has not ended may be a live node's.
+        past = self._born + self._hold
+        resumed = await self._take_over(past, past if self._alone else self._now())
         if resumed:
             log.info("resuming %d channel flow invocations left pending", resumed)
         await self._deliver_due()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
-    async def _take_over(self, free_before: float) -> int:
-        """Claim and invoke the invocations whose invoker's claim ended before ``free_before``."""
+    async def _take_over(self, mine_before: float, free_before: float) -> int:
+        """Claim and invoke the invocations whose invoker's claim ended before ``mine_before``
+        (this node's) or ``free_before`` (another's)."""
         taken = 0
         while True:
             now = self._now()
             batch = await self._store.write(
                 partial(
                     flows.claim,
+                    node=self._node,
+                    mine_before=mine_before,
                     free_before=free_before,
                     hold=self._hold,
                     now=now,
@@ -261,7 +269,10 @@ class FlowInvoker:
             # Staged like every write: a message its FallbackAction sends reaches the stream.
             result = await self._store.write(
                 export.staged(
-                    lambda tx: flows.fall_back(tx, now, callback_id, reason, failure), self._now
+                    lambda tx: flows.fall_back(
+                        tx, now, callback_id, reason, failure, node=self._node
+                    ),
+                    self._now,
                 ),
                 self._committed,
             )
@@ -368,7 +379,8 @@ class FlowInvoker:
                 for callback_id in late:
                     await self._fall_back(callback_id, self._late())
                 # Those whose invoker stopped (another node, or a write that failed here).
-                await self._take_over(self._now())
+                now = self._now()
+                await self._take_over(now, now)
                 # Ended invocations answer repeated callbacks for one more window, then go.
                 forget = self._now() - 2 * self._window
                 # A batch a write, so that the requests' writes go on between them.

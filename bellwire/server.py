@@ -281,6 +281,7 @@ class BellwireServer:
                 memberships_per_channel=s.elastic_max_memberships,
             ),
             flow_max_processors=s.flow_max_processors,
+            node=self.node,
         )
         webhook_secret = load_or_create_secret(s.data_dir, s.webhook_secret)
         self.word_filter = WordFilter(
@@ -300,6 +301,7 @@ class BellwireServer:
             self._committed,
             window=s.flow_callback_window_seconds,
             alone=isinstance(self.store, SqliteStore),
+            node=self.node,
             region=s.region,
             account_id=s.account_id,
         )

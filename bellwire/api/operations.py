@@ -56,6 +56,7 @@ class Operations:
         resources: ResourceMap | None = None,
         elastic: ElasticLimits | None = None,
         flow_max_processors: int = 3,
+        node: str = "",
     ) -> None:
         """``committed`` takes each committed write's result (its events and IAM changes), in
         commit order, before the caller resumes."""
@@ -69,6 +70,7 @@ class Operations:
         self._resources = resources if resources is not None else ResourceMap()
         self._elastic = elastic or ElasticLimits()
         self._flow_max_processors = flow_max_processors
+        self._node = node
 
     def call_of(
         self, principal: Principal | None, facts: Facts | None, request_id: str = ""
@@ -87,6 +89,7 @@ class Operations:
             resources=self._resources,
             elastic=self._elastic,
             flow_max_processors=self._flow_max_processors,
+            node=self._node,
         )
 
     async def run(

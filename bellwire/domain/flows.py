@@ -331,6 +331,7 @@ def submit(
         message=_columns(pending),
         state="PENDING",
         created=call.now,
+        invoker=call.node or None,
         step=1,
         # The flow as it is now: an UpdateChannelFlow does not change a message on its way.
         chain=list(processors) if len(processors) > 1 else (),
@@ -575,7 +576,7 @@ def callback(
     proposed = dataclasses.replace(_message(invocation.message), **updates)
     messages.check_message(proposed.type, proposed.content or "", proposed.attributes)
     if not invocation.last and _still_there(tx, invocation):
-        following = _hand_on(tx, call.now, invocation, proposed, fingerprint=print_)
+        following = _hand_on(tx, call.now, invocation, proposed, call.node, fingerprint=print_)
         return Result(output, invocations=[following])
     return _with(
         output,
@@ -597,13 +598,19 @@ def _with(
 
 
 def fall_back(
-    tx: Tx, now: float, callback_id: str, reason: str, failure: FailureEvent | None = None
+    tx: Tx,
+    now: float,
+    callback_id: str,
+    reason: str,
+    failure: FailureEvent | None = None,
+    node: str = "",
 ) -> Result[dict[str, bool]]:
     """The processor could not be invoked, or did not call back in time: its FallbackAction
     decides. ABORT fails the message, CONTINUE sends it as it was submitted. An invocation that
     already ended is left alone (a callback may have won the race). ``failure``: the EventBridge
     event reporting it, kept in the same commit for the event bus (whatever the outcome here,
-    as AWS emits it for every invocation that failed)."""
+    as AWS emits it for every invocation that failed). ``node``: the node that falls back, which
+    invokes the next processor when CONTINUE hands the message on."""
     if failure is not None:
         tx.insert_failure_event(failure)
     invocation = tx.invocation(callback_id)
@@ -613,7 +620,8 @@ def fall_back(
     if state == "SENT" and not invocation.last and _still_there(tx, invocation):
         # CONTINUE on a processor that is not the last: the next one sees the message as this
         # one received it (AWS: only CONTINUE on the last processor sends the message).
-        following = _hand_on(tx, now, invocation, _message(invocation.message), detail=reason)
+        message = _message(invocation.message)
+        following = _hand_on(tx, now, invocation, message, node, detail=reason)
         return Result({"Applied": True}, invocations=[following])
     result = settle(tx, now, invocation, state, detail=reason)
     return Result({"Applied": True}, result.events, streaming=result.streaming)
@@ -635,6 +643,7 @@ def _hand_on(
     now: float,
     invocation: FlowInvocation,
     message: Message,
+    node: str,
     *,
     fingerprint: str | None = None,
     detail: str | None = None,
@@ -658,6 +667,7 @@ def _hand_on(
         step=invocation.step + 1,
         chain=list(invocation.processors),
         accepted=None,  # the next processor has not seen it yet
+        invoker=node or None,
     )
     tx.insert_invocation(following)
     return following
@@ -803,10 +813,13 @@ def hand_back(tx: Tx, accepted: Sequence[str], stopped: Sequence[str], now: floa
     tx.hand_back_invocations(stopped, now)
 
 
-def claim(tx: Tx, free_before: float, hold: float, now: float, limit: int) -> list[FlowInvocation]:
+def claim(
+    tx: Tx, node: str, mine_before: float, free_before: float, hold: float, now: float, limit: int
+) -> list[FlowInvocation]:
     """Invocations still to be invoked whose invoker is gone (its claim ended before
-    ``free_before``), claimed by the caller for ``hold`` seconds, oldest first."""
-    return tx.claim_invocations(free_before, hold, now + hold, limit)
+    ``mine_before`` when it was ``node``'s, else before ``free_before``), claimed by ``node``
+    for ``hold`` seconds, oldest first."""
+    return tx.claim_invocations(node, mine_before, free_before, hold, now + hold, limit)
 
 
 # Ended invocations forgotten per write by the invoker's sweep (docs/performance.md,

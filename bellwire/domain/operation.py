@@ -58,6 +58,7 @@ class Call:
     resources: ResourceMap = field(default_factory=ResourceMap)
     elastic: ElasticLimits = field(default_factory=ElasticLimits)  # quotas (settings)
     flow_max_processors: int = 3  # a setting: the processors a channel flow may chain
+    node: str = ""  # the node serving the call: it invokes the flow processors the call reaches
 
 
 # An operation's output: its generated TypedDict (bellwire/aws/shapes.py), which the codecs

@@ -55,6 +55,7 @@ class FlowInvocation:
     step: int = 1
     chain: Sequence[Mapping[str, Any]] = ()  # empty: ``processor`` alone
     accepted: float | None = None  # when the processor answered 2xx: no node invokes it again
+    invoker: str | None = None  # the node that invokes it (written with it; not read back)
 
     @property
     def processors(self) -> Sequence[Mapping[str, Any]]:

@@ -399,6 +399,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX console_sessions_by_expires ON console_sessions (expires)
     """,
+    # 18: the node whose claim an invocation is under (its writer's, or the last to claim it):
+    # a node restarted after a crash takes its own back at once instead of waiting for them.
+    """
+    ALTER TABLE flow_invocations ADD COLUMN claimed_by TEXT
+    """,
 )
 
 

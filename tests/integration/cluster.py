@@ -152,9 +152,11 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start_node(self, *extra: str) -> Node:
-        data_dir = self.root / f"node-{secrets.token_hex(4)}"
-        data_dir.mkdir()
+    def start_node(self, *extra: str, data_dir: Path | None = None) -> Node:
+        """A new node, or one restarted on the ``data_dir`` of a node that stopped."""
+        if data_dir is None:
+            data_dir = self.root / f"node-{secrets.token_hex(4)}"
+            data_dir.mkdir()
         process = server_process.start(
             data_dir,
             server_process.free_port(),

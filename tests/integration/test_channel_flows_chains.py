@@ -23,7 +23,6 @@ from test_channel_flows import (
     MESSAGE_EVENTS,
     NO_RETRY,
     REGION,
-    SHORT_CALLS,
     App,
     Callers,
     app_on,
@@ -342,13 +341,7 @@ def test_a_restart_invokes_the_current_step_again(
     port = free_port()
     data = tmp_path / "data"
     data.mkdir()
-    extra = (
-        "--resource",
-        f"{FIRST}={first_step.url}",
-        "--resource",
-        f"{SECOND}={second_step.url}",
-        *SHORT_CALLS,
-    )
+    extra = ("--resource", f"{FIRST}={first_step.url}", "--resource", f"{SECOND}={second_step.url}")
     monkeypatch.setenv("BELLWIRE_WEBHOOK_SECRET", SECRET)  # secrets are not flags
     try:
         first = start_process(data, port, *extra)

@@ -223,10 +223,27 @@ async def test_a_stopped_node_hands_its_invocation_back_to_the_next_node_that_st
     """Stopped (SIGTERM, as in a rolling restart), A hands the invocation back: the node started
     next takes it over at once, though A's claim would have held for 91 s (the defaults)."""
 
-    def restart(running: Cluster, a: Node) -> None:
+    def stop_and_start_another(running: Cluster, a: Node) -> None:
         a.stop()
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("BELLWIRE_WEBHOOK_SECRET", SECRET)  # as processor_cluster's nodes
-            running.start_node()
+        _start(running)
 
-    await _taken_over(tmp_path, restart)
+    await _taken_over(tmp_path, stop_and_start_another)
+
+
+async def test_a_node_restarted_after_kill_9_takes_its_own_invocation_back_at_once(
+    tmp_path: Path,
+) -> None:
+    """Killed, then started again on its data dir (its name in the store's claims), A takes
+    back the invocation it was making as it starts, though its claim would have held for 91 s."""
+
+    def kill_and_restart(running: Cluster, a: Node) -> None:
+        a.kill()
+        _start(running, data_dir=a.data_dir)
+
+    await _taken_over(tmp_path, kill_and_restart)
+
+
+def _start(running: Cluster, data_dir: Path | None = None) -> None:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("BELLWIRE_WEBHOOK_SECRET", SECRET)  # as processor_cluster's nodes
+        running.start_node(data_dir=data_dir)

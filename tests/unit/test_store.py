@@ -335,18 +335,25 @@ async def test_invocations_are_claimed_once_their_claim_ended_until_accepted(
 ) -> None:
     """An invocation not accepted by its processor is its writer's for ``hold`` seconds, then
     anyone's to claim (oldest first); a claim holds it until it ends; accepted or ended, it is
-    nobody's."""
+    nobody's. A node may take its own claims earlier than the others' (a restart's)."""
     from bellwire.records.flows import FlowInvocation
 
-    def invocation(key: str, created: float, state: str = "PENDING") -> FlowInvocation:
-        return FlowInvocation(key, "arn:c", key, "CREATE", "arn:f", {}, {}, state, created)
+    def invocation(
+        key: str, created: float, state: str = "PENDING", invoker: str | None = None
+    ) -> FlowInvocation:
+        return FlowInvocation(
+            key, "arn:c", key, "CREATE", "arn:f", {}, {}, state, created, invoker=invoker
+        )
 
     store = engine.open()
 
-    def claim(free_before: float, limit: int = 10) -> Any:
+    def claim(free_before: float, limit: int = 10, node: str = "other", mine: float = 0.0) -> Any:
         return store.write(
             lambda tx: [
-                i.callback_id for i in tx.claim_invocations(free_before, 10.0, 230.0, limit)
+                i.callback_id
+                for i in tx.claim_invocations(
+                    node, mine or free_before, free_before, 10.0, 230.0, limit
+                )
             ]
         )
 
@@ -359,6 +366,7 @@ async def test_invocations_are_claimed_once_their_claim_ended_until_accepted(
                     invocation("accepted", 100.0),
                     invocation("ended", 100.0, "SENT"),
                     invocation("new", 195.0),  # its writer's until 205
+                    invocation("mine", 196.0, invoker="me"),  # until 206
                     invocation("old", 90.0),
                 )
             ]
@@ -371,8 +379,9 @@ async def test_invocations_are_claimed_once_their_claim_ended_until_accepted(
         assert await claim(200.0, limit=1) == ["old"]
         assert await claim(200.0) == ["a"]
         assert await claim(200.0) == []
-        assert await claim(210.0) == ["new"]
-        assert await claim(231.0) == ["old", "a", "new"]  # their claims ended at 230
+        assert await claim(200.0, node="me", mine=207.0) == ["mine"]  # not "new": not its own
+        assert await claim(210.0) == ["new"]  # "mine" is claimed until 230 now
+        assert await claim(231.0) == ["old", "a", "new", "mine"]  # their claims ended at 230
         # Handed back, a claim ends at once; an accepted invocation stays nobody's.
         await store.write(lambda tx: tx.hand_back_invocations(["new", "accepted"], 150.0))
         assert await claim(200.0) == ["new"]

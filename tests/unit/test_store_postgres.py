@@ -588,7 +588,7 @@ async def test_two_nodes_claiming_invocations_at_once_take_each_once(url: str) -
     claimed, go_on = threading.Event(), threading.Event()
 
     def claim_and_wait(tx: IamTx) -> list[str]:
-        taken = tx.claim_invocations(100.0, 10.0, 130.0, 10)
+        taken = tx.claim_invocations("a", 100.0, 100.0, 10.0, 130.0, 10)
         claimed.set()
         go_on.wait(5)
         return [i.callback_id for i in taken]
@@ -598,7 +598,7 @@ async def test_two_nodes_claiming_invocations_at_once_take_each_once(url: str) -
         first = asyncio.ensure_future(node_a.write(claim_and_wait))
         assert await asyncio.to_thread(claimed.wait, 5)
         second = asyncio.ensure_future(
-            node_b.write(lambda tx: tx.claim_invocations(100.0, 10.0, 130.0, 10))
+            node_b.write(lambda tx: tx.claim_invocations("b", 100.0, 100.0, 10.0, 130.0, 10))
         )
         await asyncio.sleep(0.3)  # B is waiting for A's rows by now
         go_on.set()

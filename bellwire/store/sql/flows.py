@@ -22,11 +22,10 @@ from bellwire.store.sql.common import (
 )
 
 _FLOW_COLUMNS = "arn, app_instance_arn, name, processors, created, updated"
-_INSERTED_COLUMNS = (
+_INVOCATION_COLUMNS = (
     "callback_id, channel_arn, message_id, kind, flow_arn, processor, message, state, created, "
-    "ended, detail, fingerprint, step, chain"
+    "ended, detail, fingerprint, step, chain, accepted"
 )
-_INVOCATION_COLUMNS = _INSERTED_COLUMNS + ", accepted"
 _INVOCATION_WIDTH = 15
 # A callback's reads as one statement (three round trips on a server engine): its invocation,
 # its channel's context and whether its message is stored.
@@ -64,13 +63,18 @@ _OF_CHUNK = f"state = 'PENDING' AND callback_id IN ({', '.join('?' * CHUNK)})"
 _ACCEPT = f"UPDATE flow_invocations SET accepted = ? WHERE {_OF_CHUNK}"
 _HAND_BACK = f"UPDATE flow_invocations SET claimed_until = ? WHERE accepted IS NULL AND {_OF_CHUNK}"
 
-# Free to take over: PENDING, not accepted by its processor, and its claim ended before a moment
-# (a new invocation's claim is its writer's, for ``hold`` seconds after it was created).
-_FREE = "state = 'PENDING' AND accepted IS NULL AND COALESCE(claimed_until, created + ?) < ?"
+# Free to take over: PENDING, not accepted by its processor, and its claim ended before a moment,
+# one for the claims of the node that asks and one for the others' (a new invocation's claim is
+# its writer's, for ``hold`` seconds after it was created).
+_FREE = (
+    "state = 'PENDING' AND accepted IS NULL AND COALESCE(claimed_until, created + ?) < "
+    "CASE WHEN claimed_by = ? THEN ? ELSE ? END"
+)
 # Two nodes claiming at once take each row once: the second UPDATE finds the first's claim
 # when it re-checks the row it waited for (READ COMMITTED), the embedded engine has one writer.
 _CLAIM = (
-    f"UPDATE flow_invocations SET claimed_until = ? WHERE {_FREE} AND callback_id IN "
+    f"UPDATE flow_invocations SET claimed_until = ?, claimed_by = ? WHERE {_FREE} AND "
+    "callback_id IN "
     f"(SELECT callback_id FROM flow_invocations WHERE {_FREE} ORDER BY created LIMIT ?) "
     f"RETURNING {_INVOCATION_COLUMNS}"
 )
@@ -186,8 +190,8 @@ class FlowsSql(SqlBase):
 
     def insert_invocation(self, i: FlowInvocation) -> None:
         self._run(
-            f"INSERT INTO flow_invocations ({_INSERTED_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO flow_invocations ({_INVOCATION_COLUMNS}, claimed_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 i.callback_id,
                 i.channel_arn,
@@ -203,6 +207,8 @@ class FlowsSql(SqlBase):
                 i.fingerprint,
                 i.step,
                 json_column(list(i.chain)) if i.chain else None,
+                i.accepted,
+                i.invoker,
             ),
         )
 
@@ -274,11 +280,19 @@ class FlowsSql(SqlBase):
             self._run(sql, (now, *chunk))
 
     def claim_invocations(
-        self, free_before: float, hold: float, until: float, limit: int
+        self,
+        node: str,
+        mine_before: float,
+        free_before: float,
+        hold: float,
+        until: float,
+        limit: int,
     ) -> list[FlowInvocation]:
-        """Claim until ``until`` the oldest invocations still to be invoked whose claim ended
-        before ``free_before`` (a new one is its writer's for ``hold`` seconds), and read them."""
-        rows = self._all(_CLAIM, (until, hold, free_before, hold, free_before, limit))
+        """Claim for ``node`` until ``until`` the oldest invocations still to be invoked whose
+        claim ended before ``mine_before`` (``node``'s) or ``free_before`` (the others'; a new
+        one is its writer's for ``hold`` seconds), and read them."""
+        free = (hold, node, mine_before, free_before)
+        rows = self._all(_CLAIM, (until, node, *free, *free, limit))
         return sorted((_invocation(r) for r in rows), key=lambda i: i.created)
 
     def forget_invocations_before(self, moment: float, limit: int) -> bool:
