@@ -376,6 +376,7 @@ class BellwireServer:
                 mark_authenticated=mark_authenticated,
                 ask_sessions=self._ask_sessions,
                 publish_close=self._publish_close if self.bus.remote else None,
+                limits=self._limits,
             )
         self.guard = self._guard()
         # REST requests get their own access line (bellwire.access); aiohttp's would repeat it.

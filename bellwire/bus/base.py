@@ -71,8 +71,12 @@ class Admission:
 
 
 class ClusterLimits(Protocol):
-    """Per-user limits counted across every node (the Redis bus provides them; one node alone
-    counts in its own memory)."""
+    """Per-user limits, and the console's sign-in throttle per client address, counted across
+    every node (the Redis bus provides them; one node alone counts in its own memory)."""
+
+    async def sign_in_wait(
+        self, address: str, failures: int, window: float, *, failed: bool = False
+    ) -> float: ...
 
     async def take_connect_token(self, user_arn: str, rate: float, burst: int) -> bool: ...
 

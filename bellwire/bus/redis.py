@@ -27,8 +27,9 @@ version are a second check on top.
   ``<prefix>:store``: node id -> when its store last answered, by Redis's clock), so that a
   node whose store does not answer can tell an outage of its own from everyone's
   (:meth:`RedisBus.store_answers_elsewhere`; docs/protocol-decisions.md, "Several nodes").
-- :class:`RedisLimits`: the per-user session registry with expiring leases and the connect
-  token bucket, each one atomic Lua script.
+- :class:`RedisLimits`: the per-user session registry with expiring leases, the connect
+  token bucket and the console's failed sign-ins per client address, each one atomic Lua
+  script.
 """
 
 from __future__ import annotations
@@ -617,6 +618,27 @@ return 0
 """
 
 
+# The console's failed sign-ins from one client address: KEYS[1] a sorted set of their times
+# (ms), the latest ``failures`` kept. ARGV: failures allowed, window ms, and a member to add
+# (empty: only ask). Returns the ms to wait before the next sign-in (0: it may be tried now), as
+# console.security.SignInThrottle counts them in one process.
+_SIGN_IN = (
+    _TIME_MS
+    + """
+local failures, window, failed = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if failed ~= '' then
+  redis.call('ZADD', KEYS[1], now, failed)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -failures - 1)
+  redis.call('PEXPIRE', KEYS[1], window)
+end
+if redis.call('ZCARD', KEYS[1]) < failures then return 0 end
+local oldest = tonumber(redis.call('ZRANGE', KEYS[1], -failures, -failures, 'WITHSCORES')[2])
+return math.max(0, oldest + window - now)
+"""
+)
+
+
 class _Coalesced:
     """Script calls made while others are on their way go to Redis together, in one pipeline
     on one connection: in a connect storm every connect runs two scripts, and one pooled
@@ -684,6 +706,7 @@ class RedisLimits:
         self._admit = client.register_script(_ADMIT)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._sign_in = client.register_script(_SIGN_IN)
         self._releases: set[asyncio.Task[None]] = set()
         self._coalesced = _Coalesced(client)
 
@@ -699,6 +722,23 @@ class RedisLimits:
     async def take_connect_token(self, user_arn: str, rate: float, burst: int) -> bool:
         key = f"{self._bus.prefix}:connects:{{{user_arn}}}"
         return bool(await self._coalesced.call(self._take, [key], [rate, burst]))
+
+    async def sign_in_wait(
+        self, address: str, failures: int, window: float, *, failed: bool = False
+    ) -> float:
+        """Seconds before the next console sign-in from ``address`` may be tried, counting the
+        failures of every node (noting one more first when ``failed``). 0 when Redis does not
+        answer: each process's own count still holds (console.security.SignInThrottle)."""
+        key = f"{self._bus.prefix}:signin:{{{address}}}"
+        member = secrets.token_hex(8) if failed else ""
+        try:
+            ms = await self._coalesced.call(
+                self._sign_in, [key], [failures, int(window * 1000), member]
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("console sign-ins counted by this process only: %s", exc)
+            return 0.0
+        return int(ms) / 1000
 
     async def admit(self, user_arn: str, session_id: str, limit: int) -> Admission:
         """Register a session; its lease and the sessions it replaces (id, node)."""

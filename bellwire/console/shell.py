@@ -29,6 +29,7 @@ from bellwire.api.operations import Operations, find
 from bellwire.aws import codec
 from bellwire.aws.errors import AccessDenied, AwsError, BadRequest, NotFound
 from bellwire.aws.query import QueryCodec
+from bellwire.bus.base import ClusterLimits
 from bellwire.bus.wire import ClusterSessions, SessionsAsk, merge
 from bellwire.config import Settings
 from bellwire.console import chime_pages, figures, frame, iam_pages, live_pages, simulator
@@ -67,6 +68,7 @@ R = TypeVar("R")
 
 PAGE = 50  # rows per page
 SESSIONS_PAGE = 100
+SIGN_IN_WINDOW = 60.0  # seconds over which console_signin_failures are counted
 HEARTBEAT = 15.0  # seconds between keep-alive comments of an idle event stream
 STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
 DENIED = "Not allowed"
@@ -88,9 +90,12 @@ class Console:
         now: Callable[[], float] = time.time,
         ask_sessions: Callable[[str | None, int, int], Awaitable[ClusterSessions]] | None = None,
         publish_close: Callable[[CloseSessions], None] | None = None,
+        limits: ClusterLimits | None = None,
     ) -> None:
         """``ask_sessions`` lists every node's sessions (the bus's ask; without it, this
-        node's); ``publish_close`` sends a close command to the other nodes (a Redis bus)."""
+        node's); ``publish_close`` sends a close command to the other nodes and ``limits``
+        counts failed sign-ins across them (a Redis bus)."""
+        self._limits = limits
         self._settings = settings
         self._ask = ask_sessions
         self._publish_close = publish_close
@@ -104,7 +109,7 @@ class Console:
         self._mark_authenticated = mark_authenticated
         self._now = now
         self.tail = Tail()
-        self.throttle = SignInThrottle(settings.console_signin_failures, 60.0)
+        self.throttle = SignInThrottle(settings.console_signin_failures, SIGN_IN_WINDOW)
         self._proxies = parse_trusted(settings.console_trusted_proxies)
         self._node = f"{socket.gethostname()} (pid {os.getpid()})"
         self._static = {
@@ -222,6 +227,20 @@ class Console:
             return None
         return credential.principal
 
+    async def _sign_in_wait(self, address: str, now: float) -> float:
+        wait = self.throttle.retry_after(address, now)
+        if self._limits is not None and wait == 0:
+            failures = self._settings.console_signin_failures
+            wait = await self._limits.sign_in_wait(address, failures, SIGN_IN_WINDOW)
+        return wait
+
+    async def _sign_in_failed(self, address: str, now: float) -> None:
+        # Counted here too: with Redis unreachable, each process's own count still holds.
+        self.throttle.failed(address, now)
+        if self._limits is not None:
+            failures = self._settings.console_signin_failures
+            await self._limits.sign_in_wait(address, failures, SIGN_IN_WINDOW, failed=True)
+
     async def _sign_in(self, request: web.BaseRequest) -> web.StreamResponse:
         address = (
             client_address(
@@ -233,7 +252,7 @@ class Console:
             or "-"
         )
         now = self._now()
-        wait = self.throttle.retry_after(address, now)
+        wait = await self._sign_in_wait(address, now)
         if wait > 0:
             log.warning("console: sign-in from %s refused: too many failures", address)
             response = _page(
@@ -253,7 +272,7 @@ class Console:
             or not credential.active
             or credential.expires_at is not None  # temporary credentials: not for the console
         ):
-            self.throttle.failed(address, now)
+            await self._sign_in_failed(address, now)
             # The key id is no secret; the secret is never logged.
             shown = key_id[:32] if isinstance(key_id, str) else "-"
             log.warning("console: failed sign-in from %s with access key %r", address, shown)

@@ -24,8 +24,11 @@ class Answer:
 
 
 class ConsoleClient:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, source: str | None = None) -> None:
+        """``source``: the loopback address to connect from (a client of its own to the
+        server's per-address sign-in throttle)."""
         parts = urlsplit(url)
+        self.source = None if source is None else (source, 0)
         self.host = parts.netloc
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.cookie: str | None = None
@@ -34,7 +37,7 @@ class ConsoleClient:
     def request(
         self, method: str, path: str, form: dict[str, str] | None = None, **headers: str
     ) -> Answer:
-        connection = http.client.HTTPConnection(self.host, timeout=30)
+        connection = http.client.HTTPConnection(self.host, timeout=30, source_address=self.source)
         sent = dict(headers)
         body = None
         if form is not None:

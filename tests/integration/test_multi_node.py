@@ -558,6 +558,23 @@ def test_a_console_sign_in_holds_on_every_node(nodes: Cluster) -> None:
     assert (again.status, again.location) == (303, "/console/signin")
 
 
+def test_failed_console_sign_ins_count_on_every_node(nodes: Cluster) -> None:
+    """The sign-in throttle counts one address's failures across the cluster: spread over the
+    nodes (a balancer, the workers of one node), they add up, and every node refuses."""
+    a, b = nodes.nodes[:2]
+    # An address of its own: the other tests' sign-ins from 127.0.0.1 stay unthrottled.
+    on_a, on_b = ConsoleClient(a.url, source="127.0.0.7"), ConsoleClient(b.url, source="127.0.0.7")
+    failures = 5  # console_signin_failures' default
+    for i in range(failures):
+        assert (on_a if i % 2 else on_b).sign_in(a.access_key_id, "wrong").status == 401
+    for client in (on_a, on_b):
+        refused = client.sign_in(a.access_key_id, a.secret_access_key)
+        assert refused.status == 429, refused.text[:500]
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    elsewhere = ConsoleClient(a.url, source="127.0.0.8")
+    assert elsewhere.sign_in(a.access_key_id, a.secret_access_key).status == 303
+
+
 # --- several workers on one port --------------------------------------------------------------
 
 

@@ -355,6 +355,44 @@ async def test_an_expired_lease_is_taken_again_and_a_replaced_one_is_not(
         await bus.close()
 
 
+async def test_failed_sign_ins_count_per_address_until_the_oldest_ages_out(
+    server: RedisServer,
+) -> None:
+    """The console's throttle as console.security.SignInThrottle counts it, for every node."""
+    bus = RedisBus(server.url, prefix="t")
+    one, two = RedisLimits(bus), RedisLimits(bus)
+    try:
+        waits = []
+        for limits in (one, two, one):
+            assert await limits.sign_in_wait("192.0.2.1", 3, 1.0) == 0
+            waits.append(await limits.sign_in_wait("192.0.2.1", 3, 1.0, failed=True))
+        assert waits[:2] == [0, 0] and 0.8 < waits[2] <= 1.0  # the third failure reached 3
+        assert 0.5 < await two.sign_in_wait("192.0.2.1", 3, 1.0) <= waits[2]
+        assert await one.sign_in_wait("192.0.2.2", 3, 1.0) == 0  # per address
+        # More failures while refused keep the latest three only: no key grows without bound.
+        for _ in range(10):
+            await one.sign_in_wait("192.0.2.1", 3, 1.0, failed=True)
+        async with Redis.from_url(server.url) as raw:
+            assert await raw.zcard("t:signin:{192.0.2.1}") == 3
+            assert 0 < await raw.pttl("t:signin:{192.0.2.1}") <= 1000
+        await asyncio.sleep(1.05)
+        assert await two.sign_in_wait("192.0.2.1", 3, 1.0) == 0
+    finally:
+        await bus.close()
+
+
+async def test_without_redis_sign_ins_are_not_refused_by_the_cluster_count() -> None:
+    """Each process's own count then holds alone (the console keeps one): an operator can
+    still sign in to look at an outage."""
+    alone = RedisBus(f"redis://127.0.0.1:{free_port()}/0", prefix="t")
+    try:
+        limits = RedisLimits(alone)
+        assert await limits.sign_in_wait("192.0.2.1", 1, 60.0, failed=True) == 0
+        assert await limits.sign_in_wait("192.0.2.1", 1, 60.0) == 0
+    finally:
+        await alone.close()
+
+
 async def test_leases_are_renewed_many_per_call_and_the_replaced_ones_reported(
     server: RedisServer,
 ) -> None:
