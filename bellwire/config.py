@@ -166,6 +166,14 @@ class Settings:
         "node started before its database, as containers and units may be), saying why "
         "each time; 0 gives up at once.",
     )
+    store_timeout_seconds: float = _setting(
+        10.0,
+        "How long a REST request waits for the store before it answers 503 "
+        "ServiceUnavailableException (a database that stopped answering without closing its "
+        "connections, a disk that hangs); 0 waits as long as it takes. A write the database "
+        "had not begun then is never applied; one it had begun may still commit when it "
+        "answers again (the SDKs retry with the same ClientRequestToken).",
+    )
     idempotency_window_seconds: int = _setting(
         86400, "How long a ClientRequestToken is remembered (same token, same answer)."
     )
@@ -397,6 +405,8 @@ class Settings:
             problems.append("log_format must be 'text' or 'json'")
         if self.store_start_wait_seconds < 0:
             problems.append("store_start_wait_seconds must not be negative")
+        if self.store_timeout_seconds < 0:
+            problems.append("store_timeout_seconds must not be negative")
         if bool(self.root_access_key_id) != bool(self.root_secret_access_key):
             problems.append("root_access_key_id and root_secret_access_key go together")
         for name in (

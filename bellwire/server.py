@@ -282,6 +282,7 @@ class BellwireServer:
             ),
             flow_max_processors=s.flow_max_processors,
             node=self.node,
+            timeout=s.store_timeout_seconds,
         )
         webhook_secret = load_or_create_secret(s.data_dir, s.webhook_secret)
         self.word_filter = WordFilter(

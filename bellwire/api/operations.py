@@ -8,6 +8,7 @@ lacks (a newer botocore adds some) answers the service's modeled refusal, never 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from bellwire.domain.operation import AnyResult, Call, IamContext, Registered
 from bellwire.iam.authorize import Facts, authorize
 from bellwire.iam.principal import Principal
 from bellwire.resources import ResourceMap
-from bellwire.store.base import IamTx, Store
+from bellwire.store.base import IamTx, Store, StoreTimeout
 
 
 def find(service: str, name: str) -> Registered:
@@ -57,9 +58,12 @@ class Operations:
         elastic: ElasticLimits | None = None,
         flow_max_processors: int = 3,
         node: str = "",
+        timeout: float = 0.0,
     ) -> None:
         """``committed`` takes each committed write's result (its events and IAM changes), in
-        commit order, before the caller resumes."""
+        commit order, before the caller resumes. ``timeout``: how long ``run`` waits for the
+        store (0: as long as it takes)."""
+        self._timeout = timeout or None
         self._store = store
         self._committed = committed
         self._region = region
@@ -107,14 +111,22 @@ class Operations:
         if registered.resources is not None:
             authorize(principal, registered.action, registered.resources(call, params), facts)
         channel = params.get("ChannelArn")
-        return (
-            await self._transact(
-                registered.writes,
-                lambda tx: registered.fn(tx, call, params),
-                channel if isinstance(channel, str) else None,
-                ahead=registered.ahead,
-            )
-        ).output
+        deadline = asyncio.timeout(self._timeout)
+        try:
+            async with deadline:
+                result = await self._transact(
+                    registered.writes,
+                    lambda tx: registered.fn(tx, call, params),
+                    channel if isinstance(channel, str) else None,
+                    ahead=registered.ahead,
+                )
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            # The unit's future is cancelled with this task: an engine that has not begun it
+            # drops it (store/units.py, ``live``).
+            raise StoreTimeout(f"no answer from the store within {self._timeout:g} s") from None
+        return result.output
 
     async def _transact(
         self,

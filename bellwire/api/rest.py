@@ -36,8 +36,9 @@ from bellwire.aws.errors import (
 from bellwire.domain.roles import INVALID_BEARER
 from bellwire.iam.authenticate import Authenticator
 from bellwire.iam.authorize import transport_facts
+from bellwire.log_throttle import Throttle
 from bellwire.metrics import Metrics
-from bellwire.store.base import StoreClosed, StoreUnavailable
+from bellwire.store.base import StoreClosed, StoreTimeout, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class RestApi:
         # The query-protocol services (IAM, STS), told apart by the credential scope's service.
         self._query = query or QueryShell()
         self._access = Access(metrics)
+        self._timeouts = Throttle(10.0)
 
     async def handle_aiohttp(self, request: web.BaseRequest) -> web.Response:
         """aiohttp's request, its body read here (or refused: then answered without it)."""
@@ -167,6 +169,20 @@ class RestApi:
             log.info("request %s refused: the server is shutting down", request_id)
             response = self._error(
                 ServiceUnavailable("The server is shutting down."), request_id, trace
+            )
+        except StoreTimeout as exc:
+            # Every request of an outage meets it: one line per 10 s, with the count.
+            dropped = self._timeouts.allow("timeout", time.monotonic())
+            if dropped is not None:
+                more = f" ({dropped} more since the last line)" if dropped else ""
+                log.warning("request %s refused: %s%s", request_id, exc, more)
+            response = self._error(
+                ServiceUnavailable(
+                    "The service's database did not answer in time. A change it had begun may "
+                    "still be applied: retry with the same ClientRequestToken."
+                ),
+                request_id,
+                trace,
             )
         except StoreUnavailable as exc:
             # Nothing was committed (a batch is all or nothing): the SDKs retry a 503. The store

@@ -62,6 +62,13 @@ class StoreUnavailable(Exception):
     503 ServiceUnavailable, which the AWS SDKs retry."""
 
 
+class StoreTimeout(StoreUnavailable):
+    """The store did not answer a request in time (``store_timeout_seconds``): a database that
+    stopped answering without closing its connections, a disk that hangs. A write the engine
+    had not begun when its caller gave up is never applied; one it had begun may still commit
+    once the database answers again."""
+
+
 class Results(Protocol):
     """Remembered results of requests with a ClientRequestToken (idempotent retries)."""
 

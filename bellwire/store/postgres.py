@@ -55,7 +55,7 @@ from bellwire.store.sql import Row, SqlTx
 from bellwire.store.sql.channels import BEARER_IN_CHANNEL, next_seq_statement
 from bellwire.store.sql.flows import END_INVOCATION, FOR_CALLBACK, SETTLE_MESSAGE
 from bellwire.store.sql.messages import MESSAGE_COLUMNS, message_params
-from bellwire.store.units import Outcome, Unit, dispatch
+from bellwire.store.units import Outcome, Unit, dispatch, live
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -551,7 +551,9 @@ class PostgresStore:
                         stop_after = True
                         break
                     batch.append(nxt)
-                pipe = self._run_batch(pipe, batch)
+                batch = live(batch)
+                if batch:
+                    pipe = self._run_batch(pipe, batch)
                 if stop_after:
                     return
         finally:

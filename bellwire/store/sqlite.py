@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from bellwire.store.base import IamTx, StoreClosed
 from bellwire.store.migrations import MIGRATIONS, VERSION_TABLE, pending, statements
 from bellwire.store.sql import SqlTx
-from bellwire.store.units import Outcome, Unit, dispatch
+from bellwire.store.units import Outcome, Unit, dispatch, live
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -136,7 +136,9 @@ class SqliteStore:
                         stop_after = True
                         break
                     batch.append(nxt)
-                self._run_batch(conn, cursor, tx, batch)
+                batch = live(batch)
+                if batch:
+                    self._run_batch(conn, cursor, tx, batch)
                 if stop_after:
                     return
         finally:

@@ -32,6 +32,15 @@ class Unit(Generic[T]):
     ahead: bool = False
 
 
+def live(batch: list[Unit[Any]]) -> list[Unit[Any]]:
+    """The units whose callers still wait. One whose caller gave up before its batch began
+    (a REST request past ``store_timeout_seconds``, a task cancelled at shutdown) is never
+    run: its caller was told nothing was acknowledged, and a write nobody waits for must not
+    land minutes later, when a database that froze answers again. (``cancelled()`` from the
+    writer thread only reads the future's state.)"""
+    return [unit for unit in batch if not unit.future.cancelled()]
+
+
 # (unit, whether it succeeded, its result or its exception)
 Outcome = tuple[Unit[Any], bool, Any]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -115,6 +116,31 @@ class PrivatePostgres:
         """``pg_ctl -m immediate restart``: every backend ends at once, no checkpoint; the
         server comes back through crash recovery."""
         self._ctl("-l", str(self.log), "-m", mode, "-w", "restart")
+
+    def processes(self) -> list[int]:
+        """The postmaster and its children (the backends, the background workers)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # The fields after the command's closing parenthesis: state, then the parent.
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP every process of the server: its connections stay open and the kernel
+        still acknowledges what is sent to them, but nothing answers (a hung host, a frozen
+        VM). ``thaw`` with what this returns."""
+        pids = self.processes()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    def thaw(self, pids: list[int]) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def running(self) -> bool:
         done = subprocess.run(

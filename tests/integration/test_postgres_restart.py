@@ -134,6 +134,55 @@ async def _one_node(postgres: PrivatePostgres, node: Node) -> None:
     await bob_session.close()
 
 
+async def test_a_frozen_postgres_is_answered_503_in_time_and_what_it_had_not_begun_is_dropped(
+    postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    """A database that stops answering without closing its connections (a hung host): each
+    REST request answers 503 after ``store_timeout_seconds`` instead of waiting for it, the
+    sessions stay open, a send the database had begun commits when it answers again, and one
+    it had not begun is never applied."""
+    with temporary_database(postgres.url) as url:
+        data = tmp_path / "node"
+        data.mkdir()
+        options = ("--store", url, "--store-timeout-seconds", "1")
+        port = server_process.free_port()
+        node = Node(await off(server_process.start, data, port, *options), data)
+        pids: list[int] = []
+        try:
+            w = await off(World.create, node)  # type: ignore[arg-type]
+            alice, bob = await off(w.user), await off(w.user)
+            channel = await off(w.channel, alice, [bob])
+            bob_session = await session(node, bob)  # type: ignore[arg-type]
+            await off(w.send, channel, alice, "before")
+            assert contents(await bob_session.take(1)) == ["before"]
+            messaging = node.client("chime-sdk-messaging", config=NO_RETRY)
+
+            pids = await off(postgres.freeze)
+            began = time.monotonic()
+            begun = await off(send, messaging, channel, alice, "begun")  # on its way to PG
+            dropped = await off(send, messaging, channel, alice, "dropped")  # still queued
+            with pytest.raises(ClientError) as read:
+                await off(messaging.list_channel_messages, ChannelArn=channel, ChimeBearer=alice)
+            assert time.monotonic() - began < 12  # three deadlines of 1 s, not forever
+            for refused in (begun, dropped, read.value):
+                assert refused is not None
+                assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+                assert refused.response["Error"]["Code"] == "ServiceUnavailableException"
+                assert "did not answer in time" in refused.response["Error"]["Message"]
+            await bob_session.quiet(0.3)
+            assert not bob_session.closed
+
+            postgres.thaw(pids)
+            pids = []
+            await off(w.send, channel, alice, "after")
+            assert contents(await bob_session.take(2)) == ["begun", "after"]
+            assert await off(stored, w, channel, alice) == ["before", "begun", "after"]
+            await bob_session.close()
+        finally:
+            postgres.thaw(pids)
+            await off(node.stop)
+
+
 @pytest.fixture
 def two_nodes(postgres: PrivatePostgres, tmp_path: Path) -> Iterator[Cluster]:
     options = ("--bus-reorder-window-seconds", "0.5", "--channel-check-seconds", "1")

@@ -63,6 +63,35 @@ async def test_the_consumer_gets_committed_values_only_before_the_caller_resumes
         await store.close()
 
 
+async def test_a_write_whose_caller_gave_up_before_it_began_is_never_applied(
+    engine: Engine,
+) -> None:
+    """A REST request past its deadline is answered 503 and its task cancelled: the unit it
+    left queued must not land when the writer gets to it."""
+    store = engine.open()
+    gate = threading.Event()
+    try:
+        first = asyncio.ensure_future(store.write(lambda tx: gate.wait(5), key="k"))
+        await asyncio.sleep(0.1)  # the writer holds the first unit
+        given_up = asyncio.ensure_future(
+            store.write(lambda tx: tx.insert_app_instance(app(1)), key="k")
+        )
+        kept = asyncio.ensure_future(
+            store.write(lambda tx: tx.insert_app_instance(app(2)), key="k")
+        )
+        await asyncio.sleep(0.1)
+        given_up.cancel()
+        gate.set()
+        await first
+        await kept
+        assert given_up.cancelled()
+        listed = await store.read(lambda tx: tx.list_app_instances(None, 10))
+        assert [a.arn for a in listed] == [app(2).arn]
+    finally:
+        gate.set()
+        await store.close()
+
+
 async def test_a_failing_unit_is_undone_alone(engine: Engine) -> None:
     store = engine.open()
 
