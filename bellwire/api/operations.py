@@ -198,9 +198,9 @@ class _Waiting:
 
 class Deadlines:
     """Cancels the requests that waited longer than ``timeout`` seconds, checked a few times
-    per timeout by one timer. A timer per request (``asyncio.timeout``) cost a tenth of a
-    send's CPU: each one cancelled stays in the loop's heap until it is due, so tens of
-    thousands pile up there at a few thousand sends per second."""
+    per timeout by one timer. A timer per request (``asyncio.timeout``: scheduled in the
+    loop's heap, then cancelled) cost about ten times this bookkeeping and measurably fewer
+    sends per second (docs/performance.md, "Changes measured")."""
 
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
