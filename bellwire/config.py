@@ -169,10 +169,11 @@ class Settings:
     store_timeout_seconds: float = _setting(
         10.0,
         "How long a REST request waits for the store before it answers 503 "
-        "ServiceUnavailableException (a database that stopped answering without closing its "
-        "connections, a disk that hangs); 0 waits as long as it takes. A write the database "
-        "had not begun then is never applied; one it had begun may still commit when it "
-        "answers again (the SDKs retry with the same ClientRequestToken).",
+        "ServiceUnavailableException, and a connect for its snapshot before it closes with "
+        "1013 (a database that stopped answering without closing its connections, a disk "
+        "that hangs); 0 waits as long as it takes. A write the database had not begun then "
+        "is never applied; one it had begun may still commit when it answers again (the SDKs "
+        "retry with the same ClientRequestToken).",
     )
     idempotency_window_seconds: int = _setting(
         86400, "How long a ClientRequestToken is remembered (same token, same answer)."

@@ -345,6 +345,7 @@ class BellwireServer:
                 prefetch_memberships=s.prefetch_memberships,
                 prefetch_cache_bytes=s.prefetch_cache_bytes,
                 max_presign_seconds=s.connect_max_presign_seconds,
+                store_timeout=s.store_timeout_seconds,
             ),
             metrics=metrics,
             limits=self._limits,

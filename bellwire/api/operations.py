@@ -8,10 +8,8 @@ lacks (a newer botocore adds some) answers the service's modeled refusal, never 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -25,7 +23,8 @@ from bellwire.domain.operation import AnyResult, Call, IamContext, Registered
 from bellwire.iam.authorize import Facts, authorize
 from bellwire.iam.principal import Principal
 from bellwire.resources import ResourceMap
-from bellwire.store.base import IamTx, Store, StoreTimeout
+from bellwire.store.base import IamTx, Store
+from bellwire.store.deadlines import Deadlines
 
 
 def find(service: str, name: str) -> Registered:
@@ -64,8 +63,7 @@ class Operations:
         """``committed`` takes each committed write's result (its events and IAM changes), in
         commit order, before the caller resumes. ``timeout``: how long ``run`` waits for the
         store (0: as long as it takes)."""
-        self._timeout = timeout
-        self._deadlines = Deadlines(timeout) if timeout > 0 else None
+        self._deadlines = Deadlines(timeout)
         self._store = store
         self._committed = committed
         self._region = region
@@ -113,25 +111,16 @@ class Operations:
         if registered.resources is not None:
             authorize(principal, registered.action, registered.resources(call, params), facts)
         channel = params.get("ChannelArn")
-        waiting = self._deadlines.enter() if self._deadlines is not None else None
-        try:
-            result = await self._transact(
-                registered.writes,
-                lambda tx: registered.fn(tx, call, params),
-                channel if isinstance(channel, str) else None,
-                ahead=registered.ahead,
+        return (
+            await self._deadlines.wait(
+                self._transact(
+                    registered.writes,
+                    lambda tx: registered.fn(tx, call, params),
+                    channel if isinstance(channel, str) else None,
+                    ahead=registered.ahead,
+                )
             )
-        except asyncio.CancelledError:
-            if waiting is None or not waiting.expired:
-                raise
-            # The unit's future was cancelled with this task: an engine that had not begun it
-            # drops it (store/units.py, ``live``).
-            waiting.task.uncancel()
-            raise StoreTimeout(f"no answer from the store within {self._timeout:g} s") from None
-        finally:
-            if waiting is not None:
-                waiting.done = True
-        return result.output
+        ).output
 
     async def _transact(
         self,
@@ -184,55 +173,6 @@ class Operations:
             True,
             lambda tx: update_role(tx, name, trust_policy=trust_policy, max_session=max_session),
         )
-
-
-class _Waiting:
-    __slots__ = ("done", "expired", "started", "task")
-
-    def __init__(self, started: float, task: asyncio.Task[Any]) -> None:
-        self.started = started
-        self.task = task
-        self.done = False
-        self.expired = False
-
-
-class Deadlines:
-    """Cancels the requests that waited longer than ``timeout`` seconds, checked a few times
-    per timeout by one timer. A timer per request (``asyncio.timeout``: scheduled in the
-    loop's heap, then cancelled) cost about ten times this bookkeeping and measurably fewer
-    sends per second (docs/performance.md, "Changes measured")."""
-
-    def __init__(self, timeout: float) -> None:
-        self._timeout = timeout
-        self._every = min(1.0, timeout / 4)
-        self._waiting: deque[_Waiting] = deque()  # in the order they started
-        self._timer: asyncio.TimerHandle | None = None
-
-    def enter(self) -> _Waiting:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        waiting = _Waiting(loop.time(), task)
-        self._waiting.append(waiting)
-        if self._timer is None:
-            self._timer = loop.call_later(self._every, self._check)
-        return waiting
-
-    def _check(self) -> None:
-        self._timer = None
-        loop = asyncio.get_running_loop()
-        due = loop.time() - self._timeout
-        waiting = self._waiting
-        while waiting and waiting[0].done:
-            waiting.popleft()
-        for w in waiting:
-            if w.started > due:
-                break
-            if not w.done and not w.expired:
-                w.expired = True
-                w.task.cancel()
-        if waiting:
-            self._timer = loop.call_later(self._every, self._check)
 
 
 def _versioned(unit: Callable[[IamTx], AnyResult], tx: IamTx) -> AnyResult:

@@ -39,6 +39,7 @@ from bellwire.logs import quoted, token
 from bellwire.metrics import Metrics, code_label
 from bellwire.records.chime import Channel, MemberSummary, Message, Position
 from bellwire.store.base import Store, StoreClosed, StoreUnavailable, Tx
+from bellwire.store.deadlines import Deadlines
 
 log = logging.getLogger(__name__)
 session_log = logging.getLogger("bellwire.session")
@@ -72,6 +73,7 @@ class GatewaySettings:
     prefetch_cache_bytes: int = 0
     close_timeout: float = 5.0
     max_presign_seconds: int = sigv4.MAX_PRESIGN_EXPIRES
+    store_timeout: float = 0.0  # how long a connect's snapshot may take (0: no limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class Gateway:
         self._sockets: set[SessionSocket] = set()  # every upgraded connection still open
         self._all_closed: asyncio.Event | None = None  # set when the drain has none left
         self._details = prefetch.DetailsCache(settings.prefetch_cache_bytes)
+        self._deadlines = Deadlines(settings.store_timeout)
         self.draining = False
 
     @property
@@ -359,14 +362,17 @@ class Gateway:
             return
         self._admit(session)
         try:
-            snapshot = await self._store.read(lambda tx: self._snapshot(tx, c))
+            snapshot = await self._deadlines.wait(
+                self._store.read(lambda tx: self._snapshot(tx, c))
+            )
         except StoreClosed:
             self._end_early(session)
             sock.close(close_codes.SERVICE_RESTART, "The server is restarting.")
             return
         except StoreUnavailable:
-            # The database is unreachable: nothing to catch up from yet. 1013 is one the
-            # official clients reconnect on, with backoff, until it is back.
+            # The database is unreachable or does not answer in time: nothing to catch up
+            # from yet. 1013 is one the official clients reconnect on, with backoff, until it
+            # is back.
             log.info("connect of %s refused: the database is unreachable", c.user_arn)
             self._end_early(session)
             sock.close(close_codes.TRY_AGAIN_LATER, "The database is unavailable; try again later.")

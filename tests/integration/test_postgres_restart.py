@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cluster import Cluster, Node, cluster
 from private_postgres import PrivatePostgres, private_postgres
-from ws_helpers import Client, World, contents, off, session
+from ws_helpers import Client, World, connect_url, contents, off, refused, session
 
 from bellwire.events import EventType
 from bellwire.testing import temporary_database
@@ -164,11 +164,15 @@ async def test_a_frozen_postgres_is_answered_503_in_time_and_what_it_had_not_beg
             with pytest.raises(ClientError) as read:
                 await off(messaging.list_channel_messages, ChannelArn=channel, ChimeBearer=alice)
             assert time.monotonic() - began < 12  # three deadlines of 1 s, not forever
-            for refused in (begun, dropped, read.value):
-                assert refused is not None
-                assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 503
-                assert refused.response["Error"]["Code"] == "ServiceUnavailableException"
-                assert "did not answer in time" in refused.response["Error"]["Message"]
+            for answer in (begun, dropped, read.value):
+                assert answer is not None
+                assert answer.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+                assert answer.response["Error"]["Code"] == "ServiceUnavailableException"
+                assert "did not answer in time" in answer.response["Error"]["Message"]
+            # A connect's snapshot waits as long: then 1013, on which the clients reconnect.
+            code, reason = await refused(connect_url(node, alice))  # type: ignore[arg-type]
+            assert (code, reason) == (1013, "The database is unavailable; try again later.")
+            assert time.monotonic() - began < 16
             await bob_session.quiet(0.3)
             assert not bob_session.closed
 
