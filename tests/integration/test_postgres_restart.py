@@ -91,14 +91,20 @@ async def test_one_node_answers_503_while_postgres_is_down_and_recovers_by_itsel
                 postgres.start()
 
 
-async def _one_node(postgres: PrivatePostgres, node: Node) -> None:
+async def _chatting(node: Node) -> tuple[World, str, str, Client, Any]:
+    """A world where alice's "before" reached bob's session: (world, alice, channel, bob's
+    session, a messaging client that does not retry)."""
     w = await off(World.create, node)  # type: ignore[arg-type]
     alice, bob = await off(w.user), await off(w.user)
     channel = await off(w.channel, alice, [bob])
     bob_session = await session(node, bob)  # type: ignore[arg-type]
     await off(w.send, channel, alice, "before")
     assert contents(await bob_session.take(1)) == ["before"]
-    messaging = node.client("chime-sdk-messaging", config=NO_RETRY)
+    return w, alice, channel, bob_session, node.client("chime-sdk-messaging", config=NO_RETRY)
+
+
+async def _one_node(postgres: PrivatePostgres, node: Node) -> None:
+    w, alice, channel, bob_session, messaging = await _chatting(node)
 
     await off(postgres.stop, "immediate")
     refused = await off(send, messaging, channel, alice, "during")
@@ -149,14 +155,7 @@ async def test_a_frozen_postgres_is_answered_503_in_time_and_what_it_had_not_beg
         node = Node(await off(server_process.start, data, port, *options), data)
         pids: list[int] = []
         try:
-            w = await off(World.create, node)  # type: ignore[arg-type]
-            alice, bob = await off(w.user), await off(w.user)
-            channel = await off(w.channel, alice, [bob])
-            bob_session = await session(node, bob)  # type: ignore[arg-type]
-            await off(w.send, channel, alice, "before")
-            assert contents(await bob_session.take(1)) == ["before"]
-            messaging = node.client("chime-sdk-messaging", config=NO_RETRY)
-
+            w, alice, channel, bob_session, messaging = await _chatting(node)
             pids = await off(postgres.freeze)
             began = time.monotonic()
             begun = await off(send, messaging, channel, alice, "begun")  # on its way to PG
