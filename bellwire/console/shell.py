@@ -60,7 +60,8 @@ from bellwire.iam.principal import Principal
 from bellwire.records.chime import Membership
 from bellwire.records.flows import ChannelFlow
 from bellwire.records.iam import ConsoleSession, IamUser, name_key
-from bellwire.store.base import IamTx, Store
+from bellwire.store.base import IamTx, Store, StoreUnavailable
+from bellwire.store.deadlines import Deadlines
 
 log = logging.getLogger("bellwire.console")
 T = TypeVar("T")
@@ -110,6 +111,7 @@ class Console:
         self._now = now
         self.tail = Tail()
         self.throttle = SignInThrottle(settings.console_signin_failures, SIGN_IN_WINDOW)
+        self._deadlines = Deadlines(settings.store_timeout_seconds)
         self._proxies = parse_trusted(settings.console_trusted_proxies)
         self._node = f"{socket.gethostname()} (pid {os.getpid()})"
         self._static = {
@@ -127,6 +129,21 @@ class Console:
             return await self._route(request)
         except web.HTTPException as exc:  # aiohttp's own refusals: a body over client_max_size
             return web.Response(status=exc.status, text=exc.reason, headers=SECURITY_HEADERS)
+        except StoreUnavailable as exc:
+            # Sign-ins are kept in the store, so no page works without it; /metrics, /readyz
+            # and the log still tell an operator what is going on.
+            log.warning("console: %s %s refused: %s", request.method, request.path, exc)
+            response = _page(
+                frame.failure(
+                    None,
+                    "Database unavailable",
+                    "The database does not answer, and every console page needs it. REST "
+                    "answers 503 meanwhile; /metrics and the log say more. Try again shortly.",
+                ),
+                503,
+            )
+            response.headers["Retry-After"] = "5"
+            return response
         except Exception:
             log.exception("console request failed: %s %s", request.method, request.path)
             return _page(frame.failure(None, "Error", "The console failed; see the log."), 500)
@@ -163,7 +180,9 @@ class Console:
                     403,
                 )
             if path == "/console/signout":
-                await self._store.write(lambda tx: tx.close_console_session(key))
+                await self._deadlines.wait(
+                    self._store.write(lambda tx: tx.close_console_session(key))
+                )
                 return _see_other(
                     "/console/signin", cookie_header("", secure=request.secure, max_age=0)
                 )
@@ -214,7 +233,7 @@ class Console:
         worker opened it); none for no cookie ("")."""
         if not key:
             return None
-        session = await self._store.read(lambda tx: tx.console_session(key))
+        session = await self._deadlines.wait(self._store.read(lambda tx: tx.console_session(key)))
         return session if session is not None and session.expires > self._now() else None
 
     def _principal(self, session: ConsoleSession | None) -> Principal | None:
@@ -287,13 +306,15 @@ class Console:
         cookie, session = open_session(
             credential.access_key_id, now, self._settings.console_session_seconds
         )
-        await self._store.write(
-            functools.partial(
-                _sign_in,
-                key=token_key(cookie),
-                session=session,
-                old=cookie_of(request.headers.get("Cookie")),
-                now=now,
+        await self._deadlines.wait(
+            self._store.write(
+                functools.partial(
+                    _sign_in,
+                    key=token_key(cookie),
+                    session=session,
+                    old=cookie_of(request.headers.get("Cookie")),
+                    now=now,
+                )
             )
         )
         log.info("console: %s signed in from %s", credential.principal.arn, address)
@@ -313,7 +334,7 @@ class Console:
         authorize(principal, registered.action, registered.resources(call, params), facts)
 
     async def _read(self, fn: Callable[[IamTx], T]) -> T:
-        return await self._store.read(fn)
+        return await self._deadlines.wait(self._store.read(fn))
 
     # --- server --------------------------------------------------------------------------------
 
@@ -545,8 +566,11 @@ class Console:
                     break  # the server is stopping
                 if time.monotonic() >= recheck:  # a store read at most once a second
                     recheck = time.monotonic() + 1.0
-                    if self._principal(await self._session(key)) is None:
-                        break  # signed out, expired, or the key is gone
+                    try:
+                        if self._principal(await self._session(key)) is None:
+                            break  # signed out, expired, or the key is gone
+                    except StoreUnavailable:
+                        break  # the sign-in cannot be checked: the page's reconnect says why
                 chunk = "".join(f"data: {line}\n\n" for line in watcher.take())
                 if watcher.dropped:
                     chunk += f"event: dropped\ndata: {watcher.dropped}\n\n"

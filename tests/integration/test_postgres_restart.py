@@ -20,6 +20,7 @@ import server_process
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from cluster import Cluster, Node, cluster
+from console_client import Answer, ConsoleClient
 from private_postgres import PrivatePostgres, private_postgres
 from ws_helpers import Client, World, connect_url, contents, off, refused, session
 
@@ -45,6 +46,13 @@ def status(node: Node, path: str) -> int | None:
         return err.code
     except OSError:
         return None
+
+
+def unavailable(page: Answer) -> None:
+    """The console's answer while the database does not answer: a page that says so."""
+    assert page.status == 503, page.text[:500]
+    assert "The database does not answer" in page.text
+    assert page.headers["Retry-After"] == "5"
 
 
 def stored(w: World, channel: str, bearer: str) -> list[str]:
@@ -105,8 +113,11 @@ async def _chatting(node: Node) -> tuple[World, str, str, Client, Any]:
 
 async def _one_node(postgres: PrivatePostgres, node: Node) -> None:
     w, alice, channel, bob_session, messaging = await _chatting(node)
+    console = ConsoleClient(node.url)
+    assert console.sign_in(node.access_key_id, node.secret_access_key).status == 303
 
     await off(postgres.stop, "immediate")
+    unavailable(await off(console.get, "/console/server"))
     refused = await off(send, messaging, channel, alice, "during")
     assert refused is not None
     assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 503
@@ -136,6 +147,7 @@ async def _one_node(postgres: PrivatePostgres, node: Node) -> None:
     # Nothing half-written: only the acknowledged sends are stored.
     assert await off(stored, w, channel, alice) == ["before", f"after{attempts}"]
     assert await off(iam.create_user, UserName="after-outage")
+    assert (await off(console.get, "/console/server")).status == 200  # still signed in
     await bob_session.quiet(0.3)
     await bob_session.close()
 
@@ -156,6 +168,8 @@ async def test_a_frozen_postgres_is_answered_503_in_time_and_what_it_had_not_beg
         pids: list[int] = []
         try:
             w, alice, channel, bob_session, messaging = await _chatting(node)
+            console = ConsoleClient(node.url)
+            assert console.sign_in(node.access_key_id, node.secret_access_key).status == 303
             pids = await off(postgres.freeze)
             began = time.monotonic()
             begun = await off(send, messaging, channel, alice, "begun")  # on its way to PG
@@ -168,6 +182,7 @@ async def test_a_frozen_postgres_is_answered_503_in_time_and_what_it_had_not_beg
                 assert answer.response["ResponseMetadata"]["HTTPStatusCode"] == 503
                 assert answer.response["Error"]["Code"] == "ServiceUnavailableException"
                 assert "did not answer in time" in answer.response["Error"]["Message"]
+            unavailable(await off(console.get, "/console/server"))
             # A connect's snapshot waits as long: then 1013, on which the clients reconnect.
             code, reason = await refused(connect_url(node, alice))  # type: ignore[arg-type]
             assert (code, reason) == (1013, "The database is unavailable; try again later.")
