@@ -651,8 +651,6 @@ class BellwireServer:
             await self.pusher.close()
         if self.invoker is not None:
             await self.invoker.close()
-        if self.word_filter is not None:
-            await self.word_filter.close()
         if self.store is not None:
             await self.store.close()
         if self._limits is not None:

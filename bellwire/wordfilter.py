@@ -1,8 +1,10 @@
 """The example channel flow processor that ``bellwire serve`` ships: a word filter.
 
 It answers at ``POST /processors/word-filter`` on the server's own port, like any processor:
-it checks the webhook signature (only this server's calls pass), answers 202, decides with
-``bellwire.flows.word_filter`` (``word_filter_deny``, ``word_filter_mask``) and calls back. The
+it checks the webhook signature (only this server's calls pass), decides with
+``bellwire.flows.word_filter`` (``word_filter_deny``, ``word_filter_mask``), calls back, and
+answers 200 once the callback committed (503 when the database did not answer: the server
+invokes it again). The
 callback runs the ChannelFlowCallback operation in-process, with the same authorization,
 validation and commit as one that came over HTTP, as a restricted identity of its own
 (:func:`callback_principal`): the session of a built-in role whose only permission is
@@ -17,7 +19,6 @@ ARN to the URL (docs/channel-flows.md)::
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
@@ -28,6 +29,7 @@ from bellwire.api.operations import Operations, find
 from bellwire.aws.errors import AwsError
 from bellwire.iam.policy import parse_policy
 from bellwire.iam.principal import Principal
+from bellwire.store.base import StoreClosed, StoreUnavailable
 
 PATH = "/processors/word-filter"
 MAX_EVENT_BYTES = 64 << 10  # an event holds one message of at most 4 KB
@@ -75,7 +77,6 @@ class WordFilter:
         self._operations = operations
         self._principal = principal
         self._decide = flows.word_filter(words(deny), words(mask))
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: web.BaseRequest) -> web.Response:
         if request.method != "POST":
@@ -88,21 +89,19 @@ class WordFilter:
             event = flows.parse_event(body)
         except (webhook.SignatureError, flows.EventError, ValueError):
             return web.Response(status=401)
-        task = asyncio.get_running_loop().create_task(self._call_back(event))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return web.Response(status=202)
-
-    async def _call_back(self, event: flows.ProcessorEvent) -> None:
+        # The callback commits before the invocation is answered: accepted means called back.
+        # A callback after a 202, in a task of its own, was lost when the database did not
+        # answer or the server stopped, and an accepted invocation is not invoked again: the
+        # message then waited for its window (48 h by default).
         params = flows.callback_request(event, self._decide(event))
         try:
             await self._operations.run(
                 find("chime", "ChannelFlowCallback"), self._principal, params, None
             )
-        except AwsError as exc:
+        except AwsError as exc:  # refused for good (the message is gone, the window passed)
             log.warning("word filter: callback for %s refused: %s", event.message_id, exc.message)
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        except (StoreUnavailable, StoreClosed):
+            # Not called back, so not accepted: invoked again with the invoker's retries, or
+            # (past them) by a later sweep or the next node to start.
+            return web.Response(status=503, headers={"Retry-After": "1"})
+        return web.Response(status=200)

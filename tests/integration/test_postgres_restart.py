@@ -7,6 +7,7 @@ one."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.error
@@ -24,6 +25,7 @@ from console_client import Answer, ConsoleClient
 from private_postgres import PrivatePostgres, private_postgres
 from ws_helpers import Client, World, connect_url, contents, off, refused, session
 
+from bellwire import webhook, wordfilter
 from bellwire.events import EventType
 from bellwire.testing import temporary_database
 
@@ -46,6 +48,36 @@ def status(node: Node, path: str) -> int | None:
         return err.code
     except OSError:
         return None
+
+
+def invoke_word_filter(node: Node, channel: str) -> int:
+    """POST the server's own signed invocation of a message to its word filter: the status."""
+    event = {
+        "EventType": "CHANNEL_MESSAGE_EVENT",
+        "CallbackId": "c" * 64,
+        "ChannelMessage": {
+            "MessageId": "m1",
+            "ChannelArn": channel,
+            "Content": "oh darn",
+            "Sender": {"Arn": channel.split("/channel/")[0] + "/user/u", "Name": "u"},
+            "Persistence": "PERSISTENT",
+            "Type": "STANDARD",
+            "CreatedTimestamp": "2026-12-05T00:00:00.000Z",
+        },
+    }
+    body = json.dumps(event).encode()
+    secret = (node.data_dir / webhook.SECRET_FILE).read_text().strip().encode()
+    headers = webhook.sign(secret, body, int(time.time()))
+    request = urllib.request.Request(
+        node.url + wordfilter.PATH, data=body, method="POST", headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            code: int = response.status
+            return code
+    except urllib.error.HTTPError as err:
+        err.close()
+        return err.code
 
 
 def unavailable(page: Answer) -> None:
@@ -118,6 +150,9 @@ async def _one_node(postgres: PrivatePostgres, node: Node) -> None:
 
     await off(postgres.stop, "immediate")
     unavailable(await off(console.get, "/console/server"))
+    # The shipped word filter, invoked now, cannot call back: it says so rather than accept
+    # the invocation and lose its callback (the server invokes it again).
+    assert await off(invoke_word_filter, node, channel) == 503
     refused = await off(send, messaging, channel, alice, "during")
     assert refused is not None
     assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 503
