@@ -3,7 +3,8 @@
 bellwire POSTs the Lambda input event to the URL the ``[resources]`` map gives for the
 processor's Lambda ARN, signed (``docs/webhooks.md``). A processor checks the signature, answers
 202 at once, decides, and calls ``ChannelFlowCallback`` with ordinary AWS credentials that allow
-``chime:ChannelFlowCallback``, exactly as the Lambda would::
+``chime:ChannelFlowCallback``, exactly as the Lambda would (and tries again as Lambda retries a
+failed asynchronous invocation)::
 
     from bellwire import flows
 
@@ -25,7 +26,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,11 +157,17 @@ class ProcessorStats:
     received: int = 0
     refused: int = 0  # bad signature or not an event
     called_back: int = 0
-    failed: int = 0
+    retried: int = 0  # attempts that failed and were made again
+    failed: int = 0  # events given up after every attempt
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 STATS = web.AppKey("stats", ProcessorStats)
+
+
+# Lambda's asynchronous invocation: a function that fails is run again twice, a minute and
+# then two minutes later (the default MaximumRetryAttempts, 2).
+LAMBDA_RETRY_DELAYS = (60.0, 120.0)
 
 
 def processor_app(
@@ -169,10 +176,15 @@ def processor_app(
     client: Callable[[], Any],
     *,
     path: str = "/",
+    retry_delays: Sequence[float] = LAMBDA_RETRY_DELAYS,
 ) -> web.Application:
     """An aiohttp app that verifies bellwire's signature, answers 202 at once (as Lambda's
     asynchronous invocation does) and calls back in a thread with the boto3 client that
-    ``client()`` returns (made once, on first use). ``app[STATS]`` counts what it did."""
+    ``client()`` returns (made once, on first use). An event whose decision or callback fails
+    (the server unreachable, a 503 past boto3's own retries) is tried again after each of
+    ``retry_delays``, as Lambda runs a failed function again: bellwire does not invoke an
+    accepted event twice, so a callback given up leaves the message PENDING until its
+    window's FallbackAction. ``app[STATS]`` counts what it did."""
     stats = ProcessorStats()
     made: list[Any] = []
 
@@ -182,12 +194,25 @@ def processor_app(
         call_back(made[0], event, decide(event))
 
     async def run(event: ProcessorEvent) -> None:
-        try:
-            await asyncio.to_thread(answer, event)
-            stats.called_back += 1
-        except Exception:
-            stats.failed += 1
-            log.exception("calling back for message %s failed", event.message_id)
+        for delay in (*retry_delays, None):
+            try:
+                await asyncio.to_thread(answer, event)
+            except Exception as exc:
+                if delay is None:
+                    stats.failed += 1
+                    log.exception("calling back for message %s failed", event.message_id)
+                    return
+                stats.retried += 1
+                log.warning(
+                    "calling back for message %s failed (%s); trying again in %g s",
+                    event.message_id,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+            else:
+                stats.called_back += 1
+                return
 
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()

@@ -34,7 +34,7 @@ import os
 import secrets
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -316,8 +316,12 @@ class RunningProcessor:
             self._thread.join(30.0)
 
 
-def start_processor(decide: Any, secret: str = PROCESSOR_SECRET) -> RunningProcessor:
-    """Start a processor whose decisions are ``decide(event)`` (``bellwire.flows``)."""
+def start_processor(
+    decide: Any, secret: str = PROCESSOR_SECRET, retry_delays: Sequence[float] | None = None
+) -> RunningProcessor:
+    """Start a processor whose decisions are ``decide(event)`` (``bellwire.flows``); a failed
+    callback is tried again after each of ``retry_delays`` (Lambda's 1 and 2 minutes by
+    default)."""
     from aiohttp import web
 
     from bellwire import flows
@@ -330,7 +334,8 @@ def start_processor(decide: Any, secret: str = PROCESSOR_SECRET) -> RunningProce
             raise RuntimeError("set RunningProcessor.target to the server to call back")
         return target.client("chime-sdk-messaging")
 
-    app = flows.processor_app(secret.encode(), decide, client)
+    delays = flows.LAMBDA_RETRY_DELAYS if retry_delays is None else retry_delays
+    app = flows.processor_app(secret.encode(), decide, client, retry_delays=delays)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None)
     ready = threading.Event()
@@ -364,8 +369,10 @@ def bellwire_processor_factory() -> Iterator[Callable[..., RunningProcessor]]:
     """Start channel flow processors; all are stopped after the test."""
     started: list[RunningProcessor] = []
 
-    def factory(decide: Any, secret: str = PROCESSOR_SECRET) -> RunningProcessor:
-        started.append(start_processor(decide, secret))
+    def factory(
+        decide: Any, secret: str = PROCESSOR_SECRET, retry_delays: Sequence[float] | None = None
+    ) -> RunningProcessor:
+        started.append(start_processor(decide, secret, retry_delays))
         return started[-1]
 
     yield factory

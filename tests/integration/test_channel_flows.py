@@ -1057,6 +1057,28 @@ def test_the_plugin_starts_a_processor_next_to_the_server(
     assert processor_.stats.called_back == 2
 
 
+def test_a_processor_whose_callback_fails_calls_back_again_as_lambda_retries(
+    bellwire_processor_factory: Any, bellwire_server_factory: Any
+) -> None:
+    """The kit accepted the event (202): the server will not invoke it again, so the kit
+    itself tries again after a failure, as Lambda runs a failed asynchronous invocation
+    again. Here the first attempt has no server to call back to."""
+    processor_ = bellwire_processor_factory(flows.word_filter(mask=["darn"]), retry_delays=[1.0])
+    running = bellwire_server_factory(**processor_.server_settings(SENDS))
+    app = make_app(running.client("chime-sdk-identity"), running.client("chime-sdk-messaging"))
+    channel = channel_with_flow(app, SENDS)
+    masked = app.send(channel, app.alice, "darn it")  # called back to nowhere: it fails
+    deadline = time.monotonic() + 20
+    while processor_.stats.retried == 0:
+        assert time.monotonic() < deadline, "the callback was never tried"
+        time.sleep(0.02)
+    processor_.target = running  # before the second attempt, a second later
+    assert wait_status(app.messaging, channel, masked, app.alice) == "SENT"
+    listed = app.messaging.list_channel_messages(ChannelArn=channel, ChimeBearer=app.bob)
+    assert [x["Content"] for x in listed["ChannelMessages"]] == ["**** it"]
+    assert (processor_.stats.called_back, processor_.stats.failed) == (1, 0)
+
+
 def test_the_example_processor_command(
     bellwire_server_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
