@@ -8,7 +8,9 @@ answers, never the sender's request, the channel, another bot or the event loop.
 the failure, is posted in the channel as the bot's message in a write of its own.
 
 Bot calls are not durable [INFERRED]: a call in flight when the server stops is not made again
-(a Lex conversation turn answered minutes late would be more confusing than none).
+(a Lex conversation turn answered minutes late would be more confusing than none). An answer
+whose write meets a database that does not answer is written again for about a minute
+(``REPLY_RETRY_DELAYS``), then dropped.
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ from bellwire.domain.delivery import BusEvent, ChannelEvent
 from bellwire.domain.operation import AnyResult
 from bellwire.records.bots import BotCall
 from bellwire.resources import ResourceMap
-from bellwire.store.base import Store, StoreClosed
+from bellwire.store.base import Store, StoreClosed, StoreUnavailable
 from bellwire.webhook import WebhookCaller
 
 log = logging.getLogger("bellwire.bots")
+
+# A bot's answer that meets a database that does not answer is posted again after each of
+# these (about a minute in all): an outage that short delays the answer rather than losing it.
+REPLY_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
 class BotInvoker:
@@ -96,16 +102,24 @@ class BotInvoker:
         else:
             self.answered += 1
         now = self._now()
-        try:
-            # A write like any other: the reply's events reach the export stream too.
-            await self._store.write(
-                export.staged(lambda tx: bots.post_reply(tx, now, call, reply), self._now),
-                self._committed,
-            )
-        except StoreClosed:
-            return
-        except Exception:
-            log.exception("posting the answer of the bot %s failed", call.bot_arn)
+        for delay in (*REPLY_RETRY_DELAYS, None):
+            try:
+                # A write like any other: the reply's events reach the export stream too.
+                await self._store.write(
+                    export.staged(lambda tx: bots.post_reply(tx, now, call, reply), self._now),
+                    self._committed,
+                )
+                return
+            except StoreClosed:
+                return
+            except StoreUnavailable as exc:
+                if delay is None:
+                    log.warning("the answer of the bot %s was dropped: %s", call.bot_arn, exc)
+                    return
+                await asyncio.sleep(delay)
+            except Exception:
+                log.exception("posting the answer of the bot %s failed", call.bot_arn)
+                return
 
     async def _ask(self, call: BotCall) -> lex.Reply | None:
         alias = str(call.lex["LexBotAliasArn"])

@@ -22,6 +22,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cluster import Cluster, Node, cluster
 from console_client import Answer, ConsoleClient
+from hook_server import SECRET as HOOK_SECRET
+from hook_server import Hook, integration_helpers
 from private_postgres import PrivatePostgres, private_postgres
 from ws_helpers import Client, World, connect_url, contents, off, refused, session
 
@@ -30,6 +32,7 @@ from bellwire.events import EventType
 from bellwire.testing import temporary_database
 
 MESSAGE = EventType.CREATE_CHANNEL_MESSAGE
+make_app = integration_helpers().make_app
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=15)
 
 
@@ -234,6 +237,76 @@ async def test_a_frozen_postgres_is_answered_503_in_time_and_what_it_had_not_beg
         finally:
             postgres.thaw(pids)
             await off(node.stop)
+
+
+def echo(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A Lex bot alias that echoes, as RecognizeText answers."""
+    return 200, {
+        "messages": [{"content": f"echo: {body['text']}", "contentType": "PlainText"}],
+        "sessionState": {"intent": {"name": "Echo", "state": "Fulfilled"}},
+        "sessionId": body["sessionId"],
+    }
+
+
+async def test_a_bot_answer_that_meets_an_outage_is_posted_once_postgres_is_back(
+    postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    alias = "arn:aws:lex:us-east-1:123456789012:bot-alias/ECHOBOT001/ALIAS00001"
+    hook = Hook(echo).start()
+    try:
+        with temporary_database(postgres.url) as url:
+            data = tmp_path / "node"
+            data.mkdir()
+            (data / webhook.SECRET_FILE).write_text(HOOK_SECRET)  # the hook checks it
+            options = ("--store", url, "--resource", f"{alias}={hook.url}")
+            port = server_process.free_port()
+            node = Node(await off(server_process.start, data, port, *options), data)
+            try:
+                await off(_bot_through_an_outage, postgres, node, hook, alias)
+            finally:
+                await off(node.stop)
+                if not postgres.running():
+                    postgres.start()
+    finally:
+        hook.stop()
+
+
+def _bot_through_an_outage(postgres: PrivatePostgres, node: Node, hook: Hook, alias: str) -> None:
+    app = make_app(node.client("chime-sdk-identity"), node.client("chime-sdk-messaging"))
+    bot = app.identity.create_app_instance_bot(
+        AppInstanceArn=app.arn,
+        Name="Echo",
+        Configuration={
+            "Lex": {
+                "LexBotAliasArn": alias,
+                "LocaleId": "en_US",
+                "InvokedBy": {"StandardMessages": "ALL", "TargetedMessages": "NONE"},
+            }
+        },
+    )["AppInstanceBotArn"]
+    channel = app.channel(app.alice)
+    app.add(channel, bot)
+    hook.hold()
+    app.send(channel, app.alice, "hello")
+    hook.arrived(1)  # the bot is thinking
+    postgres.stop("immediate")
+    hook.release()  # it answers while the database is down: the answer's write fails
+    time.sleep(1.5)
+    postgres.start()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            listed = app.messaging.list_channel_messages(ChannelArn=channel, ChimeBearer=app.alice)
+        except ClientError:  # the node's first request may meet the old server's connection
+            listed = {"ChannelMessages": []}
+        answers = [m for m in listed["ChannelMessages"] if m["Sender"]["Arn"] == bot]
+        if answers:
+            break
+        assert time.monotonic() < deadline, "the bot's answer was lost"
+        time.sleep(0.2)
+    assert [json.loads(m["Content"]) for m in answers] == [
+        {"Messages": [{"Content": "echo: hello", "ContentType": "PlainText"}]}
+    ]
 
 
 @pytest.fixture
