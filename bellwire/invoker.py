@@ -46,7 +46,7 @@ from bellwire.domain import export, flows
 from bellwire.domain.operation import AnyResult
 from bellwire.records.flows import FailureEvent, FlowInvocation
 from bellwire.resources import ResourceMap
-from bellwire.store.base import Store, StoreClosed
+from bellwire.store.base import Store, StoreClosed, StoreUnavailable
 from bellwire.webhook import WebhookCaller, retryable
 
 log = logging.getLogger("bellwire.flows")
@@ -389,5 +389,7 @@ class FlowInvoker:
                 await self._deliver_due()
             except StoreClosed:
                 return
+            except StoreUnavailable as exc:
+                log.warning("channel flow sweep skipped: the database does not answer: %s", exc)
             except Exception:
                 log.exception("sweeping channel flow invocations failed")

@@ -516,6 +516,10 @@ class BellwireServer:
                 # A batch a write, so that the requests' writes go on between them.
                 while await self.store.write(prune):
                     pass
+            except StoreUnavailable as exc:
+                log.warning(
+                    "pruning idempotency tokens skipped: the database does not answer: %s", exc
+                )
             except Exception:
                 log.exception("pruning idempotency tokens failed")
 
@@ -759,6 +763,12 @@ class BellwireServer:
             self._iam_sync.reloading()
             try:
                 snapshot = await self.store.read(lambda tx: tx.iam_snapshot())
+            except StoreUnavailable as exc:
+                log.warning(
+                    "re-reading the IAM state failed: the database does not answer: %s", exc
+                )
+                await asyncio.sleep(0.5 * (attempt + 1))
+                continue
             except Exception:
                 log.exception("re-reading the IAM state failed")
                 await asyncio.sleep(0.5 * (attempt + 1))

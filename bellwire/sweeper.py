@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from bellwire.domain import expiry, export, sub_channels
 from bellwire.domain.operation import AnyResult
-from bellwire.store.base import IamTx, Store
+from bellwire.store.base import IamTx, Store, StoreUnavailable
 
 log = logging.getLogger("bellwire.sweeper")
 
@@ -65,6 +65,8 @@ class Sweeper:
                 await self.sweep()
             except asyncio.CancelledError:
                 raise
+            except StoreUnavailable as exc:
+                log.warning("sweep skipped: the database does not answer: %s", exc)
             except Exception:
                 log.exception("sweep failed")
             self.first_done.set()

@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 
 from bellwire.export.backoff import Backoff, SinkHealth
 from bellwire.export.sinks import TIMEOUT_SECONDS, Sink, SinkError, open_sink
+from bellwire.log_throttle import Throttle
 from bellwire.resources import ResourceMap
-from bellwire.store.base import Store
+from bellwire.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("bellwire.export")
 
@@ -55,6 +57,7 @@ class Relay:
         self._now = now
         self._batch = batch
         self._poll = poll_seconds
+        self._outage_log = Throttle(60.0)
         self._max_records = max_records
         self._backoff = backoff or Backoff()
         self._open_sink = open_sink
@@ -82,6 +85,12 @@ class Relay:
                 await self.relay_once()
             except asyncio.CancelledError:
                 raise
+            except StoreUnavailable as exc:
+                # Each pass of an outage meets it (one a second): a line per minute says so.
+                dropped = self._outage_log.allow("store", time.monotonic())
+                if dropped is not None:
+                    more = f" ({dropped} more passes since the last line)" if dropped else ""
+                    log.warning("export relay: the database does not answer: %s%s", exc, more)
             except Exception:
                 log.exception("export relay pass failed")
             with contextlib.suppress(TimeoutError):
