@@ -45,6 +45,21 @@ def integration_helpers() -> ModuleType:
 Answer = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
 
 
+def lex_configuration(
+    alias: str,
+    standard: str | None = "ALL",
+    targeted: str = "NONE",
+    welcome: str | None = None,
+) -> dict[str, Any]:
+    """An AppInstanceBot's Configuration whose Lex bot alias is ``alias`` (a hook's ARN)."""
+    config: dict[str, Any] = {"LexBotAliasArn": alias, "LocaleId": "en_US"}
+    if standard is not None:
+        config["InvokedBy"] = {"StandardMessages": standard, "TargetedMessages": targeted}
+    if welcome is not None:
+        config["WelcomeIntent"] = welcome
+    return {"Lex": config}
+
+
 def ok(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return 200, {}
 

@@ -18,7 +18,7 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.config import Config
-from hook_server import SECRET, Hook, integration_helpers
+from hook_server import SECRET, Hook, integration_helpers, lex_configuration
 from prometheus_client.parser import text_string_to_metric_families
 from server_process import free_port
 
@@ -117,18 +117,8 @@ def app(identity: Any, messaging: Any) -> App:
     return make_app(identity, messaging)
 
 
-def lex(
-    alias: str = ECHO,
-    standard: str | None = "ALL",
-    targeted: str = "NONE",
-    welcome: str | None = None,
-) -> dict[str, Any]:
-    config: dict[str, Any] = {"LexBotAliasArn": alias, "LocaleId": "en_US"}
-    if standard is not None:
-        config["InvokedBy"] = {"StandardMessages": standard, "TargetedMessages": targeted}
-    if welcome is not None:
-        config["WelcomeIntent"] = welcome
-    return {"Lex": config}
+def lex(alias: str = ECHO, **kwargs: Any) -> dict[str, Any]:
+    return lex_configuration(alias, **kwargs)
 
 
 def make_bot(app: App, name: str = "Echo", **kwargs: Any) -> str:

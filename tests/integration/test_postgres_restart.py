@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from cluster import Cluster, Node, cluster
 from console_client import Answer, ConsoleClient
 from hook_server import SECRET as HOOK_SECRET
-from hook_server import Hook, integration_helpers
+from hook_server import Hook, integration_helpers, lex_configuration
 from private_postgres import PrivatePostgres, private_postgres
 from ws_helpers import Client, World, connect_url, contents, off, refused, session
 
@@ -284,13 +284,7 @@ def _bot_through_an_outage(postgres: PrivatePostgres, node: Node, hook: Hook, al
     bot = app.identity.create_app_instance_bot(
         AppInstanceArn=app.arn,
         Name="Echo",
-        Configuration={
-            "Lex": {
-                "LexBotAliasArn": alias,
-                "LocaleId": "en_US",
-                "InvokedBy": {"StandardMessages": "ALL", "TargetedMessages": "NONE"},
-            }
-        },
+        Configuration=lex_configuration(alias),
     )["AppInstanceBotArn"]
     channel = app.channel(app.alice)
     app.add(channel, bot)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hook_server import SECRET, Hook
+from hook_server import SECRET, Hook, lex_configuration
 from test_js_clients import NodeScenario, established, is_message, node, node_modules, payload_of
 from tlsworld import Tls, make_world
 
@@ -64,13 +64,7 @@ def test_a_bot_conversation_through_the_javascript_clients(
         bot = world.identity.create_app_instance_bot(
             AppInstanceArn=world.app,
             Name="Echo",
-            Configuration={
-                "Lex": {
-                    "LexBotAliasArn": ALIAS,
-                    "LocaleId": "en_US",
-                    "InvokedBy": {"StandardMessages": "MENTIONS", "TargetedMessages": "NONE"},
-                }
-            },
+            Configuration=lex_configuration(ALIAS, standard="MENTIONS"),
             ClientRequestToken=uuid.uuid4().hex,
         )["AppInstanceBotArn"]
         channel = world.channel(alice, bob, bot)
