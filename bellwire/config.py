@@ -327,8 +327,9 @@ class Settings:
     )
     sweep_batch: int = _setting(
         500,
-        "Most messages, channels or users one sweep transaction deletes (the writer is "
-        "held for one batch at a time).",
+        "Most messages, channels or users one sweep transaction deletes, and most messages "
+        "of a deleted channel one purge transaction deletes (the writer is held for one "
+        "batch at a time).",
     )
 
     # --- webhooks (channel flow processors, and other features' endpoints) ----------------

@@ -186,6 +186,11 @@ SAMPLED: Final = (
         counter=True,
     ),
     Sampled(
+        "bellwire_deleted_channel_purges_total",
+        "Writes that removed messages of deleted channels (at most sweep_batch each).",
+        counter=True,
+    ),
+    Sampled(
         "bellwire_flow_invocations_in_flight",
         "Channel flow processor invocations being made (bounded by webhook_max_in_flight).",
     ),

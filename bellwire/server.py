@@ -76,6 +76,7 @@ from bellwire.iam.keys import (
 from bellwire.iam.sync import IamSync, Verdict
 from bellwire.invoker import FlowInvoker
 from bellwire.metrics import REFRESH_SECONDS, Metrics
+from bellwire.purger import Purger
 from bellwire.pusher import Pusher
 from bellwire.records.iam import IamChange
 from bellwire.rest_connection import RestConnections
@@ -184,6 +185,7 @@ class BellwireServer:
         self.node = ""  # who holds a lease in a shared store: kept in the data dir (start)
         self.relay: Relay | None = None
         self.sweeper: Sweeper | None = None
+        self.purger: Purger | None = None
         self.webhooks: WebhookCaller | None = None
         self._background: list[asyncio.Task[None]] = []
         self.config_document = config_document or {}  # the whole TOML file, for [iam]
@@ -435,9 +437,11 @@ class BellwireServer:
             interval=s.sweep_interval_seconds,
             batch=s.sweep_batch,
         )
+        self.purger = Purger(self.store, batch=s.sweep_batch, interval=s.sweep_interval_seconds)
         self._background = [
             loop.create_task(self.relay.run(), name="bellwire-export-relay"),
             loop.create_task(self.sweeper.run(), name="bellwire-sweeper"),
+            loop.create_task(self.purger.run(), name="bellwire-purger"),
         ]
         # What is due at start (a restart after downtime, a clock moved forward) is applied
         # before the first request; a long backlog goes on in the background after a while.
@@ -575,6 +579,8 @@ class BellwireServer:
             values["bellwire_retention_deleted_messages_total"] = totals.messages
             values["bellwire_expired_channels_total"] = totals.channels
             values["bellwire_expired_users_total"] = totals.users
+        if self.purger is not None:
+            values["bellwire_deleted_channel_purges_total"] = self.purger.batches
         if self.invoker is not None:
             values["bellwire_flow_invocations_in_flight"] = self.invoker.in_flight
             values["bellwire_flow_invocations_total"] = self.invoker.invoked
@@ -709,6 +715,8 @@ class BellwireServer:
                 self.bots.joined(result.events)
         if result.pushes and self.pusher is not None:
             self.pusher.submit(result.pushes)
+        if result.purges and self.purger is not None:
+            self.purger.wake()
 
     def _publish_close(self, command: CloseSessions) -> None:
         self.bus.publish([command])

@@ -244,7 +244,7 @@ def update_channel(
 def delete_channel(tx: Tx, call: Call, p: MessagingDeleteChannelRequest) -> Result[NoOutput]:
     who = actor(tx, p.get("ChimeBearer"), p["ChannelArn"])
     who.require_moderator("delete the channel")
-    return Result({}, remove_channel(tx, who.channel))
+    return Result({}, remove_channel(tx, who.channel), purges=True)
 
 
 def remove_channel(tx: Tx, c: Channel) -> list[BusEvent]:

@@ -86,7 +86,7 @@ def expire_channels(tx: Tx, now: float, batch: int) -> Swept:
         if is_due(channel_expires_at(c), now):
             events += remove_channel(tx, c)
             count += 1
-    return Swept(channels=count, result=Result({}, events))
+    return Swept(channels=count, result=Result({}, events, purges=count > 0))
 
 
 def expire_users(tx: Tx, now: float, batch: int) -> Swept:

@@ -129,7 +129,7 @@ def delete_app_instance(
         events += [channel_deleted(route, seq, payload) for route in sub_channels.routes(tx, c)]
     events += [UserEvent(u.arn, deleted=True) for u in tx.list_users(arn, None, 1 << 30)]
     tx.delete_app_instance(arn)
-    return Result({}, events)
+    return Result({}, events, purges=bool(channels))
 
 
 @operation("ListAppInstances", writes=False)

@@ -88,6 +88,8 @@ class Result(Generic[Out_co]):
     # Stream records staged in the write's transaction (domain/export.py): only then has the
     # export relay anything new to read.
     staged: int = 0
+    # Channels deleted: their messages are left to the purger (bellwire/purger.py).
+    purges: bool = False
 
 
 # What the registry runs: every unit of work is handed an IamTx (a Chime operation reads it as

@@ -404,6 +404,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE flow_invocations ADD COLUMN claimed_by TEXT
     """,
+    # 19: the messages of deleted channels, removed in the background a batch at a time: a
+    # channel with a million messages took its DeleteChannel 13 s on the embedded engine, every
+    # other write of the node waiting. Its messages are unreachable once the channel row is
+    # gone; a channel created again with the same ChannelId first removes them.
+    """
+    CREATE TABLE channel_purges (channel_arn TEXT PRIMARY KEY)
+    """,
 )
 
 

@@ -5,6 +5,7 @@ and on the export stream; a server restarted with its clock moved forward applie
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -186,3 +187,53 @@ def _gone(messaging: Any, channel: str, bearer: str) -> bool:
     except messaging.exceptions.NotFoundException:
         return True
     return False
+
+
+def test_a_deleted_channels_messages_are_removed_after_its_answer_a_batch_at_a_time(
+    bellwire_server_factory: Callable[..., RunningServer],
+) -> None:
+    running = bellwire_server_factory(sweep_batch=20)
+    world = World.create(running, "purge")
+    alice = world.user("alice")
+    channel = world.channel(alice, ChannelId="reused")
+    expiring = world.channel(alice, ExpirationSettings=ONE_DAY)
+    for i in range(50):
+        world.send(channel, alice, f"m{i}")
+    for i in range(5):
+        world.send(expiring, alice, f"e{i}")
+
+    def stored(arn: str) -> int:
+        read = running.server.store.read(
+            lambda tx: tx.list_messages(
+                arn,
+                viewer=None,
+                descending=False,
+                not_before=None,
+                not_after=None,
+                after_seq=None,
+                limit=1000,
+            )
+        )
+        return len(running.run(read))
+
+    world.messaging.delete_channel(ChannelArn=channel, ChimeBearer=alice)
+    wait_for(lambda: stored(channel) == 0, what="the deleted channel's purge")
+    # 20 + 20, then the last 10 with the channel's purge: three writes.
+    assert _scraped(running, "bellwire_deleted_channel_purges_total") == 3
+    # An expired channel's messages go the same way.
+    running.advance_clock(days=1.1)
+    assert running.sweep().channels == 1
+    wait_for(lambda: stored(expiring) == 0, what="the expired channel's purge")
+    # The same ChannelId names the same ARN again: a new, empty channel.
+    assert world.channel(alice, ChannelId="reused") == channel
+    assert contents(world, channel, alice) == []
+    world.send(channel, alice, "fresh")
+    assert contents(world, channel, alice) == ["fresh"]
+
+
+def _scraped(running: RunningServer, name: str) -> float:
+    with urllib.request.urlopen(running.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    assert values, f"{name} not in /metrics"
+    return values[0]

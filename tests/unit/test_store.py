@@ -326,6 +326,87 @@ async def test_channel_positions_name_each_existing_channels_sequence(engine: En
         await store.close()
 
 
+async def test_a_deleted_channels_messages_are_purged_a_batch_at_a_time(engine: Engine) -> None:
+    from dataclasses import replace
+
+    from bellwire.records.chime import Channel, Message
+
+    ai = "arn:app/0001"
+    store = engine.open()
+
+    def channel(name: str) -> Channel:
+        arn = f"{ai}/channel/{name}"
+        return Channel(arn, ai, name, "RESTRICTED", "PRIVATE", None, "x", 1, 1, None, 0)
+
+    message = Message(
+        channel_arn="",
+        message_id="",
+        seq=0,
+        sender_arn=f"{ai}/user/u",
+        sender_name="u",
+        content="hi",
+        metadata=None,
+        type="STANDARD",
+        persistence="PERSISTENT",
+        redacted=False,
+        created=5.0,
+        last_updated=5.0,
+        attributes=None,
+        content_type=None,
+        target_arn=None,
+        push=None,
+        status="SENT",
+        sub_channel_id=None,
+    )
+    doomed, kept, again = channel("doomed"), channel("kept"), channel("again")
+
+    def fill(tx: Tx) -> None:
+        tx.insert_app_instance(app(1))
+        for c, count in ((doomed, 25), (kept, 3), (again, 4)):
+            tx.insert_channel(c)
+            for i in range(count):
+                m = replace(message, channel_arn=c.arn, message_id=f"m{i:03d}")
+                tx.insert_message_at_next_seq(m, last_message=None)
+
+    def stored(tx: Tx, arn: str) -> int:
+        return len(
+            tx.list_messages(
+                arn,
+                viewer=None,
+                descending=False,
+                not_before=None,
+                not_after=None,
+                after_seq=None,
+                limit=1000,
+            )
+        )
+
+    try:
+        await store.write(fill)
+        await store.write(lambda tx: (tx.delete_channel(doomed.arn), tx.delete_channel(again.arn)))
+        # The deletion left the messages; a channel created again under its name starts empty.
+        assert await store.read(lambda tx: stored(tx, doomed.arn)) == 25
+        await store.write(lambda tx: tx.insert_channel(again))
+        assert await store.read(lambda tx: stored(tx, again.arn)) == 0
+
+        left = []
+        while await store.write(lambda tx: tx.purge_deleted_messages(10)):
+            left.append(await store.read(lambda tx: stored(tx, doomed.arn)))
+        assert left == [15, 5, 0]
+        assert await store.write(lambda tx: tx.purge_deleted_messages(10)) is False
+        assert await store.read(lambda tx: stored(tx, kept.arn)) == 3
+        # The channel created again is not purged with the old one's messages.
+        await store.write(
+            lambda tx: tx.insert_message_at_next_seq(
+                replace(message, channel_arn=again.arn, message_id="new"), last_message=None
+            )
+        )
+        assert await store.write(lambda tx: tx.purge_deleted_messages(10)) is False
+        assert await store.read(lambda tx: stored(tx, again.arn)) == 1
+    finally:
+        await store.close()
+
+
 async def test_old_idempotency_tokens_are_forgotten(engine: Engine) -> None:
     store = engine.open()
     try:

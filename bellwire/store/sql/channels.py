@@ -154,6 +154,14 @@ class ChannelsSql(SqlBase):
     # --- channels ---------------------------------------------------------------------------
 
     def insert_channel(self, c: Channel) -> None:
+        # A channel deleted and created again under its ChannelId starts empty, whatever the
+        # purge has not removed yet (an index probe that finds nothing for a new ARN).
+        self._run(
+            "DELETE FROM messages WHERE channel_arn = ? "
+            "AND EXISTS (SELECT 1 FROM channel_purges WHERE channel_arn = ?)",
+            (c.arn, c.arn),
+        )
+        self._run("DELETE FROM channel_purges WHERE channel_arn = ?", (c.arn,))
         self._run(
             f"INSERT INTO channels ({_CHANNEL_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -259,17 +267,24 @@ class ChannelsSql(SqlBase):
         return positions
 
     def delete_channel(self, arn: str) -> None:
+        """Everything of the channel but its messages goes now; those are left to
+        ``purge_deleted_messages`` (``UpkeepSql``), so that deleting a long history does not hold the
+        writer (nothing reads a channel's messages without its row)."""
         for table in (
             "memberships",
             "moderators",
             "bans",
-            "messages",
             "sub_channels",
             "channel_flow_associations",
         ):
             self._run(f"DELETE FROM {table} WHERE channel_arn = ?", (arn,))
         self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
         self._run("DELETE FROM channels WHERE arn = ?", (arn,))
+        self._run(
+            "INSERT INTO channel_purges (channel_arn) VALUES (?) "
+            "ON CONFLICT (channel_arn) DO NOTHING",
+            (arn,),
+        )
 
     def list_channels(
         self, app_instance_arn: str, privacy: str | None, after: str | None, limit: int

@@ -67,6 +67,27 @@ class UpkeepSql(ChannelsSql):
         for channel_arn in dict.fromkeys(c for c, _ in keys):
             self._details_changed(channel_arn)
 
+    def purge_deleted_messages(self, limit: int) -> bool:
+        """Delete up to ``limit`` messages of one deleted channel (all that are left, and its
+        purge, when fewer); False when no deleted channel has messages left."""
+        row = self._one("SELECT channel_arn FROM channel_purges ORDER BY channel_arn LIMIT 1")
+        if row is None:
+            return False
+        arn = row[0]
+        last = self._one(
+            "SELECT message_id FROM messages WHERE channel_arn = ? "
+            "ORDER BY message_id LIMIT 1 OFFSET ?",
+            (arn, limit - 1),
+        )
+        if last is None:
+            self._run("DELETE FROM messages WHERE channel_arn = ?", (arn,))
+            self._run("DELETE FROM channel_purges WHERE channel_arn = ?", (arn,))
+        else:
+            self._run(
+                "DELETE FROM messages WHERE channel_arn = ? AND message_id <= ?", (arn, last[0])
+            )
+        return True
+
     def channels_expiring_by(self, now: float, limit: int) -> list[Channel]:
         """Channels whose ExpirationSettings have run out at ``now`` (spec §11A.5:
         LAST_MESSAGE_TIMESTAMP counts from the last message, else from the creation)."""

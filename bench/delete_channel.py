@@ -1,0 +1,195 @@
+"""What deleting a channel with a long history costs everyone else: sends to another channel
+while DeleteChannel runs, against the same sends just before it.
+
+    .venv/bin/python -m bench.delete_channel [--messages 60000] [--clients 16] [--base REF]
+                                             [--quick]
+
+One ``bellwire serve`` process. A channel is filled with ``--messages`` messages (32 senders),
+then ``--clients`` closed-loop senders send to another channel for ``--before`` seconds (the
+quiet window) and go on while the first channel is deleted and for ``--after`` seconds more
+(the deletion's window). Reported: DeleteChannel's own latency, and for the other senders each
+window's messages/s and latency p50/p99/max, with the deletion window's max and p99 as ratios of
+the quiet window's. ``--base REF`` runs REF's server and this checkout's, A B B A, and prints
+the ratios side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from bench import procs
+from bench.rest import Chime, Signer, messages_path
+from bench.scenarios import latency_summary
+
+ACCESS_KEY_ID = "AKIDBELLWIREBENCHDELETE"
+SECRET = "bellwire-bench-delete-secret-key-0123456"
+REGION = "us-east-1"
+FILLERS = 32
+
+
+async def fill(chimes: list[Chime], path: str, sender: str, count: int) -> float:
+    """``count`` messages in the channel at ``path``; returns messages/s."""
+    left = count
+    started = time.monotonic()
+
+    async def one(chime: Chime) -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            status, body = await chime.raw(
+                "POST", path, "", None, sender, body=chime.message_body("y" * 64)
+            )
+            if status != 201:
+                raise RuntimeError(f"fill answered {status}: {body[:200]!r}")
+
+    await asyncio.gather(*(one(c) for c in chimes))
+    return count / (time.monotonic() - started)
+
+
+async def run(
+    messages: int, clients: int, before: float, after: float, source: Path | None
+) -> dict[str, Any]:
+    signer = Signer(ACCESS_KEY_ID, SECRET, REGION)
+    port = procs.free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-delete-"))
+    server_core, lg_core = procs.placement()
+    server = procs.Proc(
+        "bellwire",
+        [
+            sys.executable,
+            "-m",
+            "bellwire",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(workdir / "data"),
+            "--log-level",
+            "warning",
+        ],
+        env={
+            "BELLWIRE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "BELLWIRE_ROOT_SECRET_ACCESS_KEY": SECRET,
+        },
+        core=server_core,
+        log=workdir / "server.log",
+        cwd=source,
+    )
+    procs.pin_self(lg_core)
+    chimes = [Chime("127.0.0.1", port, signer) for _ in range(max(clients, FILLERS) + 1)]
+    try:
+        procs.wait_port(port, 60.0, server)
+        admin = chimes[-1]
+        app = await admin.create_app_instance("bench-delete")
+        users = [await admin.create_user(app, f"u{i}") for i in range(clients)]
+        big = await admin.create_channel(app, users[0], "big", [])
+        busy = await admin.create_channel(app, users[0], "busy", users[1:10])
+        await admin.add_members(busy, users[0], users[10:])
+        fill_rate = await fill(chimes[:FILLERS], messages_path(big), users[0], messages)
+
+        windows: dict[str, list[int]] = {"quiet": [], "deleting": []}
+        window: list[int] | None = None
+        stop = False
+        failures = 0
+
+        async def sender(k: int) -> None:
+            nonlocal failures
+            path = messages_path(busy)
+            while not stop:
+                t0 = time.monotonic_ns()
+                status, _ = await chimes[k].raw(
+                    "POST", path, "", None, users[k], body=chimes[k].message_body("x" * 64)
+                )
+                if status != 201:
+                    failures += 1
+                elif window is not None:
+                    window.append(time.monotonic_ns() - t0)
+
+        tasks = [asyncio.ensure_future(sender(k)) for k in range(clients)]
+        await asyncio.sleep(1.0)
+        window = windows["quiet"]
+        await asyncio.sleep(before)
+        window = windows["deleting"]
+        started = time.monotonic()
+        await admin.call("DELETE", f"/channels/{quote(big, safe='')}", bearer=users[0], expect=204)
+        delete_ms = (time.monotonic() - started) * 1000
+        await asyncio.sleep(after)
+        deleting_s = time.monotonic() - started
+        window = None
+        stop = True
+        await asyncio.gather(*tasks)
+    finally:
+        for chime in chimes:
+            chime.close()
+        server.stop()
+    quiet, deleting = latency_summary(windows["quiet"]), latency_summary(windows["deleting"])
+    return {
+        "messages": messages,
+        "clients": clients,
+        "fill_messages_per_s": round(fill_rate),
+        "delete_channel_ms": round(delete_ms, 1),
+        "failures": failures,
+        "quiet": {**quiet, "messages_per_s": round(len(windows["quiet"]) / before)},
+        "deleting": {**deleting, "messages_per_s": round(len(windows["deleting"]) / deleting_s)},
+        "max_ratio": _ratio(deleting["max_ms"], quiet["max_ms"]),
+        "p99_ratio": _ratio(deleting["p99_ms"], quiet["p99_ms"]),
+    }
+
+
+def _ratio(b: Any, a: Any) -> float | None:
+    return round(b / a, 2) if a and b is not None else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=60_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--before", type=float, default=3.0)
+    parser.add_argument("--after", type=float, default=3.0)
+    parser.add_argument("--base", help="also run this ref's server, A B B A")
+    parser.add_argument("--quick", action="store_true", help="a small channel: that it runs (CI)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.messages, args.clients, args.before, args.after = 500, 2, 0.5, 0.5
+
+    def one(source: Path | None) -> dict[str, Any]:
+        return asyncio.run(run(args.messages, args.clients, args.before, args.after, source))
+
+    try:
+        if args.base:
+            from bench.ab import abba
+
+            workdir = Path(tempfile.mkdtemp(prefix="bench-delete-ab-"))
+            runs = abba(args.base, workdir, one)
+            for key in ("delete_channel_ms", "max_ratio", "p99_ratio"):
+                sides = {s: [r[key] for side, r in runs if side == s] for s in "AB"}
+                print(key, json.dumps(sides))
+            return 0
+        result = one(None)
+    finally:
+        procs.stop_all()
+    print(json.dumps(result, indent=2))
+    if args.quick:
+        if (
+            result["failures"]
+            or not result["quiet"]["samples"]
+            or not result["deleting"]["samples"]
+        ):
+            print("quick check failed: sends failed or a window measured none", file=sys.stderr)
+            return 1
+        print("quick check passed: both windows produced numbers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
