@@ -2,9 +2,10 @@
 while DeleteChannel runs, against the same sends just before it.
 
     .venv/bin/python -m bench.delete_channel [--messages 60000] [--clients 16] [--base REF]
-                                             [--quick]
+                                             [--postgres] [--quick]
 
-One ``bellwire serve`` process. A channel is filled with ``--messages`` messages (32 senders),
+One ``bellwire serve`` process (its state in SQLite, or with ``--postgres`` in a PostgreSQL
+database made for the run). A channel is filled with ``--messages`` messages (32 senders),
 then ``--clients`` closed-loop senders send to another channel for ``--before`` seconds (the
 quiet window) and go on while the first channel is deleted and for ``--after`` seconds more
 (the deletion's window). Reported: DeleteChannel's own latency, and for the other senders each
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -25,13 +27,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bench import procs
-from bench.rest import Chime, Signer, messages_path
+from bench import procs, targets
+from bench.rest import Chime, messages_path
 from bench.scenarios import latency_summary
 
-ACCESS_KEY_ID = "AKIDBELLWIREBENCHDELETE"
-SECRET = "bellwire-bench-delete-secret-key-0123456"
-REGION = "us-east-1"
 FILLERS = 32
 
 
@@ -55,40 +54,26 @@ async def fill(chimes: list[Chime], path: str, sender: str, count: int) -> float
 
 
 async def run(
-    messages: int, clients: int, before: float, after: float, source: Path | None
+    messages: int,
+    clients: int,
+    before: float,
+    after: float,
+    source: Path | None,
+    postgres: bool = False,
 ) -> dict[str, Any]:
-    signer = Signer(ACCESS_KEY_ID, SECRET, REGION)
-    port = procs.free_port()
+    from bellwire.testing import DEFAULT_POSTGRES, TEST_POSTGRES_ENV, create_database, drop_database
+
+    store = (
+        create_database(os.environ.get(TEST_POSTGRES_ENV) or DEFAULT_POSTGRES) if postgres else ""
+    )
     workdir = Path(tempfile.mkdtemp(prefix="bench-delete-"))
     server_core, lg_core = procs.placement()
-    server = procs.Proc(
-        "bellwire",
-        [
-            sys.executable,
-            "-m",
-            "bellwire",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(workdir / "data"),
-            "--log-level",
-            "warning",
-        ],
-        env={
-            "BELLWIRE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
-            "BELLWIRE_ROOT_SECRET_ACCESS_KEY": SECRET,
-        },
-        core=server_core,
-        log=workdir / "server.log",
-        cwd=source,
+    server = targets.Bellwire(
+        workdir / "data", server_core, workdir / "server.log", store=store, source=source
     )
     procs.pin_self(lg_core)
-    chimes = [Chime("127.0.0.1", port, signer) for _ in range(max(clients, FILLERS) + 1)]
+    chimes = [server.chime() for _ in range(max(clients, FILLERS) + 1)]
     try:
-        procs.wait_port(port, 60.0, server)
         admin = chimes[-1]
         app = await admin.create_app_instance("bench-delete")
         users = [await admin.create_user(app, f"u{i}") for i in range(clients)]
@@ -132,6 +117,8 @@ async def run(
         for chime in chimes:
             chime.close()
         server.stop()
+        if store:
+            drop_database(store)
     quiet, deleting = latency_summary(windows["quiet"]), latency_summary(windows["deleting"])
     return {
         "messages": messages,
@@ -157,13 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=float, default=3.0)
     parser.add_argument("--after", type=float, default=3.0)
     parser.add_argument("--base", help="also run this ref's server, A B B A")
+    parser.add_argument(
+        "--postgres", action="store_true", help="the server's state in a PostgreSQL database"
+    )
     parser.add_argument("--quick", action="store_true", help="a small channel: that it runs (CI)")
     args = parser.parse_args(argv)
     if args.quick:
         args.messages, args.clients, args.before, args.after = 500, 2, 0.5, 0.5
 
     def one(source: Path | None) -> dict[str, Any]:
-        return asyncio.run(run(args.messages, args.clients, args.before, args.after, source))
+        return asyncio.run(
+            run(args.messages, args.clients, args.before, args.after, source, args.postgres)
+        )
 
     try:
         if args.base:

@@ -218,7 +218,7 @@ def test_a_deleted_channels_messages_are_removed_after_its_answer_a_batch_at_a_t
 
     world.messaging.delete_channel(ChannelArn=channel, ChimeBearer=alice)
     wait_for(lambda: stored(channel) == 0, what="the deleted channel's purge")
-    # 20 + 20, then the last 10 with the channel's purge: three writes.
+    # Its 52 numbers (its creation, 50 messages, its deletion) 20 at a time: three writes.
     assert _scraped(running, "bellwire_deleted_channel_purges_total") == 3
     # An expired channel's messages go the same way.
     running.advance_clock(days=1.1)

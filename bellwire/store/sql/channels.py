@@ -279,12 +279,12 @@ class ChannelsSql(SqlBase):
         ):
             self._run(f"DELETE FROM {table} WHERE channel_arn = ?", (arn,))
         self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
-        self._run("DELETE FROM channels WHERE arn = ?", (arn,))
         self._run(
-            "INSERT INTO channel_purges (channel_arn) VALUES (?) "
-            "ON CONFLICT (channel_arn) DO NOTHING",
+            "INSERT INTO channel_purges (channel_arn, upto) SELECT arn, seq FROM channels "
+            "WHERE arn = ? ON CONFLICT (channel_arn) DO NOTHING",
             (arn,),
         )
+        self._run("DELETE FROM channels WHERE arn = ?", (arn,))
 
     def list_channels(
         self, app_instance_arn: str, privacy: str | None, after: str | None, limit: int

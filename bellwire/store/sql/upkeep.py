@@ -10,6 +10,14 @@ from bellwire.store.sql.channels import _CHANNEL_COLUMNS, ChannelsSql, _channel
 
 _DAY = 86400.0
 
+# A purge's writes: they touch only the messages of channels whose row is gone (a PostgreSQL
+# batch keeps its sends' reads made ahead across them, store/postgres.py).
+PURGE_SOME = "DELETE FROM messages WHERE channel_arn = ? AND seq > ? AND seq <= ? /* purge */"
+PURGE_MOVED = "UPDATE channel_purges SET done = ? WHERE channel_arn = ? /* purge */"
+PURGE_REST = "DELETE FROM messages WHERE channel_arn = ? /* purge */"
+PURGE_DONE = "DELETE FROM channel_purges WHERE channel_arn = ? /* purge */"
+PURGES = frozenset({PURGE_SOME, PURGE_MOVED, PURGE_REST, PURGE_DONE})
+
 
 class UpkeepSql(ChannelsSql):
     __slots__ = ()
@@ -68,24 +76,21 @@ class UpkeepSql(ChannelsSql):
             self._details_changed(channel_arn)
 
     def purge_deleted_messages(self, limit: int) -> bool:
-        """Delete up to ``limit`` messages of one deleted channel (all that are left, and its
-        purge, when fewer); False when no deleted channel has messages left."""
-        row = self._one("SELECT channel_arn FROM channel_purges ORDER BY channel_arn LIMIT 1")
+        """Delete the messages of one deleted channel numbered in its next ``limit`` numbers
+        (at most ``limit`` messages), or, at its last number, all that are left with its
+        purge; False when no deleted channel has messages left."""
+        row = self._one(
+            "SELECT channel_arn, upto, done FROM channel_purges ORDER BY channel_arn LIMIT 1"
+        )
         if row is None:
             return False
-        arn = row[0]
-        last = self._one(
-            "SELECT message_id FROM messages WHERE channel_arn = ? "
-            "ORDER BY message_id LIMIT 1 OFFSET ?",
-            (arn, limit - 1),
-        )
-        if last is None:
-            self._run("DELETE FROM messages WHERE channel_arn = ?", (arn,))
-            self._run("DELETE FROM channel_purges WHERE channel_arn = ?", (arn,))
+        arn, upto, done = row[0], int(row[1]), int(row[2])
+        if done + limit >= upto:
+            self._run(PURGE_REST, (arn,))
+            self._run(PURGE_DONE, (arn,))
         else:
-            self._run(
-                "DELETE FROM messages WHERE channel_arn = ? AND message_id <= ?", (arn, last[0])
-            )
+            self._run(PURGE_SOME, (arn, done, done + limit))
+            self._run(PURGE_MOVED, (done + limit, arn))
         return True
 
     def channels_expiring_by(self, now: float, limit: int) -> list[Channel]:
