@@ -61,7 +61,6 @@ class Purger:
                 return writes
             writes += 1
             self.batches += 1
-            # Back to back, a purge joined every group commit: on PostgreSQL it cost the sends
-            # sharing them their reads ahead (their p99 x3). A write's time includes its queue,
-            # so a busy node purges slower, an idle one at once.
+            # Back to back, a purge would join every group commit. A write's time includes its
+            # queue, so a busy node purges slower, an idle one at once.
             await asyncio.sleep(PACE * (time.monotonic() - started))

@@ -10,14 +10,6 @@ from bellwire.store.sql.channels import _CHANNEL_COLUMNS, ChannelsSql, _channel
 
 _DAY = 86400.0
 
-# A purge's writes: they touch only the messages of channels whose row is gone (a PostgreSQL
-# batch keeps its sends' reads made ahead across them, store/postgres.py).
-PURGE_SOME = "DELETE FROM messages WHERE channel_arn = ? AND seq > ? AND seq <= ? /* purge */"
-PURGE_MOVED = "UPDATE channel_purges SET done = ? WHERE channel_arn = ? /* purge */"
-PURGE_REST = "DELETE FROM messages WHERE channel_arn = ? /* purge */"
-PURGE_DONE = "DELETE FROM channel_purges WHERE channel_arn = ? /* purge */"
-PURGES = frozenset({PURGE_SOME, PURGE_MOVED, PURGE_REST, PURGE_DONE})
-
 
 class UpkeepSql(ChannelsSql):
     __slots__ = ()
@@ -86,11 +78,16 @@ class UpkeepSql(ChannelsSql):
             return False
         arn, upto, done = row[0], int(row[1]), int(row[2])
         if done + limit >= upto:
-            self._run(PURGE_REST, (arn,))
-            self._run(PURGE_DONE, (arn,))
+            self._run("DELETE FROM messages WHERE channel_arn = ?", (arn,))
+            self._run("DELETE FROM channel_purges WHERE channel_arn = ?", (arn,))
         else:
-            self._run(PURGE_SOME, (arn, done, done + limit))
-            self._run(PURGE_MOVED, (done + limit, arn))
+            self._run(
+                "DELETE FROM messages WHERE channel_arn = ? AND seq > ? AND seq <= ?",
+                (arn, done, done + limit),
+            )
+            self._run(
+                "UPDATE channel_purges SET done = ? WHERE channel_arn = ?", (done + limit, arn)
+            )
         return True
 
     def channels_expiring_by(self, now: float, limit: int) -> list[Channel]:
