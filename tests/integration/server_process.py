@@ -141,3 +141,19 @@ def start(
         time.sleep(0.05)
     proc.kill()
     raise AssertionError(f"bellwire did not become ready:\n{log.read_text()}")
+
+
+class Served(Protocol):
+    """A server in this process (``RunningServer``) or in a subprocess (``Process``)."""
+
+    @property
+    def url(self) -> str: ...
+
+
+def scraped(server: Served, name: str) -> float:
+    """The value of the unlabelled series ``name`` on the server's /metrics."""
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    assert values, f"{name} not in /metrics"
+    return values[0]

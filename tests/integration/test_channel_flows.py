@@ -31,7 +31,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from flow_processor import SECRET, Processor
-from server_process import free_port
+from server_process import free_port, scraped
 from server_process import start as start_process
 from sinks_helpers import RedisStream, decoded, wait_for
 
@@ -716,14 +716,6 @@ async def test_an_unreachable_processor_fails_the_message_with_abort(
     )
     first = await bob.next(of_type(*MESSAGE_EVENTS))
     assert first.payload["MessageId"] == control["MessageId"]
-
-
-def scraped(running: RunningServer, name: str) -> float:
-    with urllib.request.urlopen(running.url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
-    assert values, f"{name} not in /metrics"
-    return values[0]
 
 
 def test_flow_metrics(app: App, server: RunningServer, processors: dict[str, Processor]) -> None:

@@ -9,7 +9,6 @@ import json
 import re
 import signal
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 from hook_server import SECRET, Hook
-from server_process import Process, free_port
+from server_process import Process, free_port, scraped
 from server_process import start as start_process
 from test_channel_flows import (
     ACCOUNT,
@@ -81,14 +80,6 @@ def events_for(bus: Hook, message_id: str) -> list[dict[str, Any]]:
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.02)
-
-
-def scraped(running: RunningServer | Process, name: str) -> float:
-    with urllib.request.urlopen(running.url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return next(
-        float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")
-    )
 
 
 def assert_envelope(event: dict[str, Any], app: App, channel: str, message_id: str) -> None:

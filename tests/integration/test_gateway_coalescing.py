@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from server_process import scraped
 from ws_helpers import (
     TIMEOUT,
     RawSocket,
@@ -26,14 +26,6 @@ from ws_helpers import (
 from bellwire.testing import RunningServer
 
 Factory = Callable[..., RunningServer]
-
-
-def scraped(running: RunningServer, name: str) -> float:
-    with urllib.request.urlopen(running.url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
-    assert values, f"{name} not in /metrics"
-    return values[0]
 
 
 async def established(running: RunningServer, user_arn: str, **options: Any) -> RawSocket:

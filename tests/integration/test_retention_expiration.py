@@ -5,12 +5,12 @@ and on the export stream; a server restarted with its clock moved forward applie
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from server_process import scraped
 from sinks_helpers import RedisStream, decoded, stream_arn, wait_for
 from ws_helpers import Sessions, World, off
 
@@ -219,7 +219,7 @@ def test_a_deleted_channels_messages_are_removed_after_its_answer_a_batch_at_a_t
     world.messaging.delete_channel(ChannelArn=channel, ChimeBearer=alice)
     wait_for(lambda: stored(channel) == 0, what="the deleted channel's purge")
     # Its 52 numbers (its creation, 50 messages, its deletion) 20 at a time: three writes.
-    assert _scraped(running, "bellwire_deleted_channel_purges_total") == 3
+    assert scraped(running, "bellwire_deleted_channel_purges_total") == 3
     # An expired channel's messages go the same way.
     running.advance_clock(days=1.1)
     assert running.sweep().channels == 1
@@ -229,11 +229,3 @@ def test_a_deleted_channels_messages_are_removed_after_its_answer_a_batch_at_a_t
     assert contents(world, channel, alice) == []
     world.send(channel, alice, "fresh")
     assert contents(world, channel, alice) == ["fresh"]
-
-
-def _scraped(running: RunningServer, name: str) -> float:
-    with urllib.request.urlopen(running.url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
-    assert values, f"{name} not in /metrics"
-    return values[0]
