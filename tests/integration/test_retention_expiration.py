@@ -229,3 +229,12 @@ def test_a_deleted_channels_messages_are_removed_after_its_answer_a_batch_at_a_t
     assert contents(world, channel, alice) == []
     world.send(channel, alice, "fresh")
     assert contents(world, channel, alice) == ["fresh"]
+    # And a deleted app instance's channels.
+    other = World.create(running, "purge-instance")
+    bob = other.user("bob")
+    doomed = other.channel(bob)
+    for i in range(3):
+        other.send(doomed, bob, f"d{i}")
+    other.identity.delete_app_instance(AppInstanceArn=other.app_arn)
+    wait_for(lambda: stored(doomed) == 0, what="the deleted instance's channel's purge")
+    assert contents(world, channel, alice) == ["fresh"]
