@@ -6,7 +6,7 @@ the embedded engine's only writer for 13 s in one transaction, every other write
 waiting behind it. Here each write removes at most ``batch`` messages, so other writes pass
 between them. It runs at start (a node stopped mid-purge resumes), when a commit deleted a
 channel, and every ``interval`` seconds (a deletion on another node). Every node may run it:
-two nodes purging the same channel delete disjoint or already-deleted rows.
+two nodes purging the same channel at once delete the same range, the second finding it gone.
 """
 
 from __future__ import annotations

@@ -267,9 +267,9 @@ class ChannelsSql(SqlBase):
         return positions
 
     def delete_channel(self, arn: str) -> None:
-        """Everything of the channel but its messages goes now; those are left to
-        ``purge_deleted_messages`` (``UpkeepSql``), so that deleting a long history does not hold the
-        writer (nothing reads a channel's messages without its row)."""
+        """Everything of the channel but its messages goes now. Those are left to
+        ``UpkeepSql.purge_deleted_messages``, so that deleting a long history does not hold
+        the writer (nothing reads a channel's messages without its row)."""
         for table in (
             "memberships",
             "moderators",
