@@ -729,3 +729,48 @@ def test_a_libpq_without_pipeline_mode_is_refused_at_start(
     monkeypatch.setattr(psycopg.Pipeline, "is_supported", classmethod(lambda cls: False))
     with pytest.raises(StoreUnavailable, match="libpq 14 or newer"):
         PostgresStore(url)
+
+
+async def test_a_purge_reads_a_range_of_the_channels_numbers_whatever_the_statistics(
+    url: str,
+) -> None:
+    # Read by its last message id (ORDER BY ... OFFSET), a purge batch was planned as a scan
+    # and sort of the whole channel while the statistics had not yet seen its rows.
+    store = PostgresStore(url, writers=1, max_batch=8)
+    doomed, other = channel("arn:app/channel/doomed"), channel("arn:app/channel/other")
+
+    def fill(tx: IamTx) -> None:
+        tx.insert_app_instance(AppInstance("arn:app", "app", None, 1.0, 1.0))
+        for c, count in ((doomed, 20_000), (other, 10)):
+            tx.insert_channel(c)
+            for i in range(count):
+                tx.insert_message_at_next_seq(message(c.arn, f"m{i:06d}"), last_message=None)
+
+    try:
+        await store.write(fill)
+        await store.write(lambda tx: tx.delete_channel(doomed.arn))
+        with psycopg.connect(url, autocommit=True) as conn:
+            # Whatever the statistics say now, the batch's range is one of the (channel, seq)
+            # index: no plan reads the channel's other rows, or sorts them.
+            plan = "\n".join(
+                row[0]
+                for row in conn.execute(
+                    "EXPLAIN DELETE FROM messages WHERE channel_arn = %s AND seq > %s "
+                    "AND seq <= %s",
+                    (doomed.arn, 0, 500),
+                )
+            )
+            assert "messages_by_seq" in plan and "Sort" not in plan, plan
+            assert "Seq Scan" not in plan, plan
+        writes = 0
+        while await store.write(lambda tx: tx.purge_deleted_messages(500)):
+            writes += 1
+        assert writes == 40
+        with psycopg.connect(url, autocommit=True) as conn:
+            counts = dict(
+                conn.execute("SELECT channel_arn, COUNT(*) FROM messages GROUP BY channel_arn")
+            )
+            assert counts == {other.arn: 10}
+            assert conn.execute("SELECT COUNT(*) FROM channel_purges").fetchone() == (0,)
+    finally:
+        await store.close()
