@@ -12,10 +12,10 @@ two nodes purging the same channel at once delete the same range, the second fin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
+from bellwire.passes import run_passes
 from bellwire.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("bellwire.purger")
@@ -37,20 +37,7 @@ class Purger:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.purge()
-            except asyncio.CancelledError:
-                raise
-            except StoreUnavailable as exc:
-                log.warning(
-                    "purge of deleted channels skipped: the database does not answer: %s", exc
-                )
-            except Exception:
-                log.exception("purge of deleted channels failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+        await run_passes(self.purge, interval=self._interval, failed=_failed, wake=self._wake)
 
     async def purge(self) -> int:
         """Remove every message of deleted channels; returns the writes it took."""
@@ -64,3 +51,10 @@ class Purger:
             # Back to back, a purge would join every group commit. A write's time includes its
             # queue, so a busy node purges slower, an idle one at once.
             await asyncio.sleep(PACE * (time.monotonic() - started))
+
+
+def _failed(exc: Exception) -> None:
+    if isinstance(exc, StoreUnavailable):
+        log.warning("purge of deleted channels skipped: the database does not answer: %s", exc)
+    else:
+        log.error("purge of deleted channels failed", exc_info=exc)

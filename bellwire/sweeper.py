@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from bellwire.domain import expiry, export, sub_channels
 from bellwire.domain.operation import AnyResult
+from bellwire.passes import run_passes
 from bellwire.store.base import IamTx, Store, StoreUnavailable
 
 log = logging.getLogger("bellwire.sweeper")
@@ -60,17 +61,13 @@ class Sweeper:
         self.first_done = asyncio.Event()  # the sweep at start has ended (or failed)
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except StoreUnavailable as exc:
-                log.warning("sweep skipped: the database does not answer: %s", exc)
-            except Exception:
-                log.exception("sweep failed")
+        await run_passes(self._sweep_once, interval=self._interval, failed=_failed)
+
+    async def _sweep_once(self) -> None:
+        try:
+            await self.sweep()
+        finally:
             self.first_done.set()
-            await asyncio.sleep(self._interval)
 
     async def sweep(self) -> Totals:
         """One sweep: everything due at the clock's "now", in batches. Returns what it did
@@ -116,3 +113,10 @@ def _staged(
         return swept
 
     return run
+
+
+def _failed(exc: Exception) -> None:
+    if isinstance(exc, StoreUnavailable):
+        log.warning("sweep skipped: the database does not answer: %s", exc)
+    else:
+        log.error("sweep failed", exc_info=exc)

@@ -15,7 +15,6 @@ dropped, counted and logged, so a sink that stays down cannot fill the disk.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from bellwire.export.backoff import Backoff, SinkHealth
 from bellwire.export.sinks import TIMEOUT_SECONDS, Sink, SinkError, open_sink
 from bellwire.log_throttle import Throttle
+from bellwire.passes import run_passes
 from bellwire.resources import ResourceMap
 from bellwire.store.base import Store, StoreUnavailable
 
@@ -79,23 +79,23 @@ class Relay:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.relay_once()
-            except asyncio.CancelledError:
-                raise
-            except StoreUnavailable as exc:
-                # Each pass of an outage meets it (one a second): a line per minute says so.
-                dropped = self._outage_log.allow("store", time.monotonic())
-                if dropped is not None:
-                    more = f" ({dropped} more passes since the last line)" if dropped else ""
-                    log.warning("export relay: the database does not answer: %s%s", exc, more)
-            except Exception:
-                log.exception("export relay pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
-                await asyncio.sleep(LINGER_SECONDS)
+        await run_passes(
+            self.relay_once,
+            interval=self._poll,
+            failed=self._failed,
+            wake=self._wake,
+            linger=LINGER_SECONDS,
+        )
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, StoreUnavailable):
+            # Each pass of an outage meets it (one a second): a line per minute says so.
+            dropped = self._outage_log.allow("store", time.monotonic())
+            if dropped is not None:
+                more = f" ({dropped} more passes since the last line)" if dropped else ""
+                log.warning("export relay: the database does not answer: %s%s", exc, more)
+        else:
+            log.error("export relay pass failed", exc_info=exc)
 
     async def relay_once(self) -> int:
         """One pass over every sink with records waiting; returns how many were delivered.
