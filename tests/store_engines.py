@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bellwire.records.chime import Message
+from bellwire.store.base import Tx
 from bellwire.store.sqlite import SqliteStore
 from bellwire.store.sqlite import migrate as sqlite_migrate
 from bellwire.testing import RunningServer, postgres_url, temporary_database
@@ -115,3 +117,26 @@ def dump_store(running: RunningServer) -> dict[str, list[tuple[Any, ...]]]:
         }
     finally:
         conn.close()
+
+
+def plain_message(channel_arn: str, message_id: str) -> Message:
+    """A persistent STANDARD message, SENT, with nothing optional: for tests of the store
+    where only its channel and id matter (numbered on insert)."""
+    return Message(
+        channel_arn, message_id, 0, "arn:app/user/u", "u", "hi", None, "STANDARD",
+        "PERSISTENT", False, 1.0, 1.0,
+    )  # fmt: skip
+
+
+def stored_messages(tx: Tx, channel_arn: str) -> list[Message]:
+    """Every message the store keeps under ``channel_arn``, whether or not the channel is
+    still there (up to 1,000, oldest first)."""
+    return tx.list_messages(
+        channel_arn,
+        viewer=None,
+        descending=False,
+        not_before=None,
+        not_after=None,
+        after_seq=None,
+        limit=1000,
+    )

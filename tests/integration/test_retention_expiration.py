@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from server_process import scraped
 from sinks_helpers import RedisStream, decoded, stream_arn, wait_for
+from store_engines import stored_messages
 from ws_helpers import Sessions, World, off
 
 from bellwire.clock import DAY, Clock
@@ -203,18 +204,7 @@ def test_a_deleted_channels_messages_are_removed_after_its_answer_a_batch_at_a_t
         world.send(expiring, alice, f"e{i}")
 
     def stored(arn: str) -> int:
-        read = running.server.store.read(
-            lambda tx: tx.list_messages(
-                arn,
-                viewer=None,
-                descending=False,
-                not_before=None,
-                not_after=None,
-                after_seq=None,
-                limit=1000,
-            )
-        )
-        return len(running.run(read))
+        return len(running.run(running.server.store.read(lambda tx: stored_messages(tx, arn))))
 
     world.messaging.delete_channel(ChannelArn=channel, ChimeBearer=alice)
     wait_for(lambda: stored(channel) == 0, what="the deleted channel's purge")

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from store_engines import Engine
+from store_engines import Engine, plain_message, stored_messages
 
 from bellwire.records.chime import AppInstance
 from bellwire.store.base import Tx
@@ -327,9 +327,7 @@ async def test_channel_positions_name_each_existing_channels_sequence(engine: En
 
 
 async def test_a_deleted_channels_messages_are_purged_a_batch_at_a_time(engine: Engine) -> None:
-    from dataclasses import replace
-
-    from bellwire.records.chime import Channel, Message
+    from bellwire.records.chime import Channel
 
     ai = "arn:app/0001"
     store = engine.open()
@@ -338,26 +336,6 @@ async def test_a_deleted_channels_messages_are_purged_a_batch_at_a_time(engine: 
         arn = f"{ai}/channel/{name}"
         return Channel(arn, ai, name, "RESTRICTED", "PRIVATE", None, "x", 1, 1, None, 0)
 
-    message = Message(
-        channel_arn="",
-        message_id="",
-        seq=0,
-        sender_arn=f"{ai}/user/u",
-        sender_name="u",
-        content="hi",
-        metadata=None,
-        type="STANDARD",
-        persistence="PERSISTENT",
-        redacted=False,
-        created=5.0,
-        last_updated=5.0,
-        attributes=None,
-        content_type=None,
-        target_arn=None,
-        push=None,
-        status="SENT",
-        sub_channel_id=None,
-    )
     doomed, kept, again = channel("doomed"), channel("kept"), channel("again")
 
     def fill(tx: Tx) -> None:
@@ -365,21 +343,11 @@ async def test_a_deleted_channels_messages_are_purged_a_batch_at_a_time(engine: 
         for c, count in ((doomed, 25), (kept, 3), (again, 4)):
             tx.insert_channel(c)
             for i in range(count):
-                m = replace(message, channel_arn=c.arn, message_id=f"m{i:03d}")
+                m = plain_message(c.arn, f"m{i:03d}")
                 tx.insert_message_at_next_seq(m, last_message=None)
 
     def stored(tx: Tx, arn: str) -> int:
-        return len(
-            tx.list_messages(
-                arn,
-                viewer=None,
-                descending=False,
-                not_before=None,
-                not_after=None,
-                after_seq=None,
-                limit=1000,
-            )
-        )
+        return len(stored_messages(tx, arn))
 
     try:
         await store.write(fill)
@@ -398,7 +366,7 @@ async def test_a_deleted_channels_messages_are_purged_a_batch_at_a_time(engine: 
         # The channel created again is not purged with the old one's messages.
         await store.write(
             lambda tx: tx.insert_message_at_next_seq(
-                replace(message, channel_arn=again.arn, message_id="new"), last_message=None
+                plain_message(again.arn, "new"), last_message=None
             )
         )
         assert await store.write(lambda tx: tx.purge_deleted_messages(10)) is False

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from store_engines import plain_message
 
 from bellwire.records.chime import AppInstance, Channel
 from bellwire.store.base import IamTx
@@ -180,15 +181,6 @@ async def test_connections_the_server_dropped_are_replaced(url: str) -> None:
 # --- sends whose number is predicted ---------------------------------------------------------
 
 
-def message(channel_arn: str, message_id: str) -> Any:
-    from bellwire.records.chime import Message
-
-    return Message(
-        channel_arn, message_id, 0, "arn:app/user/u", "u", "hi", None, "STANDARD",
-        "PERSISTENT", False, 1.0, 1.0,
-    )  # fmt: skip
-
-
 async def test_sends_in_a_batch_predict_their_numbers_and_each_failure_stays_its_own(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -209,7 +201,7 @@ async def test_sends_in_a_batch_predict_their_numbers_and_each_failure_stays_its
 
         def send(i: int) -> Any:
             def unit(tx: IamTx) -> int:
-                seq = tx.insert_message_at_next_seq(message(arn, f"m{i}"), last_message=None)
+                seq = tx.insert_message_at_next_seq(plain_message(arn, f"m{i}"), last_message=None)
                 if i % 7 == 3:  # its own failure, after its write (a rule checked late)
                     raise ValueError(f"unit {i} refused")
                 return seq
@@ -243,13 +235,13 @@ async def test_a_wrong_prediction_runs_the_unit_again_without_predicting(url: st
     store = PostgresStore(url)
 
     def moved_behind_its_back(tx: IamTx) -> tuple[int, int]:
-        first = tx.insert_message_at_next_seq(message(arn, "a"), last_message=None)
+        first = tx.insert_message_at_next_seq(plain_message(arn, "a"), last_message=None)
         tx._run("UPDATE channels SET seq = seq + 5 WHERE arn = ?", (arn,))  # type: ignore[attr-defined]
-        return first, tx.insert_message_at_next_seq(message(arn, "b"), last_message=None)
+        return first, tx.insert_message_at_next_seq(plain_message(arn, "b"), last_message=None)
 
     def duplicate(tx: IamTx) -> None:
-        tx.insert_message_at_next_seq(message(arn, "c"), last_message=None)
-        tx.insert_message_at_next_seq(message(arn, "c"), last_message=None)  # the same id
+        tx.insert_message_at_next_seq(plain_message(arn, "c"), last_message=None)
+        tx.insert_message_at_next_seq(plain_message(arn, "c"), last_message=None)  # the same id
 
     try:
         await store.write(lambda tx: tx.insert_channel(channel(arn)))
@@ -398,7 +390,9 @@ async def test_reads_made_ahead_answer_their_sends_until_a_write_may_change_them
                 remembered = (f"Send|{user}", token) if token else None
                 found = tx.bearer_in_channel(user, arn, remembered=remembered)
                 if found.membership is not None and found.remembered is None:
-                    tx.insert_message_at_next_seq(message(arn, f"{user}{token}"), last_message=1.0)
+                    tx.insert_message_at_next_seq(
+                        plain_message(arn, f"{user}{token}"), last_message=1.0
+                    )
                     if token:
                         tx.remember_result(f"Send|{user}", token, "f", {"sent": True}, 1.0)
                 return found.membership is not None, found.remembered is not None
@@ -463,7 +457,7 @@ async def test_callbacks_read_ahead_until_their_invocation_or_message_may_have_c
         def setup(tx: IamTx) -> None:
             _members(tx, arn, users)
             for callback_id in ids:
-                tx.insert_message_at_next_seq(message(arn, callback_id), last_message=None)
+                tx.insert_message_at_next_seq(plain_message(arn, callback_id), last_message=None)
                 tx.insert_invocation(
                     FlowInvocation(
                         callback_id, arn, callback_id, "CREATE", "arn:f", {}, {}, "PENDING", 1.0
@@ -744,7 +738,7 @@ async def test_a_purge_reads_a_range_of_the_channels_numbers_whatever_the_statis
         for c, count in ((doomed, 20_000), (other, 10)):
             tx.insert_channel(c)
             for i in range(count):
-                tx.insert_message_at_next_seq(message(c.arn, f"m{i:06d}"), last_message=None)
+                tx.insert_message_at_next_seq(plain_message(c.arn, f"m{i:06d}"), last_message=None)
 
     try:
         await store.write(fill)
