@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from bench import procs, targets
 from bench.rest import Chime, messages_path
-from bench.scenarios import latency_summary
+from bench.scenarios import latency_summary, quick_verdict
 
 FILLERS = 32
 
@@ -172,14 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         procs.stop_all()
     print(json.dumps(result, indent=2))
     if args.quick:
-        if (
-            result["failures"]
-            or not result["quiet"]["samples"]
-            or not result["deleting"]["samples"]
-        ):
-            print("quick check failed: sends failed or a window measured none", file=sys.stderr)
-            return 1
-        print("quick check passed: both windows produced numbers")
+        bad = result["failures"] or not all(result[w]["samples"] for w in ("quiet", "deleting"))
+        return quick_verdict(
+            ["sends failed or a window measured none"] if bad else [],
+            "both windows produced numbers",
+        )
     return 0
 
 

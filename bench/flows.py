@@ -40,7 +40,7 @@ from aiohttp import web
 from bellwire import webhook
 from bench import procs
 from bench.rest import Chime, Signer, messages_path
-from bench.scenarios import Meter, latency_summary
+from bench.scenarios import Meter, latency_summary, quick_verdict
 
 ACCESS_KEY_ID = "AKIDBELLWIREBENCHFLOW"
 SECRET = "bellwire-bench-flows-secret-key-0123456789"
@@ -438,10 +438,11 @@ def main(argv: list[str] | None = None) -> int:
             result["through_flow"],
             *(result["one_client"][k] for k in ("without_flow", "through_flow")),
         ]
-        if any(p["failures"] or not p["samples"] for p in phases):
-            print("quick check failed: a phase failed sends or measured none", file=sys.stderr)
-            return 1
-        print("quick check passed: every phase produced numbers")
+        bad = any(p["failures"] or not p["samples"] for p in phases)
+        return quick_verdict(
+            ["a phase failed sends or measured none"] if bad else [],
+            "every phase produced numbers",
+        )
     return 0
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from bench import procs, receivers, scenarios, targets
 from bench.ab import export_ref
 from bench.profile import record as profile_record
-from bench.scenarios import FULL, QUICK, Sizes
+from bench.scenarios import FULL, QUICK, Sizes, quick_verdict
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Counting sockets wake the load generator once this many frames wait (full speed only).
@@ -965,11 +965,7 @@ def main(argv: list[str] | None = None) -> int:
             raise failure
         raise failure
     if sizes.quick:
-        problems = quick_check(results, sizes, only)
-        if problems:
-            print("quick check FAILED: " + "; ".join(problems), file=sys.stderr)
-            return 1
-        print("quick check passed: every scenario produced numbers")
+        return quick_verdict(quick_check(results, sizes, only), "every scenario produced numbers")
     return 0
 
 

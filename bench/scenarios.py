@@ -12,6 +12,7 @@ import contextlib
 import os
 import random
 import resource
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -103,6 +104,16 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
         return None
     index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[index]
+
+
+def quick_verdict(problems: list[str], produced: str) -> int:
+    """The exit status of a benchmark's ``--quick`` run, which CI makes only so that the
+    benchmark keeps working: its problems, or that it ``produced`` its numbers."""
+    if problems:
+        print("quick check failed: " + "; ".join(problems), file=sys.stderr)
+        return 1
+    print(f"quick check passed: {produced}")
+    return 0
 
 
 def latency_summary(latencies_ns: list[int]) -> dict[str, float | int | None]:
