@@ -2,7 +2,7 @@
 while DeleteChannel runs, against the same sends just before it.
 
     .venv/bin/python -m bench.delete_channel [--messages 60000] [--clients 16] [--base REF]
-                                             [--postgres] [--quick]
+                                             [--postgres] [--scale-in] [--quick]
 
 One ``bellwire serve`` process (its state in SQLite, or with ``--postgres`` in a PostgreSQL
 database made for the run). A channel is filled with ``--messages`` messages (32 senders),
@@ -12,6 +12,10 @@ quiet window) and go on while the first channel is deleted and for ``--after`` s
 window's messages/s and latency p50/p99/max, with the deletion window's max and p99 as ratios of
 the quiet window's. ``--base REF`` runs REF's server and this checkout's, A B B A, and prints
 the ratios side by side.
+
+``--scale-in``: the filled channel is an elastic channel's sub-channel instead, and what is
+timed is the DeleteChannelMembership whose leave empties it below its minimum (SCALE_IN: its
+last member moves to the other sub-channel and the sub-channel is deleted).
 """
 
 from __future__ import annotations
@@ -27,15 +31,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bench import procs, targets
+from bench import elastic, procs, targets
 from bench.rest import Chime, messages_path
 from bench.scenarios import latency_summary, quick_verdict
 
 FILLERS = 32
 
 
-async def fill(chimes: list[Chime], path: str, sender: str, count: int) -> float:
-    """``count`` messages in the channel at ``path``; returns messages/s."""
+# Five members fill the first sub-channel (4) and SCALE_OUT to [3, 2]; one leave of each then
+# leaves [2, 1]: below 40 % of 4, the second merges into the first.
+ELASTIC = {
+    "MaximumSubChannels": 2,
+    "TargetMembershipsPerSubChannel": 4,
+    "MinimumMembershipPercentage": 40,
+}
+
+
+async def fill(
+    chimes: list[Chime], path: str, sender: str, count: int, sub: str | None = None
+) -> float:
+    """``count`` messages in the channel at ``path`` (its sub-channel ``sub``); returns
+    messages/s."""
     left = count
     started = time.monotonic()
 
@@ -44,7 +60,7 @@ async def fill(chimes: list[Chime], path: str, sender: str, count: int) -> float
         while left > 0:
             left -= 1
             status, body = await chime.raw(
-                "POST", path, "", None, sender, body=chime.message_body("y" * 64)
+                "POST", path, "", None, sender, body=chime.message_body("y" * 64, sub)
             )
             if status != 201:
                 raise RuntimeError(f"fill answered {status}: {body[:200]!r}")
@@ -60,6 +76,7 @@ async def run(
     after: float,
     source: Path | None,
     postgres: bool = False,
+    scale_in: bool = False,
 ) -> dict[str, Any]:
     from bellwire.testing import DEFAULT_POSTGRES, TEST_POSTGRES_ENV, create_database, drop_database
 
@@ -77,10 +94,25 @@ async def run(
         admin = chimes[-1]
         app = await admin.create_app_instance("bench-delete")
         users = [await admin.create_user(app, f"u{i}") for i in range(clients)]
-        big = await admin.create_channel(app, users[0], "big", [])
         busy = await admin.create_channel(app, users[0], "busy", users[1:10])
         await admin.add_members(busy, users[0], users[10:])
-        fill_rate = await fill(chimes[:FILLERS], messages_path(big), users[0], messages)
+        if scale_in:
+            big = await elastic.create_channel(
+                admin, app, users[0], ElasticChannelConfiguration=ELASTIC
+            )
+            members = [await admin.create_user(app, f"e{i}") for i in range(5)]
+            for member in members:
+                await elastic.join(admin, big, member, users[0])
+            small = min(
+                (await elastic.sub_channels(admin, big, users[0])).items(), key=lambda s: s[1]
+            )[0]
+            sender, leaver = await elastic.members_of(admin, big, small, users[0])
+            stayer = next(m for m in members if m not in (sender, leaver))
+            await elastic.leave(admin, big, stayer, users[0])
+            fill_rate = await fill(chimes[:FILLERS], messages_path(big), sender, messages, small)
+        else:
+            big = await admin.create_channel(app, users[0], "big", [])
+            fill_rate = await fill(chimes[:FILLERS], messages_path(big), users[0], messages)
 
         windows: dict[str, list[int]] = {"quiet": [], "deleting": []}
         window: list[int] | None = None
@@ -106,7 +138,15 @@ async def run(
         await asyncio.sleep(before)
         window = windows["deleting"]
         started = time.monotonic()
-        await admin.call("DELETE", f"/channels/{quote(big, safe='')}", bearer=users[0], expect=204)
+        if scale_in:
+            await elastic.leave(admin, big, leaver, users[0])
+            left = await elastic.sub_channels(admin, big, users[0])
+            if small in left:
+                raise RuntimeError(f"the leave did not empty the sub-channel: {left}")
+        else:
+            await admin.call(
+                "DELETE", f"/channels/{quote(big, safe='')}", bearer=users[0], expect=204
+            )
         delete_ms = (time.monotonic() - started) * 1000
         await asyncio.sleep(after)
         deleting_s = time.monotonic() - started
@@ -124,7 +164,8 @@ async def run(
         "messages": messages,
         "clients": clients,
         "fill_messages_per_s": round(fill_rate),
-        "delete_channel_ms": round(delete_ms, 1),
+        "deletion": "SCALE_IN leave" if scale_in else "DeleteChannel",
+        "deletion_ms": round(delete_ms, 1),
         "failures": failures,
         "quiet": {**quiet, "messages_per_s": round(len(windows["quiet"]) / before)},
         "deleting": {**deleting, "messages_per_s": round(len(windows["deleting"]) / deleting_s)},
@@ -147,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--postgres", action="store_true", help="the server's state in a PostgreSQL database"
     )
+    parser.add_argument(
+        "--scale-in",
+        action="store_true",
+        help="the deletion is a SCALE_IN's, of an elastic channel's sub-channel",
+    )
     parser.add_argument("--quick", action="store_true", help="a small channel: that it runs (CI)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -154,7 +200,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def one(source: Path | None) -> dict[str, Any]:
         return asyncio.run(
-            run(args.messages, args.clients, args.before, args.after, source, args.postgres)
+            run(
+                args.messages,
+                args.clients,
+                args.before,
+                args.after,
+                source,
+                args.postgres,
+                args.scale_in,
+            )
         )
 
     try:
@@ -163,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 
             workdir = Path(tempfile.mkdtemp(prefix="bench-delete-ab-"))
             runs = abba(args.base, workdir, one)
-            for key in ("delete_channel_ms", "max_ratio", "p99_ratio"):
+            for key in ("deletion_ms", "max_ratio", "p99_ratio"):
                 sides = {s: [r[key] for side, r in runs if side == s] for s in "AB"}
                 print(key, json.dumps(sides))
             return 0

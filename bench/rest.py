@@ -339,15 +339,16 @@ class Chime:
             if out.get("Errors"):
                 raise RuntimeError(f"BatchCreateChannelMembership errors: {out['Errors'][:3]}")
 
-    def message_body(self, content: str) -> bytes:
-        return json.dumps(
-            {
-                "Content": content,
-                "Type": "STANDARD",
-                "Persistence": "PERSISTENT",
-                "ClientRequestToken": uuid.uuid4().hex,
-            }
-        ).encode()
+    def message_body(self, content: str, sub_channel_id: str | None = None) -> bytes:
+        document = {
+            "Content": content,
+            "Type": "STANDARD",
+            "Persistence": "PERSISTENT",
+            "ClientRequestToken": uuid.uuid4().hex,
+        }
+        if sub_channel_id is not None:
+            document["SubChannelId"] = sub_channel_id
+        return json.dumps(document).encode()
 
     async def send_message(self, channel_path: str, bearer: str, content: str) -> int:
         """SendChannelMessage; ``channel_path`` is ``/channels/<quoted arn>/messages``."""

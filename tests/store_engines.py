@@ -128,9 +128,10 @@ def plain_message(channel_arn: str, message_id: str) -> Message:
     )  # fmt: skip
 
 
-def stored_messages(tx: Tx, channel_arn: str) -> list[Message]:
+def stored_messages(tx: Tx, channel_arn: str, sub_channel_id: str | None = None) -> list[Message]:
     """Every message the store keeps under ``channel_arn``, whether or not the channel is
-    still there (up to 1,000, oldest first)."""
+    still there (up to 1,000, oldest first); with ``sub_channel_id``, those of that
+    sub-channel, whether or not it is still there (without, a deleted one's are passed over)."""
     return tx.list_messages(
         channel_arn,
         viewer=None,
@@ -139,4 +140,5 @@ def stored_messages(tx: Tx, channel_arn: str) -> list[Message]:
         not_after=None,
         after_seq=None,
         limit=1000,
+        sub_channel_id=sub_channel_id,
     )

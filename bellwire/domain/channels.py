@@ -506,7 +506,8 @@ def delete_membership(
         who.require_moderator("remove another member")
     c = who.channel
     if c.elastic is not None:
-        return Result({}, sub_channels.leave(tx, call, c, member_arn, p.get("SubChannelId")))
+        events = sub_channels.leave(tx, call, c, member_arn, p.get("SubChannelId"))
+        return Result({}, events, purges=sub_channels.emptied(events))
     if p.get("SubChannelId"):
         raise BadRequest(sub_channels.NOT_ELASTIC.format(arn=c.arn))
     m = tx.membership(c.arn, member_arn)
@@ -663,6 +664,7 @@ def create_moderator(
         exports=[
             moderator_created(c.arn, shapes.channel_moderator(moderator, names, shapes.event_ts))
         ],
+        purges=sub_channels.emptied(events),
     )
 
 
@@ -720,7 +722,12 @@ def delete_moderator(
     tx.delete_moderator(c.arn, target)
     names = _names(tx, moderator.moderator_arn, moderator.created_by)
     payload = shapes.channel_moderator(moderator, names, shapes.event_ts)
-    return Result({}, events, exports=[moderator_deleted(moderator.channel_arn, payload)])
+    return Result(
+        {},
+        events,
+        exports=[moderator_deleted(moderator.channel_arn, payload)],
+        purges=sub_channels.emptied(events),
+    )
 
 
 @operation("ListChannelsModeratedByAppInstanceUser", writes=False)
@@ -782,6 +789,7 @@ def create_ban(
         {"ChannelArn": c.arn, "Member": shapes.identity(target, names)},
         events,
         exports=[ban_created(c.arn, shapes.channel_ban(ban, names, shapes.event_ts))],
+        purges=sub_channels.emptied(events),
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bellwire.domain import sub_channels
 from bellwire.domain.channels import remove_channel
 from bellwire.domain.delivery import BusEvent
 from bellwire.domain.identity import remove_user
@@ -96,4 +97,4 @@ def expire_users(tx: Tx, now: float, batch: int) -> Swept:
         if is_due(user_expires_at(u), now):
             events += remove_user(tx, Call("", "", now), u)
             count += 1
-    return Swept(users=count, result=Result({}, events))
+    return Swept(users=count, result=Result({}, events, purges=sub_channels.emptied(events)))

@@ -228,7 +228,8 @@ def update_user(
 
 @operation("DeleteAppInstanceUser", writes=True)
 def delete_user(tx: Tx, call: Call, p: IdentityDeleteAppInstanceUserRequest) -> Result[NoOutput]:
-    return Result({}, remove_user(tx, call, require_user(tx, p["AppInstanceUserArn"])))
+    events = remove_user(tx, call, require_user(tx, p["AppInstanceUserArn"]))
+    return Result({}, events, purges=sub_channels.emptied(events))
 
 
 def remove_user(tx: Tx, call: Call, user: AppInstanceUser) -> list[BusEvent]:

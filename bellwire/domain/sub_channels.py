@@ -9,7 +9,7 @@ channel's few sub-channel rows, never every membership of the channel.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bellwire import ids
@@ -313,9 +313,19 @@ def leave(
     return events
 
 
+def emptied(events: Sequence[BusEvent]) -> bool:
+    """Whether a SCALE_IN among ``events`` deleted a sub-channel, whose messages the purger
+    then removes (``Result.purges``)."""
+    return any(
+        isinstance(e, SubChannelEvent) and e.kind is SubChannelChange.DELETE_SUB_CHANNEL
+        for e in events
+    )
+
+
 def scale_in(tx: Tx, call: Call, c: Channel) -> list[BusEvent]:
-    """SCALE_IN: merge the sub-channels balancing says to, deleting the emptied ones with
-    their messages; their moderators hear DELETE_CHANNEL_MEMBERSHIP (subchannel_DELETED)."""
+    """SCALE_IN: merge the sub-channels balancing says to, deleting the emptied ones (their
+    messages go with them, through the purger); their moderators hear
+    DELETE_CHANNEL_MEMBERSHIP (subchannel_DELETED)."""
     loads = [elastic.Load(s.sub_channel_id, s.members, s.ordinal) for s in tx.sub_channels(c.arn)]
     events: list[BusEvent] = []
     for merge in elastic.merges(loads, config_of(c)):

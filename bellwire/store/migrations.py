@@ -417,6 +417,21 @@ MIGRATIONS: tuple[str, ...] = (
         done BIGINT NOT NULL DEFAULT 0
     )
     """,
+    # 20: the messages of sub-channels a SCALE_IN deleted, removed the same way: the member
+    # whose leave emptied a sub-channel with a long history waited for its deletion, and every
+    # other write of the node with it. Unreachable once the sub-channel row is gone (a message
+    # of an elastic channel is read only with its live sub-channel). The purge goes through
+    # the channel's numbers as a channel's does (``done`` of ``upto``, the channel's number at
+    # the deletion), skipping those where the sub-channel has none.
+    """
+    CREATE TABLE sub_channel_purges (
+        channel_arn TEXT NOT NULL,
+        sub_channel_id TEXT NOT NULL,
+        upto BIGINT NOT NULL,
+        done BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (channel_arn, sub_channel_id)
+    )
+    """,
 )
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from sinks_helpers import wait_for
+from store_engines import stored_messages
 from ws_helpers import Client, Sessions, World, off
 
 from bellwire.events import EventType
@@ -75,6 +77,19 @@ def where(world: World, channel: str, member: str, bearer: str) -> str:
 
 def send(world: World, channel: str, sender: str, sub: str, content: str) -> str:
     return world.send(channel, sender, content, SubChannelId=sub)
+
+
+def split(world: World) -> tuple[str, str, list[str], str, str]:
+    """A moderator's elastic channel whose five members made it SCALE_OUT: the moderator, the
+    channel, the members (the first three in the first sub-channel, the last two in the
+    second) and the two SubChannelIds."""
+    mod = world.user()
+    channel = elastic(world, mod)
+    members = [world.user() for _ in range(5)]
+    for member in members:
+        world.add(channel, member, mod)
+    s0, s1 = [s["SubChannelId"] for s in subs(world, channel, mod)]
+    return mod, channel, members, s0, s1
 
 
 # --- creation ------------------------------------------------------------------------------------
@@ -311,6 +326,31 @@ def test_scale_out_scale_in_and_messages_per_sub_channel(world: World) -> None:
     assert error_of(caught) == (403, "ForbiddenException")
 
 
+def test_an_emptied_sub_channels_messages_are_purged_after_the_leave(
+    running: RunningServer, world: World
+) -> None:
+    mod, channel, members, s0, s1 = split(world)
+    kept = [send(world, channel, members[0], s0, f"s0 {i}") for i in range(3)]
+    for i in range(30):
+        send(world, channel, members[4], s1, f"s1 {i}")
+
+    def stored(sub: str) -> int:
+        found = running.run(running.server.store.read(lambda tx: stored_messages(tx, channel, sub)))
+        return len(found)
+
+    assert stored(s1) == 30
+    world.remove(channel, members[0], mod)
+    # A ban is a leave too: s1 falls below its minimum and merges into s0. The ban answers
+    # before the purge; the purge, woken by its commit, deletes s1's messages.
+    world.messaging.create_channel_ban(ChannelArn=channel, MemberArn=members[4], ChimeBearer=mod)
+    assert [s["SubChannelId"] for s in subs(world, channel, mod)] == [s0]
+    wait_for(lambda: stored(s1) == 0, what="the emptied sub-channel's purge")
+    listed = world.messaging.list_channel_messages(
+        ChannelArn=channel, ChimeBearer=members[3], SubChannelId=s0
+    )["ChannelMessages"]
+    assert sorted(m["MessageId"] for m in listed) == sorted(kept)
+
+
 def test_a_full_channel_at_its_maximum_refuses_the_next_member(world: World) -> None:
     mod = world.user()
     small = {
@@ -501,12 +541,7 @@ async def test_events_as_members_and_moderators_see_them(world: World, ws: Sessi
 
 
 async def test_prefetch_shows_the_sub_channel(world: World, ws: Sessions) -> None:
-    mod = world.user()
-    channel = elastic(world, mod)
-    users = [world.user() for _ in range(5)]
-    for u in users:
-        world.add(channel, u, mod)
-    s0, s1 = [s["SubChannelId"] for s in subs(world, channel, mod)]
+    _, channel, users, s0, s1 = split(world)
     send(world, channel, users[0], s0, "zero")
     send(world, channel, users[4], s1, "one")
     client = await ws(users[4], prefetch=True)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from store_engines import Engine
+from store_engines import Engine, stored_messages
 
 from bellwire.aws.errors import ResourceLimitExceeded
 from bellwire.domain import channels, export, identity, messages, sub_channels
@@ -134,7 +134,7 @@ async def test_random_joins_and_leaves_keep_the_store_consistent(
             assert route == route_key(channel, where[0].sub_channel_id)
 
 
-async def test_scale_in_deletes_the_sub_channel_its_messages_and_tells_its_moderators(
+async def test_scale_in_deletes_the_sub_channel_tells_its_moderators_and_purges_its_messages(
     harness: Harness,
 ) -> None:
     config = ElasticConfiguration(3, 4, 40)  # SCALE_IN below 2
@@ -202,8 +202,14 @@ async def test_scale_in_deletes_the_sub_channel_its_messages_and_tells_its_moder
 
     remaining, message, mod_memberships = await harness.store.read(after)
     assert remaining == [s0]
-    assert message is None  # deleted with its sub-channel
+    assert message is None  # unreachable with its sub-channel
     assert mod_memberships == []
+    # Its deletion is the purger's, woken by the commit.
+    assert result.purges
+    assert len(await harness.store.read(lambda tx: stored_messages(tx, channel, s1))) == 1
+    while await harness.store.write(lambda tx: tx.purge_deleted_messages(500)):
+        pass
+    assert await harness.store.read(lambda tx: stored_messages(tx, channel, s1)) == []
 
 
 async def test_deleting_a_user_rebalances_its_elastic_channels(harness: Harness) -> None:
@@ -220,9 +226,10 @@ async def test_deleting_a_user_rebalances_its_elastic_channels(harness: Harness)
     await harness.write(
         channels.delete_membership, ChannelArn=channel, MemberArn=users[0], ChimeBearer=mod
     )
-    await harness.write(identity.delete_user, AppInstanceUserArn=users[4])
+    deleted = await harness.write(identity.delete_user, AppInstanceUserArn=users[4])
     subs = await harness.store.read(lambda tx: tx.sub_channels(channel))
     assert [s.members for s in subs] == [3]  # counts follow, and the sub-channels merged
+    assert deleted.purges  # the emptied sub-channel's messages are the purger's
 
 
 async def test_channel_wide_events_go_to_every_sub_channel(harness: Harness) -> None:

@@ -375,6 +375,80 @@ async def test_a_deleted_channels_messages_are_purged_a_batch_at_a_time(engine: 
         await store.close()
 
 
+async def test_a_deleted_sub_channels_messages_are_unreachable_then_purged(
+    engine: Engine,
+) -> None:
+    """A SCALE_IN's deletion leaves the sub-channel's messages to the purge: from its commit no
+    read that does not name the sub-channel finds them, and each purge write deletes those in
+    ``limit`` of the channel's numbers from the next one, or skips numbers where it has none.
+    A SubChannelId brought back (an import) starts empty."""
+    import dataclasses
+
+    from bellwire.records.chime import Channel, SubChannel
+
+    ai = "arn:app/0001"
+    arn = f"{ai}/channel/elastic"
+    store = engine.open()
+
+    def fill(tx: Tx) -> None:
+        tx.insert_app_instance(app(1))
+        tx.insert_channel(Channel(arn, ai, "e", "RESTRICTED", "PRIVATE", None, "x", 1, 1, None, 0))
+        for ordinal, sub in enumerate(("doomed", "kept")):
+            tx.insert_sub_channel(SubChannel(arn, sub, ordinal, 1, 0, 1.0))
+        # Numbers 1-50 alternately in each, 51-950 in "kept", 951-953 in "doomed".
+        for i in range(953):
+            doomed = i % 2 == 0 if i < 50 else i >= 950
+            m = plain_message(arn, f"m{i:03d}")
+            m = dataclasses.replace(m, sub_channel_id="doomed" if doomed else "kept")
+            tx.insert_message_at_next_seq(m, last_message=None)
+
+    def reachable(tx: Tx) -> tuple[int, bool, bool]:
+        return (
+            len(stored_messages(tx, arn)),  # a listing of the whole channel (export, console)
+            tx.message(arn, "m000") is not None,
+            tx.message_exists(arn, "m000"),
+        )
+
+    def left(tx: Tx, sub: str) -> int:
+        return len(stored_messages(tx, arn, sub))
+
+    try:
+        await store.write(fill)
+        assert await store.read(reachable) == (953, True, True)
+        await store.write(lambda tx: tx.delete_sub_channel(arn, "doomed"))
+        assert await store.read(reachable) == (925, False, False)
+        assert await store.read(lambda tx: tx.message(arn, "m001")) is not None
+        assert await store.read(lambda tx: left(tx, "doomed")) == 28
+
+        remaining = []
+        while await store.write(lambda tx: tx.purge_deleted_messages(5)):
+            remaining.append(await store.read(lambda tx: left(tx, "doomed")))
+        # Three of its messages in the five numbers from each next one (1-5, 7-11 ... 43-47),
+        # then 49; then 17 writes that each look through 50 numbers (54-103 ... 854-903) and
+        # find none; then the last three.
+        assert remaining == [25, 22, 19, 16, 13, 10, 7, 4, 3, *[3] * 17, 0]
+        assert await store.read(lambda tx: left(tx, "kept")) == 925
+
+        # Deleted again with messages, then brought back under its id: it starts empty.
+        m = dataclasses.replace(plain_message(arn, "late"), sub_channel_id="doomed")
+        await store.write(lambda tx: tx.insert_sub_channel(SubChannel(arn, "doomed", 2, 0, 0, 1)))
+        await store.write(lambda tx: tx.insert_message_at_next_seq(m, last_message=None))
+        await store.write(lambda tx: tx.delete_sub_channel(arn, "doomed"))
+        await store.write(lambda tx: tx.insert_sub_channel(SubChannel(arn, "doomed", 2, 0, 0, 1)))
+        assert await store.read(lambda tx: left(tx, "doomed")) == 0
+        assert await store.write(lambda tx: tx.purge_deleted_messages(10)) is False
+
+        # A channel's deletion takes its deleted sub-channels' leftovers with its own purge.
+        await store.write(lambda tx: tx.insert_message_at_next_seq(m, last_message=None))
+        await store.write(lambda tx: tx.delete_sub_channel(arn, "doomed"))
+        await store.write(lambda tx: tx.delete_channel(arn))
+        while await store.write(lambda tx: tx.purge_deleted_messages(1000)):
+            pass
+        assert await store.read(lambda tx: (left(tx, "doomed"), left(tx, "kept"))) == (0, 0)
+    finally:
+        await store.close()
+
+
 async def test_old_idempotency_tokens_are_forgotten(engine: Engine) -> None:
     store = engine.open()
     try:

@@ -768,3 +768,62 @@ async def test_a_purge_reads_a_range_of_the_channels_numbers_whatever_the_statis
             assert conn.execute("SELECT COUNT(*) FROM channel_purges").fetchone() == (0,)
     finally:
         await store.close()
+
+
+async def test_a_sub_channel_purge_reads_its_index_whatever_the_statistics(url: str) -> None:
+    # A deleted sub-channel's messages lie among its channel's others: each purge write finds
+    # its next one at the edge of the (channel, sub-channel, seq) index and deletes a range of
+    # it, which no estimate turns into a scan of the channel or a sort.
+    import dataclasses
+
+    from bellwire.records.chime import SubChannel
+    from bellwire.store.sql.upkeep import NEXT_IN_SUB_CHANNEL, PURGE_SUB_CHANNEL, SPAN
+
+    store = PostgresStore(url, writers=1, max_batch=8)
+    arn = "arn:app/channel/elastic"
+
+    def fill(tx: IamTx) -> None:
+        tx.insert_app_instance(AppInstance("arn:app", "app", None, 1.0, 1.0))
+        tx.insert_channel(channel(arn))
+        for ordinal, sub in enumerate(("doomed", "kept")):
+            tx.insert_sub_channel(SubChannel(arn, sub, ordinal, 1, 0, 1.0))
+        for i in range(20_000):
+            m = plain_message(arn, f"m{i:06d}")
+            m = dataclasses.replace(m, sub_channel_id="doomed" if i % 4 else "kept")
+            tx.insert_message_at_next_seq(m, last_message=None)
+
+    try:
+        await store.write(fill)
+        await store.write(lambda tx: tx.delete_sub_channel(arn, "doomed"))
+        with psycopg.connect(url, autocommit=True) as conn:
+
+            def plan(sql: str, *params: object) -> str:
+                text = "EXPLAIN " + sql.replace("?", "%s")
+                return "\n".join(row[0] for row in conn.execute(text, params))
+
+            for analyzed in (False, True):
+                if analyzed:
+                    conn.execute("ANALYZE messages")
+                # The next message, and the batch: each a range of the numbers on either
+                # index. The first stops at the first entry it finds (MIN(seq) was planned, on
+                # these statistics, as an aggregate of the whole window).
+                found = plan(NEXT_IN_SUB_CHANNEL, arn, "doomed", 0, SPAN * 500)
+                assert found.startswith("Limit") and "Aggregate" not in found, found
+                batch = plan(PURGE_SUB_CHANNEL, arn, "doomed", 0, 500)
+                for read in (found, batch):
+                    assert "Seq Scan" not in read and "Sort" not in read, read
+                    assert "seq <= " in read.split("Index Cond")[1], read
+        writes = 0
+        while await store.write(lambda tx: tx.purge_deleted_messages(500)):
+            writes += 1
+        assert writes == 40  # 15,000 messages in three of each four numbers
+        with psycopg.connect(url, autocommit=True) as conn:
+            counts = dict(
+                conn.execute(
+                    "SELECT sub_channel_id, COUNT(*) FROM messages GROUP BY sub_channel_id"
+                )
+            )
+            assert counts == {"kept": 5_000}
+            assert conn.execute("SELECT COUNT(*) FROM sub_channel_purges").fetchone() == (0,)
+    finally:
+        await store.close()

@@ -275,6 +275,7 @@ class ChannelsSql(SqlBase):
             "moderators",
             "bans",
             "sub_channels",
+            "sub_channel_purges",  # the channel's purge takes their messages with the rest
             "channel_flow_associations",
         ):
             self._run(f"DELETE FROM {table} WHERE channel_arn = ?", (arn,))

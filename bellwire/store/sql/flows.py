@@ -20,6 +20,7 @@ from bellwire.store.sql.common import (
     json_column,
     unjson_column,
 )
+from bellwire.store.sql.messages import in_live_sub_channel
 
 _FLOW_COLUMNS = "arn, app_instance_arn, name, processors, created, updated"
 _INVOCATION_COLUMNS = (
@@ -33,7 +34,8 @@ FOR_CALLBACK = (
     f"SELECT {', '.join('i.' + c.strip() for c in _INVOCATION_COLUMNS.split(','))}, "
     f"{CONTEXT_OF_C}, "
     "EXISTS (SELECT 1 FROM messages m "
-    "WHERE m.channel_arn = i.channel_arn AND m.message_id = i.message_id) "
+    "WHERE m.channel_arn = i.channel_arn AND m.message_id = i.message_id "
+    f"AND {in_live_sub_channel('m')}) "
     "FROM flow_invocations i LEFT JOIN channels c ON c.arn = i.channel_arn "
     "WHERE i.callback_id = ?"
 )

@@ -15,6 +15,18 @@ MESSAGE_COLUMNS = _MESSAGE_COLUMNS = (
 )
 
 
+def in_live_sub_channel(table: str) -> str:
+    """The condition that a message of ``table`` (its name or alias) is reachable: of no
+    sub-channel, or of one that exists. A SCALE_IN leaves the messages of the sub-channel it
+    deleted to the purge; until then every read that is not of one named, live sub-channel
+    passes them over. A regular channel's messages answer at the first test."""
+    return (
+        f"({table}.sub_channel_id IS NULL OR EXISTS (SELECT 1 FROM sub_channels sc "
+        f"WHERE sc.channel_arn = {table}.channel_arn "
+        f"AND sc.sub_channel_id = {table}.sub_channel_id))"
+    )
+
+
 def _message(row: Row) -> Message:
     # Positional (the columns are in Message's field order) and JSON parsed only where there is
     # some: a listing or a prefetched CHANNEL_DETAILS decodes 20 to 50 of these, 1.0 µs a row
@@ -85,7 +97,8 @@ class MessagesSql(SqlBase):
 
     def message(self, channel_arn: str, message_id: str) -> Message | None:
         row = self._one(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE channel_arn = ? AND message_id = ?",
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE channel_arn = ? AND message_id = ? "
+            f"AND {in_live_sub_channel('messages')}",
             (channel_arn, message_id),
         )
         return None if row is None else _message(row)
@@ -93,7 +106,8 @@ class MessagesSql(SqlBase):
     def message_exists(self, channel_arn: str, message_id: str) -> bool:
         return (
             self._one(
-                "SELECT 1 FROM messages WHERE channel_arn = ? AND message_id = ?",
+                "SELECT 1 FROM messages WHERE channel_arn = ? AND message_id = ? "
+                f"AND {in_live_sub_channel('messages')}",
                 (channel_arn, message_id),
             )
             is not None
@@ -150,9 +164,11 @@ class MessagesSql(SqlBase):
         with ``sub_channel_id``, those of one sub-channel of an elastic channel."""
         sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE channel_arn = ?"
         params: list[Any] = [channel_arn]
-        if sub_channel_id is not None:
+        if sub_channel_id is not None:  # the caller read it in this transaction
             sql += " AND sub_channel_id = ?"
             params.append(sub_channel_id)
+        else:
+            sql += f" AND {in_live_sub_channel('messages')}"
         if viewer is not None:
             # Targeted messages reach their target and sender; a message held or failed by a
             # channel flow (status other than SENT) only its sender.

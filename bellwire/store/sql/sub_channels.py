@@ -21,6 +21,17 @@ class SubChannelsSql(SqlBase):
     __slots__ = ()
 
     def insert_sub_channel(self, s: SubChannel) -> None:
+        # Only an import can bring back a SubChannelId a SCALE_IN deleted (a new one is random):
+        # it starts empty, as a channel created again does.
+        self._run(
+            "DELETE FROM messages WHERE channel_arn = ? AND sub_channel_id = ? AND EXISTS "
+            "(SELECT 1 FROM sub_channel_purges WHERE channel_arn = ? AND sub_channel_id = ?)",
+            (s.channel_arn, s.sub_channel_id, s.channel_arn, s.sub_channel_id),
+        )
+        self._run(
+            "DELETE FROM sub_channel_purges WHERE channel_arn = ? AND sub_channel_id = ?",
+            (s.channel_arn, s.sub_channel_id),
+        )
         self._run(
             f"INSERT INTO sub_channels ({_SUB_CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
             (s.channel_arn, s.sub_channel_id, s.ordinal, s.members, s.moderators, s.created),
@@ -79,12 +90,20 @@ class SubChannelsSql(SqlBase):
         return positions
 
     def delete_sub_channel(self, channel_arn: str, sub_channel_id: str) -> None:
-        """The sub-channel with its remaining memberships and all its messages."""
-        for table in ("memberships", "messages", "sub_channels"):
+        """The sub-channel with its remaining memberships (its moderators'). Its messages are
+        left to ``UpkeepSql.purge_deleted_messages``, so that the leave that emptied it does
+        not wait for a long history's deletion (nothing reads them without the sub-channel)."""
+        for table in ("memberships", "sub_channels"):
             self._run(
                 f"DELETE FROM {table} WHERE channel_arn = ? AND sub_channel_id = ?",
                 (channel_arn, sub_channel_id),
             )
+        self._run(
+            "INSERT INTO sub_channel_purges (channel_arn, sub_channel_id, upto) "
+            "SELECT arn, ?, seq FROM channels WHERE arn = ? "
+            "ON CONFLICT (channel_arn, sub_channel_id) DO NOTHING",
+            (sub_channel_id, channel_arn),
+        )
 
     def count_elastic_channels(self, app_instance_arn: str) -> int:
         row = self._one(

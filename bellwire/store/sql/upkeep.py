@@ -9,6 +9,19 @@ from bellwire.records.chime import AppInstanceUser, Channel
 from bellwire.store.sql.channels import _CHANNEL_COLUMNS, ChannelsSql, _channel
 
 _DAY = 86400.0
+# How far, in batches of numbers, a deleted sub-channel's purge looks for its next message in
+# one write. A planner may read that window through the channel's (channel, seq) index,
+# passing over the other sub-channels' entries: ten batches keep such a read short.
+SPAN = 10
+# Not MIN(seq): with statistics that have not seen the rows, PostgreSQL aggregates the whole
+# window for it; ORDER BY ... LIMIT 1 stops at the first entry it finds.
+NEXT_IN_SUB_CHANNEL = (
+    "SELECT seq FROM messages WHERE channel_arn = ? AND sub_channel_id = ? "
+    "AND seq > ? AND seq <= ? ORDER BY seq LIMIT 1"
+)
+PURGE_SUB_CHANNEL = (
+    "DELETE FROM messages WHERE channel_arn = ? AND sub_channel_id = ? AND seq > ? AND seq <= ?"
+)
 
 
 class UpkeepSql(ChannelsSql):
@@ -70,12 +83,13 @@ class UpkeepSql(ChannelsSql):
     def purge_deleted_messages(self, limit: int) -> bool:
         """Delete the messages of one deleted channel numbered in its next ``limit`` numbers
         (at most ``limit`` messages), or, at its last number, all that are left with its
-        purge; False when no deleted channel has messages left."""
+        purge; then those of deleted sub-channels alike. False when no deleted channel or
+        sub-channel has messages left."""
         row = self._one(
             "SELECT channel_arn, upto, done FROM channel_purges ORDER BY channel_arn LIMIT 1"
         )
         if row is None:
-            return False
+            return self._purge_deleted_sub_channel(limit)
         arn, upto, done = row[0], int(row[1]), int(row[2])
         if done + limit >= upto:
             self._run("DELETE FROM messages WHERE channel_arn = ?", (arn,))
@@ -87,6 +101,38 @@ class UpkeepSql(ChannelsSql):
             )
             self._run(
                 "UPDATE channel_purges SET done = ? WHERE channel_arn = ?", (done + limit, arn)
+            )
+        return True
+
+    def _purge_deleted_sub_channel(self, limit: int) -> bool:
+        # A sub-channel's messages lie among its channel's other numbers (other sub-channels'
+        # messages, every member's joins). Each write looks for the sub-channel's next message
+        # in the next SPAN x ``limit`` numbers and deletes those in the ``limit`` numbers from
+        # it, or, finding none, moves past the window: every read is a range of the numbers,
+        # whichever index a planner takes for it. Nothing is added to a deleted sub-channel.
+        row = self._one(
+            "SELECT channel_arn, sub_channel_id, upto, done FROM sub_channel_purges "
+            "ORDER BY channel_arn, sub_channel_id LIMIT 1"
+        )
+        if row is None:
+            return False
+        arn, sub, upto, done = row[0], row[1], int(row[2]), int(row[3])
+        key = (arn, sub)
+        window = min(done + SPAN * limit, upto)
+        first = self._one(NEXT_IN_SUB_CHANNEL, (*key, done, window))
+        end = window
+        if first is not None:
+            end = min(int(first[0]) + limit - 1, upto)
+            self._run(PURGE_SUB_CHANNEL, (*key, done, end))
+        if end >= upto:
+            self._run(
+                "DELETE FROM sub_channel_purges WHERE channel_arn = ? AND sub_channel_id = ?", key
+            )
+        else:
+            self._run(
+                "UPDATE sub_channel_purges SET done = ? "
+                "WHERE channel_arn = ? AND sub_channel_id = ?",
+                (end, *key),
             )
         return True
 
