@@ -328,8 +328,8 @@ class Settings:
     sweep_batch: int = _setting(
         500,
         "Most messages, channels or users one sweep transaction deletes, and most messages "
-        "of a deleted channel or sub-channel one purge transaction deletes (the writer is "
-        "held for one batch at a time).",
+        "of a deleted channel or sub-channel, or members of a deleted channel, one purge "
+        "transaction deletes (the writer is held for one batch at a time).",
     )
 
     # --- webhooks (channel flow processors, and other features' endpoints) ----------------

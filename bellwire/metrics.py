@@ -187,8 +187,8 @@ SAMPLED: Final = (
     ),
     Sampled(
         "bellwire_deleted_channel_purges_total",
-        "Writes that removed messages of deleted channels, or of sub-channels a SCALE_IN "
-        "deleted (at most sweep_batch each).",
+        "Writes that removed messages or memberships of deleted channels, or messages of "
+        "sub-channels a SCALE_IN deleted (at most sweep_batch each).",
         counter=True,
     ),
     Sampled(

@@ -1,15 +1,16 @@
-"""The messages of deleted channels and sub-channels, removed in the background a batch at a
-time.
+"""The messages and memberships of deleted channels, and the messages of deleted
+sub-channels, removed in the background a batch at a time.
 
 DeleteChannel (and DeleteAppInstance, and a channel's expiration) commits the channel's
-removal at once and leaves its messages to this loop: a channel with a million messages held
-the embedded engine's only writer for 13 s in one transaction, every other write of the node
-waiting behind it. A SCALE_IN leaves the messages of the sub-channel it deletes here too, so
-that the member whose leave caused it does not wait for them. Each write removes at most
-``batch`` messages, so other writes pass between them. It runs at start (a node stopped
-mid-purge resumes), when a commit deleted a channel or a sub-channel, and every ``interval``
-seconds (a deletion on another node). Every node may run it: two nodes purging the same
-channel at once delete the same range, the second finding it gone.
+removal at once and leaves its messages and memberships to this loop: a channel with a million
+messages held the embedded engine's only writer for 13 s in one transaction, and an elastic
+channel's 100,000 members for 0.7 s, every other write of the node waiting behind it. A
+SCALE_IN leaves the messages of the sub-channel it deletes here too, so that the member whose
+leave caused it does not wait for them. Each write removes at most ``batch`` messages or
+members, so other writes pass between them. It runs at start (a node stopped mid-purge
+resumes), when a commit deleted a channel or a sub-channel, and every ``interval`` seconds (a
+deletion on another node). Every node may run it: two nodes purging the same channel at once
+delete the same range, the second finding it gone.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class Purger:
         await run_passes(self.purge, interval=self._interval, failed=_failed, wake=self._wake)
 
     async def purge(self) -> int:
-        """Remove every message of deleted channels and sub-channels; returns the writes it
-        took."""
+        """Remove every message and membership of deleted channels and every message of
+        deleted sub-channels; returns the writes it took."""
         batch, writes = self._batch, 0
         while True:
             started = time.monotonic()

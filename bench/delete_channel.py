@@ -2,7 +2,7 @@
 while DeleteChannel runs, against the same sends just before it.
 
     .venv/bin/python -m bench.delete_channel [--messages 60000] [--clients 16] [--base REF]
-                                             [--postgres] [--scale-in] [--quick]
+                                             [--postgres] [--scale-in | --members N] [--quick]
 
 One ``bellwire serve`` process (its state in SQLite, or with ``--postgres`` in a PostgreSQL
 database made for the run). A channel is filled with ``--messages`` messages (32 senders),
@@ -16,6 +16,9 @@ the ratios side by side.
 ``--scale-in``: the filled channel is an elastic channel's sub-channel instead, and what is
 timed is the DeleteChannelMembership whose leave empties it below its minimum (SCALE_IN: its
 last member moves to the other sub-channel and the sub-channel is deleted).
+
+``--members N``: the deleted channel is an elastic channel with N members (made with
+BatchCreateChannelMembership) and no messages.
 """
 
 from __future__ import annotations
@@ -69,6 +72,29 @@ async def fill(
     return count / (time.monotonic() - started)
 
 
+async def audience(chimes: list[Chime], app: str, creator: str, count: int) -> str:
+    """An elastic channel of ``count`` new members."""
+    admin = chimes[0]
+    config = {
+        "MaximumSubChannels": 100,
+        "TargetMembershipsPerSubChannel": max(2, -(-count // 50)),
+        "MinimumMembershipPercentage": 10,
+    }
+    channel = await elastic.create_channel(admin, app, creator, ElasticChannelConfiguration=config)
+    users: list[str] = []
+    left = count
+
+    async def make(chime: Chime) -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            users.append(await chime.create_user(app, f"a{left}"))
+
+    await asyncio.gather(*(make(c) for c in chimes))
+    await admin.add_members(channel, creator, users)
+    return channel
+
+
 async def run(
     messages: int,
     clients: int,
@@ -77,6 +103,7 @@ async def run(
     source: Path | None,
     postgres: bool = False,
     scale_in: bool = False,
+    members: int = 0,
 ) -> dict[str, Any]:
     from bellwire.testing import DEFAULT_POSTGRES, TEST_POSTGRES_ENV, create_database, drop_database
 
@@ -100,16 +127,19 @@ async def run(
             big = await elastic.create_channel(
                 admin, app, users[0], ElasticChannelConfiguration=ELASTIC
             )
-            members = [await admin.create_user(app, f"e{i}") for i in range(5)]
-            for member in members:
+            five = [await admin.create_user(app, f"e{i}") for i in range(5)]
+            for member in five:
                 await elastic.join(admin, big, member, users[0])
             small = min(
                 (await elastic.sub_channels(admin, big, users[0])).items(), key=lambda s: s[1]
             )[0]
-            sender, leaver = await elastic.members_of(admin, big, small, users[0])
-            stayer = next(m for m in members if m not in (sender, leaver))
+            writer, leaver = await elastic.members_of(admin, big, small, users[0])
+            stayer = next(m for m in five if m not in (writer, leaver))
             await elastic.leave(admin, big, stayer, users[0])
-            fill_rate = await fill(chimes[:FILLERS], messages_path(big), sender, messages, small)
+            fill_rate = await fill(chimes[:FILLERS], messages_path(big), writer, messages, small)
+        elif members:
+            big = await audience(chimes[:FILLERS], app, users[0], members)
+            fill_rate = 0.0
         else:
             big = await admin.create_channel(app, users[0], "big", [])
             fill_rate = await fill(chimes[:FILLERS], messages_path(big), users[0], messages)
@@ -161,7 +191,8 @@ async def run(
             drop_database(store)
     quiet, deleting = latency_summary(windows["quiet"]), latency_summary(windows["deleting"])
     return {
-        "messages": messages,
+        "messages": 0 if members else messages,
+        "members": members,
         "clients": clients,
         "fill_messages_per_s": round(fill_rate),
         "deletion": "SCALE_IN leave" if scale_in else "DeleteChannel",
@@ -193,10 +224,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the deletion is a SCALE_IN's, of an elastic channel's sub-channel",
     )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=0,
+        help="delete an elastic channel of this many members (and no messages) instead",
+    )
     parser.add_argument("--quick", action="store_true", help="a small channel: that it runs (CI)")
     args = parser.parse_args(argv)
+    if args.scale_in and args.members:
+        parser.error("--scale-in and --members measure two different deletions")
     if args.quick:
         args.messages, args.clients, args.before, args.after = 500, 2, 0.5, 0.5
+        args.members = min(args.members, 500)
 
     def one(source: Path | None) -> dict[str, Any]:
         return asyncio.run(
@@ -208,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                 source,
                 args.postgres,
                 args.scale_in,
+                args.members,
             )
         )
 

@@ -432,6 +432,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (channel_arn, sub_channel_id)
     )
     """,
+    # 21: a deleted channel's memberships go with its messages, after them: a channel with
+    # hundreds of thousands of members held the embedded engine's writer for seconds to delete
+    # them. ``members_after``: the last member ARN the purge has deleted (NULL: none yet).
+    """
+    ALTER TABLE channel_purges ADD COLUMN members_after TEXT
+    """,
 )
 
 

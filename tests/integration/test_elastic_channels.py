@@ -351,6 +351,25 @@ def test_an_emptied_sub_channels_messages_are_purged_after_the_leave(
     assert sorted(m["MessageId"] for m in listed) == sorted(kept)
 
 
+def test_a_deleted_channels_memberships_are_purged_after_the_answer(
+    running: RunningServer, world: World
+) -> None:
+    mod, channel, members, _, _ = split(world)
+
+    def stored() -> int:
+        read = running.server.store.read(lambda tx: tx.member_summaries(channel, "DEFAULT", 100))
+        return len(running.run(read))
+
+    assert stored() == 5
+    world.messaging.delete_channel(ChannelArn=channel, ChimeBearer=mod)
+    # No member's listing names the channel, whether or not the purge has run yet.
+    listed = world.messaging.list_channel_memberships_for_app_instance_user(
+        AppInstanceUserArn=members[0], ChimeBearer=members[0]
+    )["ChannelMemberships"]
+    assert channel not in [m["ChannelSummary"]["ChannelArn"] for m in listed]
+    wait_for(lambda: stored() == 0, what="the deleted channel's memberships' purge")
+
+
 def test_a_full_channel_at_its_maximum_refuses_the_next_member(world: World) -> None:
     mod = world.user()
     small = {

@@ -375,6 +375,66 @@ async def test_a_deleted_channels_messages_are_purged_a_batch_at_a_time(engine: 
         await store.close()
 
 
+async def test_a_deleted_channels_memberships_go_after_its_messages(engine: Engine) -> None:
+    """The deletion leaves the memberships too: no read by member finds them (each joins the
+    channel), and the purge deletes them ``limit`` members at a time once the messages are
+    gone, a member's several memberships (an elastic moderator's) together. A channel created
+    again under the name starts without them."""
+    from bellwire.records.chime import AppInstanceUser, Channel, Membership
+
+    ai = "arn:app/0001"
+    arn = f"{ai}/channel/e"
+    mod = f"{ai}/user/m"  # before the members in key order: in the first batch
+    members = [f"{ai}/user/u{i:03d}" for i in range(24)]
+    store = engine.open()
+
+    def membership(member: str, sub: str, moderator: bool = False) -> Membership:
+        return Membership(arn, member, "DEFAULT", "x", 1.0, 1.0, None, None, sub, moderator)
+
+    def fill(tx: Tx) -> None:
+        tx.insert_app_instance(app(1))
+        tx.insert_channel(Channel(arn, ai, "e", "RESTRICTED", "PRIVATE", None, "x", 1, 1, None, 0))
+        for user in (mod, members[0]):
+            tx.insert_user(AppInstanceUser(user, ai, "n", None, 1.0, 1.0))
+        for sub in ("s1", "s2"):
+            tx.insert_membership(membership(mod, sub, moderator=True))
+        for i, member in enumerate(members):
+            tx.insert_membership(membership(member, ("s1", "s2")[i % 2]))
+        for i in range(3):
+            tx.insert_message_at_next_seq(plain_message(arn, f"m{i}"), last_message=None)
+
+    def stored(tx: Tx) -> int:
+        return len(tx.member_summaries(arn, "DEFAULT", 1000))
+
+    def by_member(tx: Tx) -> tuple[Any, ...]:
+        return (tx.positions(mod), tx.memberships_of_user(members[0], None, 100))
+
+    try:
+        await store.write(fill)
+        assert await store.read(stored) == 26
+        await store.write(lambda tx: tx.delete_channel(arn))
+        assert await store.read(stored) == 26
+        assert await store.read(by_member) == ([], [])
+        left = []
+        while await store.write(lambda tx: tx.purge_deleted_messages(10)):
+            left.append(await store.read(stored))
+        # The messages, and the moderator's two memberships with nine members' in the same
+        # write; then ten members; then the last five with the purge.
+        assert left == [15, 5, 0]
+        assert await store.read(lambda tx: stored_messages(tx, arn)) == []
+
+        # Deleted again with a member and created again before the purge: it starts empty.
+        channel = Channel(arn, ai, "e", "RESTRICTED", "PRIVATE", None, "x", 1, 1, None, 0)
+        await store.write(
+            lambda tx: (tx.insert_channel(channel), tx.insert_membership(membership(mod, "s1")))
+        )
+        await store.write(lambda tx: tx.delete_channel(arn))
+        await store.write(lambda tx: tx.insert_channel(channel))
+        assert await store.read(stored) == 0
+    finally:
+        await store.close()
+
+
 async def test_a_deleted_sub_channels_messages_are_unreachable_then_purged(
     engine: Engine,
 ) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -725,47 +725,69 @@ def test_a_libpq_without_pipeline_mode_is_refused_at_start(
         PostgresStore(url)
 
 
+def _plan(conn: psycopg.Connection[Any], sql: str, *params: object) -> str:
+    """EXPLAIN of one of the store's statements (``?`` placeholders)."""
+    return "\n".join(row[0] for row in conn.execute("EXPLAIN " + sql.replace("?", "%s"), params))
+
+
+async def _purged(store: PostgresStore, url: str, table: str, column: str) -> tuple[Any, ...]:
+    """Purge until nothing is left: the writes it took, what ``table`` keeps (rows per
+    ``column``) and how many purges remain."""
+    writes = 0
+    while await store.write(lambda tx: tx.purge_deleted_messages(500)):
+        writes += 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        counts = dict(conn.execute(f"SELECT {column}, COUNT(*) FROM {table} GROUP BY {column}"))
+        row = conn.execute(
+            "SELECT (SELECT COUNT(*) FROM channel_purges) + (SELECT COUNT(*) FROM sub_channel_purges)"
+        ).fetchone()
+    return writes, counts, row[0] if row else None
+
+
+DOOMED, OTHER = channel("arn:app/channel/doomed"), channel("arn:app/channel/other")
+
+
+def _doomed_and_other(put: Callable[[IamTx, str, int], None]) -> Callable[[IamTx], None]:
+    """A unit that makes the channels ``doomed``, with 20,000 of what ``put`` adds (given the
+    channel and a count), and ``other``, with 10."""
+
+    def fill(tx: IamTx) -> None:
+        tx.insert_app_instance(AppInstance("arn:app", "app", None, 1.0, 1.0))
+        for c, count in ((DOOMED, 20_000), (OTHER, 10)):
+            tx.insert_channel(c)
+            for i in range(count):
+                put(tx, c.arn, i)
+
+    return fill
+
+
 async def test_a_purge_reads_a_range_of_the_channels_numbers_whatever_the_statistics(
     url: str,
 ) -> None:
     # Read by its last message id (ORDER BY ... OFFSET), a purge batch was planned as a scan
     # and sort of the whole channel while the statistics had not yet seen its rows.
     store = PostgresStore(url, writers=1, max_batch=8)
-    doomed, other = channel("arn:app/channel/doomed"), channel("arn:app/channel/other")
+    doomed, other = DOOMED, OTHER
 
-    def fill(tx: IamTx) -> None:
-        tx.insert_app_instance(AppInstance("arn:app", "app", None, 1.0, 1.0))
-        for c, count in ((doomed, 20_000), (other, 10)):
-            tx.insert_channel(c)
-            for i in range(count):
-                tx.insert_message_at_next_seq(plain_message(c.arn, f"m{i:06d}"), last_message=None)
+    def put(tx: IamTx, channel_arn: str, i: int) -> None:
+        tx.insert_message_at_next_seq(plain_message(channel_arn, f"m{i:06d}"), last_message=None)
 
     try:
-        await store.write(fill)
+        await store.write(_doomed_and_other(put))
         await store.write(lambda tx: tx.delete_channel(doomed.arn))
         with psycopg.connect(url, autocommit=True) as conn:
             # Whatever the statistics say now, the batch's range is one of the (channel, seq)
             # index: no plan reads the channel's other rows, or sorts them.
-            plan = "\n".join(
-                row[0]
-                for row in conn.execute(
-                    "EXPLAIN DELETE FROM messages WHERE channel_arn = %s AND seq > %s "
-                    "AND seq <= %s",
-                    (doomed.arn, 0, 500),
-                )
+            plan = _plan(
+                conn,
+                "DELETE FROM messages WHERE channel_arn = ? AND seq > ? AND seq <= ?",
+                doomed.arn,
+                0,
+                500,
             )
             assert "messages_by_seq" in plan and "Sort" not in plan, plan
             assert "Seq Scan" not in plan, plan
-        writes = 0
-        while await store.write(lambda tx: tx.purge_deleted_messages(500)):
-            writes += 1
-        assert writes == 40
-        with psycopg.connect(url, autocommit=True) as conn:
-            counts = dict(
-                conn.execute("SELECT channel_arn, COUNT(*) FROM messages GROUP BY channel_arn")
-            )
-            assert counts == {other.arn: 10}
-            assert conn.execute("SELECT COUNT(*) FROM channel_purges").fetchone() == (0,)
+        assert await _purged(store, url, "messages", "channel_arn") == (40, {other.arn: 10}, 0)
     finally:
         await store.close()
 
@@ -796,34 +818,51 @@ async def test_a_sub_channel_purge_reads_its_index_whatever_the_statistics(url: 
         await store.write(fill)
         await store.write(lambda tx: tx.delete_sub_channel(arn, "doomed"))
         with psycopg.connect(url, autocommit=True) as conn:
-
-            def plan(sql: str, *params: object) -> str:
-                text = "EXPLAIN " + sql.replace("?", "%s")
-                return "\n".join(row[0] for row in conn.execute(text, params))
-
             for analyzed in (False, True):
                 if analyzed:
                     conn.execute("ANALYZE messages")
                 # The next message, and the batch: each a range of the numbers on either
                 # index. The first stops at the first entry it finds (MIN(seq) was planned, on
                 # these statistics, as an aggregate of the whole window).
-                found = plan(NEXT_IN_SUB_CHANNEL, arn, "doomed", 0, SPAN * 500)
+                found = _plan(conn, NEXT_IN_SUB_CHANNEL, arn, "doomed", 0, SPAN * 500)
                 assert found.startswith("Limit") and "Aggregate" not in found, found
-                batch = plan(PURGE_SUB_CHANNEL, arn, "doomed", 0, 500)
+                batch = _plan(conn, PURGE_SUB_CHANNEL, arn, "doomed", 0, 500)
                 for read in (found, batch):
                     assert "Seq Scan" not in read and "Sort" not in read, read
                     assert "seq <= " in read.split("Index Cond")[1], read
-        writes = 0
-        while await store.write(lambda tx: tx.purge_deleted_messages(500)):
-            writes += 1
-        assert writes == 40  # 15,000 messages in three of each four numbers
+        # 15,000 messages in three of each four numbers.
+        assert await _purged(store, url, "messages", "sub_channel_id") == (40, {"kept": 5_000}, 0)
+    finally:
+        await store.close()
+
+
+async def test_a_memberships_purge_walks_the_channels_key_whatever_the_statistics(
+    url: str,
+) -> None:
+    # Memberships have no number: each batch's last member is found one probe of the
+    # (channel, member) key at a time. Its end read with ORDER BY ... OFFSET was planned, on
+    # statistics that had not seen the rows, as a bitmap scan and a sort of the whole channel.
+    from bellwire.records.chime import Membership
+    from bellwire.store.sql.upkeep import WALK_MEMBERS
+
+    store = PostgresStore(url, writers=1, max_batch=8)
+    doomed, other = DOOMED, OTHER
+
+    def put(tx: IamTx, channel_arn: str, i: int) -> None:
+        member = f"arn:app/user/u{i:06d}"
+        tx.insert_membership(Membership(channel_arn, member, "DEFAULT", "x", 1.0, 1.0))
+
+    try:
+        await store.write(_doomed_and_other(put))
+        await store.write(lambda tx: tx.delete_channel(doomed.arn))
         with psycopg.connect(url, autocommit=True) as conn:
-            counts = dict(
-                conn.execute(
-                    "SELECT sub_channel_id, COUNT(*) FROM messages GROUP BY sub_channel_id"
-                )
-            )
-            assert counts == {"kept": 5_000}
-            assert conn.execute("SELECT COUNT(*) FROM sub_channel_purges").fetchone() == (0,)
+            for analyzed in (False, True):
+                if analyzed:
+                    conn.execute("ANALYZE memberships")
+                plan = _plan(conn, WALK_MEMBERS, doomed.arn, "", doomed.arn, 500)
+                for refused in ("Sort", "Bitmap", "Seq Scan"):
+                    assert refused not in plan, plan
+        # Forty batches of 500; the last finds none left and ends the purge.
+        assert await _purged(store, url, "memberships", "channel_arn") == (41, {other.arn: 10}, 0)
     finally:
         await store.close()

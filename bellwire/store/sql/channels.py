@@ -156,11 +156,12 @@ class ChannelsSql(SqlBase):
     def insert_channel(self, c: Channel) -> None:
         # A channel deleted and created again under its ChannelId starts empty, whatever the
         # purge has not removed yet (an index probe that finds nothing for a new ARN).
-        self._run(
-            "DELETE FROM messages WHERE channel_arn = ? "
-            "AND EXISTS (SELECT 1 FROM channel_purges WHERE channel_arn = ?)",
-            (c.arn, c.arn),
-        )
+        for table in ("messages", "memberships"):
+            self._run(
+                f"DELETE FROM {table} WHERE channel_arn = ? "
+                "AND EXISTS (SELECT 1 FROM channel_purges WHERE channel_arn = ?)",
+                (c.arn, c.arn),
+            )
         self._run("DELETE FROM channel_purges WHERE channel_arn = ?", (c.arn,))
         self._run(
             f"INSERT INTO channels ({_CHANNEL_COLUMNS}) "
@@ -267,11 +268,11 @@ class ChannelsSql(SqlBase):
         return positions
 
     def delete_channel(self, arn: str) -> None:
-        """Everything of the channel but its messages goes now. Those are left to
-        ``UpkeepSql.purge_deleted_messages``, so that deleting a long history does not hold
-        the writer (nothing reads a channel's messages without its row)."""
+        """Everything of the channel but its messages and memberships goes now. Those are left
+        to ``UpkeepSql.purge_deleted_messages``, so that deleting a long history or a large
+        audience does not hold the writer (nothing reads a channel's messages without its row,
+        and every read of a member's memberships joins their channel's)."""
         for table in (
-            "memberships",
             "moderators",
             "bans",
             "sub_channels",

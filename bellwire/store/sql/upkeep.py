@@ -22,6 +22,20 @@ NEXT_IN_SUB_CHANNEL = (
 PURGE_SUB_CHANNEL = (
     "DELETE FROM messages WHERE channel_arn = ? AND sub_channel_id = ? AND seq > ? AND seq <= ?"
 )
+# A deleted channel's next members after one (at most a given number): the last one and how
+# many. Memberships have no number to take a range of; finding the batch's end with ORDER BY
+# ... OFFSET was planned by PostgreSQL, on statistics that had not seen the rows, as a scan
+# and sort of the whole channel. This walks the (channel, member) key one entry at a time,
+# each step a probe that stops at the first entry it finds.
+WALK_MEMBERS = (
+    "WITH RECURSIVE walk(member_arn, n) AS ("
+    "SELECT (SELECT member_arn FROM memberships WHERE channel_arn = ? AND member_arn > ? "
+    "ORDER BY member_arn LIMIT 1), 1 "
+    "UNION ALL SELECT (SELECT m.member_arn FROM memberships m WHERE m.channel_arn = ? "
+    "AND m.member_arn > w.member_arn ORDER BY m.member_arn LIMIT 1), w.n + 1 "
+    "FROM walk w WHERE w.member_arn IS NOT NULL AND w.n < ?) "
+    "SELECT MAX(member_arn), COUNT(member_arn) FROM walk"
+)
 
 
 class UpkeepSql(ChannelsSql):
@@ -82,25 +96,42 @@ class UpkeepSql(ChannelsSql):
 
     def purge_deleted_messages(self, limit: int) -> bool:
         """Delete the messages of one deleted channel numbered in its next ``limit`` numbers
-        (at most ``limit`` messages), or, at its last number, all that are left with its
-        purge; then those of deleted sub-channels alike. False when no deleted channel or
-        sub-channel has messages left."""
+        (at most ``limit`` messages), or, at its last number, all that are left; then, in the
+        same and the following writes, its memberships ``limit`` members at a time, and with
+        the last of them its purge. Then the messages of deleted sub-channels alike. False
+        when no deleted channel or sub-channel has anything left."""
         row = self._one(
-            "SELECT channel_arn, upto, done FROM channel_purges ORDER BY channel_arn LIMIT 1"
+            "SELECT channel_arn, upto, done, members_after FROM channel_purges "
+            "ORDER BY channel_arn LIMIT 1"
         )
         if row is None:
             return self._purge_deleted_sub_channel(limit)
-        arn, upto, done = row[0], int(row[1]), int(row[2])
-        if done + limit >= upto:
+        arn, upto, done, after = row[0], int(row[1]), int(row[2]), row[3] or ""
+        if done < upto:
+            if done + limit < upto:
+                self._run(
+                    "DELETE FROM messages WHERE channel_arn = ? AND seq > ? AND seq <= ?",
+                    (arn, done, done + limit),
+                )
+                self._run(
+                    "UPDATE channel_purges SET done = ? WHERE channel_arn = ?", (done + limit, arn)
+                )
+                return True
             self._run("DELETE FROM messages WHERE channel_arn = ?", (arn,))
+            self._run("UPDATE channel_purges SET done = upto WHERE channel_arn = ?", (arn,))
+        found = self._one(WALK_MEMBERS, (arn, after, arn, limit))
+        last, count = (found[0], int(found[1])) if found is not None else (None, 0)
+        if last is not None:
+            self._run(
+                "DELETE FROM memberships WHERE channel_arn = ? AND member_arn > ? "
+                "AND member_arn <= ?",
+                (arn, after, last),
+            )
+        if count < limit:
             self._run("DELETE FROM channel_purges WHERE channel_arn = ?", (arn,))
         else:
             self._run(
-                "DELETE FROM messages WHERE channel_arn = ? AND seq > ? AND seq <= ?",
-                (arn, done, done + limit),
-            )
-            self._run(
-                "UPDATE channel_purges SET done = ? WHERE channel_arn = ?", (done + limit, arn)
+                "UPDATE channel_purges SET members_after = ? WHERE channel_arn = ?", (last, arn)
             )
         return True
 
