@@ -435,6 +435,62 @@ async def test_a_deleted_channels_memberships_go_after_its_messages(engine: Engi
         await store.close()
 
 
+async def test_a_purge_write_spares_what_a_channel_created_again_meanwhile_holds(
+    engine: Engine,
+) -> None:
+    """On a server engine a channel created again under its ChannelId (or a sub-channel an
+    import brings back) may commit between a purge write's read of its record and its deletes:
+    each delete checks, in its own snapshot, that the purge is still recorded."""
+    import dataclasses
+
+    from bellwire.records.chime import Channel, Membership, SubChannel
+    from bellwire.store.sql.upkeep import (
+        PURGE_MEMBERS,
+        PURGE_MESSAGES,
+        PURGE_REST,
+        PURGE_SUB_CHANNEL,
+    )
+
+    ai = "arn:app/0001"
+    arn = f"{ai}/channel/again"
+    channel = Channel(arn, ai, "a", "RESTRICTED", "PRIVATE", None, "x", 1, 1, None, 0)
+    sub = SubChannel(arn, "s1", 0, 1, 0, 1.0)
+    store = engine.open()
+
+    def fill(tx: Tx, tag: str) -> None:
+        tx.insert_channel(channel)
+        tx.insert_sub_channel(sub)
+        tx.insert_membership(Membership(arn, f"{ai}/user/{tag}", "DEFAULT", "x", 1.0, 1.0))
+        for m in (plain_message(arn, tag), plain_message(arn, f"{tag}-s1")):
+            if m.message_id.endswith("-s1"):
+                m = dataclasses.replace(m, sub_channel_id="s1")
+            tx.insert_message_at_next_seq(m, last_message=None)
+
+    def held(tx: Tx) -> tuple[int, int, int]:
+        return (
+            len(stored_messages(tx, arn)),
+            len(stored_messages(tx, arn, "s1")),
+            len(tx.member_summaries(arn, "DEFAULT", 10)),
+        )
+
+    try:
+        await store.write(lambda tx: (tx.insert_app_instance(app(1)), fill(tx, "old")))
+        await store.write(lambda tx: (tx.delete_sub_channel(arn, "s1"), tx.delete_channel(arn)))
+        await store.write(lambda tx: fill(tx, "new"))  # created again: the purge's records go
+        assert await store.read(held) == (2, 1, 1)
+        # The deletes a purge write that read the records before makes next.
+        for statement, params in (
+            (PURGE_MESSAGES, (arn, 0, 100, arn)),
+            (PURGE_REST, (arn, arn)),
+            (PURGE_MEMBERS, (arn, "", "~", arn)),
+            (PURGE_SUB_CHANNEL, (arn, "s1", 0, 100, arn, "s1")),
+        ):
+            engine.sql(statement, params)
+        assert await store.read(held) == (2, 1, 1)
+    finally:
+        await store.close()
+
+
 async def test_a_deleted_sub_channels_messages_are_unreachable_then_purged(
     engine: Engine,
 ) -> None:

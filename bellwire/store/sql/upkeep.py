@@ -19,8 +19,22 @@ NEXT_IN_SUB_CHANNEL = (
     "SELECT seq FROM messages WHERE channel_arn = ? AND sub_channel_id = ? "
     "AND seq > ? AND seq <= ? ORDER BY seq LIMIT 1"
 )
+# Every purge statement deletes only while its purge is still recorded, seen from the
+# statement's own snapshot: on a server engine a channel created again under its ChannelId (or
+# a sub-channel an import brings back) may commit between the purge's read of its record and
+# its delete, and what the new one holds is not the purge's to delete.
+_CHANNEL_PURGING = "EXISTS (SELECT 1 FROM channel_purges WHERE channel_arn = ?)"
+PURGE_MESSAGES = (
+    f"DELETE FROM messages WHERE channel_arn = ? AND seq > ? AND seq <= ? AND {_CHANNEL_PURGING}"
+)
+PURGE_REST = f"DELETE FROM messages WHERE channel_arn = ? AND {_CHANNEL_PURGING}"
+PURGE_MEMBERS = (
+    "DELETE FROM memberships WHERE channel_arn = ? AND member_arn > ? AND member_arn <= ? "
+    f"AND {_CHANNEL_PURGING}"
+)
 PURGE_SUB_CHANNEL = (
-    "DELETE FROM messages WHERE channel_arn = ? AND sub_channel_id = ? AND seq > ? AND seq <= ?"
+    "DELETE FROM messages WHERE channel_arn = ? AND sub_channel_id = ? AND seq > ? AND seq <= ? "
+    "AND EXISTS (SELECT 1 FROM sub_channel_purges WHERE channel_arn = ? AND sub_channel_id = ?)"
 )
 # A deleted channel's next members after one (at most a given number): the last one and how
 # many. Memberships have no number to take a range of; finding the batch's end with ORDER BY
@@ -109,24 +123,17 @@ class UpkeepSql(ChannelsSql):
         arn, upto, done, after = row[0], int(row[1]), int(row[2]), row[3] or ""
         if done < upto:
             if done + limit < upto:
-                self._run(
-                    "DELETE FROM messages WHERE channel_arn = ? AND seq > ? AND seq <= ?",
-                    (arn, done, done + limit),
-                )
+                self._run(PURGE_MESSAGES, (arn, done, done + limit, arn))
                 self._run(
                     "UPDATE channel_purges SET done = ? WHERE channel_arn = ?", (done + limit, arn)
                 )
                 return True
-            self._run("DELETE FROM messages WHERE channel_arn = ?", (arn,))
+            self._run(PURGE_REST, (arn, arn))
             self._run("UPDATE channel_purges SET done = upto WHERE channel_arn = ?", (arn,))
         found = self._one(WALK_MEMBERS, (arn, after, arn, limit))
         last, count = (found[0], int(found[1])) if found is not None else (None, 0)
         if last is not None:
-            self._run(
-                "DELETE FROM memberships WHERE channel_arn = ? AND member_arn > ? "
-                "AND member_arn <= ?",
-                (arn, after, last),
-            )
+            self._run(PURGE_MEMBERS, (arn, after, last, arn))
         if count < limit:
             self._run("DELETE FROM channel_purges WHERE channel_arn = ?", (arn,))
         else:
@@ -154,7 +161,7 @@ class UpkeepSql(ChannelsSql):
         end = window
         if first is not None:
             end = min(int(first[0]) + limit - 1, upto)
-            self._run(PURGE_SUB_CHANNEL, (*key, done, end))
+            self._run(PURGE_SUB_CHANNEL, (*key, done, end, *key))
         if end >= upto:
             self._run(
                 "DELETE FROM sub_channel_purges WHERE channel_arn = ? AND sub_channel_id = ?", key
