@@ -769,21 +769,20 @@ async def test_a_purge_reads_a_range_of_the_channels_numbers_whatever_the_statis
     from bellwire.store.sql.upkeep import PURGE_MESSAGES
 
     store = PostgresStore(url, writers=1, max_batch=8)
-    doomed, other = DOOMED, OTHER
 
     def put(tx: IamTx, channel_arn: str, i: int) -> None:
         tx.insert_message_at_next_seq(plain_message(channel_arn, f"m{i:06d}"), last_message=None)
 
     try:
         await store.write(_doomed_and_other(put))
-        await store.write(lambda tx: tx.delete_channel(doomed.arn))
+        await store.write(lambda tx: tx.delete_channel(DOOMED.arn))
         with psycopg.connect(url, autocommit=True) as conn:
             # Whatever the statistics say now, the batch's range is one of the (channel, seq)
             # index: no plan reads the channel's other rows, or sorts them.
-            plan = _plan(conn, PURGE_MESSAGES, doomed.arn, 0, 500, doomed.arn)
+            plan = _plan(conn, PURGE_MESSAGES, DOOMED.arn, 0, 500, DOOMED.arn)
             assert "messages_by_seq" in plan and "Sort" not in plan, plan
             assert "Seq Scan" not in plan, plan
-        assert await _purged(store, url, "messages", "channel_arn") == (40, {other.arn: 10}, 0)
+        assert await _purged(store, url, "messages", "channel_arn") == (40, {OTHER.arn: 10}, 0)
     finally:
         await store.close()
 
@@ -843,7 +842,6 @@ async def test_a_memberships_purge_walks_the_channels_key_whatever_the_statistic
     from bellwire.store.sql.upkeep import WALK_MEMBERS
 
     store = PostgresStore(url, writers=1, max_batch=8)
-    doomed, other = DOOMED, OTHER
 
     def put(tx: IamTx, channel_arn: str, i: int) -> None:
         member = f"arn:app/user/u{i:06d}"
@@ -851,15 +849,15 @@ async def test_a_memberships_purge_walks_the_channels_key_whatever_the_statistic
 
     try:
         await store.write(_doomed_and_other(put))
-        await store.write(lambda tx: tx.delete_channel(doomed.arn))
+        await store.write(lambda tx: tx.delete_channel(DOOMED.arn))
         with psycopg.connect(url, autocommit=True) as conn:
             for analyzed in (False, True):
                 if analyzed:
                     conn.execute("ANALYZE memberships")
-                plan = _plan(conn, WALK_MEMBERS, doomed.arn, "", doomed.arn, 500)
+                plan = _plan(conn, WALK_MEMBERS, DOOMED.arn, "", DOOMED.arn, 500)
                 for refused in ("Sort", "Bitmap", "Seq Scan"):
                     assert refused not in plan, plan
         # Forty batches of 500; the last finds none left and ends the purge.
-        assert await _purged(store, url, "memberships", "channel_arn") == (41, {other.arn: 10}, 0)
+        assert await _purged(store, url, "memberships", "channel_arn") == (41, {OTHER.arn: 10}, 0)
     finally:
         await store.close()
