@@ -318,7 +318,10 @@ def submit(
         processors = tx.flow_processors(flow_arn)
     if processors is None:  # cannot happen: an associated flow cannot be deleted
         raise BadRequest(f"The channel flow {flow_arn} of the channel does not exist.")
-    pending = dataclasses.replace(message, status="PENDING")
+    # A send builds its message PENDING already; an edit's is as stored.
+    pending = (
+        message if message.status == "PENDING" else dataclasses.replace(message, status="PENDING")
+    )
     invocation = FlowInvocation(
         # Time-ordered (26 random bytes after the time): the invocation's key is appended to
         # its index instead of dirtying a random page of it in every commit.
@@ -570,17 +573,20 @@ def callback(
         return _with(
             output, settle(tx, call.now, invocation, "DENIED", fingerprint=print_, reads=reads)
         )
-    updates = {
-        field: changed[member] for member, field in _CALLBACK_MEMBERS.items() if member in changed
-    }
-    proposed = dataclasses.replace(_message(invocation.message), **updates)
-    messages.check_message(proposed.type, proposed.content or "", proposed.attributes)
+    # The message as the processor left it, as columns: one Message is built from them in
+    # settle (dataclasses.replace of a Message costs 2.5 builds of one).
+    columns = dict(invocation.message)
+    for member, field in _CALLBACK_MEMBERS.items():
+        if member in changed:
+            columns[field] = changed[member]
+    messages.check_message(columns["type"], columns["content"] or "", columns["attributes"])
     if not invocation.last and _still_there(tx, invocation):
+        proposed = _message(columns)
         following = _hand_on(tx, call.now, invocation, proposed, call.node, fingerprint=print_)
         return Result(output, invocations=[following])
     return _with(
         output,
-        settle(tx, call.now, invocation, "SENT", updates=updates, fingerprint=print_, reads=reads),
+        settle(tx, call.now, invocation, "SENT", columns=columns, fingerprint=print_, reads=reads),
     )
 
 
@@ -679,16 +685,19 @@ def settle(
     invocation: FlowInvocation,
     state: str,
     *,
-    updates: Mapping[str, Any] | None = None,
+    columns: Mapping[str, Any] | None = None,
     detail: str | None = None,
     fingerprint: str | None = None,
     reads: CallbackReads | None = None,
 ) -> AnyResult:
     """End ``invocation`` as SENT, DENIED or FAILED: the stored message, and who hears what.
-    ``reads``: the channel's context and the message's existence, read with the invocation in
-    this unit (nothing between changed them); without them, read here."""
+    ``columns``: the message as the processor left it (else as it was submitted). ``reads``:
+    the channel's context and the message's existence, read with the invocation in this unit
+    (nothing between changed them); without them, read here."""
     tx.end_invocation(invocation.callback_id, state, now, detail=detail, fingerprint=fingerprint)
-    m = dataclasses.replace(_message(invocation.message), **(updates or {}))
+    if columns is None:
+        columns = invocation.message
+    m = _message(columns)
     # Only whether they exist, not their rows: a settle is half of a flow message's writes.
     found = tx.app_instance_of_channel(invocation.channel_arn) if reads is None else reads.channel
     if found is None:  # deleted while the processor had the message
@@ -711,7 +720,7 @@ def settle(
             # The message takes its place in the channel now: flows deliver in the order their
             # processors finish (docs/channel-flows.md).
             seq = tx.next_seq(channel_arn, last_message=now if persistent else None)
-            m = dataclasses.replace(m, seq=seq, status="SENT")
+            m = _message({**columns, "seq": seq, "status": "SENT"})
             if persistent:
                 _store(tx, m, seq=seq, now=m.last_updated, edited=False)
             events.append(_to_members(EventType.CREATE_CHANNEL_MESSAGE, m, seq))

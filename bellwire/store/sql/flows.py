@@ -14,8 +14,11 @@ from bellwire.records.flows import (
 )
 from bellwire.store.sql.channels import CONTEXT_OF_C, CONTEXT_WIDTH, channel_context
 from bellwire.store.sql.common import (
+    JustWritten,
     Row,
     SqlBase,
+    flow_processor_column,
+    flow_processor_text,
     flow_processors_column,
     json_column,
     unjson_column,
@@ -86,6 +89,11 @@ def _flow(row: Row) -> ChannelFlow:
     return ChannelFlow(row[0], row[1], row[2], unjson_column(row[3]), row[4], row[5])
 
 
+# An invocation's message as the send wrote it, for its callback's read (values shared, never
+# changed in place). Messages whose callback never comes are dropped in turn.
+_MESSAGES = JustWritten(4096)
+
+
 def _invocation(row: Row) -> FlowInvocation:
     return FlowInvocation(
         callback_id=row[0],
@@ -93,8 +101,8 @@ def _invocation(row: Row) -> FlowInvocation:
         message_id=row[2],
         kind=row[3],
         flow_arn=row[4],
-        processor=unjson_column(row[5]),
-        message=unjson_column(row[6]),
+        processor=flow_processor_column(row[5]),
+        message=_MESSAGES.load(row[6]),
         state=row[7],
         created=row[8],
         ended=row[9],
@@ -200,8 +208,8 @@ class FlowsSql(SqlBase):
                 i.message_id,
                 i.kind,
                 i.flow_arn,
-                json_column(i.processor),
-                json_column(i.message),
+                flow_processor_text(i.processor),
+                _MESSAGES.dump(i.message),
                 i.state,
                 i.created,
                 i.ended,
