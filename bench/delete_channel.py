@@ -2,7 +2,8 @@
 while DeleteChannel runs, against the same sends just before it.
 
     .venv/bin/python -m bench.delete_channel [--messages 60000] [--clients 16] [--base REF]
-                                             [--postgres] [--scale-in | --members N] [--quick]
+                                             [--postgres] [--scale-in | --members N | --users N]
+                                             [--quick]
 
 One ``bellwire serve`` process (its state in SQLite, or with ``--postgres`` in a PostgreSQL
 database made for the run). A channel is filled with ``--messages`` messages (32 senders),
@@ -19,6 +20,9 @@ last member moves to the other sub-channel and the sub-channel is deleted).
 
 ``--members N``: the deleted channel is an elastic channel with N members (made with
 BatchCreateChannelMembership) and no messages.
+
+``--users N``: what is deleted is another app instance, of N users and nothing else, and what
+is timed is its DeleteAppInstance.
 """
 
 from __future__ import annotations
@@ -72,15 +76,8 @@ async def fill(
     return count / (time.monotonic() - started)
 
 
-async def audience(chimes: list[Chime], app: str, creator: str, count: int) -> str:
-    """An elastic channel of ``count`` new members."""
-    admin = chimes[0]
-    config = {
-        "MaximumSubChannels": 100,
-        "TargetMembershipsPerSubChannel": max(2, -(-count // 50)),
-        "MinimumMembershipPercentage": 10,
-    }
-    channel = await elastic.create_channel(admin, app, creator, ElasticChannelConfiguration=config)
+async def new_users(chimes: list[Chime], app: str, count: int) -> list[str]:
+    """``count`` new users of ``app``, made by all of ``chimes`` at once."""
     users: list[str] = []
     left = count
 
@@ -91,7 +88,19 @@ async def audience(chimes: list[Chime], app: str, creator: str, count: int) -> s
             users.append(await chime.create_user(app, f"a{left}"))
 
     await asyncio.gather(*(make(c) for c in chimes))
-    await admin.add_members(channel, creator, users)
+    return users
+
+
+async def audience(chimes: list[Chime], app: str, creator: str, count: int) -> str:
+    """An elastic channel of ``count`` new members."""
+    admin = chimes[0]
+    config = {
+        "MaximumSubChannels": 100,
+        "TargetMembershipsPerSubChannel": max(2, -(-count // 50)),
+        "MinimumMembershipPercentage": 10,
+    }
+    channel = await elastic.create_channel(admin, app, creator, ElasticChannelConfiguration=config)
+    await admin.add_members(channel, creator, await new_users(chimes, app, count))
     return channel
 
 
@@ -104,6 +113,7 @@ async def run(
     postgres: bool = False,
     scale_in: bool = False,
     members: int = 0,
+    users_gone: int = 0,
 ) -> dict[str, Any]:
     from bellwire.testing import DEFAULT_POSTGRES, TEST_POSTGRES_ENV, create_database, drop_database
 
@@ -140,6 +150,10 @@ async def run(
         elif members:
             big = await audience(chimes[:FILLERS], app, users[0], members)
             fill_rate = 0.0
+        elif users_gone:
+            gone = await admin.create_app_instance("bench-delete-gone")
+            await new_users(chimes[:FILLERS], gone, users_gone)
+            fill_rate = 0.0
         else:
             big = await admin.create_channel(app, users[0], "big", [])
             fill_rate = await fill(chimes[:FILLERS], messages_path(big), users[0], messages)
@@ -173,6 +187,8 @@ async def run(
             left = await elastic.sub_channels(admin, big, users[0])
             if small in left:
                 raise RuntimeError(f"the leave did not empty the sub-channel: {left}")
+        elif users_gone:
+            await admin.call("DELETE", f"/app-instances/{quote(gone, safe='')}", expect=204)
         else:
             await admin.call(
                 "DELETE", f"/channels/{quote(big, safe='')}", bearer=users[0], expect=204
@@ -191,11 +207,16 @@ async def run(
             drop_database(store)
     quiet, deleting = latency_summary(windows["quiet"]), latency_summary(windows["deleting"])
     return {
-        "messages": 0 if members else messages,
+        "messages": 0 if members or users_gone else messages,
         "members": members,
+        "users": users_gone,
         "clients": clients,
         "fill_messages_per_s": round(fill_rate),
-        "deletion": "SCALE_IN leave" if scale_in else "DeleteChannel",
+        "deletion": "SCALE_IN leave"
+        if scale_in
+        else "DeleteAppInstance"
+        if users_gone
+        else "DeleteChannel",
         "deletion_ms": round(delete_ms, 1),
         "failures": failures,
         "quiet": {**quiet, "messages_per_s": round(len(windows["quiet"]) / before)},
@@ -230,13 +251,19 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="delete an elastic channel of this many members (and no messages) instead",
     )
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=0,
+        help="delete another app instance of this many users (and nothing else) instead",
+    )
     parser.add_argument("--quick", action="store_true", help="a small channel: that it runs (CI)")
     args = parser.parse_args(argv)
-    if args.scale_in and args.members:
-        parser.error("--scale-in and --members measure two different deletions")
+    if sum(map(bool, (args.scale_in, args.members, args.users))) > 1:
+        parser.error("--scale-in, --members and --users measure different deletions")
     if args.quick:
         args.messages, args.clients, args.before, args.after = 500, 2, 0.5, 0.5
-        args.members = min(args.members, 500)
+        args.members, args.users = min(args.members, 500), min(args.users, 500)
 
     def one(source: Path | None) -> dict[str, Any]:
         return asyncio.run(
@@ -249,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.postgres,
                 args.scale_in,
                 args.members,
+                args.users,
             )
         )
 

@@ -127,8 +127,7 @@ def delete_app_instance(
     for c in channels:
         seq, payload = tx.next_seq(c.arn), shapes.channel(c, names, shapes.event_ts)
         events += [channel_deleted(route, seq, payload) for route in sub_channels.routes(tx, c)]
-    events += [UserEvent(u.arn, deleted=True) for u in tx.list_users(arn, None, 1 << 30)]
-    tx.delete_app_instance(arn)
+    events += [UserEvent(user, deleted=True) for user in tx.delete_app_instance(arn)]
     return Result({}, events, purges=bool(channels))
 
 

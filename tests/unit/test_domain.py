@@ -7,6 +7,7 @@ interface's reference engine; the tests see only what ``store/base.py`` promises
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,10 +22,11 @@ from bellwire.aws.errors import (
     NotFound,
     UnauthorizedClient,
 )
-from bellwire.domain import channels, identity, messages
+from bellwire.domain import channels, flows, identity, messages, tags
 from bellwire.domain.delivery import BusEvent, ChannelEvent, UserEvent
 from bellwire.domain.operation import Call, Result
 from bellwire.events import EventType
+from bellwire.resources import ResourceMap
 from bellwire.store.base import Store, Tx
 
 Operation = Callable[[Tx, Call, dict[str, Any]], Result]
@@ -177,6 +179,95 @@ async def test_deleting_an_app_instance_deletes_its_channels_and_users(domain: D
         await domain.read(identity.describe_app_instance, AppInstanceArn=app)
     with pytest.raises(NotFound):
         await domain.read(identity.describe_user, AppInstanceUserArn=alice)
+
+
+async def tagged_flow(domain: Domain, app: str, name: str) -> str:
+    """A channel flow of one processor, tagged ``k``: ``name``."""
+    processor = "arn:aws:lambda:us-east-1:123456789012:function:filter"
+    call = dataclasses.replace(
+        domain.call(), resources=ResourceMap({processor: "http://127.0.0.1:1/filter"})
+    )
+    created = await domain.store.write(
+        lambda tx: flows.create_flow(
+            tx,
+            call,
+            {
+                "AppInstanceArn": app,
+                "Name": "filter",
+                "ClientRequestToken": name,
+                "Tags": [{"Key": "k", "Value": name}],
+                "Processors": [
+                    {
+                        "Name": "p",
+                        "Configuration": {
+                            "Lambda": {"ResourceArn": processor, "InvocationType": "ASYNC"}
+                        },
+                        "ExecutionOrder": 1,
+                        "FallbackAction": "ABORT",
+                    }
+                ],
+            },
+        )
+    )
+    flow: str = created.output["ChannelFlowArn"]
+    return flow
+
+
+async def test_deleting_an_app_instance_takes_its_flows_tags_and_users_only(
+    domain: Domain,
+) -> None:
+    async def app_with_users(name: str) -> tuple[str, list[str], str]:
+        app = await domain.app(name)
+        users = [await domain.user(app, f"{name}-{n}") for n in range(3)]
+        await domain.write(
+            tags.tag_resource, ResourceARN=users[0], Tags=[{"Key": "k", "Value": name}]
+        )
+        flow = await tagged_flow(domain, app, name)
+        channel = await domain.channel(app, users[0])
+        await domain.write(
+            flows.associate_flow, ChannelArn=channel, ChannelFlowArn=flow, ChimeBearer=users[0]
+        )
+        for user in users[1:]:
+            await domain.write(
+                channels.create_membership,
+                ChannelArn=channel,
+                MemberArn=user,
+                Type="DEFAULT",
+                ChimeBearer=users[0],
+            )
+        return app, users, flow
+
+    gone, gone_users, gone_flow = await app_with_users("gone")
+    kept, kept_users, kept_flow = await app_with_users("kept")
+    result = await domain.write(identity.delete_app_instance, AppInstanceArn=gone)
+    assert {e for e in result.events if isinstance(e, UserEvent)} == {
+        UserEvent(user, deleted=True) for user in gone_users
+    }
+    with pytest.raises(NotFound):
+        await domain.read(flows.describe_flow, ChannelFlowArn=gone_flow)
+    for user in gone_users:
+        with pytest.raises(NotFound):
+            await domain.read(identity.describe_user, AppInstanceUserArn=user)
+    assert await domain.store.read(lambda tx: (tx.tags(gone_users[0]), tx.tags(gone_flow))) == (
+        {},
+        {},
+    )
+    # The other app instance keeps everything.
+    await domain.read(identity.describe_app_instance, AppInstanceArn=kept)
+    described = await domain.read(flows.describe_flow, ChannelFlowArn=kept_flow)
+    assert described.output["ChannelFlow"]["ChannelFlowArn"] == kept_flow
+    assert await domain.store.read(lambda tx: (tx.tags(kept_users[0]), tx.tags(kept_flow))) == (
+        {"k": "kept"},
+        {"k": "kept"},
+    )
+    for user in kept_users:
+        await domain.read(identity.describe_user, AppInstanceUserArn=user)
+    listed = await domain.read(
+        channels.list_memberships_for_user,
+        AppInstanceUserArn=kept_users[2],
+        ChimeBearer=kept_users[2],
+    )
+    assert len(listed.output["ChannelMemberships"]) == 1
 
 
 # --- channels and memberships --------------------------------------------------------------------

@@ -49,24 +49,42 @@ class IdentitySql(ChannelsSql):
         self._run("UPDATE app_instances SET retention_days = ? WHERE arn = ?", (days, arn))
 
     def delete_app_instance(self, arn: str) -> list[str]:
-        """Delete the instance and everything in it; returns the ARNs of its channels."""
+        """Delete the instance and everything in it; returns the ARNs of its users (bots'
+        identities included), whose sessions must close."""
         channels = [
             r[0] for r in self._all("SELECT arn FROM channels WHERE app_instance_arn = ?", (arn,))
         ]
         for channel_arn in channels:
             self.delete_channel(channel_arn)
+        # A user joins, moderates and is banned only in channels of its own instance: their
+        # moderators and bans went with them above, their memberships go with their purges.
+        # So the users (bots' identities included) go by set, not one by one through
+        # delete_user (nine statements each: 3.2 s of the writer for 100,000 users).
+        for table, column in (("tags", "resource_arn"), ("user_endpoints", "user_arn")):
+            self._run(
+                f"DELETE FROM {table} WHERE {column} IN "
+                "(SELECT arn FROM users WHERE app_instance_arn = ?)",
+                (arn,),
+            )
         users = [
-            r[0] for r in self._all("SELECT arn FROM users WHERE app_instance_arn = ?", (arn,))
+            r[0]
+            for r in self._all("DELETE FROM users WHERE app_instance_arn = ? RETURNING arn", (arn,))
         ]
-        for user_arn in users:
-            self.delete_user(user_arn)
-        self._run("DELETE FROM admins WHERE app_instance_arn = ?", (arn,))
-        # The bots' identities went with the users above.
-        self._run("DELETE FROM app_instance_bots WHERE app_instance_arn = ?", (arn,))
-        self._run("DELETE FROM streaming_configurations WHERE app_instance_arn = ?", (arn,))
+        self._run(
+            "DELETE FROM tags WHERE resource_arn IN "
+            "(SELECT arn FROM channel_flows WHERE app_instance_arn = ?)",
+            (arn,),
+        )
+        for table in (
+            "channel_flows",  # none is associated any more: their channels are gone
+            "admins",
+            "app_instance_bots",
+            "streaming_configurations",
+        ):
+            self._run(f"DELETE FROM {table} WHERE app_instance_arn = ?", (arn,))
         self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
         self._run("DELETE FROM app_instances WHERE arn = ?", (arn,))
-        return channels
+        return users
 
     # --- users and admins -------------------------------------------------------------------
 
