@@ -2,8 +2,8 @@
 while DeleteChannel runs, against the same sends just before it.
 
     .venv/bin/python -m bench.delete_channel [--messages 60000] [--clients 16] [--base REF]
-                                             [--postgres] [--scale-in | --members N | --users N]
-                                             [--quick]
+                                             [--postgres] [--scale-in | --members N |
+                                             --users N [--channels M]] [--quick]
 
 One ``bellwire serve`` process (its state in SQLite, or with ``--postgres`` in a PostgreSQL
 database made for the run). A channel is filled with ``--messages`` messages (32 senders),
@@ -21,8 +21,8 @@ last member moves to the other sub-channel and the sub-channel is deleted).
 ``--members N``: the deleted channel is an elastic channel with N members (made with
 BatchCreateChannelMembership) and no messages.
 
-``--users N``: what is deleted is another app instance, of N users and nothing else, and what
-is timed is its DeleteAppInstance.
+``--users N``: what is deleted is another app instance, of N users (and ``--channels M``
+channels, each of its first user alone), and what is timed is its DeleteAppInstance.
 """
 
 from __future__ import annotations
@@ -91,6 +91,19 @@ async def new_users(chimes: list[Chime], app: str, count: int) -> list[str]:
     return users
 
 
+async def new_channels(chimes: list[Chime], app: str, creator: str, count: int) -> None:
+    """``count`` channels of ``app``, ``creator`` their only member."""
+    left = count
+
+    async def make(chime: Chime) -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await chime.create_channel(app, creator, f"c{left}", [])
+
+    await asyncio.gather(*(make(c) for c in chimes))
+
+
 async def audience(chimes: list[Chime], app: str, creator: str, count: int) -> str:
     """An elastic channel of ``count`` new members."""
     admin = chimes[0]
@@ -114,6 +127,7 @@ async def run(
     scale_in: bool = False,
     members: int = 0,
     users_gone: int = 0,
+    channels_gone: int = 0,
 ) -> dict[str, Any]:
     from bellwire.testing import DEFAULT_POSTGRES, TEST_POSTGRES_ENV, create_database, drop_database
 
@@ -152,7 +166,8 @@ async def run(
             fill_rate = 0.0
         elif users_gone:
             gone = await admin.create_app_instance("bench-delete-gone")
-            await new_users(chimes[:FILLERS], gone, users_gone)
+            owner = (await new_users(chimes[:FILLERS], gone, users_gone))[0]
+            await new_channels(chimes[:FILLERS], gone, owner, channels_gone)
             fill_rate = 0.0
         else:
             big = await admin.create_channel(app, users[0], "big", [])
@@ -210,6 +225,7 @@ async def run(
         "messages": 0 if members or users_gone else messages,
         "members": members,
         "users": users_gone,
+        "channels": channels_gone,
         "clients": clients,
         "fill_messages_per_s": round(fill_rate),
         "deletion": "SCALE_IN leave"
@@ -257,13 +273,19 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="delete another app instance of this many users (and nothing else) instead",
     )
+    parser.add_argument(
+        "--channels", type=int, default=0, help="with --users: the instance's channels"
+    )
     parser.add_argument("--quick", action="store_true", help="a small channel: that it runs (CI)")
     args = parser.parse_args(argv)
+    if args.channels and not args.users:
+        parser.error("--channels is the deleted app instance's: it goes with --users")
     if sum(map(bool, (args.scale_in, args.members, args.users))) > 1:
         parser.error("--scale-in, --members and --users measure different deletions")
     if args.quick:
         args.messages, args.clients, args.before, args.after = 500, 2, 0.5, 0.5
         args.members, args.users = min(args.members, 500), min(args.users, 500)
+        args.channels = min(args.channels, 100)
 
     def one(source: Path | None) -> dict[str, Any]:
         return asyncio.run(
@@ -277,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.scale_in,
                 args.members,
                 args.users,
+                args.channels,
             )
         )
 

@@ -124,8 +124,12 @@ def delete_app_instance(
     channels = tx.list_channels(arn, None, None, 1 << 30)
     names = tx.user_names(c.created_by for c in channels)
     events: list[BusEvent] = []
+    seqs = tx.next_seqs(arn)
     for c in channels:
-        seq, payload = tx.next_seq(c.arn), shapes.channel(c, names, shapes.event_ts)
+        seq = seqs.get(c.arn)
+        if seq is None:  # deleted meanwhile (PostgreSQL: another writer), and announced there
+            continue
+        payload = shapes.channel(c, names, shapes.event_ts)
         events += [channel_deleted(route, seq, payload) for route in sub_channels.routes(tx, c)]
     events += [UserEvent(user, deleted=True) for user in tx.delete_app_instance(arn)]
     return Result({}, events, purges=bool(channels))

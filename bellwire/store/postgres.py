@@ -155,7 +155,8 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
 class _Ticket:
     """One attempt at a batch, as the publication order sees it."""
 
-    channels: list[str] = field(default_factory=list)
+    # An ordered set (a DeleteAppInstance takes every channel of its instance at once).
+    channels: dict[str, None] = field(default_factory=dict)
     done: bool = False
     release: Callable[[], None] | None = None
 
@@ -181,7 +182,7 @@ class _Order:
             return False
         with self._lock:
             self._queues.setdefault(channel, deque()).append(ticket)
-        ticket.channels.append(channel)
+        ticket.channels[channel] = None
         return True
 
     def leave(self, ticket: _Ticket, channels: Sequence[str]) -> None:
@@ -190,7 +191,7 @@ class _Order:
             return
         with self._lock:
             for channel in channels:
-                ticket.channels.remove(channel)
+                del ticket.channels[channel]
                 q = self._queues.get(channel)
                 if q is not None:
                     with contextlib.suppress(ValueError):
@@ -266,6 +267,13 @@ class _PgTx(SqlTx):
         self._took(channel_arn)
         self.seqs[channel_arn] = seq
         return seq
+
+    def next_seqs(self, app_instance_arn: str) -> dict[str, int]:
+        seqs = super().next_seqs(app_instance_arn)
+        for channel_arn, seq in seqs.items():  # each row lock now held, as next_seq's
+            self._took(channel_arn)
+            self.seqs[channel_arn] = seq
+        return seqs
 
     def insert_message_at_next_seq(self, m: Message, *, last_message: float | None) -> int:
         # One statement for the channel's UPDATE and the message's INSERT; its answer waited

@@ -174,6 +174,7 @@ async def test_deleting_an_app_instance_deletes_its_channels_and_users(domain: D
     deleted, gone = result.events
     assert isinstance(deleted, ChannelEvent) and deleted.close_channel
     assert deleted.channel_arn == channel and deleted.event.type is EventType.DELETE_CHANNEL
+    assert deleted.seq == 2  # after CREATE_CHANNEL, the channel's next sequence number
     assert gone == UserEvent(alice, deleted=True)
     with pytest.raises(NotFound):
         await domain.read(identity.describe_app_instance, AppInstanceArn=app)
@@ -268,6 +269,116 @@ async def test_deleting_an_app_instance_takes_its_flows_tags_and_users_only(
         ChimeBearer=kept_users[2],
     )
     assert len(listed.output["ChannelMemberships"]) == 1
+
+
+# Rows that name an app instance's resources without belonging to it: remembered answers
+# and what the export keeps are forgotten in their own time, the rest is the server's own.
+_NOT_THE_INSTANCES = {
+    "idempotency",
+    "idempotency_answers",
+    "export_outbox",
+    "export_counter",
+    "schema_version",
+    "leases",
+    "iam_version",
+}
+
+
+async def test_after_an_app_instance_and_its_purges_no_row_names_it(engine: Engine) -> None:
+    store = engine.open()
+    try:
+        domain = Domain(store)
+        built = [await _populated_instance(domain, name) for name in ("gone", "kept")]
+        result = await domain.write(identity.delete_app_instance, AppInstanceArn=built[0])
+        assert result.purges
+        while await store.write(lambda tx: tx.purge_deleted_messages(7)):
+            pass
+    finally:
+        await store.close()
+    tables = engine.sql(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        if engine.name == "sqlite"
+        else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+        (),
+    )
+    naming: dict[str, dict[str, int]] = {"gone": {}, "kept": {}}
+    for (table,) in tables:
+        if table in _NOT_THE_INSTANCES or table.startswith("sqlite_"):
+            continue
+        for row in engine.sql(f"SELECT * FROM {table}", ()):
+            for name, app in zip(("gone", "kept"), built, strict=True):
+                if any(isinstance(cell, str) and app in cell for cell in row):
+                    naming[name][table] = naming[name].get(table, 0) + 1
+    assert naming["gone"] == {}
+    assert set(naming["kept"]) >= {
+        "app_instances",
+        "users",
+        "admins",
+        "tags",
+        "channels",
+        "memberships",
+        "moderators",
+        "bans",
+        "sub_channels",
+        "messages",
+        "channel_flows",
+        "channel_flow_associations",
+    }
+
+
+async def _populated_instance(domain: Domain, name: str) -> str:
+    """An app instance with a bit of everything: users, an admin, tags, a channel with members,
+    a moderator, a ban, a message and a flow, and an elastic channel with sub-channels."""
+    app = await domain.app(name)
+    owner, *others = [await domain.user(app, f"{name}-{n}") for n in range(6)]
+    await domain.write(identity.create_admin, AppInstanceArn=app, AppInstanceAdminArn=owner)
+    await domain.write(tags.tag_resource, ResourceARN=owner, Tags=[{"Key": "k", "Value": name}])
+    channel = await domain.channel(app, owner, Tags=[{"Key": "k", "Value": name}])
+    await domain.write(
+        channels.batch_create_memberships,
+        ChannelArn=channel,
+        MemberArns=others,
+        Type="DEFAULT",
+        ChimeBearer=owner,
+    )
+    await domain.write(
+        channels.create_moderator,
+        ChannelArn=channel,
+        ChannelModeratorArn=others[0],
+        ChimeBearer=owner,
+    )
+    await domain.write(
+        channels.create_ban, ChannelArn=channel, MemberArn=others[1], ChimeBearer=owner
+    )
+    await domain.write(
+        messages.send_message,
+        ChannelArn=channel,
+        Content="hello",
+        Type="STANDARD",
+        Persistence="PERSISTENT",
+        ChimeBearer=owner,
+    )
+    flow = await tagged_flow(domain, app, name)
+    await domain.write(
+        flows.associate_flow, ChannelArn=channel, ChannelFlowArn=flow, ChimeBearer=owner
+    )
+    elastic = await domain.channel(
+        app,
+        owner,
+        ElasticChannelConfiguration={
+            "MaximumSubChannels": 3,
+            "TargetMembershipsPerSubChannel": 2,
+            "MinimumMembershipPercentage": 10,
+        },
+    )
+    await domain.write(
+        channels.batch_create_memberships,
+        ChannelArn=elastic,
+        MemberArns=others,
+        Type="DEFAULT",
+        ChimeBearer=owner,
+    )
+    return app
 
 
 # --- channels and memberships --------------------------------------------------------------------

@@ -253,6 +253,15 @@ class ChannelsSql(SqlBase):
             raise LookupError(channel_arn)
         return int(row[0])
 
+    def next_seqs(self, app_instance_arn: str) -> dict[str, int]:
+        """``next_seq`` of every channel of the instance, in one statement (DeleteAppInstance:
+        one round trip per channel took PostgreSQL 1 s per 5,000 channels)."""
+        rows = self._all(
+            "UPDATE channels SET seq = seq + 1 WHERE app_instance_arn = ? RETURNING arn, seq",
+            (app_instance_arn,),
+        )
+        return {arn: int(seq) for arn, seq in rows}
+
     def channel_positions(self, arns: Sequence[str]) -> dict[str, int]:
         """The current sequence number of each channel of ``arns`` that exists (the position
         check of ``gateway/positions.py``): one indexed lookup per ARN, in chunks that stay
@@ -272,6 +281,11 @@ class ChannelsSql(SqlBase):
         to ``UpkeepSql.purge_deleted_messages``, so that deleting a long history or a large
         audience does not hold the writer (nothing reads a channel's messages without its row,
         and every read of a member's memberships joins their channel's)."""
+        self._delete_channels("?", (arn,))
+
+    def _delete_channels(self, channels: str, params: Sequence[Any]) -> None:
+        """``delete_channel`` of the channels whose ARNs ``channels`` selects (SQL: a
+        placeholder, or a sub-select), by set."""
         for table in (
             "moderators",
             "bans",
@@ -279,14 +293,14 @@ class ChannelsSql(SqlBase):
             "sub_channel_purges",  # the channel's purge takes their messages with the rest
             "channel_flow_associations",
         ):
-            self._run(f"DELETE FROM {table} WHERE channel_arn = ?", (arn,))
-        self._run("DELETE FROM tags WHERE resource_arn = ?", (arn,))
+            self._run(f"DELETE FROM {table} WHERE channel_arn IN ({channels})", params)
+        self._run(f"DELETE FROM tags WHERE resource_arn IN ({channels})", params)
         self._run(
             "INSERT INTO channel_purges (channel_arn, upto) SELECT arn, seq FROM channels "
-            "WHERE arn = ? ON CONFLICT (channel_arn) DO NOTHING",
-            (arn,),
+            f"WHERE arn IN ({channels}) ON CONFLICT (channel_arn) DO NOTHING",
+            params,
         )
-        self._run("DELETE FROM channels WHERE arn = ?", (arn,))
+        self._run(f"DELETE FROM channels WHERE arn IN ({channels})", params)
 
     def list_channels(
         self, app_instance_arn: str, privacy: str | None, after: str | None, limit: int

@@ -51,11 +51,9 @@ class IdentitySql(ChannelsSql):
     def delete_app_instance(self, arn: str) -> list[str]:
         """Delete the instance and everything in it; returns the ARNs of its users (bots'
         identities included), whose sessions must close."""
-        channels = [
-            r[0] for r in self._all("SELECT arn FROM channels WHERE app_instance_arn = ?", (arn,))
-        ]
-        for channel_arn in channels:
-            self.delete_channel(channel_arn)
+        # By set, as its users below: seven statements per channel took PostgreSQL 1.1 s per
+        # 5,000 channels.
+        self._delete_channels("SELECT arn FROM channels WHERE app_instance_arn = ?", (arn,))
         # A user joins, moderates and is banned only in channels of its own instance: their
         # moderators and bans went with them above, their memberships go with their purges.
         # So the users (bots' identities included) go by set, not one by one through
