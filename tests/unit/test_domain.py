@@ -214,63 +214,6 @@ async def tagged_flow(domain: Domain, app: str, name: str) -> str:
     return flow
 
 
-async def test_deleting_an_app_instance_takes_its_flows_tags_and_users_only(
-    domain: Domain,
-) -> None:
-    async def app_with_users(name: str) -> tuple[str, list[str], str]:
-        app = await domain.app(name)
-        users = [await domain.user(app, f"{name}-{n}") for n in range(3)]
-        await domain.write(
-            tags.tag_resource, ResourceARN=users[0], Tags=[{"Key": "k", "Value": name}]
-        )
-        flow = await tagged_flow(domain, app, name)
-        channel = await domain.channel(app, users[0])
-        await domain.write(
-            flows.associate_flow, ChannelArn=channel, ChannelFlowArn=flow, ChimeBearer=users[0]
-        )
-        for user in users[1:]:
-            await domain.write(
-                channels.create_membership,
-                ChannelArn=channel,
-                MemberArn=user,
-                Type="DEFAULT",
-                ChimeBearer=users[0],
-            )
-        return app, users, flow
-
-    gone, gone_users, gone_flow = await app_with_users("gone")
-    kept, kept_users, kept_flow = await app_with_users("kept")
-    result = await domain.write(identity.delete_app_instance, AppInstanceArn=gone)
-    assert {e for e in result.events if isinstance(e, UserEvent)} == {
-        UserEvent(user, deleted=True) for user in gone_users
-    }
-    with pytest.raises(NotFound):
-        await domain.read(flows.describe_flow, ChannelFlowArn=gone_flow)
-    for user in gone_users:
-        with pytest.raises(NotFound):
-            await domain.read(identity.describe_user, AppInstanceUserArn=user)
-    assert await domain.store.read(lambda tx: (tx.tags(gone_users[0]), tx.tags(gone_flow))) == (
-        {},
-        {},
-    )
-    # The other app instance keeps everything.
-    await domain.read(identity.describe_app_instance, AppInstanceArn=kept)
-    described = await domain.read(flows.describe_flow, ChannelFlowArn=kept_flow)
-    assert described.output["ChannelFlow"]["ChannelFlowArn"] == kept_flow
-    assert await domain.store.read(lambda tx: (tx.tags(kept_users[0]), tx.tags(kept_flow))) == (
-        {"k": "kept"},
-        {"k": "kept"},
-    )
-    for user in kept_users:
-        await domain.read(identity.describe_user, AppInstanceUserArn=user)
-    listed = await domain.read(
-        channels.list_memberships_for_user,
-        AppInstanceUserArn=kept_users[2],
-        ChimeBearer=kept_users[2],
-    )
-    assert len(listed.output["ChannelMemberships"]) == 1
-
-
 # Rows that name an app instance's resources without belonging to it: remembered answers
 # and what the export keeps are forgotten in their own time, the rest is the server's own.
 _NOT_THE_INSTANCES = {
@@ -284,13 +227,30 @@ _NOT_THE_INSTANCES = {
 }
 
 
-async def test_after_an_app_instance_and_its_purges_no_row_names_it(engine: Engine) -> None:
+async def test_deleting_an_app_instance_takes_all_of_it_and_nothing_else(engine: Engine) -> None:
     store = engine.open()
     try:
         domain = Domain(store)
-        built = [await _populated_instance(domain, name) for name in ("gone", "kept")]
-        result = await domain.write(identity.delete_app_instance, AppInstanceArn=built[0])
+        gone, kept = [await _populated_instance(domain, name) for name in ("gone", "kept")]
+        result = await domain.write(identity.delete_app_instance, AppInstanceArn=gone.app)
         assert result.purges
+        assert {e for e in result.events if isinstance(e, UserEvent)} == {
+            UserEvent(user, deleted=True) for user in gone.users
+        }
+        with pytest.raises(NotFound):
+            await domain.read(flows.describe_flow, ChannelFlowArn=gone.flow)
+        for user in gone.users:
+            with pytest.raises(NotFound):
+                await domain.read(identity.describe_user, AppInstanceUserArn=user)
+        # The other instance answers as before.
+        described = await domain.read(flows.describe_flow, ChannelFlowArn=kept.flow)
+        assert described.output["ChannelFlow"]["ChannelFlowArn"] == kept.flow
+        listed = await domain.read(
+            channels.list_memberships_for_user,
+            AppInstanceUserArn=kept.users[-1],
+            ChimeBearer=kept.users[-1],
+        )
+        assert len(listed.output["ChannelMemberships"]) == 2
         while await store.write(lambda tx: tx.purge_deleted_messages(7)):
             pass
     finally:
@@ -306,8 +266,8 @@ async def test_after_an_app_instance_and_its_purges_no_row_names_it(engine: Engi
         if table in _NOT_THE_INSTANCES or table.startswith("sqlite_"):
             continue
         for row in engine.sql(f"SELECT * FROM {table}", ()):
-            for name, app in zip(("gone", "kept"), built, strict=True):
-                if any(isinstance(cell, str) and app in cell for cell in row):
+            for name, built in (("gone", gone), ("kept", kept)):
+                if any(isinstance(cell, str) and built.app in cell for cell in row):
                     naming[name][table] = naming[name].get(table, 0) + 1
     assert naming["gone"] == {}
     assert set(naming["kept"]) >= {
@@ -326,7 +286,14 @@ async def test_after_an_app_instance_and_its_purges_no_row_names_it(engine: Engi
     }
 
 
-async def _populated_instance(domain: Domain, name: str) -> str:
+@dataclasses.dataclass(frozen=True)
+class Populated:
+    app: str
+    users: list[str]
+    flow: str
+
+
+async def _populated_instance(domain: Domain, name: str) -> Populated:
     """An app instance with a bit of everything: users, an admin, tags, a channel with members,
     a moderator, a ban, a message and a flow, and an elastic channel with sub-channels."""
     app = await domain.app(name)
@@ -378,7 +345,7 @@ async def _populated_instance(domain: Domain, name: str) -> str:
         Type="DEFAULT",
         ChimeBearer=owner,
     )
-    return app
+    return Populated(app, [owner, *others], flow)
 
 
 # --- channels and memberships --------------------------------------------------------------------
