@@ -438,6 +438,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE channel_purges ADD COLUMN members_after TEXT
     """,
+    # 22: a user's bans by the user: deleting a user (DeleteAppInstanceUser, its expiration)
+    # deletes its bans, and without this index SQLite scanned every ban of the store for it.
+    """
+    CREATE INDEX bans_by_member ON bans (member_arn, channel_arn)
+    """,
 )
 
 

@@ -1193,6 +1193,49 @@ async def test_positions_read_what_a_connect_needs_of_each_membership(engine: En
     assert unmarked == [None, [], [p._replace(read_marker=None) for p in got[2]]]
 
 
+def test_deleting_a_user_on_sqlite_scans_no_table(tmp_path: Any) -> None:
+    # Every DeleteAppInstanceUser and every user's expiration runs these: a plan that scans a
+    # table (every sub-channel, every ban of the store) costs a probe of each of its rows per
+    # user, and no result would show it.
+    import sqlite3
+
+    from bellwire.store.sql import SqlTx
+    from bellwire.store.sqlite import _connect, migrate
+
+    class Recording:
+        def __init__(self, cursor: sqlite3.Cursor) -> None:
+            self.cursor, self.statements = cursor, []
+
+        def execute(self, sql: str, params: Any = ()) -> Any:
+            self.statements.append(sql)
+            return self.cursor.execute(sql, params)
+
+        def fetchone(self) -> Any:
+            return self.cursor.fetchone()
+
+        def fetchall(self) -> Any:
+            return self.cursor.fetchall()
+
+    conn = _connect(tmp_path / "db.sqlite", "normal")
+    try:
+        migrate(conn)
+        recording = Recording(conn.cursor())
+        SqlTx(recording).delete_user("arn:u")
+        plans = {
+            sql: [
+                row[3]
+                for row in conn.execute("EXPLAIN QUERY PLAN " + sql, ["arn:u"] * sql.count("?"))
+            ]
+            for sql in recording.statements
+        }
+    finally:
+        conn.close()
+    assert len(plans) >= 8
+    assert {
+        sql: plan for sql, plan in plans.items() if any(s.startswith("SCAN") for s in plan)
+    } == {}
+
+
 def test_positions_on_sqlite_search_indexes_and_scan_nothing(tmp_path: Any) -> None:
     # Every connect runs it: a plan that scans (SQLite materializes a parenthesized inner join
     # whole) costs a scan of every membership per connect, and no result would show it.
