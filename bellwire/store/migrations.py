@@ -443,6 +443,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX bans_by_member ON bans (member_arn, channel_arn)
     """,
+    # 23: the channels and users with ExpirationSettings: the sweep looked for the expired
+    # ones through every channel and every user of the store, in a write (54 and 44 ms at
+    # 500,000 each on SQLite), where only the few with settings can expire.
+    """
+    CREATE INDEX channels_expiring ON channels (arn) WHERE expiration_days IS NOT NULL;
+    CREATE INDEX users_expiring ON users (arn) WHERE expiration_days IS NOT NULL
+    """,
 )
 
 

@@ -5,6 +5,7 @@ Each test runs on SQLite and on PostgreSQL (the ``engine`` fixture), with the sa
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -1193,10 +1194,8 @@ async def test_positions_read_what_a_connect_needs_of_each_membership(engine: En
     assert unmarked == [None, [], [p._replace(read_marker=None) for p in got[2]]]
 
 
-def test_deleting_a_user_on_sqlite_scans_no_table(tmp_path: Any) -> None:
-    # Every DeleteAppInstanceUser and every user's expiration runs these: a plan that scans a
-    # table (every sub-channel, every ban of the store) costs a probe of each of its rows per
-    # user, and no result would show it.
+def _sqlite_plans(tmp_path: Any, run: Callable[[Any], object]) -> dict[str, list[str]]:
+    """The SQLite plan of each statement ``run`` makes through the shared SQL."""
     import sqlite3
 
     from bellwire.store.sql import SqlTx
@@ -1204,7 +1203,7 @@ def test_deleting_a_user_on_sqlite_scans_no_table(tmp_path: Any) -> None:
 
     class Recording:
         def __init__(self, cursor: sqlite3.Cursor) -> None:
-            self.cursor, self.statements = cursor, []
+            self.cursor, self.statements = cursor, list[str]()
 
         def execute(self, sql: str, params: Any = ()) -> Any:
             self.statements.append(sql)
@@ -1220,20 +1219,39 @@ def test_deleting_a_user_on_sqlite_scans_no_table(tmp_path: Any) -> None:
     try:
         migrate(conn)
         recording = Recording(conn.cursor())
-        SqlTx(recording).delete_user("arn:u")
-        plans = {
+        run(SqlTx(recording))
+        return {
             sql: [
-                row[3]
-                for row in conn.execute("EXPLAIN QUERY PLAN " + sql, ["arn:u"] * sql.count("?"))
+                step[3] for step in conn.execute("EXPLAIN QUERY PLAN " + sql, [1] * sql.count("?"))
             ]
             for sql in recording.statements
         }
     finally:
         conn.close()
+
+
+def test_deleting_a_user_on_sqlite_scans_no_table(tmp_path: Any) -> None:
+    # Every DeleteAppInstanceUser and every user's expiration runs these: a plan that scans a
+    # table (every sub-channel, every ban of the store) costs a probe of each of its rows per
+    # user, and no result would show it.
+    plans = _sqlite_plans(tmp_path, lambda tx: tx.delete_user("arn:u"))
     assert len(plans) >= 8
     assert {
         sql: plan for sql, plan in plans.items() if any(s.startswith("SCAN") for s in plan)
     } == {}
+
+
+def test_the_expiration_sweep_on_sqlite_reads_only_what_has_settings(tmp_path: Any) -> None:
+    # The sweep runs in a write: through every channel and user of the store, it held the
+    # writer for as long as they took to read.
+    plans = _sqlite_plans(
+        tmp_path,
+        lambda tx: (tx.channels_expiring_by(1e9, 10), tx.users_expiring_by(1e9, 10)),
+    )
+    assert [plan for plan in plans.values()] == [
+        ["SCAN channels USING INDEX channels_expiring"],
+        ["SCAN users USING INDEX users_expiring"],
+    ]
 
 
 def test_positions_on_sqlite_search_indexes_and_scan_nothing(tmp_path: Any) -> None:
