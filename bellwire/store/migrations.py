@@ -450,6 +450,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX channels_expiring ON channels (arn) WHERE expiration_days IS NOT NULL;
     CREATE INDEX users_expiring ON users (arn) WHERE expiration_days IS NOT NULL
     """,
+    # 24: messages by channel and age, in place of by age alone. The retention sweep found an
+    # instance's expired messages by walking every message of the instance and sorting them
+    # (1.6 s a batch at a million messages on SQLite, in a write); with this index it probes
+    # each of the instance's channels for its messages older than the cutoff. By age alone
+    # the walk would pass through every other instance's old messages instead.
+    """
+    DROP INDEX messages_by_age;
+    CREATE INDEX messages_by_age ON messages (channel_arn, created)
+    """,
 )
 
 

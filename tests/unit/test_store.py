@@ -1254,6 +1254,20 @@ def test_the_expiration_sweep_on_sqlite_reads_only_what_has_settings(tmp_path: A
     ]
 
 
+def test_the_retention_sweep_on_sqlite_probes_each_channel_for_its_old_messages(
+    tmp_path: Any,
+) -> None:
+    # Also in a write: walking every message of the instance (and sorting them) held the
+    # writer 1.6 s a batch at a million messages.
+    plans = _sqlite_plans(tmp_path, lambda tx: tx.messages_created_before("arn:a", 1e9, 10))
+    assert list(plans.values()) == [
+        [
+            "SEARCH c USING COVERING INDEX channels_by_app_instance (app_instance_arn=?)",
+            "SEARCH m USING INDEX messages_by_age (channel_arn=? AND created<?)",
+        ]
+    ]
+
+
 def test_positions_on_sqlite_search_indexes_and_scan_nothing(tmp_path: Any) -> None:
     # Every connect runs it: a plan that scans (SQLite materializes a parenthesized inner join
     # whole) costs a scan of every membership per connect, and no result would show it.

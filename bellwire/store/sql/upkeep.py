@@ -87,13 +87,15 @@ class UpkeepSql(ChannelsSql):
     def messages_created_before(
         self, app_instance_arn: str, before: float, limit: int
     ) -> list[tuple[str, str]]:
-        """Up to ``limit`` messages of the instance created before ``before``, oldest first:
-        (channel ARN, message id)."""
+        """Up to ``limit`` messages of the instance created before ``before`` (channel ARN,
+        message id), channel by channel: each channel's are a range of ``messages_by_age``, so
+        the read costs a probe per channel and a step per message found, whatever the
+        instance holds that is younger."""
         rows = self._all(
-            "SELECT m.channel_arn, m.message_id FROM messages m "
-            "JOIN channels c ON c.arn = m.channel_arn "
-            "WHERE c.app_instance_arn = ? AND m.created < ? ORDER BY m.created LIMIT ?",
-            (app_instance_arn, before, limit),
+            "SELECT m.channel_arn, m.message_id FROM channels c "
+            "JOIN messages m ON m.channel_arn = c.arn AND m.created < ? "
+            "WHERE c.app_instance_arn = ? LIMIT ?",
+            (before, app_instance_arn, limit),
         )
         return [(r[0], r[1]) for r in rows]
 
