@@ -1296,6 +1296,33 @@ def test_the_expiration_sweep_on_sqlite_reads_only_what_has_settings(tmp_path: A
     ]
 
 
+def test_a_time_window_of_messages_on_sqlite_walks_the_channel_in_order(tmp_path: Any) -> None:
+    # ListChannelMessages with NotBefore / NotAfter: through the (channel, created) index the
+    # plan read and sorted every message of the window (with NotAfter alone, the channel's
+    # whole history) for each page.
+    plans = _sqlite_plans(
+        tmp_path,
+        lambda tx: [
+            tx.list_messages(
+                "arn:c",
+                viewer=viewer,
+                descending=descending,
+                not_before=window[0],
+                not_after=window[1],
+                after_seq=None,
+                limit=50,
+            )
+            for viewer in (None, "arn:u")
+            for descending in (False, True)
+            for window in ((1.0, None), (None, 2.0), (1.0, 2.0))
+        ],
+    )
+    assert len(plans) == 12
+    for plan in plans.values():
+        assert plan[0] == "SEARCH messages USING INDEX messages_by_seq (channel_arn=?)", plan
+        assert not [step for step in plan if "TEMP B-TREE" in step], plan
+
+
 def test_the_retention_sweep_on_sqlite_probes_each_channel_for_its_old_messages(
     tmp_path: Any,
 ) -> None:

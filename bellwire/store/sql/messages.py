@@ -177,11 +177,14 @@ class MessagesSql(SqlBase):
                 " AND (status = 'SENT' OR sender_arn = ?)"
             )
             params += [viewer, viewer, viewer]
+        # ``+created``: walk the channel in sequence order and stop at the page's end. Offered
+        # the (channel, created) index, SQLite took it and sorted every message of the time
+        # range, the whole channel for a NotAfter alone.
         if not_before is not None:
-            sql += " AND created >= ?"
+            sql += " AND +created >= ?"
             params.append(not_before)
         if not_after is not None:
-            sql += " AND created <= ?"
+            sql += " AND +created <= ?"
             params.append(not_after)
         if after_seq is not None:
             sql += " AND seq < ?" if descending else " AND seq > ?"
